@@ -1,0 +1,136 @@
+//! The core's one error type.
+//!
+//! Each variant carries what a caller needs to explain the problem; the
+//! worker maps [`ErrorKind`] to an HTTP status in one place and never shows
+//! the text of an [`CoreError::Internal`] to a client.
+
+use crate::state::ActionState;
+
+/// Broad class of a [`CoreError`], used by the HTTP layer to pick a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is malformed or asks for something invalid (400).
+    BadRequest,
+    /// The thing asked for does not exist (404).
+    NotFound,
+    /// The request conflicts with stored state (409).
+    Conflict,
+    /// Something failed inside; details are logged, not returned (500).
+    Internal,
+}
+
+/// Errors produced by the core.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum CoreError {
+    /// A field of a request or configuration has a bad value.
+    #[error("{field}: {message}")]
+    InvalidField {
+        /// Dotted path of the offending field (`custom.amount`, `state`).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A JSON body could not be parsed.
+    #[error("{0}")]
+    InvalidBody(String),
+    /// Several problems found while validating one document.
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+    /// A state change the state machine does not allow.
+    #[error("cannot change action state from {from} to {to}")]
+    IllegalTransition {
+        /// Current state.
+        from: ActionState,
+        /// Requested state.
+        to: ActionState,
+    },
+    /// No action with that key.
+    #[error("action not found")]
+    ActionNotFound,
+    /// No authenticator with that id.
+    #[error("authenticator not found")]
+    AuthenticatorNotFound,
+    /// The idempotency key was already used for a different request.
+    #[error("idempotencyKey {0:?} was already used for this action with a different request body")]
+    IdempotencyConflict(String),
+    /// Storage failed; the message is for logs only.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CoreError {
+    /// Shorthand for [`CoreError::InvalidField`].
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        CoreError::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            CoreError::InvalidField { .. }
+            | CoreError::InvalidBody(_)
+            | CoreError::Invalid(_)
+            | CoreError::IllegalTransition { .. } => ErrorKind::BadRequest,
+            CoreError::ActionNotFound | CoreError::AuthenticatorNotFound => ErrorKind::NotFound,
+            CoreError::IdempotencyConflict(_) => ErrorKind::Conflict,
+            CoreError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// Stable machine-readable code, sent as `error` and `errorCode`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CoreError::InvalidField { .. } | CoreError::InvalidBody(_) | CoreError::Invalid(_) => {
+                "invalid_request"
+            }
+            CoreError::IllegalTransition { .. } => "invalid_state_transition",
+            CoreError::ActionNotFound => "action_not_found",
+            CoreError::AuthenticatorNotFound => "authenticator_not_found",
+            CoreError::IdempotencyConflict(_) => "idempotency_conflict",
+            CoreError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// Text safe to show a client. Internal errors get a generic sentence.
+    pub fn public_description(&self) -> String {
+        match self {
+            CoreError::Internal(_) => "An internal error occurred.".to_owned(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Parse a JSON document into `T`, naming the field at fault on error.
+///
+/// # Errors
+/// [`CoreError::InvalidBody`] with a message such as
+/// `defaultUserActionResult: unknown variant "MAYBE", expected one of ...`.
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CoreError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize(de) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path.is_empty() || path == "." {
+                Err(CoreError::InvalidBody(format!(
+                    "invalid JSON body: {inner}"
+                )))
+            } else {
+                let msg = strip_position(&inner.to_string());
+                Err(CoreError::InvalidBody(format!("{path}: {msg}")))
+            }
+        }
+    }
+}
+
+/// serde_json appends " at line 1 column 17"; the field path says more.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg.get(..i).unwrap_or(msg).to_owned(),
+        None => msg.to_owned(),
+    }
+}

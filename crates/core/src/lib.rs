@@ -1,0 +1,33 @@
+//! ActionGate's pure core.
+//!
+//! Everything that decides what happens to an action lives here, with no
+//! dependency on the Workers runtime: identifiers, the action state machine,
+//! action configurations, signed action tokens, redirect allowlists and the
+//! per-user service that the worker's Durable Object wraps. The core never
+//! reads the clock or a random source: `now` and fresh identifiers are
+//! parameters, so every rule about time is deterministic under test.
+//!
+//! The HTTP wire format follows Authsignal's Server API v1 so that the
+//! official SDKs work unchanged against an ActionGate deployment.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod ids;
+pub mod memory;
+pub mod methods;
+pub mod model;
+pub mod redirect;
+pub mod service;
+pub mod state;
+pub mod store;
+pub mod time;
+pub mod token;
+
+pub use error::{CoreError, ErrorKind};

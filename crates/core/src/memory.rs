@@ -1,0 +1,118 @@
+//! An in-memory [`UserStore`] for tests and tools.
+
+use std::cell::RefCell;
+
+use crate::error::CoreError;
+use crate::model::{ActionRecord, Authenticator, UserRecord};
+use crate::store::{ActionQuery, MAX_PAGE_SIZE, UserStore};
+
+/// One user's data in memory.
+#[derive(Debug, Default)]
+pub struct MemoryUserStore {
+    actions: RefCell<Vec<ActionRecord>>,
+    user: RefCell<Option<UserRecord>>,
+    authenticators: RefCell<Vec<Authenticator>>,
+}
+
+impl MemoryUserStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many actions are stored.
+    pub fn action_count(&self) -> usize {
+        self.actions.borrow().len()
+    }
+}
+
+impl UserStore for MemoryUserStore {
+    fn get_action(&self, code: &str, key: &str) -> Result<Option<ActionRecord>, CoreError> {
+        Ok(self
+            .actions
+            .borrow()
+            .iter()
+            .find(|a| a.action_code == code && a.idempotency_key == key)
+            .cloned())
+    }
+
+    fn insert_action(&self, record: &ActionRecord) -> Result<(), CoreError> {
+        if self
+            .get_action(&record.action_code, &record.idempotency_key)?
+            .is_some()
+        {
+            return Err(CoreError::Internal("duplicate action".into()));
+        }
+        self.actions.borrow_mut().push(record.clone());
+        Ok(())
+    }
+
+    fn update_action(&self, record: &ActionRecord) -> Result<(), CoreError> {
+        let mut actions = self.actions.borrow_mut();
+        match actions.iter_mut().find(|a| {
+            a.action_code == record.action_code && a.idempotency_key == record.idempotency_key
+        }) {
+            Some(slot) => {
+                *slot = record.clone();
+                Ok(())
+            }
+            None => Err(CoreError::Internal("update of a missing action".into())),
+        }
+    }
+
+    fn query_actions(&self, q: &ActionQuery) -> Result<Vec<ActionRecord>, CoreError> {
+        let mut out: Vec<ActionRecord> = self
+            .actions
+            .borrow()
+            .iter()
+            .filter(|a| q.from.is_none_or(|f| a.created_at >= f))
+            .filter(|a| q.codes.is_empty() || q.codes.contains(&a.action_code))
+            .filter(|a| q.state.is_none_or(|s| a.state == s))
+            .cloned()
+            .collect();
+        // Newest first; insertion order breaks ties (later insert first).
+        out.reverse();
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        out.truncate(q.limit.min(MAX_PAGE_SIZE));
+        Ok(out)
+    }
+
+    fn get_user(&self) -> Result<Option<UserRecord>, CoreError> {
+        Ok(self.user.borrow().clone())
+    }
+
+    fn put_user(&self, user: &UserRecord) -> Result<(), CoreError> {
+        *self.user.borrow_mut() = Some(user.clone());
+        Ok(())
+    }
+
+    fn list_authenticators(&self) -> Result<Vec<Authenticator>, CoreError> {
+        Ok(self.authenticators.borrow().clone())
+    }
+
+    fn put_authenticator(&self, authenticator: &Authenticator) -> Result<(), CoreError> {
+        let mut list = self.authenticators.borrow_mut();
+        match list
+            .iter_mut()
+            .find(|a| a.user_authenticator_id == authenticator.user_authenticator_id)
+        {
+            Some(slot) => *slot = authenticator.clone(),
+            None => list.push(authenticator.clone()),
+        }
+        Ok(())
+    }
+
+    fn delete_authenticator(&self, id: &str) -> Result<bool, CoreError> {
+        let mut list = self.authenticators.borrow_mut();
+        let before = list.len();
+        list.retain(|a| a.user_authenticator_id != id);
+        Ok(list.len() != before)
+    }
+
+    fn delete_all(&self) -> Result<(), CoreError> {
+        self.actions.borrow_mut().clear();
+        *self.user.borrow_mut() = None;
+        self.authenticators.borrow_mut().clear();
+        Ok(())
+    }
+}

@@ -1,0 +1,532 @@
+//! Stored records and the wire shapes of the Server API.
+//!
+//! Request types refuse unknown fields so that a typo (`custon`) is an error
+//! naming the field instead of context silently lost. Response types carry
+//! exactly the fields the official SDKs read, in camelCase.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+
+use crate::methods::VerificationMethod;
+use crate::state::ActionState;
+use crate::time::{Millis, to_rfc3339};
+
+/// Body of `POST /v1/users/{userId}/actions/{action}` (the SDK's `TrackAttributes`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrackRequest {
+    /// Caller-chosen key; a fresh UUID v4 when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Where the hosted page returns the user; must be on the allowlist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+    /// Accepted for SDK compatibility; the hosted page has no settings view yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_to_settings: Option<bool>,
+    /// The end user's IP address, as the app saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    /// The end user's user agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// A device identifier chosen by the app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    /// Token scope (`read:authenticators`, ...), recorded with the action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The user's email; stored on the user when none is known yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The user's phone number; stored on the user when none is known yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    /// The user's username; stored on the user when none is known yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Free-form context for rules and message templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<Map<String, Value>>,
+    /// Accepted for SDK compatibility (pre-created challenges).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge_id: Option<String>,
+    /// Locale for the hosted page and messages (`en`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// Accepted for SDK compatibility; the page is always on the worker's origin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_domain: Option<String>,
+}
+
+/// A rule that matched an action, as get action reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleRef {
+    /// The rule's id.
+    pub rule_id: String,
+    /// The rule's name.
+    pub name: String,
+    /// The rule's description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// One tracked action, as the user's Durable Object stores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionRecord {
+    /// The action code.
+    pub action_code: String,
+    /// The idempotency key (unique per user and action code).
+    pub idempotency_key: String,
+    /// Current state.
+    pub state: ActionState,
+    /// When it was tracked.
+    pub created_at: Millis,
+    /// When anything about it last changed.
+    pub updated_at: Millis,
+    /// When the state last changed.
+    pub state_updated_at: Millis,
+    /// The method that completed its challenge, if any.
+    #[serde(default)]
+    pub verification_method: Option<VerificationMethod>,
+    /// SHA-256 of the canonical track request, to detect a reused key.
+    pub request_hash: String,
+    /// Ids of the rules that matched, deciding rule first.
+    #[serde(default)]
+    pub rule_ids: Vec<String>,
+    /// The rules that matched.
+    #[serde(default)]
+    pub rules: Vec<RuleRef>,
+    /// Methods its challenge may use.
+    #[serde(default)]
+    pub allowed_verification_methods: Vec<VerificationMethod>,
+    /// Method the challenge page preselects.
+    #[serde(default)]
+    pub default_verification_method: Option<VerificationMethod>,
+    /// The track request as received (context for rules, templates, replay).
+    pub request: TrackRequest,
+    /// Output attached by rules (reserved; `null` until rules produce any).
+    #[serde(default)]
+    pub output: Option<Value>,
+}
+
+/// The SDK's `TrackResponse`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrackResponse {
+    /// The action's idempotency key.
+    pub idempotency_key: String,
+    /// Its state.
+    pub state: ActionState,
+    /// The hosted challenge page for this action.
+    pub url: String,
+    /// A signed, short-lived token bound to this action.
+    pub token: String,
+    /// Whether the user has any authenticator.
+    pub is_enrolled: bool,
+    /// Methods the user has enrolled.
+    pub enrolled_verification_methods: Vec<VerificationMethod>,
+    /// Methods a challenge for this action may use.
+    pub allowed_verification_methods: Vec<VerificationMethod>,
+    /// Method the challenge page preselects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_verification_method: Option<VerificationMethod>,
+    /// Rules that matched.
+    pub rule_ids: Vec<String>,
+}
+
+/// The SDK's `GetActionResponse`, plus the action's identity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetActionResponse {
+    /// The action code.
+    pub action_code: String,
+    /// The idempotency key.
+    pub idempotency_key: String,
+    /// Current state.
+    pub state: ActionState,
+    /// RFC 3339.
+    pub state_updated_at: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// The method that completed the challenge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_method: Option<VerificationMethod>,
+    /// Matched rules.
+    pub rules: Vec<RuleRef>,
+    /// Rule output, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+}
+
+/// One item of `queryUserActions`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionSummary {
+    /// The action code.
+    pub action_code: String,
+    /// The idempotency key.
+    pub idempotency_key: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// Current state.
+    pub state: ActionState,
+    /// RFC 3339.
+    pub state_updated_at: String,
+    /// The method that completed the challenge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification_method: Option<VerificationMethod>,
+}
+
+impl ActionRecord {
+    /// The get-action response.
+    pub fn to_get_response(&self) -> GetActionResponse {
+        GetActionResponse {
+            action_code: self.action_code.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+            state: self.state,
+            state_updated_at: to_rfc3339(self.state_updated_at),
+            created_at: to_rfc3339(self.created_at),
+            updated_at: to_rfc3339(self.updated_at),
+            verification_method: self.verification_method,
+            rules: self.rules.clone(),
+            output: self.output.clone(),
+        }
+    }
+
+    /// The query-actions item.
+    pub fn to_summary(&self) -> ActionSummary {
+        ActionSummary {
+            action_code: self.action_code.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+            created_at: to_rfc3339(self.created_at),
+            updated_at: to_rfc3339(self.updated_at),
+            state: self.state,
+            state_updated_at: to_rfc3339(self.state_updated_at),
+            verification_method: self.verification_method,
+        }
+    }
+}
+
+/// Body of `PATCH /v1/users/{u}/actions/{a}/{key}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateActionRequest {
+    /// The new state.
+    pub state: ActionState,
+}
+
+/// A user's profile, stored in their Durable Object.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRecord {
+    /// Email address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Whether the email address was verified.
+    #[serde(default)]
+    pub email_verified: bool,
+    /// Phone number (E.164).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    /// Whether the phone number was verified.
+    #[serde(default)]
+    pub phone_number_verified: bool,
+    /// Username.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Free-form attributes for rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<Map<String, Value>>,
+    /// Preferred locale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// When the user was first seen.
+    #[serde(default)]
+    pub created_at: Millis,
+    /// When the profile last changed.
+    #[serde(default)]
+    pub updated_at: Millis,
+}
+
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Body of `PATCH /v1/users/{userId}`: a field that is absent is left as it
+/// is; a field set to `null` is cleared.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserPatch {
+    /// Email address.
+    #[serde(default, deserialize_with = "present")]
+    pub email: Option<Option<String>>,
+    /// Whether the email was verified.
+    #[serde(default)]
+    pub email_verified: Option<bool>,
+    /// Phone number.
+    #[serde(default, deserialize_with = "present")]
+    pub phone_number: Option<Option<String>>,
+    /// Whether the phone number was verified.
+    #[serde(default)]
+    pub phone_number_verified: Option<bool>,
+    /// Username.
+    #[serde(default, deserialize_with = "present")]
+    pub username: Option<Option<String>>,
+    /// Display name.
+    #[serde(default, deserialize_with = "present")]
+    pub display_name: Option<Option<String>>,
+    /// Custom attributes (replaced as a whole).
+    #[serde(default, deserialize_with = "present")]
+    pub custom: Option<Option<Map<String, Value>>>,
+    /// Locale.
+    #[serde(default, deserialize_with = "present")]
+    pub locale: Option<Option<String>>,
+}
+
+impl UserPatch {
+    /// Apply to `user`, changing only the fields present.
+    pub fn apply(self, user: &mut UserRecord) {
+        fn set<T>(slot: &mut Option<T>, v: Option<Option<T>>) {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        }
+        if let Some(e) = &self.email {
+            if *e != user.email {
+                user.email_verified = false;
+            }
+        }
+        if let Some(p) = &self.phone_number {
+            if *p != user.phone_number {
+                user.phone_number_verified = false;
+            }
+        }
+        set(&mut user.email, self.email);
+        set(&mut user.phone_number, self.phone_number);
+        set(&mut user.username, self.username);
+        set(&mut user.display_name, self.display_name);
+        set(&mut user.custom, self.custom);
+        set(&mut user.locale, self.locale);
+        if let Some(v) = self.email_verified {
+            user.email_verified = v;
+        }
+        if let Some(v) = self.phone_number_verified {
+            user.phone_number_verified = v;
+        }
+    }
+}
+
+/// An enrolled authenticator. Method-specific secrets live in `secret`,
+/// which is never serialised into a response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Authenticator {
+    /// Its id (UUID).
+    pub user_authenticator_id: String,
+    /// Its method.
+    pub verification_method: VerificationMethod,
+    /// When it was enrolled.
+    pub created_at: Millis,
+    /// When it was verified (for server enrollment: at creation).
+    #[serde(default)]
+    pub verified_at: Option<Millis>,
+    /// When it last completed a challenge.
+    #[serde(default)]
+    pub last_verified_at: Option<Millis>,
+    /// Email it sends to.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Phone number it sends to.
+    #[serde(default)]
+    pub phone_number: Option<String>,
+    /// Whether it is the user's preferred method.
+    #[serde(default)]
+    pub is_default: bool,
+    /// Method-specific secret material (TOTP seed, passkey public key).
+    #[serde(default)]
+    pub secret: Option<Value>,
+}
+
+/// The SDK's `UserAuthenticator`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthenticatorView {
+    /// Owner.
+    pub user_id: String,
+    /// Id.
+    pub user_authenticator_id: String,
+    /// Method.
+    pub verification_method: VerificationMethod,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<String>,
+    /// RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_verified_at: Option<String>,
+    /// Email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Phone number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    /// Preferred method.
+    pub is_default: bool,
+}
+
+impl Authenticator {
+    /// The response shape, without secrets.
+    pub fn view(&self, user_id: &str) -> AuthenticatorView {
+        AuthenticatorView {
+            user_id: user_id.to_owned(),
+            user_authenticator_id: self.user_authenticator_id.clone(),
+            verification_method: self.verification_method,
+            created_at: to_rfc3339(self.created_at),
+            verified_at: self.verified_at.map(to_rfc3339),
+            last_verified_at: self.last_verified_at.map(to_rfc3339),
+            email: self.email.clone(),
+            phone_number: self.phone_number.clone(),
+            is_default: self.is_default,
+        }
+    }
+}
+
+/// Body of `POST /v1/users/{userId}/authenticators` (`enrollVerifiedAuthenticator`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnrollAuthenticatorRequest {
+    /// Method to enroll: EMAIL_OTP, EMAIL_MAGIC_LINK, SMS or WHATSAPP.
+    pub verification_method: VerificationMethod,
+    /// Email for the email methods.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Phone number for SMS and WhatsApp.
+    #[serde(default)]
+    pub phone_number: Option<String>,
+    /// Make it the preferred method.
+    #[serde(default)]
+    pub is_default: Option<bool>,
+}
+
+/// The SDK's `GetUserResponse`, plus the user id.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserView {
+    /// The user id.
+    pub user_id: String,
+    /// Whether the user has any authenticator.
+    pub is_enrolled: bool,
+    /// Email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Email verified.
+    pub email_verified: bool,
+    /// Phone number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    /// Phone verified.
+    pub phone_number_verified: bool,
+    /// Username.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Display name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Custom attributes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom: Option<Map<String, Value>>,
+    /// Locale.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locale: Option<String>,
+    /// Enrolled methods.
+    pub enrolled_verification_methods: Vec<VerificationMethod>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::parse_json;
+
+    #[test]
+    fn track_request_accepts_every_sdk_field() {
+        let body = br#"{"idempotencyKey":"k","redirectUrl":"https://a.example/","redirectToSettings":false,
+            "ipAddress":"1.2.3.4","userAgent":"UA","deviceId":"d","scope":"read:authenticators",
+            "email":"a@b.c","phoneNumber":"+6421","username":"al","custom":{"amount":5,"x":"y","ok":true},
+            "challengeId":"c","locale":"en","customDomain":"auth.example.com"}"#;
+        let r: TrackRequest = parse_json(body).unwrap();
+        assert_eq!(r.custom.unwrap()["amount"], 5);
+    }
+
+    #[test]
+    fn track_request_names_an_unknown_field() {
+        let err = parse_json::<TrackRequest>(br#"{"custon":{}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `custon`"), "{err}");
+        let err = parse_json::<TrackRequest>(br#"{"custom":[1]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("custom: invalid type"), "{err}");
+    }
+
+    #[test]
+    fn user_patch_distinguishes_absent_from_null() {
+        let mut u = UserRecord {
+            email: Some("a@b.c".into()),
+            email_verified: true,
+            username: Some("al".into()),
+            ..Default::default()
+        };
+        let p: UserPatch = parse_json(br#"{"username":null,"displayName":"Al"}"#).unwrap();
+        p.apply(&mut u);
+        assert_eq!(u.email.as_deref(), Some("a@b.c"));
+        assert!(u.email_verified);
+        assert_eq!(u.username, None);
+        assert_eq!(u.display_name.as_deref(), Some("Al"));
+    }
+
+    #[test]
+    fn changing_the_email_clears_its_verification() {
+        let mut u = UserRecord {
+            email: Some("a@b.c".into()),
+            email_verified: true,
+            ..Default::default()
+        };
+        let p: UserPatch = parse_json(br#"{"email":"new@b.c"}"#).unwrap();
+        p.apply(&mut u);
+        assert!(!u.email_verified);
+    }
+
+    #[test]
+    fn authenticator_view_has_no_secret() {
+        let a = Authenticator {
+            user_authenticator_id: "id".into(),
+            verification_method: VerificationMethod::AuthenticatorApp,
+            created_at: 0,
+            verified_at: None,
+            last_verified_at: None,
+            email: None,
+            phone_number: None,
+            is_default: false,
+            secret: Some(serde_json::json!({"seed": "TOPSECRET"})),
+        };
+        let json = serde_json::to_string(&a.view("u")).unwrap();
+        assert!(!json.contains("TOPSECRET"));
+        assert!(json.contains("\"verificationMethod\":\"AUTHENTICATOR_APP\""));
+    }
+}

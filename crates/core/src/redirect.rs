@@ -1,0 +1,201 @@
+//! The `redirectUrl` allowlist: where the hosted challenge page may send a
+//! user back to. Without it the worker would be an open redirect.
+//!
+//! An entry is an absolute `http(s)` URL, optionally with a path prefix, or a
+//! host wildcard of the form `https://*.example.com`. A redirect URL matches
+//! an entry when scheme, host and port are equal (for a wildcard: the host is
+//! a subdomain of it) and its path starts with the entry's path at a segment
+//! boundary. URLs with user info (`https://a@b`) never match.
+
+use url::Url;
+
+use crate::error::CoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    scheme: String,
+    /// Lower-case host; for a wildcard, the suffix after `*.`.
+    host: String,
+    wildcard: bool,
+    port: Option<u16>,
+    path: String,
+}
+
+/// A parsed allowlist.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedirectAllowlist {
+    entries: Vec<Entry>,
+}
+
+impl RedirectAllowlist {
+    /// Parse a comma- or whitespace-separated list of entries.
+    ///
+    /// # Errors
+    /// [`CoreError::Invalid`] listing every entry that is not an absolute
+    /// http(s) URL without query, fragment or user info.
+    pub fn parse(spec: &str) -> Result<Self, CoreError> {
+        let mut entries = Vec::new();
+        let mut problems = Vec::new();
+        for raw in spec.split(|c: char| c == ',' || c.is_whitespace()) {
+            let raw = raw.trim();
+            if raw.is_empty() {
+                continue;
+            }
+            let (wildcard, candidate) = match raw.split_once("://*.") {
+                Some((scheme, rest)) => (true, format!("{scheme}://{rest}")),
+                None => (false, raw.to_owned()),
+            };
+            match Url::parse(&candidate) {
+                Ok(u)
+                    if matches!(u.scheme(), "http" | "https")
+                        && u.host_str().is_some()
+                        && u.username().is_empty()
+                        && u.password().is_none()
+                        && u.query().is_none()
+                        && u.fragment().is_none() =>
+                {
+                    entries.push(Entry {
+                        scheme: u.scheme().to_owned(),
+                        host: u.host_str().unwrap_or_default().to_ascii_lowercase(),
+                        wildcard,
+                        port: u.port_or_known_default(),
+                        path: u.path().to_owned(),
+                    });
+                }
+                _ => problems.push(format!(
+                    "REDIRECT_URL_ALLOWLIST: {raw:?} is not an absolute http(s) URL without query, fragment or user info"
+                )),
+            }
+        }
+        if problems.is_empty() {
+            Ok(RedirectAllowlist { entries })
+        } else {
+            Err(CoreError::Invalid(problems))
+        }
+    }
+
+    /// Whether the list has no entries (every redirect URL is refused).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Check a caller's `redirectUrl`.
+    ///
+    /// # Errors
+    /// [`CoreError::InvalidField`] naming `redirectUrl` when it does not parse
+    /// or matches no entry.
+    pub fn check(&self, redirect_url: &str) -> Result<(), CoreError> {
+        let refuse = |why: &str| {
+            Err(CoreError::field(
+                "redirectUrl",
+                format!("{redirect_url:?} {why}"),
+            ))
+        };
+        let Ok(u) = Url::parse(redirect_url) else {
+            return refuse("is not an absolute URL");
+        };
+        if !u.username().is_empty() || u.password().is_some() {
+            return refuse("must not contain user info");
+        }
+        let Some(host) = u.host_str() else {
+            return refuse("has no host");
+        };
+        let host = host.to_ascii_lowercase();
+        let port = u.port_or_known_default();
+        let path = u.path();
+        let hit = self.entries.iter().any(|e| {
+            e.scheme == u.scheme()
+                && e.port == port
+                && if e.wildcard {
+                    host.len() > e.host.len() + 1
+                        && host.ends_with(&e.host)
+                        && host.as_bytes().get(host.len() - e.host.len() - 1) == Some(&b'.')
+                } else {
+                    host == e.host
+                }
+                && path_within(path, &e.path)
+        });
+        if hit {
+            Ok(())
+        } else {
+            refuse("is not on the redirect allowlist (REDIRECT_URL_ALLOWLIST)")
+        }
+    }
+}
+
+fn path_within(path: &str, prefix: &str) -> bool {
+    if prefix == "/" || prefix.is_empty() {
+        return true;
+    }
+    let prefix = prefix.strip_suffix('/').unwrap_or(prefix);
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list() -> RedirectAllowlist {
+        RedirectAllowlist::parse(
+            "https://app.example.com, http://localhost:8788 https://*.shop.example/account",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn accepts_listed_origins_and_prefixes() {
+        let l = list();
+        for ok in [
+            "https://app.example.com/",
+            "https://app.example.com/withdraw?x=1#y",
+            "https://APP.example.com:443/x",
+            "http://localhost:8788/done",
+            "https://eu.shop.example/account",
+            "https://eu.shop.example/account/orders",
+        ] {
+            assert!(l.check(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn refuses_everything_else() {
+        let l = list();
+        for bad in [
+            "https://evil.example.com/",
+            "https://app.example.com.evil.com/",
+            "http://app.example.com/",
+            "https://app.example.com:8443/",
+            "https://user@app.example.com/",
+            "http://localhost:8789/",
+            "https://shop.example/account",
+            "https://eu.shop.example/accounts",
+            "https://eu.shop.example/",
+            "javascript:alert(1)",
+            "//app.example.com/",
+            "/relative",
+        ] {
+            let err = l.check(bad).unwrap_err();
+            assert!(err.to_string().starts_with("redirectUrl: "), "{bad}");
+        }
+    }
+
+    #[test]
+    fn empty_list_refuses_all() {
+        let l = RedirectAllowlist::parse("").unwrap();
+        assert!(l.is_empty());
+        assert!(l.check("https://app.example.com/").is_err());
+    }
+
+    #[test]
+    fn bad_entries_are_all_reported() {
+        let err = RedirectAllowlist::parse("ftp://x, https://ok.example, https://a.example/?q=1")
+            .unwrap_err();
+        match err {
+            CoreError::Invalid(p) => assert_eq!(p.len(), 2),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,439 @@
+//! The per-user service: what the user's Durable Object does for each
+//! Server API call, over any [`UserStore`].
+//!
+//! Functions here take the store, the request and `now`; they never read the
+//! clock, generate randomness or touch HTTP. Fresh identifiers are passed in.
+
+use crate::config::ActionConfiguration;
+use crate::error::CoreError;
+use crate::ids::{check_action_code, check_idempotency_key, check_user_id};
+use crate::methods::{DEFAULT_METHODS, VerificationMethod};
+use crate::model::{
+    ActionRecord, Authenticator, AuthenticatorView, EnrollAuthenticatorRequest, TrackRequest,
+    UserPatch, UserRecord, UserView,
+};
+use crate::redirect::RedirectAllowlist;
+use crate::state::{ActionState, Actor, Outcome, check_transition};
+use crate::store::{ActionQuery, UserStore};
+use crate::time::Millis;
+
+/// Everything track needs besides the store.
+#[derive(Debug)]
+pub struct TrackInput<'a> {
+    /// The user.
+    pub user_id: &'a str,
+    /// The action code.
+    pub action_code: &'a str,
+    /// The request body.
+    pub request: TrackRequest,
+    /// The action's configuration; `None` means the default (ALLOW).
+    pub config: Option<&'a ActionConfiguration>,
+    /// Where `redirectUrl` may point.
+    pub allowlist: &'a RedirectAllowlist,
+    /// Current time.
+    pub now: Millis,
+    /// A fresh UUID v4 to use when the request has no idempotency key.
+    pub fresh_key: String,
+}
+
+/// What track did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tracked {
+    /// The stored action.
+    pub record: ActionRecord,
+    /// `false` when an earlier track with the same key was returned.
+    pub created: bool,
+    /// Methods the user has enrolled.
+    pub enrolled: Vec<VerificationMethod>,
+}
+
+/// The result of evaluating an action's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Methods a challenge may use.
+    pub allowed_methods: Vec<VerificationMethod>,
+    /// The configured override of the user's preferred method.
+    pub default_method: Option<VerificationMethod>,
+    /// Matched rule ids, deciding rule first.
+    pub rule_ids: Vec<String>,
+}
+
+/// Decide an action from its configuration (the default outcome; an action
+/// code with no configuration is allowed).
+pub fn decide(config: Option<&ActionConfiguration>) -> Decision {
+    match config {
+        Some(c) => Decision {
+            outcome: c.input.default_user_action_result,
+            allowed_methods: c.input.allowed_methods(),
+            default_method: c.input.default_verification_method,
+            rule_ids: Vec::new(),
+        },
+        None => Decision {
+            outcome: Outcome::Allow,
+            allowed_methods: DEFAULT_METHODS.to_vec(),
+            default_method: None,
+            rule_ids: Vec::new(),
+        },
+    }
+}
+
+fn request_hash(request: &TrackRequest) -> Result<String, CoreError> {
+    let canonical = serde_json::to_vec(request)
+        .map_err(|e| CoreError::Internal(format!("hashing a track request: {e}")))?;
+    Ok(hmac_sha256::Hash::hash(&canonical)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+fn check_email(email: &str, field: &str) -> Result<(), CoreError> {
+    let ok = email.len() <= 254
+        && email
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'))
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::field(
+            field,
+            format!("{email:?} is not an email address"),
+        ))
+    }
+}
+
+fn check_phone(phone: &str, field: &str) -> Result<(), CoreError> {
+    let digits = phone.strip_prefix('+').unwrap_or("");
+    if (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(CoreError::field(
+            field,
+            format!("{phone:?} is not an E.164 phone number (+ and 8 to 15 digits)"),
+        ))
+    }
+}
+
+fn enrolled_methods(auths: &[Authenticator]) -> Vec<VerificationMethod> {
+    let mut methods: Vec<VerificationMethod> =
+        auths.iter().map(|a| a.verification_method).collect();
+    methods.sort();
+    methods.dedup();
+    methods
+}
+
+/// Track an action: return the stored one for a known idempotency key,
+/// otherwise decide it and store it.
+///
+/// # Errors
+/// [`CoreError::InvalidField`] for a bad key, code, email, phone or
+/// `redirectUrl`; [`CoreError::IdempotencyConflict`] when the key was used
+/// with a different body; [`CoreError::Internal`] when storage fails.
+pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, CoreError> {
+    check_user_id(input.user_id)?;
+    check_action_code(input.action_code, "action")?;
+    let req = input.request;
+    let key_given = req.idempotency_key.is_some();
+    let key = req.idempotency_key.clone().unwrap_or(input.fresh_key);
+    check_idempotency_key(&key)?;
+    if let Some(url) = &req.redirect_url {
+        input.allowlist.check(url)?;
+    }
+    if let Some(e) = &req.email {
+        check_email(e, "email")?;
+    }
+    if let Some(p) = &req.phone_number {
+        check_phone(p, "phoneNumber")?;
+    }
+    let hash = request_hash(&req)?;
+    let auths = store.list_authenticators()?;
+    let enrolled = enrolled_methods(&auths);
+
+    if key_given {
+        if let Some(existing) = store.get_action(input.action_code, &key)? {
+            if existing.request_hash != hash {
+                return Err(CoreError::IdempotencyConflict(key));
+            }
+            return Ok(Tracked {
+                record: existing,
+                created: false,
+                enrolled,
+            });
+        }
+    }
+
+    let decision = decide(input.config);
+    let default_method = decision.default_method.or_else(|| {
+        auths
+            .iter()
+            .filter(|a| decision.allowed_methods.contains(&a.verification_method))
+            .max_by_key(|a| a.is_default)
+            .map(|a| a.verification_method)
+    });
+
+    let mut user = store.get_user()?;
+    let mut changed = user.is_none();
+    let u = user.get_or_insert_with(|| UserRecord {
+        created_at: input.now,
+        updated_at: input.now,
+        ..UserRecord::default()
+    });
+    for (slot, value) in [
+        (&mut u.email, &req.email),
+        (&mut u.phone_number, &req.phone_number),
+        (&mut u.username, &req.username),
+    ] {
+        if slot.is_none() && value.is_some() {
+            slot.clone_from(value);
+            changed = true;
+        }
+    }
+    if changed {
+        u.updated_at = input.now;
+        store.put_user(u)?;
+    }
+
+    let record = ActionRecord {
+        action_code: input.action_code.to_owned(),
+        idempotency_key: key,
+        state: decision.outcome.initial_state(),
+        created_at: input.now,
+        updated_at: input.now,
+        state_updated_at: input.now,
+        verification_method: None,
+        request_hash: hash,
+        rule_ids: decision.rule_ids,
+        rules: Vec::new(),
+        allowed_verification_methods: decision.allowed_methods,
+        default_verification_method: default_method,
+        request: TrackRequest {
+            idempotency_key: None,
+            ..req
+        },
+        output: None,
+    };
+    store.insert_action(&record)?;
+    Ok(Tracked {
+        record,
+        created: true,
+        enrolled,
+    })
+}
+
+/// The action with this code and key.
+///
+/// # Errors
+/// [`CoreError::ActionNotFound`], or [`CoreError::Internal`].
+pub fn get_action<S: UserStore>(
+    store: &S,
+    code: &str,
+    key: &str,
+) -> Result<ActionRecord, CoreError> {
+    store
+        .get_action(code, key)?
+        .ok_or(CoreError::ActionNotFound)
+}
+
+/// The user's actions matching `query`, newest first.
+///
+/// # Errors
+/// [`CoreError::Internal`] when storage fails.
+pub fn query_actions<S: UserStore>(
+    store: &S,
+    query: &ActionQuery,
+) -> Result<Vec<ActionRecord>, CoreError> {
+    store.query_actions(query)
+}
+
+/// Move an action to `to` on behalf of `actor`, along the state machine.
+///
+/// # Errors
+/// [`CoreError::ActionNotFound`], [`CoreError::IllegalTransition`], or
+/// [`CoreError::Internal`].
+pub fn update_state<S: UserStore>(
+    store: &S,
+    code: &str,
+    key: &str,
+    to: ActionState,
+    actor: Actor,
+    now: Millis,
+) -> Result<ActionRecord, CoreError> {
+    let mut record = get_action(store, code, key)?;
+    if check_transition(record.state, to, actor)? {
+        record.state = to;
+        record.state_updated_at = now;
+        record.updated_at = now;
+        store.update_action(&record)?;
+    }
+    Ok(record)
+}
+
+/// The user's profile and enrollment, as `getUser` returns it.
+///
+/// # Errors
+/// [`CoreError::Internal`] when storage fails.
+pub fn get_user<S: UserStore>(store: &S, user_id: &str) -> Result<UserView, CoreError> {
+    let user = store.get_user()?.unwrap_or_default();
+    let enrolled = enrolled_methods(&store.list_authenticators()?);
+    Ok(UserView {
+        user_id: user_id.to_owned(),
+        is_enrolled: !enrolled.is_empty(),
+        email: user.email,
+        email_verified: user.email_verified,
+        phone_number: user.phone_number,
+        phone_number_verified: user.phone_number_verified,
+        username: user.username,
+        display_name: user.display_name,
+        custom: user.custom,
+        locale: user.locale,
+        enrolled_verification_methods: enrolled,
+    })
+}
+
+/// Apply a profile patch.
+///
+/// # Errors
+/// [`CoreError::InvalidField`] for a bad email or phone number, or
+/// [`CoreError::Internal`].
+pub fn patch_user<S: UserStore>(
+    store: &S,
+    user_id: &str,
+    patch: UserPatch,
+    now: Millis,
+) -> Result<UserView, CoreError> {
+    check_user_id(user_id)?;
+    if let Some(Some(e)) = &patch.email {
+        check_email(e, "email")?;
+    }
+    if let Some(Some(p)) = &patch.phone_number {
+        check_phone(p, "phoneNumber")?;
+    }
+    let mut user = store.get_user()?.unwrap_or(UserRecord {
+        created_at: now,
+        ..UserRecord::default()
+    });
+    patch.apply(&mut user);
+    user.updated_at = now;
+    store.put_user(&user)?;
+    get_user(store, user_id)
+}
+
+/// Delete the user's profile, actions and authenticators.
+///
+/// # Errors
+/// [`CoreError::Internal`] when storage fails.
+pub fn delete_user<S: UserStore>(store: &S) -> Result<(), CoreError> {
+    store.delete_all()
+}
+
+/// The user's authenticators, without secrets.
+///
+/// # Errors
+/// [`CoreError::Internal`] when storage fails.
+pub fn list_authenticators<S: UserStore>(
+    store: &S,
+    user_id: &str,
+) -> Result<Vec<AuthenticatorView>, CoreError> {
+    Ok(store
+        .list_authenticators()?
+        .iter()
+        .map(|a| a.view(user_id))
+        .collect())
+}
+
+/// Enroll an authenticator the app has already verified (email or phone).
+///
+/// # Errors
+/// [`CoreError::InvalidField`] for a method that needs a client ceremony or
+/// a missing or bad email/phone; [`CoreError::Internal`].
+pub fn enroll_authenticator<S: UserStore>(
+    store: &S,
+    user_id: &str,
+    req: EnrollAuthenticatorRequest,
+    id: String,
+    now: Millis,
+) -> Result<AuthenticatorView, CoreError> {
+    check_user_id(user_id)?;
+    let m = req.verification_method;
+    if !m.enrollable_by_server() {
+        return Err(CoreError::field(
+            "verificationMethod",
+            "only EMAIL_OTP, EMAIL_MAGIC_LINK, SMS and WHATSAPP can be enrolled by the server; other methods are enrolled by the user on the challenge page",
+        ));
+    }
+    let email_method = matches!(
+        m,
+        VerificationMethod::EmailOtp | VerificationMethod::EmailMagicLink
+    );
+    let (email, phone) = if email_method {
+        let e = req
+            .email
+            .ok_or_else(|| CoreError::field("email", "is required for this method"))?;
+        check_email(&e, "email")?;
+        (Some(e), None)
+    } else {
+        let p = req
+            .phone_number
+            .ok_or_else(|| CoreError::field("phoneNumber", "is required for this method"))?;
+        check_phone(&p, "phoneNumber")?;
+        (None, Some(p))
+    };
+    let is_default = req.is_default.unwrap_or(false);
+    if is_default {
+        for mut other in store.list_authenticators()? {
+            if other.is_default {
+                other.is_default = false;
+                store.put_authenticator(&other)?;
+            }
+        }
+    }
+    let auth = Authenticator {
+        user_authenticator_id: id,
+        verification_method: m,
+        created_at: now,
+        verified_at: Some(now),
+        last_verified_at: None,
+        email: email.clone(),
+        phone_number: phone.clone(),
+        is_default,
+        secret: None,
+    };
+    store.put_authenticator(&auth)?;
+    // The app verified the address, so the profile can say so.
+    let mut user = store.get_user()?.unwrap_or(UserRecord {
+        created_at: now,
+        ..UserRecord::default()
+    });
+    if let Some(e) = email {
+        if user.email.is_none() || user.email.as_deref() == Some(e.as_str()) {
+            user.email = Some(e);
+            user.email_verified = true;
+        }
+    }
+    if let Some(p) = phone {
+        if user.phone_number.is_none() || user.phone_number.as_deref() == Some(p.as_str()) {
+            user.phone_number = Some(p);
+            user.phone_number_verified = true;
+        }
+    }
+    user.updated_at = now;
+    store.put_user(&user)?;
+    Ok(auth.view(user_id))
+}
+
+/// Remove an authenticator.
+///
+/// # Errors
+/// [`CoreError::AuthenticatorNotFound`], or [`CoreError::Internal`].
+pub fn delete_authenticator<S: UserStore>(store: &S, id: &str) -> Result<(), CoreError> {
+    if store.delete_authenticator(id)? {
+        Ok(())
+    } else {
+        Err(CoreError::AuthenticatorNotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,82 @@
+//! Storage behind a small trait, so the per-user service runs the same over
+//! the Durable Object's SQLite and over the in-memory fake in tests.
+//!
+//! One store holds one user's data. Its methods are synchronous because the
+//! Durable Object SQL API is: a check-then-insert with no `.await` between
+//! is atomic inside the object, which is what makes idempotency hold under
+//! concurrent requests.
+
+use crate::error::CoreError;
+use crate::model::{ActionRecord, Authenticator, UserRecord};
+use crate::state::ActionState;
+use crate::time::Millis;
+
+/// Largest page `queryUserActions` returns.
+pub const MAX_PAGE_SIZE: usize = 100;
+
+/// Filter for listing a user's actions (newest first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionQuery {
+    /// Only actions created at or after this time.
+    pub from: Option<Millis>,
+    /// Only these action codes (empty: all).
+    pub codes: Vec<String>,
+    /// Only actions in this state.
+    pub state: Option<ActionState>,
+    /// At most this many, at most [`MAX_PAGE_SIZE`].
+    pub limit: usize,
+}
+
+/// One user's storage.
+pub trait UserStore {
+    /// The action with this code and key.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn get_action(&self, code: &str, key: &str) -> Result<Option<ActionRecord>, CoreError>;
+    /// Insert a new action; the (code, key) pair must be new.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails or the pair exists.
+    fn insert_action(&self, record: &ActionRecord) -> Result<(), CoreError>;
+    /// Replace a stored action.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn update_action(&self, record: &ActionRecord) -> Result<(), CoreError>;
+    /// Actions matching `query`, newest first.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn query_actions(&self, query: &ActionQuery) -> Result<Vec<ActionRecord>, CoreError>;
+    /// The user's profile, if any was stored.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn get_user(&self) -> Result<Option<UserRecord>, CoreError>;
+    /// Store the user's profile.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn put_user(&self, user: &UserRecord) -> Result<(), CoreError>;
+    /// The user's authenticators, oldest first.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn list_authenticators(&self) -> Result<Vec<Authenticator>, CoreError>;
+    /// Insert or replace an authenticator.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn put_authenticator(&self, authenticator: &Authenticator) -> Result<(), CoreError>;
+    /// Delete an authenticator; `false` when there was none with that id.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn delete_authenticator(&self, id: &str) -> Result<bool, CoreError>;
+    /// Delete everything stored for the user.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn delete_all(&self) -> Result<(), CoreError>;
+}

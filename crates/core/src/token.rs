@@ -1,0 +1,350 @@
+//! Action tokens: short-lived HS256 JWTs bound to one action.
+//!
+//! A token names the user (`sub`), the action code and the idempotency key,
+//! so it proves nothing about any other action. The header carries a key id
+//! (`kid`) derived from the signing key, so a deployment can rotate keys:
+//! tokens signed with the previous key keep validating until they expire.
+//! Only `HS256` is accepted; `alg: none` or any other algorithm is refused
+//! before a signature is looked at. Time comes from the caller.
+
+use jwt_simple::JWTError;
+use jwt_simple::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Issuer claim of every action token.
+pub const ISSUER: &str = "actiongate";
+/// Shortest signing key accepted, in bytes.
+pub const MIN_KEY_LEN: usize = 32;
+
+/// What a token is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionClaims {
+    /// The user the action belongs to (also the JWT `sub`).
+    #[serde(skip)]
+    pub user_id: String,
+    /// The action code.
+    pub action_code: String,
+    /// The action's idempotency key.
+    pub idempotency_key: String,
+}
+
+/// A verified token: its claims and its expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    /// The action the token is bound to.
+    pub claims: ActionClaims,
+    /// Expiry, in seconds since the epoch.
+    pub expires_at: u64,
+}
+
+/// Why a token was refused. Each maps to a stable error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not a compact JWS, or its JSON does not parse.
+    #[error("the token is malformed")]
+    Malformed,
+    /// An algorithm other than HS256 (including `none`).
+    #[error("the token's algorithm is not accepted")]
+    UnsupportedAlgorithm,
+    /// Signed with a key this deployment does not have.
+    #[error("the token was not signed by this deployment")]
+    UnknownKey,
+    /// The signature does not verify.
+    #[error("the token's signature is invalid")]
+    InvalidSignature,
+    /// Past its expiry.
+    #[error("the token has expired")]
+    Expired,
+    /// Issued in the future, wrong issuer or missing claims.
+    #[error("the token's claims are not valid")]
+    InvalidClaims,
+}
+
+impl TokenError {
+    /// Stable error code (`expired_token`, `invalid_token`).
+    pub fn code(self) -> &'static str {
+        match self {
+            TokenError::Expired => "expired_token",
+            _ => "invalid_token",
+        }
+    }
+}
+
+struct SigningKey {
+    kid: String,
+    key: HS256Key,
+}
+
+/// The deployment's signing key, plus the previous one during a rotation.
+pub struct TokenKeys {
+    current: SigningKey,
+    previous: Option<SigningKey>,
+}
+
+/// Key id derived from the key itself: the first 8 bytes of
+/// SHA-256("actiongate-kid:" ‖ key), hex encoded.
+pub fn key_id(secret: &[u8]) -> String {
+    let mut h = hmac_sha256::Hash::new();
+    h.update(b"actiongate-kid:");
+    h.update(secret);
+    h.finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn signing_key(secret: &[u8], name: &str) -> Result<SigningKey, crate::CoreError> {
+    if secret.len() < MIN_KEY_LEN {
+        return Err(crate::CoreError::field(
+            name,
+            format!("must be at least {MIN_KEY_LEN} bytes"),
+        ));
+    }
+    let kid = key_id(secret);
+    Ok(SigningKey {
+        key: HS256Key::from_bytes(secret).with_key_id(&kid),
+        kid,
+    })
+}
+
+impl TokenKeys {
+    /// Build from the current secret and, during rotation, the previous one.
+    ///
+    /// # Errors
+    /// [`crate::CoreError::InvalidField`] when a secret is shorter than
+    /// [`MIN_KEY_LEN`].
+    pub fn new(current: &[u8], previous: Option<&[u8]>) -> Result<Self, crate::CoreError> {
+        Ok(TokenKeys {
+            current: signing_key(current, "TOKEN_SIGNING_KEY")?,
+            previous: previous
+                .map(|p| signing_key(p, "TOKEN_SIGNING_KEY_PREVIOUS"))
+                .transpose()?,
+        })
+    }
+
+    /// The key id new tokens carry.
+    pub fn current_kid(&self) -> &str {
+        &self.current.kid
+    }
+
+    /// Sign a token for `claims`, valid from `now_secs` for `ttl_secs`.
+    ///
+    /// # Errors
+    /// [`crate::CoreError::Internal`] if serialisation fails.
+    pub fn sign(
+        &self,
+        claims: &ActionClaims,
+        now_secs: u64,
+        ttl_secs: u64,
+    ) -> Result<String, crate::CoreError> {
+        let mut jwt = JWTClaims {
+            issued_at: Some(Duration::from_secs(now_secs)),
+            expires_at: Some(Duration::from_secs(now_secs.saturating_add(ttl_secs))),
+            invalid_before: None,
+            issuer: Some(ISSUER.to_owned()),
+            subject: Some(claims.user_id.clone()),
+            audiences: None,
+            jwt_id: None,
+            nonce: None,
+            custom: claims.clone(),
+        };
+        jwt.invalid_before = jwt.issued_at;
+        self.current
+            .key
+            .authenticate(jwt)
+            .map_err(|e| crate::CoreError::Internal(format!("token signing failed: {e}")))
+    }
+
+    /// Verify a token at time `now_secs` and return what it is bound to.
+    ///
+    /// # Errors
+    /// The [`TokenError`] that explains the refusal.
+    pub fn verify(&self, token: &str, now_secs: u64) -> Result<VerifiedToken, TokenError> {
+        let meta = Token::decode_metadata(token).map_err(|_| TokenError::Malformed)?;
+        if meta.algorithm() != "HS256" {
+            return Err(TokenError::UnsupportedAlgorithm);
+        }
+        let kid = meta.key_id().ok_or(TokenError::UnknownKey)?;
+        let key = std::iter::once(&self.current)
+            .chain(self.previous.as_ref())
+            .find(|k| k.kid == kid)
+            .ok_or(TokenError::UnknownKey)?;
+        let options = VerificationOptions {
+            time_tolerance: Some(Duration::from_secs(0)),
+            artificial_time: Some(Duration::from_secs(now_secs)),
+            allowed_issuers: Some(HashSet::from_strings(&[ISSUER])),
+            ..Default::default()
+        };
+        let verified = key
+            .key
+            .verify_token::<ActionClaims>(token, Some(options))
+            .map_err(classify)?;
+        let user_id = verified.subject.ok_or(TokenError::InvalidClaims)?;
+        let expires_at = verified
+            .expires_at
+            .ok_or(TokenError::InvalidClaims)?
+            .as_secs();
+        Ok(VerifiedToken {
+            claims: ActionClaims {
+                user_id,
+                ..verified.custom
+            },
+            expires_at,
+        })
+    }
+}
+
+fn classify(e: jwt_simple::Error) -> TokenError {
+    match e.downcast_ref::<JWTError>() {
+        Some(JWTError::TokenHasExpired) => TokenError::Expired,
+        Some(JWTError::InvalidSignature | JWTError::InvalidAuthenticationTag) => {
+            TokenError::InvalidSignature
+        }
+        Some(JWTError::AlgorithmMismatch) => TokenError::UnsupportedAlgorithm,
+        Some(JWTError::KeyIdentifierMismatch | JWTError::MissingJWTKeyIdentifier) => {
+            TokenError::UnknownKey
+        }
+        Some(JWTError::CompactEncodingError | JWTError::HeaderTooLarge) => TokenError::Malformed,
+        Some(_) => TokenError::InvalidClaims,
+        // serde or base64 errors while decoding the claims
+        None => TokenError::Malformed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ct_codecs::{Base64UrlSafeNoPadding, Decoder, Encoder};
+
+    const K1: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const K2: &[u8] = b"fedcba9876543210fedcba9876543210";
+    const NOW: u64 = 1_795_380_179;
+
+    fn claims() -> ActionClaims {
+        ActionClaims {
+            user_id: "alice".into(),
+            action_code: "withdraw-funds".into(),
+            idempotency_key: "key-1".into(),
+        }
+    }
+
+    fn b64(s: &[u8]) -> String {
+        let mut buf = vec![0u8; s.len() * 2 + 4];
+        std::str::from_utf8(Base64UrlSafeNoPadding::encode(&mut buf, s).unwrap())
+            .unwrap()
+            .to_owned()
+    }
+
+    fn unb64(s: &str) -> Vec<u8> {
+        let mut buf = vec![0u8; s.len()];
+        Base64UrlSafeNoPadding::decode(&mut buf, s.as_bytes(), None)
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn round_trip_binds_user_action_and_key() {
+        let keys = TokenKeys::new(K1, None).unwrap();
+        let t = keys.sign(&claims(), NOW, 600).unwrap();
+        let v = keys.verify(&t, NOW + 599).unwrap();
+        assert_eq!(v.claims, claims());
+        assert_eq!(v.expires_at, NOW + 600);
+    }
+
+    #[test]
+    fn expired_token_is_refused_with_its_own_code() {
+        let keys = TokenKeys::new(K1, None).unwrap();
+        let t = keys.sign(&claims(), NOW, 600).unwrap();
+        let err = keys.verify(&t, NOW + 601).unwrap_err();
+        assert_eq!(err, TokenError::Expired);
+        assert_eq!(err.code(), "expired_token");
+    }
+
+    #[test]
+    fn token_from_the_future_is_refused() {
+        let keys = TokenKeys::new(K1, None).unwrap();
+        let t = keys.sign(&claims(), NOW + 60, 600).unwrap();
+        assert_eq!(keys.verify(&t, NOW), Err(TokenError::InvalidClaims));
+    }
+
+    #[test]
+    fn foreign_key_is_refused() {
+        let mine = TokenKeys::new(K1, None).unwrap();
+        let theirs = TokenKeys::new(K2, None).unwrap();
+        let t = theirs.sign(&claims(), NOW, 600).unwrap();
+        assert_eq!(mine.verify(&t, NOW), Err(TokenError::UnknownKey));
+    }
+
+    #[test]
+    fn foreign_key_with_our_kid_fails_the_signature() {
+        let mine = TokenKeys::new(K1, None).unwrap();
+        let forged = HS256Key::from_bytes(K2).with_key_id(mine.current_kid());
+        let mut c = Claims::with_custom_claims(claims(), Duration::from_secs(600));
+        c.issued_at = Some(Duration::from_secs(NOW));
+        c.expires_at = Some(Duration::from_secs(NOW + 600));
+        c.issuer = Some(ISSUER.into());
+        c.subject = Some("alice".into());
+        let t = forged.authenticate(c).unwrap();
+        assert_eq!(mine.verify(&t, NOW), Err(TokenError::InvalidSignature));
+    }
+
+    #[test]
+    fn rotation_keeps_previous_tokens_valid() {
+        let old = TokenKeys::new(K1, None).unwrap();
+        let t = old.sign(&claims(), NOW, 600).unwrap();
+        let rotated = TokenKeys::new(K2, Some(K1)).unwrap();
+        assert_eq!(rotated.verify(&t, NOW).unwrap().claims, claims());
+        let fresh = rotated.sign(&claims(), NOW, 600).unwrap();
+        assert_eq!(old.verify(&fresh, NOW), Err(TokenError::UnknownKey));
+    }
+
+    #[test]
+    fn tampered_payload_is_refused() {
+        let keys = TokenKeys::new(K1, None).unwrap();
+        let t = keys.sign(&claims(), NOW, 600).unwrap();
+        let parts: Vec<&str> = t.split('.').collect();
+        let payload = String::from_utf8(unb64(parts[1])).unwrap();
+        let evil = payload.replace("alice", "mallory");
+        let forged = format!("{}.{}.{}", parts[0], b64(evil.as_bytes()), parts[2]);
+        assert_eq!(keys.verify(&forged, NOW), Err(TokenError::InvalidSignature));
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        let keys = TokenKeys::new(K1, None).unwrap();
+        let t = keys.sign(&claims(), NOW, 600).unwrap();
+        let parts: Vec<&str> = t.split('.').collect();
+        let header = format!(
+            r#"{{"alg":"none","typ":"JWT","kid":"{}"}}"#,
+            keys.current_kid()
+        );
+        for sig in ["", parts[2]] {
+            let forged = format!("{}.{}.{}", b64(header.as_bytes()), parts[1], sig);
+            assert_eq!(
+                keys.verify(&forged, NOW),
+                Err(TokenError::UnsupportedAlgorithm),
+                "signature {sig:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_is_malformed_never_a_panic() {
+        let keys = TokenKeys::new(K1, None).unwrap();
+        for junk in ["", ".", "..", "a.b.c", "eyJ.eyJ.x", "not a token", "\u{0}"] {
+            let err = keys.verify(junk, NOW).unwrap_err();
+            assert!(
+                matches!(err, TokenError::Malformed | TokenError::UnknownKey),
+                "{junk:?}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn short_keys_are_refused() {
+        assert!(TokenKeys::new(b"short", None).is_err());
+        assert!(TokenKeys::new(K1, Some(b"short")).is_err());
+    }
+}
