@@ -1,1 +1,25 @@
+//! ActionGate worker: the thin shell around `actiongate-core`.
+//!
+//! This crate only routes requests, authenticates them, maps errors to HTTP
+//! and talks to storage (a SQLite Durable Object per user, KV for
+//! configuration). Every decision is made by the core.
 
+mod config_store;
+mod http;
+mod management;
+mod router;
+mod server_api;
+mod settings;
+mod user_object;
+
+pub use user_object::UserObject;
+
+use worker::{Context, Env, Request, Response, Result, event};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    match router::route(req, &env).await {
+        Ok(r) => Ok(r),
+        Err(e) => e.into_response(),
+    }
+}

@@ -115,13 +115,13 @@ impl ActionConfigurationInput {
             }
             seen.push(*m);
         }
-        if let Some(d) = self.default_verification_method {
-            if !self.allowed_methods().contains(&d) {
-                problems.push(format!(
-                    "defaultVerificationMethod: {} is not among the allowed verificationMethods",
-                    name(d)
-                ));
-            }
+        if let Some(d) = self.default_verification_method
+            && !self.allowed_methods().contains(&d)
+        {
+            problems.push(format!(
+                "defaultVerificationMethod: {} is not among the allowed verificationMethods",
+                name(d)
+            ));
         }
         for (i, m) in self
             .prompt_to_enroll_verification_methods

@@ -72,7 +72,7 @@ impl UserStore for MemoryUserStore {
             .collect();
         // Newest first; insertion order breaks ties (later insert first).
         out.reverse();
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        out.sort_by_key(|a| std::cmp::Reverse(a.created_at));
         out.truncate(q.limit.min(MAX_PAGE_SIZE));
         Ok(out)
     }

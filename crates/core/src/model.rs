@@ -305,15 +305,15 @@ impl UserPatch {
                 *slot = v;
             }
         }
-        if let Some(e) = &self.email {
-            if *e != user.email {
-                user.email_verified = false;
-            }
+        if let Some(e) = &self.email
+            && *e != user.email
+        {
+            user.email_verified = false;
         }
-        if let Some(p) = &self.phone_number {
-            if *p != user.phone_number {
-                user.phone_number_verified = false;
-            }
+        if let Some(p) = &self.phone_number
+            && *p != user.phone_number
+        {
+            user.phone_number_verified = false;
         }
         set(&mut user.email, self.email);
         set(&mut user.phone_number, self.phone_number);

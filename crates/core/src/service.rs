@@ -151,17 +151,15 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
     let auths = store.list_authenticators()?;
     let enrolled = enrolled_methods(&auths);
 
-    if key_given {
-        if let Some(existing) = store.get_action(input.action_code, &key)? {
-            if existing.request_hash != hash {
-                return Err(CoreError::IdempotencyConflict(key));
-            }
-            return Ok(Tracked {
-                record: existing,
-                created: false,
-                enrolled,
-            });
+    if key_given && let Some(existing) = store.get_action(input.action_code, &key)? {
+        if existing.request_hash != hash {
+            return Err(CoreError::IdempotencyConflict(key));
         }
+        return Ok(Tracked {
+            record: existing,
+            created: false,
+            enrolled,
+        });
     }
 
     let decision = decide(input.config);
@@ -406,17 +404,17 @@ pub fn enroll_authenticator<S: UserStore>(
         created_at: now,
         ..UserRecord::default()
     });
-    if let Some(e) = email {
-        if user.email.is_none() || user.email.as_deref() == Some(e.as_str()) {
-            user.email = Some(e);
-            user.email_verified = true;
-        }
+    if let Some(e) = email
+        && (user.email.is_none() || user.email.as_deref() == Some(e.as_str()))
+    {
+        user.email = Some(e);
+        user.email_verified = true;
     }
-    if let Some(p) = phone {
-        if user.phone_number.is_none() || user.phone_number.as_deref() == Some(p.as_str()) {
-            user.phone_number = Some(p);
-            user.phone_number_verified = true;
-        }
+    if let Some(p) = phone
+        && (user.phone_number.is_none() || user.phone_number.as_deref() == Some(p.as_str()))
+    {
+        user.phone_number = Some(p);
+        user.phone_number_verified = true;
     }
     user.updated_at = now;
     store.put_user(&user)?;

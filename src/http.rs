@@ -1,0 +1,198 @@
+//! Request and response plumbing: the one place errors become HTTP.
+//!
+//! Every error body is `{"error", "errorCode", "errorDescription"}` (the Node
+//! SDK reads `error`, the Python and browser SDKs read `errorCode`), every
+//! body is sent with `Content-Type: application/json` exactly, and internal
+//! failures are logged here and answered with a generic sentence.
+
+use actiongate_core::{CoreError, ErrorKind};
+use futures_util::StreamExt;
+use serde::Serialize;
+use worker::{Headers, Request, Response};
+
+/// Largest request body accepted on API routes, in bytes (64 KiB).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// An error on its way to becoming a response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: u16,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// Human-readable explanation, safe to show.
+    pub description: String,
+    /// Extra headers (`Allow`, `WWW-Authenticate`).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl ApiError {
+    /// An error with no extra headers.
+    pub fn new(status: u16, code: &'static str, description: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            description: description.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// 400 `invalid_request`.
+    pub fn bad_request(description: impl Into<String>) -> Self {
+        Self::new(400, "invalid_request", description)
+    }
+
+    /// 404 for an unknown route.
+    pub fn not_found() -> Self {
+        Self::new(404, "not_found", "No such endpoint.")
+    }
+
+    /// 405 naming the methods the path accepts.
+    pub fn method_not_allowed(allowed: &[&str]) -> Self {
+        let mut e = Self::new(
+            405,
+            "method_not_allowed",
+            format!("This endpoint accepts {}.", allowed.join(", ")),
+        );
+        e.headers.push(("Allow", allowed.join(", ")));
+        e
+    }
+
+    /// 500 with a generic message; `detail` goes to the log only.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        worker::console_error!("internal error: {detail}");
+        Self::new(500, "internal_error", "An internal error occurred.")
+    }
+
+    /// 503 when storage or configuration cannot be reached; `detail` is logged.
+    pub fn unavailable(detail: impl std::fmt::Display) -> Self {
+        worker::console_error!("storage unavailable: {detail}");
+        Self::new(
+            503,
+            "service_unavailable",
+            "Storage is unavailable; nothing was changed. Retry later.",
+        )
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({
+            "error": self.code,
+            "errorCode": self.code,
+            "errorDescription": self.description,
+        })
+    }
+
+    /// The response.
+    ///
+    /// # Errors
+    /// Only if the runtime cannot build a response; the runtime then answers 500.
+    pub fn into_response(self) -> worker::Result<Response> {
+        let bytes = serde_json::to_vec(&self.body())?;
+        let headers = Headers::new();
+        headers.set("Content-Type", "application/json")?;
+        headers.set("Cache-Control", "no-store")?;
+        for (k, v) in &self.headers {
+            headers.set(k, v)?;
+        }
+        Ok(Response::from_bytes(bytes)?
+            .with_status(self.status)
+            .with_headers(headers))
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        let status = match e.kind() {
+            ErrorKind::BadRequest => 400,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Conflict => 409,
+            ErrorKind::Internal => return ApiError::internal(e),
+        };
+        ApiError::new(status, e.code(), e.public_description())
+    }
+}
+
+/// A JSON response with `Content-Type: application/json` exactly.
+///
+/// # Errors
+/// An internal [`ApiError`] if the body cannot be serialised or the
+/// runtime refuses to build the response (neither happens in practice).
+pub fn json_response<T: Serialize + ?Sized>(status: u16, body: &T) -> Result<Response, ApiError> {
+    let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
+    let headers = Headers::new();
+    headers
+        .set("Content-Type", "application/json")
+        .map_err(ApiError::internal)?;
+    headers
+        .set("Cache-Control", "no-store")
+        .map_err(ApiError::internal)?;
+    Ok(Response::from_bytes(bytes)
+        .map_err(ApiError::internal)?
+        .with_status(status)
+        .with_headers(headers))
+}
+
+/// Read a JSON request body of at most [`MAX_BODY_BYTES`].
+///
+/// An empty body counts as `{}` (the SDKs post no body for some calls).
+///
+/// # Errors
+/// 415 when the content type is not JSON, 413 when the body is too large,
+/// 400 when it cannot be read.
+pub async fn read_json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
+    let declared: Option<usize> = req
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(too_large());
+    }
+    let bytes = read_limited(req).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(b"{}".to_vec());
+    }
+    let ctype = req
+        .headers()
+        .get("Content-Type")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let essence = ctype.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::new(
+            415,
+            "unsupported_media_type",
+            "Send the request body as JSON with Content-Type: application/json.",
+        ));
+    }
+    Ok(bytes)
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        413,
+        "payload_too_large",
+        format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
+    )
+}
+
+async fn read_limited(req: &mut Request) -> Result<Vec<u8>, ApiError> {
+    let mut stream = match req.stream() {
+        Ok(s) => s,
+        // No body at all.
+        Err(_) => return Ok(Vec::new()),
+    };
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::bad_request("The request body could not be read."))?;
+        if out.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}

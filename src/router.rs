@@ -1,0 +1,68 @@
+//! Path routing. Segments are percent-decoded one by one, so a user id may
+//! contain an encoded `/` (`alice%2F1`) without changing the route.
+
+use percent_encoding::percent_decode_str;
+use worker::{Env, Method, Request, Response};
+
+use crate::http::{ApiError, json_response};
+use crate::{management, server_api};
+
+/// Route a request to its handler.
+///
+/// # Errors
+/// Any [`ApiError`] the handlers produce; 404 for unknown paths.
+pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
+    let url = req
+        .url()
+        .map_err(|_| ApiError::bad_request("The request URL is not valid."))?;
+    let mut segments = Vec::new();
+    for raw in url.path().split('/').skip(1) {
+        let seg = percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| ApiError::bad_request("The request path is not valid UTF-8."))?;
+        segments.push(seg.into_owned());
+    }
+    if segments.last().is_some_and(String::is_empty) && segments.len() > 1 {
+        segments.pop();
+    }
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let origin = url.origin().ascii_serialization();
+    match segs.as_slice() {
+        ["health"] => {
+            allow(&req, &[Method::Get])?;
+            json_response(200, &serde_json::json!({"status": "ok"}))
+        }
+        ["v1", "management", rest @ ..] => management::handle(req, env, rest).await,
+        ["v1", rest @ ..] => server_api::handle(req, env, rest, &origin).await,
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+/// Refuse with 405 unless the request's method is one of `methods`.
+///
+/// # Errors
+/// 405 with an `Allow` header.
+pub fn allow(req: &Request, methods: &[Method]) -> Result<(), ApiError> {
+    let m = req.method();
+    if methods.contains(&m) {
+        Ok(())
+    } else {
+        let names: Vec<&str> = methods.iter().map(Method::as_ref).collect();
+        Err(ApiError::method_not_allowed(&names))
+    }
+}
+
+/// Check an HTTP Basic secret from the `Authorization` header.
+///
+/// # Errors
+/// 401 with `WWW-Authenticate`, or 500 when the secret is not configured.
+pub fn authenticate(req: &Request, env: &Env, secret_name: &str) -> Result<(), ApiError> {
+    let secret = crate::settings::secret(env, secret_name)?;
+    let header = req.headers().get("Authorization").ok().flatten();
+    actiongate_core::auth::check_basic(header.as_deref(), &secret).map_err(|f| {
+        let mut e = ApiError::new(401, "unauthorized", f.description());
+        e.headers
+            .push(("WWW-Authenticate", "Basic realm=\"ActionGate\"".to_owned()));
+        e
+    })
+}

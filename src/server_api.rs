@@ -1,0 +1,273 @@
+//! The Server API (`/v1/...`), wire-compatible with Authsignal's: HTTP
+//! Basic with the API secret key as user name.
+//!
+//! Each handler checks the method, authenticates, validates path and body,
+//! and hands the work to the user's Durable Object, whose answer is the
+//! response. Nothing here decides anything.
+
+use actiongate_core::error::parse_json;
+use actiongate_core::ids::{check_action_code, check_idempotency_key, check_user_id};
+use actiongate_core::model::{TrackRequest, UpdateActionRequest};
+use actiongate_core::state::ActionState;
+use actiongate_core::store::MAX_PAGE_SIZE;
+use actiongate_core::time::parse_date;
+use actiongate_core::token::TokenError;
+use serde::Deserialize;
+use worker::{Date, Env, Method, Request, RequestInit, Response};
+
+use crate::http::{ApiError, json_response, read_json_body};
+use crate::router::{allow, authenticate};
+use crate::settings;
+use crate::user_object::{BINDING, UserCommand};
+
+const API_SECRET: &str = "API_SECRET_KEY";
+
+/// Handle `/v1/<rest>` outside the management API.
+///
+/// # Errors
+/// Any [`ApiError`].
+pub async fn handle(
+    mut req: Request,
+    env: &Env,
+    rest: &[&str],
+    origin: &str,
+) -> Result<Response, ApiError> {
+    use Method::{Delete, Get, Patch, Post};
+    match rest {
+        ["validate"] => {
+            allow(&req, &[Post])?;
+            authenticate(&req, env, API_SECRET)?;
+            validate(&mut req, env).await
+        }
+        ["users", user] => {
+            allow(&req, &[Get, Patch, Delete])?;
+            authenticate(&req, env, API_SECRET)?;
+            check_user_id(user)?;
+            let cmd = match req.method() {
+                Get => UserCommand::GetUser {
+                    user_id: (*user).to_owned(),
+                },
+                Patch => UserCommand::PatchUser {
+                    user_id: (*user).to_owned(),
+                    patch: json_value(&mut req).await?,
+                },
+                _ => UserCommand::DeleteUser,
+            };
+            call_user(env, user, &cmd).await
+        }
+        ["users", user, "actions"] => {
+            allow(&req, &[Get])?;
+            authenticate(&req, env, API_SECRET)?;
+            check_user_id(user)?;
+            let cmd = query_command(&req)?;
+            call_user(env, user, &cmd).await
+        }
+        ["users", user, "actions", action] => {
+            allow(&req, &[Post])?;
+            authenticate(&req, env, API_SECRET)?;
+            check_user_id(user)?;
+            check_action_code(action, "action")?;
+            let body = read_json_body(&mut req).await?;
+            let request: TrackRequest = parse_json(&body)?;
+            let cmd = UserCommand::Track {
+                user_id: (*user).to_owned(),
+                action_code: (*action).to_owned(),
+                request,
+                origin: origin.to_owned(),
+            };
+            call_user(env, user, &cmd).await
+        }
+        ["users", user, "actions", action, key] => {
+            allow(&req, &[Get, Patch])?;
+            authenticate(&req, env, API_SECRET)?;
+            check_user_id(user)?;
+            check_action_code(action, "action")?;
+            check_idempotency_key(key)?;
+            let cmd = if req.method() == Get {
+                UserCommand::GetAction {
+                    action_code: (*action).to_owned(),
+                    idempotency_key: (*key).to_owned(),
+                }
+            } else {
+                let body = read_json_body(&mut req).await?;
+                let update: UpdateActionRequest = parse_json(&body)?;
+                UserCommand::UpdateAction {
+                    action_code: (*action).to_owned(),
+                    idempotency_key: (*key).to_owned(),
+                    state: update.state,
+                }
+            };
+            call_user(env, user, &cmd).await
+        }
+        ["users", user, "authenticators"] => {
+            allow(&req, &[Get, Post])?;
+            authenticate(&req, env, API_SECRET)?;
+            check_user_id(user)?;
+            let cmd = if req.method() == Get {
+                UserCommand::ListAuthenticators {
+                    user_id: (*user).to_owned(),
+                }
+            } else {
+                UserCommand::EnrollAuthenticator {
+                    user_id: (*user).to_owned(),
+                    request: json_value(&mut req).await?,
+                }
+            };
+            call_user(env, user, &cmd).await
+        }
+        ["users", user, "authenticators", id] => {
+            allow(&req, &[Delete])?;
+            authenticate(&req, env, API_SECRET)?;
+            check_user_id(user)?;
+            let cmd = UserCommand::DeleteAuthenticator {
+                id: (*id).to_owned(),
+            };
+            call_user(env, user, &cmd).await
+        }
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+async fn json_value(req: &mut Request) -> Result<serde_json::Value, ApiError> {
+    let body = read_json_body(req).await?;
+    let v: serde_json::Value = parse_json(&body)?;
+    if !v.is_object() {
+        return Err(ApiError::bad_request(
+            "The request body must be a JSON object.",
+        ));
+    }
+    Ok(v)
+}
+
+fn query_command(req: &Request) -> Result<UserCommand, ApiError> {
+    let url = req
+        .url()
+        .map_err(|_| ApiError::bad_request("The request URL is not valid."))?;
+    let mut from = None;
+    let mut codes = Vec::new();
+    let mut state = None;
+    let mut limit = MAX_PAGE_SIZE;
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "fromDate" => from = Some(parse_date(&v, "fromDate")?),
+            "codes" => {
+                for code in v.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+                    check_action_code(code, "codes")?;
+                    codes.push(code.to_owned());
+                }
+            }
+            "state" => state = Some(ActionState::parse(&v, "state")?),
+            "limit" => {
+                limit = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "limit: must be a whole number from 1 to {MAX_PAGE_SIZE}"
+                        ))
+                    })?;
+            }
+            _ => {}
+        }
+    }
+    Ok(UserCommand::QueryActions {
+        from,
+        codes,
+        state,
+        limit,
+    })
+}
+
+/// Send a command to a user's Durable Object and return its answer.
+///
+/// # Errors
+/// 503 when the object cannot be reached.
+pub async fn call_user(env: &Env, user_id: &str, cmd: &UserCommand) -> Result<Response, ApiError> {
+    let body = serde_json::to_string(cmd).map_err(ApiError::internal)?;
+    let ns = env.durable_object(BINDING).map_err(ApiError::unavailable)?;
+    let stub = ns
+        .id_from_name(user_id)
+        .and_then(|id| id.get_stub())
+        .map_err(ApiError::unavailable)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let request =
+        Request::new_with_init("https://user-object/", &init).map_err(ApiError::internal)?;
+    stub.fetch_with_request(request)
+        .await
+        .map_err(ApiError::unavailable)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ValidateRequest {
+    token: String,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    action: Option<String>,
+}
+
+fn invalid(code: &str, description: &str) -> Result<Response, ApiError> {
+    json_response(
+        200,
+        &serde_json::json!({
+            "isValid": false,
+            "error": code,
+            "errorDescription": description,
+        }),
+    )
+}
+
+async fn validate(req: &mut Request, env: &Env) -> Result<Response, ApiError> {
+    let body = read_json_body(req).await?;
+    let v: ValidateRequest = parse_json(&body)?;
+    let keys = settings::token_keys(env)?;
+    let now_secs = Date::now().as_millis() / 1000;
+    let token = match keys.verify(&v.token, now_secs) {
+        Ok(t) => t,
+        Err(e) => return invalid(e.code(), &e.to_string()),
+    };
+    let c = token.claims;
+    if v.user_id.as_deref().is_some_and(|u| u != c.user_id) {
+        return invalid("invalid_token", "The token belongs to another user.");
+    }
+    if v.action.as_deref().is_some_and(|a| a != c.action_code) {
+        return invalid("invalid_token", "The token belongs to another action.");
+    }
+    let cmd = UserCommand::GetAction {
+        action_code: c.action_code.clone(),
+        idempotency_key: c.idempotency_key.clone(),
+    };
+    let mut resp = call_user(env, &c.user_id, &cmd).await?;
+    match resp.status_code() {
+        200 => {}
+        404 => {
+            return invalid(
+                TokenError::InvalidClaims.code(),
+                "The token's action no longer exists.",
+            );
+        }
+        _ => return Ok(resp),
+    }
+    let action: serde_json::Value = resp.json().await.map_err(ApiError::internal)?;
+    let state = action
+        .get("state")
+        .and_then(|s| s.as_str())
+        .and_then(|s| ActionState::parse(s, "state").ok())
+        .ok_or_else(|| ApiError::internal("stored action has no state"))?;
+    let mut out = serde_json::json!({
+        "isValid": state.is_approved(),
+        "state": state,
+        "stateUpdatedAt": action.get("stateUpdatedAt"),
+        "userId": c.user_id,
+        "action": c.action_code,
+        "actionCode": c.action_code,
+        "idempotencyKey": c.idempotency_key,
+    });
+    if let (Some(m), Some(o)) = (action.get("verificationMethod"), out.as_object_mut()) {
+        o.insert("verificationMethod".into(), m.clone());
+    }
+    json_response(200, &out)
+}

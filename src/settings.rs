@@ -1,0 +1,126 @@
+//! Secrets and settings from the Worker environment.
+//!
+//! Secrets (`wrangler secret put`, or `.dev.vars` under local dev):
+//! `API_SECRET_KEY`, `MANAGEMENT_SECRET_KEY`, `TOKEN_SIGNING_KEY` and,
+//! during a key rotation, `TOKEN_SIGNING_KEY_PREVIOUS`. There are no
+//! defaults: a worker without them refuses to serve the API.
+//!
+//! Variables (`[vars]` in wrangler.toml), each with its default:
+//! - `REDIRECT_URL_ALLOWLIST`: where `redirectUrl` may point; empty refuses every redirect URL.
+//! - `TOKEN_TTL_SECONDS`: lifetime of action tokens; 600.
+//! - `CONFIG_CACHE_TTL_SECONDS`: how long an isolate keeps an action configuration; 10.
+//!
+//! Parsed values are cached per isolate and rebuilt only when the
+//! underlying strings change.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use actiongate_core::redirect::RedirectAllowlist;
+use actiongate_core::token::TokenKeys;
+use worker::Env;
+
+use crate::http::ApiError;
+
+/// Default `TOKEN_TTL_SECONDS`.
+pub const DEFAULT_TOKEN_TTL_SECONDS: u64 = 600;
+/// Default `CONFIG_CACHE_TTL_SECONDS`.
+pub const DEFAULT_CONFIG_CACHE_TTL_SECONDS: u64 = 10;
+
+/// A required secret, or a 500 that names no secret (the name is logged).
+///
+/// # Errors
+/// [`ApiError`] 500 `server_misconfigured` when the secret is not set.
+pub fn secret(env: &Env, name: &str) -> Result<String, ApiError> {
+    match env.secret(name) {
+        Ok(s) if !s.to_string().is_empty() => Ok(s.to_string()),
+        _ => {
+            worker::console_error!("required secret {name} is not set; refusing to serve");
+            Err(ApiError::new(
+                500,
+                "server_misconfigured",
+                "This deployment is missing required secrets and refuses to serve.",
+            ))
+        }
+    }
+}
+
+fn optional_secret(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .ok()
+        .map(|s| s.to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// A string variable, empty when unset.
+pub fn var(env: &Env, name: &str) -> String {
+    env.var(name).map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// A numeric variable with a default.
+pub fn var_u64(env: &Env, name: &str, default: u64) -> u64 {
+    var(env, name).trim().parse().unwrap_or(default)
+}
+
+/// Keys built from (current, previous) secrets.
+type CachedKeys = (String, Option<String>, Rc<TokenKeys>);
+
+thread_local! {
+    static KEYS: RefCell<Option<CachedKeys>> = const { RefCell::new(None) };
+    static ALLOWLIST: RefCell<Option<(String, Rc<RedirectAllowlist>)>> = const { RefCell::new(None) };
+}
+
+/// The token signing keys.
+///
+/// # Errors
+/// 500 when `TOKEN_SIGNING_KEY` is missing or too short.
+pub fn token_keys(env: &Env) -> Result<Rc<TokenKeys>, ApiError> {
+    let current = secret(env, "TOKEN_SIGNING_KEY")?;
+    let previous = optional_secret(env, "TOKEN_SIGNING_KEY_PREVIOUS");
+    if let Some(hit) = KEYS.with_borrow(|k| {
+        k.as_ref()
+            .filter(|(c, p, _)| *c == current && *p == previous)
+            .map(|(_, _, keys)| keys.clone())
+    }) {
+        return Ok(hit);
+    }
+    let keys = TokenKeys::new(current.as_bytes(), previous.as_deref().map(str::as_bytes)).map_err(
+        |e| {
+            worker::console_error!("token signing key rejected: {e}");
+            ApiError::new(
+                500,
+                "server_misconfigured",
+                "This deployment's token signing key is not usable.",
+            )
+        },
+    )?;
+    let keys = Rc::new(keys);
+    KEYS.with_borrow_mut(|k| *k = Some((current, previous, keys.clone())));
+    Ok(keys)
+}
+
+/// The redirect allowlist.
+///
+/// # Errors
+/// 500 when `REDIRECT_URL_ALLOWLIST` has an entry that does not parse.
+pub fn redirect_allowlist(env: &Env) -> Result<Rc<RedirectAllowlist>, ApiError> {
+    let spec = var(env, "REDIRECT_URL_ALLOWLIST");
+    if let Some(hit) = ALLOWLIST.with_borrow(|a| {
+        a.as_ref()
+            .filter(|(s, _)| *s == spec)
+            .map(|(_, list)| list.clone())
+    }) {
+        return Ok(hit);
+    }
+    let list = RedirectAllowlist::parse(&spec).map_err(|e| {
+        worker::console_error!("REDIRECT_URL_ALLOWLIST rejected: {e}");
+        ApiError::new(
+            500,
+            "server_misconfigured",
+            "This deployment's redirect allowlist is not valid.",
+        )
+    })?;
+    let list = Rc::new(list);
+    ALLOWLIST.with_borrow_mut(|a| *a = Some((spec, list.clone())));
+    Ok(list)
+}

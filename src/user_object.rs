@@ -1,0 +1,464 @@
+//! The per-user Durable Object: one SQLite database per user holding the
+//! user's profile, actions and authenticators.
+//!
+//! A Durable Object processes one event at a time and its SQL API is
+//! synchronous, so the check-then-insert of track (no `.await` between) is
+//! atomic: fifty concurrent tracks with one idempotency key store one
+//! action. The worker talks to it with [`UserCommand`]s as JSON; the object
+//! answers with the final API response (success body or error body).
+
+use std::cell::Cell;
+
+use actiongate_core::error::CoreError;
+use actiongate_core::model::{
+    ActionRecord, Authenticator, EnrollAuthenticatorRequest, TrackRequest, TrackResponse,
+    UserPatch, UserRecord,
+};
+use actiongate_core::service::{self, TrackInput};
+use actiongate_core::state::{ActionState, Actor};
+use actiongate_core::store::{ActionQuery, UserStore};
+use actiongate_core::token::ActionClaims;
+use serde::{Deserialize, Serialize};
+use worker::{
+    Date, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State,
+    durable_object,
+};
+
+use crate::config_store;
+use crate::http::{ApiError, json_response};
+use crate::settings::{self, DEFAULT_TOKEN_TTL_SECONDS};
+
+/// Binding name of the namespace in wrangler.toml.
+pub const BINDING: &str = "USERS";
+
+/// A request from the worker to a user's object.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum UserCommand {
+    /// Track an action.
+    Track {
+        user_id: String,
+        action_code: String,
+        request: TrackRequest,
+        /// The worker's origin, for the challenge page URL.
+        origin: String,
+    },
+    /// Get one action.
+    GetAction {
+        action_code: String,
+        idempotency_key: String,
+    },
+    /// List actions.
+    QueryActions {
+        from: Option<i64>,
+        codes: Vec<String>,
+        state: Option<ActionState>,
+        limit: usize,
+    },
+    /// Change an action's state through the server API.
+    UpdateAction {
+        action_code: String,
+        idempotency_key: String,
+        state: ActionState,
+    },
+    /// Get the profile.
+    GetUser { user_id: String },
+    /// Patch the profile.
+    PatchUser {
+        user_id: String,
+        patch: serde_json::Value,
+    },
+    /// Delete everything.
+    DeleteUser,
+    /// List authenticators.
+    ListAuthenticators { user_id: String },
+    /// Enroll a verified email/phone authenticator.
+    EnrollAuthenticator {
+        user_id: String,
+        request: serde_json::Value,
+    },
+    /// Delete an authenticator.
+    DeleteAuthenticator { id: String },
+}
+
+/// SQLite-backed [`UserStore`].
+pub struct SqlUserStore {
+    sql: SqlStorage,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS actions (
+  action_code TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  PRIMARY KEY (action_code, idempotency_key)
+);
+CREATE INDEX IF NOT EXISTS actions_by_created ON actions (created_at);
+CREATE TABLE IF NOT EXISTS profile (id INTEGER PRIMARY KEY CHECK (id = 1), data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS authenticators (
+  id TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL,
+  data TEXT NOT NULL
+);
+";
+
+#[derive(Deserialize)]
+struct DataRow {
+    data: String,
+}
+
+fn storage_err(e: impl std::fmt::Display) -> CoreError {
+    CoreError::Internal(format!("sqlite: {e}"))
+}
+
+fn to_json<T: Serialize>(v: &T) -> std::result::Result<String, CoreError> {
+    serde_json::to_string(v).map_err(|e| CoreError::Internal(format!("encoding a record: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> std::result::Result<T, CoreError> {
+    serde_json::from_str(s).map_err(|e| CoreError::Internal(format!("decoding a record: {e}")))
+}
+
+impl SqlUserStore {
+    /// Wrap the object's SQL storage (see [`Self::create_schema`]).
+    pub fn new(sql: SqlStorage) -> Self {
+        SqlUserStore { sql }
+    }
+
+    /// Create the tables if they do not exist yet.
+    ///
+    /// # Errors
+    /// When SQLite refuses the schema.
+    pub fn create_schema(&self) -> std::result::Result<(), CoreError> {
+        self.sql.exec(SCHEMA, None).map(|_| ()).map_err(storage_err)
+    }
+
+    fn rows(
+        &self,
+        query: &str,
+        bindings: Vec<SqlStorageValue>,
+    ) -> std::result::Result<Vec<String>, CoreError> {
+        let rows: Vec<DataRow> = self
+            .sql
+            .exec(query, bindings)
+            .and_then(|c| c.to_array())
+            .map_err(storage_err)?;
+        Ok(rows.into_iter().map(|r| r.data).collect())
+    }
+
+    fn run(
+        &self,
+        query: &str,
+        bindings: Vec<SqlStorageValue>,
+    ) -> std::result::Result<usize, CoreError> {
+        let cursor = self.sql.exec(query, bindings).map_err(storage_err)?;
+        // Drain the cursor so the statement completes.
+        let _ = cursor.raw().count();
+        Ok(cursor.rows_written())
+    }
+}
+
+impl UserStore for SqlUserStore {
+    fn get_action(
+        &self,
+        code: &str,
+        key: &str,
+    ) -> std::result::Result<Option<ActionRecord>, CoreError> {
+        self.rows(
+            "SELECT data FROM actions WHERE action_code = ? AND idempotency_key = ?",
+            vec![code.into(), key.into()],
+        )?
+        .first()
+        .map(|d| from_json(d))
+        .transpose()
+    }
+
+    fn insert_action(&self, r: &ActionRecord) -> std::result::Result<(), CoreError> {
+        self.run(
+            "INSERT INTO actions (action_code, idempotency_key, state, created_at, data) VALUES (?, ?, ?, ?, ?)",
+            vec![
+                r.action_code.as_str().into(),
+                r.idempotency_key.as_str().into(),
+                r.state.as_str().into(),
+                r.created_at.into(),
+                to_json(r)?.into(),
+            ],
+        )
+        .map(|_| ())
+    }
+
+    fn update_action(&self, r: &ActionRecord) -> std::result::Result<(), CoreError> {
+        let n = self.run(
+            "UPDATE actions SET state = ?, data = ? WHERE action_code = ? AND idempotency_key = ?",
+            vec![
+                r.state.as_str().into(),
+                to_json(r)?.into(),
+                r.action_code.as_str().into(),
+                r.idempotency_key.as_str().into(),
+            ],
+        )?;
+        if n == 0 {
+            return Err(CoreError::Internal("update of a missing action".into()));
+        }
+        Ok(())
+    }
+
+    fn query_actions(&self, q: &ActionQuery) -> std::result::Result<Vec<ActionRecord>, CoreError> {
+        let mut sql = String::from("SELECT data FROM actions WHERE 1 = 1");
+        let mut b: Vec<SqlStorageValue> = Vec::new();
+        if let Some(from) = q.from {
+            sql.push_str(" AND created_at >= ?");
+            b.push(from.into());
+        }
+        if !q.codes.is_empty() {
+            sql.push_str(" AND action_code IN (");
+            sql.push_str(&vec!["?"; q.codes.len()].join(", "));
+            sql.push(')');
+            b.extend(q.codes.iter().map(|c| c.as_str().into()));
+        }
+        if let Some(s) = q.state {
+            sql.push_str(" AND state = ?");
+            b.push(s.as_str().into());
+        }
+        sql.push_str(" ORDER BY created_at DESC, rowid DESC LIMIT ?");
+        let limit = q.limit.min(actiongate_core::store::MAX_PAGE_SIZE);
+        b.push(i64::try_from(limit).unwrap_or(0).into());
+        self.rows(&sql, b)?.iter().map(|d| from_json(d)).collect()
+    }
+
+    fn get_user(&self) -> std::result::Result<Option<UserRecord>, CoreError> {
+        self.rows("SELECT data FROM profile WHERE id = 1", vec![])?
+            .first()
+            .map(|d| from_json(d))
+            .transpose()
+    }
+
+    fn put_user(&self, user: &UserRecord) -> std::result::Result<(), CoreError> {
+        self.run(
+            "INSERT INTO profile (id, data) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            vec![to_json(user)?.into()],
+        )
+        .map(|_| ())
+    }
+
+    fn list_authenticators(&self) -> std::result::Result<Vec<Authenticator>, CoreError> {
+        self.rows(
+            "SELECT data FROM authenticators ORDER BY created_at, id",
+            vec![],
+        )?
+        .iter()
+        .map(|d| from_json(d))
+        .collect()
+    }
+
+    fn put_authenticator(&self, a: &Authenticator) -> std::result::Result<(), CoreError> {
+        self.run(
+            "INSERT INTO authenticators (id, created_at, data) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            vec![
+                a.user_authenticator_id.as_str().into(),
+                a.created_at.into(),
+                to_json(a)?.into(),
+            ],
+        )
+        .map(|_| ())
+    }
+
+    fn delete_authenticator(&self, id: &str) -> std::result::Result<bool, CoreError> {
+        Ok(self.run("DELETE FROM authenticators WHERE id = ?", vec![id.into()])? > 0)
+    }
+
+    fn delete_all(&self) -> std::result::Result<(), CoreError> {
+        for table in ["actions", "profile", "authenticators"] {
+            self.run(&format!("DELETE FROM {table}"), vec![])?;
+        }
+        Ok(())
+    }
+}
+
+/// The Durable Object class (`UserObject` in wrangler.toml).
+#[durable_object(fetch)]
+pub struct UserObject {
+    state: State,
+    env: Env,
+    schema_ready: Cell<bool>,
+}
+
+impl DurableObject for UserObject {
+    fn new(state: State, env: Env) -> Self {
+        Self {
+            state,
+            env,
+            schema_ready: Cell::new(false),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let result = match req.bytes().await {
+            Ok(body) => match serde_json::from_slice::<UserCommand>(&body) {
+                Ok(cmd) => self.handle(cmd).await,
+                Err(e) => Err(ApiError::internal(format!("bad user command: {e}"))),
+            },
+            Err(e) => Err(ApiError::internal(format!("reading a user command: {e}"))),
+        };
+        match result {
+            Ok(r) => Ok(r),
+            Err(e) => e.into_response(),
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX)
+}
+
+impl UserObject {
+    fn store(&self) -> std::result::Result<SqlUserStore, ApiError> {
+        let store = SqlUserStore::new(self.state.storage().sql());
+        if !self.schema_ready.get() {
+            store.create_schema().map_err(ApiError::unavailable)?;
+            self.schema_ready.set(true);
+        }
+        Ok(store)
+    }
+
+    async fn handle(&self, cmd: UserCommand) -> std::result::Result<Response, ApiError> {
+        match cmd {
+            UserCommand::Track {
+                user_id,
+                action_code,
+                request,
+                origin,
+            } => self.track(user_id, action_code, request, origin).await,
+            UserCommand::GetAction {
+                action_code,
+                idempotency_key,
+            } => {
+                let store = self.store()?;
+                let r = service::get_action(&store, &action_code, &idempotency_key)?;
+                json_response(200, &r.to_get_response())
+            }
+            UserCommand::QueryActions {
+                from,
+                codes,
+                state,
+                limit,
+            } => {
+                let store = self.store()?;
+                let q = ActionQuery {
+                    from,
+                    codes,
+                    state,
+                    limit,
+                };
+                let list: Vec<_> = service::query_actions(&store, &q)?
+                    .iter()
+                    .map(ActionRecord::to_summary)
+                    .collect();
+                json_response(200, &list)
+            }
+            UserCommand::UpdateAction {
+                action_code,
+                idempotency_key,
+                state,
+            } => {
+                let store = self.store()?;
+                let r = service::update_state(
+                    &store,
+                    &action_code,
+                    &idempotency_key,
+                    state,
+                    Actor::Api,
+                    now_ms(),
+                )?;
+                json_response(200, &r.to_get_response())
+            }
+            UserCommand::GetUser { user_id } => {
+                let store = self.store()?;
+                json_response(200, &service::get_user(&store, &user_id)?)
+            }
+            UserCommand::PatchUser { user_id, patch } => {
+                let patch: UserPatch =
+                    actiongate_core::error::parse_json(patch.to_string().as_bytes())?;
+                let store = self.store()?;
+                json_response(
+                    200,
+                    &service::patch_user(&store, &user_id, patch, now_ms())?,
+                )
+            }
+            UserCommand::DeleteUser => {
+                let store = self.store()?;
+                service::delete_user(&store)?;
+                json_response(200, &serde_json::json!({"success": true}))
+            }
+            UserCommand::ListAuthenticators { user_id } => {
+                let store = self.store()?;
+                json_response(200, &service::list_authenticators(&store, &user_id)?)
+            }
+            UserCommand::EnrollAuthenticator { user_id, request } => {
+                let req: EnrollAuthenticatorRequest =
+                    actiongate_core::error::parse_json(request.to_string().as_bytes())?;
+                let store = self.store()?;
+                let id = uuid::Uuid::new_v4().to_string();
+                let view = service::enroll_authenticator(&store, &user_id, req, id, now_ms())?;
+                json_response(200, &serde_json::json!({ "authenticator": view }))
+            }
+            UserCommand::DeleteAuthenticator { id } => {
+                let store = self.store()?;
+                service::delete_authenticator(&store, &id)?;
+                json_response(200, &serde_json::json!({"success": true}))
+            }
+        }
+    }
+
+    async fn track(
+        &self,
+        user_id: String,
+        action_code: String,
+        request: TrackRequest,
+        origin: String,
+    ) -> std::result::Result<Response, ApiError> {
+        // Everything that awaits happens first; the check-then-insert below
+        // runs without yielding, which is what makes idempotency atomic.
+        let config = config_store::load(&self.env, &action_code).await?;
+        let keys = settings::token_keys(&self.env)?;
+        let allowlist = settings::redirect_allowlist(&self.env)?;
+        let ttl = settings::var_u64(&self.env, "TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS);
+        let store = self.store()?;
+        let now = now_ms();
+        let tracked = service::track(
+            &store,
+            TrackInput {
+                user_id: &user_id,
+                action_code: &action_code,
+                request,
+                config: config.as_deref(),
+                allowlist: &allowlist,
+                now,
+                fresh_key: uuid::Uuid::new_v4().to_string(),
+            },
+        )?;
+        let r = tracked.record;
+        let claims = ActionClaims {
+            user_id,
+            action_code,
+            idempotency_key: r.idempotency_key.clone(),
+        };
+        let now_secs = u64::try_from(now / 1000).unwrap_or(0);
+        let token = keys.sign(&claims, now_secs, ttl)?;
+        let url = format!("{origin}/challenge?token={token}");
+        let body = TrackResponse {
+            idempotency_key: r.idempotency_key,
+            state: r.state,
+            url,
+            token,
+            is_enrolled: !tracked.enrolled.is_empty(),
+            enrolled_verification_methods: tracked.enrolled,
+            allowed_verification_methods: r.allowed_verification_methods,
+            default_verification_method: r.default_verification_method,
+            rule_ids: r.rule_ids,
+        };
+        json_response(200, &body)
+    }
+}
