@@ -69,6 +69,8 @@ pub fn check_basic(header: Option<&str>, secret: &str) -> Result<(), AuthFailure
 mod tests {
     use super::*;
     use ct_codecs::Encoder;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn basic(s: &str) -> String {
         let mut buf = vec![0u8; s.len() * 2 + 4];

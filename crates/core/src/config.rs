@@ -182,6 +182,8 @@ fn valid_locale(tag: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn parse(s: &str) -> Result<ActionConfigurationInput, CoreError> {
         ActionConfigurationInput::parse(s.as_bytes())

@@ -115,7 +115,7 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Cor
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
-            if path.is_empty() || path == "." {
+            if inner.is_syntax() || inner.is_eof() || path.is_empty() || path == "." {
                 Err(CoreError::InvalidBody(format!(
                     "invalid JSON body: {inner}"
                 )))
@@ -124,6 +124,37 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Cor
                 Err(CoreError::InvalidBody(format!("{path}: {msg}")))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Doc {
+        a: u32,
+    }
+
+    #[test]
+    fn syntax_errors_say_json_with_position() {
+        let err = parse_json::<Doc>(b"{not json").unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid JSON body: key must be a string at line 1"),
+            "{err}"
+        );
+        let err = parse_json::<Doc>(b"{\"a\": 1").unwrap_err().to_string();
+        assert!(err.starts_with("invalid JSON body: EOF"), "{err}");
+    }
+
+    #[test]
+    fn type_errors_name_the_field_without_position() {
+        let err = parse_json::<Doc>(br#"{"a": "x"}"#).unwrap_err().to_string();
+        assert_eq!(err, "a: invalid type: string \"x\", expected u32");
     }
 }
 

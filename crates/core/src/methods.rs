@@ -62,6 +62,8 @@ impl VerificationMethod {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn wire_names_match_the_sdk() {

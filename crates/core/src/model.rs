@@ -461,6 +461,8 @@ pub struct UserView {
 mod tests {
     use super::*;
     use crate::error::parse_json;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn track_request_accepts_every_sdk_field() {

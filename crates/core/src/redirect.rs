@@ -137,6 +137,8 @@ fn path_within(path: &str, prefix: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn list() -> RedirectAllowlist {
         RedirectAllowlist::parse(

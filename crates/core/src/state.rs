@@ -206,6 +206,8 @@ mod tests {
     use super::*;
     use ActionState as S;
     use Actor as A;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn ok(from: S, to: S, actor: A) {
         assert_eq!(

@@ -39,6 +39,8 @@ pub fn parse_date(s: &str, field: &str) -> Result<Millis, CoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn formats_with_millis_and_z() {

@@ -217,6 +217,8 @@ fn classify(e: jwt_simple::Error) -> TokenError {
 mod tests {
     use super::*;
     use ct_codecs::{Base64UrlSafeNoPadding, Decoder, Encoder};
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     const K1: &[u8] = b"0123456789abcdef0123456789abcdef";
     const K2: &[u8] = b"fedcba9876543210fedcba9876543210";

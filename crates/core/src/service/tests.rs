@@ -3,6 +3,8 @@ use crate::config::ActionConfigurationInput;
 use crate::memory::MemoryUserStore;
 use crate::model::UserPatch;
 use crate::store::MAX_PAGE_SIZE;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 const NOW: Millis = 1_795_380_179_000;
 

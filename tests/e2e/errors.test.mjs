@@ -1,0 +1,129 @@
+// Authentication and bad input: every refusal is a JSON error with the
+// right status, nothing is stored, and nothing internal leaks.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { authsignal, call, mgmt, uid, assertError, basic, BASE, API_SECRET, MGMT_SECRET } from "./lib.mjs";
+
+test("server endpoints need the API secret", async () => {
+  const userId = uid();
+  const path = `/v1/users/${userId}/actions/login`;
+  let r = await call("POST", path, { body: {}, secret: null });
+  assertError(r, 401, "unauthorized");
+  assert.match(r.headers.get("www-authenticate"), /^Basic /);
+  r = await call("POST", path, { body: {}, secret: "wrong-secret" });
+  assertError(r, 401, "unauthorized");
+  r = await call("POST", path, { body: {}, secret: MGMT_SECRET });
+  assertError(r, 401, "unauthorized");
+  r = await call("POST", path, { body: {}, headers: { Authorization: "Bearer " + API_SECRET }, secret: null });
+  assertError(r, 401, "unauthorized");
+  for (const [m, p] of [["GET", `/v1/users/${userId}`], ["GET", `/v1/users/${userId}/actions`], ["POST", "/v1/validate"], ["GET", `/v1/users/${userId}/authenticators`]]) {
+    assertError(await call(m, p, { secret: null }), 401, "unauthorized");
+  }
+  assert.deepEqual(await authsignal.queryUserActions({ userId }), [], "nothing was tracked");
+});
+
+test("management endpoints need the management secret, not the API secret", async () => {
+  assertError(await mgmt("GET", "/action-configurations", { secret: API_SECRET }), 401, "unauthorized");
+  assertError(await mgmt("GET", "/action-configurations", { secret: null }), 401, "unauthorized");
+  assert.equal((await mgmt("GET", "/action-configurations")).status, 200);
+});
+
+test("unknown routes are 404 and wrong methods 405 with Allow", async () => {
+  assertError(await call("GET", "/v1/nope"), 404, "not_found");
+  assertError(await call("GET", "/nope"), 404, "not_found");
+  assertError(await call("GET", `/v1/users/${uid()}/actions/a/b/c`), 404, "not_found");
+  const r = await call("DELETE", `/v1/users/${uid()}/actions/login`);
+  assertError(r, 405, "method_not_allowed");
+  assert.equal(r.headers.get("allow"), "POST");
+  assertError(await call("GET", "/v1/validate"), 405, "method_not_allowed");
+  assertError(await mgmt("POST", "/action-configurations/x"), 405, "method_not_allowed");
+});
+
+test("bodies over 64 KiB are 413, declared or streamed", async () => {
+  const userId = uid();
+  const big = JSON.stringify({ custom: { blob: "x".repeat(70 * 1024) } });
+  assertError(await call("POST", `/v1/users/${userId}/actions/login`, { raw: big, headers: { "Content-Type": "application/json" } }), 413, "payload_too_large");
+  // Chunked, without Content-Length.
+  const stream = new ReadableStream({
+    start(c) {
+      for (let i = 0; i < 80; i++) c.enqueue(new TextEncoder().encode("x".repeat(1024)));
+      c.close();
+    },
+  });
+  const res = await fetch(`${BASE}/v1/users/${userId}/actions/login`, {
+    method: "POST", body: stream, duplex: "half",
+    headers: { Authorization: basic(API_SECRET), "Content-Type": "application/json" },
+  });
+  assert.equal(res.status, 413);
+  assert.equal((await res.json()).error, "payload_too_large");
+  assert.deepEqual(await authsignal.queryUserActions({ userId }), []);
+});
+
+test("bad JSON, unknown fields and bad values are 400s that name the field", async () => {
+  const userId = uid();
+  const path = `/v1/users/${userId}/actions/login`;
+  let r = await call("POST", path, { raw: "{not json", headers: { "Content-Type": "application/json" } });
+  assertError(r, 400, "invalid_request");
+  assert.match(r.body.errorDescription, /JSON/);
+  r = await call("POST", path, { body: { custon: { amount: 1 } } });
+  assertError(r, 400, "invalid_request");
+  assert.match(r.body.errorDescription, /custon/);
+  r = await call("POST", path, { body: { custom: "amount=5" } });
+  assertError(r, 400, "invalid_request");
+  assert.match(r.body.errorDescription, /^custom: /);
+  r = await call("POST", path, { body: { idempotencyKey: 42 } });
+  assertError(r, 400, "invalid_request");
+  assert.match(r.body.errorDescription, /^idempotencyKey: /);
+  r = await call("POST", path, { body: { email: "not-an-email" } });
+  assertError(r, 400, "invalid_request");
+  assert.match(r.body.errorDescription, /^email: /);
+  r = await call("POST", path, { raw: "{}", headers: { "Content-Type": "text/plain" } });
+  assertError(r, 415, "unsupported_media_type");
+  r = await call("POST", `/v1/users/${userId}/actions/not%20valid`, { body: {} });
+  assertError(r, 400, "invalid_request");
+  assert.match(r.body.errorDescription, /^action: /);
+  r = await call("GET", `/v1/users/${userId}/actions?state=DONE`);
+  assertError(r, 400, "invalid_request");
+  assert.match(r.body.errorDescription, /^state: /);
+  r = await call("GET", `/v1/users/${userId}/actions?fromDate=yesterday`);
+  assertError(r, 400, "invalid_request");
+  assert.match(r.body.errorDescription, /^fromDate: /);
+  r = await call("GET", `/v1/users/${userId}/actions?limit=100000`);
+  assertError(r, 400, "invalid_request");
+  r = await call("PATCH", `/v1/users/${userId}`, { body: { email: 7 } });
+  assertError(r, 400, "invalid_request");
+  assert.match(r.body.errorDescription, /^email: /);
+  assert.deepEqual(await authsignal.queryUserActions({ userId }), [], "nothing was stored");
+});
+
+test("redirectUrl must be on the allowlist", async () => {
+  const userId = uid();
+  const path = `/v1/users/${userId}/actions/login`;
+  for (const url of ["https://evil.example.com/", "http://localhost:8787.evil.com/", "javascript:alert(1)", "http://user@localhost:8787/"]) {
+    const r = await call("POST", path, { body: { redirectUrl: url } });
+    assertError(r, 400, "invalid_request");
+    assert.match(r.body.errorDescription, /^redirectUrl: /);
+  }
+  const ok = await call("POST", path, { body: { redirectUrl: "http://localhost:8787/after-challenge?x=1" } });
+  assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  assert.equal((await authsignal.queryUserActions({ userId })).length, 1);
+});
+
+test("illegal state changes are 400s naming both states", async () => {
+  const userId = uid();
+  const t = await authsignal.track({ userId, action: "allowed-thing" });
+  const r = await call("PATCH", `/v1/users/${userId}/actions/allowed-thing/${t.idempotencyKey}`, { body: { state: "CHALLENGE_SUCCEEDED" } });
+  assertError(r, 400, "invalid_state_transition");
+  assert.equal(r.body.errorDescription, "cannot change action state from ALLOW to CHALLENGE_SUCCEEDED");
+  const bad = await call("PATCH", `/v1/users/${userId}/actions/allowed-thing/${t.idempotencyKey}`, { body: { state: "MAYBE" } });
+  assertError(bad, 400, "invalid_request");
+  assert.match(bad.body.errorDescription, /^state: /);
+});
+
+test("error bodies carry no internals", async () => {
+  const r = await call("POST", `/v1/users/${uid()}/actions/login`, { raw: "[", headers: { "Content-Type": "application/json" } });
+  const text = JSON.stringify(r.body);
+  for (const needle of ["panicked", "RuntimeError", "wasm", ".rs:", "stack", API_SECRET]) {
+    assert.ok(!text.includes(needle), `${needle} leaked: ${text}`);
+  }
+});

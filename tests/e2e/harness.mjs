@@ -1,0 +1,101 @@
+// Starts the real worker under `wrangler dev --local` (local KV and SQLite
+// Durable Objects, no mocks) on a free port with its own state folder, and
+// stops it again. Used by run.mjs for the end-to-end suite.
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, mkdirSync, createWriteStream } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** The secrets the worker runs with: .dev.vars, as scripts/setup.sh made it. */
+export function devVars() {
+  const vars = {};
+  for (const line of readFileSync(join(ROOT, ".dev.vars"), "utf8").split("\n")) {
+    const m = line.match(/^\s*([A-Z0-9_]+)\s*=\s*(.*?)\s*$/);
+    if (m) vars[m[1]] = m[2].replace(/^"(.*)"$/, "$1");
+  }
+  return vars;
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Start `wrangler dev --local`; resolves once /health answers.
+ * @returns {Promise<{baseUrl: string, stop: () => Promise<void>}>}
+ */
+export async function startWorker({ logFile } = {}) {
+  const port = await freePort();
+  const state = mkdtempSync(join(tmpdir(), "actiongate-e2e-"));
+  const wrangler = join(ROOT, "node_modules", ".bin", "wrangler");
+  const child = spawn(
+    wrangler,
+    ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state,
+     "--show-interactive-dev-session=false", "--log-level", "warn"],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        // wrangler needs Node >= 22.12: the npm-installed Node 22 comes first.
+        PATH: `${join(ROOT, "node_modules", ".bin")}:${process.env.PATH}`,
+        WRANGLER_SEND_METRICS: "false",
+        CI: "true",
+        NO_COLOR: "1",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    },
+  );
+  let output = "";
+  const log = logFile ? (mkdirSync(dirname(logFile), { recursive: true }), createWriteStream(logFile)) : null;
+  for (const s of [child.stdout, child.stderr]) {
+    s.on("data", (d) => {
+      output = (output + d).slice(-20000);
+      log?.write(d);
+    });
+  }
+  let exited = null;
+  child.on("exit", (code) => (exited = code));
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 240_000;
+  for (;;) {
+    if (exited !== null) throw new Error(`wrangler dev exited with ${exited}:\n${output}`);
+    if (Date.now() > deadline) {
+      process.kill(-child.pid, "SIGKILL");
+      throw new Error(`wrangler dev did not become ready:\n${output}`);
+    }
+    try {
+      const r = await fetch(`${baseUrl}/health`);
+      if (r.ok) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return {
+    baseUrl,
+    async stop() {
+      if (exited === null) {
+        const done = new Promise((r) => child.once("exit", r));
+        try { process.kill(-child.pid, "SIGTERM"); } catch { /* gone */ }
+        const t = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ } }, 5000);
+        await done;
+        clearTimeout(t);
+      }
+      log?.end();
+      rmSync(state, { recursive: true, force: true });
+    },
+  };
+}
