@@ -127,6 +127,14 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Cor
     }
 }
 
+/// serde_json appends " at line 1 column 17"; the field path says more.
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg.get(..i).unwrap_or(msg).to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,13 +163,5 @@ mod tests {
     fn type_errors_name_the_field_without_position() {
         let err = parse_json::<Doc>(br#"{"a": "x"}"#).unwrap_err().to_string();
         assert_eq!(err, "a: invalid type: string \"x\", expected u32");
-    }
-}
-
-/// serde_json appends " at line 1 column 17"; the field path says more.
-fn strip_position(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg.get(..i).unwrap_or(msg).to_owned(),
-        None => msg.to_owned(),
     }
 }
