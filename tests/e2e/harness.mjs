@@ -36,14 +36,14 @@ export function freePort() {
  * Start `wrangler dev --local`; resolves once /health answers.
  * @returns {Promise<{baseUrl: string, stop: () => Promise<void>}>}
  */
-export async function startWorker({ logFile } = {}) {
+export async function startWorker({ logFile, extraArgs = [] } = {}) {
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), "actiongate-e2e-"));
   const wrangler = join(ROOT, "node_modules", ".bin", "wrangler");
   const child = spawn(
     wrangler,
     ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state,
-     "--show-interactive-dev-session=false", "--log-level", "warn"],
+     "--show-interactive-dev-session=false", "--log-level", "warn", ...extraArgs],
     {
       cwd: ROOT,
       env: {
