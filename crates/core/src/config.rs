@@ -50,13 +50,16 @@ pub struct ActionConfigurationInput {
 /// A stored action configuration: the input plus bookkeeping. Stored with
 /// the input nested (`{"actionCode", "input", ...}`); [`Self::to_wire`] gives
 /// the flat form the management API answers with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActionConfiguration {
     /// The action code it applies to.
     pub action_code: String,
     /// The configured fields.
     pub input: ActionConfigurationInput,
+    /// Its rules (managed under `.../rules`).
+    #[serde(default)]
+    pub rules: Vec<crate::rules::Rule>,
     /// When it was first stored (ms since epoch).
     pub created_at: Millis,
     /// When it was last replaced (ms since epoch).
@@ -69,6 +72,7 @@ struct WireConfiguration<'a> {
     action_code: &'a str,
     #[serde(flatten)]
     input: &'a ActionConfigurationInput,
+    rules: Vec<serde_json::Value>,
     created_at: String,
     updated_at: String,
 }
@@ -80,6 +84,7 @@ impl ActionConfiguration {
         serde_json::to_value(WireConfiguration {
             action_code: &self.action_code,
             input: &self.input,
+            rules: self.rules.iter().map(crate::rules::Rule::to_wire).collect(),
             created_at: crate::time::to_rfc3339(self.created_at),
             updated_at: crate::time::to_rfc3339(self.updated_at),
         })
@@ -275,6 +280,7 @@ mod tests {
         let c = ActionConfiguration {
             action_code: "withdraw-funds".into(),
             input: parse(r#"{"defaultUserActionResult":"BLOCK"}"#).unwrap(),
+            rules: Vec::new(),
             created_at: 1,
             updated_at: 2,
         };

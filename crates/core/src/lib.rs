@@ -18,12 +18,16 @@
 
 pub mod auth;
 pub mod config;
+pub mod config_doc;
+pub mod context;
 pub mod error;
 pub mod ids;
+pub mod lists;
 pub mod memory;
 pub mod methods;
 pub mod model;
 pub mod redirect;
+pub mod rules;
 pub mod service;
 pub mod state;
 pub mod store;

@@ -1,10 +1,13 @@
 //! An in-memory [`UserStore`] for tests and tools.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
 
+use crate::context::Fix;
 use crate::error::CoreError;
 use crate::model::{ActionRecord, Authenticator, UserRecord};
 use crate::store::{ActionQuery, MAX_PAGE_SIZE, UserStore};
+use crate::time::Millis;
 
 /// One user's data in memory.
 #[derive(Debug, Default)]
@@ -12,6 +15,9 @@ pub struct MemoryUserStore {
     actions: RefCell<Vec<ActionRecord>>,
     user: RefCell<Option<UserRecord>>,
     authenticators: RefCell<Vec<Authenticator>>,
+    devices: RefCell<BTreeMap<String, Millis>>,
+    countries: RefCell<BTreeSet<String>>,
+    last_fix: Cell<Option<Fix>>,
 }
 
 impl MemoryUserStore {
@@ -109,7 +115,54 @@ impl UserStore for MemoryUserStore {
         Ok(list.len() != before)
     }
 
+    fn count_actions_since(&self, code: &str, since: Millis) -> Result<u64, CoreError> {
+        Ok(self
+            .actions
+            .borrow()
+            .iter()
+            .filter(|a| a.action_code == code && a.created_at >= since)
+            .count() as u64)
+    }
+
+    fn device_seen(&self, device_id: &str) -> Result<bool, CoreError> {
+        Ok(self.devices.borrow().contains_key(device_id))
+    }
+
+    fn device_count(&self) -> Result<u64, CoreError> {
+        Ok(self.devices.borrow().len() as u64)
+    }
+
+    fn country_seen(&self, country: &str) -> Result<bool, CoreError> {
+        Ok(self.countries.borrow().contains(country))
+    }
+
+    fn last_fix(&self) -> Result<Option<Fix>, CoreError> {
+        Ok(self.last_fix.get())
+    }
+
+    fn remember(
+        &self,
+        device_id: Option<&str>,
+        country: Option<&str>,
+        fix: Option<Fix>,
+        now: Millis,
+    ) -> Result<(), CoreError> {
+        if let Some(d) = device_id {
+            self.devices.borrow_mut().insert(d.to_owned(), now);
+        }
+        if let Some(c) = country {
+            self.countries.borrow_mut().insert(c.to_owned());
+        }
+        if fix.is_some() {
+            self.last_fix.set(fix);
+        }
+        Ok(())
+    }
+
     fn delete_all(&self) -> Result<(), CoreError> {
+        self.devices.borrow_mut().clear();
+        self.countries.borrow_mut().clear();
+        self.last_fix.set(None);
         self.actions.borrow_mut().clear();
         *self.user.borrow_mut() = None;
         self.authenticators.borrow_mut().clear();

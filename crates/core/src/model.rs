@@ -57,6 +57,10 @@ pub struct TrackRequest {
     /// Accepted for SDK compatibility; the page is always on the worker's origin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_domain: Option<String>,
+    /// ActionGate extension: where the end user is, when the app knows
+    /// (e.g. from Cloudflare's `CF-IPCountry`); used by `ip.*` rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo: Option<crate::context::Geo>,
 }
 
 /// A rule that matched an action, as get action reports it.
@@ -96,9 +100,21 @@ pub struct ActionRecord {
     /// Ids of the rules that matched, deciding rule first.
     #[serde(default)]
     pub rule_ids: Vec<String>,
-    /// The rules that matched.
+    /// The rules that matched, deciding rule first.
     #[serde(default)]
     pub rules: Vec<RuleRef>,
+    /// The rule that decided the outcome, if any.
+    #[serde(default)]
+    pub deciding_rule_id: Option<String>,
+    /// Whether a successful challenge leads to manual review.
+    #[serde(default)]
+    pub review_after_challenge: bool,
+    /// Methods to offer enrolling after the challenge.
+    #[serde(default)]
+    pub prompt_to_enroll_verification_methods: Vec<VerificationMethod>,
+    /// The data the rules saw (for audit and explanation).
+    #[serde(default)]
+    pub context: Option<Value>,
     /// Methods its challenge may use.
     #[serde(default)]
     pub allowed_verification_methods: Vec<VerificationMethod>,
@@ -156,8 +172,11 @@ pub struct GetActionResponse {
     /// The method that completed the challenge.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verification_method: Option<VerificationMethod>,
-    /// Matched rules.
+    /// Matched rules, deciding rule first.
     pub rules: Vec<RuleRef>,
+    /// The rule that decided the outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deciding_rule_id: Option<String>,
     /// Rule output, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
@@ -196,6 +215,7 @@ impl ActionRecord {
             updated_at: to_rfc3339(self.updated_at),
             verification_method: self.verification_method,
             rules: self.rules.clone(),
+            deciding_rule_id: self.deciding_rule_id.clone(),
             output: self.output.clone(),
         }
     }

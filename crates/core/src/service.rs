@@ -4,15 +4,19 @@
 //! Functions here take the store, the request and `now`; they never read the
 //! clock, generate randomness or touch HTTP. Fresh identifiers are passed in.
 
+use serde_json::Value;
+
 use crate::config::ActionConfiguration;
+use crate::context::{self, EdgeInfo, History, Signals};
 use crate::error::CoreError;
 use crate::ids::{check_action_code, check_idempotency_key, check_user_id};
 use crate::methods::{DEFAULT_METHODS, VerificationMethod};
 use crate::model::{
-    ActionRecord, Authenticator, AuthenticatorView, EnrollAuthenticatorRequest, TrackRequest,
-    UserPatch, UserRecord, UserView,
+    ActionRecord, Authenticator, AuthenticatorView, EnrollAuthenticatorRequest, RuleRef,
+    TrackRequest, UserPatch, UserRecord, UserView,
 };
 use crate::redirect::RedirectAllowlist;
+use crate::rules::{CompiledRules, Evaluation};
 use crate::state::{ActionState, Actor, Outcome, check_transition};
 use crate::store::{ActionQuery, UserStore};
 use crate::time::Millis;
@@ -28,6 +32,10 @@ pub struct TrackInput<'a> {
     pub request: TrackRequest,
     /// The action's configuration; `None` means the default (ALLOW).
     pub config: Option<&'a ActionConfiguration>,
+    /// Its compiled rules, if it has any.
+    pub rules: Option<&'a CompiledRules>,
+    /// What the edge saw of the user's connection, when it saw it.
+    pub edge: Option<&'a EdgeInfo>,
     /// Where `redirectUrl` may point.
     pub allowlist: &'a RedirectAllowlist,
     /// Current time.
@@ -47,36 +55,116 @@ pub struct Tracked {
     pub enrolled: Vec<VerificationMethod>,
 }
 
-/// The result of evaluating an action's configuration.
+/// The result of evaluating an action's configuration and rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     /// The outcome.
     pub outcome: Outcome,
-    /// Methods a challenge may use.
+    /// Methods a challenge may use (the deciding rule's, else the action's).
     pub allowed_methods: Vec<VerificationMethod>,
-    /// The configured override of the user's preferred method.
+    /// The method to preselect (the deciding rule's, else the action's override).
     pub default_method: Option<VerificationMethod>,
     /// Matched rule ids, deciding rule first.
     pub rule_ids: Vec<String>,
+    /// Matched rules, deciding rule first.
+    pub rules: Vec<RuleRef>,
+    /// The rule that decided, if any matched.
+    pub deciding_rule_id: Option<String>,
+    /// Whether a successful challenge leads to manual review.
+    pub review_after_challenge: bool,
+    /// Methods to offer enrolling after the challenge.
+    pub prompt_to_enroll: Vec<VerificationMethod>,
 }
 
-/// Decide an action from its configuration (the default outcome; an action
-/// code with no configuration is allowed).
-pub fn decide(config: Option<&ActionConfiguration>) -> Decision {
-    match config {
+/// Decide an action: the configuration's default outcome (ALLOW without a
+/// configuration), overridden by the highest-priority matching rule.
+pub fn decide(
+    config: Option<&ActionConfiguration>,
+    rules: Option<&CompiledRules>,
+    context: &Value,
+) -> (Decision, Evaluation) {
+    let mut d = match config {
         Some(c) => Decision {
             outcome: c.input.default_user_action_result,
             allowed_methods: c.input.allowed_methods(),
             default_method: c.input.default_verification_method,
             rule_ids: Vec::new(),
+            rules: Vec::new(),
+            deciding_rule_id: None,
+            review_after_challenge: false,
+            prompt_to_enroll: c.input.prompt_to_enroll_verification_methods.clone(),
         },
         None => Decision {
             outcome: Outcome::Allow,
             allowed_methods: DEFAULT_METHODS.to_vec(),
             default_method: None,
             rule_ids: Vec::new(),
+            rules: Vec::new(),
+            deciding_rule_id: None,
+            review_after_challenge: false,
+            prompt_to_enroll: Vec::new(),
         },
+    };
+    let evaluation = rules.map(|r| r.evaluate(context)).unwrap_or_default();
+    if let Some(rule) = evaluation.deciding() {
+        let r = &rule.input;
+        d.outcome = r.outcome;
+        if !r.verification_methods.is_empty() {
+            d.allowed_methods = r.verification_methods.clone();
+            if d.default_method
+                .is_some_and(|m| !d.allowed_methods.contains(&m))
+            {
+                d.default_method = None;
+            }
+        }
+        if r.default_verification_method.is_some() {
+            d.default_method = r.default_verification_method;
+        }
+        if !r.prompt_to_enroll_verification_methods.is_empty() {
+            d.prompt_to_enroll = r.prompt_to_enroll_verification_methods.clone();
+        }
+        d.review_after_challenge = r.review_after_challenge;
+        d.deciding_rule_id = Some(rule.rule_id.clone());
     }
+    d.rule_ids = evaluation
+        .matched
+        .iter()
+        .map(|r| r.rule_id.clone())
+        .collect();
+    d.rules = evaluation.matched.iter().map(|r| r.to_ref()).collect();
+    (d, evaluation)
+}
+
+/// What the user's store knows before this action, for the rules.
+///
+/// # Errors
+/// [`CoreError::Internal`] when storage fails.
+pub fn history<S: UserStore>(
+    store: &S,
+    action_code: &str,
+    signals: &Signals,
+    enrolled: bool,
+    now: Millis,
+) -> Result<History, CoreError> {
+    const HOUR: Millis = 3_600_000;
+    Ok(History {
+        device_seen: signals
+            .device_id
+            .as_deref()
+            .map(|d| store.device_seen(d))
+            .transpose()?,
+        device_count: store.device_count()?,
+        country_seen: signals
+            .geo
+            .country_code
+            .as_deref()
+            .map(|c| store.country_seen(c))
+            .transpose()?,
+        last_fix: store.last_fix()?,
+        actions_last_hour: store.count_actions_since(action_code, now - HOUR)?,
+        actions_last_day: store.count_actions_since(action_code, now - 24 * HOUR)?,
+        is_enrolled: enrolled,
+    })
 }
 
 fn request_hash(request: &TrackRequest) -> Result<String, CoreError> {
@@ -162,7 +250,24 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
         });
     }
 
-    let decision = decide(input.config);
+    let mut user = store.get_user()?;
+    let signals = Signals::merge(&req, input.edge);
+    let hist = history(
+        store,
+        input.action_code,
+        &signals,
+        !enrolled.is_empty(),
+        input.now,
+    )?;
+    let ctx = context::build(
+        input.action_code,
+        &req,
+        user.as_ref().unwrap_or(&UserRecord::default()),
+        &hist,
+        &signals,
+        input.now,
+    );
+    let (decision, _) = decide(input.config, input.rules, &ctx);
     let default_method = decision.default_method.or_else(|| {
         auths
             .iter()
@@ -171,7 +276,6 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
             .map(|a| a.verification_method)
     });
 
-    let mut user = store.get_user()?;
     let mut changed = user.is_none();
     let u = user.get_or_insert_with(|| UserRecord {
         created_at: input.now,
@@ -203,7 +307,11 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
         verification_method: None,
         request_hash: hash,
         rule_ids: decision.rule_ids,
-        rules: Vec::new(),
+        rules: decision.rules,
+        deciding_rule_id: decision.deciding_rule_id,
+        review_after_challenge: decision.review_after_challenge,
+        prompt_to_enroll_verification_methods: decision.prompt_to_enroll,
+        context: Some(ctx),
         allowed_verification_methods: decision.allowed_methods,
         default_verification_method: default_method,
         request: TrackRequest {
@@ -213,11 +321,93 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
         output: None,
     };
     store.insert_action(&record)?;
+    store.remember(
+        signals.device_id.as_deref(),
+        signals.geo.country_code.as_deref(),
+        signals.fix(input.now),
+        input.now,
+    )?;
     Ok(Tracked {
         record,
         created: true,
         enrolled,
     })
+}
+
+/// What simulate answers: the decision a track would make now, why, and
+/// the data it was made on. Nothing is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Simulation {
+    /// The decision.
+    pub decision: Decision,
+    /// Per-rule trace (see [`CompiledRules::trace`]).
+    pub trace: Vec<Value>,
+    /// The context the rules saw.
+    pub context: Value,
+}
+
+/// Evaluate a hypothetical track for this user without storing anything.
+///
+/// # Errors
+/// [`CoreError::InvalidField`] for a bad code or user id, or [`CoreError::Internal`].
+pub fn simulate<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Simulation, CoreError> {
+    check_user_id(input.user_id)?;
+    check_action_code(input.action_code, "action")?;
+    let enrolled = !store.list_authenticators()?.is_empty();
+    let user = store.get_user()?.unwrap_or_default();
+    let signals = Signals::merge(&input.request, input.edge);
+    let hist = history(store, input.action_code, &signals, enrolled, input.now)?;
+    let ctx = context::build(
+        input.action_code,
+        &input.request,
+        &user,
+        &hist,
+        &signals,
+        input.now,
+    );
+    let (decision, _) = decide(input.config, input.rules, &ctx);
+    let trace = input.rules.map(|r| r.trace(&ctx)).unwrap_or_default();
+    Ok(Simulation {
+        decision,
+        trace,
+        context: ctx,
+    })
+}
+
+/// Record a successful challenge: `CHALLENGE_SUCCEEDED`, or
+/// `REVIEW_REQUIRED` when the deciding rule also demands manual review.
+///
+/// # Errors
+/// [`CoreError::ActionNotFound`], [`CoreError::IllegalTransition`] when the
+/// action is not waiting for a challenge, or [`CoreError::Internal`].
+pub fn complete_challenge<S: UserStore>(
+    store: &S,
+    code: &str,
+    key: &str,
+    method: VerificationMethod,
+    now: Millis,
+) -> Result<ActionRecord, CoreError> {
+    let mut record = get_action(store, code, key)?;
+    let to = if record.review_after_challenge {
+        ActionState::ReviewRequired
+    } else {
+        ActionState::ChallengeSucceeded
+    };
+    // Only a pending challenge completes (the no-op rule of updates does not apply).
+    if record.state != ActionState::ChallengeRequired
+        || !check_transition(record.state, to, Actor::Challenge)?
+    {
+        return Err(CoreError::IllegalTransition {
+            from: record.state,
+            to,
+        });
+    }
+    record.state = to;
+    record.state_updated_at = now;
+    record.updated_at = now;
+    record.verification_method = Some(method);
+    store.update_action(&record)?;
+    Ok(record)
 }
 
 /// The action with this code and key.

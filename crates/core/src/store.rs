@@ -6,6 +6,7 @@
 //! is atomic inside the object, which is what makes idempotency hold under
 //! concurrent requests.
 
+use crate::context::Fix;
 use crate::error::CoreError;
 use crate::model::{ActionRecord, Authenticator, UserRecord};
 use crate::state::ActionState;
@@ -74,6 +75,42 @@ pub trait UserStore {
     /// # Errors
     /// [`CoreError::Internal`] if storage fails.
     fn delete_authenticator(&self, id: &str) -> Result<bool, CoreError>;
+    /// Tracks of `code` created at or after `since`.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn count_actions_since(&self, code: &str, since: Millis) -> Result<u64, CoreError>;
+    /// Whether a device was seen, and how many distinct devices were.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn device_seen(&self, device_id: &str) -> Result<bool, CoreError>;
+    /// Distinct devices seen.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn device_count(&self) -> Result<u64, CoreError>;
+    /// Whether a country was seen.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn country_seen(&self, country: &str) -> Result<bool, CoreError>;
+    /// The user's last located action.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn last_fix(&self) -> Result<Option<Fix>, CoreError>;
+    /// Remember a device, a country and a location seen at `now`.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn remember(
+        &self,
+        device_id: Option<&str>,
+        country: Option<&str>,
+        fix: Option<Fix>,
+        now: Millis,
+    ) -> Result<(), CoreError>;
     /// Delete everything stored for the user.
     ///
     /// # Errors

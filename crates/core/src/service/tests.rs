@@ -16,6 +16,7 @@ fn config(outcome: &str) -> ActionConfiguration {
                 .as_bytes(),
         )
         .unwrap(),
+        rules: Vec::new(),
         created_at: 0,
         updated_at: 0,
     }
@@ -36,6 +37,8 @@ fn input<'a>(
         action_code: "withdraw-funds",
         request: req,
         config: cfg,
+        rules: None,
+        edge: None,
         allowlist: list,
         now,
         fresh_key: format!("fresh-{now}"),
@@ -391,4 +394,274 @@ fn server_enrollment_refuses_client_ceremony_methods_and_missing_contacts() {
         );
     }
     assert!(list_authenticators(&store, "alice").unwrap().is_empty());
+}
+
+mod with_rules {
+    use super::*;
+    use crate::lists::{ItemType, ValueListInput, ValueSet};
+    use crate::rules::{CompiledRules, Rule};
+    use serde_json::json;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    fn rule(id: &str, priority: u32, v: serde_json::Value) -> Rule {
+        let mut body = v;
+        body["name"] = json!(id);
+        body["priority"] = json!(priority);
+        Rule {
+            rule_id: id.into(),
+            input: serde_json::from_value(body).unwrap(),
+        }
+    }
+
+    /// The demo policy: amount thresholds, new device, sanctions, challenge-and-review.
+    fn demo() -> (ActionConfiguration, CompiledRules) {
+        let mut cfg = config("ALLOW");
+        cfg.rules = vec![
+            rule(
+                "sanctioned-destination",
+                0,
+                json!({"type": "BLOCK",
+                "conditions": {"inValueList": [{"var": "action.custom.destinationAccount"}, "sanctioned-accounts"]}}),
+            ),
+            rule(
+                "large-to-new-payee",
+                1,
+                json!({"type": "CHALLENGE", "reviewAfterChallenge": true,
+                "verificationMethods": ["PASSKEY"],
+                "conditions": {"and": [
+                    {">": [{"var": "action.custom.amount"}, 100000]},
+                    {">": [{"var": "action.custom.destinationAddedAt"}, {"-": [{"var": "now"}, 86400]}]}]}}),
+            ),
+            rule(
+                "large-withdrawal",
+                2,
+                json!({"type": "CHALLENGE",
+                "conditions": {">": [{"var": "action.custom.amount"}, 1000]}}),
+            ),
+            rule(
+                "new-device",
+                3,
+                json!({"type": "CHALLENGE", "defaultVerificationMethod": "EMAIL_OTP",
+                "conditions": {"==": [{"var": "device.isNew"}, true]}}),
+            ),
+        ];
+        let sanctioned = ValueListInput {
+            name: "s".into(),
+            item_type: ItemType::String,
+            items: vec![json!("acct-666")],
+        };
+        let lists = Arc::new(HashMap::from([(
+            "sanctioned-accounts".to_owned(),
+            Arc::new(ValueSet::from_list(&sanctioned)),
+        )]));
+        let compiled = CompiledRules::compile(&cfg.rules, lists).unwrap();
+        (cfg, compiled)
+    }
+
+    fn tr(custom: serde_json::Value, device: &str, key: &str) -> TrackRequest {
+        serde_json::from_value(json!({"idempotencyKey": key, "custom": custom, "deviceId": device}))
+            .unwrap()
+    }
+
+    fn run(store: &MemoryUserStore, req: TrackRequest, now: Millis) -> Tracked {
+        let (cfg, rules) = demo();
+        let list = allowlist();
+        let mut i = input(req, Some(&cfg), &list, now);
+        i.rules = Some(&rules);
+        track(store, i).unwrap()
+    }
+
+    #[test]
+    fn demo_rules_decide_and_report_every_match() {
+        let store = MemoryUserStore::new();
+        // First device: new-device challenge with its default method.
+        let t = run(&store, tr(json!({"amount": 10}), "d1", "k1"), NOW);
+        assert_eq!(t.record.state, ActionState::ChallengeRequired);
+        assert_eq!(t.record.rule_ids, ["new-device"]);
+        assert_eq!(
+            t.record.default_verification_method,
+            Some(VerificationMethod::EmailOtp)
+        );
+        // Known device, small amount: the default outcome.
+        let t = run(&store, tr(json!({"amount": 10}), "d1", "k2"), NOW + 1);
+        assert_eq!(t.record.state, ActionState::Allow);
+        assert!(t.record.rule_ids.is_empty());
+        // Large withdrawal.
+        let t = run(&store, tr(json!({"amount": 5000}), "d1", "k3"), NOW + 2);
+        assert_eq!(t.record.rule_ids, ["large-withdrawal"]);
+        // Sanctioned destination blocks even when other rules match too.
+        let t = run(
+            &store,
+            tr(
+                json!({"amount": 5000, "destinationAccount": "acct-666"}),
+                "d2",
+                "k4",
+            ),
+            NOW + 3,
+        );
+        assert_eq!(t.record.state, ActionState::Block);
+        assert_eq!(
+            t.record.rule_ids,
+            ["sanctioned-destination", "large-withdrawal", "new-device"]
+        );
+        assert_eq!(
+            t.record.deciding_rule_id.as_deref(),
+            Some("sanctioned-destination")
+        );
+        assert_eq!(t.record.rules[0].name, "sanctioned-destination");
+    }
+
+    #[test]
+    fn challenge_and_review_rule_leads_to_review_after_the_challenge() {
+        let store = MemoryUserStore::new();
+        let now_s = NOW / 1000;
+        let t = run(
+            &store,
+            tr(
+                json!({"amount": 250000, "destinationAddedAt": now_s - 3600}),
+                "d1",
+                "big",
+            ),
+            NOW,
+        );
+        assert_eq!(t.record.state, ActionState::ChallengeRequired);
+        assert_eq!(
+            t.record.deciding_rule_id.as_deref(),
+            Some("large-to-new-payee")
+        );
+        assert_eq!(
+            t.record.allowed_verification_methods,
+            [VerificationMethod::Passkey],
+            "the rule's methods replace the action's"
+        );
+        let done = complete_challenge(
+            &store,
+            "withdraw-funds",
+            "big",
+            VerificationMethod::Passkey,
+            NOW + 10,
+        )
+        .unwrap();
+        assert_eq!(done.state, ActionState::ReviewRequired);
+        assert_eq!(done.verification_method, Some(VerificationMethod::Passkey));
+        // An older payee: an ordinary challenge that succeeds.
+        let t = run(
+            &store,
+            tr(
+                json!({"amount": 250000, "destinationAddedAt": now_s - 3 * 86400}),
+                "d1",
+                "old",
+            ),
+            NOW,
+        );
+        assert_eq!(
+            t.record.deciding_rule_id.as_deref(),
+            Some("large-withdrawal")
+        );
+        let done = complete_challenge(
+            &store,
+            "withdraw-funds",
+            "old",
+            VerificationMethod::EmailOtp,
+            NOW + 10,
+        )
+        .unwrap();
+        assert_eq!(done.state, ActionState::ChallengeSucceeded);
+        // A challenge cannot complete twice.
+        assert!(
+            complete_challenge(
+                &store,
+                "withdraw-funds",
+                "old",
+                VerificationMethod::EmailOtp,
+                NOW + 20
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn history_feeds_device_country_velocity_and_travel() {
+        let store = MemoryUserStore::new();
+        let list = allowlist();
+        let req = |key: &str, dev: &str, cc: &str, lat: f64, lon: f64| -> TrackRequest {
+            serde_json::from_value(json!({"idempotencyKey": key, "deviceId": dev,
+                "geo": {"countryCode": cc, "latitude": lat, "longitude": lon}}))
+            .unwrap()
+        };
+        let t1 = track(
+            &store,
+            input(req("a", "d1", "NZ", -36.85, 174.76), None, &list, NOW),
+        )
+        .unwrap();
+        let c1 = t1.record.context.unwrap();
+        assert_eq!(c1["device"]["isNew"], true);
+        assert_eq!(c1["device"]["count"], 0);
+        assert_eq!(c1["ip"]["isNewCountry"], true);
+        assert_eq!(c1["ip"]["impossibleTravel"], serde_json::Value::Null);
+        assert_eq!(c1["velocity"]["actionsLastHour"], 0);
+        let t2 = track(
+            &store,
+            input(
+                req("b", "d1", "NZ", -41.29, 174.78),
+                None,
+                &list,
+                NOW + 3_600_000,
+            ),
+        )
+        .unwrap();
+        let c2 = t2.record.context.unwrap();
+        assert_eq!(c2["device"]["isNew"], false);
+        assert_eq!(c2["device"]["count"], 1);
+        assert_eq!(c2["ip"]["isNewCountry"], false);
+        assert_eq!(c2["ip"]["impossibleTravel"], false);
+        assert_eq!(c2["velocity"]["actionsLastHour"], 1);
+        let t3 = track(
+            &store,
+            input(
+                req("c", "d2", "GB", 51.5, -0.12),
+                None,
+                &list,
+                NOW + 2 * 3_600_000,
+            ),
+        )
+        .unwrap();
+        let c3 = t3.record.context.unwrap();
+        assert_eq!(c3["device"]["isNew"], true);
+        assert_eq!(c3["ip"]["isNewCountry"], true);
+        assert_eq!(c3["ip"]["impossibleTravel"], true);
+        assert_eq!(
+            c3["velocity"]["actionsLastHour"], 1,
+            "the first is over an hour old"
+        );
+        assert_eq!(c3["velocity"]["actionsLastDay"], 2);
+    }
+
+    #[test]
+    fn simulate_agrees_with_track_and_writes_nothing() {
+        let store = MemoryUserStore::new();
+        let (cfg, rules) = demo();
+        let list = allowlist();
+        let req = tr(
+            json!({"amount": 5000, "destinationAccount": "acct-666"}),
+            "d9",
+            "sim",
+        );
+        let mut i = input(req.clone(), Some(&cfg), &list, NOW);
+        i.rules = Some(&rules);
+        let sim = simulate(&store, i).unwrap();
+        assert_eq!(store.action_count(), 0);
+        assert!(
+            !store.device_seen("d9").unwrap(),
+            "simulate remembers no device"
+        );
+        assert_eq!(sim.decision.outcome, Outcome::Block);
+        assert_eq!(sim.trace.len(), 4);
+        assert_eq!(sim.trace[0]["ruleId"], "sanctioned-destination");
+        assert_eq!(sim.trace[0]["matched"], true);
+        let t = run(&store, req, NOW);
+        assert_eq!(t.record.rule_ids, sim.decision.rule_ids);
+        assert_eq!(t.record.state, sim.decision.outcome.initial_state());
+    }
 }
