@@ -1,22 +1,23 @@
 #!/usr/bin/env node
-// Configuration as code: validate a configuration file and upload it to a
-// running ActionGate (local or deployed) through the management API.
+// Configuration as code: validate a configuration document (value lists,
+// action configurations and their rules; see config/demo.json) against a
+// running ActionGate, or apply it. The worker validates the whole document
+// and writes nothing unless all of it is valid.
 //
-//   node scripts/config.mjs upload config/demo.json --url http://127.0.0.1:8787
+//   node scripts/config.mjs validate config/demo.json --url http://127.0.0.1:8787
+//   node scripts/config.mjs apply    config/demo.json --url https://actiongate.example.workers.dev
 //
 // The management secret comes from MANAGEMENT_SECRET_KEY, else from .dev.vars.
-// The worker validates every configuration; the first refusal stops the upload
-// and is printed with the field it names.
 import { readFileSync, existsSync } from "node:fs";
 
 function usage(msg) {
   if (msg) console.error(msg);
-  console.error("usage: node scripts/config.mjs upload <file.json> --url <worker url>");
+  console.error("usage: node scripts/config.mjs validate|apply <file.json> --url <worker url>");
   process.exit(2);
 }
 
 const [cmd, file, ...rest] = process.argv.slice(2);
-if (cmd !== "upload" || !file) usage();
+if (!["validate", "apply"].includes(cmd) || !file) usage();
 const urlIdx = rest.indexOf("--url");
 const base = (urlIdx >= 0 ? rest[urlIdx + 1] : process.env.ACTIONGATE_URL) ?? usage("--url is required");
 
@@ -27,32 +28,27 @@ if (!secret && existsSync(".dev.vars")) {
 }
 if (!secret) usage("MANAGEMENT_SECRET_KEY is not set and .dev.vars has none");
 
-let doc;
+let body;
 try {
-  doc = JSON.parse(readFileSync(file, "utf8"));
+  body = readFileSync(file, "utf8");
+  JSON.parse(body);
 } catch (e) {
   console.error(`${file}: ${e.message}`);
   process.exit(1);
 }
-const configs = doc.actionConfigurations;
-if (!configs || typeof configs !== "object") {
-  console.error(`${file}: expected an "actionConfigurations" object`);
+
+const auth = "Basic " + Buffer.from(`${secret}:`).toString("base64");
+const headers = { Authorization: auth, "Content-Type": "application/json" };
+const path = cmd === "validate" ? "/v1/management/configuration/validate" : "/v1/management/configuration";
+const r = await fetch(`${base}${path}`, { method: cmd === "validate" ? "POST" : "PUT", headers, body });
+const out = await r.json().catch(() => ({}));
+
+const problems = out.problems;
+if (!r.ok || out.valid === false) {
+  console.error(`✗ ${file} was ${cmd === "apply" ? "not applied" : "refused"}:`);
+  for (const p of problems ?? [`${r.status} ${out.errorDescription ?? out.error ?? ""}`]) console.error(`  - ${p}`);
   process.exit(1);
 }
-const auth = "Basic " + Buffer.from(`${secret}:`).toString("base64");
-let failed = 0;
-for (const [code, config] of Object.entries(configs)) {
-  const r = await fetch(`${base}/v1/management/action-configurations/${encodeURIComponent(code)}`, {
-    method: "PUT",
-    headers: { Authorization: auth, "Content-Type": "application/json" },
-    body: JSON.stringify(config),
-  });
-  const body = await r.json().catch(() => ({}));
-  if (r.ok) {
-    console.log(`✓ ${code}: ${config.defaultUserActionResult}`);
-  } else {
-    failed++;
-    console.error(`✗ ${code}: ${r.status} ${body.errorDescription ?? body.error ?? ""}`);
-  }
-}
-process.exit(failed ? 1 : 0);
+const s = out.summary;
+console.log(`✓ ${file} ${cmd === "apply" ? "applied" : "is valid"}: ${s.valueLists.length} value list(s), ` +
+  s.actionConfigurations.map((c) => `${c.actionCode} (${c.rules} rule${c.rules === 1 ? "" : "s"})`).join(", "));

@@ -21,7 +21,7 @@ for _ in $(seq 1 240); do
   kill -0 "$pid" 2>/dev/null || { echo "wrangler dev stopped" >&2; exit 1; }
   sleep 0.5
 done
-node scripts/config.mjs upload config/demo.json --url "http://127.0.0.1:$PORT"
+node scripts/config.mjs apply config/demo.json --url "http://127.0.0.1:$PORT"
 
 api_key=$(sed -n 's/^API_SECRET_KEY=//p' .dev.vars)
 cat <<MSG

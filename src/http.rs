@@ -12,6 +12,8 @@ use worker::{Headers, Request, Response};
 
 /// Largest request body accepted on API routes, in bytes (64 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest body of a value list or configuration document upload (8 MiB).
+pub const MAX_MANAGEMENT_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// An error on its way to becoming a response.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,16 +143,24 @@ pub fn json_response<T: Serialize + ?Sized>(status: u16, body: &T) -> Result<Res
 /// 415 when the content type is not JSON, 413 when the body is too large,
 /// 400 when it cannot be read.
 pub async fn read_json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
+    read_json_body_up_to(req, MAX_BODY_BYTES).await
+}
+
+/// [`read_json_body`] with another size limit.
+///
+/// # Errors
+/// As [`read_json_body`].
+pub async fn read_json_body_up_to(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
     let declared: Option<usize> = req
         .headers()
         .get("Content-Length")
         .ok()
         .flatten()
         .and_then(|v| v.trim().parse().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return Err(too_large());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
     }
-    let bytes = read_limited(req).await?;
+    let bytes = read_limited(req, limit).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(b"{}".to_vec());
     }
@@ -171,15 +181,15 @@ pub async fn read_json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
     Ok(bytes)
 }
 
-fn too_large() -> ApiError {
+fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         413,
         "payload_too_large",
-        format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
+        format!("The request body is larger than {limit} bytes."),
     )
 }
 
-async fn read_limited(req: &mut Request) -> Result<Vec<u8>, ApiError> {
+async fn read_limited(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
     let mut stream = match req.stream() {
         Ok(s) => s,
         // No body at all.
@@ -189,8 +199,8 @@ async fn read_limited(req: &mut Request) -> Result<Vec<u8>, ApiError> {
     while let Some(chunk) = stream.next().await {
         let chunk =
             chunk.map_err(|_| ApiError::bad_request("The request body could not be read."))?;
-        if out.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(too_large());
+        if out.len() + chunk.len() > limit {
+            return Err(too_large(limit));
         }
         out.extend_from_slice(&chunk);
     }

@@ -1,18 +1,37 @@
 //! The management API (`/v1/management/...`): HTTP Basic with the
 //! management secret, separate from the server API's.
 //!
-//! Action configurations are stored in KV under `action-config:{code}`; a
-//! write refreshes this isolate's cache so the next track here sees it.
+//! - `action-configurations[/{code}]`: default outcome, methods, templates.
+//! - `action-configurations/{code}/rules[/{ruleId}]`: rules; PUT creates or
+//!   replaces under the caller's id, POST generates one.
+//! - `value-lists[/{alias}]`: lists for `inValueList`; a list that rules use
+//!   cannot be deleted.
+//! - `simulate`: a hypothetical track, evaluated without writing.
+//! - `configuration` (PUT) and `configuration/validate` (POST): a whole
+//!   configuration document (see `actiongate_core::config_doc`), validated
+//!   as one; PUT writes it only when all of it is valid.
+//!
+//! Configuration lives in KV; every write is validated first, so nothing
+//! invalid is stored, and refreshes this isolate's cache.
 
-use std::rc::Rc;
-
+use actiongate_core::CoreError;
 use actiongate_core::config::{ActionConfiguration, ActionConfigurationInput};
-use actiongate_core::ids::check_action_code;
+use actiongate_core::config_doc::ConfigDocument;
+use actiongate_core::error::parse_json;
+use actiongate_core::ids::{check_action_code, check_user_id};
+use actiongate_core::lists::{ValueList, ValueListInput};
+use actiongate_core::model::TrackRequest;
+use actiongate_core::rules::{MAX_RULES, Rule, RuleInput, referenced_lists, validate_rule};
+use serde::Deserialize;
 use worker::{Date, Env, Method, Request, Response};
 
-use crate::config_store::{self, ACTION_CONFIG_PREFIX};
-use crate::http::{ApiError, json_response, read_json_body};
+use crate::config_store::{self, ACTION_CONFIG_PREFIX, VALUE_LIST_PREFIX};
+use crate::http::{
+    ApiError, MAX_MANAGEMENT_BODY_BYTES, json_response, read_json_body, read_json_body_up_to,
+};
 use crate::router::{allow, authenticate};
+use crate::server_api::call_user;
+use crate::user_object::UserCommand;
 
 const MANAGEMENT_SECRET: &str = "MANAGEMENT_SECRET_KEY";
 
@@ -21,25 +40,84 @@ const MANAGEMENT_SECRET: &str = "MANAGEMENT_SECRET_KEY";
 /// # Errors
 /// Any [`ApiError`].
 pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Response, ApiError> {
-    match rest {
-        ["action-configurations"] => {
-            allow(&req, &[Method::Get])?;
-            authenticate(&req, env, MANAGEMENT_SECRET)?;
-            list(env).await
-        }
-        ["action-configurations", code] => {
-            allow(&req, &[Method::Get, Method::Put, Method::Delete])?;
-            authenticate(&req, env, MANAGEMENT_SECRET)?;
+    use Method::{Delete, Get, Post, Put};
+    let methods: &[Method] = match rest {
+        ["action-configurations"] | ["value-lists"] => &[Get],
+        ["action-configurations", _] | ["value-lists", _] => &[Get, Put, Delete],
+        ["action-configurations", _, "rules"] => &[Get, Post],
+        ["action-configurations", _, "rules", _] => &[Get, Put, Delete],
+        ["simulate"] | ["configuration", "validate"] => &[Post],
+        ["configuration"] => &[Put],
+        _ => return Err(ApiError::not_found()),
+    };
+    allow(&req, methods)?;
+    authenticate(&req, env, MANAGEMENT_SECRET)?;
+    let method = req.method();
+    match (rest, method) {
+        (["action-configurations"], _) => list_configs(env).await,
+        (["action-configurations", code], m) => {
             check_action_code(code, "actionCode")?;
-            match req.method() {
-                Method::Get => match config_store::read(env, code).await? {
-                    Some(c) => json_response(200, &c.to_wire()),
-                    None => Err(not_configured(code)),
-                },
-                Method::Put => put(&mut req, env, code).await,
-                _ => delete(env, code).await,
+            match m {
+                Get => json_response(200, &existing_config(env, code).await?.to_wire()),
+                Put => put_config(&mut req, env, code).await,
+                _ => delete_config(env, code).await,
             }
         }
+        (["action-configurations", code, "rules"], m) => {
+            check_action_code(code, "actionCode")?;
+            if m == Get {
+                let c = existing_config(env, code).await?;
+                let rules: Vec<_> = c.rules.iter().map(Rule::to_wire).collect();
+                json_response(200, &rules)
+            } else {
+                let id = uuid::Uuid::new_v4().to_string();
+                put_rule(&mut req, env, code, &id).await
+            }
+        }
+        (["action-configurations", code, "rules", rule_id], m) => {
+            check_action_code(code, "actionCode")?;
+            check_action_code(rule_id, "ruleId")?;
+            match m {
+                Get => {
+                    let c = existing_config(env, code).await?;
+                    let rule = c
+                        .rules
+                        .iter()
+                        .find(|r| r.rule_id == *rule_id)
+                        .ok_or_else(|| rule_not_found(rule_id))?;
+                    json_response(200, &rule.to_wire())
+                }
+                Put => put_rule(&mut req, env, code, rule_id).await,
+                _ => delete_rule(env, code, rule_id).await,
+            }
+        }
+        (["value-lists"], _) => list_lists(env).await,
+        (["value-lists", alias], m) => {
+            check_action_code(alias, "alias")?;
+            match m {
+                Get => match config_store::read_list(env, alias).await? {
+                    Some(l) => json_response(200, &list_wire(&l)),
+                    None => Err(list_not_found(alias)),
+                },
+                Put => put_list(&mut req, env, alias).await,
+                _ => delete_list(env, alias).await,
+            }
+        }
+        (["simulate"], _) => simulate(&mut req, env).await,
+        (["configuration", "validate"], _) => {
+            let body = read_json_body_up_to(&mut req, MAX_MANAGEMENT_BODY_BYTES).await?;
+            match parse_document(env, &body).await? {
+                Ok(doc) => json_response(
+                    200,
+                    &serde_json::json!({"valid": true, "summary": summary(&doc)}),
+                ),
+                Err(problems) => json_response(
+                    200,
+                    &serde_json::json!({"valid": false, "problems": problems}),
+                ),
+            }
+        }
+        (["configuration"], _) => apply_document(&mut req, env).await,
         _ => Err(ApiError::not_found()),
     }
 }
@@ -52,11 +130,39 @@ fn not_configured(code: &str) -> ApiError {
     )
 }
 
+fn rule_not_found(rule_id: &str) -> ApiError {
+    ApiError::new(
+        404,
+        "rule_not_found",
+        format!("No rule {rule_id:?} in this action configuration."),
+    )
+}
+
+fn list_not_found(alias: &str) -> ApiError {
+    ApiError::new(
+        404,
+        "value_list_not_found",
+        format!("No value list {alias:?}."),
+    )
+}
+
 fn now_ms() -> i64 {
     i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX)
 }
 
-async fn put(req: &mut Request, env: &Env, code: &str) -> Result<Response, ApiError> {
+async fn existing_config(env: &Env, code: &str) -> Result<ActionConfiguration, ApiError> {
+    config_store::read(env, code)
+        .await?
+        .ok_or_else(|| not_configured(code))
+}
+
+async fn store_config(env: &Env, config: &ActionConfiguration) -> Result<(), ApiError> {
+    config_store::write_json(env, &config_store::key(&config.action_code), config).await?;
+    config_store::forget(&config.action_code);
+    Ok(())
+}
+
+async fn put_config(req: &mut Request, env: &Env, code: &str) -> Result<Response, ApiError> {
     let body = read_json_body(req).await?;
     let input = ActionConfigurationInput::parse(&body)?;
     let existing = config_store::read(env, code).await?;
@@ -64,59 +170,268 @@ async fn put(req: &mut Request, env: &Env, code: &str) -> Result<Response, ApiEr
     let config = ActionConfiguration {
         action_code: code.to_owned(),
         input,
+        // Rules are managed under .../rules and survive a PUT of the configuration.
+        rules: existing
+            .as_ref()
+            .map(|e| e.rules.clone())
+            .unwrap_or_default(),
         created_at: existing.as_ref().map_or(now, |e| e.created_at),
         updated_at: now,
     };
-    let text = serde_json::to_string(&config).map_err(ApiError::internal)?;
-    config_store::kv(env)?
-        .put(&config_store::key(code), text)
-        .map_err(ApiError::unavailable)?
-        .execute()
-        .await
-        .map_err(ApiError::unavailable)?;
-    let wire = config.to_wire();
-    config_store::remember(env, code, Some(Rc::new(config)), Date::now().as_millis());
-    json_response(if existing.is_some() { 200 } else { 201 }, &wire)
+    store_config(env, &config).await?;
+    json_response(
+        if existing.is_some() { 200 } else { 201 },
+        &config.to_wire(),
+    )
 }
 
-async fn delete(env: &Env, code: &str) -> Result<Response, ApiError> {
-    if config_store::read(env, code).await?.is_none() {
-        return Err(not_configured(code));
-    }
+async fn delete_config(env: &Env, code: &str) -> Result<Response, ApiError> {
+    existing_config(env, code).await?;
     config_store::kv(env)?
         .delete(&config_store::key(code))
         .await
         .map_err(ApiError::unavailable)?;
-    config_store::remember(env, code, None, Date::now().as_millis());
+    config_store::forget(code);
     json_response(
         200,
         &serde_json::json!({ "actionCode": code, "deleted": true }),
     )
 }
 
-async fn list(env: &Env) -> Result<Response, ApiError> {
-    let kv = config_store::kv(env)?;
+async fn list_configs(env: &Env) -> Result<Response, ApiError> {
     let mut out = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut builder = kv.list().prefix(ACTION_CONFIG_PREFIX.to_owned());
-        if let Some(c) = cursor.take() {
-            builder = builder.cursor(c);
-        }
-        let page = builder.execute().await.map_err(ApiError::unavailable)?;
-        for k in &page.keys {
-            let code = k.name.trim_start_matches(ACTION_CONFIG_PREFIX);
-            if let Some(c) = config_store::read(env, code).await? {
-                out.push(c.to_wire());
-            }
-        }
-        if page.list_complete {
-            break;
-        }
-        cursor = page.cursor;
-        if cursor.is_none() {
-            break;
+    for k in config_store::list_keys(env, ACTION_CONFIG_PREFIX).await? {
+        let code = k.trim_start_matches(ACTION_CONFIG_PREFIX);
+        if let Some(c) = config_store::read(env, code).await? {
+            out.push(c.to_wire());
         }
     }
     json_response(200, &out)
+}
+
+async fn put_rule(
+    req: &mut Request,
+    env: &Env,
+    code: &str,
+    rule_id: &str,
+) -> Result<Response, ApiError> {
+    let body = read_json_body(req).await?;
+    let input = RuleInput::parse(&body)?;
+    let mut config = existing_config(env, code).await?;
+    let rule = Rule {
+        rule_id: rule_id.to_owned(),
+        input,
+    };
+    let types =
+        config_store::list_types(env, referenced_lists(std::slice::from_ref(&rule))).await?;
+    let problems = validate_rule(rule_id, &rule.input, &types);
+    if !problems.is_empty() {
+        return Err(CoreError::Invalid(problems).into());
+    }
+    let created = match config.rules.iter_mut().find(|r| r.rule_id == rule_id) {
+        Some(slot) => {
+            *slot = rule.clone();
+            false
+        }
+        None => {
+            if config.rules.len() >= MAX_RULES {
+                return Err(ApiError::bad_request(format!(
+                    "rules: an action configuration holds at most {MAX_RULES} rules"
+                )));
+            }
+            config.rules.push(rule.clone());
+            true
+        }
+    };
+    config.updated_at = now_ms();
+    store_config(env, &config).await?;
+    json_response(if created { 201 } else { 200 }, &rule.to_wire())
+}
+
+async fn delete_rule(env: &Env, code: &str, rule_id: &str) -> Result<Response, ApiError> {
+    let mut config = existing_config(env, code).await?;
+    let before = config.rules.len();
+    config.rules.retain(|r| r.rule_id != rule_id);
+    if config.rules.len() == before {
+        return Err(rule_not_found(rule_id));
+    }
+    config.updated_at = now_ms();
+    store_config(env, &config).await?;
+    json_response(
+        200,
+        &serde_json::json!({ "ruleId": rule_id, "deleted": true }),
+    )
+}
+
+fn list_wire(l: &ValueList) -> serde_json::Value {
+    serde_json::json!({
+        "alias": l.alias,
+        "name": l.input.name,
+        "itemType": l.input.item_type,
+        "items": l.input.items,
+        "itemCount": l.input.items.len(),
+        "createdAt": actiongate_core::time::to_rfc3339(l.created_at),
+        "updatedAt": actiongate_core::time::to_rfc3339(l.updated_at),
+    })
+}
+
+async fn store_list(
+    env: &Env,
+    alias: &str,
+    input: ValueListInput,
+) -> Result<(ValueList, bool), ApiError> {
+    let existing = config_store::read_list(env, alias).await?;
+    let now = now_ms();
+    let list = ValueList {
+        alias: alias.to_owned(),
+        input,
+        created_at: existing.as_ref().map_or(now, |e| e.created_at),
+        // Strictly increasing, so compiled rules notice the change.
+        updated_at: existing.as_ref().map_or(now, |e| now.max(e.updated_at + 1)),
+    };
+    config_store::write_json(env, &config_store::list_key(alias), &list).await?;
+    config_store::forget_list(alias);
+    Ok((list, existing.is_none()))
+}
+
+async fn put_list(req: &mut Request, env: &Env, alias: &str) -> Result<Response, ApiError> {
+    let body = read_json_body_up_to(req, MAX_MANAGEMENT_BODY_BYTES).await?;
+    let input = ValueListInput::parse(&body)?;
+    let (list, created) = store_list(env, alias, input).await?;
+    json_response(if created { 201 } else { 200 }, &list_wire(&list))
+}
+
+async fn delete_list(env: &Env, alias: &str) -> Result<Response, ApiError> {
+    if config_store::read_list(env, alias).await?.is_none() {
+        return Err(list_not_found(alias));
+    }
+    let mut users = Vec::new();
+    for k in config_store::list_keys(env, ACTION_CONFIG_PREFIX).await? {
+        let code = k.trim_start_matches(ACTION_CONFIG_PREFIX);
+        if let Some(c) = config_store::read(env, code).await? {
+            for r in &c.rules {
+                if referenced_lists(std::slice::from_ref(r)).contains(alias) {
+                    users.push(format!("{}/{}", c.action_code, r.rule_id));
+                }
+            }
+        }
+    }
+    if !users.is_empty() {
+        return Err(ApiError::new(
+            409,
+            "value_list_in_use",
+            format!(
+                "Value list {alias:?} is used by rules {}; change them first.",
+                users.join(", ")
+            ),
+        ));
+    }
+    config_store::kv(env)?
+        .delete(&config_store::list_key(alias))
+        .await
+        .map_err(ApiError::unavailable)?;
+    config_store::forget_list(alias);
+    json_response(200, &serde_json::json!({ "alias": alias, "deleted": true }))
+}
+
+async fn list_lists(env: &Env) -> Result<Response, ApiError> {
+    let mut out = Vec::new();
+    for k in config_store::list_keys(env, VALUE_LIST_PREFIX).await? {
+        if let Some(l) =
+            config_store::read_list(env, k.trim_start_matches(VALUE_LIST_PREFIX)).await?
+        {
+            let mut w = list_wire(&l);
+            // The list view leaves the items out; GET one list for them.
+            if let Some(o) = w.as_object_mut() {
+                o.remove("items");
+            }
+            out.push(w);
+        }
+    }
+    json_response(200, &out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SimulateRequest {
+    user_id: String,
+    action: String,
+    #[serde(default)]
+    attributes: Option<TrackRequest>,
+}
+
+async fn simulate(req: &mut Request, env: &Env) -> Result<Response, ApiError> {
+    let body = read_json_body(req).await?;
+    let s: SimulateRequest = parse_json(&body)?;
+    check_user_id(&s.user_id)?;
+    check_action_code(&s.action, "action")?;
+    let cmd = UserCommand::Simulate {
+        user_id: s.user_id.clone(),
+        action_code: s.action,
+        request: s.attributes.unwrap_or_default(),
+    };
+    call_user(env, &s.user_id, &cmd).await
+}
+
+/// Parse a document: `Ok(Err(problems))` when it is not valid.
+async fn parse_document(
+    env: &Env,
+    body: &[u8],
+) -> Result<Result<ConfigDocument, Vec<String>>, ApiError> {
+    // Rules may use lists already stored as well as the document's own.
+    let stored: Vec<String> = config_store::list_keys(env, VALUE_LIST_PREFIX)
+        .await?
+        .into_iter()
+        .map(|k| k.trim_start_matches(VALUE_LIST_PREFIX).to_owned())
+        .collect();
+    let types = config_store::list_types(env, stored).await?;
+    match ConfigDocument::parse(body, &types) {
+        Ok(doc) => Ok(Ok(doc)),
+        Err(CoreError::Invalid(problems)) => Ok(Err(problems)),
+        Err(other) => Ok(Err(vec![other.to_string()])),
+    }
+}
+
+fn summary(doc: &ConfigDocument) -> serde_json::Value {
+    serde_json::json!({
+        "valueLists": doc.value_lists.keys().collect::<Vec<_>>(),
+        "actionConfigurations": doc.action_configurations.iter()
+            .map(|(code, (_, rules))| serde_json::json!({"actionCode": code, "rules": rules.len()}))
+            .collect::<Vec<_>>(),
+    })
+}
+
+async fn apply_document(req: &mut Request, env: &Env) -> Result<Response, ApiError> {
+    let body = read_json_body_up_to(req, MAX_MANAGEMENT_BODY_BYTES).await?;
+    let doc = match parse_document(env, &body).await? {
+        Ok(doc) => doc,
+        Err(problems) => {
+            // The usual error body, plus the problems as a list.
+            let mut e = ApiError::from(CoreError::Invalid(problems.clone())).body();
+            if let Some(o) = e.as_object_mut() {
+                o.insert("problems".into(), serde_json::json!(problems));
+            }
+            return json_response(400, &e);
+        }
+    };
+    // Lists first, so that no stored rule ever names a missing list.
+    for (alias, input) in &doc.value_lists {
+        store_list(env, alias, input.clone()).await?;
+    }
+    let now = now_ms();
+    for (code, (input, rules)) in &doc.action_configurations {
+        let existing = config_store::read(env, code).await?;
+        let config = ActionConfiguration {
+            action_code: code.clone(),
+            input: input.clone(),
+            rules: rules.clone(),
+            created_at: existing.as_ref().map_or(now, |e| e.created_at),
+            updated_at: existing.as_ref().map_or(now, |e| now.max(e.updated_at + 1)),
+        };
+        store_config(env, &config).await?;
+    }
+    json_response(
+        200,
+        &serde_json::json!({"applied": true, "summary": summary(&doc)}),
+    )
 }

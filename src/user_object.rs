@@ -9,6 +9,7 @@
 
 use std::cell::Cell;
 
+use actiongate_core::context::Fix;
 use actiongate_core::error::CoreError;
 use actiongate_core::model::{
     ActionRecord, Authenticator, EnrollAuthenticatorRequest, TrackRequest, TrackResponse,
@@ -17,6 +18,7 @@ use actiongate_core::model::{
 use actiongate_core::service::{self, TrackInput};
 use actiongate_core::state::{ActionState, Actor};
 use actiongate_core::store::{ActionQuery, UserStore};
+use actiongate_core::time::Millis;
 use actiongate_core::token::ActionClaims;
 use serde::{Deserialize, Serialize};
 use worker::{
@@ -79,6 +81,12 @@ pub enum UserCommand {
     },
     /// Delete an authenticator.
     DeleteAuthenticator { id: String },
+    /// Evaluate a hypothetical track without writing anything.
+    Simulate {
+        user_id: String,
+        action_code: String,
+        request: TrackRequest,
+    },
 }
 
 /// SQLite-backed [`UserStore`].
@@ -96,6 +104,10 @@ CREATE TABLE IF NOT EXISTS actions (
   PRIMARY KEY (action_code, idempotency_key)
 );
 CREATE INDEX IF NOT EXISTS actions_by_created ON actions (created_at);
+CREATE INDEX IF NOT EXISTS actions_by_code_created ON actions (action_code, created_at);
+CREATE TABLE IF NOT EXISTS devices (id TEXT PRIMARY KEY, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS countries (code TEXT PRIMARY KEY, first_seen INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS profile (id INTEGER PRIMARY KEY CHECK (id = 1), data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS authenticators (
   id TEXT PRIMARY KEY,
@@ -107,6 +119,11 @@ CREATE TABLE IF NOT EXISTS authenticators (
 #[derive(Deserialize)]
 struct DataRow {
     data: String,
+}
+
+#[derive(Deserialize)]
+struct CountRow {
+    n: f64,
 }
 
 fn storage_err(e: impl std::fmt::Display) -> CoreError {
@@ -146,6 +163,19 @@ impl SqlUserStore {
             .and_then(|c| c.to_array())
             .map_err(storage_err)?;
         Ok(rows.into_iter().map(|r| r.data).collect())
+    }
+
+    fn count(
+        &self,
+        query: &str,
+        bindings: Vec<SqlStorageValue>,
+    ) -> std::result::Result<u64, CoreError> {
+        let rows: Vec<CountRow> = self
+            .sql
+            .exec(query, bindings)
+            .and_then(|c| c.to_array())
+            .map_err(storage_err)?;
+        Ok(rows.first().map_or(0, |r| r.n.max(0.0) as u64))
     }
 
     fn run(
@@ -269,8 +299,82 @@ impl UserStore for SqlUserStore {
         Ok(self.run("DELETE FROM authenticators WHERE id = ?", vec![id.into()])? > 0)
     }
 
+    fn count_actions_since(
+        &self,
+        code: &str,
+        since: Millis,
+    ) -> std::result::Result<u64, CoreError> {
+        self.count(
+            "SELECT COUNT(*) AS n FROM actions WHERE action_code = ? AND created_at >= ?",
+            vec![code.into(), since.into()],
+        )
+    }
+
+    fn device_seen(&self, device_id: &str) -> std::result::Result<bool, CoreError> {
+        Ok(self.count(
+            "SELECT COUNT(*) AS n FROM devices WHERE id = ?",
+            vec![device_id.into()],
+        )? > 0)
+    }
+
+    fn device_count(&self) -> std::result::Result<u64, CoreError> {
+        self.count("SELECT COUNT(*) AS n FROM devices", vec![])
+    }
+
+    fn country_seen(&self, country: &str) -> std::result::Result<bool, CoreError> {
+        Ok(self.count(
+            "SELECT COUNT(*) AS n FROM countries WHERE code = ?",
+            vec![country.into()],
+        )? > 0)
+    }
+
+    fn last_fix(&self) -> std::result::Result<Option<Fix>, CoreError> {
+        self.rows(
+            "SELECT value AS data FROM meta WHERE key = 'last_fix'",
+            vec![],
+        )?
+        .first()
+        .map(|d| from_json(d))
+        .transpose()
+    }
+
+    fn remember(
+        &self,
+        device_id: Option<&str>,
+        country: Option<&str>,
+        fix: Option<Fix>,
+        now: Millis,
+    ) -> std::result::Result<(), CoreError> {
+        if let Some(d) = device_id {
+            self.run(
+                "INSERT INTO devices (id, first_seen, last_seen) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
+                vec![d.into(), now.into(), now.into()],
+            )?;
+        }
+        if let Some(c) = country {
+            self.run(
+                "INSERT INTO countries (code, first_seen) VALUES (?, ?) ON CONFLICT (code) DO NOTHING",
+                vec![c.into(), now.into()],
+            )?;
+        }
+        if let Some(f) = fix {
+            self.run(
+                "INSERT INTO meta (key, value) VALUES ('last_fix', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                vec![to_json(&f)?.into()],
+            )?;
+        }
+        Ok(())
+    }
+
     fn delete_all(&self) -> std::result::Result<(), CoreError> {
-        for table in ["actions", "profile", "authenticators"] {
+        for table in [
+            "actions",
+            "profile",
+            "authenticators",
+            "devices",
+            "countries",
+            "meta",
+        ] {
             self.run(&format!("DELETE FROM {table}"), vec![])?;
         }
         Ok(())
@@ -404,6 +508,43 @@ impl UserObject {
                 let view = service::enroll_authenticator(&store, &user_id, req, id, now_ms())?;
                 json_response(200, &serde_json::json!({ "authenticator": view }))
             }
+            UserCommand::Simulate {
+                user_id,
+                action_code,
+                request,
+            } => {
+                let policy = config_store::load(&self.env, &action_code).await?;
+                let allowlist = settings::redirect_allowlist(&self.env)?;
+                let store = self.store()?;
+                let sim = service::simulate(
+                    &store,
+                    TrackInput {
+                        user_id: &user_id,
+                        action_code: &action_code,
+                        request,
+                        config: policy.as_ref().map(|p| &p.config),
+                        rules: policy.as_ref().and_then(|p| p.rules.as_ref()),
+                        edge: None,
+                        allowlist: &allowlist,
+                        now: now_ms(),
+                        fresh_key: String::new(),
+                    },
+                )?;
+                let d = sim.decision;
+                json_response(
+                    200,
+                    &serde_json::json!({
+                        "state": d.outcome.initial_state(),
+                        "ruleIds": d.rule_ids,
+                        "priorityRuleId": d.deciding_rule_id,
+                        "allowedVerificationMethods": d.allowed_methods,
+                        "defaultVerificationMethod": d.default_method,
+                        "reviewAfterChallenge": d.review_after_challenge,
+                        "trace": sim.trace,
+                        "context": sim.context,
+                    }),
+                )
+            }
             UserCommand::DeleteAuthenticator { id } => {
                 let store = self.store()?;
                 service::delete_authenticator(&store, &id)?;
@@ -421,7 +562,7 @@ impl UserObject {
     ) -> std::result::Result<Response, ApiError> {
         // Everything that awaits happens first; the check-then-insert below
         // runs without yielding, which is what makes idempotency atomic.
-        let config = config_store::load(&self.env, &action_code).await?;
+        let policy = config_store::load(&self.env, &action_code).await?;
         let keys = settings::token_keys(&self.env)?;
         let allowlist = settings::redirect_allowlist(&self.env)?;
         let ttl = settings::var_u64(&self.env, "TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS);
@@ -433,7 +574,9 @@ impl UserObject {
                 user_id: &user_id,
                 action_code: &action_code,
                 request,
-                config: config.as_deref(),
+                config: policy.as_ref().map(|p| &p.config),
+                rules: policy.as_ref().and_then(|p| p.rules.as_ref()),
+                edge: None,
                 allowlist: &allowlist,
                 now,
                 fresh_key: uuid::Uuid::new_v4().to_string(),

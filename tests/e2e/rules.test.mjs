@@ -1,0 +1,264 @@
+// The rules engine end to end: the repository's demo configuration applied
+// through the management API, decisions observed through @authsignal/node's
+// track, and simulate agreeing with track.
+import { test, before } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { authsignal, mgmt, call, uid, assertError } from "./lib.mjs";
+import { ROOT } from "./harness.mjs";
+
+const DEMO = readFileSync(join(ROOT, "config", "demo.json"), "utf8");
+const now = () => Math.floor(Date.now() / 1000);
+
+before(async () => {
+  const r = await mgmt("PUT", "/configuration", { raw: DEMO, headers: { "Content-Type": "application/json" } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.applied, true);
+});
+
+async function track(userId, attributes, action = "withdraw-funds") {
+  return authsignal.track({ userId, action, attributes });
+}
+
+test("the demo rules decide withdrawals, reporting every matched rule", async () => {
+  const userId = uid();
+  let r = await track(userId, { deviceId: "phone-1", custom: { amount: 50 } });
+  assert.equal(r.state, "CHALLENGE_REQUIRED", "first device is new");
+  assert.deepEqual(r.ruleIds, ["new-device"]);
+
+  r = await track(userId, { deviceId: "phone-1", custom: { amount: 50 } });
+  assert.equal(r.state, "ALLOW", "known device, small amount: the default outcome");
+  assert.deepEqual(r.ruleIds, []);
+
+  r = await track(userId, { deviceId: "phone-1", custom: { amount: 5000 } });
+  assert.equal(r.state, "CHALLENGE_REQUIRED");
+  assert.deepEqual(r.ruleIds, ["large-withdrawal"]);
+
+  r = await track(userId, { deviceId: "laptop-2", custom: { amount: 50000, destinationAccount: "GB-1234-999" } });
+  assert.equal(r.state, "BLOCK");
+  assert.deepEqual(r.ruleIds, ["sanctioned-destination", "very-large-withdrawal", "large-withdrawal", "new-device", "withdrawal-velocity"]);
+  const got = await authsignal.getAction({ userId, action: "withdraw-funds", idempotencyKey: r.idempotencyKey });
+  assert.equal(got.rules[0].ruleId, "sanctioned-destination");
+  assert.equal(got.rules[0].name, "Sanctioned destination");
+  assert.match(got.rules[0].description, /sanctions list/);
+  assert.equal(got.decidingRuleId, "sanctioned-destination");
+});
+
+test("a very large withdrawal goes to review", async () => {
+  const userId = uid();
+  const r = await track(userId, { custom: { amount: 20000 } });
+  assert.equal(r.state, "REVIEW_REQUIRED");
+  assert.deepEqual(r.ruleIds, ["very-large-withdrawal", "large-withdrawal"]);
+});
+
+test("a large transfer to a payee added today needs a challenge and review, with the rule's methods", async () => {
+  const userId = uid();
+  const r = await track(userId, { custom: { amount: 250000, destinationAccount: "NZ-1", destinationAddedAt: now() - 3600 } });
+  assert.equal(r.state, "CHALLENGE_REQUIRED");
+  assert.equal(r.ruleIds[0], "large-transfer-to-new-payee");
+  assert.deepEqual(r.allowedVerificationMethods, ["PASSKEY", "AUTHENTICATOR_APP"]);
+  const older = await track(userId, { custom: { amount: 250000, destinationAccount: "NZ-1", destinationAddedAt: now() - 5 * 86400 } });
+  assert.equal(older.state, "REVIEW_REQUIRED", "an older payee: the review rule decides");
+});
+
+test("geo, velocity, travel and bot data points", async () => {
+  const userId = uid();
+  let r = await track(userId, { deviceId: "d", geo: { countryCode: "KP" } });
+  assert.equal(r.state, "BLOCK");
+  assert.equal(r.ruleIds[0], "high-risk-country");
+
+  const v = uid();
+  const states = [];
+  for (let i = 0; i < 5; i++) states.push((await track(v, { deviceId: "same", custom: { amount: 10 } })).state);
+  assert.deepEqual(states, ["CHALLENGE_REQUIRED", "ALLOW", "ALLOW", "CHALLENGE_REQUIRED", "CHALLENGE_REQUIRED"], "4th and 5th within the hour");
+
+  const traveller = uid();
+  r = await authsignal.track({ userId: traveller, action: "login", attributes: { userAgent: "Mozilla/5.0 (iPhone)", geo: { latitude: -36.85, longitude: 174.76 } } });
+  assert.equal(r.state, "ALLOW");
+  r = await authsignal.track({ userId: traveller, action: "login", attributes: { userAgent: "Mozilla/5.0 (iPhone)", geo: { latitude: 51.5, longitude: -0.12 } } });
+  assert.equal(r.state, "CHALLENGE_REQUIRED");
+  assert.deepEqual(r.ruleIds, ["impossible-travel"]);
+
+  r = await authsignal.track({ userId: uid(), action: "login", attributes: { userAgent: "python-requests/2.31" } });
+  assert.equal(r.state, "BLOCK");
+  assert.deepEqual(r.ruleIds, ["bot-user-agent"]);
+});
+
+test("simulate agrees with track and writes nothing", async () => {
+  const cases = [
+    { deviceId: "x", custom: { amount: 10 } },
+    { deviceId: "x", custom: { amount: 5000 } },
+    { deviceId: "x", custom: { amount: 250000, destinationAddedAt: now() - 60 } },
+    { deviceId: "x", custom: { amount: 1, destinationAccount: "US-4040-404" } },
+    { deviceId: "x", geo: { countryCode: "IR" } },
+  ];
+  for (const attributes of cases) {
+    const userId = uid();
+    await track(userId, { deviceId: "x", custom: { amount: 1 } }); // the device is known now
+    const sim = await mgmt("POST", "/simulate", { body: { userId, action: "withdraw-funds", attributes } });
+    assert.equal(sim.status, 200, JSON.stringify(sim.body));
+    const before = await authsignal.queryUserActions({ userId });
+    assert.equal(before.length, 1, "simulate stored nothing");
+    const real = await track(userId, attributes);
+    assert.equal(sim.body.state, real.state, JSON.stringify(attributes));
+    assert.deepEqual(sim.body.ruleIds, real.ruleIds);
+    assert.equal(sim.body.priorityRuleId, real.ruleIds[0] ?? null);
+    assert.ok(Array.isArray(sim.body.trace) && sim.body.trace.length === 7);
+  }
+  // The trace explains each condition of a rule with a top-level "and".
+  const sim = await mgmt("POST", "/simulate", {
+    body: { userId: uid(), action: "withdraw-funds", attributes: { custom: { amount: 250000, destinationAddedAt: now() - 10 * 86400 } } },
+  });
+  const rule = sim.body.trace.find((t) => t.ruleId === "large-transfer-to-new-payee");
+  assert.equal(rule.matched, false);
+  assert.deepEqual(rule.conditions.map((c) => [c.path, c.result]), [["conditions.and[0]", true], ["conditions.and[1]", false]]);
+  assert.equal(sim.body.context.action.custom.amount, 250000);
+  // Unknown users and missing data simulate fine.
+  const empty = await mgmt("POST", "/simulate", { body: { userId: uid(), action: "never-configured" } });
+  assert.equal(empty.body.state, "ALLOW");
+  assertError(await mgmt("POST", "/simulate", { body: { action: "x" } }), 400, "invalid_request");
+});
+
+test("rules are managed one by one under the action configuration", async () => {
+  const code = `rules-crud-${Date.now()}`;
+  assertError(await mgmt("PUT", `/action-configurations/${code}/rules/r1`, {
+    body: { name: "r", priority: 0, type: "BLOCK", conditions: true },
+  }), 404, "action_configuration_not_found");
+  await mgmt("PUT", `/action-configurations/${code}`, { body: { defaultUserActionResult: "ALLOW" } });
+
+  let r = await mgmt("PUT", `/action-configurations/${code}/rules/big`, {
+    body: { name: "Big", priority: 1, type: "CHALLENGE", conditions: { ">": [{ var: "action.custom.amount" }, 100] } },
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  assert.equal(r.body.ruleId, "big");
+  assert.equal(r.body.isActive, true);
+  r = await mgmt("POST", `/action-configurations/${code}/rules`, {
+    body: { name: "Huge", priority: 0, type: "BLOCK", conditions: { ">": [{ var: "action.custom.amount" }, 1000] } },
+  });
+  assert.equal(r.status, 201);
+  const generated = r.body.ruleId;
+  assert.match(generated, /^[0-9a-f-]{36}$/);
+
+  let t = await authsignal.track({ userId: uid(), action: code, attributes: { custom: { amount: 5000 } } });
+  assert.equal(t.state, "BLOCK", "the new rules apply at once");
+  assert.deepEqual(t.ruleIds, [generated, "big"]);
+
+  // Replace: deactivate the BLOCK rule.
+  r = await mgmt("PUT", `/action-configurations/${code}/rules/${generated}`, {
+    body: { name: "Huge", priority: 0, type: "BLOCK", isActive: false, conditions: { ">": [{ var: "action.custom.amount" }, 1000] } },
+  });
+  assert.equal(r.status, 200);
+  t = await authsignal.track({ userId: uid(), action: code, attributes: { custom: { amount: 5000 } } });
+  assert.equal(t.state, "CHALLENGE_REQUIRED");
+
+  r = await mgmt("GET", `/action-configurations/${code}/rules`);
+  assert.deepEqual(r.body.map((x) => x.ruleId).sort(), [generated, "big"].sort());
+  // Replacing the configuration keeps its rules.
+  await mgmt("PUT", `/action-configurations/${code}`, { body: { defaultUserActionResult: "REVIEW" } });
+  assert.equal((await mgmt("GET", `/action-configurations/${code}/rules/big`)).status, 200);
+
+  assert.equal((await mgmt("DELETE", `/action-configurations/${code}/rules/big`)).status, 200);
+  assertError(await mgmt("GET", `/action-configurations/${code}/rules/big`), 404, "rule_not_found");
+  t = await authsignal.track({ userId: uid(), action: code, attributes: { custom: { amount: 5000 } } });
+  assert.equal(t.state, "REVIEW_REQUIRED", "no active rule matches: the default outcome");
+});
+
+test("an invalid rule is refused with every problem located and nothing is stored", async () => {
+  const code = `rules-bad-${Date.now()}`;
+  await mgmt("PUT", `/action-configurations/${code}`, { body: { defaultUserActionResult: "ALLOW" } });
+  const r = await mgmt("PUT", `/action-configurations/${code}/rules/large-withdrawal`, {
+    body: {
+      name: "Large", priority: 1, type: "CHALLENGE",
+      conditions: { and: [
+        { ">": [{ var: "action.custom.amount" }, 1000] },
+        { gtt: [{ var: "action.custom.amount" }, 5] },
+        { "==": [{ var: "wallet.balance" }, 0] },
+        { inValueList: [{ var: "action.custom.to" }, "no-such-list"] },
+      ] },
+    },
+  });
+  assertError(r, 400, "invalid_request");
+  for (const needle of [
+    'rule "large-withdrawal": conditions.and[1]: unknown operator "gtt"',
+    'conditions.and[2].==[0].var: unknown variable "wallet.balance"',
+    'conditions.and[3].inValueList[1]: no value list "no-such-list"',
+  ]) assert.ok(r.body.errorDescription.includes(needle), `${needle} in ${r.body.errorDescription}`);
+  const bad = await mgmt("PUT", `/action-configurations/${code}/rules/r2`, { body: { name: "x", priority: "high", type: "BLOCK", conditions: true } });
+  assertError(bad, 400, "invalid_request");
+  assert.match(bad.body.errorDescription, /^priority: /);
+  assert.deepEqual((await mgmt("GET", `/action-configurations/${code}/rules`)).body, []);
+});
+
+test("value lists: CRUD, a 100,000-entry list, and no deleting a list in use", async () => {
+  const alias = `list-${Date.now()}`;
+  const items = Array.from({ length: 100_000 }, (_, i) => `acct-${i}`);
+  let r = await mgmt("PUT", `/value-lists/${alias}`, { body: { name: "Big list", itemType: "string", items } });
+  assert.equal(r.status, 201, JSON.stringify(r.body).slice(0, 300));
+  assert.equal(r.body.itemCount, 100_000);
+  r = await mgmt("GET", "/value-lists");
+  assert.ok(r.body.some((l) => l.alias === alias && l.itemCount === 100_000 && l.items === undefined));
+
+  const code = `list-user-${Date.now()}`;
+  await mgmt("PUT", `/action-configurations/${code}`, { body: { defaultUserActionResult: "ALLOW" } });
+  r = await mgmt("PUT", `/action-configurations/${code}/rules/listed`, {
+    body: { name: "Listed", priority: 0, type: "BLOCK", conditions: { inValueList: [{ var: "action.custom.account" }, alias] } },
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  let t = await authsignal.track({ userId: uid(), action: code, attributes: { custom: { account: "acct-99999" } } });
+  assert.equal(t.state, "BLOCK");
+  t = await authsignal.track({ userId: uid(), action: code, attributes: { custom: { account: "acct-100000" } } });
+  assert.equal(t.state, "ALLOW");
+
+  assertError(await mgmt("DELETE", `/value-lists/${alias}`), 409, "value_list_in_use");
+  // Replacing the items changes decisions at once.
+  r = await mgmt("PUT", `/value-lists/${alias}`, { body: { name: "Small list", itemType: "string", items: ["acct-100000"] } });
+  assert.equal(r.status, 200);
+  t = await authsignal.track({ userId: uid(), action: code, attributes: { custom: { account: "acct-100000" } } });
+  assert.equal(t.state, "BLOCK");
+
+  await mgmt("DELETE", `/action-configurations/${code}/rules/listed`);
+  assert.equal((await mgmt("DELETE", `/value-lists/${alias}`)).status, 200);
+  assertError(await mgmt("GET", `/value-lists/${alias}`), 404, "value_list_not_found");
+  const bad = await mgmt("PUT", `/value-lists/${alias}`, { body: { name: "n", itemType: "number", items: [1, "two"] } });
+  assertError(bad, 400, "invalid_request");
+  assert.match(bad.body.errorDescription, /items\[1\]/);
+});
+
+test("a configuration document is validated as a whole; an invalid one writes nothing", async () => {
+  const code = `doc-${Date.now()}`;
+  const doc = {
+    valueLists: { [`${code}-list`]: { name: "L", itemType: "number", items: [1, 2] } },
+    actionConfigurations: {
+      [code]: {
+        defaultUserActionResult: "ALLOW",
+        rules: [
+          { ruleId: "ok", name: "ok", priority: 0, type: "BLOCK", conditions: { inValueList: [{ var: "action.custom.n" }, `${code}-list`] } },
+          { ruleId: "bad", name: "bad", priority: 1, type: "BLOCK", conditions: { gtt: [1, 2] } },
+        ],
+      },
+    },
+  };
+  let r = await mgmt("POST", "/configuration/validate", { body: doc });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.valid, false);
+  assert.deepEqual(r.body.problems, [`actionConfigurations.${code}.rules[1]: rule "bad": conditions: unknown operator "gtt"`]);
+  r = await mgmt("PUT", "/configuration", { body: doc });
+  assertError(r, 400, "invalid_request");
+  assert.equal(r.body.problems.length, 1);
+  assertError(await mgmt("GET", `/action-configurations/${code}`), 404, "action_configuration_not_found");
+  assertError(await mgmt("GET", `/value-lists/${code}-list`), 404, "value_list_not_found");
+
+  doc.actionConfigurations[code].rules.pop();
+  r = await mgmt("POST", "/configuration/validate", { body: doc });
+  assert.equal(r.body.valid, true);
+  r = await mgmt("PUT", "/configuration", { body: doc });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const t = await authsignal.track({ userId: uid(), action: code, attributes: { custom: { n: 2 } } });
+  assert.equal(t.state, "BLOCK");
+});
+
+test("the server API cannot reach the management API", async () => {
+  const r = await call("POST", "/v1/management/simulate", { body: { userId: "u", action: "a" } });
+  assertError(r, 401, "unauthorized");
+});
