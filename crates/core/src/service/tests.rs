@@ -398,6 +398,8 @@ fn server_enrollment_refuses_client_ceremony_methods_and_missing_contacts() {
 
 mod with_rules {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
     use crate::lists::{ItemType, ValueListInput, ValueSet};
     use crate::rules::{CompiledRules, Rule};
     use serde_json::json;
