@@ -488,6 +488,15 @@ impl Evaluation {
     }
 }
 
+/// Whether a rule counts as matched: its result, or on a run-time error the
+/// fail-closed policy (only an ALLOW rule is dropped).
+fn matched(rule: &Rule, outcome: &Result<bool, String>) -> bool {
+    match outcome {
+        Ok(m) => *m,
+        Err(_) => rule.input.outcome != Outcome::Allow,
+    }
+}
+
 fn engine_with(lists: Arc<HashMap<String, Arc<ValueSet>>>) -> Engine {
     Engine::builder()
         .add_operator("inValueList", InValueList { lists })
@@ -550,48 +559,46 @@ impl CompiledRules {
 
     /// Evaluate every active rule against `context`.
     pub fn evaluate(&self, context: &Value) -> Evaluation {
-        self.results(context)
-            .into_iter()
-            .fold(Evaluation::default(), |mut ev, r| {
-                if let Some(e) = &r.error {
-                    ev.errors.push((r.rule.rule_id.clone(), e.clone()));
-                }
-                if r.matched {
-                    ev.matched.push(r.rule);
-                }
-                ev
-            })
+        let mut ev = Evaluation::default();
+        for (c, outcome) in self.rules.iter().zip(self.run(context)) {
+            if let Err(e) = &outcome {
+                ev.errors.push((c.rule.rule_id.clone(), e.clone()));
+            }
+            if matched(&c.rule, &outcome) {
+                ev.matched.push(c.rule.clone());
+            }
+        }
+        ev
     }
 
     /// Every active rule's result, in priority order.
     pub fn results(&self, context: &Value) -> Vec<RuleResult> {
-        let arena = Bump::new();
+        self.rules
+            .iter()
+            .zip(self.run(context))
+            .map(|(c, outcome)| RuleResult {
+                rule: c.rule.clone(),
+                matched: matched(&c.rule, &outcome),
+                error: outcome.err(),
+            })
+            .collect()
+    }
+
+    /// Evaluate each active rule: `Ok(truthy)` or the run-time error.
+    fn run(&self, context: &Value) -> Vec<Result<bool, String>> {
+        let arena = Bump::with_capacity(16 * 1024);
         // Convert the context once; every rule reads the same arena value.
-        let data: Result<&DataValue<'_>, _> = context.into_arena_value(&arena);
+        let data = match context.into_arena_value(&arena) {
+            Ok(d) => d,
+            Err(e) => return self.rules.iter().map(|_| Err(e.to_string())).collect(),
+        };
         self.rules
             .iter()
             .map(|c| {
-                let outcome = match data {
-                    Ok(d) => self
-                        .engine
-                        .evaluate(&c.logic, d, &arena)
-                        .map(|v| self.engine.truthy(v))
-                        .map_err(|e| e.to_string()),
-                    Err(ref e) => Err(e.to_string()),
-                };
-                match outcome {
-                    Ok(matched) => RuleResult {
-                        rule: c.rule.clone(),
-                        matched,
-                        error: None,
-                    },
-                    // Fail closed: only an ALLOW rule is dropped on error.
-                    Err(error) => RuleResult {
-                        matched: c.rule.input.outcome != Outcome::Allow,
-                        rule: c.rule.clone(),
-                        error: Some(error),
-                    },
-                }
+                self.engine
+                    .evaluate(&c.logic, data, &arena)
+                    .map(|v| self.engine.truthy(v))
+                    .map_err(|e| e.to_string())
             })
             .collect()
     }

@@ -398,13 +398,13 @@ fn server_enrollment_refuses_client_ceremony_methods_and_missing_contacts() {
 
 mod with_rules {
     use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
     use crate::lists::{ItemType, ValueListInput, ValueSet};
     use crate::rules::{CompiledRules, Rule};
     use serde_json::json;
     use std::collections::HashMap;
     use std::sync::Arc;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn rule(id: &str, priority: u32, v: serde_json::Value) -> Rule {
         let mut body = v;
