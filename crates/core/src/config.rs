@@ -109,37 +109,12 @@ impl ActionConfigurationInput {
     /// # Errors
     /// [`CoreError::Invalid`] with one located message per problem.
     pub fn validate(&self) -> Result<(), CoreError> {
-        let mut problems = Vec::new();
-        let mut seen = Vec::new();
-        for (i, m) in self.verification_methods.iter().enumerate() {
-            if seen.contains(m) {
-                problems.push(format!(
-                    "verificationMethods[{i}]: {} is listed twice",
-                    name(*m)
-                ));
-            }
-            seen.push(*m);
-        }
-        if let Some(d) = self.default_verification_method
-            && !self.allowed_methods().contains(&d)
-        {
-            problems.push(format!(
-                "defaultVerificationMethod: {} is not among the allowed verificationMethods",
-                name(d)
-            ));
-        }
-        for (i, m) in self
-            .prompt_to_enroll_verification_methods
-            .iter()
-            .enumerate()
-        {
-            if *m != VerificationMethod::Passkey {
-                problems.push(format!(
-                    "promptToEnrollVerificationMethods[{i}]: only PASSKEY can be prompted for, not {}",
-                    name(*m)
-                ));
-            }
-        }
+        let mut problems = method_problems(
+            &self.verification_methods,
+            self.default_verification_method,
+            &self.prompt_to_enroll_verification_methods,
+            &DEFAULT_METHODS,
+        );
         for (locale, t) in &self.messaging_templates {
             if !valid_locale(locale) {
                 problems.push(format!(
@@ -167,6 +142,50 @@ impl ActionConfigurationInput {
             self.verification_methods.clone()
         }
     }
+}
+
+/// Problems with the method fields that action configurations and rules
+/// share: a method listed twice, a default method that is not allowed (the
+/// allowed ones are `methods`, or `fallback` when `methods` is empty), and a
+/// prompt for anything but a passkey.
+pub(crate) fn method_problems(
+    methods: &[VerificationMethod],
+    default: Option<VerificationMethod>,
+    prompt: &[VerificationMethod],
+    fallback: &[VerificationMethod],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, m) in methods.iter().enumerate() {
+        if methods.get(..i).is_some_and(|before| before.contains(m)) {
+            problems.push(format!(
+                "verificationMethods[{i}]: {} is listed twice",
+                name(*m)
+            ));
+        }
+    }
+    let allowed = if methods.is_empty() {
+        fallback
+    } else {
+        methods
+    };
+    if let Some(d) = default
+        && !allowed.is_empty()
+        && !allowed.contains(&d)
+    {
+        problems.push(format!(
+            "defaultVerificationMethod: {} is not among the allowed verificationMethods",
+            name(d)
+        ));
+    }
+    for (i, m) in prompt.iter().enumerate() {
+        if *m != VerificationMethod::Passkey {
+            problems.push(format!(
+                "promptToEnrollVerificationMethods[{i}]: only PASSKEY can be prompted for, not {}",
+                name(*m)
+            ));
+        }
+    }
+    problems
 }
 
 fn name(m: VerificationMethod) -> String {

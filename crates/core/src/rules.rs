@@ -172,30 +172,19 @@ pub fn validate_rule(rule_id: &str, rule: &RuleInput, lists: &ListTypes) -> Vec<
     if rule.description.as_ref().is_some_and(|d| d.len() > 2000) {
         problems.push("description: at most 2000 characters".to_owned());
     }
-    if let Some(d) = rule.default_verification_method
-        && !rule.verification_methods.is_empty()
-        && !rule.verification_methods.contains(&d)
-    {
-        problems
-            .push("defaultVerificationMethod: not among the rule's verificationMethods".to_owned());
-    }
     if rule.review_after_challenge && rule.outcome != Outcome::Challenge {
         problems.push(
             "reviewAfterChallenge: only a CHALLENGE rule can require review after its challenge"
                 .to_owned(),
         );
     }
-    for (i, m) in rule
-        .prompt_to_enroll_verification_methods
-        .iter()
-        .enumerate()
-    {
-        if *m != VerificationMethod::Passkey {
-            problems.push(format!(
-                "promptToEnrollVerificationMethods[{i}]: only PASSKEY can be prompted for"
-            ));
-        }
-    }
+    // Without methods of its own a rule keeps the action's, so any default goes.
+    problems.extend(crate::config::method_problems(
+        &rule.verification_methods,
+        rule.default_verification_method,
+        &rule.prompt_to_enroll_verification_methods,
+        &[],
+    ));
     let mut v = Validator {
         lists,
         problems: Vec::new(),
