@@ -53,5 +53,14 @@ node_modules/.bin/node --version | grep -q '^v22\.' || { echo "node_modules/.bin
 if [ ! -f .dev.vars ]; then
   say "creating .dev.vars from .dev.vars.example (local secrets)"
   cp .dev.vars.example .dev.vars
+else
+  # Add secrets that appeared in the example since .dev.vars was made.
+  while IFS= read -r line; do
+    name=${line%%=*}
+    if [ -n "$name" ] && [ "$name" != "$line" ] && ! grep -q "^$name=" .dev.vars; then
+      say "adding $name to .dev.vars"
+      printf '%s\n' "$line" >> .dev.vars
+    fi
+  done < <(grep -E '^[A-Z0-9_]+=' .dev.vars.example)
 fi
 say "ready"

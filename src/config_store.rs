@@ -47,7 +47,11 @@ type Cached<T> = (u64, Option<Rc<T>>);
 /// A list's version (`updatedAt`) and its hash set.
 type CachedList = (i64, Arc<ValueSet>);
 
+/// KV key of the edge proxy's configuration.
+pub const PROXY_KEY: &str = "proxy-config";
+
 thread_local! {
+    static PROXY: RefCell<Option<Cached<actiongate_core::proxy::ProxyConfig>>> = const { RefCell::new(None) };
     static POLICIES: RefCell<HashMap<String, Cached<Policy>>> = RefCell::new(HashMap::new());
     static LISTS: RefCell<HashMap<String, Cached<CachedList>>> = RefCell::new(HashMap::new());
 }
@@ -259,6 +263,32 @@ fn compile(
         rules,
         list_versions,
     })
+}
+
+/// The edge proxy's configuration, from the isolate cache or KV.
+///
+/// # Errors
+/// 503 when KV fails; 500 when the stored value does not parse.
+pub async fn load_proxy(
+    env: &Env,
+) -> Result<Option<Rc<actiongate_core::proxy::ProxyConfig>>, ApiError> {
+    let now = Date::now().as_millis();
+    if let Some(v) = PROXY.with_borrow(|c| {
+        c.as_ref()
+            .filter(|(exp, _)| *exp > now)
+            .map(|(_, v)| v.clone())
+    }) {
+        return Ok(v);
+    }
+    let value = read_json(env, PROXY_KEY).await?.map(Rc::new);
+    let expires = now.saturating_add(ttl_ms(env));
+    PROXY.with_borrow_mut(|c| *c = Some((expires, value.clone())));
+    Ok(value)
+}
+
+/// Forget the cached proxy configuration (after a write).
+pub fn forget_proxy() {
+    PROXY.with_borrow_mut(|c| *c = None);
 }
 
 /// Forget what this isolate cached for an action code (after a write).

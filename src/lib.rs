@@ -7,6 +7,7 @@
 mod config_store;
 mod http;
 mod management;
+mod proxy;
 mod router;
 mod server_api;
 mod settings;

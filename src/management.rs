@@ -395,6 +395,7 @@ async fn parse_document(
 fn summary(doc: &ConfigDocument) -> serde_json::Value {
     serde_json::json!({
         "valueLists": doc.value_lists.keys().collect::<Vec<_>>(),
+        "proxy": doc.proxy.as_ref().map(|p| serde_json::json!({"originUrl": p.origin_url, "routes": p.routes.len()})),
         "actionConfigurations": doc.action_configurations.iter()
             .map(|(code, (_, rules))| serde_json::json!({"actionCode": code, "rules": rules.len()}))
             .collect::<Vec<_>>(),
@@ -429,6 +430,10 @@ async fn apply_document(req: &mut Request, env: &Env) -> Result<Response, ApiErr
             updated_at: existing.as_ref().map_or(now, |e| now.max(e.updated_at + 1)),
         };
         store_config(env, &config).await?;
+    }
+    if let Some(proxy) = &doc.proxy {
+        config_store::write_json(env, config_store::PROXY_KEY, proxy).await?;
+        config_store::forget_proxy();
     }
     json_response(
         200,

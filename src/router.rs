@@ -34,7 +34,11 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
         }
         ["v1", "management", rest @ ..] => management::handle(req, env, rest).await,
         ["v1", rest @ ..] => server_api::handle(req, env, rest, &origin).await,
-        _ => Err(ApiError::not_found()),
+        // Everything else belongs to the app behind ActionGate, if one is configured.
+        _ => match crate::config_store::load_proxy(env).await? {
+            Some(cfg) => crate::proxy::handle(req, env, &cfg).await,
+            None => Err(ApiError::not_found()),
+        },
     }
 }
 

@@ -74,6 +74,8 @@ pub async fn handle(
                 action_code: (*action).to_owned(),
                 request,
                 origin: origin.to_owned(),
+                edge: None,
+                pending: None,
             };
             call_user(env, user, &cmd).await
         }

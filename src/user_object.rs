@@ -44,6 +44,24 @@ pub enum UserCommand {
         request: TrackRequest,
         /// The worker's origin, for the challenge page URL.
         origin: String,
+        /// What the edge saw (edge proxy only).
+        #[serde(default)]
+        edge: Option<actiongate_core::context::EdgeInfo>,
+        /// The request held back (edge proxy only).
+        #[serde(default)]
+        pending: Option<actiongate_core::model::PendingRequest>,
+    },
+    /// Release a held-back request once (edge proxy); `retry` is the
+    /// retried request's (method, path and query, body SHA-256).
+    Claim {
+        action_code: String,
+        idempotency_key: String,
+        retry: Option<(String, String, String)>,
+    },
+    /// Make a claimed request claimable again after an origin failure.
+    Unclaim {
+        action_code: String,
+        idempotency_key: String,
     },
     /// Get one action.
     GetAction {
@@ -434,7 +452,51 @@ impl UserObject {
                 action_code,
                 request,
                 origin,
-            } => self.track(user_id, action_code, request, origin).await,
+                edge,
+                pending,
+            } => {
+                self.track(user_id, action_code, request, origin, edge, pending)
+                    .await
+            }
+            UserCommand::Claim {
+                action_code,
+                idempotency_key,
+                retry,
+            } => {
+                let store = self.store()?;
+                let how = match &retry {
+                    Some((method, path_and_query, body_sha256)) => service::Claim::Retry {
+                        method,
+                        path_and_query,
+                        body_sha256,
+                    },
+                    None => service::Claim::Replay,
+                };
+                match service::claim(&store, &action_code, &idempotency_key, how, now_ms()) {
+                    Ok(r) => json_response(
+                        200,
+                        &serde_json::json!({"state": r.state, "pendingRequest": r.pending_request}),
+                    ),
+                    Err(service::ClaimError::Storage(e)) => Err(e.into()),
+                    Err(e) => {
+                        let (status, code) = match &e {
+                            service::ClaimError::NotApproved(_) => (403, "challenge_not_completed"),
+                            service::ClaimError::AlreadyUsed => (403, "token_already_used"),
+                            service::ClaimError::Mismatch => (403, "request_mismatch"),
+                            _ => (404, "invalid_token"),
+                        };
+                        Err(ApiError::new(status, code, e.to_string()))
+                    }
+                }
+            }
+            UserCommand::Unclaim {
+                action_code,
+                idempotency_key,
+            } => {
+                let store = self.store()?;
+                service::unclaim(&store, &action_code, &idempotency_key, now_ms())?;
+                json_response(200, &serde_json::json!({"released": true}))
+            }
             UserCommand::GetAction {
                 action_code,
                 idempotency_key,
@@ -525,7 +587,9 @@ impl UserObject {
                         config: policy.as_ref().map(|p| &p.config),
                         rules: policy.as_ref().and_then(|p| p.rules.as_ref()),
                         edge: None,
+                        pending: None,
                         allowlist: &allowlist,
+                        origin: None,
                         now: now_ms(),
                         fresh_key: String::new(),
                     },
@@ -559,6 +623,8 @@ impl UserObject {
         action_code: String,
         request: TrackRequest,
         origin: String,
+        edge: Option<actiongate_core::context::EdgeInfo>,
+        pending: Option<actiongate_core::model::PendingRequest>,
     ) -> std::result::Result<Response, ApiError> {
         // Everything that awaits happens first; the check-then-insert below
         // runs without yielding, which is what makes idempotency atomic.
@@ -576,8 +642,10 @@ impl UserObject {
                 request,
                 config: policy.as_ref().map(|p| &p.config),
                 rules: policy.as_ref().and_then(|p| p.rules.as_ref()),
-                edge: None,
+                edge: edge.as_ref(),
+                pending,
                 allowlist: &allowlist,
+                origin: Some(&origin),
                 now,
                 fresh_key: uuid::Uuid::new_v4().to_string(),
             },

@@ -32,6 +32,8 @@ pub struct ConfigDocument {
     pub value_lists: BTreeMap<String, ValueListInput>,
     /// Action configurations by code, each with its rules.
     pub action_configurations: BTreeMap<String, (ActionConfigurationInput, Vec<Rule>)>,
+    /// The edge proxy in front of the app, if configured.
+    pub proxy: Option<crate::proxy::ProxyConfig>,
 }
 
 fn typed<T: serde::de::DeserializeOwned>(
@@ -87,9 +89,23 @@ impl ConfigDocument {
             "actionConfigurations",
             &mut problems,
         );
+        let proxy = match root.remove("proxy") {
+            None | Some(Value::Null) => None,
+            Some(v) => match crate::proxy::parse_proxy(v) {
+                Ok(p) => Some(p),
+                Err(CoreError::Invalid(p)) => {
+                    problems.extend(p);
+                    None
+                }
+                Err(e) => {
+                    problems.push(e.to_string());
+                    None
+                }
+            },
+        };
         for k in root.keys() {
             problems.push(format!(
-                "{k}: unknown field (expected valueLists, actionConfigurations)"
+                "{k}: unknown field (expected valueLists, actionConfigurations, proxy)"
             ));
         }
 
@@ -173,6 +189,7 @@ impl ConfigDocument {
             Ok(ConfigDocument {
                 value_lists,
                 action_configurations,
+                proxy,
             })
         } else {
             Err(CoreError::Invalid(problems))

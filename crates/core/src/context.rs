@@ -47,7 +47,8 @@ pub struct Geo {
 
 /// What the edge saw of the end user's connection (`request.cf`,
 /// `CF-Connecting-IP`, `User-Agent`), when the worker is in the user's path.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EdgeInfo {
     /// The client IP.
     pub ip: Option<String>,

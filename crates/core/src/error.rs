@@ -20,7 +20,7 @@ pub enum ErrorKind {
 }
 
 /// Errors produced by the core.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum CoreError {
     /// A field of a request or configuration has a bad value.
     #[error("{field}: {message}")]

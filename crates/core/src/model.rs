@@ -115,6 +115,12 @@ pub struct ActionRecord {
     /// The data the rules saw (for audit and explanation).
     #[serde(default)]
     pub context: Option<Value>,
+    /// The app request the edge proxy held back, to replay once approved.
+    #[serde(default)]
+    pub pending_request: Option<PendingRequest>,
+    /// When the held-back request was released to the origin (at most once).
+    #[serde(default)]
+    pub replayed_at: Option<Millis>,
     /// Methods its challenge may use.
     #[serde(default)]
     pub allowed_verification_methods: Vec<VerificationMethod>,
@@ -126,6 +132,24 @@ pub struct ActionRecord {
     /// Output attached by rules (reserved; `null` until rules produce any).
     #[serde(default)]
     pub output: Option<Value>,
+}
+
+/// A request the edge proxy held back while the user is challenged: what
+/// is needed to replay it, and a hash to recognise a retry of it. Cookies
+/// and credentials are not stored; a replay uses the returning request's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Path and query.
+    pub path_and_query: String,
+    /// Allowlisted headers (content type, accept, language).
+    pub headers: Vec<(String, String)>,
+    /// The body, base64url.
+    pub body: String,
+    /// SHA-256 of the body, hex.
+    pub body_sha256: String,
 }
 
 /// The SDK's `TrackResponse`.

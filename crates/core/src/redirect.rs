@@ -79,6 +79,26 @@ impl RedirectAllowlist {
         self.entries.is_empty()
     }
 
+    /// Like [`Self::check`], but a URL on `origin` (the worker's own, as
+    /// `scheme://host[:port]`) is always allowed.
+    ///
+    /// # Errors
+    /// As [`Self::check`].
+    pub fn check_or_same_origin(
+        &self,
+        redirect_url: &str,
+        origin: Option<&str>,
+    ) -> Result<(), CoreError> {
+        if let (Some(o), Ok(u)) = (origin, Url::parse(redirect_url))
+            && u.origin().ascii_serialization() == o
+            && u.username().is_empty()
+            && u.password().is_none()
+        {
+            return Ok(());
+        }
+        self.check(redirect_url)
+    }
+
     /// Check a caller's `redirectUrl`.
     ///
     /// # Errors

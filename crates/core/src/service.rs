@@ -12,8 +12,8 @@ use crate::error::CoreError;
 use crate::ids::{check_action_code, check_idempotency_key, check_user_id};
 use crate::methods::{DEFAULT_METHODS, VerificationMethod};
 use crate::model::{
-    ActionRecord, Authenticator, AuthenticatorView, EnrollAuthenticatorRequest, RuleRef,
-    TrackRequest, UserPatch, UserRecord, UserView,
+    ActionRecord, Authenticator, AuthenticatorView, EnrollAuthenticatorRequest, PendingRequest,
+    RuleRef, TrackRequest, UserPatch, UserRecord, UserView,
 };
 use crate::redirect::RedirectAllowlist;
 use crate::rules::{CompiledRules, Evaluation};
@@ -36,8 +36,12 @@ pub struct TrackInput<'a> {
     pub rules: Option<&'a CompiledRules>,
     /// What the edge saw of the user's connection, when it saw it.
     pub edge: Option<&'a EdgeInfo>,
-    /// Where `redirectUrl` may point.
+    /// The app request the edge proxy holds back (edge proxy only).
+    pub pending: Option<PendingRequest>,
+    /// Where `redirectUrl` may point (besides `origin`).
     pub allowlist: &'a RedirectAllowlist,
+    /// The worker's own origin, always a valid `redirectUrl`.
+    pub origin: Option<&'a str>,
     /// Current time.
     pub now: Millis,
     /// A fresh UUID v4 to use when the request has no idempotency key.
@@ -227,7 +231,7 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
     let key = req.idempotency_key.clone().unwrap_or(input.fresh_key);
     check_idempotency_key(&key)?;
     if let Some(url) = &req.redirect_url {
-        input.allowlist.check(url)?;
+        input.allowlist.check_or_same_origin(url, input.origin)?;
     }
     if let Some(e) = &req.email {
         check_email(e, "email")?;
@@ -312,6 +316,8 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
         review_after_challenge: decision.review_after_challenge,
         prompt_to_enroll_verification_methods: decision.prompt_to_enroll,
         context: Some(ctx),
+        pending_request: input.pending,
+        replayed_at: None,
         allowed_verification_methods: decision.allowed_methods,
         default_verification_method: default_method,
         request: TrackRequest {
@@ -408,6 +414,102 @@ pub fn complete_challenge<S: UserStore>(
     record.verification_method = Some(method);
     store.update_action(&record)?;
     Ok(record)
+}
+
+/// How a held-back request is claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim<'a> {
+    /// A browser returning from the challenge page: replay what was stored.
+    Replay,
+    /// An API client retrying with the token: its request must be the one
+    /// that was tracked (method, path and query, body hash).
+    Retry {
+        /// The retry's method.
+        method: &'a str,
+        /// The retry's path and query.
+        path_and_query: &'a str,
+        /// SHA-256 of the retry's body, hex.
+        body_sha256: &'a str,
+    },
+}
+
+/// Why a held-back request cannot be released.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    /// No such action, or it holds no request.
+    #[error("there is no held-back request for this token")]
+    NothingHeld,
+    /// The action is not approved (yet, or at all).
+    #[error("the action is {0}, not approved")]
+    NotApproved(ActionState),
+    /// It was released before: a token releases one request, once.
+    #[error("this token was already used")]
+    AlreadyUsed,
+    /// A retry that is not the tracked request.
+    #[error("the request does not match the one that was challenged")]
+    Mismatch,
+    /// Storage failed.
+    #[error("{0}")]
+    Storage(CoreError),
+}
+
+/// Release a held-back request, at most once, for an approved action
+/// (`ALLOW`, `CHALLENGE_SUCCEEDED` or `REVIEW_SUCCEEDED`). On success the
+/// action records when; [`unclaim`] undoes that when the origin failed.
+///
+/// # Errors
+/// The [`ClaimError`] that explains the refusal.
+pub fn claim<S: UserStore>(
+    store: &S,
+    code: &str,
+    key: &str,
+    how: Claim<'_>,
+    now: Millis,
+) -> Result<ActionRecord, ClaimError> {
+    let mut record = store
+        .get_action(code, key)
+        .map_err(ClaimError::Storage)?
+        .ok_or(ClaimError::NothingHeld)?;
+    let Some(held) = &record.pending_request else {
+        return Err(ClaimError::NothingHeld);
+    };
+    if !record.state.is_approved() {
+        return Err(ClaimError::NotApproved(record.state));
+    }
+    if record.replayed_at.is_some() {
+        return Err(ClaimError::AlreadyUsed);
+    }
+    if let Claim::Retry {
+        method,
+        path_and_query,
+        body_sha256,
+    } = how
+        && (!held.method.eq_ignore_ascii_case(method)
+            || held.path_and_query != path_and_query
+            || held.body_sha256 != body_sha256)
+    {
+        return Err(ClaimError::Mismatch);
+    }
+    record.replayed_at = Some(now);
+    record.updated_at = now;
+    store.update_action(&record).map_err(ClaimError::Storage)?;
+    Ok(record)
+}
+
+/// Make a claimed request claimable again (the origin could not be reached).
+///
+/// # Errors
+/// [`CoreError::ActionNotFound`] or [`CoreError::Internal`].
+pub fn unclaim<S: UserStore>(
+    store: &S,
+    code: &str,
+    key: &str,
+    now: Millis,
+) -> Result<(), CoreError> {
+    let mut record = get_action(store, code, key)?;
+    record.replayed_at = None;
+    record.updated_at = now;
+    store.update_action(&record)
 }
 
 /// The action with this code and key.

@@ -39,7 +39,9 @@ fn input<'a>(
         config: cfg,
         rules: None,
         edge: None,
+        pending: None,
         allowlist: list,
+        origin: None,
         now,
         fresh_key: format!("fresh-{now}"),
     }
@@ -665,5 +667,149 @@ mod with_rules {
         let t = run(&store, req, NOW);
         assert_eq!(t.record.rule_ids, sim.decision.rule_ids);
         assert_eq!(t.record.state, sim.decision.outcome.initial_state());
+    }
+}
+
+mod held_requests {
+    use super::*;
+    use crate::model::PendingRequest;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn held() -> PendingRequest {
+        PendingRequest {
+            method: "POST".into(),
+            path_and_query: "/api/withdraw?x=1".into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: "eyJhbW91bnQiOjUwMDB9".into(),
+            body_sha256: "abc".into(),
+        }
+    }
+
+    fn tracked(store: &MemoryUserStore, outcome: &str) {
+        let cfg = config(outcome);
+        let list = allowlist();
+        let mut i = input(keyed("k"), Some(&cfg), &list, NOW);
+        i.pending = Some(held());
+        track(store, i).unwrap();
+    }
+
+    const RETRY: Claim<'static> = Claim::Retry {
+        method: "POST",
+        path_and_query: "/api/withdraw?x=1",
+        body_sha256: "abc",
+    };
+
+    #[test]
+    fn nothing_is_released_before_approval() {
+        let store = MemoryUserStore::new();
+        tracked(&store, "CHALLENGE");
+        assert_eq!(
+            claim(&store, "withdraw-funds", "k", Claim::Replay, NOW).unwrap_err(),
+            ClaimError::NotApproved(ActionState::ChallengeRequired)
+        );
+        assert_eq!(
+            claim(&store, "withdraw-funds", "nope", Claim::Replay, NOW).unwrap_err(),
+            ClaimError::NothingHeld
+        );
+    }
+
+    #[test]
+    fn after_the_challenge_it_is_released_exactly_once() {
+        let store = MemoryUserStore::new();
+        tracked(&store, "CHALLENGE");
+        complete_challenge(
+            &store,
+            "withdraw-funds",
+            "k",
+            VerificationMethod::EmailOtp,
+            NOW + 1,
+        )
+        .unwrap();
+        let r = claim(&store, "withdraw-funds", "k", Claim::Replay, NOW + 2).unwrap();
+        assert_eq!(r.pending_request.unwrap(), held());
+        assert_eq!(
+            claim(&store, "withdraw-funds", "k", Claim::Replay, NOW + 3).unwrap_err(),
+            ClaimError::AlreadyUsed
+        );
+        assert_eq!(
+            claim(&store, "withdraw-funds", "k", RETRY, NOW + 3).unwrap_err(),
+            ClaimError::AlreadyUsed
+        );
+    }
+
+    #[test]
+    fn a_retry_must_be_the_tracked_request() {
+        let store = MemoryUserStore::new();
+        tracked(&store, "REVIEW");
+        update_state(
+            &store,
+            "withdraw-funds",
+            "k",
+            ActionState::ReviewSucceeded,
+            Actor::Api,
+            NOW + 1,
+        )
+        .unwrap();
+        for bad in [
+            Claim::Retry {
+                method: "PUT",
+                path_and_query: "/api/withdraw?x=1",
+                body_sha256: "abc",
+            },
+            Claim::Retry {
+                method: "POST",
+                path_and_query: "/api/withdraw?x=2",
+                body_sha256: "abc",
+            },
+            Claim::Retry {
+                method: "POST",
+                path_and_query: "/api/withdraw?x=1",
+                body_sha256: "tampered",
+            },
+        ] {
+            assert_eq!(
+                claim(&store, "withdraw-funds", "k", bad, NOW + 2).unwrap_err(),
+                ClaimError::Mismatch
+            );
+        }
+        assert!(claim(&store, "withdraw-funds", "k", RETRY, NOW + 2).is_ok());
+    }
+
+    #[test]
+    fn an_origin_failure_makes_it_claimable_again() {
+        let store = MemoryUserStore::new();
+        tracked(&store, "REVIEW");
+        update_state(
+            &store,
+            "withdraw-funds",
+            "k",
+            ActionState::ReviewSucceeded,
+            Actor::Api,
+            NOW + 1,
+        )
+        .unwrap();
+        claim(&store, "withdraw-funds", "k", RETRY, NOW + 2).unwrap();
+        unclaim(&store, "withdraw-funds", "k", NOW + 3).unwrap();
+        assert!(claim(&store, "withdraw-funds", "k", RETRY, NOW + 4).is_ok());
+    }
+
+    #[test]
+    fn rejected_actions_release_nothing() {
+        let store = MemoryUserStore::new();
+        tracked(&store, "REVIEW");
+        update_state(
+            &store,
+            "withdraw-funds",
+            "k",
+            ActionState::ReviewFailed,
+            Actor::Api,
+            NOW + 1,
+        )
+        .unwrap();
+        assert_eq!(
+            claim(&store, "withdraw-funds", "k", RETRY, NOW + 2).unwrap_err(),
+            ClaimError::NotApproved(ActionState::ReviewFailed)
+        );
     }
 }

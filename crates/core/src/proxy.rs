@@ -1,0 +1,617 @@
+//! The edge proxy's configuration and pure decisions: which route of the
+//! app a request hits, which action it is, what its `custom` attributes
+//! are, who the user is, and how the worker signs what it forwards.
+//!
+//! The worker does the I/O (reading the body, calling the origin, the
+//! user's Durable Object); everything here is a function of plain values.
+
+use std::collections::BTreeMap;
+
+use jwt_simple::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use url::form_urlencoded;
+
+use crate::error::CoreError;
+use crate::ids::check_action_code;
+
+/// Largest request body the proxy reads on a protected route (default).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// Name of the device-id cookie.
+pub const DEVICE_COOKIE: &str = "__as_aid";
+/// Prefix of the headers the worker adds for the origin; clients' own
+/// headers with this prefix are removed before anything is forwarded.
+pub const HEADER_PREFIX: &str = "x-actiongate-";
+
+/// `proxy` in a configuration document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// The app, e.g. `https://app.internal.example.com` (no path).
+    pub origin_url: String,
+    /// How the worker learns who the user is.
+    pub identity: IdentityConfig,
+    /// Protected routes; everything else passes straight through.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// Largest body read on a protected route, in bytes. Default 64 KiB.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+fn default_max_body() -> usize {
+    DEFAULT_MAX_BODY_BYTES
+}
+
+/// Identity sources, tried in order: trusted upstream header, then JWT.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// The app's session JWT.
+    #[serde(default)]
+    pub jwt: Option<JwtIdentity>,
+    /// A header set by a trusted upstream, with a shared secret.
+    #[serde(default)]
+    pub trusted_header: Option<TrustedHeaderIdentity>,
+    /// Where a browser without identity is sent (otherwise a 401).
+    #[serde(default)]
+    pub login_url: Option<String>,
+}
+
+/// A session JWT in a cookie or the `Authorization: Bearer` header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JwtIdentity {
+    /// Cookie holding the JWT. Default: none (header only).
+    #[serde(default)]
+    pub cookie: Option<String>,
+    /// Whether to read `Authorization: Bearer`. Default: true.
+    #[serde(default = "yes")]
+    pub bearer: bool,
+    /// `HS256` (RS256/ES256 with a JWKS come later).
+    pub algorithm: JwtAlgorithm,
+    /// Name of the Worker secret holding the HS256 key.
+    pub secret_env: String,
+    /// The claim that holds the user id. Default: `sub`.
+    #[serde(default = "default_claim")]
+    pub user_id_claim: String,
+    /// Required issuer, if any.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Required audience, if any.
+    #[serde(default)]
+    pub audience: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_claim() -> String {
+    "sub".to_owned()
+}
+
+/// Accepted session JWT algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JwtAlgorithm {
+    /// HMAC-SHA256 with a shared secret.
+    HS256,
+}
+
+/// A user id header set by a trusted upstream (an API gateway).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TrustedHeaderIdentity {
+    /// Header with the user id, e.g. `X-User-Id`.
+    pub header: String,
+    /// Header with the shared secret, e.g. `X-Upstream-Secret`.
+    pub secret_header: String,
+    /// Name of the Worker secret the header must equal.
+    pub secret_env: String,
+}
+
+/// One protected route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteConfig {
+    /// HTTP method, e.g. `POST`.
+    pub method: String,
+    /// Path pattern: literal segments, `:name` for one segment, a final `*`
+    /// for the rest (`/accounts/:id/withdraw`).
+    pub path: String,
+    /// The action code tracked for it.
+    pub action: String,
+    /// `custom` attributes: name → source (`body:/json/pointer`,
+    /// `form:field`, `query:name`, `header:Name`, `param:name`), optionally
+    /// `{"from": source, "type": "number" | "string" | "boolean"}`.
+    #[serde(default)]
+    pub custom: BTreeMap<String, AttributeSource>,
+}
+
+/// Where an attribute comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AttributeSource {
+    /// Just the source; the value keeps its type.
+    Plain(String),
+    /// A source and a type to convert to.
+    Typed {
+        /// The source.
+        from: String,
+        /// The type.
+        #[serde(rename = "type")]
+        kind: AttributeType,
+    },
+}
+
+/// A type to convert an attribute to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttributeType {
+    /// A JSON number.
+    Number,
+    /// A string.
+    String,
+    /// `true`/`false`.
+    Boolean,
+}
+
+impl AttributeSource {
+    fn parts(&self) -> (&str, Option<AttributeType>) {
+        match self {
+            AttributeSource::Plain(s) => (s, None),
+            AttributeSource::Typed { from, kind } => (from, Some(*kind)),
+        }
+    }
+}
+
+const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+impl ProxyConfig {
+    /// Every problem of a proxy configuration, located (`proxy.routes[1].path: …`).
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        match url::Url::parse(&self.origin_url) {
+            Ok(u)
+                if matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some()
+                    && u.path() == "/"
+                    && u.query().is_none() => {}
+            _ => p.push(
+                "proxy.originUrl: must be an http(s) URL with no path, query or fragment"
+                    .to_owned(),
+            ),
+        }
+        let id = &self.identity;
+        if id.jwt.is_none() && id.trusted_header.is_none() {
+            p.push("proxy.identity: configure jwt, trustedHeader or both".to_owned());
+        }
+        if let Some(j) = &id.jwt {
+            if j.cookie.is_none() && !j.bearer {
+                p.push("proxy.identity.jwt: read a cookie, the bearer header, or both".to_owned());
+            }
+            if !valid_env_name(&j.secret_env) {
+                p.push(
+                    "proxy.identity.jwt.secretEnv: the name of a Worker secret (A-Z, 0-9, _)"
+                        .to_owned(),
+                );
+            }
+            if j.user_id_claim.is_empty() {
+                p.push("proxy.identity.jwt.userIdClaim: must not be empty".to_owned());
+            }
+        }
+        if let Some(t) = &id.trusted_header {
+            if !valid_env_name(&t.secret_env) {
+                p.push("proxy.identity.trustedHeader.secretEnv: the name of a Worker secret (A-Z, 0-9, _)".to_owned());
+            }
+            if t.header.is_empty() || t.secret_header.is_empty() {
+                p.push(
+                    "proxy.identity.trustedHeader: header and secretHeader must be set".to_owned(),
+                );
+            }
+        }
+        if let Some(l) = &id.login_url
+            && (!l.starts_with('/') || l.starts_with("//"))
+        {
+            p.push("proxy.identity.loginUrl: a path on this site, starting with /".to_owned());
+        }
+        if self.max_body_bytes == 0 || self.max_body_bytes > 1024 * 1024 {
+            p.push("proxy.maxBodyBytes: between 1 and 1048576".to_owned());
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            let at = format!("proxy.routes[{i}]");
+            if !METHODS.contains(&r.method.as_str()) {
+                p.push(format!("{at}.method: one of {}", METHODS.join(", ")));
+            }
+            if let Err(e) = PathPattern::parse(&r.path) {
+                p.push(format!("{at}.path: {e}"));
+            }
+            if let Err(e) = check_action_code(&r.action, &format!("{at}.action")) {
+                p.push(e.to_string());
+            }
+            for (name, src) in &r.custom {
+                let (from, _) = src.parts();
+                let ok = match from.split_once(':') {
+                    Some(("body", ptr)) => ptr.is_empty() || ptr.starts_with('/'),
+                    Some(("form" | "query" | "header", n)) => !n.is_empty(),
+                    Some(("param", n)) => {
+                        PathPattern::parse(&r.path).is_ok_and(|pp| pp.params().any(|x| x == n))
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    p.push(format!(
+                        "{at}.custom.{name}: {from:?} is not body:/pointer, form:field, query:name, header:Name or param:<a :name of the path>"
+                    ));
+                }
+            }
+        }
+        p
+    }
+
+    /// The first route matching `method` and `path`, with its path parameters.
+    pub fn route(
+        &self,
+        method: &str,
+        path: &str,
+    ) -> Option<(&RouteConfig, BTreeMap<String, String>)> {
+        self.routes.iter().find_map(|r| {
+            if !r.method.eq_ignore_ascii_case(method) {
+                return None;
+            }
+            PathPattern::parse(&r.path)
+                .ok()?
+                .matches(path)
+                .map(|params| (r, params))
+        })
+    }
+}
+
+fn valid_env_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// A compiled path pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathPattern {
+    segments: Vec<Segment>,
+    rest: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Param(String),
+}
+
+impl PathPattern {
+    /// Parse `/a/:b/*`.
+    ///
+    /// # Errors
+    /// A sentence saying what is wrong.
+    pub fn parse(pattern: &str) -> Result<Self, String> {
+        let Some(body) = pattern.strip_prefix('/') else {
+            return Err("must start with /".into());
+        };
+        let mut segments = Vec::new();
+        let mut rest = false;
+        let parts: Vec<&str> = if body.is_empty() {
+            Vec::new()
+        } else {
+            body.split('/').collect()
+        };
+        for (i, part) in parts.iter().enumerate() {
+            if *part == "*" {
+                if i + 1 != parts.len() {
+                    return Err("* may only end a pattern".into());
+                }
+                rest = true;
+            } else if let Some(name) = part.strip_prefix(':') {
+                if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                {
+                    return Err(format!("bad parameter name {part:?}"));
+                }
+                segments.push(Segment::Param(name.to_owned()));
+            } else if part.is_empty() && i + 1 != parts.len() {
+                return Err("empty segment".into());
+            } else {
+                segments.push(Segment::Literal((*part).to_owned()));
+            }
+        }
+        Ok(PathPattern { segments, rest })
+    }
+
+    fn params(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Param(n) => Some(n.as_str()),
+            Segment::Literal(_) => None,
+        })
+    }
+
+    /// The path parameters when `path` matches.
+    pub fn matches(&self, path: &str) -> Option<BTreeMap<String, String>> {
+        let body = path.strip_prefix('/')?;
+        let parts: Vec<&str> = if body.is_empty() {
+            Vec::new()
+        } else {
+            body.split('/').collect()
+        };
+        if parts.len() < self.segments.len() || (!self.rest && parts.len() != self.segments.len()) {
+            return None;
+        }
+        let mut params = BTreeMap::new();
+        for (seg, part) in self.segments.iter().zip(parts.iter()) {
+            match seg {
+                Segment::Literal(l) if l == part => {}
+                Segment::Literal(_) => return None,
+                Segment::Param(n) => {
+                    if part.is_empty() {
+                        return None;
+                    }
+                    let v = percent_decode(part)?;
+                    params.insert(n.clone(), v);
+                }
+            }
+        }
+        Some(params)
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+}
+
+/// What the worker knows of a request, for attribute extraction.
+#[derive(Debug, Clone, Default)]
+pub struct RequestParts<'a> {
+    /// Lower-cased header names and their values.
+    pub headers: Vec<(String, String)>,
+    /// The raw query string (no `?`).
+    pub query: &'a str,
+    /// The body, when read.
+    pub body: &'a [u8],
+    /// The essence of the content type (`application/json`).
+    pub content_type: &'a str,
+    /// Path parameters of the route.
+    pub params: BTreeMap<String, String>,
+}
+
+fn convert(v: Value, kind: Option<AttributeType>) -> Value {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.trim().to_owned(),
+        other => other.to_string(),
+    };
+    match kind {
+        None => v,
+        Some(AttributeType::String) => match v {
+            Value::Null => Value::Null,
+            other => Value::String(text(&other)),
+        },
+        Some(AttributeType::Number) => match v {
+            Value::Number(_) => v,
+            other => text(&other)
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .and_then(serde_json::Number::from_f64)
+                .map_or(Value::Null, Value::Number),
+        },
+        Some(AttributeType::Boolean) => match v {
+            Value::Bool(_) => v,
+            other => match text(&other).to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Value::Bool(true),
+                "false" | "0" | "no" | "off" => Value::Bool(false),
+                _ => Value::Null,
+            },
+        },
+    }
+}
+
+/// Build a route's `custom` attributes from the request. A source that is
+/// absent, or a body that does not parse, gives `null`.
+pub fn extract_custom(route: &RouteConfig, req: &RequestParts<'_>) -> Map<String, Value> {
+    let json: Option<Value> = if req.content_type.eq_ignore_ascii_case("application/json") {
+        serde_json::from_slice(req.body).ok()
+    } else {
+        None
+    };
+    let form: Option<Vec<(String, String)>> = if req
+        .content_type
+        .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    {
+        Some(form_urlencoded::parse(req.body).into_owned().collect())
+    } else {
+        None
+    };
+    let mut out = Map::new();
+    for (name, src) in &route.custom {
+        let (from, kind) = src.parts();
+        let raw = match from.split_once(':') {
+            Some(("body", ptr)) => json.as_ref().and_then(|j| j.pointer(ptr)).cloned(),
+            Some(("form", f)) => form
+                .as_ref()
+                .and_then(|fs| fs.iter().find(|(k, _)| k == f))
+                .map(|(_, v)| Value::String(v.clone())),
+            Some(("query", q)) => form_urlencoded::parse(req.query.as_bytes())
+                .find(|(k, _)| k == q)
+                .map(|(_, v)| Value::String(v.into_owned())),
+            Some(("header", h)) => req
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(h))
+                .map(|(_, v)| Value::String(v.clone())),
+            Some(("param", p)) => req.params.get(p).map(|v| Value::String(v.clone())),
+            _ => None,
+        };
+        out.insert(name.clone(), convert(raw.unwrap_or(Value::Null), kind));
+    }
+    out
+}
+
+/// Why no user could be identified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityError {
+    /// Nothing that could identify a user was sent.
+    Missing,
+    /// A credential was sent but is not valid (bad signature, expired, ...).
+    Invalid(String),
+}
+
+/// Verify an HS256 session JWT and return the configured user-id claim.
+///
+/// # Errors
+/// [`IdentityError::Invalid`] with the reason.
+pub fn verify_session_jwt(
+    token: &str,
+    cfg: &JwtIdentity,
+    secret: &[u8],
+    now_secs: u64,
+) -> Result<String, IdentityError> {
+    let invalid = |why: &str| IdentityError::Invalid(why.to_owned());
+    let meta =
+        Token::decode_metadata(token).map_err(|_| invalid("the session token is malformed"))?;
+    if meta.algorithm() != "HS256" {
+        return Err(invalid("the session token's algorithm is not accepted"));
+    }
+    let key = HS256Key::from_bytes(secret);
+    let mut options = VerificationOptions {
+        time_tolerance: Some(Duration::from_secs(30)),
+        artificial_time: Some(Duration::from_secs(now_secs)),
+        ..Default::default()
+    };
+    if let Some(i) = &cfg.issuer {
+        options.allowed_issuers = Some(HashSet::from_strings(&[i]));
+    }
+    if let Some(a) = &cfg.audience {
+        options.allowed_audiences = Some(HashSet::from_strings(&[a]));
+    }
+    let claims = key
+        .verify_token::<Map<String, Value>>(token, Some(options))
+        .map_err(|e| match e.downcast_ref::<jwt_simple::JWTError>() {
+            Some(jwt_simple::JWTError::TokenHasExpired) => invalid("the session has expired"),
+            _ => invalid("the session token is not valid"),
+        })?;
+    let value = if cfg.user_id_claim == "sub" {
+        claims.subject.map(Value::String)
+    } else {
+        claims.custom.get(&cfg.user_id_claim).cloned()
+    };
+    match value {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        _ => Err(invalid("the session token has no user id claim")),
+    }
+}
+
+/// The value of a cookie in a `Cookie` header.
+pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=')?;
+        (k == name).then_some(v.trim_matches('"'))
+    })
+}
+
+/// What the worker tells the origin about an allowed request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardFacts<'a> {
+    /// Seconds since the epoch.
+    pub timestamp: u64,
+    /// HTTP method.
+    pub method: &'a str,
+    /// Path and query as forwarded.
+    pub path_and_query: &'a str,
+    /// The user.
+    pub user_id: &'a str,
+    /// The action code.
+    pub action: &'a str,
+    /// The action's state.
+    pub state: &'a str,
+    /// The action's idempotency key.
+    pub idempotency_key: &'a str,
+}
+
+impl ForwardFacts<'_> {
+    /// The string the signature covers: `v1`, then each fact, one per line.
+    pub fn canonical(&self) -> String {
+        format!(
+            "v1\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+            self.timestamp,
+            self.method,
+            self.path_and_query,
+            self.user_id,
+            self.action,
+            self.state,
+            self.idempotency_key
+        )
+    }
+
+    /// `X-ActionGate-*` headers, the last being the base64url HMAC-SHA256 of
+    /// [`Self::canonical`] under `key`.
+    pub fn headers(&self, key: &[u8]) -> Vec<(&'static str, String)> {
+        let mac = hmac_sha256::HMAC::mac(self.canonical().as_bytes(), key);
+        let mut buf = [0u8; 64];
+        let sig =
+            <ct_codecs::Base64UrlSafeNoPadding as ct_codecs::Encoder>::encode_to_str(&mut buf, mac)
+                .map(str::to_owned)
+                .unwrap_or_default();
+        vec![
+            ("X-ActionGate-Timestamp", self.timestamp.to_string()),
+            ("X-ActionGate-User-Id", self.user_id.to_owned()),
+            ("X-ActionGate-Action", self.action.to_owned()),
+            ("X-ActionGate-State", self.state.to_owned()),
+            (
+                "X-ActionGate-Idempotency-Key",
+                self.idempotency_key.to_owned(),
+            ),
+            ("X-ActionGate-Signature", format!("v1={sig}")),
+        ]
+    }
+}
+
+/// SHA-256 of `bytes`, hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hmac_sha256::Hash::hash(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Base64url without padding.
+pub fn b64url(bytes: &[u8]) -> String {
+    let mut buf = vec![0u8; bytes.len() * 4 / 3 + 4];
+    <ct_codecs::Base64UrlSafeNoPadding as ct_codecs::Encoder>::encode_to_str(&mut buf, bytes)
+        .map(str::to_owned)
+        .unwrap_or_default()
+}
+
+/// Decode [`b64url`].
+pub fn unb64url(s: &str) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; s.len()];
+    <ct_codecs::Base64UrlSafeNoPadding as ct_codecs::Decoder>::decode(&mut buf, s.as_bytes(), None)
+        .ok()
+        .map(<[u8]>::to_vec)
+}
+
+/// Parse the `proxy` section of a configuration document.
+///
+/// # Errors
+/// [`CoreError::Invalid`] with every problem.
+pub fn parse_proxy(v: Value) -> Result<ProxyConfig, CoreError> {
+    let cfg: ProxyConfig = serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        CoreError::Invalid(vec![format!("proxy.{path}: {}", e.into_inner())])
+    })?;
+    let p = cfg.problems();
+    if p.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(CoreError::Invalid(p))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,244 @@
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use super::*;
+use serde_json::json;
+
+fn config() -> ProxyConfig {
+    parse_proxy(json!({
+        "originUrl": "http://127.0.0.1:8788",
+        "identity": {
+            "jwt": {"cookie": "session", "algorithm": "HS256", "secretEnv": "APP_SESSION_SECRET"},
+            "trustedHeader": {"header": "X-User-Id", "secretHeader": "X-Upstream-Secret", "secretEnv": "UPSTREAM_SECRET"},
+            "loginUrl": "/login"
+        },
+        "routes": [
+            {"method": "POST", "path": "/api/withdraw", "action": "withdraw-funds",
+             "custom": {"amount": "body:/amount", "destinationAccount": "body:/to/account", "note": "query:note"}},
+            {"method": "POST", "path": "/withdraw", "action": "withdraw-funds",
+             "custom": {"amount": {"from": "form:amount", "type": "number"}, "destinationAccount": "form:to"}},
+            {"method": "POST", "path": "/accounts/:accountId/close", "action": "close-account",
+             "custom": {"accountId": "param:accountId", "client": "header:X-Client"}},
+            {"method": "GET", "path": "/export/*", "action": "export-data"}
+        ]
+    }))
+    .unwrap()
+}
+
+#[test]
+fn routes_match_by_method_and_pattern() {
+    let c = config();
+    assert_eq!(
+        c.route("POST", "/api/withdraw").unwrap().0.action,
+        "withdraw-funds"
+    );
+    assert!(c.route("GET", "/api/withdraw").is_none(), "method matters");
+    assert!(c.route("POST", "/api/withdraw/extra").is_none());
+    let (r, params) = c.route("post", "/accounts/acc%2042/close").unwrap();
+    assert_eq!(r.action, "close-account");
+    assert_eq!(params["accountId"], "acc 42");
+    assert!(c.route("POST", "/accounts//close").is_none());
+    assert_eq!(
+        c.route("GET", "/export/2026/all.csv").unwrap().0.action,
+        "export-data"
+    );
+    assert!(c.route("GET", "/").is_none());
+}
+
+#[test]
+fn attributes_come_from_json_form_query_header_and_params() {
+    let c = config();
+    let (r, _) = c.route("POST", "/api/withdraw").unwrap();
+    let body = br#"{"amount": 2500.5, "to": {"account": "NZ-1"}}"#;
+    let got = extract_custom(
+        r,
+        &RequestParts {
+            query: "note=rent&x=1",
+            body,
+            content_type: "application/json",
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        Value::Object(got),
+        json!({"amount": 2500.5, "destinationAccount": "NZ-1", "note": "rent"})
+    );
+
+    let (r, _) = c.route("POST", "/withdraw").unwrap();
+    let got = extract_custom(
+        r,
+        &RequestParts {
+            body: b"amount=1200&to=GB-1234-999",
+            content_type: "application/x-www-form-urlencoded",
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        Value::Object(got),
+        json!({"amount": 1200.0, "destinationAccount": "GB-1234-999"})
+    );
+
+    let (r, params) = c.route("POST", "/accounts/a1/close").unwrap();
+    let got = extract_custom(
+        r,
+        &RequestParts {
+            headers: vec![("x-client".into(), "ios".into())],
+            params,
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        Value::Object(got),
+        json!({"accountId": "a1", "client": "ios"})
+    );
+}
+
+#[test]
+fn absent_or_unparseable_sources_are_null() {
+    let c = config();
+    let (r, _) = c.route("POST", "/api/withdraw").unwrap();
+    let got = extract_custom(
+        r,
+        &RequestParts {
+            body: b"{not json",
+            content_type: "application/json",
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        Value::Object(got),
+        json!({"amount": null, "destinationAccount": null, "note": null})
+    );
+    let (r, _) = c.route("POST", "/withdraw").unwrap();
+    let got = extract_custom(
+        r,
+        &RequestParts {
+            body: b"amount=lots",
+            content_type: "application/x-www-form-urlencoded",
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        got["amount"],
+        Value::Null,
+        "a number that does not parse is null"
+    );
+}
+
+#[test]
+fn configuration_problems_are_located() {
+    let err = parse_proxy(json!({
+        "originUrl": "ftp://x/y",
+        "identity": {"jwt": {"algorithm": "HS256", "secretEnv": "lower", "bearer": false}, "loginUrl": "https://evil.example"},
+        "routes": [
+            {"method": "FETCH", "path": "no-slash", "action": "bad code"},
+            {"method": "POST", "path": "/a/:id", "action": "ok", "custom": {"x": "cookie:y", "y": "param:other"}}
+        ]
+    }))
+    .unwrap_err();
+    let CoreError::Invalid(p) = err else {
+        panic!("{err:?}")
+    };
+    let all = p.join("\n");
+    for needle in [
+        "proxy.originUrl:",
+        "proxy.identity.jwt: read a cookie",
+        "proxy.identity.jwt.secretEnv:",
+        "proxy.identity.loginUrl:",
+        "proxy.routes[0].method:",
+        "proxy.routes[0].path: must start with /",
+        "proxy.routes[0].action:",
+        "proxy.routes[1].custom.x:",
+        "proxy.routes[1].custom.y:",
+    ] {
+        assert!(all.contains(needle), "{needle} not in\n{all}");
+    }
+    let err =
+        parse_proxy(json!({"originUrl": "http://x", "identity": {}, "routes": [], "extra": 1}))
+            .unwrap_err();
+    assert!(err.to_string().contains("extra"), "{err}");
+}
+
+#[test]
+fn session_jwts_are_verified_with_their_claim() {
+    let secret = b"app-session-secret-0123456789abcdef";
+    let key = HS256Key::from_bytes(secret);
+    let now = 1_795_380_179u64;
+    let mut claims = Claims::with_custom_claims(
+        json!({"uid": "u-42"}).as_object().unwrap().clone(),
+        Duration::from_secs(3600),
+    );
+    claims.issued_at = Some(Duration::from_secs(now));
+    claims.expires_at = Some(Duration::from_secs(now + 3600));
+    claims.subject = Some("alice".into());
+    claims.invalid_before = Some(Duration::from_secs(now));
+    let token = key.authenticate(claims).unwrap();
+    let cfg = config().identity.jwt.unwrap();
+    assert_eq!(
+        verify_session_jwt(&token, &cfg, secret, now + 10),
+        Ok("alice".into())
+    );
+    let by_uid = JwtIdentity {
+        user_id_claim: "uid".into(),
+        ..cfg.clone()
+    };
+    assert_eq!(
+        verify_session_jwt(&token, &by_uid, secret, now + 10),
+        Ok("u-42".into())
+    );
+    assert_eq!(
+        verify_session_jwt(&token, &cfg, secret, now + 7200),
+        Err(IdentityError::Invalid("the session has expired".into()))
+    );
+    assert!(matches!(
+        verify_session_jwt(&token, &cfg, b"another-secret-0123456789abcdef!", now),
+        Err(IdentityError::Invalid(_))
+    ));
+    let with_issuer = JwtIdentity {
+        issuer: Some("https://app.example.com".into()),
+        ..cfg.clone()
+    };
+    assert!(
+        verify_session_jwt(&token, &with_issuer, secret, now).is_err(),
+        "issuer required"
+    );
+    assert!(verify_session_jwt("garbage", &cfg, secret, now).is_err());
+}
+
+#[test]
+fn cookies_are_found_by_name() {
+    let h = "theme=dark; session=abc.def.ghi; __as_aid=dev-1";
+    assert_eq!(cookie(h, "session"), Some("abc.def.ghi"));
+    assert_eq!(cookie(h, DEVICE_COOKIE), Some("dev-1"));
+    assert_eq!(cookie(h, "sess"), None);
+}
+
+#[test]
+fn forwarded_headers_carry_a_verifiable_signature() {
+    let f = ForwardFacts {
+        timestamp: 1_795_380_179,
+        method: "POST",
+        path_and_query: "/api/withdraw?x=1",
+        user_id: "alice",
+        action: "withdraw-funds",
+        state: "ALLOW",
+        idempotency_key: "k1",
+    };
+    let headers = f.headers(b"origin-key");
+    let sig = &headers
+        .iter()
+        .find(|(k, _)| *k == "X-ActionGate-Signature")
+        .unwrap()
+        .1;
+    let expected = hmac_sha256::HMAC::mac(f.canonical().as_bytes(), b"origin-key");
+    let mut buf = [0u8; 64];
+    let b64 = <ct_codecs::Base64UrlSafeNoPadding as ct_codecs::Encoder>::encode_to_str(
+        &mut buf, expected,
+    )
+    .unwrap();
+    assert_eq!(sig, &format!("v1={b64}"));
+    assert_eq!(
+        f.canonical(),
+        "v1\n1795380179\nPOST\n/api/withdraw?x=1\nalice\nwithdraw-funds\nALLOW\nk1"
+    );
+}

@@ -1,0 +1,183 @@
+#!/usr/bin/env node
+// The demo origin: a toy bank that knows nothing of ActionGate beyond
+// verifying the X-ActionGate-* headers on the requests it forwards.
+// ActionGate runs in front of it (config/demo.json, `proxy`).
+//
+//   PORT=8788 ORIGIN_SIGNING_KEY=… APP_SESSION_SECRET=… node demo/bank.mjs
+//
+// Pages: GET / (balance, forms), GET /login?user=alice (sets the session
+// cookie: an HS256 JWT, as many apps have), POST /withdraw (form),
+// POST /api/withdraw (JSON), POST /account/email (form), POST /account/close.
+// GET /api/ledger lists what was executed (the end-to-end tests count it).
+import { createServer } from "node:http";
+import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
+import { readFileSync, existsSync } from "node:fs";
+
+function devVar(name) {
+  if (process.env[name]) return process.env[name];
+  if (existsSync(".dev.vars")) {
+    const m = readFileSync(".dev.vars", "utf8").match(new RegExp(`^${name}=(.*)$`, "m"));
+    if (m) return m[1].trim();
+  }
+  throw new Error(`${name} is not set (environment or .dev.vars)`);
+}
+
+const PORT = Number(process.env.PORT ?? 8788);
+const ORIGIN_KEY = devVar("ORIGIN_SIGNING_KEY");
+const SESSION_KEY = devVar("APP_SESSION_SECRET");
+const PROTECTED = new Set(["/withdraw", "/api/withdraw", "/account/email", "/account/close"]);
+const APPROVED = new Set(["ALLOW", "CHALLENGE_SUCCEEDED", "REVIEW_SUCCEEDED"]);
+
+const accounts = new Map(); // user -> {balance, email}
+const ledger = []; // executed operations
+const attempts = []; // every verified request to a protected endpoint
+const seenKeys = new Set(); // idempotency keys already executed
+
+const b64url = (b) => Buffer.from(b).toString("base64url");
+
+export function sessionToken(user, key = SESSION_KEY, ttl = 3600) {
+  const now = Math.floor(Date.now() / 1000);
+  const h = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
+  const p = b64url(JSON.stringify({ sub: user, iat: now, exp: now + ttl }));
+  return `${h}.${p}.${b64url(createHmac("sha256", key).update(`${h}.${p}`).digest())}`;
+}
+
+function sessionUser(req) {
+  const m = (req.headers.cookie ?? "").match(/(?:^|;\s*)session=([^;]+)/);
+  if (!m) return null;
+  const [h, p, s] = m[1].split(".");
+  const expected = b64url(createHmac("sha256", SESSION_KEY).update(`${h}.${p}`).digest());
+  if (!s || s.length !== expected.length || !timingSafeEqual(Buffer.from(s), Buffer.from(expected))) return null;
+  const claims = JSON.parse(Buffer.from(p, "base64url").toString());
+  return claims.exp > Date.now() / 1000 ? claims.sub : null;
+}
+
+/** Verify ActionGate's signature; returns the facts or a reason. */
+export function verifyActionGate(req, pathAndQuery, key = ORIGIN_KEY) {
+  const g = (n) => req.headers[`x-actiongate-${n}`];
+  const sig = g("signature");
+  if (!sig) return { ok: false, reason: "no ActionGate signature" };
+  const facts = {
+    timestamp: g("timestamp"), userId: g("user-id"), action: g("action"),
+    state: g("state"), idempotencyKey: g("idempotency-key"),
+  };
+  const canonical = ["v1", facts.timestamp, req.method, pathAndQuery, facts.userId, facts.action, facts.state, facts.idempotencyKey].join("\n");
+  const expected = `v1=${b64url(createHmac("sha256", key).update(canonical).digest())}`;
+  if (sig.length !== expected.length || !timingSafeEqual(Buffer.from(sig), Buffer.from(expected))) {
+    return { ok: false, reason: "bad ActionGate signature" };
+  }
+  if (Math.abs(Date.now() / 1000 - Number(facts.timestamp)) > 300) return { ok: false, reason: "stale ActionGate signature" };
+  if (!APPROVED.has(facts.state)) return { ok: false, reason: `action is ${facts.state}` };
+  return { ok: true, ...facts };
+}
+
+const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
+
+function home(user, msg) {
+  const acct = user && account(user);
+  const body = user
+    ? `<p>Signed in as <b>${esc(user)}</b> · <a href="/logout">sign out</a></p>
+       <p class="bal">Balance: <b id="balance">$${acct.balance.toLocaleString("en-US")}</b></p>
+       ${msg ? `<p class="msg" role="status">${esc(msg)}</p>` : ""}
+       <h2>Withdraw</h2>
+       <form method="post" action="/withdraw">
+         <label>Amount <input name="amount" type="number" min="1" value="250" required></label>
+         <label>To account <input name="to" value="NZ-0201-1234567-00" required></label>
+         <label><input type="checkbox" name="payeeAddedAt" value="${Math.floor(Date.now() / 1000)}"> payee added today</label>
+         <button>Withdraw</button>
+       </form>
+       <p class="hint">Try 250 (allowed on a known device), 5,000 (challenge), 20,000 (review),
+       250,000 to a payee added today (challenge and review), or to GB-1234-999 (sanctioned: blocked).</p>
+       <h2>Change email</h2>
+       <form method="post" action="/account/email"><label>New email <input name="email" type="email" value="${esc(acct.email)}" required></label><button>Change</button></form>
+       <h2>Close account</h2>
+       <form method="post" action="/account/close"><button>Close my account</button></form>`
+    : `<p>Sign in as <a href="/login?user=alice">alice</a> or <a href="/login?user=bob">bob</a>.</p>`;
+  return `<!doctype html><html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Demo Bank</title><style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}
+label{display:block;margin:.5rem 0}input{padding:.3rem}button{padding:.4rem .9rem}.msg{background:#e8f5e9;padding:.5rem}</style>
+<h1>Demo Bank</h1>${body}</html>`;
+}
+
+function account(user) {
+  if (!accounts.has(user)) accounts.set(user, { balance: 1_000_000, email: `${user}@example.com` });
+  return accounts.get(user);
+}
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString()));
+    req.on("error", reject);
+  });
+}
+
+function send(res, status, body, headers = {}) {
+  res.writeHead(status, headers);
+  res.end(body);
+}
+const json = (res, status, obj) => send(res, status, JSON.stringify(obj), { "Content-Type": "application/json" });
+
+async function handle(req, res) {
+  const url = new URL(req.url, "http://bank.local");
+  const pq = url.pathname + url.search;
+  if (req.method === "GET" && url.pathname === "/api/health") return json(res, 200, { ok: true });
+  if (req.method === "GET" && url.pathname === "/api/ledger") return json(res, 200, { executed: ledger, attempts });
+  if (req.method === "GET" && url.pathname === "/api/echo-headers") return json(res, 200, req.headers);
+  if (req.method === "GET" && url.pathname === "/login") {
+    const user = url.searchParams.get("user") ?? "alice";
+    return send(res, 303, "", { Location: "/", "Set-Cookie": `session=${sessionToken(user)}; Path=/; HttpOnly; SameSite=Lax` });
+  }
+  if (req.method === "GET" && url.pathname === "/logout") {
+    return send(res, 303, "", { Location: "/", "Set-Cookie": "session=; Path=/; Max-Age=0" });
+  }
+  if (req.method === "GET" && url.pathname === "/") {
+    return send(res, 200, home(sessionUser(req), url.searchParams.get("msg")), { "Content-Type": "text/html; charset=utf-8" });
+  }
+  if (req.method === "POST" && PROTECTED.has(url.pathname)) {
+    // Defence in depth: the bank only acts on requests ActionGate approved.
+    const gate = verifyActionGate(req, pq);
+    if (!gate.ok) return json(res, 401, { error: "not_verified", reason: gate.reason });
+    const user = gate.userId;
+    attempts.push({ path: url.pathname, action: gate.action, state: gate.state, idempotencyKey: gate.idempotencyKey });
+    if (seenKeys.has(`${gate.action}:${gate.idempotencyKey}`)) return json(res, 409, { error: "already_executed" });
+    seenKeys.add(`${gate.action}:${gate.idempotencyKey}`);
+    const raw = await readBody(req);
+    const form = url.pathname === "/api/withdraw" ? JSON.parse(raw || "{}") : Object.fromEntries(new URLSearchParams(raw));
+    const acct = account(user);
+    const id = randomUUID();
+    if (url.pathname === "/withdraw" || url.pathname === "/api/withdraw") {
+      const amount = Number(form.amount);
+      acct.balance -= amount;
+      ledger.push({ id, user, op: "withdraw", amount, to: form.to, state: gate.state, idempotencyKey: gate.idempotencyKey });
+      if (url.pathname === "/api/withdraw") return json(res, 200, { ok: true, id, balance: acct.balance });
+      return send(res, 303, "", { Location: `/?msg=${encodeURIComponent(`Withdrew $${amount} to ${form.to}`)}` });
+    }
+    if (url.pathname === "/account/email") {
+      acct.email = form.email;
+      ledger.push({ id, user, op: "change-email", email: form.email, state: gate.state });
+      return send(res, 303, "", { Location: `/?msg=${encodeURIComponent(`Email changed to ${form.email}`)}` });
+    }
+    ledger.push({ id, user, op: "close-account", state: gate.state });
+    return send(res, 303, "", { Location: "/?msg=Account%20closed" });
+  }
+  if (req.method === "POST" && url.pathname === "/api/fail") return json(res, 500, { error: "boom" });
+  return send(res, 404, "not found", { "Content-Type": "text/plain" });
+}
+
+/** Start the bank; resolves with its URL and a close function. */
+export function startBank(port = PORT) {
+  const server = createServer((req, res) => handle(req, res).catch((e) => json(res, 500, { error: String(e) })));
+  return new Promise((resolve) => {
+    server.listen(port, "127.0.0.1", () => {
+      const { port: p } = server.address();
+      resolve({ url: `http://127.0.0.1:${p}`, close: () => new Promise((r) => server.close(r)) });
+    });
+  });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { url } = await startBank();
+  console.log(`demo bank on ${url}`);
+}

@@ -1,0 +1,723 @@
+//! The edge proxy: ActionGate in front of an app that knows nothing of it.
+//!
+//! Requests that hit no protected route go straight to the origin, body
+//! streamed, with no storage access. A protected route identifies the user
+//! from the app's own session, tracks the route's action with what the
+//! edge knows (IP, `request.cf`, user agent, a device cookie), and then:
+//! ALLOW forwards with signed `X-ActionGate-*` headers; CHALLENGE sends a
+//! browser to the challenge page (303) and tells an API client 401 with the
+//! token; BLOCK is 403; REVIEW is 202. The held-back request is stored with
+//! the action and released once: to a browser returning with `?token=` on
+//! `/__actiongate/resume`, or to an API client retrying with
+//! `X-ActionGate-Token`. Clients' own `X-ActionGate-*` headers never reach
+//! the origin. Storage or configuration failures on a protected route are
+//! 503 (fail closed); an unreachable origin is 502 and the held-back
+//! request stays claimable.
+
+use actiongate_core::auth::secrets_equal;
+use actiongate_core::context::{EdgeInfo, Geo};
+use actiongate_core::model::PendingRequest;
+use actiongate_core::proxy::{
+    DEVICE_COOKIE, ForwardFacts, HEADER_PREFIX, IdentityError, ProxyConfig, RequestParts,
+    RouteConfig, cookie, extract_custom, verify_session_jwt,
+};
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use wasm_bindgen::JsValue;
+use worker::{Date, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
+
+use crate::http::{ApiError, json_response};
+use crate::server_api::call_user;
+use crate::settings;
+use crate::user_object::UserCommand;
+
+/// Where a browser comes back to after the challenge page.
+pub const RESUME_PATH: &str = "/__actiongate/resume";
+/// Header an API client retries with.
+pub const TOKEN_HEADER: &str = "X-ActionGate-Token";
+/// Request headers kept with a held-back request for its replay.
+const KEPT_HEADERS: [&str; 4] = ["content-type", "accept", "accept-language", "user-agent"];
+
+/// Handle a request for the app behind ActionGate.
+///
+/// # Errors
+/// Any [`ApiError`]; pages for browsers are built here, not errors.
+pub async fn handle(req: Request, env: &Env, cfg: &ProxyConfig) -> Result<Response, ApiError> {
+    let url = req
+        .url()
+        .map_err(|_| ApiError::bad_request("The request URL is not valid."))?;
+    let method = req.method();
+    if url.path() == RESUME_PATH {
+        return resume(req, env, cfg).await;
+    }
+    let Some((route, params)) = cfg.route(method.as_ref(), url.path()) else {
+        return pass_through(req, cfg).await;
+    };
+    protected(req, env, cfg, route, params).await
+}
+
+fn wants_html(req: &Request) -> bool {
+    header(req, "Accept").is_some_and(|a| a.contains("text/html"))
+}
+
+fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+fn origin_url(cfg: &ProxyConfig, path_and_query: &str) -> String {
+    format!("{}{}", cfg.origin_url.trim_end_matches('/'), path_and_query)
+}
+
+fn path_and_query(url: &worker::Url) -> String {
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+/// The request's headers without any `X-ActionGate-*` a client sent.
+fn stripped_headers(req: &Request) -> Result<Headers, ApiError> {
+    let out = Headers::new();
+    for (k, v) in req.headers().entries() {
+        if !k.to_ascii_lowercase().starts_with(HEADER_PREFIX) {
+            out.append(&k, &v).map_err(ApiError::internal)?;
+        }
+    }
+    Ok(out)
+}
+
+async fn send(request: Request) -> Result<Response, ApiError> {
+    Fetch::Request(request).send().await.map_err(|e| {
+        worker::console_error!("origin unreachable: {e}");
+        ApiError::new(
+            502,
+            "origin_unreachable",
+            "The application could not be reached. Nothing was lost; try again.",
+        )
+    })
+}
+
+fn request_to_origin(
+    url: &str,
+    method: Method,
+    headers: Headers,
+    body: Option<JsValue>,
+) -> Result<Request, ApiError> {
+    let mut init = RequestInit::new();
+    init.with_method(method)
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual)
+        .with_body(body);
+    Request::new_with_init(url, &init).map_err(ApiError::internal)
+}
+
+async fn pass_through(req: Request, cfg: &ProxyConfig) -> Result<Response, ApiError> {
+    let url = req.url().map_err(ApiError::internal)?;
+    let headers = stripped_headers(&req)?;
+    let method = req.method();
+    let body = match method {
+        Method::Get | Method::Head => None,
+        _ => req.inner().body().map(JsValue::from),
+    };
+    let out = request_to_origin(
+        &origin_url(cfg, &path_and_query(&url)),
+        method,
+        headers,
+        body,
+    )?;
+    send(out).await
+}
+
+/// Who the user is, from the app's session.
+fn identify(req: &Request, env: &Env, cfg: &ProxyConfig) -> Result<String, IdentityError> {
+    let id = &cfg.identity;
+    if let Some(t) = &id.trusted_header
+        && let Some(presented) = header(req, &t.secret_header)
+    {
+        let secret = settings::secret(env, &t.secret_env)
+            .map_err(|_| IdentityError::Invalid("the upstream secret is not configured".into()))?;
+        if !secrets_equal(presented.as_bytes(), secret.as_bytes()) {
+            return Err(IdentityError::Invalid(
+                "the upstream secret is wrong".into(),
+            ));
+        }
+        return header(req, &t.header)
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| IdentityError::Invalid(format!("{} is missing", t.header)));
+    }
+    if let Some(j) = &id.jwt {
+        let from_cookie = j.cookie.as_deref().and_then(|name| {
+            header(req, "Cookie").and_then(|c| cookie(&c, name).map(str::to_owned))
+        });
+        let from_bearer = j
+            .bearer
+            .then(|| header(req, "Authorization"))
+            .flatten()
+            .and_then(|a| a.strip_prefix("Bearer ").map(|t| t.trim().to_owned()));
+        if let Some(token) = from_bearer.or(from_cookie) {
+            let secret = settings::secret(env, &j.secret_env)
+                .map_err(|_| IdentityError::Invalid("the session key is not configured".into()))?;
+            return verify_session_jwt(
+                &token,
+                j,
+                secret.as_bytes(),
+                Date::now().as_millis() / 1000,
+            );
+        }
+    }
+    Err(IdentityError::Missing)
+}
+
+fn page(status: u16, title: &str, text: &str) -> Result<Response, ApiError> {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title><body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem\"><h1>{t}</h1><p>{x}</p></body></html>",
+        t = esc(title),
+        x = esc(text)
+    );
+    let headers = Headers::new();
+    headers
+        .set("Content-Type", "text/html; charset=utf-8")
+        .map_err(ApiError::internal)?;
+    headers
+        .set("Cache-Control", "no-store")
+        .map_err(ApiError::internal)?;
+    Ok(Response::ok(html)
+        .map_err(ApiError::internal)?
+        .with_status(status)
+        .with_headers(headers))
+}
+
+/// An error as a page for browsers, JSON otherwise.
+fn refuse(html: bool, e: ApiError) -> Result<Response, ApiError> {
+    if html {
+        page(e.status, "Request refused", &e.description)
+    } else {
+        Err(e)
+    }
+}
+
+fn unauthenticated(
+    req: &Request,
+    cfg: &ProxyConfig,
+    why: IdentityError,
+) -> Result<Response, ApiError> {
+    let reason = match why {
+        IdentityError::Missing => "Sign in first.".to_owned(),
+        IdentityError::Invalid(r) => format!("Sign in again: {r}."),
+    };
+    if wants_html(req)
+        && let Some(login) = &cfg.identity.login_url
+    {
+        let headers = Headers::new();
+        headers.set("Location", login).map_err(ApiError::internal)?;
+        return Ok(Response::empty()
+            .map_err(ApiError::internal)?
+            .with_status(303)
+            .with_headers(headers));
+    }
+    let mut e = ApiError::new(401, "unauthenticated", reason);
+    e.headers.push(("WWW-Authenticate", "Bearer".to_owned()));
+    refuse(wants_html(req), e)
+}
+
+fn content_type_essence(req: &Request) -> String {
+    header(req, "Content-Type")
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            413,
+            "payload_too_large",
+            format!("The request body is larger than {limit} bytes."),
+        )
+    };
+    if header(req, "Content-Length")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .is_some_and(|n| n > limit)
+    {
+        return Err(too_large());
+    }
+    let Ok(mut stream) = req.stream() else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::bad_request("The request body could not be read."))?;
+        if out.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+use actiongate_core::proxy::sha256_hex;
+
+fn edge_info(req: &Request) -> EdgeInfo {
+    let cf = req.cf();
+    let coords = cf.and_then(|c| c.coordinates());
+    EdgeInfo {
+        ip: header(req, "CF-Connecting-IP"),
+        geo: Geo {
+            country_code: cf
+                .and_then(|c| c.country())
+                .filter(|c| c.len() == 2 && c != "XX" && c != "T1"),
+            asn: cf.and_then(|c| c.asn()).filter(|a| *a != 0),
+            latitude: coords.map(|(la, _)| f64::from(la)),
+            longitude: coords.map(|(_, lo)| f64::from(lo)),
+        },
+        user_agent: header(req, "User-Agent"),
+    }
+}
+
+fn device_id(req: &Request) -> (String, bool) {
+    match header(req, "Cookie").and_then(|c| cookie(&c, DEVICE_COOKIE).map(str::to_owned)) {
+        Some(id) if !id.is_empty() && id.len() <= 64 => (id, false),
+        _ => (uuid::Uuid::new_v4().to_string(), true),
+    }
+}
+
+fn device_cookie(id: &str, secure: bool) -> String {
+    format!(
+        "{DEVICE_COOKIE}={id}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// Copy a response (the origin's, whose headers are immutable) adding headers.
+fn with_extra_headers(resp: Response, extra: &[(&str, String)]) -> Result<Response, ApiError> {
+    if extra.is_empty() {
+        return Ok(resp);
+    }
+    let headers = Headers::new();
+    for (k, v) in resp.headers().entries() {
+        headers.append(&k, &v).map_err(ApiError::internal)?;
+    }
+    for (k, v) in extra {
+        headers.append(k, v).map_err(ApiError::internal)?;
+    }
+    Ok(resp.with_headers(headers))
+}
+
+async fn protected(
+    mut req: Request,
+    env: &Env,
+    cfg: &ProxyConfig,
+    route: &RouteConfig,
+    params: std::collections::BTreeMap<String, String>,
+) -> Result<Response, ApiError> {
+    let html = wants_html(&req);
+    let url = req.url().map_err(ApiError::internal)?;
+    let user_id = match identify(&req, env, cfg) {
+        Ok(u) => u,
+        Err(why) => return unauthenticated(&req, cfg, why),
+    };
+    let body = match read_body(&mut req, cfg.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return refuse(html, e),
+    };
+    let pq = path_and_query(&url);
+    let method = req.method();
+
+    if let Some(token) = header(&req, TOKEN_HEADER) {
+        return retry(&req, env, cfg, route, &user_id, &token, &pq, body).await;
+    }
+
+    let ctype = content_type_essence(&req);
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .entries()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let custom = extract_custom(
+        route,
+        &RequestParts {
+            headers: headers.clone(),
+            query: url.query().unwrap_or(""),
+            body: &body,
+            content_type: &ctype,
+            params,
+        },
+    );
+    let (device, new_device) = device_id(&req);
+    let edge = edge_info(&req);
+    let origin = url.origin().ascii_serialization();
+    let pending = PendingRequest {
+        method: method.to_string(),
+        path_and_query: pq.clone(),
+        headers: headers
+            .into_iter()
+            .filter(|(k, _)| KEPT_HEADERS.contains(&k.as_str()))
+            .collect(),
+        body: b64(&body),
+        body_sha256: sha256_hex(&body),
+    };
+    let request = serde_json::from_value(json!({
+        "custom": custom,
+        "deviceId": device,
+        "ipAddress": edge.ip,
+        "userAgent": edge.user_agent,
+        "redirectUrl": format!("{origin}{RESUME_PATH}"),
+    }))
+    .map_err(ApiError::internal)?;
+    let cmd = UserCommand::Track {
+        user_id: user_id.clone(),
+        action_code: route.action.clone(),
+        request,
+        origin: origin.clone(),
+        edge: Some(edge),
+        pending: Some(pending),
+    };
+    let mut tracked = call_user(env, &user_id, &cmd).await?;
+    if tracked.status_code() != 200 {
+        // The action could not be tracked: never forward unverified.
+        let status = tracked.status_code();
+        let detail: Value = tracked.json().await.unwrap_or(Value::Null);
+        worker::console_error!("edge track failed with {status}: {detail}");
+        return refuse(
+            html,
+            ApiError::new(
+                503,
+                "service_unavailable",
+                "The request could not be checked; nothing was forwarded. Retry later.",
+            ),
+        );
+    }
+    let t: Value = tracked.json().await.map_err(ApiError::internal)?;
+    let state = text(&t, "state");
+    let key = text(&t, "idempotencyKey");
+    let token = text(&t, "token");
+    let challenge_url = text(&t, "url");
+    let mut extra: Vec<(&str, String)> = Vec::new();
+    if new_device {
+        extra.push((
+            "Set-Cookie",
+            device_cookie(&device, url.scheme() == "https"),
+        ));
+    }
+    let response = match state.as_str() {
+        "ALLOW" => {
+            let resp = forward(
+                &req,
+                env,
+                cfg,
+                method,
+                &pq,
+                &user_id,
+                &route.action,
+                "ALLOW",
+                &key,
+                body,
+            )
+            .await?;
+            return with_extra_headers(resp, &extra);
+        }
+        "CHALLENGE_REQUIRED" if html => {
+            let headers = Headers::new();
+            headers
+                .set("Location", &challenge_url)
+                .map_err(ApiError::internal)?;
+            headers
+                .set("Cache-Control", "no-store")
+                .map_err(ApiError::internal)?;
+            Response::empty()
+                .map_err(ApiError::internal)?
+                .with_status(303)
+                .with_headers(headers)
+        }
+        "CHALLENGE_REQUIRED" => json_response(
+            401,
+            &json!({
+                "error": "challenge_required",
+                "errorCode": "challenge_required",
+                "errorDescription": format!("Complete the challenge at url, then retry the same request with the {TOKEN_HEADER} header."),
+                "state": state, "token": token, "url": challenge_url, "idempotencyKey": key,
+            }),
+        )?,
+        "REVIEW_REQUIRED" if html => page(
+            202,
+            "Under review",
+            "This request is held for review. You will hear from us once it has been looked at.",
+        )?,
+        "REVIEW_REQUIRED" => json_response(
+            202,
+            &json!({"state": state, "token": token, "idempotencyKey": key,
+                    "message": format!("The request is held for manual review; retry it with the {TOKEN_HEADER} header once approved.")}),
+        )?,
+        _ if html => page(403, "Not allowed", "This request was blocked.")?,
+        _ => json_response(
+            403,
+            &json!({"error": "blocked", "errorCode": "blocked", "errorDescription": "This request was blocked.",
+                    "state": state, "idempotencyKey": key}),
+        )?,
+    };
+    with_extra_headers(response, &extra)
+}
+
+fn b64(bytes: &[u8]) -> String {
+    actiongate_core::proxy::b64url(bytes)
+}
+
+fn unb64(s: &str) -> Option<Vec<u8>> {
+    actiongate_core::proxy::unb64url(s)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn forward(
+    req: &Request,
+    env: &Env,
+    cfg: &ProxyConfig,
+    method: Method,
+    pq: &str,
+    user_id: &str,
+    action: &str,
+    state: &str,
+    key: &str,
+    body: Vec<u8>,
+) -> Result<Response, ApiError> {
+    let signing = settings::secret(env, "ORIGIN_SIGNING_KEY")?;
+    let headers = stripped_headers(req)?;
+    headers.delete(TOKEN_HEADER).map_err(ApiError::internal)?;
+    let facts = ForwardFacts {
+        timestamp: Date::now().as_millis() / 1000,
+        method: method.as_ref(),
+        path_and_query: pq,
+        user_id,
+        action,
+        state,
+        idempotency_key: key,
+    };
+    for (k, v) in facts.headers(signing.as_bytes()) {
+        headers.set(k, &v).map_err(ApiError::internal)?;
+    }
+    let body = match method {
+        Method::Get | Method::Head => None,
+        _ => Some(JsValue::from(js_sys::Uint8Array::from(body.as_slice()))),
+    };
+    send(request_to_origin(
+        &origin_url(cfg, pq),
+        method,
+        headers,
+        body,
+    )?)
+    .await
+}
+
+/// A string field of a JSON object, empty when absent.
+fn text(v: &Value, key: &str) -> String {
+    v.get(key).and_then(Value::as_str).unwrap_or("").to_owned()
+}
+
+fn claim_refusal(status: u16, body: &Value) -> ApiError {
+    let code = match body.get("error").and_then(Value::as_str) {
+        Some("challenge_not_completed") => "challenge_not_completed",
+        Some("token_already_used") => "token_already_used",
+        Some("request_mismatch") => "request_mismatch",
+        _ => "invalid_token",
+    };
+    let desc = body
+        .get("errorDescription")
+        .and_then(Value::as_str)
+        .unwrap_or("The token cannot be used.")
+        .to_owned();
+    ApiError::new(if status == 404 { 403 } else { status }, code, desc)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn retry(
+    req: &Request,
+    env: &Env,
+    cfg: &ProxyConfig,
+    route: &RouteConfig,
+    user_id: &str,
+    token: &str,
+    pq: &str,
+    body: Vec<u8>,
+) -> Result<Response, ApiError> {
+    let keys = settings::token_keys(env)?;
+    let claims = keys
+        .verify(token, Date::now().as_millis() / 1000)
+        .map_err(|e| ApiError::new(403, e.code(), e.to_string()))?
+        .claims;
+    if claims.user_id != user_id || claims.action_code != route.action {
+        return Err(ApiError::new(
+            403,
+            "invalid_token",
+            "The token is for another user or action.",
+        ));
+    }
+    let method = req.method();
+    let cmd = UserCommand::Claim {
+        action_code: claims.action_code.clone(),
+        idempotency_key: claims.idempotency_key.clone(),
+        retry: Some((method.to_string(), pq.to_owned(), sha256_hex(&body))),
+    };
+    let mut claimed = call_user(env, user_id, &cmd).await?;
+    let status = claimed.status_code();
+    let record: Value = claimed.json().await.map_err(ApiError::internal)?;
+    if status != 200 {
+        return Err(claim_refusal(status, &record));
+    }
+    let state = text(&record, "state");
+    let result = forward(
+        req,
+        env,
+        cfg,
+        method,
+        pq,
+        user_id,
+        &route.action,
+        &state,
+        &claims.idempotency_key,
+        body,
+    )
+    .await;
+    release_on_failure(
+        env,
+        user_id,
+        &claims.action_code,
+        &claims.idempotency_key,
+        result,
+    )
+    .await
+}
+
+/// When the origin failed, make the held-back request claimable again.
+async fn release_on_failure(
+    env: &Env,
+    user_id: &str,
+    code: &str,
+    key: &str,
+    result: Result<Response, ApiError>,
+) -> Result<Response, ApiError> {
+    let failed = match &result {
+        Err(_) => true,
+        Ok(r) => r.status_code() >= 500,
+    };
+    if failed {
+        let cmd = UserCommand::Unclaim {
+            action_code: code.to_owned(),
+            idempotency_key: key.to_owned(),
+        };
+        if let Err(e) = call_user(env, user_id, &cmd).await {
+            worker::console_error!(
+                "could not release {code}/{key} after an origin failure: {}",
+                e.description
+            );
+        }
+        if let Ok(r) = &result {
+            worker::console_error!("origin answered {} to a released request", r.status_code());
+            return Err(ApiError::new(
+                502,
+                "origin_error",
+                "The application failed to handle the request. It was kept; try again.",
+            ));
+        }
+    }
+    result
+}
+
+async fn resume(req: Request, env: &Env, cfg: &ProxyConfig) -> Result<Response, ApiError> {
+    let html = wants_html(&req);
+    let url = req.url().map_err(ApiError::internal)?;
+    let Some(token) = url
+        .query_pairs()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+    else {
+        return refuse(html, ApiError::bad_request("token: required"));
+    };
+    let user_id = match identify(&req, env, cfg) {
+        Ok(u) => u,
+        Err(why) => return unauthenticated(&req, cfg, why),
+    };
+    let keys = settings::token_keys(env)?;
+    let claims = match keys.verify(&token, Date::now().as_millis() / 1000) {
+        Ok(v) => v.claims,
+        Err(e) => return refuse(html, ApiError::new(403, e.code(), e.to_string())),
+    };
+    if claims.user_id != user_id {
+        return refuse(
+            html,
+            ApiError::new(403, "invalid_token", "The token is for another user."),
+        );
+    }
+    let cmd = UserCommand::Claim {
+        action_code: claims.action_code.clone(),
+        idempotency_key: claims.idempotency_key.clone(),
+        retry: None,
+    };
+    let mut claimed = call_user(env, &user_id, &cmd).await?;
+    let status = claimed.status_code();
+    let record: Value = claimed.json().await.map_err(ApiError::internal)?;
+    if status != 200 {
+        return refuse(html, claim_refusal(status, &record));
+    }
+    let held: PendingRequest =
+        serde_json::from_value(record.get("pendingRequest").cloned().unwrap_or_default())
+            .map_err(ApiError::internal)?;
+    let state = text(&record, "state");
+    let body = unb64(&held.body).ok_or_else(|| ApiError::internal("stored body is not base64"))?;
+    let method = Method::from(held.method.clone());
+    // Rebuild the request: stored headers, plus the returning browser's
+    // cookies (the session may have been refreshed meanwhile).
+    let replay_headers = Headers::new();
+    for (k, v) in &held.headers {
+        replay_headers.set(k, v).map_err(ApiError::internal)?;
+    }
+    if let Some(c) = header(&req, "Cookie") {
+        replay_headers
+            .set("Cookie", &c)
+            .map_err(ApiError::internal)?;
+    }
+    let signing = settings::secret(env, "ORIGIN_SIGNING_KEY")?;
+    let facts = ForwardFacts {
+        timestamp: Date::now().as_millis() / 1000,
+        method: &held.method,
+        path_and_query: &held.path_and_query,
+        user_id: &user_id,
+        action: &claims.action_code,
+        state: &state,
+        idempotency_key: &claims.idempotency_key,
+    };
+    for (k, v) in facts.headers(signing.as_bytes()) {
+        replay_headers.set(k, &v).map_err(ApiError::internal)?;
+    }
+    let body = match method {
+        Method::Get | Method::Head => None,
+        _ => Some(JsValue::from(js_sys::Uint8Array::from(body.as_slice()))),
+    };
+    let out = request_to_origin(
+        &origin_url(cfg, &held.path_and_query),
+        method,
+        replay_headers,
+        body,
+    )?;
+    let result = send(out).await;
+    match release_on_failure(
+        env,
+        &user_id,
+        &claims.action_code,
+        &claims.idempotency_key,
+        result,
+    )
+    .await
+    {
+        Ok(r) => Ok(r),
+        Err(e) => refuse(html, e),
+    }
+}

@@ -1,0 +1,254 @@
+// The edge proxy in front of the demo bank (demo/bank.mjs), running for
+// real: pass-through, identity, every outcome for browsers and API clients,
+// signed headers, and a held-back request released exactly once.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
+import { authsignal, mgmt, uid, BASE, VARS, assertError } from "./lib.mjs";
+import { startBank, sessionToken } from "../../demo/bank.mjs";
+
+let bank;
+let bankPort;
+
+function doc(originUrl) {
+  return {
+    actionConfigurations: {
+      "proxy-withdraw": {
+        defaultUserActionResult: "ALLOW",
+        rules: [
+          { ruleId: "blocked-payee", name: "Blocked payee", priority: 0, type: "BLOCK", conditions: { "==": [{ var: "action.custom.to" }, "BLOCKED"] } },
+          { ruleId: "review-large", name: "Review", priority: 1, type: "REVIEW", conditions: { ">": [{ var: "action.custom.amount" }, 10000] } },
+          { ruleId: "challenge-medium", name: "Challenge", priority: 2, type: "CHALLENGE", conditions: { ">": [{ var: "action.custom.amount" }, 1000] } },
+        ],
+      },
+    },
+    proxy: {
+      originUrl,
+      identity: {
+        jwt: { cookie: "session", algorithm: "HS256", secretEnv: "APP_SESSION_SECRET" },
+        trustedHeader: { header: "X-User-Id", secretHeader: "X-Upstream-Secret", secretEnv: "API_SECRET_KEY" },
+        loginUrl: "/login",
+      },
+      maxBodyBytes: 4096,
+      routes: [
+        { method: "POST", path: "/api/withdraw", action: "proxy-withdraw", custom: { amount: "body:/amount", to: "body:/to" } },
+        { method: "POST", path: "/withdraw", action: "proxy-withdraw", custom: { amount: { from: "form:amount", type: "number" }, to: "form:to" } },
+      ],
+    },
+  };
+}
+
+before(async () => {
+  bank = await startBank(0);
+  bankPort = new URL(bank.url).port;
+  const r = await mgmt("PUT", "/configuration", { body: doc(bank.url) });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+});
+after(() => bank?.close());
+
+const session = (user, key = VARS.APP_SESSION_SECRET, ttl = 3600) => sessionToken(user, key, ttl);
+
+async function post(path, { user, body, form, headers = {}, html = false, cookie = "" } = {}) {
+  const h = { ...headers };
+  const cookies = [cookie, user ? `session=${session(user)}` : ""].filter(Boolean).join("; ");
+  if (cookies) h.Cookie = cookies;
+  if (html) h.Accept = "text/html,application/xhtml+xml";
+  let payload;
+  if (form) {
+    payload = new URLSearchParams(form).toString();
+    h["Content-Type"] = "application/x-www-form-urlencoded";
+  } else if (body !== undefined) {
+    payload = typeof body === "string" ? body : JSON.stringify(body);
+    h["Content-Type"] ??= "application/json";
+  }
+  const r = await fetch(`${BASE}${path}`, { method: "POST", headers: h, body: payload, redirect: "manual" });
+  const text = await r.text();
+  let parsed = text;
+  try { parsed = JSON.parse(text); } catch { /* html */ }
+  return { status: r.status, headers: r.headers, body: parsed, text };
+}
+
+async function ledger() {
+  return (await fetch(`${bank.url}/api/ledger`)).json();
+}
+
+async function executedFor(user) {
+  return (await ledger()).executed.filter((e) => e.user === user);
+}
+
+test("unprotected routes pass straight through, without client X-ActionGate headers", async () => {
+  const home = await fetch(`${BASE}/`, { headers: { Accept: "text/html" } });
+  assert.equal(home.status, 200);
+  assert.match(await home.text(), /Demo Bank/);
+  const echo = await fetch(`${BASE}/api/echo-headers`, { headers: { "X-ActionGate-State": "ALLOW", "X-ActionGate-Signature": "v1=forged", "X-Other": "kept" } });
+  const seen = await echo.json();
+  assert.equal(seen["x-other"], "kept");
+  assert.ok(!Object.keys(seen).some((k) => k.startsWith("x-actiongate-")), JSON.stringify(seen));
+  const login = await fetch(`${BASE}/login?user=alice`, { redirect: "manual" });
+  assert.equal(login.status, 303);
+  assert.match(login.headers.get("set-cookie"), /^session=/);
+});
+
+test("a protected route without a valid identity is refused, never forwarded", async () => {
+  const before = (await ledger()).attempts.length;
+  let r = await post("/api/withdraw", { body: { amount: 10, to: "NZ-1" } });
+  assertError(r, 401, "unauthenticated");
+  r = await post("/withdraw", { form: { amount: 10, to: "NZ-1" }, html: true });
+  assert.equal(r.status, 303);
+  assert.equal(r.headers.get("location"), "/login");
+  // Expired and wrong-key sessions.
+  r = await post("/api/withdraw", { body: { amount: 10 }, cookie: `session=${session("alice", VARS.APP_SESSION_SECRET, -120)}` });
+  assertError(r, 401, "unauthenticated");
+  assert.match(r.body.errorDescription, /expired/);
+  r = await post("/api/withdraw", { body: { amount: 10 }, cookie: `session=${session("alice", "wrong-key-0123456789abcdef0123456789")}` });
+  assertError(r, 401, "unauthenticated");
+  // A trusted upstream header needs the shared secret.
+  r = await post("/api/withdraw", { body: { amount: 10 }, headers: { "X-User-Id": "mallory", "X-Upstream-Secret": "guess" } });
+  assertError(r, 401, "unauthenticated");
+  assert.equal((await ledger()).attempts.length, before, "nothing reached the bank");
+});
+
+test("ALLOW forwards once with a signature the origin verifies, and sets a device cookie", async () => {
+  const user = uid("p");
+  const r = await post("/api/withdraw", { user, body: { amount: 250, to: "NZ-1" }, headers: { "X-ActionGate-State": "CHALLENGE_SUCCEEDED" } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.ok, true, "the bank verified ActionGate's signature");
+  assert.match(r.headers.get("set-cookie"), /__as_aid=[0-9a-f-]{36}; Path=\/; Max-Age=31536000; HttpOnly; SameSite=Lax/);
+  const done = await executedFor(user);
+  assert.equal(done.length, 1);
+  assert.equal(done[0].state, "ALLOW", "the client's forged state header was replaced");
+  // The action was tracked with the request's attributes and the edge's device id.
+  const [action] = await authsignal.queryUserActions({ userId: user });
+  assert.equal(action.actionCode, "proxy-withdraw");
+  assert.equal(action.state, "ALLOW");
+  // A trusted upstream with the right secret works too.
+  const viaGateway = await post("/api/withdraw", { body: { amount: 5, to: "NZ-1" }, headers: { "X-User-Id": user, "X-Upstream-Secret": VARS.API_SECRET_KEY } });
+  assert.equal(viaGateway.status, 200);
+  assert.equal((await executedFor(user)).length, 2);
+});
+
+test("the origin rejects a forged signature", async () => {
+  const r = await fetch(`${bank.url}/api/withdraw`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-ActionGate-State": "ALLOW", "X-ActionGate-Signature": "v1=" + createHmac("sha256", "guess").update("x").digest("base64url") },
+    body: "{}",
+  });
+  assert.equal(r.status, 401);
+});
+
+test("CHALLENGE: API clients get 401 with the token, browsers a 303 to the challenge page", async () => {
+  const user = uid("p");
+  let r = await post("/api/withdraw", { user, body: { amount: 5000, to: "NZ-1" } });
+  assertError(r, 401, "challenge_required");
+  assert.equal(r.body.state, "CHALLENGE_REQUIRED");
+  assert.ok(r.body.token && r.body.idempotencyKey);
+  assert.equal(r.body.url, `${BASE}/challenge?token=${r.body.token}`);
+  r = await post("/withdraw", { user, form: { amount: 5000, to: "NZ-1" }, html: true });
+  assert.equal(r.status, 303);
+  assert.match(r.headers.get("location"), new RegExp(`^${BASE}/challenge\\?token=`));
+  // Retrying with the token before the challenge is done releases nothing.
+  const again = await post("/api/withdraw", { user, body: { amount: 5000, to: "NZ-1" } });
+  const retry = await post("/api/withdraw", { user, body: { amount: 5000, to: "NZ-1" }, headers: { "X-ActionGate-Token": again.body.token } });
+  assertError(retry, 403, "challenge_not_completed");
+  assert.equal((await executedFor(user)).length, 0);
+});
+
+test("BLOCK is 403 and REVIEW 202, as JSON or as a page", async () => {
+  const user = uid("p");
+  let r = await post("/api/withdraw", { user, body: { amount: 1, to: "BLOCKED" } });
+  assertError(r, 403, "blocked");
+  r = await post("/withdraw", { user, form: { amount: 1, to: "BLOCKED" }, html: true });
+  assert.equal(r.status, 403);
+  assert.match(r.headers.get("content-type"), /^text\/html/);
+  r = await post("/api/withdraw", { user, body: { amount: 20000, to: "NZ-1" } });
+  assert.equal(r.status, 202);
+  assert.equal(r.body.state, "REVIEW_REQUIRED");
+  r = await post("/withdraw", { user, form: { amount: 20000, to: "NZ-1" }, html: true });
+  assert.equal(r.status, 202);
+  assert.match(r.text, /Under review/);
+  assert.equal((await executedFor(user)).length, 0);
+});
+
+test("an approved API request executes exactly once on retry; tampering and reuse release nothing", async () => {
+  const user = uid("p");
+  const body = { amount: 20000, to: "NZ-9" };
+  const held = await post("/api/withdraw", { user, body });
+  assert.equal(held.status, 202);
+  const { token, idempotencyKey } = held.body;
+  await authsignal.updateAction({ userId: user, action: "proxy-withdraw", idempotencyKey, attributes: { state: "REVIEW_SUCCEEDED" } });
+
+  let r = await post("/api/withdraw", { user, body: { amount: 99999, to: "NZ-9" }, headers: { "X-ActionGate-Token": token } });
+  assertError(r, 403, "request_mismatch");
+  r = await post("/api/withdraw", { user: uid("other"), body, headers: { "X-ActionGate-Token": token } });
+  assertError(r, 403, "invalid_token");
+  assert.equal((await executedFor(user)).length, 0);
+
+  r = await post("/api/withdraw", { user, body, headers: { "X-ActionGate-Token": token } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  let done = await executedFor(user);
+  assert.equal(done.length, 1);
+  assert.equal(done[0].state, "REVIEW_SUCCEEDED");
+  assert.equal(done[0].idempotencyKey, idempotencyKey);
+
+  r = await post("/api/withdraw", { user, body, headers: { "X-ActionGate-Token": token } });
+  assertError(r, 403, "token_already_used");
+  done = await executedFor(user);
+  assert.equal(done.length, 1, "exactly once");
+});
+
+test("returning with the token replays the stored request exactly once", async () => {
+  const user = uid("p");
+  const resume = (t, who = user) => fetch(`${BASE}/__actiongate/resume?token=${encodeURIComponent(t)}`, {
+    headers: { Cookie: `session=${session(who)}`, Accept: "text/html" }, redirect: "manual",
+  });
+  // A challenged browser form post: the 303 carries the token; before the
+  // challenge is completed, returning with it replays nothing.
+  const challenged = await post("/withdraw", { user, form: { amount: 5000, to: "NZ-7" }, html: true });
+  const challengeToken = new URL(challenged.headers.get("location")).searchParams.get("token");
+  let r = await resume(challengeToken);
+  assert.equal(r.status, 403);
+  assert.match(await r.text(), /not approved|CHALLENGE_REQUIRED/);
+
+  // A held request, approved: the stored request (method, body, content type) is replayed.
+  const held = await post("/api/withdraw", { user, body: { amount: 30000, to: "NZ-8" } });
+  assert.equal(held.status, 202);
+  r = await resume(held.body.token);
+  assert.equal(r.status, 403, "not approved yet");
+  await authsignal.updateAction({ userId: user, action: "proxy-withdraw", idempotencyKey: held.body.idempotencyKey, attributes: { state: "REVIEW_SUCCEEDED" } });
+  r = await resume(held.body.token, uid("someone-else"));
+  assert.equal(r.status, 403, "another user's session");
+  r = await resume(held.body.token);
+  assert.equal(r.status, 200);
+  assert.equal((await r.json()).ok, true);
+  let done = await executedFor(user);
+  assert.deepEqual(done.map((d) => [d.amount, d.to]), [[30000, "NZ-8"]]);
+  r = await resume(held.body.token);
+  assert.equal(r.status, 403, "a replayed token replays nothing");
+  assert.match(await r.text(), /already used/);
+  done = await executedFor(user);
+  assert.equal(done.length, 1);
+  // A tampered token is refused.
+  r = await resume(held.body.token.slice(0, -3) + "AAA");
+  assert.equal(r.status, 403);
+});
+
+test("origin down: 502, and the approved request stays claimable", async () => {
+  const user = uid("p");
+  const body = { amount: 12000, to: "NZ-5" };
+  const held = await post("/api/withdraw", { user, body });
+  await authsignal.updateAction({ userId: user, action: "proxy-withdraw", idempotencyKey: held.body.idempotencyKey, attributes: { state: "REVIEW_SUCCEEDED" } });
+  await bank.close();
+  let r = await post("/api/withdraw", { user, body, headers: { "X-ActionGate-Token": held.body.token } });
+  assertError(r, 502, "origin_unreachable");
+  bank = await startBank(Number(bankPort));
+  r = await post("/api/withdraw", { user, body, headers: { "X-ActionGate-Token": held.body.token } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal((await executedFor(user)).length, 1);
+});
+
+test("a body over the route's limit is 413 and reaches nobody", async () => {
+  const user = uid("p");
+  const r = await post("/api/withdraw", { user, body: { amount: 1, to: "x".repeat(5000) } });
+  assertError(r, 413, "payload_too_large");
+  assert.deepEqual(await authsignal.queryUserActions({ userId: user }), []);
+});
