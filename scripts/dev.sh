@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# Set up, build and run ActionGate locally: `wrangler dev --local` on
-# http://127.0.0.1:8787 with local KV and Durable Objects (state under
-# .wrangler/state), loaded with the demo configuration in config/demo.json.
-# Ctrl-C stops it.
+# Set up, build and run ActionGate locally in front of the demo bank:
+#   - the demo bank (demo/bank.mjs) on http://127.0.0.1:8788, the origin
+#   - ActionGate under `wrangler dev --local` on http://127.0.0.1:8787, with
+#     local KV and Durable Objects (state under .wrangler/state), loaded with
+#     config/demo.json (rules, value lists, and the proxy in front of the bank)
+# Open http://127.0.0.1:8787/ in a browser. Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
 export WRANGLER_SEND_METRICS=false
 PORT="${PORT:-8787}"
+BANK_PORT=8788
 
 bash scripts/setup.sh
 bash scripts/build.sh
 
+PORT=$BANK_PORT node demo/bank.mjs &
+bank=$!
 wrangler dev --local --ip 127.0.0.1 --port "$PORT" --show-interactive-dev-session=false &
 pid=$!
-trap 'kill "$pid" 2>/dev/null || true' EXIT INT TERM
+trap 'kill "$pid" "$bank" 2>/dev/null || true' EXIT INT TERM
 
 for _ in $(seq 1 240); do
   if curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then break; fi
@@ -26,8 +31,13 @@ node scripts/config.mjs apply config/demo.json --url "http://127.0.0.1:$PORT"
 api_key=$(sed -n 's/^API_SECRET_KEY=//p' .dev.vars)
 cat <<MSG
 
-ActionGate is running on http://127.0.0.1:$PORT with the demo configuration.
-Try:
+ActionGate is running on http://127.0.0.1:$PORT in front of the demo bank (http://127.0.0.1:$BANK_PORT).
+
+In a browser: open http://127.0.0.1:$PORT/, sign in as alice, and withdraw:
+  250 on a known device is allowed; 5,000 is challenged; 20,000 is held for review;
+  to GB-1234-999 (sanctioned) it is blocked. The first withdrawal from a new
+  browser is challenged (new device).
+The Server API, as the SDKs use it:
   curl -s -u '$api_key:' -H 'Content-Type: application/json' \\
        -d '{"custom":{"amount":250}}' http://127.0.0.1:$PORT/v1/users/alice/actions/withdraw-funds
 MSG
