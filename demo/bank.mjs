@@ -10,7 +10,7 @@
 // POST /api/withdraw (JSON), POST /account/email (form), POST /account/close.
 // GET /api/ledger lists what was executed (the end-to-end tests count it).
 import { createServer } from "node:http";
-import { createHmac, randomUUID, timingSafeEqual } from "node:crypto";
+import { createHmac, randomUUID, timingSafeEqual, generateKeyPairSync, sign } from "node:crypto";
 import { readFileSync, existsSync } from "node:fs";
 
 function devVar(name) {
@@ -40,6 +40,21 @@ export function sessionToken(user, key = SESSION_KEY, ttl = 3600) {
   const h = b64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
   const p = b64url(JSON.stringify({ sub: user, iat: now, exp: now + ttl }));
   return `${h}.${p}.${b64url(createHmac("sha256", key).update(`${h}.${p}`).digest())}`;
+}
+
+// An ES256 signing key, published as a JWKS: ActionGate can verify sessions
+// signed with it (proxy.identity.jwt.algorithm "ES256" with jwksUrl).
+const ecKeys = generateKeyPairSync("ec", { namedCurve: "P-256" });
+const EC_KID = `bank-${randomUUID().slice(0, 8)}`;
+const jwks = { keys: [{ ...ecKeys.publicKey.export({ format: "jwk" }), kid: EC_KID, alg: "ES256", use: "sig" }] };
+
+/** An ES256 session token, verifiable with the bank's JWKS. */
+export function es256SessionToken(user, ttl = 3600) {
+  const now = Math.floor(Date.now() / 1000);
+  const h = b64url(JSON.stringify({ alg: "ES256", typ: "JWT", kid: EC_KID }));
+  const p = b64url(JSON.stringify({ sub: user, iat: now, exp: now + ttl }));
+  const sig = sign("sha256", Buffer.from(`${h}.${p}`), { key: ecKeys.privateKey, dsaEncoding: "ieee-p1363" });
+  return `${h}.${p}.${b64url(sig)}`;
 }
 
 function sessionUser(req) {
@@ -125,6 +140,7 @@ async function handle(req, res) {
   if (req.method === "GET" && url.pathname === "/api/health") return json(res, 200, { ok: true });
   if (req.method === "GET" && url.pathname === "/api/ledger") return json(res, 200, { executed: ledger, attempts });
   if (req.method === "GET" && url.pathname === "/api/echo-headers") return json(res, 200, req.headers);
+  if (req.method === "GET" && url.pathname === "/.well-known/jwks.json") return json(res, 200, jwks);
   if (req.method === "GET" && url.pathname === "/login") {
     const user = url.searchParams.get("user") ?? "alice";
     return send(res, 303, "", { Location: "/", "Set-Cookie": `session=${sessionToken(user)}; Path=/; HttpOnly; SameSite=Lax` });

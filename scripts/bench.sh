@@ -3,13 +3,16 @@
 #   - the release wasm size, raw and gzipped
 #   - compiled rule evaluation, 50 rules (bench/rules-fixture.json): natively
 #     with criterion, and the same code compiled to wasm32 and run in Node
+#   - the edge proxy: an origin directly, a minimal pass-through worker, and
+#     ActionGate on an unprotected route and on a protected route that ALLOWs
 #   - track throughput and p50/p99 latency under concurrency, ActionGate on
 #     plain workerd (SQLite Durable Objects on local disk, an in-memory KV
 #     stand-in), with no rules and with the 50 rules, and in the same run a
 #     minimal pass-through worker's figures
 # Targets: gzipped wasm under 1 MiB; track at least half the pass-through's
 # requests per second; under 20 µs for 50 rules natively; track with 50
-# rules at least 80% of track without. Everything shares one noisy machine,
+# rules at least 80% of track without; unprotected at least 90% and
+# protected-ALLOW at least 50% of the pass-through worker's throughput. Everything shares one noisy machine,
 # so compare ratios within a run, not absolute numbers.
 # Options (env): DURATION=10s CONNECTIONS=16 THREADS=2
 set -euo pipefail
@@ -29,13 +32,18 @@ fi
 root="$PWD/.bench"
 rm -rf "$root"
 mkdir -p "$root/do"
-cp build/index.js build/index_bg.wasm bench/kv-shim.js bench/passthrough.js bench/do-write.js "$root/"
+cp build/index.js build/index_bg.wasm bench/kv-shim.js bench/passthrough.js bench/do-write.js \
+   bench/origin.js bench/proxy-passthrough.js "$root/"
 api=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
 mgmt=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
 sign=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+osign=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+session_key=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-ag_port=$(port); pt_port=$(port); dw_port=$(port)
+ag_port=$(port); pt_port=$(port); dw_port=$(port); or_port=$(port); pp_port=$(port)
 sed -e "s#@ROOT@#$root#g" -e "s#@AG_PORT@#$ag_port#" -e "s#@PT_PORT@#$pt_port#" -e "s#@DW_PORT@#$dw_port#" \
+    -e "s#@OR_PORT@#$or_port#g" -e "s#@PP_PORT@#$pp_port#" \
+    -e "s#@ORIGIN_SIGNING_KEY@#$osign#" -e "s#@APP_SESSION_SECRET@#$session_key#" \
     -e "s#@API_SECRET_KEY@#$api#" -e "s#@MANAGEMENT_SECRET_KEY@#$mgmt#" -e "s#@TOKEN_SIGNING_KEY@#$sign#" \
     bench/config.capnp.tmpl > "$root/config.capnp"
 
@@ -57,8 +65,24 @@ check=$(curl -fsS -u "$api:" -X POST -H 'Content-Type: application/json' -d '{}'
   "http://127.0.0.1:$ag_port/v1/users/check/actions/withdraw-funds")
 echo "$check" | grep -q '"state":"CHALLENGE_REQUIRED"' || { echo "track did not work: $check"; exit 1; }
 
-# The 50-rule fixture, applied as a configuration document.
-node -e 'const d=JSON.parse(require("fs").readFileSync("bench/rules-fixture.json","utf8")); delete d.context; process.stdout.write(JSON.stringify(d))' > "$root/fixture-doc.json"
+# The 50-rule fixture, applied as a configuration document, with the edge
+# proxy in front of the stand-in origin (one protected route, no rules: ALLOW).
+OR_URL="http://127.0.0.1:$or_port" node -e '
+const d = JSON.parse(require("fs").readFileSync("bench/rules-fixture.json", "utf8"));
+delete d.context;
+d.proxy = { originUrl: process.env.OR_URL,
+  identity: { jwt: { cookie: "session", algorithm: "HS256", secretEnv: "APP_SESSION_SECRET" } },
+  routes: [{ method: "POST", path: "/api/withdraw", action: "bench-proxy-allow", custom: { amount: "body:/amount" } }] };
+process.stdout.write(JSON.stringify(d));' > "$root/fixture-doc.json"
+# Session cookies of 1,000 users, signed as the app would.
+KEY="$session_key" node -e '
+const { createHmac } = require("crypto"); const b = (x) => Buffer.from(x).toString("base64url");
+const now = Math.floor(Date.now() / 1000); const out = [];
+for (let i = 0; i < 1000; i++) {
+  const h = b(JSON.stringify({ alg: "HS256", typ: "JWT" })), p = b(JSON.stringify({ sub: "proxy-user-" + i, iat: now, exp: now + 86400 }));
+  out.push(h + "." + p + "." + b(createHmac("sha256", process.env.KEY).update(h + "." + p).digest()));
+}
+process.stdout.write(out.join("\n") + "\n");' > "$root/sessions.txt"
 applied=$(curl -fsS -u "$mgmt:" -X PUT -H 'Content-Type: application/json' --data-binary @"$root/fixture-doc.json" \
   "http://127.0.0.1:$ag_port/v1/management/configuration")
 echo "$applied" | grep -q '"applied":true' || { echo "fixture not applied: $applied"; exit 1; }
@@ -81,6 +105,11 @@ run() {
 }
 
 read -r pt_rps pt_p50 pt_p99 < <(run "http://127.0.0.1:$pt_port/")
+read -r or_rps or_p50 or_p99 < <(run "http://127.0.0.1:$or_port/")
+read -r pp_rps pp_p50 pp_p99 < <(run "http://127.0.0.1:$pp_port/")
+read -r un_rps un_p50 un_p99 < <(run "http://127.0.0.1:$ag_port/")
+AG_SESSIONS="$root/sessions.txt" wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s bench/protected.lua "http://127.0.0.1:$ag_port" >/dev/null 2>&1
+read -r pa_rps pa_p50 pa_p99 < <(AG_SESSIONS="$root/sessions.txt" run "http://127.0.0.1:$ag_port" -s bench/protected.lua)
 read -r hl_rps hl_p50 hl_p99 < <(run "http://127.0.0.1:$ag_port/health")
 read -r dw_rps dw_p50 dw_p99 < <(AG_AUTH="-" run "http://127.0.0.1:$dw_port" -s bench/track.lua)
 read -r gu_rps gu_p50 gu_p99 < <(run "http://127.0.0.1:$ag_port/v1/users/bench-user-1" -H "Authorization: $auth")
@@ -109,15 +138,23 @@ printf '\nActionGate benchmark (workerd %s, wrk -t%s -c%s -d%s)\n' "$(workerd --
 printf '  wasm size              %8.1f KiB raw, %7.1f KiB gzipped (target < 1024 KiB gzipped)\n' \
   "$(echo "$raw/1024" | bc -l)" "$(echo "$gz/1024" | bc -l)"
 line() { printf '  %-34s %10s req/s   p50 %8s   p99 %8s\n' "$@"; }
-line "pass-through worker (JS)" "$pt_rps" "$pt_p50" "$pt_p99"
+line "minimal worker (JS, answers itself)" "$pt_rps" "$pt_p50" "$pt_p99"
 line "ActionGate GET /health (no I/O)" "$hl_rps" "$hl_p50" "$hl_p99"
 line "storage floor: JS worker + DO write" "$dw_rps" "$dw_p50" "$dw_p99"
 line "ActionGate getUser (DO read)" "$gu_rps" "$gu_p50" "$gu_p99"
 line "ActionGate track (DO write)" "$tr_rps" "$tr_p50" "$tr_p99"
 line "ActionGate track, 50 rules" "$r50_rps" "$r50_p50" "$r50_p99"
-printf '  %-34s %10.2f   (target >= 0.50)\n' "track / pass-through" "$(echo "$tr_rps/$pt_rps" | bc -l)"
+printf '  %-34s %10.2f   (target >= 0.50)\n' "track / minimal worker" "$(echo "$tr_rps/$pt_rps" | bc -l)"
 printf '  %-34s %10.2f   (what the storage write itself allows)\n' "track / storage floor" "$(echo "$tr_rps/$dw_rps" | bc -l)"
 printf '  %-34s %10.2f   (target >= 0.80)\n' "track 50 rules / track no rules" "$(echo "$r50_rps/$tr_rps" | bc -l)"
 printf '  %-34s %10s        (target < 20 µs; criterion, native)\n' "evaluate 50 rules, native" "$native"
 printf '  %-34s %10s µs     (the same code as wasm32 in Node %s)\n' "evaluate 50 rules, wasm" "$wasm_us" "$(node --version)"
+printf '\n  Edge proxy (stand-in origin on the same workerd)\n'
+line "origin directly" "$or_rps" "$or_p50" "$or_p99"
+line "pass-through worker (JS, proxies)" "$pp_rps" "$pp_p50" "$pp_p99"
+line "ActionGate, unprotected route" "$un_rps" "$un_p50" "$un_p99"
+line "ActionGate, protected route, ALLOW" "$pa_rps" "$pa_p50" "$pa_p99"
+printf '  %-34s %10.2f   (target >= 0.90)\n' "unprotected / pass-through" "$(echo "$un_rps/$pp_rps" | bc -l)"
+printf '  %-34s %10.2f   (target >= 0.50)\n' "protected ALLOW / pass-through" "$(echo "$pa_rps/$pp_rps" | bc -l)"
+printf '  %-34s %10s   (protected ALLOW p99 minus pass-through p99)\n' "added p99 latency" "$(awk -v a="$pa_p99" -v b="$pp_p99" 'function ms(x){ if (x ~ /us$/) return x/1000; if (x ~ /ms$/) return x+0; if (x ~ /s$/) return x*1000; return x } BEGIN { printf "%.2fms", ms(a)-ms(b) }')"
 printf '  (bench-user-1 holds %s stored actions: tracks were written)\n' "$actions"

@@ -18,11 +18,14 @@ use actiongate_core::auth::secrets_equal;
 use actiongate_core::context::{EdgeInfo, Geo};
 use actiongate_core::model::PendingRequest;
 use actiongate_core::proxy::{
-    DEVICE_COOKIE, ForwardFacts, HEADER_PREFIX, IdentityError, ProxyConfig, RequestParts,
-    RouteConfig, cookie, extract_custom, verify_session_jwt,
+    DEVICE_COOKIE, ForwardFacts, HEADER_PREFIX, IdentityError, Jwks, JwtAlgorithm, ProxyConfig,
+    RequestParts, RouteConfig, SessionKeys, cookie, extract_custom, verify_session_jwt,
 };
 use futures_util::StreamExt;
 use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use worker::{Date, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
 
@@ -75,13 +78,16 @@ fn path_and_query(url: &worker::Url) -> String {
     }
 }
 
-/// The request's headers without any `X-ActionGate-*` a client sent.
+/// The request's headers without any `X-ActionGate-*` a client sent
+/// (a copy: the incoming request's headers are immutable).
 fn stripped_headers(req: &Request) -> Result<Headers, ApiError> {
-    let out = Headers::new();
-    for (k, v) in req.headers().entries() {
-        if !k.to_ascii_lowercase().starts_with(HEADER_PREFIX) {
-            out.append(&k, &v).map_err(ApiError::internal)?;
-        }
+    let out = req.headers().clone();
+    let ours: Vec<String> = out
+        .keys()
+        .filter(|k| k.to_ascii_lowercase().starts_with(HEADER_PREFIX))
+        .collect();
+    for k in ours {
+        out.delete(&k).map_err(ApiError::internal)?;
     }
     Ok(out)
 }
@@ -128,8 +134,65 @@ async fn pass_through(req: Request, cfg: &ProxyConfig) -> Result<Response, ApiEr
     send(out).await
 }
 
+/// How long a fetched JWKS is used before it is fetched again (seconds).
+const JWKS_TTL_SECONDS: u64 = 600;
+/// A token with an unknown key id refetches the JWKS at most this often.
+const JWKS_REFETCH_SECONDS: u64 = 60;
+
+type CachedJwks = (u64, u64, Rc<Jwks>); // (expires, fetched, keys)
+
+thread_local! {
+    static JWKS: RefCell<HashMap<String, CachedJwks>> = RefCell::new(HashMap::new());
+}
+
+/// The app's JWKS, cached in the isolate; refetched when stale, or when a
+/// token names a key id it lacks (key rotation), at most once a minute.
+async fn jwks(url: &str, kid: Option<&str>) -> Result<Rc<Jwks>, IdentityError> {
+    let now = Date::now().as_millis() / 1000;
+    let cached = JWKS.with_borrow(|c| c.get(url).cloned());
+    if let Some((expires, fetched, keys)) = &cached {
+        let kid_missing = kid.is_some_and(|k| !keys.has_kid(k));
+        if *expires > now && (!kid_missing || now < fetched + JWKS_REFETCH_SECONDS) {
+            return Ok(keys.clone());
+        }
+    }
+    let unavailable = |why: String| {
+        worker::console_error!("JWKS {url}: {why}");
+        IdentityError::Invalid("the app's signing keys could not be loaded".into())
+    };
+    let fetched = async {
+        let mut resp = Fetch::Url(url.parse().map_err(|e| format!("{e}"))?)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if resp.status_code() != 200 {
+            return Err(format!("status {}", resp.status_code()));
+        }
+        let text = resp.text().await.map_err(|e| e.to_string())?;
+        Jwks::parse(&text)
+    }
+    .await;
+    match fetched {
+        Ok(keys) => {
+            let keys = Rc::new(keys);
+            JWKS.with_borrow_mut(|c| {
+                c.insert(url.to_owned(), (now + JWKS_TTL_SECONDS, now, keys.clone()))
+            });
+            Ok(keys)
+        }
+        // Keep using what we had if the app's endpoint hiccups.
+        Err(e) => match cached {
+            Some((_, _, keys)) => {
+                worker::console_error!("JWKS {url}: refetch failed ({e}); using the cached keys");
+                Ok(keys)
+            }
+            None => Err(unavailable(e)),
+        },
+    }
+}
+
 /// Who the user is, from the app's session.
-fn identify(req: &Request, env: &Env, cfg: &ProxyConfig) -> Result<String, IdentityError> {
+async fn identify(req: &Request, env: &Env, cfg: &ProxyConfig) -> Result<String, IdentityError> {
     let id = &cfg.identity;
     if let Some(t) = &id.trusted_header
         && let Some(presented) = header(req, &t.secret_header)
@@ -155,14 +218,25 @@ fn identify(req: &Request, env: &Env, cfg: &ProxyConfig) -> Result<String, Ident
             .flatten()
             .and_then(|a| a.strip_prefix("Bearer ").map(|t| t.trim().to_owned()));
         if let Some(token) = from_bearer.or(from_cookie) {
-            let secret = settings::secret(env, &j.secret_env)
-                .map_err(|_| IdentityError::Invalid("the session key is not configured".into()))?;
-            return verify_session_jwt(
-                &token,
-                j,
-                secret.as_bytes(),
-                Date::now().as_millis() / 1000,
-            );
+            let now = Date::now().as_millis() / 1000;
+            return match j.algorithm {
+                JwtAlgorithm::HS256 => {
+                    let secret = j
+                        .secret_env
+                        .as_deref()
+                        .and_then(|name| settings::secret(env, name).ok())
+                        .ok_or_else(|| {
+                            IdentityError::Invalid("the session key is not configured".into())
+                        })?;
+                    verify_session_jwt(&token, j, SessionKeys::Secret(secret.as_bytes()), now)
+                }
+                JwtAlgorithm::RS256 | JwtAlgorithm::ES256 => {
+                    let url = j.jwks_url.as_deref().unwrap_or_default();
+                    let kid = actiongate_core::proxy::token_key_id(&token);
+                    let jwks = jwks(url, kid.as_deref()).await?;
+                    verify_session_jwt(&token, j, SessionKeys::Jwks(&jwks), now)
+                }
+            };
         }
     }
     Err(IdentityError::Missing)
@@ -322,7 +396,7 @@ async fn protected(
 ) -> Result<Response, ApiError> {
     let html = wants_html(&req);
     let url = req.url().map_err(ApiError::internal)?;
-    let user_id = match identify(&req, env, cfg) {
+    let user_id = match identify(&req, env, cfg).await {
         Ok(u) => u,
         Err(why) => return unauthenticated(&req, cfg, why),
     };
@@ -641,7 +715,7 @@ async fn resume(req: Request, env: &Env, cfg: &ProxyConfig) -> Result<Response, 
     else {
         return refuse(html, ApiError::bad_request("token: required"));
     };
-    let user_id = match identify(&req, env, cfg) {
+    let user_id = match identify(&req, env, cfg).await {
         Ok(u) => u,
         Err(why) => return unauthenticated(&req, cfg, why),
     };

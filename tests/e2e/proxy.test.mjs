@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { authsignal, mgmt, uid, BASE, VARS, assertError } from "./lib.mjs";
-import { startBank, sessionToken } from "../../demo/bank.mjs";
+import { startBank, sessionToken, es256SessionToken } from "../../demo/bank.mjs";
 
 let bank;
 let bankPort;
@@ -251,4 +251,37 @@ test("a body over the route's limit is 413 and reaches nobody", async () => {
   const r = await post("/api/withdraw", { user, body: { amount: 1, to: "x".repeat(5000) } });
   assertError(r, 413, "payload_too_large");
   assert.deepEqual(await authsignal.queryUserActions({ userId: user }), []);
+});
+
+test("ES256 sessions verify against the app's JWKS", async () => {
+  const d = doc(bank.url);
+  d.proxy.identity.jwt = { cookie: "session", algorithm: "ES256", jwksUrl: `${bank.url}/.well-known/jwks.json` };
+  let r = await mgmt("PUT", "/configuration", { body: d });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  try {
+    const user = uid("es");
+    r = await post("/api/withdraw", { body: { amount: 5, to: "NZ-1" }, cookie: `session=${es256SessionToken(user)}` });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal((await executedFor(user)).length, 1);
+    // An HS256 token is no longer accepted, nor an expired ES256 one.
+    r = await post("/api/withdraw", { user, body: { amount: 5, to: "NZ-1" } });
+    assertError(r, 401, "unauthenticated");
+    r = await post("/api/withdraw", { body: { amount: 5 }, cookie: `session=${es256SessionToken(user, -120)}` });
+    assertError(r, 401, "unauthenticated");
+    assert.match(r.body.errorDescription, /expired/);
+  } finally {
+    assert.equal((await mgmt("PUT", "/configuration", { body: doc(bank.url) })).status, 200);
+  }
+});
+
+test("an invalid proxy configuration is refused with located problems", async () => {
+  const d = doc("ftp://nowhere/x");
+  d.proxy.identity.jwt = { algorithm: "RS256", secretEnv: "X" };
+  d.proxy.routes.push({ method: "POST", path: "nope", action: "bad action" });
+  const r = await mgmt("POST", "/configuration/validate", { body: d });
+  assert.equal(r.body.valid, false);
+  const all = r.body.problems.join("\n");
+  for (const needle of ["proxy.originUrl", "proxy.identity.jwt.jwksUrl", "proxy.identity.jwt.secretEnv: only for HS256", "proxy.routes[2].path", "proxy.routes[2].action"]) {
+    assert.ok(all.includes(needle), `${needle} in ${all}`);
+  }
 });

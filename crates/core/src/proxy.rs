@@ -37,6 +37,9 @@ pub struct ProxyConfig {
     /// Largest body read on a protected route, in bytes. Default 64 KiB.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// The route patterns, parsed once on first use.
+    #[serde(skip)]
+    patterns: std::cell::OnceCell<Vec<Option<PathPattern>>>,
 }
 
 fn default_max_body() -> usize {
@@ -68,10 +71,14 @@ pub struct JwtIdentity {
     /// Whether to read `Authorization: Bearer`. Default: true.
     #[serde(default = "yes")]
     pub bearer: bool,
-    /// `HS256` (RS256/ES256 with a JWKS come later).
+    /// `HS256` (shared secret) or `RS256`/`ES256` (public keys from a JWKS).
     pub algorithm: JwtAlgorithm,
-    /// Name of the Worker secret holding the HS256 key.
-    pub secret_env: String,
+    /// HS256: name of the Worker secret holding the key.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// RS256/ES256: where the app publishes its public keys (a JWKS).
+    #[serde(default)]
+    pub jwks_url: Option<String>,
     /// The claim that holds the user id. Default: `sub`.
     #[serde(default = "default_claim")]
     pub user_id_claim: String,
@@ -96,6 +103,10 @@ fn default_claim() -> String {
 pub enum JwtAlgorithm {
     /// HMAC-SHA256 with a shared secret.
     HS256,
+    /// RSA PKCS#1 v1.5 with SHA-256, keys from a JWKS.
+    RS256,
+    /// ECDSA P-256 with SHA-256, keys from a JWKS.
+    ES256,
 }
 
 /// A user id header set by a trusted upstream (an API gateway).
@@ -190,11 +201,32 @@ impl ProxyConfig {
             if j.cookie.is_none() && !j.bearer {
                 p.push("proxy.identity.jwt: read a cookie, the bearer header, or both".to_owned());
             }
-            if !valid_env_name(&j.secret_env) {
-                p.push(
-                    "proxy.identity.jwt.secretEnv: the name of a Worker secret (A-Z, 0-9, _)"
-                        .to_owned(),
-                );
+            match j.algorithm {
+                JwtAlgorithm::HS256 => {
+                    if !j.secret_env.as_deref().is_some_and(valid_env_name) {
+                        p.push("proxy.identity.jwt.secretEnv: HS256 needs the name of a Worker secret (A-Z, 0-9, _)".to_owned());
+                    }
+                    if j.jwks_url.is_some() {
+                        p.push("proxy.identity.jwt.jwksUrl: only for RS256 and ES256".to_owned());
+                    }
+                }
+                JwtAlgorithm::RS256 | JwtAlgorithm::ES256 => {
+                    let ok = j
+                        .jwks_url
+                        .as_deref()
+                        .and_then(|u| url::Url::parse(u).ok())
+                        .is_some_and(|u| {
+                            u.scheme() == "https"
+                                || (u.scheme() == "http"
+                                    && matches!(u.host_str(), Some("127.0.0.1" | "localhost")))
+                        });
+                    if !ok {
+                        p.push("proxy.identity.jwt.jwksUrl: RS256 and ES256 need an https URL of the app's JWKS".to_owned());
+                    }
+                    if j.secret_env.is_some() {
+                        p.push("proxy.identity.jwt.secretEnv: only for HS256".to_owned());
+                    }
+                }
             }
             if j.user_id_claim.is_empty() {
                 p.push("proxy.identity.jwt.userIdClaim: must not be empty".to_owned());
@@ -255,14 +287,17 @@ impl ProxyConfig {
         method: &str,
         path: &str,
     ) -> Option<(&RouteConfig, BTreeMap<String, String>)> {
-        self.routes.iter().find_map(|r| {
+        let patterns = self.patterns.get_or_init(|| {
+            self.routes
+                .iter()
+                .map(|r| PathPattern::parse(&r.path).ok())
+                .collect()
+        });
+        self.routes.iter().zip(patterns).find_map(|(r, p)| {
             if !r.method.eq_ignore_ascii_case(method) {
                 return None;
             }
-            PathPattern::parse(&r.path)
-                .ok()?
-                .matches(path)
-                .map(|params| (r, params))
+            p.as_ref()?.matches(path).map(|params| (r, params))
         })
     }
 }
@@ -461,23 +496,112 @@ pub enum IdentityError {
     Invalid(String),
 }
 
-/// Verify an HS256 session JWT and return the configured user-id claim.
+/// What verifies a session token: the shared secret, or the app's JWKS.
+pub enum SessionKeys<'a> {
+    /// HS256.
+    Secret(&'a [u8]),
+    /// RS256/ES256 public keys.
+    Jwks(&'a Jwks),
+}
+
+/// Public keys of a JWKS, by key id. Keys of other types, algorithms or
+/// uses are left out.
+#[derive(Debug, Default)]
+pub struct Jwks {
+    rs256: Vec<(Option<String>, RS256PublicKey)>,
+    es256: Vec<(Option<String>, ES256PublicKey)>,
+}
+
+impl Jwks {
+    /// Parse a JWKS document (`{"keys": [...]}`).
+    ///
+    /// # Errors
+    /// A sentence when the document is not a JWKS.
+    pub fn parse(json: &str) -> Result<Self, String> {
+        let doc: Value = serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
+        let keys = doc
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or("no \"keys\" array")?;
+        let mut out = Jwks::default();
+        for k in keys {
+            if k.get("use")
+                .and_then(Value::as_str)
+                .is_some_and(|u| u != "sig")
+            {
+                continue;
+            }
+            let kid = k.get("kid").and_then(Value::as_str).map(str::to_owned);
+            let alg = k.get("alg").and_then(Value::as_str);
+            // The key import takes the key material; alg/use/kid are metadata.
+            let mut bare = k.clone();
+            if let Some(o) = bare.as_object_mut() {
+                o.retain(|name, _| matches!(name.as_str(), "kty" | "crv" | "x" | "y" | "n" | "e"));
+            }
+            let text = bare.to_string();
+            match (k.get("kty").and_then(Value::as_str), alg) {
+                (Some("RSA"), None | Some("RS256")) => {
+                    if let Ok(key) = RS256PublicKey::from_jwk(&text) {
+                        out.rs256.push((kid, key));
+                    }
+                }
+                (Some("EC"), None | Some("ES256")) => {
+                    if let Ok(key) = ES256PublicKey::from_jwk(&text) {
+                        out.es256.push((kid, key));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many usable keys it holds.
+    pub fn len(&self) -> usize {
+        self.rs256.len() + self.es256.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a key with this id is present.
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.rs256.iter().any(|(k, _)| k.as_deref() == Some(kid))
+            || self.es256.iter().any(|(k, _)| k.as_deref() == Some(kid))
+    }
+}
+
+/// The key id (`kid`) in a JWT's header, unverified (to pick a key).
+pub fn token_key_id(token: &str) -> Option<String> {
+    Token::decode_metadata(token)
+        .ok()
+        .and_then(|m| m.key_id().map(str::to_owned))
+}
+
+/// Verify a session JWT and return the configured user-id claim.
 ///
 /// # Errors
 /// [`IdentityError::Invalid`] with the reason.
 pub fn verify_session_jwt(
     token: &str,
     cfg: &JwtIdentity,
-    secret: &[u8],
+    keys: SessionKeys<'_>,
     now_secs: u64,
 ) -> Result<String, IdentityError> {
     let invalid = |why: &str| IdentityError::Invalid(why.to_owned());
     let meta =
         Token::decode_metadata(token).map_err(|_| invalid("the session token is malformed"))?;
-    if meta.algorithm() != "HS256" {
+    let expected = match cfg.algorithm {
+        JwtAlgorithm::HS256 => "HS256",
+        JwtAlgorithm::RS256 => "RS256",
+        JwtAlgorithm::ES256 => "ES256",
+    };
+    if meta.algorithm() != expected {
         return Err(invalid("the session token's algorithm is not accepted"));
     }
-    let key = HS256Key::from_bytes(secret);
+    let kid = meta.key_id().map(str::to_owned);
     let mut options = VerificationOptions {
         time_tolerance: Some(Duration::from_secs(30)),
         artificial_time: Some(Duration::from_secs(now_secs)),
@@ -489,12 +613,46 @@ pub fn verify_session_jwt(
     if let Some(a) = &cfg.audience {
         options.allowed_audiences = Some(HashSet::from_strings(&[a]));
     }
-    let claims = key
-        .verify_token::<Map<String, Value>>(token, Some(options))
-        .map_err(|e| match e.downcast_ref::<jwt_simple::JWTError>() {
-            Some(jwt_simple::JWTError::TokenHasExpired) => invalid("the session has expired"),
-            _ => invalid("the session token is not valid"),
-        })?;
+    let classify = |e: jwt_simple::Error| match e.downcast_ref::<jwt_simple::JWTError>() {
+        Some(jwt_simple::JWTError::TokenHasExpired) => invalid("the session has expired"),
+        _ => invalid("the session token is not valid"),
+    };
+    // With a kid, only the key of that id; without, any key of the algorithm.
+    let picks = |k: &Option<String>| kid.is_none() || k == &kid;
+    let claims = match (keys, cfg.algorithm) {
+        (SessionKeys::Secret(secret), JwtAlgorithm::HS256) => HS256Key::from_bytes(secret)
+            .verify_token::<Map<String, Value>>(token, Some(options))
+            .map_err(classify)?,
+        (SessionKeys::Jwks(jwks), JwtAlgorithm::RS256) => {
+            let mut last = invalid("no key of the app's JWKS matches the session token");
+            let mut found = None;
+            for (_, key) in jwks.rs256.iter().filter(|(k, _)| picks(k)) {
+                match key.verify_token::<Map<String, Value>>(token, Some(options.clone())) {
+                    Ok(c) => {
+                        found = Some(c);
+                        break;
+                    }
+                    Err(e) => last = classify(e),
+                }
+            }
+            found.ok_or(last)?
+        }
+        (SessionKeys::Jwks(jwks), JwtAlgorithm::ES256) => {
+            let mut last = invalid("no key of the app's JWKS matches the session token");
+            let mut found = None;
+            for (_, key) in jwks.es256.iter().filter(|(k, _)| picks(k)) {
+                match key.verify_token::<Map<String, Value>>(token, Some(options.clone())) {
+                    Ok(c) => {
+                        found = Some(c);
+                        break;
+                    }
+                    Err(e) => last = classify(e),
+                }
+            }
+            found.ok_or(last)?
+        }
+        _ => return Err(invalid("the session key is not configured")),
+    };
     let value = if cfg.user_id_claim == "sub" {
         claims.subject.map(Value::String)
     } else {

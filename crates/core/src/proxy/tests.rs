@@ -175,7 +175,7 @@ fn session_jwts_are_verified_with_their_claim() {
     let token = key.authenticate(claims).unwrap();
     let cfg = config().identity.jwt.unwrap();
     assert_eq!(
-        verify_session_jwt(&token, &cfg, secret, now + 10),
+        verify_session_jwt(&token, &cfg, SessionKeys::Secret(secret), now + 10),
         Ok("alice".into())
     );
     let by_uid = JwtIdentity {
@@ -183,15 +183,20 @@ fn session_jwts_are_verified_with_their_claim() {
         ..cfg.clone()
     };
     assert_eq!(
-        verify_session_jwt(&token, &by_uid, secret, now + 10),
+        verify_session_jwt(&token, &by_uid, SessionKeys::Secret(secret), now + 10),
         Ok("u-42".into())
     );
     assert_eq!(
-        verify_session_jwt(&token, &cfg, secret, now + 7200),
+        verify_session_jwt(&token, &cfg, SessionKeys::Secret(secret), now + 7200),
         Err(IdentityError::Invalid("the session has expired".into()))
     );
     assert!(matches!(
-        verify_session_jwt(&token, &cfg, b"another-secret-0123456789abcdef!", now),
+        verify_session_jwt(
+            &token,
+            &cfg,
+            SessionKeys::Secret(b"another-secret-0123456789abcdef!"),
+            now
+        ),
         Err(IdentityError::Invalid(_))
     ));
     let with_issuer = JwtIdentity {
@@ -199,10 +204,10 @@ fn session_jwts_are_verified_with_their_claim() {
         ..cfg.clone()
     };
     assert!(
-        verify_session_jwt(&token, &with_issuer, secret, now).is_err(),
+        verify_session_jwt(&token, &with_issuer, SessionKeys::Secret(secret), now).is_err(),
         "issuer required"
     );
-    assert!(verify_session_jwt("garbage", &cfg, secret, now).is_err());
+    assert!(verify_session_jwt("garbage", &cfg, SessionKeys::Secret(secret), now).is_err());
 }
 
 #[test]
@@ -241,4 +246,88 @@ fn forwarded_headers_carry_a_verifiable_signature() {
         f.canonical(),
         "v1\n1795380179\nPOST\n/api/withdraw?x=1\nalice\nwithdraw-funds\nALLOW\nk1"
     );
+}
+
+#[test]
+fn es256_and_rs256_sessions_verify_against_a_jwks() {
+    let now = 1_795_380_179u64;
+    let claims = || {
+        let mut c = Claims::create(Duration::from_secs(3600));
+        c.issued_at = Some(Duration::from_secs(now));
+        c.invalid_before = Some(Duration::from_secs(now));
+        c.expires_at = Some(Duration::from_secs(now + 3600));
+        c.subject = Some("carol".into());
+        c
+    };
+    let es = ES256KeyPair::generate().with_key_id("es-1");
+    let other = ES256KeyPair::generate().with_key_id("es-2");
+    let jwks_json = format!(
+        r#"{{"keys":[{},{}]}}"#,
+        add_kid(&es.public_key().to_jwk(), "es-1", "ES256"),
+        r#"{"kty":"oct","k":"c2VjcmV0"}"#
+    );
+    let jwks = Jwks::parse(&jwks_json).unwrap();
+    assert_eq!(jwks.len(), 1, "only usable signing keys are kept");
+    assert!(jwks.has_kid("es-1"));
+    let es_cfg = JwtIdentity {
+        cookie: Some("session".into()),
+        bearer: true,
+        algorithm: JwtAlgorithm::ES256,
+        secret_env: None,
+        jwks_url: Some("https://app.example.com/.well-known/jwks.json".into()),
+        user_id_claim: "sub".into(),
+        issuer: None,
+        audience: None,
+    };
+    let good = es.sign(claims()).unwrap();
+    assert_eq!(
+        verify_session_jwt(&good, &es_cfg, SessionKeys::Jwks(&jwks), now),
+        Ok("carol".into())
+    );
+    let foreign = other.sign(claims()).unwrap();
+    assert!(
+        verify_session_jwt(&foreign, &es_cfg, SessionKeys::Jwks(&jwks), now).is_err(),
+        "kid not in the JWKS"
+    );
+    // An HS256 token is refused even if someone signs it with the public key bytes.
+    let hs = HS256Key::from_bytes(b"0123456789abcdef0123456789abcdef")
+        .authenticate(claims())
+        .unwrap();
+    assert_eq!(
+        verify_session_jwt(&hs, &es_cfg, SessionKeys::Jwks(&jwks), now),
+        Err(IdentityError::Invalid(
+            "the session token's algorithm is not accepted".into()
+        ))
+    );
+
+    // A fixed test key (generating one is slow in debug and wasm builds).
+    let rs = RS256KeyPair::from_pem(include_str!("rsa-test-key.pem"))
+        .unwrap()
+        .with_key_id("rs-1");
+    let jwks = Jwks::parse(&format!(
+        r#"{{"keys":[{}]}}"#,
+        add_kid(&rs.public_key().to_jwk(), "rs-1", "RS256")
+    ))
+    .unwrap();
+    let rs_cfg = JwtIdentity {
+        algorithm: JwtAlgorithm::RS256,
+        ..es_cfg.clone()
+    };
+    let token = rs.sign(claims()).unwrap();
+    assert_eq!(
+        verify_session_jwt(&token, &rs_cfg, SessionKeys::Jwks(&jwks), now),
+        Ok("carol".into())
+    );
+    assert!(
+        verify_session_jwt(&token, &rs_cfg, SessionKeys::Jwks(&jwks), now + 7200).is_err(),
+        "expired"
+    );
+}
+
+fn add_kid(jwk: &str, kid: &str, alg: &str) -> String {
+    let mut v: Value = serde_json::from_str(jwk).unwrap();
+    v["kid"] = json!(kid);
+    v["alg"] = json!(alg);
+    v["use"] = json!("sig");
+    v.to_string()
 }
