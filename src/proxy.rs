@@ -19,7 +19,7 @@ use actiongate_core::context::{EdgeInfo, Geo};
 use actiongate_core::model::PendingRequest;
 use actiongate_core::proxy::{
     DEVICE_COOKIE, ForwardFacts, HEADER_PREFIX, IdentityError, Jwks, JwtAlgorithm, ProxyConfig,
-    RequestParts, RouteConfig, SessionKeys, cookie, extract_custom, verify_session_jwt,
+    RequestParts, RouteConfig, SessionKeys, cookie, extract_custom, sha256_hex, verify_session_jwt,
 };
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -338,8 +338,6 @@ async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError>
     }
     Ok(out)
 }
-
-use actiongate_core::proxy::sha256_hex;
 
 fn edge_info(req: &Request) -> EdgeInfo {
     let cf = req.cf();

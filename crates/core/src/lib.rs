@@ -26,6 +26,7 @@ pub mod lists;
 pub mod memory;
 pub mod methods;
 pub mod model;
+pub mod otp;
 pub mod proxy;
 pub mod redirect;
 pub mod rules;

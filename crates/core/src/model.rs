@@ -121,6 +121,9 @@ pub struct ActionRecord {
     /// When the held-back request was released to the origin (at most once).
     #[serde(default)]
     pub replayed_at: Option<Millis>,
+    /// Wrong codes entered for this action's challenge.
+    #[serde(default)]
+    pub failed_attempts: u32,
     /// Methods its challenge may use.
     #[serde(default)]
     pub allowed_verification_methods: Vec<VerificationMethod>,

@@ -208,9 +208,13 @@ fn check_phone(phone: &str, field: &str) -> Result<(), CoreError> {
     }
 }
 
+/// Methods of the user's verified authenticators (a pending enrollment is not one).
 fn enrolled_methods(auths: &[Authenticator]) -> Vec<VerificationMethod> {
-    let mut methods: Vec<VerificationMethod> =
-        auths.iter().map(|a| a.verification_method).collect();
+    let mut methods: Vec<VerificationMethod> = auths
+        .iter()
+        .filter(|a| a.verified_at.is_some())
+        .map(|a| a.verification_method)
+        .collect();
     methods.sort();
     methods.dedup();
     methods
@@ -275,7 +279,9 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
     let default_method = decision.default_method.or_else(|| {
         auths
             .iter()
-            .filter(|a| decision.allowed_methods.contains(&a.verification_method))
+            .filter(|a| {
+                a.verified_at.is_some() && decision.allowed_methods.contains(&a.verification_method)
+            })
             .max_by_key(|a| a.is_default)
             .map(|a| a.verification_method)
     });
@@ -318,6 +324,7 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
         context: Some(ctx),
         pending_request: input.pending,
         replayed_at: None,
+        failed_attempts: 0,
         allowed_verification_methods: decision.allowed_methods,
         default_verification_method: default_method,
         request: TrackRequest {
@@ -510,6 +517,204 @@ pub fn unclaim<S: UserStore>(
     record.replayed_at = None;
     record.updated_at = now;
     store.update_action(&record)
+}
+
+/// A TOTP enrollment in progress: what the user's app needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpEnrollment {
+    /// The (not yet verified) authenticator.
+    pub authenticator_id: String,
+    /// The secret, base32.
+    pub secret: String,
+    /// The `otpauth://` URI.
+    pub uri: String,
+}
+
+/// Start enrolling an authenticator app during an action's challenge.
+///
+/// A user with no verified authenticator may enroll while the challenge is
+/// pending (the first code proves the app and completes the challenge). A
+/// user who has one must complete this action's challenge with it first, so
+/// a stolen session cannot add its own factor.
+///
+/// # Errors
+/// [`CoreError::InvalidField`] when the method is not allowed for the action
+/// or the user must verify first; [`CoreError::ActionNotFound`]; storage errors.
+#[allow(clippy::too_many_arguments)]
+pub fn enroll_totp<S: UserStore>(
+    store: &S,
+    user_id: &str,
+    code: &str,
+    key: &str,
+    id: String,
+    random: [u8; 20],
+    issuer: &str,
+    now: Millis,
+) -> Result<TotpEnrollment, CoreError> {
+    let record = get_action(store, code, key)?;
+    if !record
+        .allowed_verification_methods
+        .contains(&VerificationMethod::AuthenticatorApp)
+    {
+        return Err(CoreError::field(
+            "verificationMethod",
+            "AUTHENTICATOR_APP is not allowed for this action",
+        ));
+    }
+    let auths = store.list_authenticators()?;
+    let verified = auths.iter().any(|a| a.verified_at.is_some());
+    let allowed_state = if verified {
+        record.state == ActionState::ChallengeSucceeded
+    } else {
+        record.state == ActionState::ChallengeRequired
+    };
+    if !allowed_state {
+        return Err(CoreError::field(
+            "token",
+            if verified {
+                "complete the challenge with an enrolled method before adding another"
+            } else {
+                "the action is not waiting for a challenge"
+            },
+        ));
+    }
+    // Only one authenticator app per user: a pending enrollment is replaced,
+    // a verified one must be removed first.
+    for a in &auths {
+        if a.verification_method == VerificationMethod::AuthenticatorApp {
+            if a.verified_at.is_some() {
+                return Err(CoreError::field(
+                    "verificationMethod",
+                    "an authenticator app is already enrolled",
+                ));
+            }
+            store.delete_authenticator(&a.user_authenticator_id)?;
+        }
+    }
+    let secret = crate::otp::TotpSecret::new(random);
+    let user = store.get_user()?.unwrap_or_default();
+    let account = user
+        .email
+        .or(user.username)
+        .unwrap_or_else(|| user_id.to_owned());
+    let uri = secret.uri(issuer, &account)?;
+    let auth = Authenticator {
+        user_authenticator_id: id.clone(),
+        verification_method: VerificationMethod::AuthenticatorApp,
+        created_at: now,
+        verified_at: None,
+        last_verified_at: None,
+        email: None,
+        phone_number: None,
+        is_default: !verified,
+        secret: Some(
+            serde_json::to_value(&secret).map_err(|e| CoreError::Internal(e.to_string()))?,
+        ),
+    };
+    store.put_authenticator(&auth)?;
+    Ok(TotpEnrollment {
+        authenticator_id: id,
+        secret: secret.secret,
+        uri,
+    })
+}
+
+/// The result of checking a code.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CodeCheck {
+    /// Right: the challenge is complete (or the enrollment confirmed).
+    Verified {
+        /// The action after the challenge.
+        record: Box<ActionRecord>,
+        /// The authenticator used, when this code confirmed its enrollment.
+        enrolled: Option<AuthenticatorView>,
+    },
+    /// Wrong; this many more wrong codes are tolerated.
+    Wrong {
+        /// Wrong codes left before the challenge fails.
+        remaining: u32,
+    },
+    /// Wrong, and the challenge has now failed (or had already).
+    Failed,
+}
+
+/// Check an authenticator-app code for an action's challenge.
+///
+/// # Errors
+/// [`CoreError::InvalidField`] when the user has no authenticator app or the
+/// action is not waiting for a challenge; storage errors.
+pub fn verify_totp<S: UserStore>(
+    store: &S,
+    user_id: &str,
+    code: &str,
+    key: &str,
+    entered: &str,
+    now: Millis,
+) -> Result<CodeCheck, CoreError> {
+    let mut record = get_action(store, code, key)?;
+    let Some(mut auth) = store
+        .list_authenticators()?
+        .into_iter()
+        .find(|a| a.verification_method == VerificationMethod::AuthenticatorApp)
+    else {
+        return Err(CoreError::field(
+            "verificationMethod",
+            "no authenticator app is enrolled",
+        ));
+    };
+    let enrolling = auth.verified_at.is_none();
+    // Confirming a new app after the challenge was passed with another method.
+    let confirming_only = enrolling && record.state == ActionState::ChallengeSucceeded;
+    if record.state == ActionState::ChallengeFailed {
+        return Ok(CodeCheck::Failed);
+    }
+    if record.state != ActionState::ChallengeRequired && !confirming_only {
+        return Err(CoreError::field(
+            "token",
+            "the action is not waiting for a challenge",
+        ));
+    }
+    let mut secret: crate::otp::TotpSecret = auth
+        .secret
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .ok_or_else(|| CoreError::Internal("authenticator app without a secret".into()))?;
+    let now_secs = u64::try_from(now / 1000).unwrap_or(0);
+    match secret.matching_step(entered, now_secs)? {
+        Some(step) => {
+            secret.last_step = Some(step);
+            auth.secret = Some(
+                serde_json::to_value(&secret).map_err(|e| CoreError::Internal(e.to_string()))?,
+            );
+            auth.verified_at.get_or_insert(now);
+            auth.last_verified_at = Some(now);
+            store.put_authenticator(&auth)?;
+            let record = if confirming_only {
+                record
+            } else {
+                complete_challenge(store, code, key, VerificationMethod::AuthenticatorApp, now)?
+            };
+            Ok(CodeCheck::Verified {
+                record: Box::new(record),
+                enrolled: enrolling.then(|| auth.view(user_id)),
+            })
+        }
+        None => {
+            record.failed_attempts = record.failed_attempts.saturating_add(1);
+            record.updated_at = now;
+            if record.failed_attempts > crate::otp::MAX_FAILED_ATTEMPTS && !confirming_only {
+                check_transition(record.state, ActionState::ChallengeFailed, Actor::Challenge)?;
+                record.state = ActionState::ChallengeFailed;
+                record.state_updated_at = now;
+                store.update_action(&record)?;
+                return Ok(CodeCheck::Failed);
+            }
+            store.update_action(&record)?;
+            Ok(CodeCheck::Wrong {
+                remaining: crate::otp::MAX_FAILED_ATTEMPTS.saturating_sub(record.failed_attempts),
+            })
+        }
+    }
 }
 
 /// The action with this code and key.

@@ -813,3 +813,215 @@ mod held_requests {
         );
     }
 }
+
+mod authenticator_app {
+    use super::*;
+    use crate::otp::{MAX_FAILED_ATTEMPTS, TotpSecret};
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn challenged(store: &MemoryUserStore, key: &str, now: Millis) {
+        let mut cfg = config("CHALLENGE");
+        cfg.input.verification_methods = vec![
+            VerificationMethod::AuthenticatorApp,
+            VerificationMethod::EmailOtp,
+        ];
+        let list = allowlist();
+        track(store, input(keyed(key), Some(&cfg), &list, now)).unwrap();
+    }
+
+    fn code_for(store: &MemoryUserStore, now: Millis) -> String {
+        let auth = store
+            .list_authenticators()
+            .unwrap()
+            .into_iter()
+            .find(|a| a.verification_method == VerificationMethod::AuthenticatorApp)
+            .unwrap();
+        let s: TotpSecret = serde_json::from_value(auth.secret.unwrap()).unwrap();
+        s.code_at(u64::try_from(now / 1000).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn first_enrollment_completes_the_challenge_with_the_first_code() {
+        let store = MemoryUserStore::new();
+        challenged(&store, "k1", NOW);
+        let e = enroll_totp(
+            &store,
+            "alice",
+            "withdraw-funds",
+            "k1",
+            "auth-1".into(),
+            [5; 20],
+            "ActionGate",
+            NOW,
+        )
+        .unwrap();
+        assert!(e.uri.starts_with("otpauth://totp/ActionGate:alice?"));
+        assert!(
+            !get_user(&store, "alice").unwrap().is_enrolled,
+            "a pending enrollment is not enrolled"
+        );
+        let code = code_for(&store, NOW + 1_000);
+        let CodeCheck::Verified { record, enrolled } =
+            verify_totp(&store, "alice", "withdraw-funds", "k1", &code, NOW + 1_000).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(record.state, ActionState::ChallengeSucceeded);
+        assert_eq!(
+            record.verification_method,
+            Some(VerificationMethod::AuthenticatorApp)
+        );
+        assert_eq!(enrolled.unwrap().user_authenticator_id, "auth-1");
+        assert!(get_user(&store, "alice").unwrap().is_enrolled);
+    }
+
+    #[test]
+    fn a_code_is_never_accepted_twice() {
+        let store = MemoryUserStore::new();
+        challenged(&store, "k1", NOW);
+        enroll_totp(
+            &store,
+            "alice",
+            "withdraw-funds",
+            "k1",
+            "a".into(),
+            [5; 20],
+            "ActionGate",
+            NOW,
+        )
+        .unwrap();
+        let code = code_for(&store, NOW);
+        assert!(matches!(
+            verify_totp(&store, "alice", "withdraw-funds", "k1", &code, NOW).unwrap(),
+            CodeCheck::Verified { .. }
+        ));
+        challenged(&store, "k2", NOW + 5_000);
+        assert_eq!(
+            verify_totp(&store, "alice", "withdraw-funds", "k2", &code, NOW + 5_000).unwrap(),
+            CodeCheck::Wrong {
+                remaining: MAX_FAILED_ATTEMPTS - 1
+            }
+        );
+    }
+
+    #[test]
+    fn five_wrong_codes_are_tolerated_and_the_sixth_fails_the_challenge() {
+        let store = MemoryUserStore::new();
+        challenged(&store, "k1", NOW);
+        enroll_totp(
+            &store,
+            "alice",
+            "withdraw-funds",
+            "k1",
+            "a".into(),
+            [5; 20],
+            "ActionGate",
+            NOW,
+        )
+        .unwrap();
+        let right = code_for(&store, NOW);
+        let wrong = if right == "000000" {
+            "111111"
+        } else {
+            "000000"
+        };
+        for remaining in (0..MAX_FAILED_ATTEMPTS).rev() {
+            assert_eq!(
+                verify_totp(&store, "alice", "withdraw-funds", "k1", wrong, NOW).unwrap(),
+                CodeCheck::Wrong { remaining }
+            );
+        }
+        assert_eq!(
+            verify_totp(&store, "alice", "withdraw-funds", "k1", wrong, NOW).unwrap(),
+            CodeCheck::Failed
+        );
+        assert_eq!(
+            get_action(&store, "withdraw-funds", "k1").unwrap().state,
+            ActionState::ChallengeFailed
+        );
+        // Even the right code does nothing now.
+        assert_eq!(
+            verify_totp(&store, "alice", "withdraw-funds", "k1", &right, NOW).unwrap(),
+            CodeCheck::Failed
+        );
+    }
+
+    #[test]
+    fn an_enrolled_user_must_verify_before_adding_a_factor() {
+        let store = MemoryUserStore::new();
+        let req: EnrollAuthenticatorRequest = crate::error::parse_json(
+            br#"{"verificationMethod":"EMAIL_OTP","email":"a@example.com"}"#,
+        )
+        .unwrap();
+        enroll_authenticator(&store, "alice", req, "email-1".into(), NOW).unwrap();
+        challenged(&store, "k1", NOW);
+        let err = enroll_totp(
+            &store,
+            "alice",
+            "withdraw-funds",
+            "k1",
+            "a".into(),
+            [5; 20],
+            "ActionGate",
+            NOW,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("token: complete the challenge"),
+            "{err}"
+        );
+        complete_challenge(
+            &store,
+            "withdraw-funds",
+            "k1",
+            VerificationMethod::EmailOtp,
+            NOW,
+        )
+        .unwrap();
+        enroll_totp(
+            &store,
+            "alice",
+            "withdraw-funds",
+            "k1",
+            "a".into(),
+            [5; 20],
+            "ActionGate",
+            NOW,
+        )
+        .unwrap();
+        let code = code_for(&store, NOW);
+        let CodeCheck::Verified { record, enrolled } =
+            verify_totp(&store, "alice", "withdraw-funds", "k1", &code, NOW).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            record.verification_method,
+            Some(VerificationMethod::EmailOtp),
+            "the challenge was already done"
+        );
+        assert!(enrolled.is_some());
+    }
+
+    #[test]
+    fn the_method_must_be_allowed_for_the_action() {
+        let store = MemoryUserStore::new();
+        let mut cfg = config("CHALLENGE");
+        cfg.input.verification_methods = vec![VerificationMethod::Passkey];
+        let list = allowlist();
+        track(&store, input(keyed("k"), Some(&cfg), &list, NOW)).unwrap();
+        let err = enroll_totp(
+            &store,
+            "alice",
+            "withdraw-funds",
+            "k",
+            "a".into(),
+            [5; 20],
+            "ActionGate",
+            NOW,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("AUTHENTICATOR_APP is not allowed"));
+    }
+}
