@@ -40,6 +40,7 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
             "The hosted challenge page is not available in this version of ActionGate; the action stays pending.",
         )),
         ["v1", "management", rest @ ..] => management::handle(req, env, rest).await,
+        ["v1", "client", rest @ ..] => crate::client_api::handle(req, env, rest).await,
         ["v1", rest @ ..] => server_api::handle(req, env, rest, &origin).await,
         // Everything else belongs to the app behind ActionGate, if one is configured.
         _ => match crate::config_store::load_proxy(env).await? {

@@ -58,6 +58,19 @@ pub enum UserCommand {
         idempotency_key: String,
         retry: Option<(String, String, String)>,
     },
+    /// Start enrolling an authenticator app (Client API).
+    EnrollTotp {
+        user_id: String,
+        action_code: String,
+        idempotency_key: String,
+    },
+    /// Check an authenticator-app code for the action's challenge (Client API).
+    VerifyTotp {
+        user_id: String,
+        action_code: String,
+        idempotency_key: String,
+        code: String,
+    },
     /// Make a claimed request claimable again after an origin failure.
     Unclaim {
         action_code: String,
@@ -487,6 +500,94 @@ impl UserObject {
                         };
                         Err(ApiError::new(status, code, e.to_string()))
                     }
+                }
+            }
+            UserCommand::EnrollTotp {
+                user_id,
+                action_code,
+                idempotency_key,
+            } => {
+                let store = self.store()?;
+                let mut random = [0u8; 20];
+                getrandom::fill(&mut random)
+                    .map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
+                let issuer = match settings::var(&self.env, "TOTP_ISSUER") {
+                    s if s.is_empty() => "ActionGate".to_owned(),
+                    s => s,
+                };
+                let e = service::enroll_totp(
+                    &store,
+                    &user_id,
+                    &action_code,
+                    &idempotency_key,
+                    uuid::Uuid::new_v4().to_string(),
+                    random,
+                    &issuer,
+                    now_ms(),
+                )?;
+                json_response(
+                    200,
+                    &serde_json::json!({
+                        "userAuthenticatorId": e.authenticator_id,
+                        "userId": user_id,
+                        "uri": e.uri,
+                        "secret": e.secret,
+                    }),
+                )
+            }
+            UserCommand::VerifyTotp {
+                user_id,
+                action_code,
+                idempotency_key,
+                code,
+            } => {
+                let keys = settings::token_keys(&self.env)?;
+                let ttl =
+                    settings::var_u64(&self.env, "TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS);
+                let store = self.store()?;
+                let now = now_ms();
+                match service::verify_totp(
+                    &store,
+                    &user_id,
+                    &action_code,
+                    &idempotency_key,
+                    &code,
+                    now,
+                )? {
+                    service::CodeCheck::Verified { record, enrolled } => {
+                        // A fresh token for the same action: the app validates it.
+                        let claims = ActionClaims {
+                            user_id,
+                            action_code,
+                            idempotency_key: record.idempotency_key.clone(),
+                        };
+                        let token =
+                            keys.sign(&claims, u64::try_from(now / 1000).unwrap_or(0), ttl)?;
+                        let mut body = serde_json::json!({
+                            "isVerified": true,
+                            "accessToken": token,
+                            "state": record.state,
+                        });
+                        if let (Some(a), Some(o)) = (enrolled, body.as_object_mut()) {
+                            o.insert(
+                                "userAuthenticator".into(),
+                                serde_json::to_value(a).unwrap_or_default(),
+                            );
+                        }
+                        json_response(200, &body)
+                    }
+                    service::CodeCheck::Wrong { remaining } => json_response(
+                        200,
+                        &serde_json::json!({
+                            "isVerified": false,
+                            "failureReason": "CODE_INVALID_OR_EXPIRED",
+                            "remainingAttempts": remaining,
+                        }),
+                    ),
+                    service::CodeCheck::Failed => json_response(
+                        200,
+                        &serde_json::json!({"isVerified": false, "failureReason": "MAX_ATTEMPTS_EXCEEDED"}),
+                    ),
                 }
             }
             UserCommand::Unclaim {

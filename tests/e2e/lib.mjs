@@ -70,3 +70,27 @@ export function decodeJwt(token) {
     payload: JSON.parse(Buffer.from(p, "base64url").toString()),
   };
 }
+
+/** RFC 6238 code (SHA-1, 6 digits, 30 s) for a base32 secret at `when` (ms). */
+export function totpCode(secretB32, when = Date.now()) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const ch of secretB32.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(when / 1000 / 30)));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const off = mac[mac.length - 1] & 15;
+  const n = (mac.readUInt32BE(off) & 0x7fffffff) % 1_000_000;
+  return String(n).padStart(6, "0");
+}
+
+/** Call the Client API with an action token, as @authsignal/browser does. */
+export async function client(path, token, body = {}) {
+  const r = await fetch(`${BASE}/v1/client${path}`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return { status: r.status, headers: r.headers, body: await r.json() };
+}

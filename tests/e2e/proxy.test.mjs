@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { authsignal, mgmt, uid, BASE, VARS, assertError } from "./lib.mjs";
+import { authsignal, mgmt, uid, BASE, VARS, assertError, client, totpCode } from "./lib.mjs";
 import { startBank, sessionToken, es256SessionToken } from "../../demo/bank.mjs";
 
 let bank;
@@ -284,4 +284,54 @@ test("an invalid proxy configuration is refused with located problems", async ()
   for (const needle of ["proxy.originUrl", "proxy.identity.jwt.jwksUrl", "proxy.identity.jwt.secretEnv: only for HS256", "proxy.routes[2].path", "proxy.routes[2].action"]) {
     assert.ok(all.includes(needle), `${needle} in ${all}`);
   }
+});
+
+/** Pass the challenge of `token` by enrolling an authenticator app (a first-time user). */
+async function passChallenge(token) {
+  const enrolled = await client("/user-authenticators/totp", token);
+  assert.equal(enrolled.status, 200, JSON.stringify(enrolled.body));
+  const verified = await client("/verify/totp", token, { verificationCode: totpCode(enrolled.body.secret) });
+  assert.equal(verified.body.isVerified, true, JSON.stringify(verified.body));
+  return verified.body.accessToken;
+}
+
+test("a challenged API withdrawal executes exactly once after the challenge, never on reuse or tampering", async () => {
+  const user = uid("p");
+  const body = { amount: 5000, to: "NZ-3" };
+  const challenged = await post("/api/withdraw", { user, body });
+  assertError(challenged, 401, "challenge_required");
+  const { token } = challenged.body;
+  await passChallenge(token);
+  let r = await post("/api/withdraw", { user, body: { ...body, amount: 9999 }, headers: { "X-ActionGate-Token": token } });
+  assertError(r, 403, "request_mismatch");
+  assert.equal((await executedFor(user)).length, 0);
+  r = await post("/api/withdraw", { user, body, headers: { "X-ActionGate-Token": token } });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  let done = await executedFor(user);
+  assert.equal(done.length, 1);
+  assert.equal(done[0].state, "CHALLENGE_SUCCEEDED");
+  r = await post("/api/withdraw", { user, body, headers: { "X-ActionGate-Token": token } });
+  assertError(r, 403, "token_already_used");
+  done = await executedFor(user);
+  assert.equal(done.length, 1, "exactly once");
+});
+
+test("a challenged browser form post is replayed exactly once when the user returns with the token", async () => {
+  const user = uid("p");
+  const challenged = await post("/withdraw", { user, form: { amount: 5000, to: "NZ-4" }, html: true });
+  assert.equal(challenged.status, 303);
+  const token = new URL(challenged.headers.get("location")).searchParams.get("token");
+  await passChallenge(token);
+  const resume = () => fetch(`${BASE}/__actiongate/resume?token=${encodeURIComponent(token)}`, {
+    headers: { Cookie: `session=${session(user)}`, Accept: "text/html" }, redirect: "manual",
+  });
+  let r = await resume();
+  assert.equal(r.status, 303, "the bank's answer to the replayed form post");
+  assert.match(r.headers.get("location"), /Withdrew/);
+  let done = await executedFor(user);
+  assert.deepEqual(done.map((d) => [d.amount, d.to, d.state]), [[5000, "NZ-4", "CHALLENGE_SUCCEEDED"]]);
+  r = await resume();
+  assert.equal(r.status, 403, "a second return replays nothing");
+  done = await executedFor(user);
+  assert.equal(done.length, 1);
 });

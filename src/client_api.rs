@@ -1,0 +1,128 @@
+//! The Client API (`/v1/client/...`): what `@authsignal/browser` calls from
+//! the user's browser, authenticated by the bearer token that track issued
+//! for one action. So far: the authenticator-app (TOTP) client
+//! (`authsignal.totp.enroll()` and `.verify({code})`).
+//!
+//! Browsers call it from the app's origin, so answers carry CORS headers for
+//! the origins of `REDIRECT_URL_ALLOWLIST` (and the worker's own).
+
+use actiongate_core::error::parse_json;
+use actiongate_core::token::ActionClaims;
+use serde::Deserialize;
+use worker::{Date, Env, Headers, Method, Request, Response};
+
+use crate::http::{ApiError, read_json_body};
+use crate::router::allow;
+use crate::server_api::call_user;
+use crate::settings;
+use crate::user_object::UserCommand;
+
+/// Handle `/v1/client/<rest>`.
+///
+/// # Errors
+/// Never: errors are answered as responses with CORS headers.
+pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Response, ApiError> {
+    let origin = req.headers().get("Origin").ok().flatten();
+    let result = if req.method() == Method::Options {
+        Response::empty()
+            .map(|r| r.with_status(204))
+            .map_err(ApiError::internal)
+    } else {
+        route(&mut req, env, rest).await
+    };
+    let response = match result {
+        Ok(r) => r,
+        Err(e) => e.into_response().map_err(ApiError::internal)?,
+    };
+    with_cors(response, env, origin.as_deref(), &req)
+}
+
+async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, ApiError> {
+    match rest {
+        ["user-authenticators", "totp"] => {
+            allow(req, &[Method::Post])?;
+            let claims = bearer(req, env)?;
+            let cmd = UserCommand::EnrollTotp {
+                user_id: claims.user_id.clone(),
+                action_code: claims.action_code,
+                idempotency_key: claims.idempotency_key,
+            };
+            call_user(env, &claims.user_id, &cmd).await
+        }
+        ["verify", "totp"] => {
+            allow(req, &[Method::Post])?;
+            let claims = bearer(req, env)?;
+            let body = read_json_body(req).await?;
+            let v: VerifyRequest = parse_json(&body)?;
+            let cmd = UserCommand::VerifyTotp {
+                user_id: claims.user_id.clone(),
+                action_code: claims.action_code,
+                idempotency_key: claims.idempotency_key,
+                code: v.verification_code,
+            };
+            call_user(env, &claims.user_id, &cmd).await
+        }
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct VerifyRequest {
+    verification_code: String,
+}
+
+/// The action a `Bearer` token is bound to.
+fn bearer(req: &Request, env: &Env) -> Result<ActionClaims, ApiError> {
+    let header = req.headers().get("Authorization").ok().flatten();
+    let Some(token) = header.as_deref().and_then(|h| h.strip_prefix("Bearer ")) else {
+        return Err(ApiError::new(
+            401,
+            "unauthorized",
+            "Send the token from track as Authorization: Bearer <token>.",
+        ));
+    };
+    let keys = settings::token_keys(env)?;
+    keys.verify(token.trim(), Date::now().as_millis() / 1000)
+        .map(|v| v.claims)
+        .map_err(|e| ApiError::new(401, e.code(), e.to_string()))
+}
+
+/// The origins allowed to call the Client API from a browser.
+fn cors_origin_allowed(env: &Env, origin: &str, req: &Request) -> bool {
+    if req
+        .url()
+        .is_ok_and(|u| u.origin().ascii_serialization() == origin)
+    {
+        return true;
+    }
+    settings::redirect_allowlist(env).is_ok_and(|list| list.check(&format!("{origin}/")).is_ok())
+}
+
+fn with_cors(
+    resp: Response,
+    env: &Env,
+    origin: Option<&str>,
+    req: &Request,
+) -> Result<Response, ApiError> {
+    let Some(origin) = origin.filter(|o| cors_origin_allowed(env, o, req)) else {
+        return Ok(resp);
+    };
+    let headers = Headers::new();
+    for (k, v) in resp.headers().entries() {
+        headers.append(&k, &v).map_err(ApiError::internal)?;
+    }
+    for (k, v) in [
+        ("Access-Control-Allow-Origin", origin),
+        ("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS"),
+        (
+            "Access-Control-Allow-Headers",
+            "Authorization, Content-Type",
+        ),
+        ("Access-Control-Max-Age", "600"),
+        ("Vary", "Origin"),
+    ] {
+        headers.set(k, v).map_err(ApiError::internal)?;
+    }
+    Ok(resp.with_headers(headers))
+}
