@@ -1,7 +1,9 @@
 //! The Client API (`/v1/client/...`): what `@authsignal/browser` calls from
 //! the user's browser, authenticated by the bearer token that track issued
 //! for one action. So far: the authenticator-app (TOTP) client
-//! (`authsignal.totp.enroll()` and `.verify({code})`).
+//! (`authsignal.totp.enroll()` and `.verify({code})`), and `GET
+//! /v1/client/action`, what the hosted challenge page shows (methods, the
+//! rendered message, where to return).
 //!
 //! Browsers call it from the app's origin, so answers carry CORS headers for
 //! the origins of `REDIRECT_URL_ALLOWLIST` (and the worker's own).
@@ -39,6 +41,16 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
 
 async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, ApiError> {
     match rest {
+        ["action"] => {
+            allow(req, &[Method::Get])?;
+            let claims = bearer(req, env)?;
+            let cmd = UserCommand::ChallengeInfo {
+                user_id: claims.user_id.clone(),
+                action_code: claims.action_code,
+                idempotency_key: claims.idempotency_key,
+            };
+            call_user(env, &claims.user_id, &cmd).await
+        }
         ["user-authenticators", "totp"] => {
             allow(req, &[Method::Post])?;
             let claims = bearer(req, env)?;

@@ -32,13 +32,11 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
             allow(&req, &[Method::Get])?;
             json_response(200, &serde_json::json!({"status": "ok"}))
         }
-        // The hosted challenge page (the URL track returns) is not built yet;
-        // the path is ActionGate's, so it is never proxied to the app.
-        ["challenge"] => Err(ApiError::new(
-            501,
-            "not_implemented",
-            "The hosted challenge page is not available in this version of ActionGate; the action stays pending.",
-        )),
+        // The hosted challenge page is a static asset (www/challenge.html),
+        // served before the worker runs; the path is never proxied to the app.
+        ["challenge"] | ["__actiongate", ..] if !segs.starts_with(&["__actiongate", "resume"]) => {
+            Err(ApiError::not_found())
+        }
         ["v1", "management", rest @ ..] => management::handle(req, env, rest).await,
         ["v1", "client", rest @ ..] => crate::client_api::handle(req, env, rest).await,
         ["v1", rest @ ..] => server_api::handle(req, env, rest, &origin).await,

@@ -58,6 +58,12 @@ pub enum UserCommand {
         idempotency_key: String,
         retry: Option<(String, String, String)>,
     },
+    /// What the hosted challenge page needs to show (Client API).
+    ChallengeInfo {
+        user_id: String,
+        action_code: String,
+        idempotency_key: String,
+    },
     /// Start enrolling an authenticator app (Client API).
     EnrollTotp {
         user_id: String,
@@ -502,6 +508,52 @@ impl UserObject {
                     }
                 }
             }
+            UserCommand::ChallengeInfo {
+                user_id,
+                action_code,
+                idempotency_key,
+            } => {
+                let policy = config_store::load(&self.env, &action_code).await?;
+                let store = self.store()?;
+                let record = service::get_action(&store, &action_code, &idempotency_key)?;
+                let auths = store.list_authenticators()?;
+                let user = service::get_user(&store, &user_id)?;
+                let has_app = auths.iter().any(|a| {
+                    a.verified_at.is_some()
+                        && a.verification_method
+                            == actiongate_core::methods::VerificationMethod::AuthenticatorApp
+                });
+                // The message in the action's locale, else English.
+                let message = policy.as_ref().and_then(|p| {
+                    let templates = &p.config.input.messaging_templates;
+                    let locale = record.request.locale.as_deref().unwrap_or("en");
+                    templates
+                        .get(locale)
+                        .or_else(|| templates.get(locale.split('-').next().unwrap_or("en")))
+                        .or_else(|| templates.get("en"))
+                        .and_then(|t| {
+                            record.context.as_ref().and_then(|c| {
+                                actiongate_core::present::render_template(&t.default_template, c)
+                            })
+                        })
+                });
+                json_response(
+                    200,
+                    &serde_json::json!({
+                        "actionCode": action_code,
+                        "idempotencyKey": idempotency_key,
+                        "state": record.state,
+                        "allowedVerificationMethods": record.allowed_verification_methods,
+                        "defaultVerificationMethod": record.default_verification_method,
+                        "isEnrolled": user.is_enrolled,
+                        "enrolledVerificationMethods": user.enrolled_verification_methods,
+                        "hasAuthenticatorApp": has_app,
+                        "messageHtml": message,
+                        "redirectUrl": record.request.redirect_url,
+                        "failedAttempts": record.failed_attempts,
+                    }),
+                )
+            }
             UserCommand::EnrollTotp {
                 user_id,
                 action_code,
@@ -532,6 +584,7 @@ impl UserObject {
                         "userId": user_id,
                         "uri": e.uri,
                         "secret": e.secret,
+                        "qrCodeSvg": actiongate_core::present::qr_svg(&e.uri),
                     }),
                 )
             }

@@ -27,6 +27,7 @@ pub mod memory;
 pub mod methods;
 pub mod model;
 pub mod otp;
+pub mod present;
 pub mod proxy;
 pub mod redirect;
 pub mod rules;

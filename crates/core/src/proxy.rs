@@ -432,7 +432,14 @@ fn convert(v: Value, kind: Option<AttributeType>) -> Value {
                 .parse::<f64>()
                 .ok()
                 .filter(|f| f.is_finite())
-                .and_then(serde_json::Number::from_f64)
+                .and_then(|f| {
+                    // Whole numbers stay integers (5000, not 5000.0).
+                    if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                        Some(serde_json::Number::from(f as i64))
+                    } else {
+                        serde_json::Number::from_f64(f)
+                    }
+                })
                 .map_or(Value::Null, Value::Number),
         },
         Some(AttributeType::Boolean) => match v {

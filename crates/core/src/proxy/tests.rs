@@ -75,7 +75,7 @@ fn attributes_come_from_json_form_query_header_and_params() {
     );
     assert_eq!(
         Value::Object(got),
-        json!({"amount": 1200.0, "destinationAccount": "GB-1234-999"})
+        json!({"amount": 1200, "destinationAccount": "GB-1234-999"})
     );
 
     let (r, params) = c.route("POST", "/accounts/a1/close").unwrap();

@@ -1,0 +1,120 @@
+//! What the hosted challenge page shows: the action's contextual message
+//! rendered from its template, and the enrollment QR code.
+//!
+//! Templates substitute `{{path}}` with values from the action's context
+//! (`{{action.custom.amount}}`). Every value is HTML-escaped. If any path is
+//! missing or `null`, no message is shown at all: a half-filled sentence
+//! about money is worse than none.
+
+use qrcodegen::{QrCode, QrCodeEcc};
+use serde_json::Value;
+
+/// Render a template against a context; `None` when any value is missing.
+pub fn render_template(template: &str, context: &Value) -> Option<String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&escape(rest.get(..start)?));
+        let after = rest.get(start + 2..)?;
+        let end = after.find("}}")?;
+        let path = after.get(..end)?.trim();
+        let mut v = context;
+        for part in path.split('.') {
+            v = v.get(part)?;
+        }
+        let text = match v {
+            Value::Null => return None,
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Array(_) | Value::Object(_) => return None,
+        };
+        out.push_str(&escape(&text));
+        rest = after.get(end + 2..)?;
+    }
+    out.push_str(&escape(rest));
+    Some(out)
+}
+
+/// HTML-escape text for element content and quoted attributes.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An SVG QR code (error correction M, 4-module quiet zone) for `text`.
+pub fn qr_svg(text: &str) -> Option<String> {
+    let qr = QrCode::encode_text(text, QrCodeEcc::Medium).ok()?;
+    let size = qr.size();
+    let border = 4;
+    let dim = size + border * 2;
+    let mut path = String::new();
+    for y in 0..size {
+        for x in 0..size {
+            if qr.get_module(x, y) {
+                path.push_str(&format!("M{},{}h1v1h-1z", x + border, y + border));
+            }
+        }
+    }
+    Some(format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {dim} {dim}\" shape-rendering=\"crispEdges\" role=\"img\" aria-label=\"QR code\"><rect width=\"100%\" height=\"100%\" fill=\"#fff\"/><path d=\"{path}\" fill=\"#000\"/></svg>"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn renders_and_escapes() {
+        let ctx = json!({"action": {"custom": {"amount": 250, "to": "<b>NZ</b> & co"}}});
+        assert_eq!(
+            render_template(
+                "Confirm {{action.custom.amount}} to {{ action.custom.to }}.",
+                &ctx
+            )
+            .as_deref(),
+            Some("Confirm 250 to &lt;b&gt;NZ&lt;/b&gt; &amp; co.")
+        );
+        assert_eq!(
+            render_template("<i>plain</i>", &ctx).as_deref(),
+            Some("&lt;i&gt;plain&lt;/i&gt;")
+        );
+    }
+
+    #[test]
+    fn missing_data_shows_no_message() {
+        let ctx = json!({"action": {"custom": {"amount": null}}});
+        assert_eq!(
+            render_template("Confirm {{action.custom.amount}}", &ctx),
+            None
+        );
+        assert_eq!(
+            render_template("Confirm {{action.custom.nothing}}", &ctx),
+            None
+        );
+        assert_eq!(render_template("Broken {{action.custom.amount", &ctx), None);
+    }
+
+    #[test]
+    fn qr_code_is_an_svg() {
+        let svg =
+            qr_svg("otpauth://totp/ActionGate:alice?secret=JBSWY3DPEHPK3PXP&issuer=ActionGate")
+                .unwrap();
+        assert!(svg.starts_with("<svg "));
+        assert!(svg.contains("<path d=\"M"));
+    }
+}
