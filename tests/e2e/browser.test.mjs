@@ -99,3 +99,79 @@ test("the page works by keyboard alone and says when a link is bad", async () =>
   await page.screenshot({ path: join(SHOTS, "06-challenge-bad-link.png") });
   await context.close();
 });
+
+/** Serve a page that uses @authsignal/browser (bundled by esbuild, no CDN). */
+async function startTestApp() {
+  const { build } = await import("esbuild");
+  const bundle = await build({
+    stdin: { contents: 'export { Authsignal } from "@authsignal/browser";', resolveDir: ROOT },
+    bundle: true, format: "iife", globalName: "AuthsignalSDK", write: false, platform: "browser",
+  });
+  const js = bundle.outputFiles[0].text;
+  const { createServer } = await import("node:http");
+  const html = `<!doctype html><meta charset="utf-8"><title>App</title><script src="/sdk.js"></script><body><h1>My app</h1></body>`;
+  const server = createServer((req, res) => {
+    if (req.url === "/sdk.js") { res.writeHead(200, { "Content-Type": "text/javascript" }); res.end(js); return; }
+    res.writeHead(200, { "Content-Type": "text/html" }); res.end(html);
+  });
+  const { TEST_APP_PORT } = await import("./harness.mjs");
+  await new Promise((r) => server.listen(TEST_APP_PORT, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${TEST_APP_PORT}`, close: () => new Promise((r) => server.close(r)) };
+}
+
+test("popup mode through @authsignal/browser's launch resolves with a token that validates", async () => {
+  const { authsignal, configure } = await import("./lib.mjs");
+  await configure("popup-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP"] });
+  const app = await startTestApp();
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    const userId = uid("popup");
+    const t = await authsignal.track({ userId, action: "popup-action" });
+    await page.goto(app.url);
+    const launched = page.evaluate(async ({ url, base }) => {
+      const a = new AuthsignalSDK.Authsignal({ tenantId: "actiongate", baseUrl: base });
+      return a.launch(url, { mode: "popup" });
+    }, { url: t.url, base: `${BASE}/v1` });
+    const frame = page.frameLocator("iframe");
+    const secret = (await frame.locator("#secret:not(:empty)").textContent()).trim();
+    await page.screenshot({ path: join(SHOTS, "07-popup.png") });
+    await frame.locator("#code").fill(totpCode(secret));
+    await frame.locator("#code").press("Enter");
+    const { token } = await launched;
+    assert.ok(token, "launch resolved with the token");
+    const v = await authsignal.validateChallenge({ token, userId, action: "popup-action" });
+    assert.equal(v.isValid, true);
+    assert.equal(v.state, "CHALLENGE_SUCCEEDED");
+  } finally {
+    await context.close();
+    await app.close();
+  }
+});
+
+test("a custom page using @authsignal/browser's totp client, across origins", async () => {
+  const { authsignal, configure } = await import("./lib.mjs");
+  await configure("custom-ui-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP"] });
+  const app = await startTestApp();
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    const userId = uid("custom");
+    const t = await authsignal.track({ userId, action: "custom-ui-action" });
+    await page.goto(app.url);
+    const enrolled = await page.evaluate(async ({ token, base }) => {
+      window.sdk = new AuthsignalSDK.Authsignal({ tenantId: "actiongate", baseUrl: base });
+      window.sdk.setToken(token);
+      return window.sdk.totp.enroll();
+    }, { token: t.token, base: `${BASE}/v1` });
+    assert.ok(enrolled.data?.secret, JSON.stringify(enrolled));
+    const verified = await page.evaluate((code) => window.sdk.totp.verify({ code }), totpCode(enrolled.data.secret));
+    assert.equal(verified.data.isVerified, true, JSON.stringify(verified));
+    const v = await authsignal.validateChallenge({ token: verified.data.token });
+    assert.equal(v.isValid, true);
+    assert.equal(v.verificationMethod, "AUTHENTICATOR_APP");
+  } finally {
+    await context.close();
+    await app.close();
+  }
+});

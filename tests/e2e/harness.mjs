@@ -20,6 +20,11 @@ export function devVars() {
   return vars;
 }
 
+function localAllowlist() {
+  const m = readFileSync(join(ROOT, "wrangler.toml"), "utf8").match(/^REDIRECT_URL_ALLOWLIST = "([^"]*)"/m);
+  return m ? m[1] : "";
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -36,6 +41,9 @@ export function freePort() {
  * Start `wrangler dev --local`; resolves once /health answers.
  * @returns {Promise<{baseUrl: string, stop: () => Promise<void>}>}
  */
+/** Where the browser tests serve their own page (an app using @authsignal/browser). */
+export const TEST_APP_PORT = 8799;
+
 export async function startWorker({ logFile, extraArgs = [] } = {}) {
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), "actiongate-e2e-"));
@@ -43,7 +51,10 @@ export async function startWorker({ logFile, extraArgs = [] } = {}) {
   const child = spawn(
     wrangler,
     ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state,
-     "--show-interactive-dev-session=false", "--log-level", "warn", ...extraArgs],
+     "--show-interactive-dev-session=false", "--log-level", "warn",
+     // wrangler.toml's local allowlist, plus the browser tests' own app page.
+     "--var", `REDIRECT_URL_ALLOWLIST:${localAllowlist()} http://127.0.0.1:${TEST_APP_PORT}`,
+     ...extraArgs],
     {
       cwd: ROOT,
       env: {
