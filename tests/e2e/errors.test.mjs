@@ -30,7 +30,7 @@ test("management endpoints need the management secret, not the API secret", asyn
 
 test("unknown routes are 404 and wrong methods 405 with Allow", async () => {
   assertError(await call("GET", "/v1/nope"), 404, "not_found");
-  assertError(await call("GET", "/nope"), 404, "not_found");
+  assertError(await call("GET", "/__actiongate/nope"), 404, "not_found"); // reserved, never the app's
   assertError(await call("GET", `/v1/users/${uid()}/actions/a/b/c`), 404, "not_found");
   const r = await call("DELETE", `/v1/users/${uid()}/actions/login`);
   assertError(r, 405, "method_not_allowed");
