@@ -3,7 +3,8 @@
 //! for one action. So far: the authenticator-app (TOTP) client
 //! (`authsignal.totp.enroll()` and `.verify({code})`), and `GET
 //! /v1/client/action`, what the hosted challenge page shows (methods, the
-//! rendered message, where to return).
+//! rendered message, where to return); the email OTP client
+//! (`authsignal.email.enroll({email})`, `.challenge()`, `.verify({code})`).
 //!
 //! Browsers call it from the app's origin, so answers carry CORS headers for
 //! the origins of `REDIRECT_URL_ALLOWLIST` (and the worker's own).
@@ -13,11 +14,12 @@ use actiongate_core::token::ActionClaims;
 use serde::Deserialize;
 use worker::{Date, Env, Headers, Method, Request, Response};
 
-use crate::http::{ApiError, read_json_body};
+use crate::http::{ApiError, json_response, read_json_body};
 use crate::router::allow;
 use crate::server_api::call_user;
 use crate::settings;
 use crate::user_object::UserCommand;
+use serde_json::json;
 
 /// Handle `/v1/client/<rest>`.
 ///
@@ -74,8 +76,82 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
             };
             call_user(env, &claims.user_id, &cmd).await
         }
+        ["user-authenticators", "email-otp"] => {
+            allow(req, &[Method::Post])?;
+            let claims = bearer(req, env)?;
+            let body = read_json_body(req).await?;
+            let e: EnrollEmailRequest = parse_json(&body)?;
+            let sent = issue_email_code(env, claims, Some(e.email)).await?;
+            json_response(
+                200,
+                &json!({"userAuthenticatorId": sent.get("userAuthenticatorId"), "userId": sent.get("userId")}),
+            )
+        }
+        ["challenge", "email-otp"] => {
+            allow(req, &[Method::Post])?;
+            let claims = bearer(req, env)?;
+            issue_email_code(env, claims, None).await?;
+            json_response(
+                200,
+                &json!({"challengeId": uuid::Uuid::new_v4().to_string()}),
+            )
+        }
+        ["verify", "email-otp"] => {
+            allow(req, &[Method::Post])?;
+            let claims = bearer(req, env)?;
+            let body = read_json_body(req).await?;
+            let v: VerifyRequest = parse_json(&body)?;
+            let cmd = UserCommand::VerifyEmailCode {
+                user_id: claims.user_id.clone(),
+                action_code: claims.action_code,
+                idempotency_key: claims.idempotency_key,
+                code: v.verification_code,
+            };
+            call_user(env, &claims.user_id, &cmd).await
+        }
         _ => Err(ApiError::not_found()),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EnrollEmailRequest {
+    email: String,
+}
+
+/// Issue a code in the user's object, then hand it to the app (`email.created`).
+async fn issue_email_code(
+    env: &Env,
+    claims: ActionClaims,
+    enroll_email: Option<String>,
+) -> Result<serde_json::Value, ApiError> {
+    let cmd = UserCommand::IssueEmailCode {
+        user_id: claims.user_id.clone(),
+        action_code: claims.action_code,
+        idempotency_key: claims.idempotency_key,
+        enroll_email,
+    };
+    let mut resp = call_user(env, &claims.user_id, &cmd).await?;
+    if resp.status_code() != 200 {
+        return Err(crate::server_api::relay_error(&mut resp).await);
+    }
+    let mut sent: serde_json::Value = resp.json().await.map_err(ApiError::internal)?;
+    let data = json!({
+        "to": sent.get("to"),
+        "code": sent.get("code"),
+        "userId": sent.get("userId"),
+        "actionCode": sent.get("actionCode"),
+        "idempotencyKey": sent.get("idempotencyKey"),
+        "userAgent": sent.get("userAgent"),
+        "ipAddress": sent.get("ipAddress"),
+        "locale": sent.get("locale"),
+    });
+    // The code goes to the app's webhook only, never into a Client API answer.
+    if let Some(o) = sent.as_object_mut() {
+        o.remove("code");
+    }
+    crate::delivery::deliver(env, "email.created", data).await?;
+    Ok(sent)
 }
 
 #[derive(Deserialize)]

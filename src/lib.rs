@@ -6,6 +6,7 @@
 
 mod client_api;
 mod config_store;
+mod delivery;
 mod http;
 mod management;
 mod proxy;

@@ -201,6 +201,29 @@ pub async fn call_user(env: &Env, user_id: &str, cmd: &UserCommand) -> Result<Re
         .map_err(ApiError::unavailable)
 }
 
+/// Turn a user object's error answer back into an [`ApiError`].
+pub async fn relay_error(resp: &mut Response) -> ApiError {
+    let status = resp.status_code();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    let code = body
+        .get("error")
+        .and_then(|v| v.as_str())
+        .unwrap_or("internal_error");
+    let known: &'static str = match code {
+        "invalid_request" => "invalid_request",
+        "action_not_found" => "action_not_found",
+        "service_unavailable" => "service_unavailable",
+        "server_misconfigured" => "server_misconfigured",
+        _ => "internal_error",
+    };
+    let desc = body
+        .get("errorDescription")
+        .and_then(|v| v.as_str())
+        .unwrap_or("An internal error occurred.")
+        .to_owned();
+    ApiError::new(status, known, desc)
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ValidateRequest {

@@ -77,6 +77,21 @@ pub enum UserCommand {
         idempotency_key: String,
         code: String,
     },
+    /// Issue an email code for the action's challenge (Client API): to
+    /// `enroll_email` when enrolling, else to the enrolled address.
+    IssueEmailCode {
+        user_id: String,
+        action_code: String,
+        idempotency_key: String,
+        enroll_email: Option<String>,
+    },
+    /// Check an emailed code (Client API).
+    VerifyEmailCode {
+        user_id: String,
+        action_code: String,
+        idempotency_key: String,
+        code: String,
+    },
     /// Make a claimed request claimable again after an origin failure.
     Unclaim {
         action_code: String,
@@ -594,54 +609,74 @@ impl UserObject {
                 idempotency_key,
                 code,
             } => {
-                let keys = settings::token_keys(&self.env)?;
-                let ttl =
-                    settings::var_u64(&self.env, "TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS);
                 let store = self.store()?;
                 let now = now_ms();
-                match service::verify_totp(
+                let check = service::verify_totp(
                     &store,
                     &user_id,
                     &action_code,
                     &idempotency_key,
                     &code,
                     now,
-                )? {
-                    service::CodeCheck::Verified { record, enrolled } => {
-                        // A fresh token for the same action: the app validates it.
-                        let claims = ActionClaims {
-                            user_id,
-                            action_code,
-                            idempotency_key: record.idempotency_key.clone(),
-                        };
-                        let token =
-                            keys.sign(&claims, u64::try_from(now / 1000).unwrap_or(0), ttl)?;
-                        let mut body = serde_json::json!({
-                            "isVerified": true,
-                            "accessToken": token,
-                            "state": record.state,
-                        });
-                        if let (Some(a), Some(o)) = (enrolled, body.as_object_mut()) {
-                            o.insert(
-                                "userAuthenticator".into(),
-                                serde_json::to_value(a).unwrap_or_default(),
-                            );
-                        }
-                        json_response(200, &body)
-                    }
-                    service::CodeCheck::Wrong { remaining } => json_response(
-                        200,
-                        &serde_json::json!({
-                            "isVerified": false,
-                            "failureReason": "CODE_INVALID_OR_EXPIRED",
-                            "remainingAttempts": remaining,
-                        }),
-                    ),
-                    service::CodeCheck::Failed => json_response(
-                        200,
-                        &serde_json::json!({"isVerified": false, "failureReason": "MAX_ATTEMPTS_EXCEEDED"}),
-                    ),
-                }
+                )?;
+                self.code_check_response(check, user_id, action_code, now)
+            }
+            UserCommand::IssueEmailCode {
+                user_id,
+                action_code,
+                idempotency_key,
+                enroll_email,
+            } => {
+                let store = self.store()?;
+                let mut random = [0u8; 24];
+                getrandom::fill(&mut random)
+                    .map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
+                let digits = actiongate_core::otp::six_digits(random.get(..8).unwrap_or(&[]))
+                    .ok_or_else(|| ApiError::internal("no random bytes"))?;
+                let salt: String = random.iter().skip(8).map(|b| format!("{b:02x}")).collect();
+                let sent = service::issue_email_code(
+                    &store,
+                    &action_code,
+                    &idempotency_key,
+                    enroll_email.as_deref(),
+                    uuid::Uuid::new_v4().to_string(),
+                    digits,
+                    salt,
+                    now_ms(),
+                )?;
+                let req = &sent.record.request;
+                json_response(
+                    200,
+                    &serde_json::json!({
+                        "to": sent.to,
+                        "code": sent.code,
+                        "userAuthenticatorId": sent.authenticator_id,
+                        "userId": user_id,
+                        "actionCode": action_code,
+                        "idempotencyKey": idempotency_key,
+                        "userAgent": req.user_agent,
+                        "ipAddress": req.ip_address,
+                        "locale": req.locale,
+                    }),
+                )
+            }
+            UserCommand::VerifyEmailCode {
+                user_id,
+                action_code,
+                idempotency_key,
+                code,
+            } => {
+                let store = self.store()?;
+                let now = now_ms();
+                let check = service::verify_email_code(
+                    &store,
+                    &user_id,
+                    &action_code,
+                    &idempotency_key,
+                    &code,
+                    now,
+                )?;
+                self.code_check_response(check, user_id, action_code, now)
             }
             UserCommand::Unclaim {
                 action_code,
@@ -768,6 +803,54 @@ impl UserObject {
                 service::delete_authenticator(&store, &id)?;
                 json_response(200, &serde_json::json!({"success": true}))
             }
+        }
+    }
+
+    /// The Client API's answer to a code: a fresh token when verified.
+    fn code_check_response(
+        &self,
+        check: service::CodeCheck,
+        user_id: String,
+        action_code: String,
+        now: i64,
+    ) -> std::result::Result<Response, ApiError> {
+        match check {
+            service::CodeCheck::Verified { record, enrolled } => {
+                let keys = settings::token_keys(&self.env)?;
+                let ttl =
+                    settings::var_u64(&self.env, "TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS);
+                // A fresh token for the same action: the app validates it.
+                let claims = ActionClaims {
+                    user_id,
+                    action_code,
+                    idempotency_key: record.idempotency_key.clone(),
+                };
+                let token = keys.sign(&claims, u64::try_from(now / 1000).unwrap_or(0), ttl)?;
+                let mut body = serde_json::json!({
+                    "isVerified": true,
+                    "accessToken": token,
+                    "state": record.state,
+                });
+                if let (Some(a), Some(o)) = (enrolled, body.as_object_mut()) {
+                    o.insert(
+                        "userAuthenticator".into(),
+                        serde_json::to_value(a).unwrap_or_default(),
+                    );
+                }
+                json_response(200, &body)
+            }
+            service::CodeCheck::Wrong { remaining } => json_response(
+                200,
+                &serde_json::json!({
+                    "isVerified": false,
+                    "failureReason": "CODE_INVALID_OR_EXPIRED",
+                    "remainingAttempts": remaining,
+                }),
+            ),
+            service::CodeCheck::Failed => json_response(
+                200,
+                &serde_json::json!({"isVerified": false, "failureReason": "MAX_ATTEMPTS_EXCEEDED"}),
+            ),
         }
     }
 

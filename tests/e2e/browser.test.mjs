@@ -14,9 +14,14 @@ import { startBank } from "../../demo/bank.mjs";
 const SHOTS = join(ROOT, "test-artifacts", "screenshots");
 let bank;
 let browser;
+let webhooks; // the app's email.created receiver (it just says 200)
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
+  const { createServer } = await import("node:http");
+  const { WEBHOOK_PORT } = await import("./harness.mjs");
+  webhooks = createServer((req, res) => { req.resume(); req.on("end", () => { res.writeHead(200); res.end("ok"); }); });
+  await new Promise((r) => webhooks.listen(WEBHOOK_PORT, "127.0.0.1", r));
   bank = await startBank(0);
   const doc = JSON.parse(readFileSync(join(ROOT, "config", "demo.json"), "utf8"));
   doc.proxy.originUrl = bank.url;
@@ -32,6 +37,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await bank?.close();
+  await new Promise((r) => (webhooks ? webhooks.close(r) : r()));
 });
 
 async function executed(user) {
@@ -173,5 +179,45 @@ test("a custom page using @authsignal/browser's totp client, across origins", as
   } finally {
     await context.close();
     await app.close();
+  }
+});
+
+test("email OTP on the hosted page, with the code read from the dev outbox", async () => {
+  const { authsignal, configure } = await import("./lib.mjs");
+  await configure("email-page-action", {
+    defaultUserActionResult: "CHALLENGE",
+    verificationMethods: ["EMAIL_OTP", "AUTHENTICATOR_APP"],
+    defaultVerificationMethod: "EMAIL_OTP",
+  });
+  const userId = uid("email-page");
+  const email = `${userId}@example.com`;
+  const t = await authsignal.track({ userId, action: "email-page-action" });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(t.url);
+    await page.waitForSelector("#email-form:not([hidden])");
+    assert.equal(await page.isChecked("input[value=EMAIL_OTP]"), true, "the action's default method is preselected");
+    await page.fill("#email", email);
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("#code-form:not([hidden])");
+    await page.screenshot({ path: join(SHOTS, "08-email-code-sent.png"), fullPage: true });
+
+    const outbox = await context.newPage();
+    await outbox.goto(`${BASE}/__actiongate/outbox`);
+    await outbox.screenshot({ path: join(SHOTS, "09-dev-outbox.png"), fullPage: true });
+    const row = outbox.locator("tr", { hasText: email });
+    const code = (await row.locator(".code").textContent()).trim();
+    assert.match(code, /^\d{6}$/);
+
+    await page.fill("#code", code);
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("#done:not([hidden])");
+    assert.match(await page.textContent("#done"), /Verified/);
+    const a = await authsignal.getAction({ userId, action: "email-page-action", idempotencyKey: t.idempotencyKey });
+    assert.equal(a.state, "CHALLENGE_SUCCEEDED");
+    assert.equal(a.verificationMethod, "EMAIL_OTP");
+  } finally {
+    await context.close();
   }
 });

@@ -43,6 +43,8 @@ export function freePort() {
  */
 /** Where the browser tests serve their own page (an app using @authsignal/browser). */
 export const TEST_APP_PORT = 8799;
+/** Where the tests receive the worker's email.created webhooks. */
+export const WEBHOOK_PORT = 8798;
 
 export async function startWorker({ logFile, extraArgs = [] } = {}) {
   const port = await freePort();
@@ -54,6 +56,7 @@ export async function startWorker({ logFile, extraArgs = [] } = {}) {
      "--show-interactive-dev-session=false", "--log-level", "warn",
      // wrangler.toml's local allowlist, plus the browser tests' own app page.
      "--var", `REDIRECT_URL_ALLOWLIST:${localAllowlist()} http://127.0.0.1:${TEST_APP_PORT}`,
+     "--var", `EMAIL_WEBHOOK_URL:http://127.0.0.1:${WEBHOOK_PORT}/email`,
      ...extraArgs],
     {
       cwd: ROOT,

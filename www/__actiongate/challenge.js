@@ -18,7 +18,9 @@
     SMS: "Text message",
   };
   // Methods this page can complete today.
-  const SUPPORTED = ["AUTHENTICATOR_APP"];
+  const SUPPORTED = ["AUTHENTICATOR_APP", "EMAIL_OTP"];
+  let current = null; // the method being used
+  let info = null;
 
   function post(message) {
     const target = window.opener || (window.parent !== window ? window.parent : null);
@@ -71,6 +73,51 @@
     status(text);
   }
 
+  function showCodeForm(label) {
+    $("code-label").textContent = label;
+    $("code-form").hidden = false;
+    $("code").value = "";
+    $("code-error").textContent = "";
+    $("code").focus();
+  }
+
+  async function sendEmailCode(email) {
+    $("email-error").textContent = "";
+    $("send").disabled = true;
+    try {
+      if (email) await call("POST", "/user-authenticators/email-otp", { email });
+      else await call("POST", "/challenge/email-otp", {});
+      $("email-form").hidden = true;
+      showCodeForm("Code we emailed you" + (email ? " at " + email : ""));
+      status("We sent a 6-digit code. It is valid for 10 minutes.");
+    } catch (e) {
+      $("email-error").textContent = e.message;
+    } finally {
+      $("send").disabled = false;
+    }
+  }
+
+  async function startEmail(info) {
+    $("enroll").hidden = true;
+    $("code-form").hidden = true;
+    if (info.enrolledVerificationMethods.includes("EMAIL_OTP")) {
+      await sendEmailCode(null);
+    } else {
+      $("email-form").hidden = false;
+      $("email").focus();
+    }
+  }
+
+  async function start(method) {
+    current = method;
+    $("email-form").hidden = true;
+    $("enroll").hidden = true;
+    $("code-form").hidden = true;
+    status("");
+    if (method === "AUTHENTICATOR_APP") await startAuthenticatorApp(info);
+    if (method === "EMAIL_OTP") await startEmail(info);
+  }
+
   async function startAuthenticatorApp(info) {
     if (!info.hasAuthenticatorApp) {
       const e = await call("POST", "/user-authenticators/totp", {});
@@ -78,8 +125,7 @@
       $("secret").textContent = e.secret;
       $("enroll").hidden = false;
     }
-    $("code-form").hidden = false;
-    $("code").focus();
+    showCodeForm("Code from your authenticator app");
   }
 
   function renderMethods(info) {
@@ -100,6 +146,7 @@
       input.name = "method";
       input.value = m;
       input.checked = m === preferred;
+      input.addEventListener("change", () => { if (input.checked) start(m); });
       row.append(input, document.createTextNode(METHOD_NAMES[m] || m));
       list.append(row);
     }
@@ -112,7 +159,6 @@
       showFailure("This link is incomplete: it has no token.");
       return;
     }
-    let info;
     try {
       info = await call("GET", "/action");
     } catch (e) {
@@ -132,7 +178,18 @@
     }
     status("");
     const method = renderMethods(info);
-    if (method === "AUTHENTICATOR_APP") await startAuthenticatorApp(info);
+    if (method) await start(method);
+
+    $("email-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const email = $("email").value.trim();
+      if (!/^[^@\s]+@[^@\s]+$/.test(email)) {
+        $("email-error").textContent = "Enter your email address.";
+        $("email").focus();
+        return;
+      }
+      await sendEmailCode(email);
+    });
 
     $("code-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();
@@ -145,7 +202,8 @@
       }
       $("submit").disabled = true;
       try {
-        const r = await call("POST", "/verify/totp", { verificationCode: code });
+        const path = current === "EMAIL_OTP" ? "/verify/email-otp" : "/verify/totp";
+        const r = await call("POST", path, { verificationCode: code });
         if (r.isVerified) {
           finish(r.accessToken, info);
         } else if (r.failureReason === "MAX_ATTEMPTS_EXCEEDED") {

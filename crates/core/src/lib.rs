@@ -36,5 +36,6 @@ pub mod state;
 pub mod store;
 pub mod time;
 pub mod token;
+pub mod webhook;
 
 pub use error::{CoreError, ErrorKind};

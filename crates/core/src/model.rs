@@ -124,6 +124,9 @@ pub struct ActionRecord {
     /// Wrong codes entered for this action's challenge.
     #[serde(default)]
     pub failed_attempts: u32,
+    /// The email code sent for this action's challenge, if one is outstanding.
+    #[serde(default)]
+    pub email_code: Option<crate::otp::EmailCode>,
     /// Methods its challenge may use.
     #[serde(default)]
     pub allowed_verification_methods: Vec<VerificationMethod>,

@@ -111,6 +111,67 @@ impl TotpSecret {
     }
 }
 
+/// How long an emailed code is valid (10 minutes).
+pub const EMAIL_CODE_TTL_MS: i64 = 10 * 60 * 1000;
+
+/// An emailed one-time code, as stored: only its salted hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EmailCode {
+    /// Where it was sent.
+    pub email: String,
+    /// The authenticator it is for (a pending one during enrollment).
+    pub authenticator_id: String,
+    /// Random salt, hex.
+    pub salt: String,
+    /// SHA-256(salt ‖ code), hex.
+    pub hash: String,
+    /// When it stops being valid (ms since the epoch).
+    pub expires_at: i64,
+}
+
+fn salted(salt: &str, code: &str) -> String {
+    let mut h = hmac_sha256::Hash::new();
+    h.update(salt.as_bytes());
+    h.update(code.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Six decimal digits from random bytes (uniform: bytes are drawn until one
+/// maps without bias).
+pub fn six_digits(random: &[u8]) -> Option<String> {
+    let mut n: u64 = 0;
+    for b in random.iter().take(8) {
+        n = (n << 8) | u64::from(*b);
+    }
+    // 2^64 mod 10^6 is tiny against 2^64: the bias is below 10^-13.
+    (random.len() >= 8).then(|| format!("{:06}", n % 1_000_000))
+}
+
+impl EmailCode {
+    /// Store a code: its salted hash, the address, the expiry.
+    pub fn new(email: &str, authenticator_id: &str, code: &str, salt: &str, now: i64) -> Self {
+        EmailCode {
+            email: email.to_owned(),
+            authenticator_id: authenticator_id.to_owned(),
+            salt: salt.to_owned(),
+            hash: salted(salt, code),
+            expires_at: now + EMAIL_CODE_TTL_MS,
+        }
+    }
+
+    /// Whether `entered` is the code and it has not expired.
+    pub fn matches(&self, entered: &str, now: i64) -> bool {
+        let entered = entered.trim();
+        now < self.expires_at
+            && entered.len() == DIGITS
+            && bool::from(subtle::ConstantTimeEq::ct_eq(
+                salted(&self.salt, entered).as_bytes(),
+                self.hash.as_bytes(),
+            ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +235,27 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn email_codes_match_until_they_expire_and_are_stored_hashed() {
+        let c = EmailCode::new("a@example.com", "auth-1", "042917", "salt", 1_000);
+        assert!(!c.hash.contains("042917"));
+        assert!(c.matches("042917", 1_000));
+        assert!(c.matches(" 042917 ", 1_000 + EMAIL_CODE_TTL_MS - 1));
+        assert!(!c.matches("042917", 1_000 + EMAIL_CODE_TTL_MS), "expired");
+        assert!(!c.matches("042918", 1_000));
+        assert!(!c.matches("42917", 1_000));
+    }
+
+    #[test]
+    fn six_digit_codes_keep_leading_zeros() {
+        assert_eq!(six_digits(&[0; 8]).as_deref(), Some("000000"));
+        assert_eq!(
+            six_digits(&[0, 0, 0, 0, 0, 0, 0, 7]).as_deref(),
+            Some("000007")
+        );
+        assert_eq!(six_digits(&[1; 4]), None, "too few random bytes");
     }
 
     #[test]

@@ -325,6 +325,7 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
         pending_request: input.pending,
         replayed_at: None,
         failed_attempts: 0,
+        email_code: None,
         allowed_verification_methods: decision.allowed_methods,
         default_verification_method: default_method,
         request: TrackRequest {
@@ -715,6 +716,217 @@ pub fn verify_totp<S: UserStore>(
             })
         }
     }
+}
+
+/// An emailed code to deliver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailCodeToSend {
+    /// Recipient.
+    pub to: String,
+    /// The code.
+    pub code: String,
+    /// The authenticator it is for.
+    pub authenticator_id: String,
+    /// The action.
+    pub record: ActionRecord,
+}
+
+/// Issue an email code for an action's challenge: to `enroll_email` (a user
+/// enrolling email OTP; the same rules as enrolling an authenticator app),
+/// or to the user's enrolled email. A new code replaces an outstanding one.
+///
+/// # Errors
+/// [`CoreError::InvalidField`] when email OTP is not allowed, the address is
+/// bad, the user must verify first, or no email is enrolled; storage errors.
+#[allow(clippy::too_many_arguments)]
+pub fn issue_email_code<S: UserStore>(
+    store: &S,
+    code: &str,
+    key: &str,
+    enroll_email: Option<&str>,
+    new_id: String,
+    digits: String,
+    salt: String,
+    now: Millis,
+) -> Result<EmailCodeToSend, CoreError> {
+    let mut record = get_action(store, code, key)?;
+    if !record
+        .allowed_verification_methods
+        .contains(&VerificationMethod::EmailOtp)
+    {
+        return Err(CoreError::field(
+            "verificationMethod",
+            "EMAIL_OTP is not allowed for this action",
+        ));
+    }
+    let auths = store.list_authenticators()?;
+    let verified_any = auths.iter().any(|a| a.verified_at.is_some());
+    let (to, authenticator_id) = match enroll_email {
+        Some(email) => {
+            check_email(email, "email")?;
+            let allowed = if verified_any {
+                record.state == ActionState::ChallengeSucceeded
+            } else {
+                record.state == ActionState::ChallengeRequired
+            };
+            if !allowed {
+                return Err(CoreError::field(
+                    "token",
+                    if verified_any {
+                        "complete the challenge with an enrolled method before adding another"
+                    } else {
+                        "the action is not waiting for a challenge"
+                    },
+                ));
+            }
+            if auths.iter().any(|a| {
+                a.verification_method == VerificationMethod::EmailOtp && a.verified_at.is_some()
+            }) {
+                return Err(CoreError::field(
+                    "verificationMethod",
+                    "an email address is already enrolled",
+                ));
+            }
+            for a in auths
+                .iter()
+                .filter(|a| a.verification_method == VerificationMethod::EmailOtp)
+            {
+                store.delete_authenticator(&a.user_authenticator_id)?;
+            }
+            store.put_authenticator(&Authenticator {
+                user_authenticator_id: new_id.clone(),
+                verification_method: VerificationMethod::EmailOtp,
+                created_at: now,
+                verified_at: None,
+                last_verified_at: None,
+                email: Some(email.to_owned()),
+                phone_number: None,
+                is_default: !verified_any,
+                secret: None,
+            })?;
+            (email.to_owned(), new_id)
+        }
+        None => {
+            if record.state != ActionState::ChallengeRequired {
+                return Err(CoreError::field(
+                    "token",
+                    "the action is not waiting for a challenge",
+                ));
+            }
+            let a = auths
+                .iter()
+                .find(|a| {
+                    a.verification_method == VerificationMethod::EmailOtp && a.verified_at.is_some()
+                })
+                .ok_or_else(|| {
+                    CoreError::field("verificationMethod", "no email address is enrolled")
+                })?;
+            (
+                a.email.clone().unwrap_or_default(),
+                a.user_authenticator_id.clone(),
+            )
+        }
+    };
+    record.email_code = Some(crate::otp::EmailCode::new(
+        &to,
+        &authenticator_id,
+        &digits,
+        &salt,
+        now,
+    ));
+    record.updated_at = now;
+    store.update_action(&record)?;
+    Ok(EmailCodeToSend {
+        to,
+        code: digits,
+        authenticator_id,
+        record,
+    })
+}
+
+/// Check an emailed code for an action's challenge. A right code completes
+/// the challenge (and confirms a pending enrollment) and cannot be used
+/// again; wrong codes count as for the authenticator app.
+///
+/// # Errors
+/// [`CoreError::InvalidField`] when no code was sent or the action is not
+/// waiting for a challenge; storage errors.
+pub fn verify_email_code<S: UserStore>(
+    store: &S,
+    user_id: &str,
+    code: &str,
+    key: &str,
+    entered: &str,
+    now: Millis,
+) -> Result<CodeCheck, CoreError> {
+    let mut record = get_action(store, code, key)?;
+    if record.state == ActionState::ChallengeFailed {
+        return Ok(CodeCheck::Failed);
+    }
+    let Some(sent) = record.email_code.clone() else {
+        return Err(CoreError::field(
+            "verificationCode",
+            "no code was sent for this challenge",
+        ));
+    };
+    let mut auth = store
+        .list_authenticators()?
+        .into_iter()
+        .find(|a| a.user_authenticator_id == sent.authenticator_id)
+        .ok_or_else(|| {
+            CoreError::field("verificationMethod", "the email authenticator was removed")
+        })?;
+    let enrolling = auth.verified_at.is_none();
+    let confirming_only = enrolling && record.state == ActionState::ChallengeSucceeded;
+    if record.state != ActionState::ChallengeRequired && !confirming_only {
+        return Err(CoreError::field(
+            "token",
+            "the action is not waiting for a challenge",
+        ));
+    }
+    if sent.matches(entered, now) {
+        record.email_code = None;
+        record.updated_at = now;
+        store.update_action(&record)?;
+        auth.verified_at.get_or_insert(now);
+        auth.last_verified_at = Some(now);
+        store.put_authenticator(&auth)?;
+        if let Some(email) = &auth.email {
+            let mut user = store.get_user()?.unwrap_or(UserRecord {
+                created_at: now,
+                ..UserRecord::default()
+            });
+            if user.email.is_none() || user.email.as_deref() == Some(email.as_str()) {
+                user.email = Some(email.clone());
+                user.email_verified = true;
+                user.updated_at = now;
+                store.put_user(&user)?;
+            }
+        }
+        let record = if confirming_only {
+            record
+        } else {
+            complete_challenge(store, code, key, VerificationMethod::EmailOtp, now)?
+        };
+        return Ok(CodeCheck::Verified {
+            record: Box::new(record),
+            enrolled: enrolling.then(|| auth.view(user_id)),
+        });
+    }
+    record.failed_attempts = record.failed_attempts.saturating_add(1);
+    record.updated_at = now;
+    if record.failed_attempts > crate::otp::MAX_FAILED_ATTEMPTS && !confirming_only {
+        check_transition(record.state, ActionState::ChallengeFailed, Actor::Challenge)?;
+        record.state = ActionState::ChallengeFailed;
+        record.state_updated_at = now;
+        record.email_code = None;
+        store.update_action(&record)?;
+        return Ok(CodeCheck::Failed);
+    }
+    store.update_action(&record)?;
+    Ok(CodeCheck::Wrong {
+        remaining: crate::otp::MAX_FAILED_ATTEMPTS.saturating_sub(record.failed_attempts),
+    })
 }
 
 /// The action with this code and key.

@@ -1025,3 +1025,183 @@ mod authenticator_app {
         assert!(err.to_string().contains("AUTHENTICATOR_APP is not allowed"));
     }
 }
+
+mod email_codes {
+    use super::*;
+    use crate::otp::{EMAIL_CODE_TTL_MS, MAX_FAILED_ATTEMPTS};
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn challenged(store: &MemoryUserStore, key: &str) {
+        let mut cfg = config("CHALLENGE");
+        cfg.input.verification_methods = vec![VerificationMethod::EmailOtp];
+        let list = allowlist();
+        track(store, input(keyed(key), Some(&cfg), &list, NOW)).unwrap();
+    }
+
+    fn issue(
+        store: &MemoryUserStore,
+        key: &str,
+        email: Option<&str>,
+        code: &str,
+        now: Millis,
+    ) -> Result<EmailCodeToSend, CoreError> {
+        issue_email_code(
+            store,
+            "withdraw-funds",
+            key,
+            email,
+            format!("auth-{key}"),
+            code.into(),
+            "salt".into(),
+            now,
+        )
+    }
+
+    #[test]
+    fn enroll_by_email_then_challenge_the_enrolled_address() {
+        let store = MemoryUserStore::new();
+        challenged(&store, "k1");
+        let sent = issue(&store, "k1", Some("alice@example.com"), "123456", NOW).unwrap();
+        assert_eq!(sent.to, "alice@example.com");
+        assert!(!get_user(&store, "alice").unwrap().is_enrolled);
+        let CodeCheck::Verified { record, enrolled } =
+            verify_email_code(&store, "alice", "withdraw-funds", "k1", "123456", NOW + 1).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(record.state, ActionState::ChallengeSucceeded);
+        assert_eq!(
+            record.verification_method,
+            Some(VerificationMethod::EmailOtp)
+        );
+        assert!(enrolled.is_some());
+        let user = get_user(&store, "alice").unwrap();
+        assert!(user.email_verified);
+        assert_eq!(
+            user.enrolled_verification_methods,
+            [VerificationMethod::EmailOtp]
+        );
+        // The code cannot be used again.
+        assert!(
+            verify_email_code(&store, "alice", "withdraw-funds", "k1", "123456", NOW + 2).is_err()
+        );
+
+        challenged(&store, "k2");
+        let err = issue(&store, "k2", Some("mallory@example.com"), "111111", NOW).unwrap_err();
+        assert!(
+            err.to_string().starts_with("token: complete the challenge"),
+            "{err}"
+        );
+        let sent = issue(&store, "k2", None, "654321", NOW).unwrap();
+        assert_eq!(sent.to, "alice@example.com");
+        assert!(matches!(
+            verify_email_code(&store, "alice", "withdraw-funds", "k2", "654321", NOW).unwrap(),
+            CodeCheck::Verified { .. }
+        ));
+    }
+
+    #[test]
+    fn codes_expire_after_ten_minutes_and_a_new_code_replaces_the_old() {
+        let store = MemoryUserStore::new();
+        challenged(&store, "k1");
+        issue(&store, "k1", Some("a@example.com"), "111111", NOW).unwrap();
+        assert_eq!(
+            verify_email_code(
+                &store,
+                "a",
+                "withdraw-funds",
+                "k1",
+                "111111",
+                NOW + EMAIL_CODE_TTL_MS
+            )
+            .unwrap(),
+            CodeCheck::Wrong {
+                remaining: MAX_FAILED_ATTEMPTS - 1
+            }
+        );
+        issue(
+            &store,
+            "k1",
+            Some("a@example.com"),
+            "222222",
+            NOW + EMAIL_CODE_TTL_MS,
+        )
+        .unwrap();
+        assert!(matches!(
+            verify_email_code(
+                &store,
+                "a",
+                "withdraw-funds",
+                "k1",
+                "111111",
+                NOW + EMAIL_CODE_TTL_MS
+            )
+            .unwrap(),
+            CodeCheck::Wrong { .. }
+        ));
+        assert!(matches!(
+            verify_email_code(
+                &store,
+                "a",
+                "withdraw-funds",
+                "k1",
+                "222222",
+                NOW + EMAIL_CODE_TTL_MS
+            )
+            .unwrap(),
+            CodeCheck::Verified { .. }
+        ));
+    }
+
+    #[test]
+    fn the_sixth_wrong_code_fails_the_challenge() {
+        let store = MemoryUserStore::new();
+        challenged(&store, "k1");
+        issue(&store, "k1", Some("a@example.com"), "123456", NOW).unwrap();
+        for remaining in (0..MAX_FAILED_ATTEMPTS).rev() {
+            assert_eq!(
+                verify_email_code(&store, "a", "withdraw-funds", "k1", "000000", NOW).unwrap(),
+                CodeCheck::Wrong { remaining }
+            );
+        }
+        assert_eq!(
+            verify_email_code(&store, "a", "withdraw-funds", "k1", "000000", NOW).unwrap(),
+            CodeCheck::Failed
+        );
+        assert_eq!(
+            verify_email_code(&store, "a", "withdraw-funds", "k1", "123456", NOW).unwrap(),
+            CodeCheck::Failed
+        );
+        assert_eq!(
+            get_action(&store, "withdraw-funds", "k1").unwrap().state,
+            ActionState::ChallengeFailed
+        );
+    }
+
+    #[test]
+    fn email_otp_must_be_allowed_and_the_address_valid() {
+        let store = MemoryUserStore::new();
+        let list = allowlist();
+        track(
+            &store,
+            input(keyed("k"), Some(&config("CHALLENGE")), &list, NOW),
+        )
+        .unwrap(); // EMAIL_OTP, PASSKEY
+        assert!(
+            issue(&store, "k", Some("not-an-email"), "123456", NOW)
+                .unwrap_err()
+                .to_string()
+                .starts_with("email: ")
+        );
+        let mut cfg = config("CHALLENGE");
+        cfg.input.verification_methods = vec![VerificationMethod::Passkey];
+        track(&store, input(keyed("p"), Some(&cfg), &list, NOW)).unwrap();
+        assert!(
+            issue(&store, "p", Some("a@example.com"), "123456", NOW)
+                .unwrap_err()
+                .to_string()
+                .contains("EMAIL_OTP is not allowed")
+        );
+    }
+}

@@ -1,0 +1,148 @@
+//! Handing messages (emailed codes) to the app, which sends them with its
+//! own provider: an `email.created` webhook in Authsignal's format to
+//! `EMAIL_WEBHOOK_URL`, signed with the API secret key, tried up to three
+//! times. Under local dev (`DEV_OUTBOX=true`, set only in `.dev.vars`) each
+//! message is also kept for an hour in the dev outbox, a page at
+//! `/__actiongate/outbox`; a deployed worker has no outbox.
+
+use actiongate_core::time::to_rfc3339;
+use actiongate_core::webhook::{envelope, signature_header};
+use serde_json::Value;
+use worker::{Date, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response};
+
+use crate::config_store;
+use crate::http::{ApiError, json_response};
+use crate::settings;
+
+/// KV prefix of dev outbox messages.
+const OUTBOX_PREFIX: &str = "dev-outbox:";
+/// Attempts to deliver a webhook.
+const ATTEMPTS: u32 = 3;
+
+/// Whether the dev outbox is on.
+pub fn outbox_enabled(env: &Env) -> bool {
+    settings::var(env, "DEV_OUTBOX") == "true"
+}
+
+/// Deliver an event: dev outbox and/or webhook.
+///
+/// # Errors
+/// 503 when no delivery is configured; 502 when the webhook failed every attempt.
+pub async fn deliver(env: &Env, event_type: &str, data: Value) -> Result<(), ApiError> {
+    let now = Date::now().as_millis();
+    let id = uuid::Uuid::new_v4().to_string();
+    let time = to_rfc3339(i64::try_from(now).unwrap_or(0));
+    let tenant = match settings::var(env, "TENANT_ID") {
+        t if t.is_empty() => "actiongate".to_owned(),
+        t => t,
+    };
+    let event = envelope(event_type, &id, &time, &tenant, data);
+    let url = settings::var(env, "EMAIL_WEBHOOK_URL");
+    let outbox = outbox_enabled(env);
+    if url.is_empty() && !outbox {
+        return Err(ApiError::new(
+            503,
+            "delivery_not_configured",
+            "Sending codes is not configured for this deployment (EMAIL_WEBHOOK_URL).",
+        ));
+    }
+    if outbox {
+        let key = format!("{OUTBOX_PREFIX}{:013}-{id}", now);
+        config_store::kv(env)?
+            .put(&key, event.to_string())
+            .map_err(ApiError::unavailable)?
+            .expiration_ttl(3600)
+            .execute()
+            .await
+            .map_err(ApiError::unavailable)?;
+    }
+    if url.is_empty() {
+        return Ok(());
+    }
+    let secret = settings::secret(env, "API_SECRET_KEY")?;
+    let body = event.to_string();
+    let mut last = String::new();
+    for attempt in 0..ATTEMPTS {
+        if attempt > 0 {
+            Delay::from(std::time::Duration::from_millis(
+                250 * u64::from(attempt * attempt),
+            ))
+            .await;
+        }
+        let headers = Headers::new();
+        let signed = signature_header(&body, &secret, Date::now().as_millis() / 1000);
+        for (k, v) in [
+            ("Content-Type", "application/json"),
+            ("X-Signature-V2", signed.as_str()),
+        ] {
+            headers.set(k, v).map_err(ApiError::internal)?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.clone().into()));
+        let request = Request::new_with_init(&url, &init).map_err(ApiError::internal)?;
+        match Fetch::Request(request).send().await {
+            Ok(r) if (200..300).contains(&r.status_code()) => return Ok(()),
+            Ok(r) => last = format!("status {}", r.status_code()),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    worker::console_error!("{event_type} webhook failed after {ATTEMPTS} attempts: {last}");
+    Err(ApiError::new(
+        502,
+        "delivery_failed",
+        "The code could not be sent. Try again.",
+    ))
+}
+
+/// `/__actiongate/outbox` (a page) and `/__actiongate/outbox.json`, newest first.
+///
+/// # Errors
+/// 404 when the outbox is off (any deployed worker); 503 when KV fails.
+pub async fn outbox(env: &Env, json: bool) -> Result<Response, ApiError> {
+    if !outbox_enabled(env) {
+        return Err(ApiError::not_found());
+    }
+    let mut messages = Vec::new();
+    let mut keys = config_store::list_keys(env, OUTBOX_PREFIX).await?;
+    keys.reverse();
+    let kv = config_store::kv(env)?;
+    for k in keys.into_iter().take(50) {
+        if let Some(text) = kv.get(&k).text().await.map_err(ApiError::unavailable)? {
+            messages.push(serde_json::from_str::<Value>(&text).unwrap_or(Value::Null));
+        }
+    }
+    if json {
+        return json_response(200, &messages);
+    }
+    let esc = actiongate_core::present::escape;
+    let rows: String = messages
+        .iter()
+        .map(|m| {
+            let d = m.get("data").cloned().unwrap_or_default();
+            let s = |k: &str| esc(d.get(k).and_then(Value::as_str).unwrap_or(""));
+            format!(
+                "<tr><td>{}</td><td>{}</td><td class=\"code\">{}</td><td>{}</td><td>{}</td></tr>",
+                esc(m.get("time").and_then(Value::as_str).unwrap_or("")),
+                s("to"),
+                s("code"),
+                s("actionCode"),
+                s("userId"),
+            )
+        })
+        .collect();
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>Dev outbox</title><style>body{{font-family:system-ui,sans-serif;margin:2rem}}td,th{{padding:.3rem .8rem;text-align:left}}.code{{font:1.3rem monospace}}</style><h1>Dev outbox</h1><p>What this local worker would have sent (the last hour). Deployed workers have no outbox.</p><table><thead><tr><th>Time</th><th>To</th><th>Code</th><th>Action</th><th>User</th></tr></thead><tbody>{rows}</tbody></table></html>"
+    );
+    let headers = Headers::new();
+    headers
+        .set("Content-Type", "text/html; charset=utf-8")
+        .map_err(ApiError::internal)?;
+    headers
+        .set("Cache-Control", "no-store")
+        .map_err(ApiError::internal)?;
+    Ok(Response::ok(html)
+        .map_err(ApiError::internal)?
+        .with_headers(headers))
+}

@@ -1,0 +1,130 @@
+// Email OTP through the Client API: codes handed to the app as signed
+// email.created webhooks (verified with @authsignal/node's
+// webhook.constructEvent), retried when the receiver fails, and kept in the
+// dev outbox under local dev.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { authsignal, configure, uid, client, BASE } from "./lib.mjs";
+import { WEBHOOK_PORT } from "./harness.mjs";
+
+const received = []; // {body, signature}
+let failNext = 0;
+let server;
+
+before(async () => {
+  server = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      if (failNext > 0) {
+        failNext--;
+        res.writeHead(500);
+        res.end("try later");
+        return;
+      }
+      received.push({ body: Buffer.concat(chunks).toString(), signature: req.headers["x-signature-v2"] });
+      res.writeHead(200);
+      res.end("ok");
+    });
+  });
+  await new Promise((r) => server.listen(WEBHOOK_PORT, "127.0.0.1", r));
+  await configure("email-withdraw", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["EMAIL_OTP", "AUTHENTICATOR_APP"] });
+});
+after(() => new Promise((r) => server.close(r)));
+
+/** The newest email.created event for `to`, verified as the app would. */
+function lastEmailTo(to) {
+  const hit = [...received].reverse().find((r) => JSON.parse(r.body).data.to === to);
+  assert.ok(hit, `no webhook for ${to}`);
+  return authsignal.webhook.constructEvent(hit.body, hit.signature);
+}
+
+test("enroll email, receive the code by a signed webhook, verify", async () => {
+  const userId = uid("mail");
+  const email = `${userId}@example.com`;
+  const t = await authsignal.track({ userId, action: "email-withdraw", attributes: { userAgent: "Mozilla/5.0 test" } });
+  const enrolled = await client("/user-authenticators/email-otp", t.token, { email });
+  assert.equal(enrolled.status, 200, JSON.stringify(enrolled.body));
+  assert.ok(enrolled.body.userAuthenticatorId);
+  assert.equal(JSON.stringify(enrolled.body).includes("code"), false, "the code is never in a Client API answer");
+  const event = lastEmailTo(email);
+  assert.equal(event.type, "email.created");
+  assert.equal(event.version, 1);
+  assert.match(event.data.code, /^\d{6}$/);
+  assert.equal(event.data.userId, userId);
+  assert.equal(event.data.actionCode, "email-withdraw");
+  assert.equal(event.data.idempotencyKey, t.idempotencyKey);
+  assert.equal(event.data.userAgent, "Mozilla/5.0 test");
+
+  const wrong = await client("/verify/email-otp", t.token, { verificationCode: event.data.code === "000000" ? "111111" : "000000" });
+  assert.equal(wrong.body.isVerified, false);
+  const right = await client("/verify/email-otp", t.token, { verificationCode: event.data.code });
+  assert.equal(right.body.isVerified, true, JSON.stringify(right.body));
+  const v = await authsignal.validateChallenge({ token: right.body.accessToken });
+  assert.equal(v.isValid, true);
+  assert.equal(v.verificationMethod, "EMAIL_OTP");
+  const user = await authsignal.getUser({ userId });
+  assert.equal(user.email, email);
+  assert.equal(user.emailVerified, true);
+  assert.deepEqual(user.enrolledVerificationMethods, ["EMAIL_OTP"]);
+
+  // Next time: a challenge to the enrolled address.
+  const t2 = await authsignal.track({ userId, action: "email-withdraw" });
+  const ch = await client("/challenge/email-otp", t2.token);
+  assert.equal(ch.status, 200);
+  assert.ok(ch.body.challengeId);
+  const second = lastEmailTo(email);
+  assert.notEqual(second.id, event.id);
+  const ok = await client("/verify/email-otp", t2.token, { verificationCode: second.data.code });
+  assert.equal(ok.body.isVerified, true);
+});
+
+test("a failing receiver is retried; the dev outbox keeps what was sent", async () => {
+  const userId = uid("mail");
+  const email = `${userId}@example.com`;
+  const t = await authsignal.track({ userId, action: "email-withdraw" });
+  failNext = 2;
+  const before = received.length;
+  const r = await client("/user-authenticators/email-otp", t.token, { email });
+  assert.equal(r.status, 200, "delivered on the third attempt");
+  assert.equal(received.length, before + 1);
+  assert.equal(failNext, 0);
+  const outbox = await (await fetch(`${BASE}/__actiongate/outbox.json`)).json();
+  const kept = outbox.find((m) => m.data.to === email);
+  assert.equal(kept.data.code, lastEmailTo(email).data.code);
+  const page = await (await fetch(`${BASE}/__actiongate/outbox`)).text();
+  assert.match(page, new RegExp(email.replace(/[.]/g, "\\.")));
+
+  failNext = 3;
+  const t2 = await authsignal.track({ userId: uid("mail"), action: "email-withdraw" });
+  const failed = await client("/user-authenticators/email-otp", t2.token, { email: "nobody@example.com" });
+  assert.equal(failed.status, 502);
+  assert.equal(failed.body.errorCode, "delivery_failed");
+});
+
+test("the sixth wrong email code fails the challenge", async () => {
+  const userId = uid("mail");
+  const t = await authsignal.track({ userId, action: "email-withdraw" });
+  await client("/user-authenticators/email-otp", t.token, { email: `${userId}@example.com` });
+  const code = lastEmailTo(`${userId}@example.com`).data.code;
+  const wrong = code === "000000" ? "111111" : "000000";
+  const reasons = [];
+  for (let i = 0; i < 6; i++) reasons.push((await client("/verify/email-otp", t.token, { verificationCode: wrong })).body.failureReason);
+  assert.deepEqual(reasons, [...Array(5).fill("CODE_INVALID_OR_EXPIRED"), "MAX_ATTEMPTS_EXCEEDED"]);
+  const late = await client("/verify/email-otp", t.token, { verificationCode: code });
+  assert.equal(late.body.isVerified, false);
+  const a = await authsignal.getAction({ userId, action: "email-withdraw", idempotencyKey: t.idempotencyKey });
+  assert.equal(a.state, "CHALLENGE_FAILED");
+});
+
+test("bad input is refused before anything is sent", async () => {
+  const t = await authsignal.track({ userId: uid("mail"), action: "email-withdraw" });
+  const before = received.length;
+  let r = await client("/user-authenticators/email-otp", t.token, { email: "not-an-email" });
+  assert.equal(r.status, 400);
+  assert.match(r.body.errorDescription, /^email: /);
+  r = await client("/challenge/email-otp", t.token);
+  assert.equal(r.status, 400, "no email enrolled");
+  assert.equal(received.length, before);
+});
