@@ -155,7 +155,7 @@ test("popup mode through @authsignal/browser's launch resolves with a token that
   }
 });
 
-test("a custom page using @authsignal/browser's totp client, across origins", async () => {
+test("a custom page using @authsignal/browser's totp and email clients, across origins", async () => {
   const { authsignal, configure } = await import("./lib.mjs");
   await configure("custom-ui-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP"] });
   const app = await startTestApp();
@@ -176,6 +176,22 @@ test("a custom page using @authsignal/browser's totp client, across origins", as
     const v = await authsignal.validateChallenge({ token: verified.data.token });
     assert.equal(v.isValid, true);
     assert.equal(v.verificationMethod, "AUTHENTICATOR_APP");
+
+    // The email client: enroll an address, read the code from the dev outbox, verify.
+    await configure("custom-ui-email", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["EMAIL_OTP"] });
+    const other = uid("custom-email");
+    const t2 = await authsignal.track({ userId: other, action: "custom-ui-email" });
+    const email = `${other}@example.com`;
+    const sent = await page.evaluate(async ({ token, email }) => {
+      window.sdk.setToken(token);
+      return window.sdk.email.enroll({ email });
+    }, { token: t2.token, email });
+    assert.ok(sent.data?.userAuthenticatorId, JSON.stringify(sent));
+    const outbox = await (await fetch(`${BASE}/__actiongate/outbox.json`)).json();
+    const code = outbox.find((m) => m.data.to === email).data.code;
+    const ok = await page.evaluate((code) => window.sdk.email.verify({ code }), code);
+    assert.equal(ok.data.isVerified, true, JSON.stringify(ok));
+    assert.equal((await authsignal.validateChallenge({ token: ok.data.token })).verificationMethod, "EMAIL_OTP");
   } finally {
     await context.close();
     await app.close();
@@ -217,6 +233,37 @@ test("email OTP on the hosted page, with the code read from the dev outbox", asy
     const a = await authsignal.getAction({ userId, action: "email-page-action", idempotencyKey: t.idempotencyKey });
     assert.equal(a.state, "CHALLENGE_SUCCEEDED");
     assert.equal(a.verificationMethod, "EMAIL_OTP");
+  } finally {
+    await context.close();
+  }
+});
+
+test("on the hosted page the sixth wrong code fails the challenge", async () => {
+  const { authsignal, configure } = await import("./lib.mjs");
+  await configure("page-lockout", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP"] });
+  const userId = uid("lockout");
+  const t = await authsignal.track({ userId, action: "page-lockout" });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(t.url);
+    const secret = (await page.locator("#secret:not(:empty)").textContent()).trim();
+    const wrong = totpCode(secret) === "000000" ? "111111" : "000000";
+    for (let i = 1; i <= 5; i++) {
+      await page.fill("#code", wrong);
+      await page.keyboard.press("Enter");
+      await page.waitForFunction((n) => {
+        const t = document.getElementById("code-error").textContent;
+        return n === 5 ? /One more wrong code/.test(t) : new RegExp(`${5 - n} attempts left`).test(t);
+      }, i);
+    }
+    await page.fill("#code", wrong);
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => /Too many wrong codes/.test(document.getElementById("status").textContent));
+    assert.equal(await page.isHidden("#code-form"), true);
+    await page.screenshot({ path: join(SHOTS, "10-challenge-failed.png"), fullPage: true });
+    const a = await authsignal.getAction({ userId, action: "page-lockout", idempotencyKey: t.idempotencyKey });
+    assert.equal(a.state, "CHALLENGE_FAILED");
   } finally {
     await context.close();
   }
