@@ -3,13 +3,15 @@
 //! for one action. So far: the authenticator-app (TOTP) client
 //! (`authsignal.totp.enroll()` and `.verify({code})`), and `GET
 //! /v1/client/action`, what the hosted challenge page shows (methods, the
-//! rendered message, where to return); the email OTP client
-//! (`authsignal.email.enroll({email})`, `.challenge()`, `.verify({code})`).
+//! rendered message, where to return); the email OTP and SMS clients
+//! (`authsignal.email.enroll({email})` / `authsignal.sms.enroll({phoneNumber})`,
+//! `.challenge()`, `.verify({code})`).
 //!
 //! Browsers call it from the app's origin, so answers carry CORS headers for
 //! the origins of `REDIRECT_URL_ALLOWLIST` (and the worker's own).
 
 use actiongate_core::error::parse_json;
+use actiongate_core::otp::Channel;
 use actiongate_core::token::ActionClaims;
 use serde::Deserialize;
 use worker::{Date, Env, Headers, Method, Request, Response};
@@ -81,30 +83,45 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
             let claims = bearer(req, env)?;
             let body = read_json_body(req).await?;
             let e: EnrollEmailRequest = parse_json(&body)?;
-            let sent = issue_email_code(env, claims, Some(e.email)).await?;
-            json_response(
-                200,
-                &json!({"userAuthenticatorId": sent.get("userAuthenticatorId"), "userId": sent.get("userId")}),
-            )
+            let sent = issue_code(env, claims, Channel::Email, Some(e.email)).await?;
+            enrolled(&sent)
         }
-        ["challenge", "email-otp"] => {
+        ["user-authenticators", "sms"] => {
             allow(req, &[Method::Post])?;
             let claims = bearer(req, env)?;
-            issue_email_code(env, claims, None).await?;
+            let body = read_json_body(req).await?;
+            let e: EnrollSmsRequest = parse_json(&body)?;
+            let sent = issue_code(env, claims, Channel::Sms, Some(e.phone_number)).await?;
+            enrolled(&sent)
+        }
+        ["challenge", "email-otp"] | ["challenge", "sms"] => {
+            allow(req, &[Method::Post])?;
+            let claims = bearer(req, env)?;
+            let channel = if rest.get(1) == Some(&"sms") {
+                Channel::Sms
+            } else {
+                Channel::Email
+            };
+            issue_code(env, claims, channel, None).await?;
             json_response(
                 200,
                 &json!({"challengeId": uuid::Uuid::new_v4().to_string()}),
             )
         }
-        ["verify", "email-otp"] => {
+        ["verify", "email-otp"] | ["verify", "sms"] => {
             allow(req, &[Method::Post])?;
             let claims = bearer(req, env)?;
             let body = read_json_body(req).await?;
             let v: VerifyRequest = parse_json(&body)?;
-            let cmd = UserCommand::VerifyEmailCode {
+            let cmd = UserCommand::VerifyCode {
                 user_id: claims.user_id.clone(),
                 action_code: claims.action_code,
                 idempotency_key: claims.idempotency_key,
+                channel: if rest.get(1) == Some(&"sms") {
+                    Channel::Sms
+                } else {
+                    Channel::Email
+                },
                 code: v.verification_code,
             };
             call_user(env, &claims.user_id, &cmd).await
@@ -119,17 +136,34 @@ struct EnrollEmailRequest {
     email: String,
 }
 
-/// Issue a code in the user's object, then hand it to the app (`email.created`).
-async fn issue_email_code(
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EnrollSmsRequest {
+    phone_number: String,
+}
+
+/// The SDK's `EnrollResponse`.
+fn enrolled(sent: &serde_json::Value) -> Result<Response, ApiError> {
+    json_response(
+        200,
+        &json!({"userAuthenticatorId": sent.get("userAuthenticatorId"), "userId": sent.get("userId")}),
+    )
+}
+
+/// Issue a code in the user's object, then hand it to the app
+/// (`email.created` or `sms.created`).
+async fn issue_code(
     env: &Env,
     claims: ActionClaims,
-    enroll_email: Option<String>,
+    channel: Channel,
+    enroll_to: Option<String>,
 ) -> Result<serde_json::Value, ApiError> {
-    let cmd = UserCommand::IssueEmailCode {
+    let cmd = UserCommand::IssueCode {
         user_id: claims.user_id.clone(),
         action_code: claims.action_code,
         idempotency_key: claims.idempotency_key,
-        enroll_email,
+        channel,
+        enroll_to,
     };
     let mut resp = call_user(env, &claims.user_id, &cmd).await?;
     if resp.status_code() != 200 {
@@ -150,7 +184,7 @@ async fn issue_email_code(
     if let Some(o) = sent.as_object_mut() {
         o.remove("code");
     }
-    crate::delivery::deliver(env, "email.created", data).await?;
+    crate::delivery::deliver(env, channel.event_type(), data).await?;
     Ok(sent)
 }
 

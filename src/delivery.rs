@@ -1,7 +1,7 @@
-//! Handing messages (emailed codes) to the app, which sends them with its
-//! own provider: an `email.created` webhook in Authsignal's format to
-//! `EMAIL_WEBHOOK_URL`, signed with the API secret key, tried up to three
-//! times. Under local dev (`DEV_OUTBOX=true`, set only in `.dev.vars`) each
+//! Handing messages (codes) to the app, which sends them with its own
+//! provider: an `email.created` or `sms.created` webhook in Authsignal's
+//! format to `EMAIL_WEBHOOK_URL` or `SMS_WEBHOOK_URL`, signed with the API
+//! secret key, tried up to three times. Under local dev (`DEV_OUTBOX=true`, set only in `.dev.vars`) each
 //! message is also kept for an hour in the dev outbox, a page at
 //! `/__actiongate/outbox`; a deployed worker has no outbox.
 
@@ -37,13 +37,20 @@ pub async fn deliver(env: &Env, event_type: &str, data: Value) -> Result<(), Api
         t => t,
     };
     let event = envelope(event_type, &id, &time, &tenant, data);
-    let url = settings::var(env, "EMAIL_WEBHOOK_URL");
+    let url = settings::var(
+        env,
+        if event_type.starts_with("sms.") {
+            "SMS_WEBHOOK_URL"
+        } else {
+            "EMAIL_WEBHOOK_URL"
+        },
+    );
     let outbox = outbox_enabled(env);
     if url.is_empty() && !outbox {
         return Err(ApiError::new(
             503,
             "delivery_not_configured",
-            "Sending codes is not configured for this deployment (EMAIL_WEBHOOK_URL).",
+            "Sending codes is not configured for this deployment (EMAIL_WEBHOOK_URL, SMS_WEBHOOK_URL).",
         ));
     }
     if outbox {
@@ -123,8 +130,9 @@ pub async fn outbox(env: &Env, json: bool) -> Result<Response, ApiError> {
             let d = m.get("data").cloned().unwrap_or_default();
             let s = |k: &str| esc(d.get(k).and_then(Value::as_str).unwrap_or(""));
             format!(
-                "<tr><td>{}</td><td>{}</td><td class=\"code\">{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"code\">{}</td><td>{}</td><td>{}</td></tr>",
                 esc(m.get("time").and_then(Value::as_str).unwrap_or("")),
+                esc(m.get("type").and_then(Value::as_str).unwrap_or("")),
                 s("to"),
                 s("code"),
                 s("actionCode"),
@@ -133,7 +141,7 @@ pub async fn outbox(env: &Env, json: bool) -> Result<Response, ApiError> {
         })
         .collect();
     let html = format!(
-        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>Dev outbox</title><style>body{{font-family:system-ui,sans-serif;margin:2rem}}td,th{{padding:.3rem .8rem;text-align:left}}.code{{font:1.3rem monospace}}</style><h1>Dev outbox</h1><p>What this local worker would have sent (the last hour). Deployed workers have no outbox.</p><table><thead><tr><th>Time</th><th>To</th><th>Code</th><th>Action</th><th>User</th></tr></thead><tbody>{rows}</tbody></table></html>"
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>Dev outbox</title><style>body{{font-family:system-ui,sans-serif;margin:2rem}}td,th{{padding:.3rem .8rem;text-align:left}}.code{{font:1.3rem monospace}}</style><h1>Dev outbox</h1><p>What this local worker would have sent (the last hour). Deployed workers have no outbox.</p><table><thead><tr><th>Time</th><th>Type</th><th>To</th><th>Code</th><th>Action</th><th>User</th></tr></thead><tbody>{rows}</tbody></table></html>"
     );
     let headers = Headers::new();
     headers

@@ -77,19 +77,21 @@ pub enum UserCommand {
         idempotency_key: String,
         code: String,
     },
-    /// Issue an email code for the action's challenge (Client API): to
-    /// `enroll_email` when enrolling, else to the enrolled address.
-    IssueEmailCode {
+    /// Issue a code by email or SMS for the action's challenge (Client API):
+    /// to `enroll_to` when enrolling, else to the enrolled address.
+    IssueCode {
         user_id: String,
         action_code: String,
         idempotency_key: String,
-        enroll_email: Option<String>,
+        channel: actiongate_core::otp::Channel,
+        enroll_to: Option<String>,
     },
-    /// Check an emailed code (Client API).
-    VerifyEmailCode {
+    /// Check a code sent by email or SMS (Client API).
+    VerifyCode {
         user_id: String,
         action_code: String,
         idempotency_key: String,
+        channel: actiongate_core::otp::Channel,
         code: String,
     },
     /// Make a claimed request claimable again after an origin failure.
@@ -621,11 +623,12 @@ impl UserObject {
                 )?;
                 self.code_check_response(check, user_id, action_code, now)
             }
-            UserCommand::IssueEmailCode {
+            UserCommand::IssueCode {
                 user_id,
                 action_code,
                 idempotency_key,
-                enroll_email,
+                channel,
+                enroll_to,
             } => {
                 let store = self.store()?;
                 let mut random = [0u8; 24];
@@ -634,11 +637,12 @@ impl UserObject {
                 let digits = actiongate_core::otp::six_digits(random.get(..8).unwrap_or(&[]))
                     .ok_or_else(|| ApiError::internal("no random bytes"))?;
                 let salt: String = random.iter().skip(8).map(|b| format!("{b:02x}")).collect();
-                let sent = service::issue_email_code(
+                let sent = service::issue_code(
                     &store,
                     &action_code,
                     &idempotency_key,
-                    enroll_email.as_deref(),
+                    channel,
+                    enroll_to.as_deref(),
                     uuid::Uuid::new_v4().to_string(),
                     digits,
                     salt,
@@ -660,19 +664,21 @@ impl UserObject {
                     }),
                 )
             }
-            UserCommand::VerifyEmailCode {
+            UserCommand::VerifyCode {
                 user_id,
                 action_code,
                 idempotency_key,
+                channel,
                 code,
             } => {
                 let store = self.store()?;
                 let now = now_ms();
-                let check = service::verify_email_code(
+                let check = service::verify_code(
                     &store,
                     &user_id,
                     &action_code,
                     &idempotency_key,
+                    channel,
                     &code,
                     now,
                 )?;

@@ -21,6 +21,7 @@ before(async () => {
   const { createServer } = await import("node:http");
   const { WEBHOOK_PORT } = await import("./harness.mjs");
   webhooks = createServer((req, res) => { req.resume(); req.on("end", () => { res.writeHead(200); res.end("ok"); }); });
+  // (email.created and sms.created both land here; the tests read codes from the dev outbox.)
   await new Promise((r) => webhooks.listen(WEBHOOK_PORT, "127.0.0.1", r));
   bank = await startBank(0);
   const doc = JSON.parse(readFileSync(join(ROOT, "config", "demo.json"), "utf8"));
@@ -264,6 +265,37 @@ test("on the hosted page the sixth wrong code fails the challenge", async () => 
     await page.screenshot({ path: join(SHOTS, "10-challenge-failed.png"), fullPage: true });
     const a = await authsignal.getAction({ userId, action: "page-lockout", idempotencyKey: t.idempotencyKey });
     assert.equal(a.state, "CHALLENGE_FAILED");
+  } finally {
+    await context.close();
+  }
+});
+
+test("SMS codes on the hosted page", async () => {
+  const { authsignal, configure } = await import("./lib.mjs");
+  await configure("sms-page-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["SMS"] });
+  const userId = uid("sms-page");
+  const phone = `+6422${String(Math.floor(Math.random() * 1e7)).padStart(7, "0")}`;
+  const t = await authsignal.track({ userId, action: "sms-page-action" });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(t.url);
+    await page.waitForSelector("#sms-form:not([hidden])");
+    await page.fill("#phone", "021 555");
+    await page.keyboard.press("Enter");
+    assert.match(await page.textContent("#phone-error"), /country code/);
+    await page.fill("#phone", phone.replace(/^(\+\d{2})(\d{2})/, "$1 $2 "));
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("#code-form:not([hidden])");
+    const outbox = await (await fetch(`${BASE}/__actiongate/outbox.json`)).json();
+    const msg = outbox.find((m) => m.type === "sms.created" && m.data.to === phone);
+    assert.ok(msg, "the text was handed over");
+    await page.fill("#code", msg.data.code);
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("#done:not([hidden])");
+    await page.screenshot({ path: join(SHOTS, "11-sms-verified.png"), fullPage: true });
+    const a = await authsignal.getAction({ userId, action: "sms-page-action", idempotencyKey: t.idempotencyKey });
+    assert.equal(a.verificationMethod, "SMS");
   } finally {
     await context.close();
   }

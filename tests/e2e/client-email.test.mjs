@@ -23,13 +23,14 @@ before(async () => {
         res.end("try later");
         return;
       }
-      received.push({ body: Buffer.concat(chunks).toString(), signature: req.headers["x-signature-v2"] });
+      received.push({ path: req.url, body: Buffer.concat(chunks).toString(), signature: req.headers["x-signature-v2"] });
       res.writeHead(200);
       res.end("ok");
     });
   });
   await new Promise((r) => server.listen(WEBHOOK_PORT, "127.0.0.1", r));
   await configure("email-withdraw", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["EMAIL_OTP", "AUTHENTICATOR_APP"] });
+  await configure("sms-withdraw", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["SMS"] });
 });
 after(() => new Promise((r) => server.close(r)));
 
@@ -127,4 +128,27 @@ test("bad input is refused before anything is sent", async () => {
   r = await client("/challenge/email-otp", t.token);
   assert.equal(r.status, 400, "no email enrolled");
   assert.equal(received.length, before);
+});
+
+test("SMS codes go to the app as signed sms.created webhooks", async () => {
+  const userId = uid("sms");
+  const phone = `+6421${String(Math.floor(Math.random() * 1e7)).padStart(7, "0")}`;
+  const t = await authsignal.track({ userId, action: "sms-withdraw" });
+  let r = await client("/user-authenticators/sms", t.token, { phoneNumber: "021 555 1234" });
+  assert.equal(r.status, 400);
+  assert.match(r.body.errorDescription, /^phoneNumber: /);
+  r = await client("/user-authenticators/sms", t.token, { phoneNumber: phone });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  const hit = [...received].reverse().find((x) => x.path === "/sms" && JSON.parse(x.body).data.to === phone);
+  const event = authsignal.webhook.constructEvent(hit.body, hit.signature);
+  assert.equal(event.type, "sms.created");
+  assert.match(event.data.code, /^\d{6}$/);
+  r = await client("/verify/email-otp", t.token, { verificationCode: event.data.code });
+  assert.equal(r.status, 400, "an SMS code is not an email code");
+  r = await client("/verify/sms", t.token, { verificationCode: event.data.code });
+  assert.equal(r.body.isVerified, true, JSON.stringify(r.body));
+  const user = await authsignal.getUser({ userId });
+  assert.equal(user.phoneNumber, phone);
+  assert.equal(user.phoneNumberVerified, true);
+  assert.deepEqual(user.enrolledVerificationMethods, ["SMS"]);
 });

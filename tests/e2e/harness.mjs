@@ -57,6 +57,7 @@ export async function startWorker({ logFile, extraArgs = [] } = {}) {
      // wrangler.toml's local allowlist, plus the browser tests' own app page.
      "--var", `REDIRECT_URL_ALLOWLIST:${localAllowlist()} http://127.0.0.1:${TEST_APP_PORT}`,
      "--var", `EMAIL_WEBHOOK_URL:http://127.0.0.1:${WEBHOOK_PORT}/email`,
+     "--var", `SMS_WEBHOOK_URL:http://127.0.0.1:${WEBHOOK_PORT}/sms`,
      ...extraArgs],
     {
       cwd: ROOT,

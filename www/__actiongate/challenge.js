@@ -18,7 +18,7 @@
     SMS: "Text message",
   };
   // Methods this page can complete today.
-  const SUPPORTED = ["AUTHENTICATOR_APP", "EMAIL_OTP"];
+  const SUPPORTED = ["AUTHENTICATOR_APP", "EMAIL_OTP", "SMS"];
   let current = null; // the method being used
   let info = null;
 
@@ -108,14 +108,38 @@
     }
   }
 
+  async function sendSmsCode(phone) {
+    $("phone-error").textContent = "";
+    $("send-sms").disabled = true;
+    try {
+      if (phone) await call("POST", "/user-authenticators/sms", { phoneNumber: phone });
+      else await call("POST", "/challenge/sms", {});
+      $("sms-form").hidden = true;
+      showCodeForm("Code we texted you" + (phone ? " at " + phone : ""));
+      status("We sent a 6-digit code. It is valid for 10 minutes.");
+    } catch (e) {
+      $("phone-error").textContent = e.message;
+    } finally {
+      $("send-sms").disabled = false;
+    }
+  }
+
   async function start(method) {
     current = method;
+    $("sms-form").hidden = true;
     $("email-form").hidden = true;
     $("enroll").hidden = true;
     $("code-form").hidden = true;
     status("");
     if (method === "AUTHENTICATOR_APP") await startAuthenticatorApp(info);
     if (method === "EMAIL_OTP") await startEmail(info);
+    if (method === "SMS") {
+      if (info.enrolledVerificationMethods.includes("SMS")) await sendSmsCode(null);
+      else {
+        $("sms-form").hidden = false;
+        $("phone").focus();
+      }
+    }
   }
 
   async function startAuthenticatorApp(info) {
@@ -180,6 +204,17 @@
     const method = renderMethods(info);
     if (method) await start(method);
 
+    $("sms-form").addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const phone = $("phone").value.replace(/[\s()-]/g, "");
+      if (!/^\+[0-9]{8,15}$/.test(phone)) {
+        $("phone-error").textContent = "Enter your number with its country code, starting with +.";
+        $("phone").focus();
+        return;
+      }
+      await sendSmsCode(phone);
+    });
+
     $("email-form").addEventListener("submit", async (ev) => {
       ev.preventDefault();
       const email = $("email").value.trim();
@@ -202,7 +237,7 @@
       }
       $("submit").disabled = true;
       try {
-        const path = current === "EMAIL_OTP" ? "/verify/email-otp" : "/verify/totp";
+        const path = { EMAIL_OTP: "/verify/email-otp", SMS: "/verify/sms" }[current] || "/verify/totp";
         const r = await call("POST", path, { verificationCode: code });
         if (r.isVerified) {
           finish(r.accessToken, info);

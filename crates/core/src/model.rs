@@ -124,9 +124,9 @@ pub struct ActionRecord {
     /// Wrong codes entered for this action's challenge.
     #[serde(default)]
     pub failed_attempts: u32,
-    /// The email code sent for this action's challenge, if one is outstanding.
+    /// The code sent (email or SMS) for this action's challenge, if one is outstanding.
     #[serde(default)]
-    pub email_code: Option<crate::otp::EmailCode>,
+    pub sent_code: Option<crate::otp::SentCode>,
     /// Methods its challenge may use.
     #[serde(default)]
     pub allowed_verification_methods: Vec<VerificationMethod>,

@@ -111,15 +111,45 @@ impl TotpSecret {
     }
 }
 
-/// How long an emailed code is valid (10 minutes).
+/// How long an emailed or texted code is valid (10 minutes).
 pub const EMAIL_CODE_TTL_MS: i64 = 10 * 60 * 1000;
 
-/// An emailed one-time code, as stored: only its salted hash.
+/// How a one-time code reaches the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// Email (`EMAIL_OTP`, the `email.created` webhook).
+    Email,
+    /// Text message (`SMS`, the `sms.created` webhook).
+    Sms,
+}
+
+impl Channel {
+    /// The verification method a code on this channel proves.
+    pub fn method(self) -> crate::methods::VerificationMethod {
+        match self {
+            Channel::Email => crate::methods::VerificationMethod::EmailOtp,
+            Channel::Sms => crate::methods::VerificationMethod::Sms,
+        }
+    }
+
+    /// The webhook event that hands a code on this channel to the app.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            Channel::Email => "email.created",
+            Channel::Sms => "sms.created",
+        }
+    }
+}
+
+/// A one-time code sent by email or SMS, as stored: only its salted hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct EmailCode {
-    /// Where it was sent.
-    pub email: String,
+pub struct SentCode {
+    /// How it was sent.
+    pub channel: Channel,
+    /// Where it was sent (an email address or E.164 number).
+    pub to: String,
     /// The authenticator it is for (a pending one during enrollment).
     pub authenticator_id: String,
     /// Random salt, hex.
@@ -148,11 +178,19 @@ pub fn six_digits(random: &[u8]) -> Option<String> {
     (random.len() >= 8).then(|| format!("{:06}", n % 1_000_000))
 }
 
-impl EmailCode {
+impl SentCode {
     /// Store a code: its salted hash, the address, the expiry.
-    pub fn new(email: &str, authenticator_id: &str, code: &str, salt: &str, now: i64) -> Self {
-        EmailCode {
-            email: email.to_owned(),
+    pub fn new(
+        channel: Channel,
+        to: &str,
+        authenticator_id: &str,
+        code: &str,
+        salt: &str,
+        now: i64,
+    ) -> Self {
+        SentCode {
+            channel,
+            to: to.to_owned(),
             authenticator_id: authenticator_id.to_owned(),
             salt: salt.to_owned(),
             hash: salted(salt, code),
@@ -239,7 +277,14 @@ mod tests {
 
     #[test]
     fn email_codes_match_until_they_expire_and_are_stored_hashed() {
-        let c = EmailCode::new("a@example.com", "auth-1", "042917", "salt", 1_000);
+        let c = SentCode::new(
+            Channel::Email,
+            "a@example.com",
+            "auth-1",
+            "042917",
+            "salt",
+            1_000,
+        );
         assert!(!c.hash.contains("042917"));
         assert!(c.matches("042917", 1_000));
         assert!(c.matches(" 042917 ", 1_000 + EMAIL_CODE_TTL_MS - 1));

@@ -15,6 +15,7 @@ use crate::model::{
     ActionRecord, Authenticator, AuthenticatorView, EnrollAuthenticatorRequest, PendingRequest,
     RuleRef, TrackRequest, UserPatch, UserRecord, UserView,
 };
+use crate::otp::Channel;
 use crate::redirect::RedirectAllowlist;
 use crate::rules::{CompiledRules, Evaluation};
 use crate::state::{ActionState, Actor, Outcome, check_transition};
@@ -325,7 +326,7 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
         pending_request: input.pending,
         replayed_at: None,
         failed_attempts: 0,
-        email_code: None,
+        sent_code: None,
         allowed_verification_methods: decision.allowed_methods,
         default_verification_method: default_method,
         request: TrackRequest {
@@ -718,10 +719,12 @@ pub fn verify_totp<S: UserStore>(
     }
 }
 
-/// An emailed code to deliver.
+/// A code to deliver by email or SMS.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EmailCodeToSend {
-    /// Recipient.
+pub struct CodeToSend {
+    /// The channel.
+    pub channel: Channel,
+    /// Recipient (email address or E.164 number).
     pub to: String,
     /// The code.
     pub code: String,
@@ -731,39 +734,42 @@ pub struct EmailCodeToSend {
     pub record: ActionRecord,
 }
 
-/// Issue an email code for an action's challenge: to `enroll_email` (a user
-/// enrolling email OTP; the same rules as enrolling an authenticator app),
-/// or to the user's enrolled email. A new code replaces an outstanding one.
+/// Issue a code for an action's challenge on `channel`: to `enroll_to` (a
+/// user enrolling this method; the same rules as enrolling an authenticator
+/// app), or to the user's enrolled address. A new code replaces an
+/// outstanding one.
 ///
 /// # Errors
-/// [`CoreError::InvalidField`] when email OTP is not allowed, the address is
-/// bad, the user must verify first, or no email is enrolled; storage errors.
+/// [`CoreError::InvalidField`] when the method is not allowed, the address is
+/// bad, the user must verify first, or nothing is enrolled; storage errors.
 #[allow(clippy::too_many_arguments)]
-pub fn issue_email_code<S: UserStore>(
+pub fn issue_code<S: UserStore>(
     store: &S,
     code: &str,
     key: &str,
-    enroll_email: Option<&str>,
+    channel: Channel,
+    enroll_to: Option<&str>,
     new_id: String,
     digits: String,
     salt: String,
     now: Millis,
-) -> Result<EmailCodeToSend, CoreError> {
+) -> Result<CodeToSend, CoreError> {
+    let method = channel.method();
     let mut record = get_action(store, code, key)?;
-    if !record
-        .allowed_verification_methods
-        .contains(&VerificationMethod::EmailOtp)
-    {
+    if !record.allowed_verification_methods.contains(&method) {
         return Err(CoreError::field(
             "verificationMethod",
-            "EMAIL_OTP is not allowed for this action",
+            format!("{} is not allowed for this action", method_name(method)),
         ));
     }
     let auths = store.list_authenticators()?;
     let verified_any = auths.iter().any(|a| a.verified_at.is_some());
-    let (to, authenticator_id) = match enroll_email {
-        Some(email) => {
-            check_email(email, "email")?;
+    let (to, authenticator_id) = match enroll_to {
+        Some(to) => {
+            match channel {
+                Channel::Email => check_email(to, "email")?,
+                Channel::Sms => check_phone(to, "phoneNumber")?,
+            }
             let allowed = if verified_any {
                 record.state == ActionState::ChallengeSucceeded
             } else {
@@ -779,32 +785,30 @@ pub fn issue_email_code<S: UserStore>(
                     },
                 ));
             }
-            if auths.iter().any(|a| {
-                a.verification_method == VerificationMethod::EmailOtp && a.verified_at.is_some()
-            }) {
+            if auths
+                .iter()
+                .any(|a| a.verification_method == method && a.verified_at.is_some())
+            {
                 return Err(CoreError::field(
                     "verificationMethod",
-                    "an email address is already enrolled",
+                    format!("{} is already enrolled", method_name(method)),
                 ));
             }
-            for a in auths
-                .iter()
-                .filter(|a| a.verification_method == VerificationMethod::EmailOtp)
-            {
+            for a in auths.iter().filter(|a| a.verification_method == method) {
                 store.delete_authenticator(&a.user_authenticator_id)?;
             }
             store.put_authenticator(&Authenticator {
                 user_authenticator_id: new_id.clone(),
-                verification_method: VerificationMethod::EmailOtp,
+                verification_method: method,
                 created_at: now,
                 verified_at: None,
                 last_verified_at: None,
-                email: Some(email.to_owned()),
-                phone_number: None,
+                email: (channel == Channel::Email).then(|| to.to_owned()),
+                phone_number: (channel == Channel::Sms).then(|| to.to_owned()),
                 is_default: !verified_any,
                 secret: None,
             })?;
-            (email.to_owned(), new_id)
+            (to.to_owned(), new_id)
         }
         None => {
             if record.state != ActionState::ChallengeRequired {
@@ -815,19 +819,22 @@ pub fn issue_email_code<S: UserStore>(
             }
             let a = auths
                 .iter()
-                .find(|a| {
-                    a.verification_method == VerificationMethod::EmailOtp && a.verified_at.is_some()
-                })
+                .find(|a| a.verification_method == method && a.verified_at.is_some())
                 .ok_or_else(|| {
-                    CoreError::field("verificationMethod", "no email address is enrolled")
+                    CoreError::field(
+                        "verificationMethod",
+                        format!("{} is not enrolled", method_name(method)),
+                    )
                 })?;
-            (
-                a.email.clone().unwrap_or_default(),
-                a.user_authenticator_id.clone(),
-            )
+            let to = match channel {
+                Channel::Email => a.email.clone(),
+                Channel::Sms => a.phone_number.clone(),
+            };
+            (to.unwrap_or_default(), a.user_authenticator_id.clone())
         }
     };
-    record.email_code = Some(crate::otp::EmailCode::new(
+    record.sent_code = Some(crate::otp::SentCode::new(
+        channel,
         &to,
         &authenticator_id,
         &digits,
@@ -836,7 +843,8 @@ pub fn issue_email_code<S: UserStore>(
     ));
     record.updated_at = now;
     store.update_action(&record)?;
-    Ok(EmailCodeToSend {
+    Ok(CodeToSend {
+        channel,
         to,
         code: digits,
         authenticator_id,
@@ -844,18 +852,27 @@ pub fn issue_email_code<S: UserStore>(
     })
 }
 
-/// Check an emailed code for an action's challenge. A right code completes
-/// the challenge (and confirms a pending enrollment) and cannot be used
-/// again; wrong codes count as for the authenticator app.
+fn method_name(m: VerificationMethod) -> String {
+    serde_json::to_value(m)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Check a code sent on `channel` for an action's challenge. A right code
+/// completes the challenge (and confirms a pending enrollment, marking the
+/// address verified) and cannot be used again; wrong codes count as for the
+/// authenticator app.
 ///
 /// # Errors
-/// [`CoreError::InvalidField`] when no code was sent or the action is not
-/// waiting for a challenge; storage errors.
-pub fn verify_email_code<S: UserStore>(
+/// [`CoreError::InvalidField`] when no code was sent on this channel or the
+/// action is not waiting for a challenge; storage errors.
+pub fn verify_code<S: UserStore>(
     store: &S,
     user_id: &str,
     code: &str,
     key: &str,
+    channel: Channel,
     entered: &str,
     now: Millis,
 ) -> Result<CodeCheck, CoreError> {
@@ -863,7 +880,7 @@ pub fn verify_email_code<S: UserStore>(
     if record.state == ActionState::ChallengeFailed {
         return Ok(CodeCheck::Failed);
     }
-    let Some(sent) = record.email_code.clone() else {
+    let Some(sent) = record.sent_code.clone().filter(|c| c.channel == channel) else {
         return Err(CoreError::field(
             "verificationCode",
             "no code was sent for this challenge",
@@ -873,9 +890,7 @@ pub fn verify_email_code<S: UserStore>(
         .list_authenticators()?
         .into_iter()
         .find(|a| a.user_authenticator_id == sent.authenticator_id)
-        .ok_or_else(|| {
-            CoreError::field("verificationMethod", "the email authenticator was removed")
-        })?;
+        .ok_or_else(|| CoreError::field("verificationMethod", "the authenticator was removed"))?;
     let enrolling = auth.verified_at.is_none();
     let confirming_only = enrolling && record.state == ActionState::ChallengeSucceeded;
     if record.state != ActionState::ChallengeRequired && !confirming_only {
@@ -885,28 +900,31 @@ pub fn verify_email_code<S: UserStore>(
         ));
     }
     if sent.matches(entered, now) {
-        record.email_code = None;
+        record.sent_code = None;
         record.updated_at = now;
         store.update_action(&record)?;
         auth.verified_at.get_or_insert(now);
         auth.last_verified_at = Some(now);
         store.put_authenticator(&auth)?;
-        if let Some(email) = &auth.email {
-            let mut user = store.get_user()?.unwrap_or(UserRecord {
-                created_at: now,
-                ..UserRecord::default()
-            });
-            if user.email.is_none() || user.email.as_deref() == Some(email.as_str()) {
-                user.email = Some(email.clone());
-                user.email_verified = true;
-                user.updated_at = now;
-                store.put_user(&user)?;
-            }
+        // The address was proven: the profile can say so.
+        let mut user = store.get_user()?.unwrap_or(UserRecord {
+            created_at: now,
+            ..UserRecord::default()
+        });
+        let (slot, verified) = match channel {
+            Channel::Email => (&mut user.email, &mut user.email_verified),
+            Channel::Sms => (&mut user.phone_number, &mut user.phone_number_verified),
+        };
+        if slot.is_none() || slot.as_deref() == Some(sent.to.as_str()) {
+            *slot = Some(sent.to.clone());
+            *verified = true;
+            user.updated_at = now;
+            store.put_user(&user)?;
         }
         let record = if confirming_only {
             record
         } else {
-            complete_challenge(store, code, key, VerificationMethod::EmailOtp, now)?
+            complete_challenge(store, code, key, channel.method(), now)?
         };
         return Ok(CodeCheck::Verified {
             record: Box::new(record),
@@ -919,7 +937,7 @@ pub fn verify_email_code<S: UserStore>(
         check_transition(record.state, ActionState::ChallengeFailed, Actor::Challenge)?;
         record.state = ActionState::ChallengeFailed;
         record.state_updated_at = now;
-        record.email_code = None;
+        record.sent_code = None;
         store.update_action(&record)?;
         return Ok(CodeCheck::Failed);
     }

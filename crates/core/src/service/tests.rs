@@ -1028,6 +1028,7 @@ mod authenticator_app {
 
 mod email_codes {
     use super::*;
+    use crate::otp::Channel;
     use crate::otp::{EMAIL_CODE_TTL_MS, MAX_FAILED_ATTEMPTS};
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -1045,17 +1046,29 @@ mod email_codes {
         email: Option<&str>,
         code: &str,
         now: Millis,
-    ) -> Result<EmailCodeToSend, CoreError> {
-        issue_email_code(
+    ) -> Result<CodeToSend, CoreError> {
+        issue_code(
             store,
             "withdraw-funds",
             key,
+            Channel::Email,
             email,
             format!("auth-{key}"),
             code.into(),
             "salt".into(),
             now,
         )
+    }
+
+    fn verify_email_code(
+        store: &MemoryUserStore,
+        user: &str,
+        code: &str,
+        key: &str,
+        entered: &str,
+        now: Millis,
+    ) -> Result<CodeCheck, CoreError> {
+        verify_code(store, user, code, key, Channel::Email, entered, now)
     }
 
     #[test]
@@ -1202,6 +1215,74 @@ mod email_codes {
                 .unwrap_err()
                 .to_string()
                 .contains("EMAIL_OTP is not allowed")
+        );
+    }
+
+    #[test]
+    fn sms_codes_go_to_a_verified_phone_number() {
+        let store = MemoryUserStore::new();
+        let mut cfg = config("CHALLENGE");
+        cfg.input.verification_methods = vec![VerificationMethod::Sms];
+        let list = allowlist();
+        track(&store, input(keyed("s"), Some(&cfg), &list, NOW)).unwrap();
+        let bad = issue_code(
+            &store,
+            "withdraw-funds",
+            "s",
+            Channel::Sms,
+            Some("021 555"),
+            "a".into(),
+            "123456".into(),
+            "x".into(),
+            NOW,
+        )
+        .unwrap_err();
+        assert!(bad.to_string().starts_with("phoneNumber: "));
+        let sent = issue_code(
+            &store,
+            "withdraw-funds",
+            "s",
+            Channel::Sms,
+            Some("+64211234567"),
+            "a".into(),
+            "123456".into(),
+            "x".into(),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(sent.to, "+64211234567");
+        // An email code cannot be checked against an SMS challenge.
+        assert!(
+            verify_code(
+                &store,
+                "u",
+                "withdraw-funds",
+                "s",
+                Channel::Email,
+                "123456",
+                NOW
+            )
+            .is_err()
+        );
+        assert!(matches!(
+            verify_code(
+                &store,
+                "u",
+                "withdraw-funds",
+                "s",
+                Channel::Sms,
+                "123456",
+                NOW
+            )
+            .unwrap(),
+            CodeCheck::Verified { .. }
+        ));
+        let user = get_user(&store, "u").unwrap();
+        assert_eq!(user.phone_number.as_deref(), Some("+64211234567"));
+        assert!(user.phone_number_verified);
+        assert_eq!(
+            user.enrolled_verification_methods,
+            [VerificationMethod::Sms]
         );
     }
 }
