@@ -11,7 +11,7 @@ use serde_json::Value;
 use worker::{Date, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response};
 
 use crate::config_store;
-use crate::http::{ApiError, json_response};
+use crate::http::{ApiError, html_response, json_response};
 use crate::settings;
 
 /// KV prefix of dev outbox messages.
@@ -143,14 +143,5 @@ pub async fn outbox(env: &Env, json: bool) -> Result<Response, ApiError> {
     let html = format!(
         "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>Dev outbox</title><style>body{{font-family:system-ui,sans-serif;margin:2rem}}td,th{{padding:.3rem .8rem;text-align:left}}.code{{font:1.3rem monospace}}</style><h1>Dev outbox</h1><p>What this local worker would have sent (the last hour). Deployed workers have no outbox.</p><table><thead><tr><th>Time</th><th>Type</th><th>To</th><th>Code</th><th>Action</th><th>User</th></tr></thead><tbody>{rows}</tbody></table></html>"
     );
-    let headers = Headers::new();
-    headers
-        .set("Content-Type", "text/html; charset=utf-8")
-        .map_err(ApiError::internal)?;
-    headers
-        .set("Cache-Control", "no-store")
-        .map_err(ApiError::internal)?;
-    Ok(Response::ok(html)
-        .map_err(ApiError::internal)?
-        .with_headers(headers))
+    html_response(200, html)
 }

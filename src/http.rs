@@ -135,6 +135,24 @@ pub fn json_response<T: Serialize + ?Sized>(status: u16, body: &T) -> Result<Res
         .with_headers(headers))
 }
 
+/// An HTML response (`text/html; charset=utf-8`, not cached).
+///
+/// # Errors
+/// An internal [`ApiError`] if the runtime refuses to build it.
+pub fn html_response(status: u16, html: String) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    headers
+        .set("Content-Type", "text/html; charset=utf-8")
+        .map_err(ApiError::internal)?;
+    headers
+        .set("Cache-Control", "no-store")
+        .map_err(ApiError::internal)?;
+    Ok(Response::ok(html)
+        .map_err(ApiError::internal)?
+        .with_status(status)
+        .with_headers(headers))
+}
+
 /// Read a JSON request body of at most [`MAX_BODY_BYTES`].
 ///
 /// An empty body counts as `{}` (the SDKs post no body for some calls).

@@ -29,7 +29,7 @@ use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use worker::{Date, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
 
-use crate::http::{ApiError, json_response};
+use crate::http::{ApiError, html_response, json_response};
 use crate::server_api::call_user;
 use crate::settings;
 use crate::user_object::UserCommand;
@@ -243,28 +243,15 @@ async fn identify(req: &Request, env: &Env, cfg: &ProxyConfig) -> Result<String,
 }
 
 fn page(status: u16, title: &str, text: &str) -> Result<Response, ApiError> {
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title><body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem\"><h1>{t}</h1><p>{x}</p></body></html>",
-        t = esc(title),
-        x = esc(text)
-    );
-    let headers = Headers::new();
-    headers
-        .set("Content-Type", "text/html; charset=utf-8")
-        .map_err(ApiError::internal)?;
-    headers
-        .set("Cache-Control", "no-store")
-        .map_err(ApiError::internal)?;
-    Ok(Response::ok(html)
-        .map_err(ApiError::internal)?
-        .with_status(status)
-        .with_headers(headers))
+    let esc = actiongate_core::present::escape;
+    html_response(
+        status,
+        format!(
+            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title><body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem\"><h1>{t}</h1><p>{x}</p></body></html>",
+            t = esc(title),
+            x = esc(text)
+        ),
+    )
 }
 
 /// An error as a page for browsers, JSON otherwise.

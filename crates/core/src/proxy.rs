@@ -580,6 +580,25 @@ impl Jwks {
     }
 }
 
+const NO_JWKS_KEY: &str = "no key of the app's JWKS matches the session token";
+
+/// The claims from the first key (of those `picks` accepts) that verifies
+/// the token; otherwise the last key's error, or `None` when no key applied.
+fn first_verified<K, T>(
+    keys: &[(Option<String>, K)],
+    picks: &dyn Fn(&Option<String>) -> bool,
+    verify: impl Fn(&K) -> Result<T, jwt_simple::Error>,
+) -> Result<T, Option<jwt_simple::Error>> {
+    let mut last = None;
+    for (_, key) in keys.iter().filter(|(k, _)| picks(k)) {
+        match verify(key) {
+            Ok(c) => return Ok(c),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last)
+}
+
 /// The key id (`kid`) in a JWT's header, unverified (to pick a key).
 pub fn token_key_id(token: &str) -> Option<String> {
     Token::decode_metadata(token)
@@ -631,32 +650,16 @@ pub fn verify_session_jwt(
             .verify_token::<Map<String, Value>>(token, Some(options))
             .map_err(classify)?,
         (SessionKeys::Jwks(jwks), JwtAlgorithm::RS256) => {
-            let mut last = invalid("no key of the app's JWKS matches the session token");
-            let mut found = None;
-            for (_, key) in jwks.rs256.iter().filter(|(k, _)| picks(k)) {
-                match key.verify_token::<Map<String, Value>>(token, Some(options.clone())) {
-                    Ok(c) => {
-                        found = Some(c);
-                        break;
-                    }
-                    Err(e) => last = classify(e),
-                }
-            }
-            found.ok_or(last)?
+            first_verified(&jwks.rs256, &picks, |k| {
+                k.verify_token::<Map<String, Value>>(token, Some(options.clone()))
+            })
+            .map_err(|e| e.map_or_else(|| invalid(NO_JWKS_KEY), classify))?
         }
         (SessionKeys::Jwks(jwks), JwtAlgorithm::ES256) => {
-            let mut last = invalid("no key of the app's JWKS matches the session token");
-            let mut found = None;
-            for (_, key) in jwks.es256.iter().filter(|(k, _)| picks(k)) {
-                match key.verify_token::<Map<String, Value>>(token, Some(options.clone())) {
-                    Ok(c) => {
-                        found = Some(c);
-                        break;
-                    }
-                    Err(e) => last = classify(e),
-                }
-            }
-            found.ok_or(last)?
+            first_verified(&jwks.es256, &picks, |k| {
+                k.verify_token::<Map<String, Value>>(token, Some(options.clone()))
+            })
+            .map_err(|e| e.map_or_else(|| invalid(NO_JWKS_KEY), classify))?
         }
         _ => return Err(invalid("the session key is not configured")),
     };

@@ -653,7 +653,7 @@ pub fn verify_totp<S: UserStore>(
     entered: &str,
     now: Millis,
 ) -> Result<CodeCheck, CoreError> {
-    let mut record = get_action(store, code, key)?;
+    let record = get_action(store, code, key)?;
     let Some(mut auth) = store
         .list_authenticators()?
         .into_iter()
@@ -701,21 +701,7 @@ pub fn verify_totp<S: UserStore>(
                 enrolled: enrolling.then(|| auth.view(user_id)),
             })
         }
-        None => {
-            record.failed_attempts = record.failed_attempts.saturating_add(1);
-            record.updated_at = now;
-            if record.failed_attempts > crate::otp::MAX_FAILED_ATTEMPTS && !confirming_only {
-                check_transition(record.state, ActionState::ChallengeFailed, Actor::Challenge)?;
-                record.state = ActionState::ChallengeFailed;
-                record.state_updated_at = now;
-                store.update_action(&record)?;
-                return Ok(CodeCheck::Failed);
-            }
-            store.update_action(&record)?;
-            Ok(CodeCheck::Wrong {
-                remaining: crate::otp::MAX_FAILED_ATTEMPTS.saturating_sub(record.failed_attempts),
-            })
-        }
+        None => count_wrong_code(store, record, confirming_only, now),
     }
 }
 
@@ -931,6 +917,19 @@ pub fn verify_code<S: UserStore>(
             enrolled: enrolling.then(|| auth.view(user_id)),
         });
     }
+    count_wrong_code(store, record, confirming_only, now)
+}
+
+/// A wrong code: count it against the challenge; past
+/// [`crate::otp::MAX_FAILED_ATTEMPTS`] the challenge fails (see the diagram in
+/// [`crate::otp`]). Confirming a new authenticator after the challenge was
+/// passed counts nothing against the action.
+fn count_wrong_code<S: UserStore>(
+    store: &S,
+    mut record: ActionRecord,
+    confirming_only: bool,
+    now: Millis,
+) -> Result<CodeCheck, CoreError> {
     record.failed_attempts = record.failed_attempts.saturating_add(1);
     record.updated_at = now;
     if record.failed_attempts > crate::otp::MAX_FAILED_ATTEMPTS && !confirming_only {
