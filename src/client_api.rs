@@ -83,7 +83,7 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
             let claims = bearer(req, env)?;
             let body = read_json_body(req).await?;
             let e: EnrollEmailRequest = parse_json(&body)?;
-            let sent = issue_code(env, claims, Channel::Email, Some(e.email)).await?;
+            let sent = issue_code(env, claims, Channel::Email, Some(e.email), None).await?;
             enrolled(&sent)
         }
         ["user-authenticators", "sms"] => {
@@ -91,18 +91,38 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
             let claims = bearer(req, env)?;
             let body = read_json_body(req).await?;
             let e: EnrollSmsRequest = parse_json(&body)?;
-            let sent = issue_code(env, claims, Channel::Sms, Some(e.phone_number)).await?;
+            let sent = issue_code(env, claims, Channel::Sms, Some(e.phone_number), None).await?;
             enrolled(&sent)
         }
-        ["challenge", "email-otp"] | ["challenge", "sms"] => {
+        ["user-authenticators", "email-magic-link"] => {
             allow(req, &[Method::Post])?;
             let claims = bearer(req, env)?;
-            let channel = if rest.get(1) == Some(&"sms") {
-                Channel::Sms
-            } else {
-                Channel::Email
+            let body = read_json_body(req).await?;
+            let e: EnrollEmailRequest = parse_json(&body)?;
+            let link = magic_link_base(req)?;
+            let sent =
+                issue_code(env, claims, Channel::MagicLink, Some(e.email), Some(link)).await?;
+            enrolled(&sent)
+        }
+        ["verify", "email-magic-link", "finalize"] => {
+            allow(req, &[Method::Post])?;
+            let claims = bearer(req, env)?;
+            let cmd = UserCommand::MagicLinkStatus {
+                user_id: claims.user_id.clone(),
+                action_code: claims.action_code,
+                idempotency_key: claims.idempotency_key,
             };
-            issue_code(env, claims, channel, None).await?;
+            call_user(env, &claims.user_id, &cmd).await
+        }
+        ["challenge", "email-otp" | "sms" | "email-magic-link"] => {
+            allow(req, &[Method::Post])?;
+            let claims = bearer(req, env)?;
+            let (channel, link) = match rest.get(1) {
+                Some(&"sms") => (Channel::Sms, None),
+                Some(&"email-magic-link") => (Channel::MagicLink, Some(magic_link_base(req)?)),
+                _ => (Channel::Email, None),
+            };
+            issue_code(env, claims, channel, None, link).await?;
             json_response(
                 200,
                 &json!({"challengeId": uuid::Uuid::new_v4().to_string()}),
@@ -152,11 +172,26 @@ fn enrolled(sent: &serde_json::Value) -> Result<Response, ApiError> {
 
 /// Issue a code in the user's object, then hand it to the app
 /// (`email.created` or `sms.created`).
+/// `https://<worker>/__actiongate/magic-link?token=<bearer token>`: the
+/// link's secret is added once it exists.
+fn magic_link_base(req: &Request) -> Result<String, ApiError> {
+    let url = req.url().map_err(ApiError::internal)?;
+    let token = bearer_token(req).unwrap_or_default();
+    let mut link = url
+        .join(crate::proxy::MAGIC_LINK_PATH)
+        .map_err(ApiError::internal)?;
+    link.query_pairs_mut().append_pair("token", &token);
+    Ok(link.to_string())
+}
+
+/// Issue a code (or link) in the user's object, then hand it to the app
+/// (`email.created` or `sms.created`).
 async fn issue_code(
     env: &Env,
     claims: ActionClaims,
     channel: Channel,
     enroll_to: Option<String>,
+    link_base: Option<String>,
 ) -> Result<serde_json::Value, ApiError> {
     let cmd = UserCommand::IssueCode {
         user_id: claims.user_id.clone(),
@@ -170,9 +205,17 @@ async fn issue_code(
         return Err(crate::server_api::relay_error(&mut resp).await);
     }
     let mut sent: serde_json::Value = resp.json().await.map_err(ApiError::internal)?;
-    let data = json!({
+    let secret = sent
+        .get("code")
+        .and_then(|c| c.as_str())
+        .unwrap_or("")
+        .to_owned();
+    let (code, url) = match link_base {
+        Some(base) => (None, Some(format!("{base}&secret={secret}"))),
+        None => (Some(secret), None),
+    };
+    let mut data = json!({
         "to": sent.get("to"),
-        "code": sent.get("code"),
         "userId": sent.get("userId"),
         "actionCode": sent.get("actionCode"),
         "idempotencyKey": sent.get("idempotencyKey"),
@@ -180,6 +223,13 @@ async fn issue_code(
         "ipAddress": sent.get("ipAddress"),
         "locale": sent.get("locale"),
     });
+    if let Some(o) = data.as_object_mut() {
+        match (code, url) {
+            (Some(c), _) => o.insert("code".into(), json!(c)),
+            (_, Some(u)) => o.insert("url".into(), json!(u)),
+            _ => None,
+        };
+    }
     // The code goes to the app's webhook only, never into a Client API answer.
     if let Some(o) = sent.as_object_mut() {
         o.remove("code");
@@ -194,10 +244,14 @@ struct VerifyRequest {
     verification_code: String,
 }
 
+fn bearer_token(req: &Request) -> Option<String> {
+    let header = req.headers().get("Authorization").ok().flatten()?;
+    header.strip_prefix("Bearer ").map(|t| t.trim().to_owned())
+}
+
 /// The action a `Bearer` token is bound to.
 fn bearer(req: &Request, env: &Env) -> Result<ActionClaims, ApiError> {
-    let header = req.headers().get("Authorization").ok().flatten();
-    let Some(token) = header.as_deref().and_then(|h| h.strip_prefix("Bearer ")) else {
+    let Some(token) = bearer_token(req) else {
         return Err(ApiError::new(
             401,
             "unauthorized",
@@ -205,7 +259,7 @@ fn bearer(req: &Request, env: &Env) -> Result<ActionClaims, ApiError> {
         ));
     };
     let keys = settings::token_keys(env)?;
-    keys.verify(token.trim(), Date::now().as_millis() / 1000)
+    keys.verify(&token, Date::now().as_millis() / 1000)
         .map(|v| v.claims)
         .map_err(|e| ApiError::new(401, e.code(), e.to_string()))
 }
@@ -247,4 +301,64 @@ fn with_cors(
         headers.set(k, v).map_err(ApiError::internal)?;
     }
     Ok(resp.with_headers(headers))
+}
+
+/// `GET /__actiongate/magic-link?token=…&secret=…`: the link in the email.
+/// Opening it completes the challenge; the page that sent it sees that on
+/// its next `finalize` poll.
+///
+/// # Errors
+/// Never: answers are pages.
+pub async fn open_magic_link(req: Request, env: &Env) -> Result<Response, ApiError> {
+    let url = req.url().map_err(ApiError::internal)?;
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let page = |status: u16, title: &str, text: &str| {
+        let esc = actiongate_core::present::escape;
+        crate::http::html_response(
+            status,
+            format!(
+                "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><title>{t}</title><body style=\"font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem\"><h1>{t}</h1><p id=\"result\">{x}</p></body></html>",
+                t = esc(title),
+                x = esc(text)
+            ),
+        )
+    };
+    let (Some(token), Some(secret)) = (param("token"), param("secret")) else {
+        return page(400, "Link not valid", "This link is incomplete.");
+    };
+    let keys = settings::token_keys(env)?;
+    let Ok(verified) = keys.verify(&token, Date::now().as_millis() / 1000) else {
+        return page(
+            403,
+            "Link not valid",
+            "This link is not valid or has expired. Ask for a new one.",
+        );
+    };
+    let claims = verified.claims;
+    let cmd = UserCommand::VerifyCode {
+        user_id: claims.user_id.clone(),
+        action_code: claims.action_code,
+        idempotency_key: claims.idempotency_key,
+        channel: Channel::MagicLink,
+        code: secret,
+    };
+    let mut resp = call_user(env, &claims.user_id, &cmd).await?;
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    if body.get("isVerified").and_then(serde_json::Value::as_bool) == Some(true) {
+        page(
+            200,
+            "Verified",
+            "Thanks, you are verified. Go back to the page where you asked for the link.",
+        )
+    } else {
+        page(
+            403,
+            "Link not valid",
+            "This link is not valid, was already used, or has expired. Ask for a new one.",
+        )
+    }
 }

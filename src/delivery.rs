@@ -134,7 +134,10 @@ pub async fn outbox(env: &Env, json: bool) -> Result<Response, ApiError> {
                 esc(m.get("time").and_then(Value::as_str).unwrap_or("")),
                 esc(m.get("type").and_then(Value::as_str).unwrap_or("")),
                 s("to"),
-                s("code"),
+                match d.get("url").and_then(Value::as_str) {
+                    Some(u) => format!("<a class=\"link\" href=\"{}\">open the link</a>", esc(u)),
+                    None => s("code"),
+                },
                 s("actionCode"),
                 s("userId"),
             )

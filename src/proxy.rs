@@ -36,6 +36,8 @@ use crate::user_object::UserCommand;
 
 /// Where a browser comes back to after the challenge page.
 pub const RESUME_PATH: &str = "/__actiongate/resume";
+/// Where the link in a magic-link email leads.
+pub const MAGIC_LINK_PATH: &str = "/__actiongate/magic-link";
 /// Header an API client retries with.
 pub const TOKEN_HEADER: &str = "X-ActionGate-Token";
 /// Request headers kept with a held-back request for its replay.

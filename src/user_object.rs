@@ -94,6 +94,12 @@ pub enum UserCommand {
         channel: actiongate_core::otp::Channel,
         code: String,
     },
+    /// Whether the challenge was completed by a magic link (Client API finalize).
+    MagicLinkStatus {
+        user_id: String,
+        action_code: String,
+        idempotency_key: String,
+    },
     /// Make a claimed request claimable again after an origin failure.
     Unclaim {
         action_code: String,
@@ -634,8 +640,14 @@ impl UserObject {
                 let mut random = [0u8; 24];
                 getrandom::fill(&mut random)
                     .map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
-                let digits = actiongate_core::otp::six_digits(random.get(..8).unwrap_or(&[]))
-                    .ok_or_else(|| ApiError::internal("no random bytes"))?;
+                // A magic link carries a 128-bit secret; codes are six digits.
+                let digits = if channel == actiongate_core::otp::Channel::MagicLink {
+                    actiongate_core::proxy::b64url(random.get(..16).unwrap_or(&[]))
+                        + &actiongate_core::proxy::b64url(random.get(16..).unwrap_or(&[]))
+                } else {
+                    actiongate_core::otp::six_digits(random.get(..8).unwrap_or(&[]))
+                        .ok_or_else(|| ApiError::internal("no random bytes"))?
+                };
                 let salt: String = random.iter().skip(8).map(|b| format!("{b:02x}")).collect();
                 let sent = service::issue_code(
                     &store,
@@ -683,6 +695,25 @@ impl UserObject {
                     now,
                 )?;
                 self.code_check_response(check, user_id, action_code, now)
+            }
+            UserCommand::MagicLinkStatus {
+                user_id,
+                action_code,
+                idempotency_key,
+            } => {
+                let store = self.store()?;
+                match service::magic_link_status(&store, &action_code, &idempotency_key)? {
+                    Some(record) => self.code_check_response(
+                        service::CodeCheck::Verified {
+                            record: Box::new(record),
+                            enrolled: None,
+                        },
+                        user_id,
+                        action_code,
+                        now_ms(),
+                    ),
+                    None => json_response(200, &serde_json::json!({"isVerified": false})),
+                }
             }
             UserCommand::Unclaim {
                 action_code,

@@ -300,3 +300,34 @@ test("SMS codes on the hosted page", async () => {
     await context.close();
   }
 });
+
+test("a magic link on the hosted page: the link opened in another tab, the first page continues", async () => {
+  const { authsignal, configure } = await import("./lib.mjs");
+  await configure("link-page-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["EMAIL_MAGIC_LINK"] });
+  const userId = uid("link-page");
+  const email = `${userId}@example.com`;
+  const t = await authsignal.track({ userId, action: "link-page-action" });
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(t.url);
+    await page.waitForSelector("#email-form:not([hidden])");
+    assert.equal((await page.textContent("#send")).trim(), "Email me a link");
+    await page.fill("#email", email);
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => /emailed you a link/.test(document.getElementById("status").textContent));
+    await page.screenshot({ path: join(SHOTS, "12-magic-link-sent.png"), fullPage: true });
+
+    const mailbox = await context.newPage();
+    await mailbox.goto(`${BASE}/__actiongate/outbox`);
+    await Promise.all([mailbox.waitForURL(/magic-link/), mailbox.locator("tr", { hasText: email }).locator("a.link").click()]);
+    assert.match(await mailbox.textContent("#result"), /you are verified/);
+
+    await page.waitForSelector("#done:not([hidden])");
+    const a = await authsignal.getAction({ userId, action: "link-page-action", idempotencyKey: t.idempotencyKey });
+    assert.equal(a.state, "CHALLENGE_SUCCEEDED");
+    assert.equal(a.verificationMethod, "EMAIL_MAGIC_LINK");
+  } finally {
+    await context.close();
+  }
+});

@@ -31,6 +31,7 @@ before(async () => {
   await new Promise((r) => server.listen(WEBHOOK_PORT, "127.0.0.1", r));
   await configure("email-withdraw", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["EMAIL_OTP", "AUTHENTICATOR_APP"] });
   await configure("sms-withdraw", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["SMS"] });
+  await configure("link-withdraw", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["EMAIL_MAGIC_LINK"] });
 });
 after(() => new Promise((r) => server.close(r)));
 
@@ -151,4 +152,30 @@ test("SMS codes go to the app as signed sms.created webhooks", async () => {
   assert.equal(user.phoneNumber, phone);
   assert.equal(user.phoneNumberVerified, true);
   assert.deepEqual(user.enrolledVerificationMethods, ["SMS"]);
+});
+
+test("a magic link completes the challenge; the page that asked for it sees that on finalize", async () => {
+  const userId = uid("link");
+  const email = `${userId}@example.com`;
+  const t = await authsignal.track({ userId, action: "link-withdraw" });
+  let r = await client("/user-authenticators/email-magic-link", t.token, { email });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  r = await client("/verify/email-magic-link/finalize", t.token);
+  assert.equal(r.body.isVerified, false, "not yet clicked");
+  const event = lastEmailTo(email);
+  assert.equal(event.type, "email.created");
+  assert.equal(event.data.code, undefined);
+  assert.ok(event.data.url.startsWith(`${BASE}/__actiongate/magic-link?token=`), event.data.url);
+  const forged = new URL(event.data.url);
+  forged.searchParams.set("secret", "x".repeat(43));
+  assert.equal((await fetch(forged)).status, 403, "a wrong secret verifies nothing");
+  const opened = await fetch(event.data.url);
+  assert.equal(opened.status, 200);
+  assert.match(await opened.text(), /you are verified/);
+  assert.equal((await fetch(event.data.url)).status, 403, "a link works once");
+  r = await client("/verify/email-magic-link/finalize", t.token);
+  assert.equal(r.body.isVerified, true, JSON.stringify(r.body));
+  const v = await authsignal.validateChallenge({ token: r.body.accessToken });
+  assert.equal(v.isValid, true);
+  assert.equal(v.verificationMethod, "EMAIL_MAGIC_LINK");
 });

@@ -18,7 +18,8 @@
     SMS: "Text message",
   };
   // Methods this page can complete today.
-  const SUPPORTED = ["AUTHENTICATOR_APP", "EMAIL_OTP", "SMS"];
+  const SUPPORTED = ["AUTHENTICATOR_APP", "EMAIL_OTP", "EMAIL_MAGIC_LINK", "SMS"];
+  let polling = null;
   let current = null; // the method being used
   let info = null;
 
@@ -81,10 +82,35 @@
     $("code").focus();
   }
 
+  function waitForLink() {
+    status("We emailed you a link. Open it (on any device) and this page continues by itself.");
+    clearInterval(polling);
+    polling = setInterval(async () => {
+      try {
+        const r = await call("POST", "/verify/email-magic-link/finalize", {});
+        if (r.isVerified) {
+          clearInterval(polling);
+          finish(r.accessToken, info);
+        }
+      } catch (e) {
+        clearInterval(polling);
+        showFailure(e.message);
+      }
+    }, 1500);
+  }
+
   async function sendEmailCode(email) {
     $("email-error").textContent = "";
     $("send").disabled = true;
+    const link = current === "EMAIL_MAGIC_LINK";
     try {
+      if (link) {
+        if (email) await call("POST", "/user-authenticators/email-magic-link", { email });
+        else await call("POST", "/challenge/email-magic-link", {});
+        $("email-form").hidden = true;
+        waitForLink();
+        return;
+      }
       if (email) await call("POST", "/user-authenticators/email-otp", { email });
       else await call("POST", "/challenge/email-otp", {});
       $("email-form").hidden = true;
@@ -100,7 +126,8 @@
   async function startEmail(info) {
     $("enroll").hidden = true;
     $("code-form").hidden = true;
-    if (info.enrolledVerificationMethods.includes("EMAIL_OTP")) {
+    $("send").textContent = current === "EMAIL_MAGIC_LINK" ? "Email me a link" : "Send code";
+    if (info.enrolledVerificationMethods.includes(current)) {
       await sendEmailCode(null);
     } else {
       $("email-form").hidden = false;
@@ -126,13 +153,14 @@
 
   async function start(method) {
     current = method;
+    clearInterval(polling);
     $("sms-form").hidden = true;
     $("email-form").hidden = true;
     $("enroll").hidden = true;
     $("code-form").hidden = true;
     status("");
     if (method === "AUTHENTICATOR_APP") await startAuthenticatorApp(info);
-    if (method === "EMAIL_OTP") await startEmail(info);
+    if (method === "EMAIL_OTP" || method === "EMAIL_MAGIC_LINK") await startEmail(info);
     if (method === "SMS") {
       if (info.enrolledVerificationMethods.includes("SMS")) await sendSmsCode(null);
       else {

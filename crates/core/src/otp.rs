@@ -122,6 +122,8 @@ pub enum Channel {
     Email,
     /// Text message (`SMS`, the `sms.created` webhook).
     Sms,
+    /// A link by email (`EMAIL_MAGIC_LINK`, the `email.created` webhook with a `url`).
+    MagicLink,
 }
 
 impl Channel {
@@ -130,15 +132,21 @@ impl Channel {
         match self {
             Channel::Email => crate::methods::VerificationMethod::EmailOtp,
             Channel::Sms => crate::methods::VerificationMethod::Sms,
+            Channel::MagicLink => crate::methods::VerificationMethod::EmailMagicLink,
         }
     }
 
     /// The webhook event that hands a code on this channel to the app.
     pub fn event_type(self) -> &'static str {
         match self {
-            Channel::Email => "email.created",
+            Channel::Email | Channel::MagicLink => "email.created",
             Channel::Sms => "sms.created",
         }
+    }
+
+    /// Whether codes on this channel go to an email address (else a phone number).
+    pub fn is_email(self) -> bool {
+        matches!(self, Channel::Email | Channel::MagicLink)
     }
 }
 
@@ -198,11 +206,15 @@ impl SentCode {
         }
     }
 
-    /// Whether `entered` is the code and it has not expired.
+    /// Whether `entered` is the code (or a magic link's secret) and it has not expired.
     pub fn matches(&self, entered: &str, now: i64) -> bool {
         let entered = entered.trim();
+        let shape_ok = match self.channel {
+            Channel::MagicLink => entered.len() >= 32,
+            Channel::Email | Channel::Sms => entered.len() == DIGITS,
+        };
         now < self.expires_at
-            && entered.len() == DIGITS
+            && shape_ok
             && bool::from(subtle::ConstantTimeEq::ct_eq(
                 salted(&self.salt, entered).as_bytes(),
                 self.hash.as_bytes(),

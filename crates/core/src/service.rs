@@ -752,9 +752,10 @@ pub fn issue_code<S: UserStore>(
     let verified_any = auths.iter().any(|a| a.verified_at.is_some());
     let (to, authenticator_id) = match enroll_to {
         Some(to) => {
-            match channel {
-                Channel::Email => check_email(to, "email")?,
-                Channel::Sms => check_phone(to, "phoneNumber")?,
+            if channel.is_email() {
+                check_email(to, "email")?;
+            } else {
+                check_phone(to, "phoneNumber")?;
             }
             let allowed = if verified_any {
                 record.state == ActionState::ChallengeSucceeded
@@ -789,8 +790,8 @@ pub fn issue_code<S: UserStore>(
                 created_at: now,
                 verified_at: None,
                 last_verified_at: None,
-                email: (channel == Channel::Email).then(|| to.to_owned()),
-                phone_number: (channel == Channel::Sms).then(|| to.to_owned()),
+                email: channel.is_email().then(|| to.to_owned()),
+                phone_number: (!channel.is_email()).then(|| to.to_owned()),
                 is_default: !verified_any,
                 secret: None,
             })?;
@@ -812,9 +813,10 @@ pub fn issue_code<S: UserStore>(
                         format!("{} is not enrolled", method_name(method)),
                     )
                 })?;
-            let to = match channel {
-                Channel::Email => a.email.clone(),
-                Channel::Sms => a.phone_number.clone(),
+            let to = if channel.is_email() {
+                a.email.clone()
+            } else {
+                a.phone_number.clone()
             };
             (to.unwrap_or_default(), a.user_authenticator_id.clone())
         }
@@ -897,9 +899,10 @@ pub fn verify_code<S: UserStore>(
             created_at: now,
             ..UserRecord::default()
         });
-        let (slot, verified) = match channel {
-            Channel::Email => (&mut user.email, &mut user.email_verified),
-            Channel::Sms => (&mut user.phone_number, &mut user.phone_number_verified),
+        let (slot, verified) = if channel.is_email() {
+            (&mut user.email, &mut user.email_verified)
+        } else {
+            (&mut user.phone_number, &mut user.phone_number_verified)
         };
         if slot.is_none() || slot.as_deref() == Some(sent.to.as_str()) {
             *slot = Some(sent.to.clone());
@@ -944,6 +947,27 @@ fn count_wrong_code<S: UserStore>(
     Ok(CodeCheck::Wrong {
         remaining: crate::otp::MAX_FAILED_ATTEMPTS.saturating_sub(record.failed_attempts),
     })
+}
+
+/// Whether the action's challenge was completed by a magic link (what the
+/// page that sent the link polls for).
+///
+/// # Errors
+/// [`CoreError::ActionNotFound`] or storage errors.
+pub fn magic_link_status<S: UserStore>(
+    store: &S,
+    code: &str,
+    key: &str,
+) -> Result<Option<ActionRecord>, CoreError> {
+    let r = get_action(store, code, key)?;
+    Ok(
+        (r.verification_method == Some(VerificationMethod::EmailMagicLink)
+            && matches!(
+                r.state,
+                ActionState::ChallengeSucceeded | ActionState::ReviewRequired
+            ))
+        .then_some(r),
+    )
 }
 
 /// The action with this code and key.

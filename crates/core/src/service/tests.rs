@@ -1285,4 +1285,74 @@ mod email_codes {
             [VerificationMethod::Sms]
         );
     }
+
+    #[test]
+    fn a_magic_link_completes_the_challenge_once_and_the_first_page_sees_it() {
+        let store = MemoryUserStore::new();
+        let mut cfg = config("CHALLENGE");
+        cfg.input.verification_methods = vec![VerificationMethod::EmailMagicLink];
+        let list = allowlist();
+        track(&store, input(keyed("m"), Some(&cfg), &list, NOW)).unwrap();
+        let secret = "s3cr3t-link-value-0123456789abcdefghijklmn";
+        issue_code(
+            &store,
+            "withdraw-funds",
+            "m",
+            Channel::MagicLink,
+            Some("a@example.com"),
+            "a".into(),
+            secret.into(),
+            "x".into(),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(
+            magic_link_status(&store, "withdraw-funds", "m").unwrap(),
+            None
+        );
+        assert!(matches!(
+            verify_code(
+                &store,
+                "u",
+                "withdraw-funds",
+                "m",
+                Channel::MagicLink,
+                "too-short",
+                NOW
+            )
+            .unwrap(),
+            CodeCheck::Wrong { .. }
+        ));
+        assert!(matches!(
+            verify_code(
+                &store,
+                "u",
+                "withdraw-funds",
+                "m",
+                Channel::MagicLink,
+                secret,
+                NOW
+            )
+            .unwrap(),
+            CodeCheck::Verified { .. }
+        ));
+        let done = magic_link_status(&store, "withdraw-funds", "m")
+            .unwrap()
+            .unwrap();
+        assert_eq!(done.state, ActionState::ChallengeSucceeded);
+        // A second click does nothing.
+        assert!(
+            verify_code(
+                &store,
+                "u",
+                "withdraw-funds",
+                "m",
+                Channel::MagicLink,
+                secret,
+                NOW
+            )
+            .is_err()
+        );
+        assert!(get_user(&store, "u").unwrap().email_verified);
+    }
 }
