@@ -95,6 +95,33 @@ test("a challenged withdrawal: enroll an authenticator app on the hosted page, t
   await context.close();
 });
 
+test("a challenged withdrawal completed with an emailed code from the dev outbox", async () => {
+  const user = uid("browser-email");
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(`${BASE}/login?user=${user}`);
+    await page.fill("input[name=amount]", "2500");
+    await page.fill("input[name=to]", "NZ-0201-1111111-00");
+    await Promise.all([page.waitForURL(/\/challenge\?token=/), page.click("form[action='/withdraw'] button")]);
+    await page.waitForSelector("#methods:not([hidden])");
+    await page.check("input[value=EMAIL_OTP]");
+    await page.waitForSelector("#email-form:not([hidden])");
+    await page.fill("#email", `${user}@example.com`);
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("#code-form:not([hidden])");
+    const outbox = await (await fetch(`${BASE}/__actiongate/outbox.json`)).json();
+    const code = outbox.find((m) => m.data.to === `${user}@example.com`).data.code;
+    await page.fill("#code", code);
+    await Promise.all([page.waitForURL((u) => u.pathname === "/" && u.searchParams.has("msg")), page.keyboard.press("Enter")]);
+    assert.match(await page.textContent(".msg"), /Withdrew \$2500/);
+    const done = await executed(user);
+    assert.deepEqual(done.map((d) => [d.amount, d.state]), [[2500, "CHALLENGE_SUCCEEDED"]]);
+  } finally {
+    await context.close();
+  }
+});
+
 test("the page works by keyboard alone and says when a link is bad", async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
