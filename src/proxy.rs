@@ -47,16 +47,18 @@ const KEPT_HEADERS: [&str; 4] = ["content-type", "accept", "accept-language", "u
 ///
 /// # Errors
 /// Any [`ApiError`]; pages for browsers are built here, not errors.
-pub async fn handle(req: Request, env: &Env, cfg: &ProxyConfig) -> Result<Response, ApiError> {
-    let url = req
-        .url()
-        .map_err(|_| ApiError::bad_request("The request URL is not valid."))?;
+pub async fn handle(
+    req: Request,
+    url: &worker::Url,
+    env: &Env,
+    cfg: &ProxyConfig,
+) -> Result<Response, ApiError> {
     let method = req.method();
     if url.path() == RESUME_PATH {
         return resume(req, env, cfg).await;
     }
     let Some((route, params)) = cfg.route(method.as_ref(), url.path()) else {
-        return pass_through(req, cfg).await;
+        return pass_through(req, url, cfg).await;
     };
     protected(req, env, cfg, route, params).await
 }
@@ -119,8 +121,11 @@ fn request_to_origin(
     Request::new_with_init(url, &init).map_err(ApiError::internal)
 }
 
-async fn pass_through(req: Request, cfg: &ProxyConfig) -> Result<Response, ApiError> {
-    let url = req.url().map_err(ApiError::internal)?;
+async fn pass_through(
+    req: Request,
+    url: &worker::Url,
+    cfg: &ProxyConfig,
+) -> Result<Response, ApiError> {
     let headers = stripped_headers(&req)?;
     let method = req.method();
     let body = match method {
@@ -128,7 +133,7 @@ async fn pass_through(req: Request, cfg: &ProxyConfig) -> Result<Response, ApiEr
         _ => req.inner().body().map(JsValue::from),
     };
     let out = request_to_origin(
-        &origin_url(cfg, &path_and_query(&url)),
+        &origin_url(cfg, &path_and_query(url)),
         method,
         headers,
         body,

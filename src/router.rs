@@ -45,7 +45,7 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
         ["v1", rest @ ..] => server_api::handle(req, env, rest, &origin).await,
         // Everything else belongs to the app behind ActionGate, if one is configured.
         _ => match crate::config_store::load_proxy(env).await? {
-            Some(cfg) => crate::proxy::handle(req, env, &cfg).await,
+            Some(cfg) => crate::proxy::handle(req, &url, env, &cfg).await,
             None => Err(ApiError::not_found()),
         },
     }
