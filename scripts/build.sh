@@ -3,15 +3,16 @@
 # [build] command runs this too, so `wrangler dev` and `wrangler deploy`
 # build exactly as the README's commands do. Run scripts/setup.sh first.
 #
-# The build is skipped when build/ is newer than every Rust source and
-# manifest (wrangler runs this on each start); FORCE_BUILD=1 rebuilds.
+# The build is skipped when build/ is newer than every Rust source, manifest
+# and the OpenAPI document it embeds (wrangler runs this on each start);
+# FORCE_BUILD=1 rebuilds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
 
 out=build/index_bg.wasm
 if [ "${FORCE_BUILD:-0}" != 1 ] && [ -f "$out" ] && [ -f build/worker/shim.mjs ] \
-   && [ -z "$(find src crates Cargo.toml Cargo.lock -newer "$out" -type f -print -quit)" ]; then
+   && [ -z "$(find src crates openapi Cargo.toml Cargo.lock -newer "$out" -type f -print -quit)" ]; then
   echo "[build] build/ is up to date"
   exit 0
 fi

@@ -40,6 +40,15 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
         ["challenge"] | ["__actiongate", ..] if !segs.starts_with(&["__actiongate", "resume"]) => {
             Err(ApiError::not_found())
         }
+        ["v1", "openapi.json"] => {
+            allow(&req, &[Method::Get])?;
+            // The document is kept in the repository and checked against live
+            // responses by the end-to-end tests.
+            let doc: serde_json::Value =
+                serde_json::from_str(include_str!("../openapi/openapi.json"))
+                    .map_err(ApiError::internal)?;
+            json_response(200, &doc)
+        }
         ["v1", "management", rest @ ..] => management::handle(req, env, rest).await,
         ["v1", "client", rest @ ..] => crate::client_api::handle(req, env, rest).await,
         ["v1", rest @ ..] => server_api::handle(req, env, rest, &origin).await,

@@ -1,0 +1,138 @@
+// The OpenAPI document (openapi/openapi.json, served at /v1/openapi.json)
+// against live responses: every answer below must match the schema the
+// document gives for its operation and status, so the document cannot drift
+// from the code.
+import { test, before } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import Ajv2020 from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
+import { call, mgmt, uid, configure, client, totpCode, BASE } from "./lib.mjs";
+import { ROOT } from "./harness.mjs";
+
+const doc = JSON.parse(readFileSync(join(ROOT, "openapi", "openapi.json"), "utf8"));
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+addFormats(ajv);
+ajv.addSchema(doc, "openapi");
+const checked = new Set();
+
+/** Validate a response against the document's schema for path template + method + status. */
+function conforms(template, method, r) {
+  const op = doc.paths[template]?.[method.toLowerCase()];
+  assert.ok(op, `${method} ${template} is not in the document`);
+  const resp = op.responses[String(r.status)];
+  assert.ok(resp, `${method} ${template} answered ${r.status}, which the document does not list: ${JSON.stringify(r.body)}`);
+  assert.equal(r.headers.get("content-type"), "application/json");
+  const pointer = `/paths/${template.replaceAll("~", "~0").replaceAll("/", "~1")}/${method.toLowerCase()}/responses/${r.status}/content/application~1json/schema`;
+  const validate = ajv.getSchema(`openapi#${pointer}`) ?? ajv.compile({ $ref: `openapi#${pointer}` });
+  assert.ok(validate(r.body), `${method} ${template} ${r.status}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(r.body)}`);
+  checked.add(`${method.toUpperCase()} ${template}`);
+}
+
+before(async () => {
+  await configure("openapi-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP", "EMAIL_OTP"] });
+});
+
+test("the served document is the repository's", async () => {
+  const r = await call("GET", "/v1/openapi.json", { secret: null });
+  conforms("/v1/openapi.json", "GET", r);
+  assert.deepEqual(r.body, doc);
+  assert.equal(doc.openapi, "3.1.0");
+});
+
+test("Server API responses match the document", async () => {
+  const u = uid("oa");
+  let r = await call("POST", `/v1/users/${u}/actions/openapi-action`, { body: { idempotencyKey: "k1", custom: { amount: 5 } } });
+  conforms("/v1/users/{userId}/actions/{action}", "POST", r);
+  const token = r.body.token;
+  conforms("/v1/users/{userId}/actions/{action}", "POST", await call("POST", `/v1/users/${u}/actions/openapi-action`, { body: { idempotencyKey: "k1", custom: { amount: 6 } } }));
+  conforms("/v1/users/{userId}/actions/{action}", "POST", await call("POST", `/v1/users/${u}/actions/openapi-action`, { body: { custon: 1 } }));
+  conforms("/v1/users/{userId}/actions/{action}", "POST", await call("POST", `/v1/users/${u}/actions/openapi-action`, { body: {}, secret: "wrong" }));
+  conforms("/v1/users/{userId}/actions/{action}", "POST", await call("POST", `/v1/users/${u}/actions/openapi-action`, { raw: "x".repeat(70000), headers: { "Content-Type": "application/json" } }));
+  conforms("/v1/users/{userId}/actions/{action}", "POST", await call("POST", `/v1/users/${u}/actions/openapi-action`, { raw: "{}", headers: { "Content-Type": "text/plain" } }));
+  conforms("/v1/users/{userId}/actions/{action}/{idempotencyKey}", "GET", await call("GET", `/v1/users/${u}/actions/openapi-action/k1`));
+  conforms("/v1/users/{userId}/actions/{action}/{idempotencyKey}", "GET", await call("GET", `/v1/users/${u}/actions/openapi-action/none`));
+  conforms("/v1/users/{userId}/actions/{action}/{idempotencyKey}", "PATCH", await call("PATCH", `/v1/users/${u}/actions/openapi-action/k1`, { body: { state: "BLOCK" } }));
+  conforms("/v1/users/{userId}/actions/{action}/{idempotencyKey}", "PATCH", await call("PATCH", `/v1/users/${u}/actions/openapi-action/k1`, { body: { state: "CHALLENGE_REQUIRED" } }));
+  conforms("/v1/users/{userId}/actions", "GET", await call("GET", `/v1/users/${u}/actions?codes=openapi-action`));
+  conforms("/v1/validate", "POST", await call("POST", "/v1/validate", { body: { token } }));
+  conforms("/v1/validate", "POST", await call("POST", "/v1/validate", { body: { token: "garbage" } }));
+  const allowed = await call("POST", `/v1/users/${u}/actions/openapi-allowed`, { body: {} });
+  conforms("/v1/validate", "POST", await call("POST", "/v1/validate", { body: { token: allowed.body.token } }));
+  conforms("/v1/validate", "POST", await call("GET", "/v1/validate"));
+  conforms("/v1/users/{userId}", "PATCH", await call("PATCH", `/v1/users/${u}`, { body: { displayName: "O A", custom: { tier: "gold" } } }));
+  conforms("/v1/users/{userId}", "GET", await call("GET", `/v1/users/${u}`));
+  r = await call("POST", `/v1/users/${u}/authenticators`, { body: { verificationMethod: "EMAIL_OTP", email: `${u}@example.com` } });
+  conforms("/v1/users/{userId}/authenticators", "POST", r);
+  conforms("/v1/users/{userId}/authenticators", "GET", await call("GET", `/v1/users/${u}/authenticators`));
+  conforms("/v1/users/{userId}/authenticators/{userAuthenticatorId}", "DELETE", await call("DELETE", `/v1/users/${u}/authenticators/${r.body.authenticator.userAuthenticatorId}`));
+  conforms("/v1/users/{userId}/authenticators/{userAuthenticatorId}", "DELETE", await call("DELETE", `/v1/users/${u}/authenticators/nope`));
+  conforms("/v1/users/{userId}", "DELETE", await call("DELETE", `/v1/users/${u}`));
+  conforms("/health", "GET", await call("GET", "/health", { secret: null }));
+});
+
+test("management API responses match the document", async () => {
+  const code = `oa-${Date.now()}`;
+  conforms("/v1/management/action-configurations/{actionCode}", "PUT", await mgmt("PUT", `/action-configurations/${code}`, { body: { defaultUserActionResult: "ALLOW" } }));
+  conforms("/v1/management/action-configurations/{actionCode}", "PUT", await mgmt("PUT", `/action-configurations/${code}`, { body: { defaultUserActionResult: "MAYBE" } }));
+  conforms("/v1/management/action-configurations/{actionCode}", "GET", await mgmt("GET", `/action-configurations/${code}`));
+  conforms("/v1/management/action-configurations", "GET", await mgmt("GET", "/action-configurations"));
+  conforms("/v1/management/value-lists/{alias}", "PUT", await mgmt("PUT", `/value-lists/${code}-l`, { body: { name: "L", itemType: "string", items: ["a"] } }));
+  conforms("/v1/management/value-lists/{alias}", "GET", await mgmt("GET", `/value-lists/${code}-l`));
+  conforms("/v1/management/action-configurations/{actionCode}/rules/{ruleId}", "PUT", await mgmt("PUT", `/action-configurations/${code}/rules/r1`, { body: { name: "R", priority: 0, type: "BLOCK", conditions: { inValueList: [{ var: "action.custom.x" }, `${code}-l`] } } }));
+  conforms("/v1/management/action-configurations/{actionCode}/rules", "POST", await mgmt("POST", `/action-configurations/${code}/rules`, { body: { name: "R2", priority: 1, type: "REVIEW", conditions: true } }));
+  conforms("/v1/management/action-configurations/{actionCode}/rules", "GET", await mgmt("GET", `/action-configurations/${code}/rules`));
+  conforms("/v1/management/action-configurations/{actionCode}/rules/{ruleId}", "GET", await mgmt("GET", `/action-configurations/${code}/rules/r1`));
+  conforms("/v1/management/value-lists/{alias}", "DELETE", await mgmt("DELETE", `/value-lists/${code}-l`));
+  conforms("/v1/management/simulate", "POST", await mgmt("POST", "/simulate", { body: { userId: uid("oa"), action: code, attributes: { custom: { x: "a" } } } }));
+  conforms("/v1/management/action-configurations/{actionCode}/rules/{ruleId}", "DELETE", await mgmt("DELETE", `/action-configurations/${code}/rules/r1`));
+  conforms("/v1/management/action-configurations/{actionCode}", "DELETE", await mgmt("DELETE", `/action-configurations/${code}`));
+});
+
+test("Client API responses match the document", async () => {
+  const t = await call("POST", `/v1/users/${uid("oa")}/actions/openapi-action`, { body: {} });
+  const token = t.body.token;
+  const e = await client("/user-authenticators/totp", token);
+  conforms("/v1/client/user-authenticators/totp", "POST", e);
+  conforms("/v1/client/verify/totp", "POST", await client("/verify/totp", token, { verificationCode: "000000" === totpCode(e.body.secret) ? "111111" : "000000" }));
+  conforms("/v1/client/verify/totp", "POST", await client("/verify/totp", token, { verificationCode: totpCode(e.body.secret) }));
+  conforms("/v1/client/verify/totp", "POST", await client("/verify/totp", "expired-or-bad", { verificationCode: "1" }));
+
+  // Email, SMS and magic links (their webhooks land on a receiver that says 200).
+  const { createServer } = await import("node:http");
+  const { WEBHOOK_PORT } = await import("./harness.mjs");
+  const sent = [];
+  const receiver = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => { sent.push(JSON.parse(Buffer.concat(chunks).toString())); res.writeHead(200); res.end(); });
+  });
+  await new Promise((r) => receiver.listen(WEBHOOK_PORT, "127.0.0.1", r));
+  try {
+    await configure("openapi-codes", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["EMAIL_OTP", "SMS", "EMAIL_MAGIC_LINK"] });
+    const fresh = async () => (await call("POST", `/v1/users/${uid("oa")}/actions/openapi-codes`, { body: {} })).body.token;
+    let tk = await fresh();
+    conforms("/v1/client/user-authenticators/email-otp", "POST", await client("/user-authenticators/email-otp", tk, { email: "oa@example.com" }));
+    conforms("/v1/client/verify/email-otp", "POST", await client("/verify/email-otp", tk, { verificationCode: sent.at(-1).data.code }));
+    conforms("/v1/client/challenge/email-otp", "POST", await client("/challenge/email-otp", await fresh()));
+    tk = await fresh();
+    conforms("/v1/client/user-authenticators/sms", "POST", await client("/user-authenticators/sms", tk, { phoneNumber: "+6421000111" }));
+    conforms("/v1/client/verify/sms", "POST", await client("/verify/sms", tk, { verificationCode: "000000" === sent.at(-1).data.code ? "111111" : "000000" }));
+    conforms("/v1/client/challenge/sms", "POST", await client("/challenge/sms", tk));
+    tk = await fresh();
+    conforms("/v1/client/user-authenticators/email-magic-link", "POST", await client("/user-authenticators/email-magic-link", tk, { email: "oa-link@example.com" }));
+    conforms("/v1/client/verify/email-magic-link/finalize", "POST", await client("/verify/email-magic-link/finalize", tk));
+    await fetch(sent.at(-1).data.url);
+    conforms("/v1/client/verify/email-magic-link/finalize", "POST", await client("/verify/email-magic-link/finalize", tk));
+    conforms("/v1/client/challenge/email-magic-link", "POST", await client("/challenge/email-magic-link", await fresh()));
+  } finally {
+    await new Promise((r) => receiver.close(r));
+  }
+});
+
+test("every operation in the document was checked", () => {
+  const all = [];
+  for (const [path, ops] of Object.entries(doc.paths)) for (const m of Object.keys(ops)) all.push(`${m.toUpperCase()} ${path}`);
+  assert.deepEqual(all.filter((o) => !checked.has(o)), []);
+});
