@@ -303,39 +303,60 @@ fn with_cors(
     Ok(resp.with_headers(headers))
 }
 
-/// `GET /__actiongate/magic-link?token=…&secret=…`: the link in the email.
-/// Opening it completes the challenge; the page that sent it sees that on
-/// its next `finalize` poll.
+/// `/__actiongate/magic-link?token=…&secret=…`: the link in the email.
+///
+/// `GET` only shows a confirmation button: mail scanners fetch links before
+/// people click them, and a fetch must not complete anyone's challenge. The
+/// button `POST`s the same token and secret; that completes the challenge,
+/// and the page that sent the link sees it on its next `finalize` poll.
 ///
 /// # Errors
 /// Never: answers are pages.
-pub async fn open_magic_link(req: Request, env: &Env) -> Result<Response, ApiError> {
+pub async fn open_magic_link(mut req: Request, env: &Env) -> Result<Response, ApiError> {
     let url = req.url().map_err(ApiError::internal)?;
-    let param = |name: &str| {
-        url.query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    };
-    let page = |status: u16, title: &str, text: &str| {
-        let esc = actiongate_core::present::escape;
+    let esc = actiongate_core::present::escape;
+    let page = |status: u16, title: &str, body: String| {
         crate::http::html_response(
             status,
             format!(
-                "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><title>{t}</title><body style=\"font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem\"><h1>{t}</h1><p id=\"result\">{x}</p></body></html>",
-                t = esc(title),
-                x = esc(text)
+                "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><title>{t}</title><body style=\"font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem\"><h1>{t}</h1>{body}</body></html>",
+                t = esc(title)
             ),
         )
     };
-    let (Some(token), Some(secret)) = (param("token"), param("secret")) else {
-        return page(400, "Link not valid", "This link is incomplete.");
+    let text = |s: &str| format!("<p id=\"result\">{}</p>", esc(s));
+    let fields: Vec<(String, String)> = if req.method() == Method::Post {
+        let body = req.bytes().await.unwrap_or_default();
+        url::form_urlencoded::parse(&body).into_owned().collect()
+    } else {
+        url.query_pairs().into_owned().collect()
     };
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let (Some(token), Some(secret)) = (field("token"), field("secret")) else {
+        return page(400, "Link not valid", text("This link is incomplete."));
+    };
+    if req.method() != Method::Post {
+        return page(
+            200,
+            "Confirm it's you",
+            format!(
+                "<p>Continue to confirm the request you made.</p><form method=\"post\"><input type=\"hidden\" name=\"token\" value=\"{}\"><input type=\"hidden\" name=\"secret\" value=\"{}\"><button id=\"confirm\" style=\"padding:.7rem 1.2rem;font-size:1rem\">Confirm</button></form>",
+                esc(&token),
+                esc(&secret)
+            ),
+        );
+    }
     let keys = settings::token_keys(env)?;
     let Ok(verified) = keys.verify(&token, Date::now().as_millis() / 1000) else {
         return page(
             403,
             "Link not valid",
-            "This link is not valid or has expired. Ask for a new one.",
+            text("This link is not valid or has expired. Ask for a new one."),
         );
     };
     let claims = verified.claims;
@@ -352,13 +373,13 @@ pub async fn open_magic_link(req: Request, env: &Env) -> Result<Response, ApiErr
         page(
             200,
             "Verified",
-            "Thanks, you are verified. Go back to the page where you asked for the link.",
+            text("Thanks, you are verified. Go back to the page where you asked for the link."),
         )
     } else {
         page(
             403,
             "Link not valid",
-            "This link is not valid, was already used, or has expired. Ask for a new one.",
+            text("This link is not valid, was already used, or has expired. Ask for a new one."),
         )
     }
 }

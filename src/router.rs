@@ -34,7 +34,10 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
         }
         // The hosted challenge page is a static asset (www/challenge.html),
         // served before the worker runs; the path is never proxied to the app.
-        ["__actiongate", "magic-link"] => crate::client_api::open_magic_link(req, env).await,
+        ["__actiongate", "magic-link"] => {
+            allow(&req, &[Method::Get, Method::Post])?;
+            crate::client_api::open_magic_link(req, env).await
+        }
         ["__actiongate", "outbox"] => crate::delivery::outbox(env, false).await,
         ["__actiongate", "outbox.json"] => crate::delivery::outbox(env, true).await,
         ["challenge"] | ["__actiongate", ..] if !segs.starts_with(&["__actiongate", "resume"]) => {

@@ -348,6 +348,8 @@ test("a magic link on the hosted page: the link opened in another tab, the first
     const mailbox = await context.newPage();
     await mailbox.goto(`${BASE}/__actiongate/outbox`);
     await Promise.all([mailbox.waitForURL(/magic-link/), mailbox.locator("tr", { hasText: email }).locator("a.link").click()]);
+    await mailbox.click("#confirm");
+    await mailbox.waitForSelector("#result");
     assert.match(await mailbox.textContent("#result"), /you are verified/);
 
     await page.waitForSelector("#done:not([hidden])");

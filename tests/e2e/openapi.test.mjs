@@ -123,7 +123,12 @@ test("Client API responses match the document", async () => {
     tk = await fresh();
     conforms("/v1/client/user-authenticators/email-magic-link", "POST", await client("/user-authenticators/email-magic-link", tk, { email: "oa-link@example.com" }));
     conforms("/v1/client/verify/email-magic-link/finalize", "POST", await client("/verify/email-magic-link/finalize", tk));
-    await fetch(sent.at(-1).data.url);
+    const link = new URL(sent.at(-1).data.url);
+    await fetch(`${BASE}/__actiongate/magic-link`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ token: link.searchParams.get("token"), secret: link.searchParams.get("secret") }).toString(),
+    });
     conforms("/v1/client/verify/email-magic-link/finalize", "POST", await client("/verify/email-magic-link/finalize", tk));
     conforms("/v1/client/challenge/email-magic-link", "POST", await client("/challenge/email-magic-link", await fresh()));
   } finally {
