@@ -5,7 +5,7 @@ import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { authsignal, mgmt, call, uid, assertError } from "./lib.mjs";
+import { authsignal, mgmt, call, uid, assertError, client, totpCode } from "./lib.mjs";
 import { ROOT } from "./harness.mjs";
 
 const DEMO = readFileSync(join(ROOT, "config", "demo.json"), "utf8");
@@ -60,6 +60,17 @@ test("a large transfer to a payee added today needs a challenge and review, with
   assert.deepEqual(r.allowedVerificationMethods, ["PASSKEY", "AUTHENTICATOR_APP"]);
   const older = await track(userId, { custom: { amount: 250000, destinationAccount: "NZ-1", destinationAddedAt: now() - 5 * 86400 } });
   assert.equal(older.state, "REVIEW_REQUIRED", "an older payee: the review rule decides");
+
+  // Completing the challenge (authenticator app) leads to manual review, not success.
+  const enrolled = await client("/user-authenticators/totp", r.token);
+  assert.equal(enrolled.status, 200, JSON.stringify(enrolled.body));
+  const verified = await client("/verify/totp", r.token, { verificationCode: totpCode(enrolled.body.secret) });
+  assert.equal(verified.body.isVerified, true);
+  assert.equal(verified.body.state, "REVIEW_REQUIRED");
+  const after = await authsignal.getAction({ userId, action: "withdraw-funds", idempotencyKey: r.idempotencyKey });
+  assert.equal(after.state, "REVIEW_REQUIRED");
+  assert.equal(after.verificationMethod, "AUTHENTICATOR_APP");
+  assert.equal((await authsignal.validateChallenge({ token: verified.body.accessToken })).isValid, false, "not valid until reviewed");
 });
 
 test("geo, velocity, travel and bot data points", async () => {
