@@ -44,134 +44,128 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
 }
 
 async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, ApiError> {
-    match rest {
-        ["action"] => {
-            allow(req, &[Method::Get])?;
-            let claims = bearer(req, env)?;
-            let cmd = UserCommand::ChallengeInfo {
-                user_id: claims.user_id.clone(),
-                action_code: claims.action_code,
-                idempotency_key: claims.idempotency_key,
-            };
-            call_user(env, &claims.user_id, &cmd).await
-        }
-        ["user-authenticators", "totp"] => {
-            allow(req, &[Method::Post])?;
-            let claims = bearer(req, env)?;
-            let cmd = UserCommand::EnrollTotp {
-                user_id: claims.user_id.clone(),
-                action_code: claims.action_code,
-                idempotency_key: claims.idempotency_key,
-            };
-            call_user(env, &claims.user_id, &cmd).await
-        }
-        ["verify", "totp"] => {
-            allow(req, &[Method::Post])?;
-            let claims = bearer(req, env)?;
+    // Every route is the user's: the method, then the token, then the work.
+    let method = match rest {
+        ["action"] => Method::Get,
+        [
+            "user-authenticators",
+            "totp" | "email-otp" | "sms" | "email-magic-link",
+        ]
+        | ["verify", "totp" | "email-otp" | "sms"]
+        | ["verify", "email-magic-link", "finalize"]
+        | ["challenge", "email-otp" | "sms" | "email-magic-link"] => Method::Post,
+        _ => return Err(ApiError::not_found()),
+    };
+    allow(req, &[method])?;
+    let claims = bearer(req, env)?;
+    let (user_id, action_code, idempotency_key) = (
+        claims.user_id.clone(),
+        claims.action_code.clone(),
+        claims.idempotency_key.clone(),
+    );
+    let cmd = match rest {
+        ["action"] => UserCommand::ChallengeInfo {
+            user_id,
+            action_code,
+            idempotency_key,
+        },
+        ["user-authenticators", "totp"] => UserCommand::EnrollTotp {
+            user_id,
+            action_code,
+            idempotency_key,
+        },
+        ["verify", "email-magic-link", "finalize"] => UserCommand::MagicLinkStatus {
+            user_id,
+            action_code,
+            idempotency_key,
+        },
+        ["verify", kind] => {
             let body = read_json_body(req).await?;
             let v: VerifyRequest = parse_json(&body)?;
-            let cmd = UserCommand::VerifyTotp {
-                user_id: claims.user_id.clone(),
-                action_code: claims.action_code,
-                idempotency_key: claims.idempotency_key,
-                code: v.verification_code,
-            };
-            call_user(env, &claims.user_id, &cmd).await
-        }
-        ["user-authenticators", "email-otp"] => {
-            allow(req, &[Method::Post])?;
-            let claims = bearer(req, env)?;
-            let body = read_json_body(req).await?;
-            let e: EnrollEmailRequest = parse_json(&body)?;
-            let sent = issue_code(env, claims, Channel::Email, Some(e.email), None).await?;
-            enrolled(&sent)
-        }
-        ["user-authenticators", "sms"] => {
-            allow(req, &[Method::Post])?;
-            let claims = bearer(req, env)?;
-            let body = read_json_body(req).await?;
-            let e: EnrollSmsRequest = parse_json(&body)?;
-            let sent = issue_code(env, claims, Channel::Sms, Some(e.phone_number), None).await?;
-            enrolled(&sent)
-        }
-        ["user-authenticators", "email-magic-link"] => {
-            allow(req, &[Method::Post])?;
-            let claims = bearer(req, env)?;
-            let body = read_json_body(req).await?;
-            let e: EnrollEmailRequest = parse_json(&body)?;
-            let link = magic_link_base(req)?;
-            let sent =
-                issue_code(env, claims, Channel::MagicLink, Some(e.email), Some(link)).await?;
-            enrolled(&sent)
-        }
-        ["verify", "email-magic-link", "finalize"] => {
-            allow(req, &[Method::Post])?;
-            let claims = bearer(req, env)?;
-            let cmd = UserCommand::MagicLinkStatus {
-                user_id: claims.user_id.clone(),
-                action_code: claims.action_code,
-                idempotency_key: claims.idempotency_key,
-            };
-            call_user(env, &claims.user_id, &cmd).await
-        }
-        ["challenge", "email-otp" | "sms" | "email-magic-link"] => {
-            allow(req, &[Method::Post])?;
-            let claims = bearer(req, env)?;
-            let (channel, link) = match rest.get(1) {
-                Some(&"sms") => (Channel::Sms, None),
-                Some(&"email-magic-link") => (Channel::MagicLink, Some(magic_link_base(req)?)),
-                _ => (Channel::Email, None),
-            };
-            issue_code(env, claims, channel, None, link).await?;
-            json_response(
-                200,
-                &json!({"challengeId": uuid::Uuid::new_v4().to_string()}),
-            )
-        }
-        ["verify", "email-otp"] | ["verify", "sms"] => {
-            allow(req, &[Method::Post])?;
-            let claims = bearer(req, env)?;
-            let body = read_json_body(req).await?;
-            let v: VerifyRequest = parse_json(&body)?;
-            let cmd = UserCommand::VerifyCode {
-                user_id: claims.user_id.clone(),
-                action_code: claims.action_code,
-                idempotency_key: claims.idempotency_key,
-                channel: if rest.get(1) == Some(&"sms") {
-                    Channel::Sms
-                } else {
-                    Channel::Email
+            match code_channel(kind) {
+                None => UserCommand::VerifyTotp {
+                    user_id,
+                    action_code,
+                    idempotency_key,
+                    code: v.verification_code,
                 },
-                code: v.verification_code,
-            };
-            call_user(env, &claims.user_id, &cmd).await
+                Some(channel) => UserCommand::VerifyCode {
+                    user_id,
+                    action_code,
+                    idempotency_key,
+                    channel,
+                    code: v.verification_code,
+                },
+            }
         }
-        _ => Err(ApiError::not_found()),
+        [step @ ("user-authenticators" | "challenge"), kind] => {
+            let channel = code_channel(kind).ok_or_else(ApiError::not_found)?;
+            let enroll_to = if *step == "user-authenticators" {
+                let body = read_json_body(req).await?;
+                let e: EnrollAddressRequest = parse_json(&body)?;
+                Some(e.address(channel)?)
+            } else {
+                None
+            };
+            let link = (channel == Channel::MagicLink)
+                .then(|| magic_link_base(req))
+                .transpose()?;
+            let enrolling = enroll_to.is_some();
+            let sent = issue_code(env, claims, channel, enroll_to, link).await?;
+            return if enrolling {
+                json_response(
+                    200,
+                    &json!({"userAuthenticatorId": sent.get("userAuthenticatorId"), "userId": sent.get("userId")}),
+                )
+            } else {
+                json_response(
+                    200,
+                    &json!({"challengeId": uuid::Uuid::new_v4().to_string()}),
+                )
+            };
+        }
+        _ => return Err(ApiError::not_found()),
+    };
+    call_user(env, &claims.user_id, &cmd).await
+}
+
+/// The channel of a Client API path segment; `None` for the authenticator app.
+fn code_channel(kind: &str) -> Option<Channel> {
+    match kind {
+        "email-otp" => Some(Channel::Email),
+        "sms" => Some(Channel::Sms),
+        "email-magic-link" => Some(Channel::MagicLink),
+        _ => None,
     }
 }
 
+/// Body of an email, SMS or magic-link enrollment: the address the method uses.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct EnrollEmailRequest {
-    email: String,
+struct EnrollAddressRequest {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone_number: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct EnrollSmsRequest {
-    phone_number: String,
+impl EnrollAddressRequest {
+    /// The address for `channel`, refusing a missing one or the other kind.
+    fn address(self, channel: Channel) -> Result<String, ApiError> {
+        let (wanted, other, value, stray) = if channel.is_email() {
+            ("email", "phoneNumber", self.email, self.phone_number)
+        } else {
+            ("phoneNumber", "email", self.phone_number, self.email)
+        };
+        if stray.is_some() {
+            return Err(ApiError::bad_request(format!(
+                "{other}: not used by this method"
+            )));
+        }
+        value.ok_or_else(|| ApiError::bad_request(format!("{wanted}: required")))
+    }
 }
 
-/// The SDK's `EnrollResponse`.
-fn enrolled(sent: &serde_json::Value) -> Result<Response, ApiError> {
-    json_response(
-        200,
-        &json!({"userAuthenticatorId": sent.get("userAuthenticatorId"), "userId": sent.get("userId")}),
-    )
-}
-
-/// Issue a code in the user's object, then hand it to the app
-/// (`email.created` or `sms.created`).
 /// `https://<worker>/__actiongate/magic-link?token=<bearer token>`: the
 /// link's secret is added once it exists.
 fn magic_link_base(req: &Request) -> Result<String, ApiError> {

@@ -103,6 +103,30 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// Rebuild an error from another component's error body (the user's
+    /// Durable Object): its code if it is one of `known`, else `fallback`.
+    pub fn from_body(
+        status: u16,
+        body: &serde_json::Value,
+        known: &[&'static str],
+        fallback: &'static str,
+    ) -> Self {
+        let sent = body.get("error").and_then(serde_json::Value::as_str);
+        let code = known
+            .iter()
+            .copied()
+            .find(|k| Some(*k) == sent)
+            .unwrap_or(fallback);
+        let description = body
+            .get("errorDescription")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("An internal error occurred.")
+            .to_owned();
+        ApiError::new(status, code, description)
+    }
+}
+
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         let status = match e.kind() {

@@ -588,19 +588,20 @@ fn text(v: &Value, key: &str) -> String {
     v.get(key).and_then(Value::as_str).unwrap_or("").to_owned()
 }
 
+/// The user's object refused to release a held-back request.
 fn claim_refusal(status: u16, body: &Value) -> ApiError {
-    let code = match body.get("error").and_then(Value::as_str) {
-        Some("challenge_not_completed") => "challenge_not_completed",
-        Some("token_already_used") => "token_already_used",
-        Some("request_mismatch") => "request_mismatch",
-        _ => "invalid_token",
-    };
-    let desc = body
-        .get("errorDescription")
-        .and_then(Value::as_str)
-        .unwrap_or("The token cannot be used.")
-        .to_owned();
-    ApiError::new(if status == 404 { 403 } else { status }, code, desc)
+    // "Nothing held for this token" is the token's fault, not a missing page.
+    let status = if status == 404 { 403 } else { status };
+    ApiError::from_body(
+        status,
+        body,
+        &[
+            "challenge_not_completed",
+            "token_already_used",
+            "request_mismatch",
+        ],
+        "invalid_token",
+    )
 }
 
 #[allow(clippy::too_many_arguments)]

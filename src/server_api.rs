@@ -205,23 +205,17 @@ pub async fn call_user(env: &Env, user_id: &str, cmd: &UserCommand) -> Result<Re
 pub async fn relay_error(resp: &mut Response) -> ApiError {
     let status = resp.status_code();
     let body: serde_json::Value = resp.json().await.unwrap_or_default();
-    let code = body
-        .get("error")
-        .and_then(|v| v.as_str())
-        .unwrap_or("internal_error");
-    let known: &'static str = match code {
-        "invalid_request" => "invalid_request",
-        "action_not_found" => "action_not_found",
-        "service_unavailable" => "service_unavailable",
-        "server_misconfigured" => "server_misconfigured",
-        _ => "internal_error",
-    };
-    let desc = body
-        .get("errorDescription")
-        .and_then(|v| v.as_str())
-        .unwrap_or("An internal error occurred.")
-        .to_owned();
-    ApiError::new(status, known, desc)
+    ApiError::from_body(
+        status,
+        &body,
+        &[
+            "invalid_request",
+            "action_not_found",
+            "service_unavailable",
+            "server_misconfigured",
+        ],
+        "internal_error",
+    )
 }
 
 #[derive(Deserialize)]
