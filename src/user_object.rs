@@ -169,6 +169,7 @@ CREATE TABLE IF NOT EXISTS devices (id TEXT PRIMARY KEY, first_seen INTEGER NOT 
 CREATE TABLE IF NOT EXISTS countries (code TEXT PRIMARY KEY, first_seen INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS profile (id INTEGER PRIMARY KEY CHECK (id = 1), data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS used_challenges (challenge TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS authenticators (
   id TEXT PRIMARY KEY,
   created_at INTEGER NOT NULL,
@@ -426,8 +427,43 @@ impl UserStore for SqlUserStore {
         Ok(())
     }
 
+    fn consume_challenge(
+        &self,
+        challenge: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> std::result::Result<bool, CoreError> {
+        self.run(
+            "DELETE FROM used_challenges WHERE expires_at < ?",
+            vec![now.into()],
+        )?;
+        Ok(self.run(
+            "INSERT INTO used_challenges (challenge, expires_at) VALUES (?, ?) ON CONFLICT (challenge) DO NOTHING",
+            vec![challenge.into(), expires_at.into()],
+        )? > 0)
+    }
+
+    fn get_setting(&self, key: &str) -> std::result::Result<Option<String>, CoreError> {
+        Ok(self
+            .rows(
+                "SELECT value AS data FROM meta WHERE key = ?",
+                vec![format!("setting:{key}").into()],
+            )?
+            .into_iter()
+            .next())
+    }
+
+    fn put_setting(&self, key: &str, value: &str) -> std::result::Result<(), CoreError> {
+        self.run(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            vec![format!("setting:{key}").into(), value.into()],
+        )
+        .map(|_| ())
+    }
+
     fn delete_all(&self) -> std::result::Result<(), CoreError> {
         for table in [
+            "used_challenges",
             "actions",
             "profile",
             "authenticators",

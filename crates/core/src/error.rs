@@ -56,6 +56,9 @@ pub enum CoreError {
     /// Storage failed; the message is for logs only.
     #[error("internal error: {0}")]
     Internal(String),
+    /// A WebAuthn ceremony was refused.
+    #[error("{0}")]
+    WebAuthn(#[from] crate::webauthn::WebAuthnError),
 }
 
 impl CoreError {
@@ -73,7 +76,8 @@ impl CoreError {
             CoreError::InvalidField { .. }
             | CoreError::InvalidBody(_)
             | CoreError::Invalid(_)
-            | CoreError::IllegalTransition { .. } => ErrorKind::BadRequest,
+            | CoreError::IllegalTransition { .. }
+            | CoreError::WebAuthn(_) => ErrorKind::BadRequest,
             CoreError::ActionNotFound | CoreError::AuthenticatorNotFound => ErrorKind::NotFound,
             CoreError::IdempotencyConflict(_) => ErrorKind::Conflict,
             CoreError::Internal(_) => ErrorKind::Internal,
@@ -91,6 +95,7 @@ impl CoreError {
             CoreError::AuthenticatorNotFound => "authenticator_not_found",
             CoreError::IdempotencyConflict(_) => "idempotency_conflict",
             CoreError::Internal(_) => "internal_error",
+            CoreError::WebAuthn(e) => e.code(),
         }
     }
 

@@ -27,6 +27,7 @@ pub mod memory;
 pub mod methods;
 pub mod model;
 pub mod otp;
+pub mod passkeys;
 pub mod present;
 pub mod proxy;
 pub mod redirect;
@@ -36,6 +37,7 @@ pub mod state;
 pub mod store;
 pub mod time;
 pub mod token;
+pub mod webauthn;
 pub mod webhook;
 
 pub use error::{CoreError, ErrorKind};

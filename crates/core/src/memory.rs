@@ -18,6 +18,8 @@ pub struct MemoryUserStore {
     devices: RefCell<BTreeMap<String, Millis>>,
     countries: RefCell<BTreeSet<String>>,
     last_fix: Cell<Option<Fix>>,
+    used_challenges: RefCell<BTreeMap<String, Millis>>,
+    settings: RefCell<BTreeMap<String, String>>,
 }
 
 impl MemoryUserStore {
@@ -159,7 +161,31 @@ impl UserStore for MemoryUserStore {
         Ok(())
     }
 
+    fn consume_challenge(
+        &self,
+        challenge: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<bool, CoreError> {
+        let mut used = self.used_challenges.borrow_mut();
+        used.retain(|_, exp| *exp >= now);
+        Ok(used.insert(challenge.to_owned(), expires_at).is_none())
+    }
+
+    fn get_setting(&self, key: &str) -> Result<Option<String>, CoreError> {
+        Ok(self.settings.borrow().get(key).cloned())
+    }
+
+    fn put_setting(&self, key: &str, value: &str) -> Result<(), CoreError> {
+        self.settings
+            .borrow_mut()
+            .insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
     fn delete_all(&self) -> Result<(), CoreError> {
+        self.used_challenges.borrow_mut().clear();
+        self.settings.borrow_mut().clear();
         self.devices.borrow_mut().clear();
         self.countries.borrow_mut().clear();
         self.last_fix.set(None);

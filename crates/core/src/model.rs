@@ -437,6 +437,9 @@ pub struct AuthenticatorView {
     pub phone_number: Option<String>,
     /// Preferred method.
     pub is_default: bool,
+    /// Passkeys and security keys: the credential (no key material).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webauthn_credential: Option<Value>,
 }
 
 impl Authenticator {
@@ -452,7 +455,44 @@ impl Authenticator {
             email: self.email.clone(),
             phone_number: self.phone_number.clone(),
             is_default: self.is_default,
+            webauthn_credential: self.webauthn_view(),
         }
+    }
+
+    /// The SDK's `webauthnCredential` for a passkey or security key, plus
+    /// what ActionGate records about it (counter, transports, backup
+    /// eligibility, counter regressions).
+    fn webauthn_view(&self) -> Option<Value> {
+        if !matches!(
+            self.verification_method,
+            VerificationMethod::Passkey | VerificationMethod::SecurityKey
+        ) {
+            return None;
+        }
+        let c: crate::webauthn::StoredCredential =
+            serde_json::from_value(self.secret.clone()?).ok()?;
+        let name = if self.verification_method == VerificationMethod::SecurityKey {
+            "Security key"
+        } else {
+            "Passkey"
+        };
+        Some(serde_json::json!({
+            "credentialId": c.credential_id,
+            "deviceId": "",
+            "name": name,
+            "aaguid": c.aaguid,
+            "credentialBackedUp": c.backup_state,
+            "credentialDeviceType": if c.backup_eligible { "multiDevice" } else { "singleDevice" },
+            "authenticatorAttachment": c.authenticator_attachment,
+            "verifiedAt": self.verified_at.map(to_rfc3339),
+            "algorithm": c.alg,
+            "signCount": c.counter,
+            "transports": c.transports,
+            "backupEligible": c.backup_eligible,
+            "userVerified": c.user_verified,
+            "attestationFormat": c.attestation_format,
+            "counterRegressions": c.counter_regressions,
+        }))
     }
 }
 

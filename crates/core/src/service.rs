@@ -425,6 +425,49 @@ pub fn complete_challenge<S: UserStore>(
     Ok(record)
 }
 
+/// Record an action that a sign-in completed without being tracked first
+/// (a passkey sign-in that names only an action code): it is stored in
+/// `CHALLENGE_SUCCEEDED`, verified by `method`, so its token validates.
+///
+/// # Errors
+/// [`CoreError::InvalidField`] for a bad action code; storage errors.
+pub fn record_sign_in<S: UserStore>(
+    store: &S,
+    code: &str,
+    key: String,
+    method: VerificationMethod,
+    now: Millis,
+) -> Result<ActionRecord, CoreError> {
+    check_action_code(code, "action")?;
+    let request = TrackRequest::default();
+    let record = ActionRecord {
+        action_code: code.to_owned(),
+        idempotency_key: key,
+        state: ActionState::ChallengeSucceeded,
+        created_at: now,
+        updated_at: now,
+        state_updated_at: now,
+        verification_method: Some(method),
+        request_hash: request_hash(&request)?,
+        rule_ids: Vec::new(),
+        rules: Vec::new(),
+        deciding_rule_id: None,
+        review_after_challenge: false,
+        prompt_to_enroll_verification_methods: Vec::new(),
+        context: None,
+        pending_request: None,
+        replayed_at: None,
+        failed_attempts: 0,
+        sent_code: None,
+        allowed_verification_methods: vec![method],
+        default_verification_method: Some(method),
+        request,
+        output: None,
+    };
+    store.insert_action(&record)?;
+    Ok(record)
+}
+
 /// How a held-back request is claimed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim<'a> {
@@ -629,7 +672,7 @@ pub enum CodeCheck {
         /// The action after the challenge.
         record: Box<ActionRecord>,
         /// The authenticator used, when this code confirmed its enrollment.
-        enrolled: Option<AuthenticatorView>,
+        enrolled: Option<Box<AuthenticatorView>>,
     },
     /// Wrong; this many more wrong codes are tolerated.
     Wrong {
@@ -698,7 +741,7 @@ pub fn verify_totp<S: UserStore>(
             };
             Ok(CodeCheck::Verified {
                 record: Box::new(record),
-                enrolled: enrolling.then(|| auth.view(user_id)),
+                enrolled: enrolling.then(|| Box::new(auth.view(user_id))),
             })
         }
         None => count_wrong_code(store, record, confirming_only, now),
@@ -917,7 +960,7 @@ pub fn verify_code<S: UserStore>(
         };
         return Ok(CodeCheck::Verified {
             record: Box::new(record),
-            enrolled: enrolling.then(|| auth.view(user_id)),
+            enrolled: enrolling.then(|| Box::new(auth.view(user_id))),
         });
     }
     count_wrong_code(store, record, confirming_only, now)

@@ -111,6 +111,27 @@ pub trait UserStore {
         fix: Option<Fix>,
         now: Millis,
     ) -> Result<(), CoreError>;
+    /// Record a WebAuthn challenge as used; `false` when it already was.
+    /// Records past `expires_at` may be forgotten.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn consume_challenge(
+        &self,
+        challenge: &str,
+        expires_at: Millis,
+        now: Millis,
+    ) -> Result<bool, CoreError>;
+    /// A small per-user setting (e.g. when the passkey prompt may return).
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn get_setting(&self, key: &str) -> Result<Option<String>, CoreError>;
+    /// Store a per-user setting.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn put_setting(&self, key: &str, value: &str) -> Result<(), CoreError>;
     /// Delete everything stored for the user.
     ///
     /// # Errors

@@ -1,0 +1,491 @@
+//! Passkey flows over the in-memory store, with ceremonies recorded from
+//! Chromium (`tests/fixtures/webauthn/chromium.json`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use super::*;
+use crate::config::{ActionConfiguration, ActionConfigurationInput};
+use crate::memory::MemoryUserStore;
+use crate::model::TrackRequest;
+use crate::redirect::RedirectAllowlist;
+use crate::service::{TrackInput, track};
+use crate::webauthn::CeremonyKeys;
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+const FIXTURE: &str = include_str!("../../tests/fixtures/webauthn/chromium.json");
+const NOW: Millis = 1_795_380_179_000;
+/// The user handle the fixtures were recorded with.
+const USER: &str = "user-fixture-1";
+
+struct F {
+    doc: Value,
+    store: MemoryUserStore,
+}
+
+fn b64(s: &Value) -> Vec<u8> {
+    use ct_codecs::{Base64UrlSafeNoPadding, Decoder as _};
+    Base64UrlSafeNoPadding::decode_to_vec(s.as_str().unwrap(), None).unwrap()
+}
+
+impl F {
+    fn new() -> Self {
+        F {
+            doc: serde_json::from_str(FIXTURE).unwrap(),
+            store: MemoryUserStore::new(),
+        }
+    }
+    fn rp(&self) -> RelyingParty {
+        RelyingParty {
+            id: "localhost".into(),
+            name: "Test".into(),
+            origins: vec![self.doc["origin"].as_str().unwrap().to_owned()],
+        }
+    }
+    fn cred(&self, name: &str) -> &Value {
+        self.doc["credentials"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap()
+    }
+    fn registration(&self, name: &str) -> RegistrationResponse {
+        serde_json::from_value(self.cred(name)["registration"].clone()).unwrap()
+    }
+    fn assertion(&self, name: &str, i: usize) -> AuthenticationResponse {
+        serde_json::from_value(self.cred(name)["authentications"][i].clone()).unwrap()
+    }
+    /// Track `key` for an action that challenges with `methods`.
+    fn track(&self, key: &str, methods: &str, prompt: &str) {
+        let cfg = ActionConfiguration {
+            action_code: "withdraw".into(),
+            input: ActionConfigurationInput::parse(
+                format!(r#"{{"defaultUserActionResult":"CHALLENGE","verificationMethods":{methods},"promptToEnrollVerificationMethods":{prompt}}}"#)
+                    .as_bytes(),
+            )
+            .unwrap(),
+            rules: Vec::new(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        let list = RedirectAllowlist::parse("https://app.example.com").unwrap();
+        track(
+            &self.store,
+            TrackInput {
+                user_id: USER,
+                action_code: "withdraw",
+                request: TrackRequest {
+                    idempotency_key: Some(key.into()),
+                    ..TrackRequest::default()
+                },
+                config: Some(&cfg),
+                rules: None,
+                edge: None,
+                pending: None,
+                allowlist: &list,
+                origin: None,
+                now: NOW,
+                fresh_key: String::new(),
+            },
+        )
+        .unwrap();
+    }
+    fn action(key: &str) -> ActionRef<'_> {
+        ActionRef {
+            user_id: USER,
+            code: "withdraw",
+            key,
+        }
+    }
+    fn register(&self, key: &str, name: &str) -> Result<Registered, CoreError> {
+        self.register_at(key, name, NOW)
+    }
+    /// All fixtures share one registration challenge: a second
+    /// registration must come after the first one's ceremony expired.
+    fn register_at(&self, key: &str, name: &str, now: Millis) -> Result<Registered, CoreError> {
+        let rp = self.rp();
+        let begun = begin_registration(
+            &self.store,
+            Self::action(key),
+            VerificationMethod::Passkey,
+            None,
+            None,
+            UserVerification::Required,
+            &rp,
+            &b64(&self.doc["registrationChallenge"]),
+            now,
+        )?;
+        finish_registration(
+            &self.store,
+            Self::action(key),
+            &begun.ceremony,
+            &self.registration(name),
+            &rp,
+            format!("auth-{name}"),
+            now,
+        )
+    }
+    fn sign_in(
+        &self,
+        key: &str,
+        name: &str,
+        i: usize,
+        policy: CounterPolicy,
+    ) -> Result<SignedIn, CoreError> {
+        let rp = self.rp();
+        let begun = begin_authentication(
+            &self.store,
+            Self::action(key),
+            UserVerification::Required,
+            &rp,
+            &b64(&self.doc["authenticationChallenges"][i]),
+            NOW,
+        )?;
+        finish_authentication(
+            &self.store,
+            USER,
+            &begun.ceremony,
+            &self.assertion(name, i),
+            &rp,
+            policy,
+            String::new(),
+            NOW,
+        )
+    }
+    fn state(&self, key: &str) -> ActionState {
+        get_action(&self.store, "withdraw", key).unwrap().state
+    }
+}
+
+#[test]
+fn first_passkey_registration_completes_the_challenge() {
+    let f = F::new();
+    f.track("a1", r#"["PASSKEY"]"#, "[]");
+    let r = f.register("a1", "es256").unwrap();
+    assert_eq!(r.record.state, ActionState::ChallengeSucceeded);
+    assert_eq!(
+        r.record.verification_method,
+        Some(VerificationMethod::Passkey)
+    );
+    let view = &r.authenticator;
+    assert_eq!(view.verification_method, VerificationMethod::Passkey);
+    let wc = view.webauthn_credential.as_ref().unwrap();
+    assert_eq!(wc["credentialId"], f.registration("es256").raw_id.as_str());
+    assert_eq!(wc["credentialDeviceType"], "singleDevice");
+    assert_eq!(wc["signCount"], 1);
+    assert_eq!(wc["transports"], serde_json::json!(["internal"]));
+    // The view carries no key material.
+    assert!(!serde_json::to_string(view).unwrap().contains("publicKey"));
+}
+
+#[test]
+fn a_registration_cannot_be_replayed() {
+    let f = F::new();
+    f.track("a1", r#"["PASSKEY"]"#, "[]");
+    let rp = f.rp();
+    let begun = begin_registration(
+        &f.store,
+        F::action("a1"),
+        VerificationMethod::Passkey,
+        None,
+        None,
+        UserVerification::Required,
+        &rp,
+        &b64(&f.doc["registrationChallenge"]),
+        NOW,
+    )
+    .unwrap();
+    let finish = || {
+        finish_registration(
+            &f.store,
+            F::action("a1"),
+            &begun.ceremony,
+            &f.registration("es256"),
+            &rp,
+            "x".into(),
+            NOW,
+        )
+    };
+    finish().unwrap();
+    assert_eq!(
+        finish().unwrap_err(),
+        CoreError::WebAuthn(WebAuthnError::ChallengeReused)
+    );
+}
+
+#[test]
+fn sign_in_completes_a_pending_challenge_and_moves_the_counter() {
+    let f = F::new();
+    f.track("a1", r#"["PASSKEY"]"#, "[]");
+    f.register("a1", "rs256").unwrap();
+    f.track("a2", r#"["PASSKEY","EMAIL_OTP"]"#, "[]");
+    assert_eq!(f.state("a2"), ActionState::ChallengeRequired);
+    let s = f.sign_in("a2", "rs256", 0, CounterPolicy::Reject).unwrap();
+    assert_eq!(s.record.state, ActionState::ChallengeSucceeded);
+    assert_eq!(
+        s.record.verification_method,
+        Some(VerificationMethod::Passkey)
+    );
+    assert_eq!(s.authenticator.webauthn_credential.unwrap()["signCount"], 2);
+    assert!(s.authenticator.last_verified_at.is_some());
+    assert_eq!(f.state("a2"), ActionState::ChallengeSucceeded);
+}
+
+#[test]
+fn a_replayed_assertion_is_refused() {
+    let f = F::new();
+    f.track("a1", r#"["PASSKEY"]"#, "[]");
+    f.register("a1", "es256").unwrap();
+    f.track("a2", r#"["PASSKEY"]"#, "[]");
+    f.sign_in("a2", "es256", 0, CounterPolicy::Report).unwrap();
+    // The same signed challenge, presented for another pending action.
+    f.track("a3", r#"["PASSKEY"]"#, "[]");
+    assert_eq!(
+        f.sign_in("a3", "es256", 0, CounterPolicy::Report)
+            .unwrap_err(),
+        CoreError::WebAuthn(WebAuthnError::ChallengeReused)
+    );
+    assert_eq!(f.state("a3"), ActionState::ChallengeRequired);
+}
+
+#[test]
+fn an_unregistered_passkey_is_refused() {
+    let f = F::new();
+    f.track("a1", r#"["PASSKEY"]"#, "[]");
+    f.register("a1", "es256").unwrap();
+    f.track("a2", r#"["PASSKEY"]"#, "[]");
+    assert_eq!(
+        f.sign_in("a2", "eddsa", 0, CounterPolicy::Reject)
+            .unwrap_err(),
+        CoreError::WebAuthn(WebAuthnError::UnknownCredential)
+    );
+    assert_eq!(f.state("a2"), ActionState::ChallengeRequired);
+}
+
+fn set_counter(f: &F, counter: u32) {
+    let mut a = f.store.list_authenticators().unwrap().remove(0);
+    let mut c = credential(&a).unwrap();
+    c.counter = counter;
+    a.secret = Some(serde_json::to_value(&c).unwrap());
+    f.store.put_authenticator(&a).unwrap();
+}
+
+#[test]
+fn a_counter_regression_is_recorded_and_rejected_by_policy() {
+    let f = F::new();
+    f.track("a1", r#"["PASSKEY"]"#, "[]");
+    f.register("a1", "eddsa").unwrap();
+    set_counter(&f, 9);
+    f.track("a2", r#"["PASSKEY"]"#, "[]");
+    assert_eq!(
+        f.sign_in("a2", "eddsa", 0, CounterPolicy::Reject)
+            .unwrap_err(),
+        CoreError::WebAuthn(WebAuthnError::CounterRegression {
+            stored: 9,
+            received: 2
+        })
+    );
+    assert_eq!(f.state("a2"), ActionState::ChallengeRequired);
+    let a = f.store.list_authenticators().unwrap().remove(0);
+    assert_eq!(credential(&a).unwrap().counter_regressions, 1);
+    // Under the reporting policy the next sign-in passes and is counted.
+    f.track("a3", r#"["PASSKEY"]"#, "[]");
+    let s = f.sign_in("a3", "eddsa", 1, CounterPolicy::Report).unwrap();
+    assert_eq!(s.record.state, ActionState::ChallengeSucceeded);
+    let wc = s.authenticator.webauthn_credential.unwrap();
+    assert_eq!(wc["counterRegressions"], 2);
+    assert_eq!(wc["signCount"], 9);
+}
+
+#[test]
+fn user_verification_is_enforced_when_the_action_requires_it() {
+    let f = F::new();
+    f.track("a1", r#"["PASSKEY"]"#, "[]");
+    // Registration asked UV required; this authenticator cannot verify.
+    assert_eq!(
+        f.register("a1", "es256-no-uv").unwrap_err(),
+        CoreError::WebAuthn(WebAuthnError::UserNotVerified)
+    );
+    assert!(f.store.list_authenticators().unwrap().is_empty());
+    assert_eq!(f.state("a1"), ActionState::ChallengeRequired);
+}
+
+#[test]
+fn sign_in_without_a_token_records_a_succeeded_action() {
+    let f = F::new();
+    f.track("a1", r#"["PASSKEY"]"#, "[]");
+    f.register("a1", "es256").unwrap();
+    let rp = f.rp();
+    let keys = CeremonyKeys::new(&[4u8; 32], None);
+    let begun = begin_discoverable(
+        Some("login"),
+        UserVerification::Preferred,
+        &rp,
+        &b64(&f.doc["authenticationChallenges"][0]),
+        NOW,
+    );
+    assert_eq!(begun.options["allowCredentials"], serde_json::json!([]));
+    // Through a sealed challengeId, as the worker does.
+    let ceremony = keys
+        .open(
+            &keys.seal(&begun.ceremony),
+            u64::try_from(NOW / 1000).unwrap(),
+        )
+        .unwrap();
+    let s = finish_authentication(
+        &f.store,
+        USER,
+        &ceremony,
+        &f.assertion("es256", 0),
+        &rp,
+        CounterPolicy::Reject,
+        "k-login".into(),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(s.record.action_code, "login");
+    assert_eq!(s.record.idempotency_key, "k-login");
+    assert_eq!(s.record.state, ActionState::ChallengeSucceeded);
+    assert!(get_action(&f.store, "login", "k-login").is_ok());
+    // Claimed by another user: the handle in the assertion does not match.
+    let other = MemoryUserStore::new();
+    let err = finish_authentication(
+        &other,
+        "someone-else",
+        &begin_discoverable(
+            None,
+            UserVerification::Preferred,
+            &rp,
+            &b64(&f.doc["authenticationChallenges"][1]),
+            NOW,
+        )
+        .ceremony,
+        &f.assertion("es256", 1),
+        &rp,
+        CounterPolicy::Reject,
+        "k".into(),
+        NOW,
+    )
+    .unwrap_err();
+    assert_eq!(err, CoreError::WebAuthn(WebAuthnError::UnknownCredential));
+}
+
+#[test]
+fn an_enrolled_user_adds_a_passkey_only_after_the_challenge() {
+    let f = F::new();
+    f.track("a1", r#"["PASSKEY"]"#, "[]");
+    f.register("a1", "es256").unwrap();
+    // A second passkey during a pending challenge: refused.
+    f.track("a2", r#"["PASSKEY"]"#, "[]");
+    let err = f.register("a2", "eddsa").unwrap_err();
+    assert!(matches!(err, CoreError::InvalidField { ref field, .. } if field == "token"));
+    // After passing it: allowed, and it does not change the action.
+    f.sign_in("a2", "es256", 0, CounterPolicy::Reject).unwrap();
+    let r = f.register_at("a2", "eddsa", NOW + 301_000).unwrap();
+    assert_eq!(r.record.state, ActionState::ChallengeSucceeded);
+    assert_eq!(f.store.list_authenticators().unwrap().len(), 2);
+    // The same credential twice: refused.
+    f.track("a3", r#"["PASSKEY"]"#, "[]");
+    f.sign_in("a3", "es256", 1, CounterPolicy::Reject).unwrap();
+    let rp = f.rp();
+    let begun = begin_registration(
+        &f.store,
+        F::action("a3"),
+        VerificationMethod::Passkey,
+        None,
+        None,
+        UserVerification::Preferred,
+        &rp,
+        &b64(&f.doc["registrationChallenge"]),
+        NOW + 1,
+    )
+    .unwrap();
+    // The excluded credentials are the ones registered.
+    assert_eq!(
+        begun.options["excludeCredentials"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn passkeys_must_be_allowed_for_the_action() {
+    let f = F::new();
+    f.track("a1", r#"["EMAIL_OTP"]"#, "[]");
+    let err = f.register("a1", "es256").unwrap_err();
+    assert!(
+        matches!(err, CoreError::InvalidField { ref field, .. } if field == "verificationMethod")
+    );
+    let err = begin_authentication(
+        &f.store,
+        F::action("a1"),
+        UserVerification::Preferred,
+        &f.rp(),
+        &[1u8; 32],
+        NOW,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, CoreError::InvalidField { ref field, .. } if field == "verificationMethod")
+    );
+}
+
+#[test]
+fn long_user_ids_cannot_carry_a_passkey() {
+    let store = MemoryUserStore::new();
+    let long = "u".repeat(65);
+    assert!(user_handle(&long).is_err());
+    assert!(user_handle(USER).is_ok());
+    drop(store);
+}
+
+#[test]
+fn the_prompt_shows_until_snoozed_or_a_passkey_exists() {
+    let f = F::new();
+    // The user has an email authenticator and passed the challenge with it.
+    f.store
+        .put_authenticator(&Authenticator {
+            user_authenticator_id: "e".into(),
+            verification_method: VerificationMethod::EmailOtp,
+            created_at: NOW,
+            verified_at: Some(NOW),
+            last_verified_at: None,
+            email: Some("a@b.example".into()),
+            phone_number: None,
+            is_default: true,
+            secret: None,
+        })
+        .unwrap();
+    f.track("a1", r#"["EMAIL_OTP","PASSKEY"]"#, r#"["PASSKEY"]"#);
+    let pending = get_action(&f.store, "withdraw", "a1").unwrap();
+    assert!(!should_prompt(&f.store, &pending, NOW).unwrap());
+    let done = complete_challenge(
+        &f.store,
+        "withdraw",
+        "a1",
+        VerificationMethod::EmailOtp,
+        NOW,
+    )
+    .unwrap();
+    assert!(should_prompt(&f.store, &done, NOW).unwrap());
+    let until = snooze_prompt(&f.store, 30, NOW).unwrap();
+    assert!(!should_prompt(&f.store, &done, NOW + 1).unwrap());
+    assert!(should_prompt(&f.store, &done, until).unwrap());
+    // Accepting the prompt: registering after the challenge.
+    f.register("a1", "es256").unwrap();
+    assert!(!should_prompt(&f.store, &done, until).unwrap());
+    // An action that does not ask never prompts.
+    f.track("a2", r#"["EMAIL_OTP"]"#, "[]");
+    let other = complete_challenge(
+        &f.store,
+        "withdraw",
+        "a2",
+        VerificationMethod::EmailOtp,
+        NOW,
+    )
+    .unwrap();
+    let g = F::new();
+    assert!(!should_prompt(&g.store, &other, NOW).unwrap());
+}
