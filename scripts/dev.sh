@@ -4,7 +4,8 @@
 #   - ActionGate under `wrangler dev --local` on http://127.0.0.1:8787, with
 #     local KV and Durable Objects (state under .wrangler/state), loaded with
 #     config/demo.json (rules, value lists, and the proxy in front of the bank)
-# Open http://127.0.0.1:8787/ in a browser. Ctrl-C stops both.
+# Open http://localhost:8787/ in a browser (passkeys need a host name, not an
+# IP address). Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
@@ -33,10 +34,12 @@ cat <<MSG
 
 ActionGate is running on http://127.0.0.1:$PORT in front of the demo bank (http://127.0.0.1:$BANK_PORT).
 
-In a browser: open http://127.0.0.1:$PORT/, sign in as alice, and withdraw:
+In a browser: open http://localhost:$PORT/ (passkeys need a host name, not an IP
+address), sign in as alice, and withdraw:
   250 on a known device is allowed; 5,000 is challenged; 20,000 is held for review;
   to GB-1234-999 (sanctioned) it is blocked. The first withdrawal from a new
-  browser is challenged (new device).
+  browser is challenged (new device). On the challenge page, create a passkey,
+  or use an authenticator app or an emailed code (codes: /__actiongate/outbox).
 The Server API, as the SDKs use it:
   curl -s -u '$api_key:' -H 'Content-Type: application/json' \\
        -d '{"custom":{"amount":250}}' http://127.0.0.1:$PORT/v1/users/alice/actions/withdraw-funds

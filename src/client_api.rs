@@ -44,6 +44,9 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
 }
 
 async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, ApiError> {
+    if crate::passkey_api::is_route(rest) {
+        return crate::passkey_api::handle(req, env, rest).await;
+    }
     // Every route is the user's: the method, then the token, then the work.
     let method = match rest {
         ["action"] => Method::Get,
@@ -238,13 +241,13 @@ struct VerifyRequest {
     verification_code: String,
 }
 
-fn bearer_token(req: &Request) -> Option<String> {
+pub(crate) fn bearer_token(req: &Request) -> Option<String> {
     let header = req.headers().get("Authorization").ok().flatten()?;
     header.strip_prefix("Bearer ").map(|t| t.trim().to_owned())
 }
 
 /// The action a `Bearer` token is bound to.
-fn bearer(req: &Request, env: &Env) -> Result<ActionClaims, ApiError> {
+pub(crate) fn bearer(req: &Request, env: &Env) -> Result<ActionClaims, ApiError> {
     let Some(token) = bearer_token(req) else {
         return Err(ApiError::new(
             401,

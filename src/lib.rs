@@ -9,6 +9,7 @@ mod config_store;
 mod delivery;
 mod http;
 mod management;
+mod passkey_api;
 mod proxy;
 mod router;
 mod server_api;

@@ -9,6 +9,15 @@
 //! - `REDIRECT_URL_ALLOWLIST`: where `redirectUrl` may point; empty refuses every redirect URL.
 //! - `TOKEN_TTL_SECONDS`: lifetime of action tokens; 600.
 //! - `CONFIG_CACHE_TTL_SECONDS`: how long an isolate keeps an action configuration; 10.
+//! - `PASSKEY_RP_ID`: the WebAuthn relying party id passkeys are bound to;
+//!   the worker's host name. Set it to the registrable domain (e.g.
+//!   `example.com`) when the app's pages run ceremonies too.
+//! - `PASSKEY_RP_NAME`: the name authenticators show; `TOTP_ISSUER`, else "ActionGate".
+//! - `PASSKEY_ORIGINS`: more origins allowed to run ceremonies (comma or space
+//!   separated), besides the worker's own; none.
+//! - `PASSKEY_COUNTER_REGRESSION`: `reject` (default) or `report`: what a
+//!   signature counter that went backwards does to a sign-in.
+//! - `PASSKEY_PROMPT_SNOOZE_DAYS`: how long "not now" keeps the passkey prompt away; 30.
 //!
 //! Parsed values are cached per isolate and rebuilt only when the
 //! underlying strings change.
@@ -123,4 +132,47 @@ pub fn redirect_allowlist(env: &Env) -> Result<Rc<RedirectAllowlist>, ApiError> 
     let list = Rc::new(list);
     ALLOWLIST.with_borrow_mut(|a| *a = Some((spec, list.clone())));
     Ok(list)
+}
+
+/// The WebAuthn relying party for a request to the worker at `url`.
+pub fn relying_party(env: &Env, url: &url::Url) -> actiongate_core::webauthn::RelyingParty {
+    let id = match var(env, "PASSKEY_RP_ID").trim() {
+        "" => url.host_str().unwrap_or_default().to_owned(),
+        s => s.to_owned(),
+    };
+    let name = [var(env, "PASSKEY_RP_NAME"), var(env, "TOTP_ISSUER")]
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .find(|s| !s.is_empty())
+        .unwrap_or_else(|| "ActionGate".to_owned());
+    let mut origins = vec![url.origin().ascii_serialization()];
+    origins.extend(
+        var(env, "PASSKEY_ORIGINS")
+            .split([',', ' '])
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty()),
+    );
+    actiongate_core::webauthn::RelyingParty { id, name, origins }
+}
+
+/// Keys that seal WebAuthn ceremonies (derived from the token signing keys).
+///
+/// # Errors
+/// 500 when `TOKEN_SIGNING_KEY` is missing.
+pub fn ceremony_keys(env: &Env) -> Result<actiongate_core::webauthn::CeremonyKeys, ApiError> {
+    let current = secret(env, "TOKEN_SIGNING_KEY")?;
+    let previous = optional_secret(env, "TOKEN_SIGNING_KEY_PREVIOUS");
+    Ok(actiongate_core::webauthn::CeremonyKeys::new(
+        current.as_bytes(),
+        previous.as_deref().map(str::as_bytes),
+    ))
+}
+
+/// `PASSKEY_COUNTER_REGRESSION`.
+pub fn counter_policy(env: &Env) -> actiongate_core::passkeys::CounterPolicy {
+    if var(env, "PASSKEY_COUNTER_REGRESSION").trim() == "report" {
+        actiongate_core::passkeys::CounterPolicy::Report
+    } else {
+        actiongate_core::passkeys::CounterPolicy::Reject
+    }
 }

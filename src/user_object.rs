@@ -15,11 +15,16 @@ use actiongate_core::model::{
     ActionRecord, Authenticator, EnrollAuthenticatorRequest, TrackRequest, TrackResponse,
     UserPatch, UserRecord,
 };
+use actiongate_core::passkeys::{self, ActionRef};
 use actiongate_core::service::{self, TrackInput};
 use actiongate_core::state::{ActionState, Actor};
 use actiongate_core::store::{ActionQuery, UserStore};
 use actiongate_core::time::Millis;
 use actiongate_core::token::ActionClaims;
+use actiongate_core::webauthn::{
+    AuthenticationResponse, Ceremony, RegistrationResponse, RelyingParty, UserVerification,
+    WebAuthnError,
+};
 use serde::{Deserialize, Serialize};
 use worker::{
     Date, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State,
@@ -141,6 +146,39 @@ pub enum UserCommand {
     },
     /// Delete an authenticator.
     DeleteAuthenticator { id: String },
+    /// Start a WebAuthn ceremony for the action's challenge (Client API):
+    /// registering a passkey or security key, or signing in with one.
+    PasskeyOptions {
+        user_id: String,
+        action_code: String,
+        idempotency_key: String,
+        registration: bool,
+        method: actiongate_core::methods::VerificationMethod,
+        username: Option<String>,
+        attachment: Option<String>,
+        rp: RelyingParty,
+    },
+    /// Finish registering a passkey or security key (Client API).
+    PasskeyRegister {
+        user_id: String,
+        action_code: String,
+        idempotency_key: String,
+        challenge_id: Option<String>,
+        credential: serde_json::Value,
+        rp: RelyingParty,
+    },
+    /// Verify a passkey sign-in (Client API): for the token's action
+    /// (`action` = code and key), or, with no token, for the user the
+    /// passkey's user handle named.
+    PasskeyVerify {
+        user_id: String,
+        action: Option<(String, String)>,
+        challenge_id: Option<String>,
+        credential: serde_json::Value,
+        rp: RelyingParty,
+    },
+    /// "Not now" to the offer of adding a passkey.
+    PasskeyPromptSkip,
     /// Evaluate a hypothetical track without writing anything.
     Simulate {
         user_id: String,
@@ -577,6 +615,21 @@ impl UserObject {
                 let record = service::get_action(&store, &action_code, &idempotency_key)?;
                 let auths = store.list_authenticators()?;
                 let user = service::get_user(&store, &user_id)?;
+                let has = |m: actiongate_core::methods::VerificationMethod| {
+                    auths
+                        .iter()
+                        .any(|a| a.verified_at.is_some() && a.verification_method == m)
+                };
+                let prompt_passkey = passkeys::should_prompt(&store, &record, now_ms())?;
+                // Methods the user has that can prove them to add the
+                // passkey a passkey-only action needs.
+                let mut unlock_methods: Vec<_> = auths
+                    .iter()
+                    .map(|a| a.verification_method)
+                    .filter(|m| service::unlocks_enrollment(&record, &auths, *m))
+                    .collect();
+                unlock_methods.sort();
+                unlock_methods.dedup();
                 let has_app = auths.iter().any(|a| {
                     a.verified_at.is_some()
                         && a.verification_method
@@ -607,6 +660,11 @@ impl UserObject {
                         "isEnrolled": user.is_enrolled,
                         "enrolledVerificationMethods": user.enrolled_verification_methods,
                         "hasAuthenticatorApp": has_app,
+                        "hasPasskey": has(actiongate_core::methods::VerificationMethod::Passkey),
+                        "hasSecurityKey": has(actiongate_core::methods::VerificationMethod::SecurityKey),
+                        "promptPasskey": prompt_passkey,
+                        "unlockMethods": unlock_methods,
+                        "enrollmentUnlocked": record.enrollment_unlocked_by.is_some(),
                         "messageHtml": message,
                         "redirectUrl": record.request.redirect_url,
                         "failedAttempts": record.failed_attempts,
@@ -871,12 +929,232 @@ impl UserObject {
                     }),
                 )
             }
+            UserCommand::PasskeyOptions {
+                user_id,
+                action_code,
+                idempotency_key,
+                registration,
+                method,
+                username,
+                attachment,
+                rp,
+            } => {
+                let uv = self.passkey_user_verification(&action_code).await?;
+                let store = self.store()?;
+                let mut nonce = [0u8; 32];
+                getrandom::fill(&mut nonce)
+                    .map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
+                let action = ActionRef {
+                    user_id: &user_id,
+                    code: &action_code,
+                    key: &idempotency_key,
+                };
+                let now = now_ms();
+                let begun = if registration {
+                    passkeys::begin_registration(
+                        &store,
+                        action,
+                        method,
+                        username.as_deref(),
+                        attachment.as_deref(),
+                        uv,
+                        &rp,
+                        &nonce,
+                        now,
+                    )?
+                } else {
+                    passkeys::begin_authentication(&store, action, uv, &rp, &nonce, now)?
+                };
+                let sealed = settings::ceremony_keys(&self.env)?.seal(&begun.ceremony);
+                passkeys::remember_ceremony(&store, &action_code, &idempotency_key, &sealed)?;
+                json_response(
+                    200,
+                    &serde_json::json!({"challengeId": sealed, "options": begun.options}),
+                )
+            }
+            UserCommand::PasskeyRegister {
+                user_id,
+                action_code,
+                idempotency_key,
+                challenge_id,
+                credential,
+                rp,
+            } => {
+                let store = self.store()?;
+                let now = now_ms();
+                let record = service::get_action(&store, &action_code, &idempotency_key)?;
+                let ceremony =
+                    self.open_ceremony(challenge_id.or(record.webauthn_ceremony), now)?;
+                let response: RegistrationResponse =
+                    actiongate_core::error::parse_json(credential.to_string().as_bytes())?;
+                let r = passkeys::finish_registration(
+                    &store,
+                    ActionRef {
+                        user_id: &user_id,
+                        code: &action_code,
+                        key: &idempotency_key,
+                    },
+                    &ceremony,
+                    &response,
+                    &rp,
+                    uuid::Uuid::new_v4().to_string(),
+                    now,
+                )?;
+                let token = self.fresh_token(&user_id, &action_code, &idempotency_key, now)?;
+                json_response(
+                    200,
+                    &serde_json::json!({
+                        "isVerified": true,
+                        "accessToken": token,
+                        "userAuthenticatorId": r.authenticator.user_authenticator_id,
+                        "userId": user_id,
+                        "userAuthenticator": r.authenticator,
+                        "state": r.record.state,
+                    }),
+                )
+            }
+            UserCommand::PasskeyVerify {
+                user_id,
+                action,
+                challenge_id,
+                credential,
+                rp,
+            } => {
+                // Anyone may name any user handle here (no token): an object
+                // that never stored anything answers without creating tables.
+                if action.is_none() {
+                    self.open_ceremony(challenge_id.clone(), now_ms())?;
+                    if !self.has_tables() {
+                        return Err(CoreError::from(WebAuthnError::UnknownCredential).into());
+                    }
+                }
+                let store = self.store()?;
+                let now = now_ms();
+                let stored = match &action {
+                    Some((code, key)) if challenge_id.is_none() => {
+                        service::get_action(&store, code, key)?.webauthn_ceremony
+                    }
+                    _ => None,
+                };
+                let ceremony = self.open_ceremony(challenge_id.or(stored), now)?;
+                // A token's sign-in is for its own action; one without a
+                // token is not for any tracked action.
+                let bound = ceremony
+                    .action_code
+                    .clone()
+                    .zip(ceremony.idempotency_key.clone());
+                if bound != action {
+                    return Err(CoreError::from(WebAuthnError::InvalidChallengeId).into());
+                }
+                let response: AuthenticationResponse =
+                    actiongate_core::error::parse_json(credential.to_string().as_bytes())?;
+                let s = passkeys::finish_authentication(
+                    &store,
+                    &user_id,
+                    &ceremony,
+                    &response,
+                    &rp,
+                    settings::counter_policy(&self.env),
+                    uuid::Uuid::new_v4().to_string(),
+                    now,
+                )?;
+                let user = store.get_user()?.unwrap_or_default();
+                let token = self.fresh_token(
+                    &user_id,
+                    &s.record.action_code,
+                    &s.record.idempotency_key,
+                    now,
+                )?;
+                json_response(
+                    200,
+                    &serde_json::json!({
+                        "isVerified": true,
+                        "accessToken": token,
+                        "userId": user_id,
+                        "userAuthenticatorId": s.authenticator.user_authenticator_id,
+                        "username": user.username,
+                        "userDisplayName": user.display_name,
+                        "state": s.record.state,
+                    }),
+                )
+            }
+            UserCommand::PasskeyPromptSkip => {
+                let store = self.store()?;
+                let days = settings::var_u64(&self.env, "PASSKEY_PROMPT_SNOOZE_DAYS", 30);
+                let until = passkeys::snooze_prompt(
+                    &store,
+                    u32::try_from(days).unwrap_or(u32::MAX),
+                    now_ms(),
+                )?;
+                json_response(
+                    200,
+                    &serde_json::json!({"promptSnoozedUntil": actiongate_core::time::to_rfc3339(until)}),
+                )
+            }
             UserCommand::DeleteAuthenticator { id } => {
                 let store = self.store()?;
                 service::delete_authenticator(&store, &id)?;
                 json_response(200, &serde_json::json!({"success": true}))
             }
         }
+    }
+
+    /// Whether this object has its tables (it stored something once),
+    /// found out by reading only.
+    fn has_tables(&self) -> bool {
+        if self.schema_ready.get() {
+            return true;
+        }
+        self.state
+            .storage()
+            .sql()
+            .exec(
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'authenticators'",
+                None,
+            )
+            .and_then(|c| c.to_array::<CountRow>())
+            .is_ok_and(|rows| rows.first().is_some_and(|r| r.n > 0.0))
+    }
+
+    /// The `userVerification` an action's passkey ceremonies use.
+    async fn passkey_user_verification(
+        &self,
+        action_code: &str,
+    ) -> std::result::Result<UserVerification, ApiError> {
+        Ok(config_store::load(&self.env, action_code)
+            .await?
+            .and_then(|p| p.config.input.passkey_user_verification)
+            .unwrap_or_default())
+    }
+
+    /// Open a sealed ceremony (`challengeId`).
+    fn open_ceremony(
+        &self,
+        id: Option<String>,
+        now: i64,
+    ) -> std::result::Result<Ceremony, ApiError> {
+        let id = id.ok_or_else(|| CoreError::from(WebAuthnError::InvalidChallengeId))?;
+        settings::ceremony_keys(&self.env)?
+            .open(&id, u64::try_from(now / 1000).unwrap_or(0))
+            .map_err(|e| CoreError::from(e).into())
+    }
+
+    /// A token for an action whose challenge was just completed.
+    fn fresh_token(
+        &self,
+        user_id: &str,
+        action_code: &str,
+        idempotency_key: &str,
+        now: i64,
+    ) -> std::result::Result<String, ApiError> {
+        let keys = settings::token_keys(&self.env)?;
+        let ttl = settings::var_u64(&self.env, "TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS);
+        let claims = ActionClaims {
+            user_id: user_id.to_owned(),
+            action_code: action_code.to_owned(),
+            idempotency_key: idempotency_key.to_owned(),
+        };
+        Ok(keys.sign(&claims, u64::try_from(now / 1000).unwrap_or(0), ttl)?)
     }
 
     /// The Client API's answer to a code: a fresh token when verified.
@@ -889,16 +1167,9 @@ impl UserObject {
     ) -> std::result::Result<Response, ApiError> {
         match check {
             service::CodeCheck::Verified { record, enrolled } => {
-                let keys = settings::token_keys(&self.env)?;
-                let ttl =
-                    settings::var_u64(&self.env, "TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS);
                 // A fresh token for the same action: the app validates it.
-                let claims = ActionClaims {
-                    user_id,
-                    action_code,
-                    idempotency_key: record.idempotency_key.clone(),
-                };
-                let token = keys.sign(&claims, u64::try_from(now / 1000).unwrap_or(0), ttl)?;
+                let token =
+                    self.fresh_token(&user_id, &action_code, &record.idempotency_key, now)?;
                 let mut body = serde_json::json!({
                     "isVerified": true,
                     "accessToken": token,

@@ -2,53 +2,19 @@
 // using the demo bank through ActionGate: a challenged withdrawal, the hosted
 // challenge page with authenticator-app enrollment, back at the bank with the
 // withdrawal done exactly once. Screenshots go to test-artifacts/screenshots/.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { mgmt, uid, BASE, totpCode } from "./lib.mjs";
-import { ROOT } from "./harness.mjs";
-import { startBank } from "../../demo/bank.mjs";
+import { uid, BASE, totpCode } from "./lib.mjs";
+import { SHOTS, useBrowserDemo, startTestApp, executed as executedAt } from "./browser-kit.mjs";
 
-const SHOTS = join(ROOT, "test-artifacts", "screenshots");
-let bank;
-let browser;
-let webhooks; // the app's email.created receiver (it just says 200)
+const demo = useBrowserDemo();
 
-before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  const { createServer } = await import("node:http");
-  const { WEBHOOK_PORT } = await import("./harness.mjs");
-  webhooks = createServer((req, res) => { req.resume(); req.on("end", () => { res.writeHead(200); res.end("ok"); }); });
-  // (email.created and sms.created both land here; the tests read codes from the dev outbox.)
-  await new Promise((r) => webhooks.listen(WEBHOOK_PORT, "127.0.0.1", r));
-  bank = await startBank(0);
-  const doc = JSON.parse(readFileSync(join(ROOT, "config", "demo.json"), "utf8"));
-  doc.proxy.originUrl = bank.url;
-  const r = await mgmt("PUT", "/configuration", { body: doc });
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    // playwright-core gives each launch a fresh, empty profile directory.
-  });
-});
-after(async () => {
-  await browser?.close();
-  await bank?.close();
-  await new Promise((r) => (webhooks ? webhooks.close(r) : r()));
-});
-
-async function executed(user) {
-  const l = await (await fetch(`${bank.url}/api/ledger`)).json();
-  return l.executed.filter((e) => e.user === user);
-}
+const executed = (user) => executedAt(demo.bank, user);
 
 test("a challenged withdrawal: enroll an authenticator app on the hosted page, then the bank executes it once", async () => {
   const user = uid("browser");
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 } }); // a phone
+  const context = await demo.browser.newContext({ viewport: { width: 390, height: 844 } }); // a phone
   const page = await context.newPage();
   const resumes = [];
   page.on("request", (r) => { if (r.url().includes("/__actiongate/resume")) resumes.push(r.url()); });
@@ -60,6 +26,10 @@ test("a challenged withdrawal: enroll an authenticator app on the hosted page, t
   await page.fill("input[name=amount]", "5000");
   await page.fill("input[name=to]", "NZ-0201-7654321-00");
   await Promise.all([page.waitForURL(/\/challenge\?token=/), page.click("form[action='/withdraw'] button")]);
+  // Passkey comes first in the demo's methods; this person picks the app.
+  await page.waitForSelector("#methods:not([hidden])");
+  assert.equal(await page.isChecked("input[value=PASSKEY]"), true);
+  await page.check("input[value=AUTHENTICATOR_APP]");
   await page.waitForSelector("#secret:not(:empty)");
   assert.equal(await page.textContent("#message"), "Please confirm your withdrawal of 5000 to NZ-0201-7654321-00");
   assert.ok(await page.isVisible("#qr svg"), "the QR code is drawn without external services");
@@ -76,9 +46,13 @@ test("a challenged withdrawal: enroll an authenticator app on the hosted page, t
   await page.screenshot({ path: join(SHOTS, "03-challenge-wrong-code.png"), fullPage: true });
   assert.equal((await executed(user)).length, 0);
 
-  // The right code: back at the bank, the withdrawal done.
+  // The right code, then the demo's offer to add a passkey: "Not now".
   await page.fill("#code", totpCode(secret));
-  await Promise.all([page.waitForURL((u) => u.pathname === "/" && u.searchParams.has("msg")), page.keyboard.press("Enter")]);
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#prompt:not([hidden])");
+  await page.screenshot({ path: join(SHOTS, "04a-passkey-prompt.png"), fullPage: true });
+  // Back at the bank, the withdrawal done.
+  await Promise.all([page.waitForURL((u) => u.pathname === "/" && u.searchParams.has("msg")), page.click("#prompt-skip")]);
   assert.match(await page.textContent(".msg"), /Withdrew \$5000 to NZ-0201-7654321-00/);
   assert.match(await page.textContent("#balance"), /\$995,000/);
   await page.screenshot({ path: join(SHOTS, "04-bank-after-withdrawal.png"), fullPage: true });
@@ -97,7 +71,7 @@ test("a challenged withdrawal: enroll an authenticator app on the hosted page, t
 
 test("a challenged withdrawal completed with an emailed code from the dev outbox", async () => {
   const user = uid("browser-email");
-  const context = await browser.newContext();
+  const context = await demo.browser.newContext();
   const page = await context.newPage();
   try {
     await page.goto(`${BASE}/login?user=${user}`);
@@ -113,7 +87,9 @@ test("a challenged withdrawal completed with an emailed code from the dev outbox
     const outbox = await (await fetch(`${BASE}/__actiongate/outbox.json`)).json();
     const code = outbox.find((m) => m.data.to === `${user}@example.com`).data.code;
     await page.fill("#code", code);
-    await Promise.all([page.waitForURL((u) => u.pathname === "/" && u.searchParams.has("msg")), page.keyboard.press("Enter")]);
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("#prompt:not([hidden])");
+    await Promise.all([page.waitForURL((u) => u.pathname === "/" && u.searchParams.has("msg")), page.click("#prompt-skip")]);
     assert.match(await page.textContent(".msg"), /Withdrew \$2500/);
     const done = await executed(user);
     assert.deepEqual(done.map((d) => [d.amount, d.state]), [[2500, "CHALLENGE_SUCCEEDED"]]);
@@ -123,7 +99,7 @@ test("a challenged withdrawal completed with an emailed code from the dev outbox
 });
 
 test("the page works by keyboard alone and says when a link is bad", async () => {
-  const context = await browser.newContext();
+  const context = await demo.browser.newContext();
   const page = await context.newPage();
   await page.goto(`${BASE}/challenge?token=not-a-token`);
   await page.waitForFunction(() => document.getElementById("status").textContent !== "Loading…");
@@ -134,30 +110,11 @@ test("the page works by keyboard alone and says when a link is bad", async () =>
   await context.close();
 });
 
-/** Serve a page that uses @authsignal/browser (bundled by esbuild, no CDN). */
-async function startTestApp() {
-  const { build } = await import("esbuild");
-  const bundle = await build({
-    stdin: { contents: 'export { Authsignal } from "@authsignal/browser";', resolveDir: ROOT },
-    bundle: true, format: "iife", globalName: "AuthsignalSDK", write: false, platform: "browser",
-  });
-  const js = bundle.outputFiles[0].text;
-  const { createServer } = await import("node:http");
-  const html = `<!doctype html><meta charset="utf-8"><title>App</title><script src="/sdk.js"></script><body><h1>My app</h1></body>`;
-  const server = createServer((req, res) => {
-    if (req.url === "/sdk.js") { res.writeHead(200, { "Content-Type": "text/javascript" }); res.end(js); return; }
-    res.writeHead(200, { "Content-Type": "text/html" }); res.end(html);
-  });
-  const { TEST_APP_PORT } = await import("./harness.mjs");
-  await new Promise((r) => server.listen(TEST_APP_PORT, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${TEST_APP_PORT}`, close: () => new Promise((r) => server.close(r)) };
-}
-
 test("popup mode through @authsignal/browser's launch resolves with a token that validates", async () => {
   const { authsignal, configure } = await import("./lib.mjs");
   await configure("popup-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP"] });
   const app = await startTestApp();
-  const context = await browser.newContext();
+  const context = await demo.browser.newContext();
   const page = await context.newPage();
   try {
     const userId = uid("popup");
@@ -187,7 +144,7 @@ test("a custom page using @authsignal/browser's totp and email clients, across o
   const { authsignal, configure } = await import("./lib.mjs");
   await configure("custom-ui-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP"] });
   const app = await startTestApp();
-  const context = await browser.newContext();
+  const context = await demo.browser.newContext();
   const page = await context.newPage();
   try {
     const userId = uid("custom");
@@ -236,7 +193,7 @@ test("email OTP on the hosted page, with the code read from the dev outbox", asy
   const userId = uid("email-page");
   const email = `${userId}@example.com`;
   const t = await authsignal.track({ userId, action: "email-page-action" });
-  const context = await browser.newContext();
+  const context = await demo.browser.newContext();
   const page = await context.newPage();
   try {
     await page.goto(t.url);
@@ -271,7 +228,7 @@ test("on the hosted page the sixth wrong code fails the challenge", async () => 
   await configure("page-lockout", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP"] });
   const userId = uid("lockout");
   const t = await authsignal.track({ userId, action: "page-lockout" });
-  const context = await browser.newContext();
+  const context = await demo.browser.newContext();
   const page = await context.newPage();
   try {
     await page.goto(t.url);
@@ -303,7 +260,7 @@ test("SMS codes on the hosted page", async () => {
   const userId = uid("sms-page");
   const phone = `+6422${String(Math.floor(Math.random() * 1e7)).padStart(7, "0")}`;
   const t = await authsignal.track({ userId, action: "sms-page-action" });
-  const context = await browser.newContext();
+  const context = await demo.browser.newContext();
   const page = await context.newPage();
   try {
     await page.goto(t.url);
@@ -334,7 +291,7 @@ test("a magic link on the hosted page: the link opened in another tab, the first
   const userId = uid("link-page");
   const email = `${userId}@example.com`;
   const t = await authsignal.track({ userId, action: "link-page-action" });
-  const context = await browser.newContext();
+  const context = await demo.browser.newContext();
   const page = await context.newPage();
   try {
     await page.goto(t.url);

@@ -55,7 +55,10 @@ export async function startWorker({ logFile, extraArgs = [] } = {}) {
     ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state,
      "--show-interactive-dev-session=false", "--log-level", "warn",
      // wrangler.toml's local allowlist, plus the browser tests' own app page.
-     "--var", `REDIRECT_URL_ALLOWLIST:${localAllowlist()} http://127.0.0.1:${TEST_APP_PORT}`,
+     "--var", `REDIRECT_URL_ALLOWLIST:${localAllowlist()} http://127.0.0.1:${TEST_APP_PORT} http://localhost:${TEST_APP_PORT}`,
+     // Passkey ceremonies need a domain (not an IP): the browser tests use
+     // localhost, and their own app page runs ceremonies too.
+     "--var", `PASSKEY_ORIGINS:http://localhost:${TEST_APP_PORT}`,
      "--var", `EMAIL_WEBHOOK_URL:http://127.0.0.1:${WEBHOOK_PORT}/email`,
      "--var", `SMS_WEBHOOK_URL:http://127.0.0.1:${WEBHOOK_PORT}/sms`,
      ...extraArgs],

@@ -10,6 +10,7 @@ import Ajv2020 from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { call, mgmt, uid, configure, client, totpCode, BASE } from "./lib.mjs";
 import { ROOT } from "./harness.mjs";
+import { SoftKey } from "./softkey.mjs";
 
 const doc = JSON.parse(readFileSync(join(ROOT, "openapi", "openapi.json"), "utf8"));
 const ajv = new Ajv2020({ strict: false, allErrors: true });
@@ -134,6 +135,81 @@ test("Client API responses match the document", async () => {
   } finally {
     await new Promise((r) => receiver.close(r));
   }
+});
+
+test("passkey and security key operations conform", async () => {
+  await configure("openapi-passkey", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["PASSKEY"], promptToEnrollVerificationMethods: ["PASSKEY"], passkeyUserVerification: "required" });
+  await configure("openapi-seckey", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["SECURITY_KEY"] });
+  const tenant = (path, body) => call("POST", `/v1/client${path}`, { secret: null, body, headers: { Authorization: `Basic ${Buffer.from("actiongate").toString("base64")}` } });
+  const track = async (userId, action) => (await call("POST", `/v1/users/${userId}/actions/${action}`, { body: {} })).body.token;
+  const user = uid("oa-pk");
+  const key = new SoftKey({ rpId: "127.0.0.1", origin: BASE });
+
+  // Register: options, then the credential (the first method completes the challenge).
+  let tk = await track(user, "openapi-passkey");
+  const reg = await client("/user-authenticators/passkey/registration-options", tk, { username: "oa" });
+  conforms("/v1/client/user-authenticators/passkey/registration-options", "POST", reg);
+  assert.equal(reg.body.options.authenticatorSelection.userVerification, "required");
+  conforms("/v1/client/user-authenticators/passkey/registration-options", "POST", await client("/user-authenticators/passkey/registration-options", tk, { nope: 1 }));
+  const added = await client("/user-authenticators/passkey", tk, { registrationCredential: key.register(reg.body.options), challengeId: reg.body.challengeId });
+  conforms("/v1/client/user-authenticators/passkey", "POST", added);
+  assert.equal(added.body.state, "CHALLENGE_SUCCEEDED");
+  const again = await client("/user-authenticators/passkey", tk, { registrationCredential: key.register(reg.body.options), challengeId: reg.body.challengeId });
+  conforms("/v1/client/user-authenticators/passkey", "POST", again);
+  assert.equal(again.body.errorCode, "invalid_challenge");
+  conforms("/v1/client/user-authenticators/passkey/skip-prompt", "POST", await client("/user-authenticators/passkey/skip-prompt", tk));
+
+  // Sign in for a tracked action with its token.
+  tk = await track(user, "openapi-passkey");
+  const opts = await client("/user-authenticators/passkey/authentication-options", tk);
+  conforms("/v1/client/user-authenticators/passkey/authentication-options", "POST", opts);
+  assert.deepEqual(opts.body.options.allowCredentials.map((c) => c.id), [key.credentialId]);
+  const signed = await client("/verify/passkey", tk, { authenticationCredential: key.assert(opts.body.options), challengeId: opts.body.challengeId });
+  conforms("/v1/client/verify/passkey", "POST", signed);
+  assert.equal(signed.body.state, "CHALLENGE_SUCCEEDED");
+  // The same answer again: the challenge was used.
+  const replayed = await client("/verify/passkey", tk, { authenticationCredential: key.assert(opts.body.options), challengeId: opts.body.challengeId });
+  conforms("/v1/client/verify/passkey", "POST", replayed);
+  assert.equal(replayed.status, 400);
+
+  // Sign in naming no user: the user handle says whose passkey it is.
+  const ch = await tenant("/challenge", { action: "openapi-login" });
+  conforms("/v1/client/challenge", "POST", ch);
+  conforms("/v1/client/challenge", "POST", await call("POST", "/v1/client/challenge", { secret: null, body: {} }));
+  const o2 = await tenant("/user-authenticators/passkey/authentication-options", { challengeId: ch.body.challengeId });
+  conforms("/v1/client/user-authenticators/passkey/authentication-options", "POST", o2);
+  const v2 = await tenant("/verify/passkey", { authenticationCredential: key.assert(o2.body.options), challengeId: ch.body.challengeId });
+  conforms("/v1/client/verify/passkey", "POST", v2);
+  assert.equal(v2.body.userId, user);
+  const valid = await call("POST", "/v1/validate", { body: { token: v2.body.accessToken, action: "openapi-login" } });
+  assert.equal(valid.body.isValid, true);
+  assert.equal(valid.body.verificationMethod, "PASSKEY");
+
+  // A security key: the SDK's client takes and sends bare options and credentials.
+  const other = uid("oa-sk");
+  const usb = new SoftKey({ rpId: "127.0.0.1", origin: BASE });
+  tk = await track(other, "openapi-seckey");
+  const so = await client("/user-authenticators/security-key/registration-options", tk);
+  conforms("/v1/client/user-authenticators/security-key/registration-options", "POST", so);
+  assert.equal(so.body.authenticatorSelection.authenticatorAttachment, "cross-platform");
+  const sadd = await client("/user-authenticators/security-key", tk, usb.register(so.body));
+  conforms("/v1/client/user-authenticators/security-key", "POST", sadd);
+  assert.equal(sadd.body.userAuthenticator.verificationMethod, "SECURITY_KEY");
+  tk = await track(other, "openapi-seckey");
+  const sa = await client("/user-authenticators/security-key/authentication-options", tk);
+  conforms("/v1/client/user-authenticators/security-key/authentication-options", "POST", sa);
+  const sv = await client("/verify/security-key", tk, usb.assert(sa.body));
+  conforms("/v1/client/verify/security-key", "POST", sv);
+  assert.equal(sv.body.state, "CHALLENGE_SUCCEEDED");
+  const twice = await client("/verify/security-key", tk, usb.assert(sa.body));
+  conforms("/v1/client/verify/security-key", "POST", twice);
+  assert.equal(twice.status, 400);
+
+  // The authenticators list shows both credentials' details.
+  const list = await call("GET", `/v1/users/${user}/authenticators`);
+  conforms("/v1/users/{userId}/authenticators", "GET", list);
+  assert.equal(list.body[0].webauthnCredential.credentialId, key.credentialId);
+  assert.equal(list.body[0].webauthnCredential.signCount, key.counter);
 });
 
 test("every operation in the document was checked", () => {

@@ -17,8 +17,10 @@
     SECURITY_KEY: "Security key",
     SMS: "Text message",
   };
-  // Methods this page can complete today.
-  const SUPPORTED = ["AUTHENTICATOR_APP", "EMAIL_OTP", "EMAIL_MAGIC_LINK", "SMS"];
+  // Methods this page can complete (WebAuthn ones where the browser has it).
+  const WEBAUTHN = ["PASSKEY", "SECURITY_KEY"];
+  const SUPPORTED = ["AUTHENTICATOR_APP", "EMAIL_OTP", "EMAIL_MAGIC_LINK", "SMS"]
+    .concat(window.PublicKeyCredential && navigator.credentials ? WEBAUTHN : []);
   let polling = null;
   let current = null; // the method being used
   let info = null;
@@ -44,18 +46,173 @@
     return data;
   }
 
+  // WebAuthn JSON (as @simplewebauthn/browser writes it) <-> browser objects.
+  function toBuf(s) {
+    s = s.replace(/-/g, "+").replace(/_/g, "/");
+    while (s.length % 4) s += "=";
+    const bin = atob(s);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out.buffer;
+  }
+  function fromBuf(buf) {
+    let s = "";
+    for (const b of new Uint8Array(buf)) s += String.fromCharCode(b);
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  const descriptors = (list) => (list || []).map((c) => ({ ...c, id: toBuf(c.id) }));
+  function credentialJSON(cred) {
+    const r = cred.response;
+    const response = { clientDataJSON: fromBuf(r.clientDataJSON) };
+    if (r.attestationObject) {
+      response.attestationObject = fromBuf(r.attestationObject);
+      response.transports = r.getTransports ? r.getTransports() : [];
+    } else {
+      response.authenticatorData = fromBuf(r.authenticatorData);
+      response.signature = fromBuf(r.signature);
+      if (r.userHandle) response.userHandle = fromBuf(r.userHandle);
+    }
+    return {
+      id: cred.id,
+      rawId: fromBuf(cred.rawId),
+      type: cred.type,
+      authenticatorAttachment: cred.authenticatorAttachment || undefined,
+      clientExtensionResults: cred.getClientExtensionResults(),
+      response,
+    };
+  }
+  function webauthnMessage(e) {
+    if (e && e.name === "NotAllowedError") return "The request was cancelled or timed out. Try again.";
+    if (e && e.name === "InvalidStateError") return "This device already has a passkey for you.";
+    return (e && e.message) || "Something went wrong.";
+  }
+
+  // Register a passkey (or security key); resolves with the Client API's answer.
+  async function registerWebAuthn(method) {
+    const kind = method === "SECURITY_KEY" ? "security-key" : "passkey";
+    const r = await call("POST", `/user-authenticators/${kind}/registration-options`, {});
+    const options = r.options || r;
+    const cred = await navigator.credentials.create({
+      publicKey: {
+        ...options,
+        challenge: toBuf(options.challenge),
+        user: { ...options.user, id: toBuf(options.user.id) },
+        excludeCredentials: descriptors(options.excludeCredentials),
+      },
+    });
+    // The security key routes take the credential itself, as the SDK sends it.
+    return call("POST", `/user-authenticators/${kind}`, method === "SECURITY_KEY"
+      ? credentialJSON(cred)
+      : { registrationCredential: credentialJSON(cred), challengeId: r.challengeId });
+  }
+
+  // Sign in with an enrolled passkey (or security key) for this action.
+  async function signInWebAuthn(method) {
+    const kind = method === "SECURITY_KEY" ? "security-key" : "passkey";
+    const r = await call("POST", `/user-authenticators/${kind}/authentication-options`, {});
+    const options = r.options || r;
+    const cred = await navigator.credentials.get({
+      publicKey: {
+        ...options,
+        challenge: toBuf(options.challenge),
+        allowCredentials: descriptors(options.allowCredentials),
+      },
+    });
+    return call("POST", `/verify/${kind}`, method === "SECURITY_KEY"
+      ? credentialJSON(cred)
+      : { authenticationCredential: credentialJSON(cred), challengeId: r.challengeId });
+  }
+
+  function startWebAuthn(method) {
+    const key = method === "SECURITY_KEY";
+    const enrolled = key ? info.hasSecurityKey : info.hasPasskey;
+    const noun = key ? "security key" : "passkey";
+    $("passkey-text").textContent = enrolled
+      ? `Confirm with your ${noun}.`
+      : `Create a ${noun} on this device to confirm. You can use it next time too.`;
+    $("passkey-go").textContent = enrolled ? `Use ${noun}` : `Create ${noun}`;
+    $("passkey-error").textContent = "";
+    $("passkey").hidden = false;
+    $("passkey-go").onclick = async () => {
+      $("passkey-error").textContent = "";
+      $("passkey-go").disabled = true;
+      try {
+        let r = enrolled ? await signInWebAuthn(method) : await registerWebAuthn(method);
+        if (!enrolled && r.state === "CHALLENGE_REQUIRED") {
+          // Added after proving another method: now it confirms the request.
+          info.hasPasskey = info.hasPasskey || method === "PASSKEY";
+          info.hasSecurityKey = info.hasSecurityKey || method === "SECURITY_KEY";
+          $("passkey-text").textContent = `Added. Now confirm with your new ${noun}.`;
+          r = await signInWebAuthn(method);
+        }
+        if (r.state === "CHALLENGE_SUCCEEDED" || r.state === "REVIEW_REQUIRED") {
+          finish(r.accessToken, info);
+        } else {
+          $("passkey-error").textContent = "That did not confirm the request.";
+        }
+      } catch (e) {
+        $("passkey-error").textContent = e.code ? e.message : webauthnMessage(e);
+      } finally {
+        $("passkey-go").disabled = false;
+      }
+    };
+    $("passkey-go").focus();
+  }
+
+  // After a challenge passed with another method: offer a passkey, once.
+  async function offerPasskey(accessToken, info) {
+    let now;
+    try {
+      now = await call("GET", "/action");
+    } catch (e) {
+      return false;
+    }
+    if (!now.promptPasskey || !SUPPORTED.includes("PASSKEY")) return false;
+    $("done").hidden = true;
+    $("prompt").hidden = false;
+    $("prompt-add").focus();
+    await new Promise((resolve) => {
+      $("prompt-skip").onclick = async () => {
+        await call("POST", "/user-authenticators/passkey/skip-prompt", {}).catch(() => {});
+        resolve();
+      };
+      $("prompt-add").onclick = async () => {
+        $("prompt-error").textContent = "";
+        $("prompt-add").disabled = true;
+        try {
+          await registerWebAuthn("PASSKEY");
+          resolve();
+        } catch (e) {
+          $("prompt-error").textContent = e.code ? e.message : webauthnMessage(e);
+        } finally {
+          $("prompt-add").disabled = false;
+        }
+      };
+    });
+    $("prompt").hidden = true;
+    $("done").hidden = false;
+    return true;
+  }
+
+  function note(text) {
+    $("note").textContent = text;
+    $("note").hidden = !text;
+  }
+
   function status(text) {
     $("status").textContent = text;
     $("status").hidden = !text;
   }
 
-  function finish(accessToken, info) {
+  async function finish(accessToken, info) {
     $("code-form").hidden = true;
     $("enroll").hidden = true;
     $("methods").hidden = true;
+    $("passkey").hidden = true;
     $("done").hidden = false;
     $("done").textContent = "Verified. You can continue.";
     status("");
+    if (current !== "PASSKEY") await offerPasskey(accessToken, info);
     if (popup) {
       post({ event: "AUTHSIGNAL_CLOSE_POPUP", token: accessToken });
       return;
@@ -158,7 +315,9 @@
     $("email-form").hidden = true;
     $("enroll").hidden = true;
     $("code-form").hidden = true;
+    $("passkey").hidden = true;
     status("");
+    if (WEBAUTHN.includes(method)) startWebAuthn(method);
     if (method === "AUTHENTICATOR_APP") await startAuthenticatorApp(info);
     if (method === "EMAIL_OTP" || method === "EMAIL_MAGIC_LINK") await startEmail(info);
     if (method === "SMS") {
@@ -180,7 +339,20 @@
     showCodeForm("Code from your authenticator app");
   }
 
+  // A passkey-only request and a user without one who has another method:
+  // that method proves them, then they create the passkey (see README).
+  let needed = null;
   function renderMethods(info) {
+    const webauthnOnly = info.allowedVerificationMethods.length > 0 &&
+      info.allowedVerificationMethods.every((m) => WEBAUTHN.includes(m));
+    const unlock = (info.unlockMethods || []).filter((m) => SUPPORTED.includes(m));
+    if (webauthnOnly && unlock.length > 0 && !info.enrollmentUnlocked &&
+        info.allowedVerificationMethods.some((m) => SUPPORTED.includes(m))) {
+      needed = info.allowedVerificationMethods.find((m) => SUPPORTED.includes(m));
+      note(`This request needs a ${needed === "SECURITY_KEY" ? "security key" : "passkey"}, and you have none yet. ` +
+        "First confirm it's you with a method you have; then create one.");
+      return renderList(unlock, [info.defaultVerificationMethod, ...unlock].find((m) => unlock.includes(m)));
+    }
     const usable = info.allowedVerificationMethods.filter((m) => SUPPORTED.includes(m));
     if (usable.length === 0) {
       showFailure("None of the verification methods this action allows can be used here yet.");
@@ -188,6 +360,10 @@
     }
     const preferred = [info.defaultVerificationMethod, ...info.enrolledVerificationMethods, ...usable]
       .find((m) => usable.includes(m));
+    return renderList(usable, preferred);
+  }
+
+  function renderList(usable, preferred) {
     const list = $("method-list");
     list.textContent = "";
     for (const m of usable) {
@@ -230,6 +406,7 @@
     }
     status("");
     const method = renderMethods(info);
+    if (needed) $("methods").hidden = false;
     if (method) await start(method);
 
     $("sms-form").addEventListener("submit", async (ev) => {
@@ -267,7 +444,13 @@
       try {
         const path = { EMAIL_OTP: "/verify/email-otp", SMS: "/verify/sms" }[current] || "/verify/totp";
         const r = await call("POST", path, { verificationCode: code });
-        if (r.isVerified) {
+        if (r.isVerified && r.state === "CHALLENGE_REQUIRED") {
+          // That proved the user; this passkey-only request still needs a passkey.
+          $("code-form").hidden = true;
+          $("methods").hidden = true;
+          note(`Thanks. Now create the ${needed === "SECURITY_KEY" ? "security key" : "passkey"} this request needs.`);
+          start(needed);
+        } else if (r.isVerified) {
           finish(r.accessToken, info);
         } else if (r.failureReason === "MAX_ATTEMPTS_EXCEEDED") {
           showFailure("Too many wrong codes: this request was refused. Start again from the app.");

@@ -45,6 +45,12 @@ pub struct ActionConfigurationInput {
     /// Message templates keyed by locale (`en`, `en-GB`). Default: none.
     #[serde(default)]
     pub messaging_templates: BTreeMap<String, MessagingTemplate>,
+    /// ActionGate extension: WebAuthn `userVerification` for passkey and
+    /// security key ceremonies of this action (`required` makes the
+    /// authenticator check a PIN or biometric, and the worker checks that
+    /// it did). Default: `preferred`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkey_user_verification: Option<crate::webauthn::UserVerification>,
 }
 
 /// A stored action configuration: the input plus bookkeeping. Stored with

@@ -138,6 +138,14 @@ pub struct ActionRecord {
     /// Output attached by rules (reserved; `null` until rules produce any).
     #[serde(default)]
     pub output: Option<Value>,
+    /// The sealed WebAuthn ceremony last started for this action's
+    /// challenge, for clients that do not send a `challengeId` back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webauthn_ceremony: Option<String>,
+    /// The method the user proved themselves with to add a passkey that
+    /// this passkey-only action needs (see `service::unlocks_enrollment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrollment_unlocked_by: Option<VerificationMethod>,
 }
 
 /// A request the edge proxy held back while the user is challenged: what

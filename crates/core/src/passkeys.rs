@@ -99,8 +99,13 @@ fn check_may_register<S: UserStore>(
         .iter()
         .any(|a| a.verified_at.is_some());
     if verified {
-        // After passing the challenge, any method may be added (the prompt).
-        if record.state != ActionState::ChallengeSucceeded {
+        // After passing the challenge, any method may be added (the prompt);
+        // during it, only what a passkey-only action needs, once the user
+        // proved themselves with a method they have.
+        let unlocked = record.state == ActionState::ChallengeRequired
+            && record.enrollment_unlocked_by.is_some()
+            && record.allowed_verification_methods.contains(&method);
+        if record.state != ActionState::ChallengeSucceeded && !unlocked {
             return Err(CoreError::field(
                 "token",
                 "complete the challenge with an enrolled method before adding another",
@@ -273,7 +278,6 @@ pub fn finish_registration<S: UserStore>(
     }
     let record = get_action(store, action.code, action.key)?;
     let verified_before = check_may_register(store, &record, ceremony.method)?;
-    consume(store, ceremony, now)?;
     let challenge = ceremony.challenge_bytes()?;
     let cred = crate::webauthn::verify_registration(
         response,
@@ -283,6 +287,8 @@ pub fn finish_registration<S: UserStore>(
             user_verification: ceremony.user_verification,
         },
     )?;
+    // Used once verified, so a garbage answer cannot burn a good ceremony.
+    consume(store, ceremony, now)?;
     if credentials(store)?
         .iter()
         .any(|(_, c)| c.credential_id == cred.credential_id)
@@ -400,6 +406,22 @@ pub fn begin_discoverable(
     }
 }
 
+/// Keep the sealed ceremony with the action, for clients that do not send
+/// the `challengeId` back (`@authsignal/browser`'s security key client).
+///
+/// # Errors
+/// [`CoreError::ActionNotFound`]; storage errors.
+pub fn remember_ceremony<S: UserStore>(
+    store: &S,
+    code: &str,
+    key: &str,
+    sealed: &str,
+) -> Result<(), CoreError> {
+    let mut record = get_action(store, code, key)?;
+    record.webauthn_ceremony = Some(sealed.to_owned());
+    store.update_action(&record)
+}
+
 /// What to do when a signature counter goes backwards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CounterPolicy {
@@ -455,7 +477,7 @@ pub fn finish_authentication<S: UserStore>(
             ));
         }
     }
-    consume(store, ceremony, now)?;
+    // Nothing is written before the credential is known and verified.
     let (mut auth, mut cred) = credentials(store)?
         .into_iter()
         .find(|(_, c)| c.credential_id == response.raw_id.trim_end_matches('='))
@@ -471,6 +493,7 @@ pub fn finish_authentication<S: UserStore>(
         &cred,
         Some(user_handle(user_id)?),
     )?;
+    consume(store, ceremony, now)?;
     if assertion.counter_regressed {
         cred.counter_regressions = cred.counter_regressions.saturating_add(1);
         auth.secret = serde_json::to_value(&cred).ok();

@@ -334,6 +334,8 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
             ..req
         },
         output: None,
+        webauthn_ceremony: None,
+        enrollment_unlocked_by: None,
     };
     store.insert_action(&record)?;
     store.remember(
@@ -403,6 +405,14 @@ pub fn complete_challenge<S: UserStore>(
     now: Millis,
 ) -> Result<ActionRecord, CoreError> {
     let mut record = get_action(store, code, key)?;
+    // The one place a challenge completes: the method must be one the
+    // action (or its deciding rule) allows, whatever route got here.
+    if !record.allowed_verification_methods.contains(&method) {
+        return Err(CoreError::field(
+            "verificationMethod",
+            format!("{} is not allowed for this action", method_name(method)),
+        ));
+    }
     let to = if record.review_after_challenge {
         ActionState::ReviewRequired
     } else {
@@ -463,8 +473,60 @@ pub fn record_sign_in<S: UserStore>(
         default_verification_method: Some(method),
         request,
         output: None,
+        webauthn_ceremony: None,
+        enrollment_unlocked_by: None,
     };
     store.insert_action(&record)?;
+    Ok(record)
+}
+
+/// Whether `method`, a verified method of the user that the action does not
+/// allow, may prove the user so they can add what the action needs: the
+/// action allows only passkeys or security keys, the user has none of
+/// those, and the challenge is pending. The proof completes nothing; it lets
+/// the user register a passkey, which must then sign in.
+pub fn unlocks_enrollment(
+    record: &ActionRecord,
+    auths: &[Authenticator],
+    method: VerificationMethod,
+) -> bool {
+    let allowed = &record.allowed_verification_methods;
+    let webauthn_only = !allowed.is_empty()
+        && allowed.iter().all(|m| {
+            matches!(
+                m,
+                VerificationMethod::Passkey | VerificationMethod::SecurityKey
+            )
+        });
+    record.state == ActionState::ChallengeRequired
+        && webauthn_only
+        && !allowed.contains(&method)
+        && matches!(
+            method,
+            VerificationMethod::AuthenticatorApp
+                | VerificationMethod::EmailOtp
+                | VerificationMethod::Sms
+        )
+        && !auths
+            .iter()
+            .any(|a| a.verified_at.is_some() && allowed.contains(&a.verification_method))
+        && auths
+            .iter()
+            .any(|a| a.verified_at.is_some() && a.verification_method == method)
+}
+
+/// Record that the user proved themselves with `method` to add a passkey
+/// (see [`unlocks_enrollment`]); the challenge stays pending.
+fn unlock_enrollment<S: UserStore>(
+    store: &S,
+    mut record: ActionRecord,
+    method: VerificationMethod,
+    now: Millis,
+) -> Result<ActionRecord, CoreError> {
+    record.enrollment_unlocked_by = Some(method);
+    record.sent_code = None;
+    record.updated_at = now;
+    store.update_action(&record)?;
     Ok(record)
 }
 
@@ -697,10 +759,11 @@ pub fn verify_totp<S: UserStore>(
     now: Millis,
 ) -> Result<CodeCheck, CoreError> {
     let record = get_action(store, code, key)?;
-    let Some(mut auth) = store
-        .list_authenticators()?
-        .into_iter()
+    let auths = store.list_authenticators()?;
+    let Some(mut auth) = auths
+        .iter()
         .find(|a| a.verification_method == VerificationMethod::AuthenticatorApp)
+        .cloned()
     else {
         return Err(CoreError::field(
             "verificationMethod",
@@ -710,8 +773,21 @@ pub fn verify_totp<S: UserStore>(
     let enrolling = auth.verified_at.is_none();
     // Confirming a new app after the challenge was passed with another method.
     let confirming_only = enrolling && record.state == ActionState::ChallengeSucceeded;
+    // Proving an existing app to add the passkey a passkey-only action needs.
+    let unlocking = unlocks_enrollment(&record, &auths, VerificationMethod::AuthenticatorApp);
     if record.state == ActionState::ChallengeFailed {
         return Ok(CodeCheck::Failed);
+    }
+    if !confirming_only
+        && !unlocking
+        && !record
+            .allowed_verification_methods
+            .contains(&VerificationMethod::AuthenticatorApp)
+    {
+        return Err(CoreError::field(
+            "verificationMethod",
+            "AUTHENTICATOR_APP is not allowed for this action",
+        ));
     }
     if record.state != ActionState::ChallengeRequired && !confirming_only {
         return Err(CoreError::field(
@@ -736,6 +812,8 @@ pub fn verify_totp<S: UserStore>(
             store.put_authenticator(&auth)?;
             let record = if confirming_only {
                 record
+            } else if unlocking {
+                unlock_enrollment(store, record, VerificationMethod::AuthenticatorApp, now)?
             } else {
                 complete_challenge(store, code, key, VerificationMethod::AuthenticatorApp, now)?
             };
@@ -785,13 +863,15 @@ pub fn issue_code<S: UserStore>(
 ) -> Result<CodeToSend, CoreError> {
     let method = channel.method();
     let mut record = get_action(store, code, key)?;
-    if !record.allowed_verification_methods.contains(&method) {
+    let auths = store.list_authenticators()?;
+    let usable = record.allowed_verification_methods.contains(&method)
+        || (enroll_to.is_none() && unlocks_enrollment(&record, &auths, method));
+    if !usable {
         return Err(CoreError::field(
             "verificationMethod",
             format!("{} is not allowed for this action", method_name(method)),
         ));
     }
-    let auths = store.list_authenticators()?;
     let verified_any = auths.iter().any(|a| a.verified_at.is_some());
     let (to, authenticator_id) = match enroll_to {
         Some(to) => {
@@ -930,6 +1010,11 @@ pub fn verify_code<S: UserStore>(
             "the action is not waiting for a challenge",
         ));
     }
+    let unlocking = !enrolling
+        && !record
+            .allowed_verification_methods
+            .contains(&channel.method())
+        && unlocks_enrollment(&record, &store.list_authenticators()?, channel.method());
     if sent.matches(entered, now) {
         record.sent_code = None;
         record.updated_at = now;
@@ -955,6 +1040,8 @@ pub fn verify_code<S: UserStore>(
         }
         let record = if confirming_only {
             record
+        } else if unlocking {
+            unlock_enrollment(store, record, channel.method(), now)?
         } else {
             complete_challenge(store, code, key, channel.method(), now)?
         };

@@ -55,7 +55,7 @@ const FLAG_ED: u8 = 0x80;
 /// The relying party: the id credentials are scoped to (a registrable
 /// domain of the pages that run ceremonies) and the exact origins allowed
 /// to run them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelyingParty {
     /// RP id, e.g. `example.com`.
     pub id: String,

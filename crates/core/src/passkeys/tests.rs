@@ -489,3 +489,127 @@ fn the_prompt_shows_until_snoozed_or_a_passkey_exists() {
     let g = F::new();
     assert!(!should_prompt(&g.store, &other, NOW).unwrap());
 }
+
+fn verified_email(f: &F) {
+    f.store
+        .put_authenticator(&Authenticator {
+            user_authenticator_id: "email".into(),
+            verification_method: VerificationMethod::EmailOtp,
+            created_at: NOW,
+            verified_at: Some(NOW),
+            last_verified_at: None,
+            email: Some("a@b.example".into()),
+            phone_number: None,
+            is_default: true,
+            secret: None,
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_passkey_only_action_lets_an_enrolled_user_add_one_after_proving_another_method() {
+    use crate::otp::Channel;
+    use crate::service::{CodeCheck, issue_code, verify_code};
+    let f = F::new();
+    verified_email(&f);
+    f.track("a1", r#"["PASSKEY"]"#, "[]");
+    // Not before the user proved themselves.
+    let err = f.register("a1", "es256").unwrap_err();
+    assert!(matches!(err, CoreError::InvalidField { ref field, .. } if field == "token"));
+    // The email the user has, though the action does not allow it.
+    let sent = issue_code(
+        &f.store,
+        "withdraw",
+        "a1",
+        Channel::Email,
+        None,
+        "n".into(),
+        "123456".into(),
+        "salt".into(),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(sent.to, "a@b.example");
+    let check = verify_code(
+        &f.store,
+        USER,
+        "withdraw",
+        "a1",
+        Channel::Email,
+        "123456",
+        NOW,
+    )
+    .unwrap();
+    let CodeCheck::Verified { record, .. } = check else {
+        panic!("{check:?}")
+    };
+    // That completes nothing.
+    assert_eq!(record.state, ActionState::ChallengeRequired);
+    assert_eq!(
+        record.enrollment_unlocked_by,
+        Some(VerificationMethod::EmailOtp)
+    );
+    // Now the passkey can be added; it still has to sign in.
+    let r = f.register("a1", "es256").unwrap();
+    assert_eq!(r.record.state, ActionState::ChallengeRequired);
+    let s = f.sign_in("a1", "es256", 0, CounterPolicy::Reject).unwrap();
+    assert_eq!(s.record.state, ActionState::ChallengeSucceeded);
+    assert_eq!(
+        s.record.verification_method,
+        Some(VerificationMethod::Passkey)
+    );
+}
+
+#[test]
+fn another_method_never_completes_a_passkey_only_challenge() {
+    use crate::otp::Channel;
+    use crate::service::issue_code;
+    let f = F::new();
+    verified_email(&f);
+    f.track("a1", r#"["PASSKEY"]"#, "[]");
+    // Enrolling a new address is not proving an existing one.
+    let err = issue_code(
+        &f.store,
+        "withdraw",
+        "a1",
+        Channel::Email,
+        Some("new@b.example"),
+        "n".into(),
+        "123456".into(),
+        "salt".into(),
+        NOW,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, CoreError::InvalidField { ref field, .. } if field == "verificationMethod")
+    );
+    // And completing the challenge by any route checks the method.
+    let err = complete_challenge(
+        &f.store,
+        "withdraw",
+        "a1",
+        VerificationMethod::EmailOtp,
+        NOW,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, CoreError::InvalidField { ref field, .. } if field == "verificationMethod")
+    );
+    assert_eq!(f.state("a1"), ActionState::ChallengeRequired);
+    // Once the user has a passkey, other methods unlock nothing.
+    f.track("a2", r#"["PASSKEY"]"#, "[]");
+    f.store
+        .put_authenticator(&Authenticator {
+            verification_method: VerificationMethod::Passkey,
+            user_authenticator_id: "pk".into(),
+            email: None,
+            ..f.store.list_authenticators().unwrap().remove(0)
+        })
+        .unwrap();
+    let record = get_action(&f.store, "withdraw", "a2").unwrap();
+    assert!(!crate::service::unlocks_enrollment(
+        &record,
+        &f.store.list_authenticators().unwrap(),
+        VerificationMethod::EmailOtp
+    ));
+}

@@ -877,6 +877,48 @@ mod authenticator_app {
     }
 
     #[test]
+    fn an_enrolled_app_cannot_complete_an_action_that_does_not_allow_it() {
+        let store = MemoryUserStore::new();
+        challenged(&store, "k1", NOW);
+        enroll_totp(
+            &store,
+            "alice",
+            "withdraw-funds",
+            "k1",
+            "auth-1".into(),
+            [5; 20],
+            "ActionGate",
+            NOW,
+        )
+        .unwrap();
+        let code = code_for(&store, NOW);
+        verify_totp(&store, "alice", "withdraw-funds", "k1", &code, NOW).unwrap();
+        // An action that allows email codes only.
+        let mut cfg = config("CHALLENGE");
+        cfg.input.verification_methods = vec![VerificationMethod::EmailOtp];
+        let list = allowlist();
+        track(&store, input(keyed("k2"), Some(&cfg), &list, NOW)).unwrap();
+        let later = NOW + 60_000;
+        let err = verify_totp(
+            &store,
+            "alice",
+            "withdraw-funds",
+            "k2",
+            &code_for(&store, later),
+            later,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, CoreError::InvalidField { ref field, .. } if field == "verificationMethod"),
+            "{err}"
+        );
+        assert_eq!(
+            get_action(&store, "withdraw-funds", "k2").unwrap().state,
+            ActionState::ChallengeRequired
+        );
+    }
+
+    #[test]
     fn a_code_is_never_accepted_twice() {
         let store = MemoryUserStore::new();
         challenged(&store, "k1", NOW);

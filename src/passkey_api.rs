@@ -1,0 +1,356 @@
+//! The passkey and security key routes of the Client API, as
+//! `@authsignal/browser`'s `passkey` and `securityKey` clients call them.
+//!
+//! With the bearer token from track, a ceremony belongs to that action: a
+//! registration (`signUp`, `enroll`) or a sign-in that completes its
+//! challenge. Without one (`passkey.signIn({ action })` on a sign-in page),
+//! the SDK authenticates with `Basic <tenant id>`: `POST /v1/client/challenge`
+//! starts a ceremony that names no user, any passkey of this relying party
+//! may answer, and the passkey's user handle says whose action to record.
+//!
+//! | Route | Auth |
+//! |---|---|
+//! | `POST /v1/client/challenge` `{action?}` → `{challengeId}` | tenant |
+//! | `POST /v1/client/user-authenticators/passkey/registration-options` | token |
+//! | `POST /v1/client/user-authenticators/passkey` | token |
+//! | `POST /v1/client/user-authenticators/passkey/authentication-options` | token or tenant |
+//! | `POST /v1/client/verify/passkey` | token or tenant |
+//! | the same four under `security-key` (answers without `challengeId`) | token |
+//! | `POST /v1/client/user-authenticators/passkey/skip-prompt` | token |
+
+use actiongate_core::error::{CoreError, parse_json};
+use actiongate_core::methods::VerificationMethod;
+use actiongate_core::passkeys;
+use actiongate_core::webauthn::{UserVerification, WebAuthnError};
+use serde::Deserialize;
+use serde_json::json;
+use worker::{Date, Env, Method, Request, Response};
+
+use crate::http::{ApiError, json_response, read_json_body};
+use crate::router::allow;
+use crate::server_api::{call_user, relay_error};
+use crate::settings;
+use crate::user_object::UserCommand;
+
+/// Whether `rest` (after `/v1/client/`) is one of these routes.
+pub fn is_route(rest: &[&str]) -> bool {
+    matches!(
+        rest,
+        ["challenge"]
+            | ["verify", "passkey" | "security-key"]
+            | ["user-authenticators", "passkey" | "security-key"]
+            | [
+                "user-authenticators",
+                "passkey" | "security-key",
+                "registration-options" | "authentication-options"
+            ]
+            | ["user-authenticators", "passkey", "skip-prompt"]
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ChallengeRequest {
+    #[serde(default)]
+    action: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RegistrationOptionsRequest {
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    authenticator_attachment: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AuthenticationOptionsRequest {
+    #[serde(default)]
+    challenge_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AddRequest {
+    registration_credential: serde_json::Value,
+    #[serde(default)]
+    challenge_id: Option<String>,
+    #[serde(default)]
+    conditional_create: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct VerifyRequest {
+    authentication_credential: serde_json::Value,
+    #[serde(default)]
+    challenge_id: Option<String>,
+    #[serde(default)]
+    device_id: Option<String>,
+}
+
+/// An empty body reads as `{}` (the SDK sends `{}`; curl may send nothing).
+async fn body<T: serde::de::DeserializeOwned + Default>(req: &mut Request) -> Result<T, ApiError> {
+    let bytes = read_json_body(req).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    Ok(parse_json(&bytes)?)
+}
+
+/// Handle one of the routes of [`is_route`].
+///
+/// # Errors
+/// Any [`ApiError`]; WebAuthn refusals are 400 with `invalid_credential`,
+/// `invalid_challenge`, `expired_challenge`, `unknown_credential` or
+/// `credential_exists`.
+pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, ApiError> {
+    allow(req, &[Method::Post])?;
+    let url = req.url().map_err(ApiError::internal)?;
+    let rp = settings::relying_party(env, &url);
+    let token = crate::client_api::bearer_token(req);
+    let claims = match token {
+        Some(_) => Some(crate::client_api::bearer(req, env)?),
+        None => {
+            check_tenant(req, env)?;
+            None
+        }
+    };
+    let method = if rest.contains(&"security-key") {
+        VerificationMethod::SecurityKey
+    } else {
+        VerificationMethod::Passkey
+    };
+    let wrapped = method == VerificationMethod::Passkey;
+    match (rest, claims) {
+        (["challenge"], _) => {
+            let b: ChallengeRequest = body(req).await?;
+            if let Some(a) = &b.action {
+                actiongate_core::ids::check_action_code(a, "action")?;
+            }
+            let uv = match &b.action {
+                Some(a) => user_verification(env, a).await?,
+                None => UserVerification::default(),
+            };
+            let begun = discoverable(b.action.as_deref(), uv, &rp)?;
+            let sealed = settings::ceremony_keys(env)?.seal(&begun.ceremony);
+            json_response(200, &json!({"challengeId": sealed}))
+        }
+        (["user-authenticators", _, "skip-prompt"], Some(c)) => {
+            call_user(env, &c.user_id, &UserCommand::PasskeyPromptSkip).await
+        }
+        (
+            [
+                _,
+                _,
+                kind @ ("registration-options" | "authentication-options"),
+            ],
+            Some(c),
+        ) => {
+            let registration = *kind == "registration-options";
+            let (username, attachment) = if registration {
+                let b: RegistrationOptionsRequest = body(req).await?;
+                (b.username, b.authenticator_attachment)
+            } else {
+                let _: AuthenticationOptionsRequest = body(req).await?;
+                (None, None)
+            };
+            let cmd = UserCommand::PasskeyOptions {
+                user_id: c.user_id.clone(),
+                action_code: c.action_code,
+                idempotency_key: c.idempotency_key,
+                registration,
+                method,
+                username,
+                attachment,
+                rp,
+            };
+            let resp = call_user(env, &c.user_id, &cmd).await?;
+            if wrapped {
+                Ok(resp)
+            } else {
+                // The security key client takes the options themselves.
+                unwrap_options(resp).await
+            }
+        }
+        (["user-authenticators", "passkey", "authentication-options"], None) => {
+            let b: AuthenticationOptionsRequest = body(req).await?;
+            let keys = settings::ceremony_keys(env)?;
+            let (sealed, ceremony) = match b.challenge_id {
+                Some(id) => {
+                    let c = keys.open(&id, now_secs()).map_err(CoreError::from)?;
+                    (id, c)
+                }
+                None => {
+                    let begun = discoverable(None, UserVerification::default(), &rp)?;
+                    (keys.seal(&begun.ceremony), begun.ceremony)
+                }
+            };
+            if ceremony.idempotency_key.is_some() {
+                return Err(CoreError::from(WebAuthnError::InvalidChallengeId).into());
+            }
+            let options = actiongate_core::webauthn::request_options(
+                &rp,
+                &ceremony.challenge_bytes().map_err(CoreError::from)?,
+                &[],
+                ceremony.user_verification,
+            );
+            json_response(200, &json!({"challengeId": sealed, "options": options}))
+        }
+        (["user-authenticators", _], Some(c)) => {
+            let raw = read_json_body(req).await?;
+            // The security key client sends the credential itself.
+            let b: AddRequest = if wrapped {
+                parse_json(&raw)?
+            } else {
+                AddRequest {
+                    registration_credential: parse_json(&raw)?,
+                    challenge_id: None,
+                    conditional_create: None,
+                }
+            };
+            let _ = b.conditional_create;
+            let cmd = UserCommand::PasskeyRegister {
+                user_id: c.user_id.clone(),
+                action_code: c.action_code,
+                idempotency_key: c.idempotency_key,
+                challenge_id: b.challenge_id,
+                credential: b.registration_credential,
+                rp,
+            };
+            call_user(env, &c.user_id, &cmd).await
+        }
+        (["verify", _], Some(c)) => {
+            let raw = read_json_body(req).await?;
+            let b: VerifyRequest = if wrapped {
+                parse_json(&raw)?
+            } else {
+                VerifyRequest {
+                    authentication_credential: parse_json(&raw)?,
+                    challenge_id: None,
+                    device_id: None,
+                }
+            };
+            let _ = b.device_id;
+            let cmd = UserCommand::PasskeyVerify {
+                user_id: c.user_id.clone(),
+                action: Some((c.action_code, c.idempotency_key)),
+                challenge_id: b.challenge_id,
+                credential: b.authentication_credential,
+                rp,
+            };
+            call_user(env, &c.user_id, &cmd).await
+        }
+        (["verify", "passkey"], None) => {
+            let b: VerifyRequest = parse_json(&read_json_body(req).await?)?;
+            let Some(challenge_id) = b.challenge_id else {
+                return Err(ApiError::bad_request(
+                    "challengeId: required without a token",
+                ));
+            };
+            let user_id = user_of(&b.authentication_credential)?;
+            let cmd = UserCommand::PasskeyVerify {
+                user_id: user_id.clone(),
+                action: None,
+                challenge_id: Some(challenge_id),
+                credential: b.authentication_credential,
+                rp,
+            };
+            call_user(env, &user_id, &cmd).await
+        }
+        _ => Err(ApiError::new(
+            401,
+            "unauthorized",
+            "Send the token from track as Authorization: Bearer <token>.",
+        )),
+    }
+}
+
+fn now_secs() -> u64 {
+    Date::now().as_millis() / 1000
+}
+
+fn discoverable(
+    action: Option<&str>,
+    uv: UserVerification,
+    rp: &actiongate_core::webauthn::RelyingParty,
+) -> Result<passkeys::Begun, ApiError> {
+    let mut nonce = [0u8; 32];
+    getrandom::fill(&mut nonce).map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
+    let now = i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX);
+    Ok(passkeys::begin_discoverable(action, uv, rp, &nonce, now))
+}
+
+/// The user a discoverable credential names (its user handle is the user id).
+fn user_of(credential: &serde_json::Value) -> Result<String, ApiError> {
+    let response: actiongate_core::webauthn::AuthenticationResponse =
+        parse_json(credential.to_string().as_bytes())?;
+    let handle = response
+        .user_handle()
+        .map_err(CoreError::from)?
+        .ok_or_else(|| {
+            CoreError::from(WebAuthnError::Malformed(
+                "the passkey did not say whose it is (no userHandle)".into(),
+            ))
+        })?;
+    let user_id =
+        String::from_utf8(handle).map_err(|_| CoreError::from(WebAuthnError::UnknownCredential))?;
+    actiongate_core::ids::check_user_id(&user_id)
+        .map_err(|_| CoreError::from(WebAuthnError::UnknownCredential))?;
+    Ok(user_id)
+}
+
+/// The `passkeyUserVerification` of an action's configuration.
+async fn user_verification(env: &Env, action: &str) -> Result<UserVerification, ApiError> {
+    Ok(crate::config_store::load(env, action)
+        .await?
+        .and_then(|p| p.config.input.passkey_user_verification)
+        .unwrap_or_default())
+}
+
+/// `{challengeId, options}` → `options`.
+async fn unwrap_options(mut resp: Response) -> Result<Response, ApiError> {
+    if resp.status_code() != 200 {
+        return Err(relay_error(&mut resp).await);
+    }
+    let body: serde_json::Value = resp.json().await.map_err(ApiError::internal)?;
+    json_response(200, body.get("options").unwrap_or(&serde_json::Value::Null))
+}
+
+/// `Authorization: Basic <tenant id>`, as the SDK sends without a token.
+/// When `TENANT_ID` is set it must match; the id is public, so this only
+/// keeps other tenants' pages from using this deployment by mistake.
+fn check_tenant(req: &Request, env: &Env) -> Result<(), ApiError> {
+    let expected = settings::var(env, "TENANT_ID");
+    let header = req.headers().get("Authorization").ok().flatten();
+    let given = header
+        .as_deref()
+        .and_then(|h| h.strip_prefix("Basic "))
+        .and_then(|b| {
+            use ct_codecs::{Base64, Decoder as _};
+            Base64::decode_to_vec(b.trim(), None).ok()
+        })
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .map(|s| {
+            percent_encoding::percent_decode_str(&s)
+                .decode_utf8_lossy()
+                .into_owned()
+        });
+    match given {
+        None => Err(ApiError::new(
+            401,
+            "unauthorized",
+            "Send the token from track as Authorization: Bearer <token>, or the tenant id as Basic.",
+        )),
+        Some(t) if !expected.is_empty() && t.trim_end_matches(':') != expected => {
+            Err(ApiError::new(
+                401,
+                "unauthorized",
+                "This deployment serves another tenant.",
+            ))
+        }
+        Some(_) => Ok(()),
+    }
+}
