@@ -17,7 +17,7 @@ use actiongate_core::model::{
 };
 use actiongate_core::passkeys::{self, ActionRef};
 use actiongate_core::service::{self, TrackInput};
-use actiongate_core::state::{ActionState, Actor};
+use actiongate_core::state::ActionState;
 use actiongate_core::store::{ActionQuery, UserStore};
 use actiongate_core::time::Millis;
 use actiongate_core::token::ActionClaims;
@@ -855,7 +855,7 @@ impl UserObject {
                     &action_code,
                     &idempotency_key,
                     state,
-                    Actor::Api,
+                    actiongate_core::model::Cause::Api,
                     now_ms(),
                 )?;
                 json_response(200, &r.to_get_response())

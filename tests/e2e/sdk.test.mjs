@@ -73,6 +73,13 @@ test("getAction, queryUserActions, updateAction and validateChallenge through th
   // A reviewer approves through updateAction: now the token validates.
   const updated = await authsignal.updateAction({ userId, action: "sdk-review", idempotencyKey: "rev-1", attributes: { state: "REVIEW_SUCCEEDED" } });
   assert.equal(updated.state, "REVIEW_SUCCEEDED");
+  // The audit trail: tracked by the default outcome, then settled through the API.
+  const trail = (await authsignal.getAction({ userId, action: "sdk-review", idempotencyKey: "rev-1" })).history;
+  assert.deepEqual(trail.map((h) => [h.from, h.to, h.cause.type]), [
+    [undefined, "REVIEW_REQUIRED", "TRACK"],
+    ["REVIEW_REQUIRED", "REVIEW_SUCCEEDED", "API"],
+  ]);
+  assert.ok(Date.parse(trail[1].at) >= Date.parse(trail[0].at));
   v = await authsignal.validateChallenge({ token: reviewed.token });
   assert.equal(v.isValid, true);
   assert.equal(v.state, "REVIEW_SUCCEEDED");

@@ -146,6 +146,78 @@ pub struct ActionRecord {
     /// this passkey-only action needs (see `service::unlocks_enrollment`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrollment_unlocked_by: Option<VerificationMethod>,
+    /// Every state the action has been in, oldest first: append-only, one
+    /// entry per change (see [`ActionRecord::set_state`]).
+    #[serde(default)]
+    pub history: Vec<StateChange>,
+}
+
+/// One entry of an action's audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateChange {
+    /// The state before (`None` when the action was created).
+    #[serde(default)]
+    pub from: Option<ActionState>,
+    /// The state after.
+    pub to: ActionState,
+    /// When (ms since epoch).
+    pub at: Millis,
+    /// Why.
+    pub cause: Cause,
+}
+
+/// Why an action's state changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "type",
+    rename_all = "SCREAMING_SNAKE_CASE",
+    rename_all_fields = "camelCase"
+)]
+pub enum Cause {
+    /// Tracked: the deciding rule, or the default outcome when none matched.
+    Track {
+        /// The deciding rule.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule_id: Option<String>,
+    },
+    /// A challenge was completed with this method.
+    Challenge {
+        /// The method.
+        method: VerificationMethod,
+    },
+    /// Too many wrong codes.
+    TooManyAttempts,
+    /// A sign-in that was not tracked first (a passkey naming an action).
+    SignIn {
+        /// The method.
+        method: VerificationMethod,
+    },
+    /// The server API's `updateAction`.
+    Api,
+    /// A reviewer's decision.
+    Review {
+        /// Who decided.
+        reviewer: String,
+        /// Their note.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+}
+
+/// The wire form of a [`StateChange`] (`at` in RFC 3339).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateChangeView {
+    /// The state before; absent for the first entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<ActionState>,
+    /// The state after.
+    pub to: ActionState,
+    /// RFC 3339.
+    pub at: String,
+    /// Why.
+    pub cause: Cause,
 }
 
 /// A request the edge proxy held back while the user is challenged: what
@@ -218,6 +290,8 @@ pub struct GetActionResponse {
     /// Rule output, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
+    /// ActionGate extension: the audit trail, oldest first.
+    pub history: Vec<StateChangeView>,
 }
 
 /// One item of `queryUserActions`.
@@ -255,7 +329,31 @@ impl ActionRecord {
             rules: self.rules.clone(),
             deciding_rule_id: self.deciding_rule_id.clone(),
             output: self.output.clone(),
+            history: self
+                .history
+                .iter()
+                .map(|h| StateChangeView {
+                    from: h.from,
+                    to: h.to,
+                    at: to_rfc3339(h.at),
+                    cause: h.cause.clone(),
+                })
+                .collect(),
         }
+    }
+
+    /// Move to `to` for `cause` at `now`, appending to the audit trail.
+    /// The caller has checked the transition.
+    pub fn set_state(&mut self, to: ActionState, cause: Cause, now: Millis) {
+        self.history.push(StateChange {
+            from: Some(self.state),
+            to,
+            at: now,
+            cause,
+        });
+        self.state = to;
+        self.state_updated_at = now;
+        self.updated_at = now;
     }
 
     /// The query-actions item.

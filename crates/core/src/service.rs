@@ -12,8 +12,8 @@ use crate::error::CoreError;
 use crate::ids::{check_action_code, check_idempotency_key, check_user_id};
 use crate::methods::{DEFAULT_METHODS, VerificationMethod};
 use crate::model::{
-    ActionRecord, Authenticator, AuthenticatorView, EnrollAuthenticatorRequest, PendingRequest,
-    RuleRef, TrackRequest, UserPatch, UserRecord, UserView,
+    ActionRecord, Authenticator, AuthenticatorView, Cause, EnrollAuthenticatorRequest,
+    PendingRequest, RuleRef, StateChange, TrackRequest, UserPatch, UserRecord, UserView,
 };
 use crate::otp::Channel;
 use crate::redirect::RedirectAllowlist;
@@ -308,7 +308,7 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
         store.put_user(u)?;
     }
 
-    let record = ActionRecord {
+    let mut record = ActionRecord {
         action_code: input.action_code.to_owned(),
         idempotency_key: key,
         state: decision.outcome.initial_state(),
@@ -336,7 +336,16 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
         output: None,
         webauthn_ceremony: None,
         enrollment_unlocked_by: None,
+        history: Vec::new(),
     };
+    record.history.push(StateChange {
+        from: None,
+        to: record.state,
+        at: input.now,
+        cause: Cause::Track {
+            rule_id: record.deciding_rule_id.clone(),
+        },
+    });
     store.insert_action(&record)?;
     store.remember(
         signals.device_id.as_deref(),
@@ -427,9 +436,7 @@ pub fn complete_challenge<S: UserStore>(
             to,
         });
     }
-    record.state = to;
-    record.state_updated_at = now;
-    record.updated_at = now;
+    record.set_state(to, Cause::Challenge { method }, now);
     record.verification_method = Some(method);
     store.update_action(&record)?;
     Ok(record)
@@ -475,6 +482,12 @@ pub fn record_sign_in<S: UserStore>(
         output: None,
         webauthn_ceremony: None,
         enrollment_unlocked_by: None,
+        history: vec![StateChange {
+            from: None,
+            to: ActionState::ChallengeSucceeded,
+            at: now,
+            cause: Cause::SignIn { method },
+        }],
     };
     store.insert_action(&record)?;
     Ok(record)
@@ -1067,8 +1080,7 @@ fn count_wrong_code<S: UserStore>(
     record.updated_at = now;
     if record.failed_attempts > crate::otp::MAX_FAILED_ATTEMPTS && !confirming_only {
         check_transition(record.state, ActionState::ChallengeFailed, Actor::Challenge)?;
-        record.state = ActionState::ChallengeFailed;
-        record.state_updated_at = now;
+        record.set_state(ActionState::ChallengeFailed, Cause::TooManyAttempts, now);
         record.sent_code = None;
         store.update_action(&record)?;
         return Ok(CodeCheck::Failed);
@@ -1135,14 +1147,17 @@ pub fn update_state<S: UserStore>(
     code: &str,
     key: &str,
     to: ActionState,
-    actor: Actor,
+    cause: Cause,
     now: Millis,
 ) -> Result<ActionRecord, CoreError> {
+    let actor = match cause {
+        Cause::Review { .. } => Actor::Reviewer,
+        Cause::Challenge { .. } | Cause::SignIn { .. } | Cause::TooManyAttempts => Actor::Challenge,
+        Cause::Api | Cause::Track { .. } => Actor::Api,
+    };
     let mut record = get_action(store, code, key)?;
     if check_transition(record.state, to, actor)? {
-        record.state = to;
-        record.state_updated_at = now;
-        record.updated_at = now;
+        record.set_state(to, cause, now);
         store.update_action(&record)?;
     }
     Ok(record)

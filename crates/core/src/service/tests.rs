@@ -276,7 +276,7 @@ fn update_follows_the_state_machine() {
         "withdraw-funds",
         "k",
         ActionState::ReviewSucceeded,
-        Actor::Api,
+        Cause::Api,
         NOW + 10,
     )
     .unwrap();
@@ -288,7 +288,7 @@ fn update_follows_the_state_machine() {
         "withdraw-funds",
         "k",
         ActionState::ChallengeRequired,
-        Actor::Api,
+        Cause::Api,
         NOW + 20,
     )
     .unwrap_err();
@@ -307,7 +307,7 @@ fn update_follows_the_state_machine() {
         "withdraw-funds",
         "k",
         ActionState::ReviewSucceeded,
-        Actor::Api,
+        Cause::Api,
         NOW + 30,
     )
     .unwrap();
@@ -322,7 +322,7 @@ fn unknown_action_is_not_found() {
         CoreError::ActionNotFound
     );
     assert_eq!(
-        update_state(&store, "a", "b", ActionState::Block, Actor::Api, NOW).unwrap_err(),
+        update_state(&store, "a", "b", ActionState::Block, Cause::Api, NOW).unwrap_err(),
         CoreError::ActionNotFound
     );
 }
@@ -747,7 +747,7 @@ mod held_requests {
             "withdraw-funds",
             "k",
             ActionState::ReviewSucceeded,
-            Actor::Api,
+            Cause::Api,
             NOW + 1,
         )
         .unwrap();
@@ -785,7 +785,7 @@ mod held_requests {
             "withdraw-funds",
             "k",
             ActionState::ReviewSucceeded,
-            Actor::Api,
+            Cause::Api,
             NOW + 1,
         )
         .unwrap();
@@ -803,7 +803,7 @@ mod held_requests {
             "withdraw-funds",
             "k",
             ActionState::ReviewFailed,
-            Actor::Api,
+            Cause::Api,
             NOW + 1,
         )
         .unwrap();
@@ -1397,4 +1397,110 @@ mod email_codes {
         );
         assert!(get_user(&store, "u").unwrap().email_verified);
     }
+}
+
+#[test]
+fn every_state_change_is_kept_in_the_audit_trail() {
+    let store = MemoryUserStore::new();
+    let list = allowlist();
+    let cfg = config("CHALLENGE");
+    track(&store, input(keyed("k1"), Some(&cfg), &list, NOW)).unwrap();
+    complete_challenge(
+        &store,
+        "withdraw-funds",
+        "k1",
+        VerificationMethod::EmailOtp,
+        NOW + 1,
+    )
+    .unwrap();
+    update_state(
+        &store,
+        "withdraw-funds",
+        "k1",
+        ActionState::ReviewRequired,
+        Cause::Api,
+        NOW + 2,
+    )
+    .unwrap();
+    let review = Cause::Review {
+        reviewer: "ops@bank.example".into(),
+        note: Some("called the customer".into()),
+    };
+    let r = update_state(
+        &store,
+        "withdraw-funds",
+        "k1",
+        ActionState::ReviewSucceeded,
+        review.clone(),
+        NOW + 3,
+    )
+    .unwrap();
+    // A no-op adds nothing.
+    update_state(
+        &store,
+        "withdraw-funds",
+        "k1",
+        ActionState::ReviewSucceeded,
+        Cause::Api,
+        NOW + 4,
+    )
+    .unwrap();
+    let h = get_action(&store, "withdraw-funds", "k1").unwrap().history;
+    assert_eq!(h, r.history);
+    let steps: Vec<_> = h
+        .iter()
+        .map(|c| (c.from, c.to, c.at - NOW, c.cause.clone()))
+        .collect();
+    assert_eq!(
+        steps,
+        vec![
+            (
+                None,
+                ActionState::ChallengeRequired,
+                0,
+                Cause::Track { rule_id: None }
+            ),
+            (
+                Some(ActionState::ChallengeRequired),
+                ActionState::ChallengeSucceeded,
+                1,
+                Cause::Challenge {
+                    method: VerificationMethod::EmailOtp
+                }
+            ),
+            (
+                Some(ActionState::ChallengeSucceeded),
+                ActionState::ReviewRequired,
+                2,
+                Cause::Api
+            ),
+            (
+                Some(ActionState::ReviewRequired),
+                ActionState::ReviewSucceeded,
+                3,
+                review
+            ),
+        ]
+    );
+    // The wire form: RFC 3339 times, tagged causes.
+    let wire = serde_json::to_value(
+        get_action(&store, "withdraw-funds", "k1")
+            .unwrap()
+            .to_get_response(),
+    )
+    .unwrap();
+    assert_eq!(
+        wire["history"][0]["cause"],
+        serde_json::json!({"type": "TRACK"})
+    );
+    assert!(wire["history"][0].get("from").is_none());
+    assert_eq!(
+        wire["history"][1]["cause"],
+        serde_json::json!({"type": "CHALLENGE", "method": "EMAIL_OTP"})
+    );
+    assert_eq!(
+        wire["history"][3]["cause"],
+        serde_json::json!({"type": "REVIEW", "reviewer": "ops@bank.example", "note": "called the customer"})
+    );
+    assert!(wire["history"][3]["at"].as_str().unwrap().ends_with('Z'));
 }
