@@ -31,12 +31,7 @@ pub fn outbox_enabled(env: &Env) -> bool {
 pub async fn deliver(env: &Env, event_type: &str, data: Value) -> Result<(), ApiError> {
     let now = Date::now().as_millis();
     let id = uuid::Uuid::new_v4().to_string();
-    let time = to_rfc3339(i64::try_from(now).unwrap_or(0));
-    let tenant = match settings::var(env, "TENANT_ID") {
-        t if t.is_empty() => "actiongate".to_owned(),
-        t => t,
-    };
-    let event = envelope(event_type, &id, &time, &tenant, data);
+    let event = webhook_envelope(env, event_type, &id, data);
     let url = settings::var(
         env,
         if event_type.starts_with("sms.") {
@@ -76,23 +71,9 @@ pub async fn deliver(env: &Env, event_type: &str, data: Value) -> Result<(), Api
             ))
             .await;
         }
-        let headers = Headers::new();
-        let signed = signature_header(&body, &secret, Date::now().as_millis() / 1000);
-        for (k, v) in [
-            ("Content-Type", "application/json"),
-            ("X-Signature-V2", signed.as_str()),
-        ] {
-            headers.set(k, v).map_err(ApiError::internal)?;
-        }
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(body.clone().into()));
-        let request = Request::new_with_init(&url, &init).map_err(ApiError::internal)?;
-        match Fetch::Request(request).send().await {
-            Ok(r) if (200..300).contains(&r.status_code()) => return Ok(()),
-            Ok(r) => last = format!("status {}", r.status_code()),
-            Err(e) => last = e.to_string(),
+        match post_signed(&url, &body, &secret).await {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e,
         }
     }
     worker::console_error!("{event_type} webhook failed after {ATTEMPTS} attempts: {last}");
@@ -101,6 +82,47 @@ pub async fn deliver(env: &Env, event_type: &str, data: Value) -> Result<(), Api
         "delivery_failed",
         "The code could not be sent. Try again.",
     ))
+}
+
+/// The webhook envelope of an event, in Authsignal's format.
+pub fn webhook_envelope(env: &Env, event_type: &str, id: &str, data: Value) -> Value {
+    let now = Date::now().as_millis();
+    let tenant = match settings::var(env, "TENANT_ID") {
+        t if t.is_empty() => "actiongate".to_owned(),
+        t => t,
+    };
+    envelope(
+        event_type,
+        id,
+        &to_rfc3339(i64::try_from(now).unwrap_or(0)),
+        &tenant,
+        data,
+    )
+}
+
+/// POST `body` to `url` once, signed with `X-Signature-V2` under `secret`.
+///
+/// # Errors
+/// Why it failed (status or network error), for the log.
+pub async fn post_signed(url: &str, body: &str, secret: &str) -> Result<(), String> {
+    let headers = Headers::new();
+    let signed = signature_header(body, secret, Date::now().as_millis() / 1000);
+    for (k, v) in [
+        ("Content-Type", "application/json"),
+        ("X-Signature-V2", signed.as_str()),
+    ] {
+        headers.set(k, v).map_err(|e| e.to_string())?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.to_owned().into()));
+    let request = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
+    match Fetch::Request(request).send().await {
+        Ok(r) if (200..300).contains(&r.status_code()) => Ok(()),
+        Ok(r) => Err(format!("status {}", r.status_code())),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// `/__actiongate/outbox` (a page) and `/__actiongate/outbox.json`, newest first.

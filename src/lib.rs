@@ -9,13 +9,16 @@ mod config_store;
 mod delivery;
 mod http;
 mod management;
+mod outbox;
 mod passkey_api;
 mod proxy;
+mod review_queue;
 mod router;
 mod server_api;
 mod settings;
 mod user_object;
 
+pub use review_queue::ReviewQueue;
 pub use user_object::UserObject;
 
 use worker::{Context, Env, Request, Response, Result, event};

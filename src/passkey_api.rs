@@ -127,14 +127,7 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
     match (rest, claims) {
         (["challenge"], _) => {
             let b: ChallengeRequest = body(req).await?;
-            if let Some(a) = &b.action {
-                actiongate_core::ids::check_action_code(a, "action")?;
-            }
-            let uv = match &b.action {
-                Some(a) => user_verification(env, a).await?,
-                None => UserVerification::default(),
-            };
-            let begun = discoverable(b.action.as_deref(), uv, &rp)?;
+            let begun = discoverable(env, b.action.as_deref(), &rp).await?;
             let sealed = settings::ceremony_keys(env)?.seal(&begun.ceremony);
             json_response(200, &json!({"challengeId": sealed}))
         }
@@ -184,7 +177,7 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
                     (id, c)
                 }
                 None => {
-                    let begun = discoverable(None, UserVerification::default(), &rp)?;
+                    let begun = discoverable(env, None, &rp).await?;
                     (keys.seal(&begun.ceremony), begun.ceremony)
                 }
             };
@@ -211,7 +204,11 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
                     conditional_create: None,
                 }
             };
-            let _ = b.conditional_create;
+            if b.conditional_create == Some(true) {
+                return Err(ApiError::bad_request(
+                    "conditionalCreate: automatic passkey creation is not supported; create passkeys with user presence",
+                ));
+            }
             let cmd = UserCommand::PasskeyRegister {
                 user_id: c.user_id.clone(),
                 action_code: c.action_code,
@@ -250,6 +247,11 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
                     "challengeId: required without a token",
                 ));
             };
+            // A damaged or expired challengeId is refused here, before any
+            // user's object is woken.
+            settings::ceremony_keys(env)?
+                .open(&challenge_id, now_secs())
+                .map_err(CoreError::from)?;
             let user_id = user_of(&b.authentication_credential)?;
             let cmd = UserCommand::PasskeyVerify {
                 user_id: user_id.clone(),
@@ -272,15 +274,53 @@ fn now_secs() -> u64 {
     Date::now().as_millis() / 1000
 }
 
-fn discoverable(
+/// A sign-in ceremony that names no user, for `action` (else the default
+/// sign-in action): the action's configuration decides whether passkeys
+/// may sign in for it and with which user verification; both are sealed
+/// into the ceremony. Its rules are not evaluated (there is no track).
+async fn discoverable(
+    env: &Env,
     action: Option<&str>,
-    uv: UserVerification,
     rp: &actiongate_core::webauthn::RelyingParty,
 ) -> Result<passkeys::Begun, ApiError> {
+    let code = action.unwrap_or(passkeys::DEFAULT_SIGN_IN_ACTION);
+    actiongate_core::ids::check_action_code(code, "action")?;
+    let policy = crate::config_store::load(env, code).await?;
+    let (allowed, uv) = match &policy {
+        Some(p) => {
+            if p.config.input.default_user_action_result == actiongate_core::state::Outcome::Block {
+                return Err(ApiError::new(
+                    403,
+                    "action_blocked",
+                    format!("{code} is blocked by its configuration"),
+                ));
+            }
+            (
+                p.config.input.allowed_methods(),
+                p.config.input.passkey_user_verification.unwrap_or_default(),
+            )
+        }
+        None => (
+            actiongate_core::methods::DEFAULT_METHODS.to_vec(),
+            UserVerification::default(),
+        ),
+    };
+    if !allowed.iter().any(|m| {
+        matches!(
+            m,
+            VerificationMethod::Passkey | VerificationMethod::SecurityKey
+        )
+    }) {
+        return Err(ApiError::bad_request(format!(
+            "verificationMethod: PASSKEY is not allowed for {code}"
+        )));
+    }
     let mut nonce = [0u8; 32];
     getrandom::fill(&mut nonce).map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
     let now = i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX);
-    Ok(passkeys::begin_discoverable(action, uv, rp, &nonce, now))
+    Ok(passkeys::begin_discoverable(
+        action, allowed, uv, rp, &nonce, now,
+    ))
 }
 
 /// The user a discoverable credential names (its user handle is the user id).
@@ -300,14 +340,6 @@ fn user_of(credential: &serde_json::Value) -> Result<String, ApiError> {
     actiongate_core::ids::check_user_id(&user_id)
         .map_err(|_| CoreError::from(WebAuthnError::UnknownCredential))?;
     Ok(user_id)
-}
-
-/// The `passkeyUserVerification` of an action's configuration.
-async fn user_verification(env: &Env, action: &str) -> Result<UserVerification, ApiError> {
-    Ok(crate::config_store::load(env, action)
-        .await?
-        .and_then(|p| p.config.input.passkey_user_verification)
-        .unwrap_or_default())
 }
 
 /// `{challengeId, options}` → `options`.

@@ -192,8 +192,17 @@ pub async fn call_user(env: &Env, user_id: &str, cmd: &UserCommand) -> Result<Re
         .id_from_name(user_id)
         .and_then(|id| id.get_stub())
         .map_err(ApiError::unavailable)?;
+    let headers = worker::Headers::new();
+    let encoded =
+        percent_encoding::utf8_percent_encode(user_id, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    headers
+        .set(crate::user_object::USER_HEADER, &encoded)
+        .map_err(ApiError::internal)?;
     let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()));
     let request =
         Request::new_with_init("https://user-object/", &init).map_err(ApiError::internal)?;
     stub.fetch_with_request(request)

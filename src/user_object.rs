@@ -8,6 +8,7 @@
 //! answers with the final API response (success body or error body).
 
 use std::cell::Cell;
+use std::rc::Rc;
 
 use actiongate_core::context::Fix;
 use actiongate_core::error::CoreError;
@@ -33,10 +34,13 @@ use worker::{
 
 use crate::config_store;
 use crate::http::{ApiError, json_response};
+use crate::outbox;
 use crate::settings::{self, DEFAULT_TOKEN_TTL_SECONDS};
 
 /// Binding name of the namespace in wrangler.toml.
 pub const BINDING: &str = "USERS";
+/// Header naming the user a request to the object is for (percent-encoded).
+pub const USER_HEADER: &str = "X-ActionGate-User";
 
 /// A request from the worker to a user's object.
 #[derive(Debug, Serialize, Deserialize)]
@@ -179,6 +183,14 @@ pub enum UserCommand {
     },
     /// "Not now" to the offer of adding a passkey.
     PasskeyPromptSkip,
+    /// A reviewer's decision on an action in `REVIEW_REQUIRED`.
+    Review {
+        action_code: String,
+        idempotency_key: String,
+        approve: bool,
+        reviewer: String,
+        note: Option<String>,
+    },
     /// Evaluate a hypothetical track without writing anything.
     Simulate {
         user_id: String,
@@ -190,6 +202,12 @@ pub enum UserCommand {
 /// SQLite-backed [`UserStore`].
 pub struct SqlUserStore {
     sql: SqlStorage,
+    /// Whose store this is (for the outbox: events name no user).
+    user_id: String,
+    /// Whether webhooks are configured (otherwise only review events are kept).
+    webhooks: bool,
+    /// Set when an event was put in the outbox.
+    emitted: Rc<Cell<bool>>,
 }
 
 const SCHEMA: &str = "
@@ -208,6 +226,16 @@ CREATE TABLE IF NOT EXISTS countries (code TEXT PRIMARY KEY, first_seen INTEGER 
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS profile (id INTEGER PRIMARY KEY CHECK (id = 1), data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS used_challenges (challenge TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  sink TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  event TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS outbox_by_sink ON outbox (sink, id);
 CREATE TABLE IF NOT EXISTS authenticators (
   id TEXT PRIMARY KEY,
   created_at INTEGER NOT NULL,
@@ -239,8 +267,13 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> std::result::Result<T, 
 
 impl SqlUserStore {
     /// Wrap the object's SQL storage (see [`Self::create_schema`]).
-    pub fn new(sql: SqlStorage) -> Self {
-        SqlUserStore { sql }
+    pub fn new(sql: SqlStorage, user_id: String, webhooks: bool, emitted: Rc<Cell<bool>>) -> Self {
+        SqlUserStore {
+            sql,
+            user_id,
+            webhooks,
+            emitted,
+        }
     }
 
     /// Create the tables if they do not exist yet.
@@ -499,7 +532,35 @@ impl UserStore for SqlUserStore {
         .map(|_| ())
     }
 
+    fn emit(&self, event: actiongate_core::events::Event) -> std::result::Result<(), CoreError> {
+        let mut sinks = Vec::new();
+        if event.review_change().is_some() {
+            sinks.push(outbox::Sink::Review);
+        }
+        if self.webhooks && event.webhook_type() != "user.deleted" {
+            sinks.push(outbox::Sink::Webhook);
+        }
+        if sinks.is_empty() {
+            return Ok(());
+        }
+        let text = to_json(&event)?;
+        for sink in sinks {
+            self.run(
+                "INSERT INTO outbox (sink, user_id, event_id, event) VALUES (?, ?, ?, ?)",
+                vec![
+                    sink.as_str().into(),
+                    self.user_id.as_str().into(),
+                    uuid::Uuid::new_v4().to_string().into(),
+                    text.as_str().into(),
+                ],
+            )?;
+        }
+        self.emitted.set(true);
+        Ok(())
+    }
+
     fn delete_all(&self) -> std::result::Result<(), CoreError> {
+        // Not the outbox: what happened must still be told.
         for table in [
             "used_challenges",
             "actions",
@@ -516,11 +577,15 @@ impl UserStore for SqlUserStore {
 }
 
 /// The Durable Object class (`UserObject` in wrangler.toml).
-#[durable_object(fetch)]
+#[durable_object(alarm)]
 pub struct UserObject {
     state: State,
     env: Env,
     schema_ready: Cell<bool>,
+    /// The user of the request being handled (from the worker's header).
+    user_id: std::cell::RefCell<String>,
+    /// Set when the request put events in the outbox.
+    emitted: Rc<Cell<bool>>,
 }
 
 impl DurableObject for UserObject {
@@ -529,10 +594,24 @@ impl DurableObject for UserObject {
             state,
             env,
             schema_ready: Cell::new(false),
+            user_id: std::cell::RefCell::new(String::new()),
+            emitted: Rc::new(Cell::new(false)),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let user = req
+            .headers()
+            .get(USER_HEADER)
+            .ok()
+            .flatten()
+            .map(|h| {
+                percent_encoding::percent_decode_str(&h)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .unwrap_or_default();
+        *self.user_id.borrow_mut() = user;
         let result = match req.bytes().await {
             Ok(body) => match serde_json::from_slice::<UserCommand>(&body) {
                 Ok(cmd) => self.handle(cmd).await,
@@ -540,10 +619,21 @@ impl DurableObject for UserObject {
             },
             Err(e) => Err(ApiError::internal(format!("reading a user command: {e}"))),
         };
+        // Events went into the outbox: deliver them right after this answer.
+        if self.emitted.replace(false)
+            && let Err(e) = self.state.storage().set_alarm(0i64).await
+        {
+            worker::console_error!("could not schedule outbox delivery: {e}");
+        }
         match result {
             Ok(r) => Ok(r),
             Err(e) => e.into_response(),
         }
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        outbox::deliver(&self.state, &self.env).await;
+        Response::empty()
     }
 }
 
@@ -553,7 +643,12 @@ fn now_ms() -> i64 {
 
 impl UserObject {
     fn store(&self) -> std::result::Result<SqlUserStore, ApiError> {
-        let store = SqlUserStore::new(self.state.storage().sql());
+        let store = SqlUserStore::new(
+            self.state.storage().sql(),
+            self.user_id.borrow().clone(),
+            outbox::webhooks_enabled(&self.env),
+            self.emitted.clone(),
+        );
         if !self.schema_ready.get() {
             store.create_schema().map_err(ApiError::unavailable)?;
             self.schema_ready.set(true);
@@ -875,7 +970,7 @@ impl UserObject {
             }
             UserCommand::DeleteUser => {
                 let store = self.store()?;
-                service::delete_user(&store)?;
+                service::delete_user(&store, now_ms())?;
                 json_response(200, &serde_json::json!({"success": true}))
             }
             UserCommand::ListAuthenticators { user_id } => {
@@ -1078,6 +1173,38 @@ impl UserObject {
                     }),
                 )
             }
+            UserCommand::Review {
+                action_code,
+                idempotency_key,
+                approve,
+                reviewer,
+                note,
+            } => {
+                let store = self.store()?;
+                let to = if approve {
+                    ActionState::ReviewSucceeded
+                } else {
+                    ActionState::ReviewFailed
+                };
+                let current = service::get_action(&store, &action_code, &idempotency_key)?;
+                // Only a pending review is decided (not a no-op on a settled one).
+                if current.state != ActionState::ReviewRequired {
+                    return Err(CoreError::IllegalTransition {
+                        from: current.state,
+                        to,
+                    }
+                    .into());
+                }
+                let r = service::update_state(
+                    &store,
+                    &action_code,
+                    &idempotency_key,
+                    to,
+                    actiongate_core::model::Cause::Review { reviewer, note },
+                    now_ms(),
+                )?;
+                json_response(200, &r.to_get_response())
+            }
             UserCommand::PasskeyPromptSkip => {
                 let store = self.store()?;
                 let days = settings::var_u64(&self.env, "PASSKEY_PROMPT_SNOOZE_DAYS", 30);
@@ -1093,7 +1220,7 @@ impl UserObject {
             }
             UserCommand::DeleteAuthenticator { id } => {
                 let store = self.store()?;
-                service::delete_authenticator(&store, &id)?;
+                service::delete_authenticator(&store, &id, now_ms())?;
                 json_response(200, &serde_json::json!({"success": true}))
             }
         }

@@ -45,6 +45,8 @@ export function freePort() {
 export const TEST_APP_PORT = 8799;
 /** Where the tests receive the worker's email.created webhooks. */
 export const WEBHOOK_PORT = 8798;
+/** Where the tests receive action and authenticator webhooks (WEBHOOK_URL). */
+export const EVENTS_PORT = 8797;
 
 export async function startWorker({ logFile, extraArgs = [] } = {}) {
   const port = await freePort();
@@ -61,6 +63,7 @@ export async function startWorker({ logFile, extraArgs = [] } = {}) {
      "--var", `PASSKEY_ORIGINS:http://localhost:${TEST_APP_PORT}`,
      "--var", `EMAIL_WEBHOOK_URL:http://127.0.0.1:${WEBHOOK_PORT}/email`,
      "--var", `SMS_WEBHOOK_URL:http://127.0.0.1:${WEBHOOK_PORT}/sms`,
+     "--var", `WEBHOOK_URL:http://127.0.0.1:${EVENTS_PORT}/events`,
      ...extraArgs],
     {
       cwd: ROOT,

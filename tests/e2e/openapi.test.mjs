@@ -212,6 +212,25 @@ test("passkey and security key operations conform", async () => {
   assert.equal(list.body[0].webauthnCredential.signCount, key.counter);
 });
 
+test("review operations conform", async () => {
+  await configure("openapi-review", { defaultUserActionResult: "REVIEW" });
+  const user = uid("oa-rv");
+  const t = (await call("POST", `/v1/users/${user}/actions/openapi-review`, { body: { custom: { amount: 1 } } })).body;
+  let page;
+  for (let i = 0; i < 100; i++) {
+    page = await mgmt("GET", "/reviews?actionCode=openapi-review&limit=100");
+    if (page.body.reviews?.some((r) => r.userId === user)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  conforms("/v1/management/reviews", "GET", page);
+  assert.ok(page.body.reviews.some((r) => r.userId === user));
+  conforms("/v1/management/reviews", "GET", await mgmt("GET", "/reviews?limit=1000"));
+  const path = "/v1/management/reviews/{userId}/{actionCode}/{idempotencyKey}";
+  conforms(path, "POST", await mgmt("POST", `/reviews/${user}/openapi-review/${t.idempotencyKey}`, { body: { decision: "APPROVE", reviewer: "oa", note: "ok" } }));
+  conforms(path, "POST", await mgmt("POST", `/reviews/${user}/openapi-review/${t.idempotencyKey}`, { body: { decision: "REJECT", reviewer: "oa" } }));
+  conforms(path, "POST", await mgmt("POST", `/reviews/${user}/openapi-review/none`, { body: { decision: "REJECT", reviewer: "oa" } }));
+});
+
 test("every operation in the document was checked", () => {
   const all = [];
   for (const [path, ops] of Object.entries(doc.paths)) for (const m of Object.keys(ops)) all.push(`${m.toUpperCase()} ${path}`);

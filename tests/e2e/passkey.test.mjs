@@ -189,6 +189,10 @@ test("a passkey-only action: a user with only an email address proves it, then c
     const pending = await authsignal.getAction({ userId, action: "pk-only", idempotencyKey: t.idempotencyKey });
     assert.equal(pending.state, "CHALLENGE_REQUIRED");
     await page.click("#passkey-go");
+    // Created; confirming with it is a second tap.
+    await page.waitForFunction(() => document.getElementById("passkey-go").textContent === "Use passkey");
+    assert.match(await page.textContent("#note"), /Now confirm with your new passkey/);
+    await page.click("#passkey-go");
     await page.waitForSelector("#done:not([hidden])");
     const done = await authsignal.getAction({ userId, action: "pk-only", idempotencyKey: t.idempotencyKey });
     assert.equal(done.state, "CHALLENGE_SUCCEEDED");

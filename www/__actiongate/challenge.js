@@ -125,7 +125,10 @@
 
   function startWebAuthn(method) {
     const key = method === "SECURITY_KEY";
-    const enrolled = key ? info.hasSecurityKey : info.hasPasskey;
+    const allowed = info.allowedVerificationMethods;
+    // Either kind the action allows can sign in: the worker offers both.
+    const enrolled = (info.hasPasskey && allowed.includes("PASSKEY")) ||
+      (info.hasSecurityKey && allowed.includes("SECURITY_KEY"));
     const noun = key ? "security key" : "passkey";
     $("passkey-text").textContent = enrolled
       ? `Confirm with your ${noun}.`
@@ -137,13 +140,15 @@
       $("passkey-error").textContent = "";
       $("passkey-go").disabled = true;
       try {
-        let r = enrolled ? await signInWebAuthn(method) : await registerWebAuthn(method);
+        const r = enrolled ? await signInWebAuthn(method) : await registerWebAuthn(method);
         if (!enrolled && r.state === "CHALLENGE_REQUIRED") {
-          // Added after proving another method: now it confirms the request.
-          info.hasPasskey = info.hasPasskey || method === "PASSKEY";
-          info.hasSecurityKey = info.hasSecurityKey || method === "SECURITY_KEY";
-          $("passkey-text").textContent = `Added. Now confirm with your new ${noun}.`;
-          r = await signInWebAuthn(method);
+          // Added after proving another method; confirming with it is a
+          // second tap (browsers want a gesture for each ceremony).
+          if (key) info.hasSecurityKey = true;
+          else info.hasPasskey = true;
+          note(`Added. Now confirm with your new ${noun}.`);
+          startWebAuthn(method);
+          return;
         }
         if (r.state === "CHALLENGE_SUCCEEDED" || r.state === "REVIEW_REQUIRED") {
           finish(r.accessToken, info);

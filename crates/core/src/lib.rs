@@ -21,6 +21,7 @@ pub mod config;
 pub mod config_doc;
 pub mod context;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod lists;
 pub mod memory;

@@ -20,12 +20,18 @@ pub struct MemoryUserStore {
     last_fix: Cell<Option<Fix>>,
     used_challenges: RefCell<BTreeMap<String, Millis>>,
     settings: RefCell<BTreeMap<String, String>>,
+    events: RefCell<Vec<crate::events::Event>>,
 }
 
 impl MemoryUserStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The events emitted so far, oldest first.
+    pub fn events(&self) -> Vec<crate::events::Event> {
+        self.events.borrow().clone()
     }
 
     /// How many actions are stored.
@@ -180,6 +186,11 @@ impl UserStore for MemoryUserStore {
         self.settings
             .borrow_mut()
             .insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    fn emit(&self, event: crate::events::Event) -> Result<(), CoreError> {
+        self.events.borrow_mut().push(event);
         Ok(())
     }
 

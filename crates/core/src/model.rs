@@ -518,7 +518,7 @@ pub struct Authenticator {
 }
 
 /// The SDK's `UserAuthenticator`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthenticatorView {
     /// Owner.

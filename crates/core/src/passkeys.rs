@@ -102,9 +102,11 @@ fn check_may_register<S: UserStore>(
         // After passing the challenge, any method may be added (the prompt);
         // during it, only what a passkey-only action needs, once the user
         // proved themselves with a method they have.
-        let unlocked = record.state == ActionState::ChallengeRequired
-            && record.enrollment_unlocked_by.is_some()
-            && record.allowed_verification_methods.contains(&method);
+        let auths = store.list_authenticators()?;
+        let unlocked = record.allowed_verification_methods.contains(&method)
+            && record
+                .enrollment_unlocked_by
+                .is_some_and(|m| crate::service::unlocks_enrollment(record, &auths, m));
         if record.state != ActionState::ChallengeSucceeded && !unlocked {
             return Err(CoreError::field(
                 "token",
@@ -203,14 +205,20 @@ pub fn begin_registration<S: UserStore>(
             user_id: Some(action.user_id.to_owned()),
             action_code: Some(action.code.to_owned()),
             idempotency_key: Some(action.key.to_owned()),
+            allowed_methods: None,
+            rp_id: rp.id.clone(),
             expires_at: expires_at(now),
         },
         options,
     })
 }
 
+/// How long a used challenge is remembered past its ceremony's expiry, so
+/// no clock edge lets it verify twice.
+const USED_MARGIN_SECS: u64 = 60;
+
 fn consume<S: UserStore>(store: &S, ceremony: &Ceremony, now: Millis) -> Result<(), CoreError> {
-    let until = i64::try_from(ceremony.expires_at)
+    let until = i64::try_from(ceremony.expires_at.saturating_add(USED_MARGIN_SECS))
         .unwrap_or(i64::MAX / 1000)
         .saturating_mul(1000);
     if store.consume_challenge(&ceremony.challenge, until, now)? {
@@ -225,8 +233,10 @@ fn check_ceremony(
     purpose: Purpose,
     user_id: &str,
     action: Option<(&str, &str)>,
+    rp: &RelyingParty,
 ) -> Result<(), CoreError> {
     let ok = ceremony.purpose == purpose
+        && ceremony.rp_id == rp.id
         && ceremony.user_id.as_deref().is_none_or(|u| u == user_id)
         && match action {
             Some((code, key)) => {
@@ -272,6 +282,7 @@ pub fn finish_registration<S: UserStore>(
         Purpose::Registration,
         action.user_id,
         Some((action.code, action.key)),
+        rp,
     )?;
     if ceremony.user_id.is_none() {
         return Err(WebAuthnError::InvalidChallengeId.into());
@@ -307,6 +318,9 @@ pub fn finish_registration<S: UserStore>(
         secret: Some(serde_json::to_value(&cred).map_err(|e| CoreError::Internal(e.to_string()))?),
     };
     store.put_authenticator(&auth)?;
+    store.emit(crate::events::Event::AuthenticatorCreated {
+        authenticator: Box::new(auth.view(action.user_id)),
+    })?;
     let record = if verified_before {
         record
     } else {
@@ -377,6 +391,8 @@ pub fn begin_authentication<S: UserStore>(
             user_id: Some(action.user_id.to_owned()),
             action_code: Some(action.code.to_owned()),
             idempotency_key: Some(action.key.to_owned()),
+            allowed_methods: None,
+            rp_id: rp.id.clone(),
             expires_at: expires_at(now),
         },
     })
@@ -386,6 +402,7 @@ pub fn begin_authentication<S: UserStore>(
 /// party may answer, and its user handle says whose it is.
 pub fn begin_discoverable(
     action_code: Option<&str>,
+    allowed_methods: Vec<VerificationMethod>,
     uv: UserVerification,
     rp: &RelyingParty,
     challenge: &[u8],
@@ -401,6 +418,8 @@ pub fn begin_discoverable(
             user_id: None,
             action_code: action_code.map(str::to_owned),
             idempotency_key: None,
+            allowed_methods: Some(allowed_methods),
+            rp_id: rp.id.clone(),
             expires_at: expires_at(now),
         },
     }
@@ -467,21 +486,39 @@ pub fn finish_authentication<S: UserStore>(
         .as_deref()
         .zip(ceremony.action_code.as_deref())
         .map(|(k, c)| (c, k));
-    check_ceremony(ceremony, Purpose::Authentication, user_id, action)?;
-    if let Some((code, key)) = action {
-        let record = get_action(store, code, key)?;
-        if record.state != ActionState::ChallengeRequired {
-            return Err(CoreError::field(
-                "token",
-                "the action is not waiting for a challenge",
-            ));
-        }
-    }
-    // Nothing is written before the credential is known and verified.
+    check_ceremony(ceremony, Purpose::Authentication, user_id, action, rp)?;
+    // Nothing is written before the credential is known, allowed and verified.
     let (mut auth, mut cred) = credentials(store)?
         .into_iter()
         .find(|(_, c)| c.credential_id == response.raw_id.trim_end_matches('='))
         .ok_or(WebAuthnError::UnknownCredential)?;
+    let method = auth.verification_method;
+    let allowed = match action {
+        Some((code, key)) => {
+            let record = get_action(store, code, key)?;
+            if record.state != ActionState::ChallengeRequired {
+                return Err(CoreError::field(
+                    "token",
+                    "the action is not waiting for a challenge",
+                ));
+            }
+            record.allowed_verification_methods
+        }
+        None => ceremony.allowed_methods.clone().unwrap_or_default(),
+    };
+    if !allowed.contains(&method) {
+        return Err(CoreError::field(
+            "verificationMethod",
+            format!(
+                "{} is not allowed for this action",
+                if method == VerificationMethod::SecurityKey {
+                    "SECURITY_KEY"
+                } else {
+                    "PASSKEY"
+                }
+            ),
+        ));
+    }
     let challenge = ceremony.challenge_bytes()?;
     let assertion = crate::webauthn::verify_authentication(
         response,
@@ -512,18 +549,8 @@ pub fn finish_authentication<S: UserStore>(
         Some(serde_json::to_value(&cred).map_err(|e| CoreError::Internal(e.to_string()))?);
     auth.last_verified_at = Some(now);
     store.put_authenticator(&auth)?;
-    let method = auth.verification_method;
     let record = match action {
-        Some((code, key)) => {
-            let record = get_action(store, code, key)?;
-            if !record.allowed_verification_methods.contains(&method) {
-                return Err(CoreError::field(
-                    "verificationMethod",
-                    "this kind of passkey is not allowed for this action",
-                ));
-            }
-            complete_challenge(store, code, key, method, now)?
-        }
+        Some((code, key)) => complete_challenge(store, code, key, method, now)?,
         None => crate::service::record_sign_in(
             store,
             ceremony
@@ -532,6 +559,7 @@ pub fn finish_authentication<S: UserStore>(
                 .unwrap_or(DEFAULT_SIGN_IN_ACTION),
             new_key,
             method,
+            allowed,
             now,
         )?,
     };

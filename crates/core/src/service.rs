@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::config::ActionConfiguration;
 use crate::context::{self, EdgeInfo, History, Signals};
 use crate::error::CoreError;
+use crate::events::Event;
 use crate::ids::{check_action_code, check_idempotency_key, check_user_id};
 use crate::methods::{DEFAULT_METHODS, VerificationMethod};
 use crate::model::{
@@ -347,6 +348,7 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
         },
     });
     store.insert_action(&record)?;
+    store.emit(Event::created(&record))?;
     store.remember(
         signals.device_id.as_deref(),
         signals.geo.country_code.as_deref(),
@@ -438,7 +440,7 @@ pub fn complete_challenge<S: UserStore>(
     }
     record.set_state(to, Cause::Challenge { method }, now);
     record.verification_method = Some(method);
-    store.update_action(&record)?;
+    save_state_change(store, &record)?;
     Ok(record)
 }
 
@@ -453,6 +455,7 @@ pub fn record_sign_in<S: UserStore>(
     code: &str,
     key: String,
     method: VerificationMethod,
+    allowed: Vec<VerificationMethod>,
     now: Millis,
 ) -> Result<ActionRecord, CoreError> {
     check_action_code(code, "action")?;
@@ -476,7 +479,7 @@ pub fn record_sign_in<S: UserStore>(
         replayed_at: None,
         failed_attempts: 0,
         sent_code: None,
-        allowed_verification_methods: vec![method],
+        allowed_verification_methods: allowed,
         default_verification_method: Some(method),
         request,
         output: None,
@@ -490,7 +493,17 @@ pub fn record_sign_in<S: UserStore>(
         }],
     };
     store.insert_action(&record)?;
+    store.emit(Event::created(&record))?;
     Ok(record)
+}
+
+/// Store an action whose state just changed, with the event that says so.
+fn save_state_change<S: UserStore>(store: &S, record: &ActionRecord) -> Result<(), CoreError> {
+    store.update_action(record)?;
+    if let Some(e) = Event::state_changed(record) {
+        store.emit(e)?;
+    }
+    Ok(())
 }
 
 /// Whether `method`, a verified method of the user that the action does not
@@ -832,7 +845,7 @@ pub fn verify_totp<S: UserStore>(
             };
             Ok(CodeCheck::Verified {
                 record: Box::new(record),
-                enrolled: enrolling.then(|| Box::new(auth.view(user_id))),
+                enrolled: enrolled_event(store, enrolling, &auth, user_id)?,
             })
         }
         None => count_wrong_code(store, record, confirming_only, now),
@@ -1060,7 +1073,7 @@ pub fn verify_code<S: UserStore>(
         };
         return Ok(CodeCheck::Verified {
             record: Box::new(record),
-            enrolled: enrolling.then(|| Box::new(auth.view(user_id))),
+            enrolled: enrolled_event(store, enrolling, &auth, user_id)?,
         });
     }
     count_wrong_code(store, record, confirming_only, now)
@@ -1082,7 +1095,7 @@ fn count_wrong_code<S: UserStore>(
         check_transition(record.state, ActionState::ChallengeFailed, Actor::Challenge)?;
         record.set_state(ActionState::ChallengeFailed, Cause::TooManyAttempts, now);
         record.sent_code = None;
-        store.update_action(&record)?;
+        save_state_change(store, &record)?;
         return Ok(CodeCheck::Failed);
     }
     store.update_action(&record)?;
@@ -1158,7 +1171,7 @@ pub fn update_state<S: UserStore>(
     let mut record = get_action(store, code, key)?;
     if check_transition(record.state, to, actor)? {
         record.set_state(to, cause, now);
-        store.update_action(&record)?;
+        save_state_change(store, &record)?;
     }
     Ok(record)
 }
@@ -1217,8 +1230,9 @@ pub fn patch_user<S: UserStore>(
 ///
 /// # Errors
 /// [`CoreError::Internal`] when storage fails.
-pub fn delete_user<S: UserStore>(store: &S) -> Result<(), CoreError> {
-    store.delete_all()
+pub fn delete_user<S: UserStore>(store: &S, now: Millis) -> Result<(), CoreError> {
+    store.delete_all()?;
+    store.emit(Event::UserDeleted { at: now })
 }
 
 /// The user's authenticators, without secrets.
@@ -1313,19 +1327,54 @@ pub fn enroll_authenticator<S: UserStore>(
     }
     user.updated_at = now;
     store.put_user(&user)?;
-    Ok(auth.view(user_id))
+    let view = auth.view(user_id);
+    store.emit(Event::AuthenticatorCreated {
+        authenticator: Box::new(view.clone()),
+    })?;
+    Ok(view)
+}
+
+/// The view of an authenticator whose enrollment a code just confirmed
+/// (with its `authenticator.created` event), or `None`.
+fn enrolled_event<S: UserStore>(
+    store: &S,
+    enrolling: bool,
+    auth: &Authenticator,
+    user_id: &str,
+) -> Result<Option<Box<AuthenticatorView>>, CoreError> {
+    if !enrolling {
+        return Ok(None);
+    }
+    let view = Box::new(auth.view(user_id));
+    store.emit(Event::AuthenticatorCreated {
+        authenticator: view.clone(),
+    })?;
+    Ok(Some(view))
 }
 
 /// Remove an authenticator.
 ///
 /// # Errors
 /// [`CoreError::AuthenticatorNotFound`], or [`CoreError::Internal`].
-pub fn delete_authenticator<S: UserStore>(store: &S, id: &str) -> Result<(), CoreError> {
-    if store.delete_authenticator(id)? {
-        Ok(())
-    } else {
-        Err(CoreError::AuthenticatorNotFound)
+pub fn delete_authenticator<S: UserStore>(
+    store: &S,
+    id: &str,
+    now: Millis,
+) -> Result<(), CoreError> {
+    let gone = store
+        .list_authenticators()?
+        .into_iter()
+        .find(|a| a.user_authenticator_id == id)
+        .ok_or(CoreError::AuthenticatorNotFound)?;
+    store.delete_authenticator(id)?;
+    if gone.verified_at.is_some() {
+        store.emit(Event::AuthenticatorDeleted {
+            user_authenticator_id: gone.user_authenticator_id,
+            verification_method: gone.verification_method,
+            at: now,
+        })?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -132,6 +132,12 @@ pub trait UserStore {
     /// # Errors
     /// [`CoreError::Internal`] if storage fails.
     fn put_setting(&self, key: &str, value: &str) -> Result<(), CoreError>;
+    /// Record an event for delivery (webhooks, the review queue), in the
+    /// same step as the change it reports.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn emit(&self, event: crate::events::Event) -> Result<(), CoreError>;
     /// Delete everything stored for the user.
     ///
     /// # Errors

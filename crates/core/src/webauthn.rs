@@ -711,6 +711,12 @@ pub fn verify_authentication(
     if alg != stored.alg {
         return Err(malformed("stored key and algorithm disagree"));
     }
+    // A credential's backup eligibility never changes (WebAuthn L3 §7.2).
+    if (ad.flags & FLAG_BE != 0) != stored.backup_eligible {
+        return Err(malformed(
+            "the backup eligibility flag changed since registration",
+        ));
+    }
     let signature = decode(&resp.response.signature, "signature")?;
     let mut signed = auth_bytes;
     signed.extend_from_slice(&client_hash);
@@ -836,7 +842,13 @@ pub struct Ceremony {
     /// The action's idempotency key (token flows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
-    /// Expiry, seconds since the epoch.
+    /// Methods the sign-in may use (sign-ins without a token: from the
+    /// named action's configuration when the ceremony began).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_methods: Option<Vec<VerificationMethod>>,
+    /// The relying party id it was started for.
+    pub rp_id: String,
+    /// Expiry, seconds since the epoch (valid while `now < expires_at`).
     pub expires_at: u64,
 }
 
@@ -901,7 +913,7 @@ impl CeremonyKeys {
         let json = decode(payload, "payload").map_err(|_| WebAuthnError::InvalidChallengeId)?;
         let ceremony: Ceremony =
             serde_json::from_slice(&json).map_err(|_| WebAuthnError::InvalidChallengeId)?;
-        if now_secs > ceremony.expires_at {
+        if now_secs >= ceremony.expires_at {
             return Err(WebAuthnError::ChallengeExpired);
         }
         Ok(ceremony)

@@ -319,6 +319,7 @@ fn sign_in_without_a_token_records_a_succeeded_action() {
     let keys = CeremonyKeys::new(&[4u8; 32], None);
     let begun = begin_discoverable(
         Some("login"),
+        vec![VerificationMethod::Passkey],
         UserVerification::Preferred,
         &rp,
         &b64(&f.doc["authenticationChallenges"][0]),
@@ -354,6 +355,7 @@ fn sign_in_without_a_token_records_a_succeeded_action() {
         "someone-else",
         &begin_discoverable(
             None,
+            vec![VerificationMethod::Passkey],
             UserVerification::Preferred,
             &rp,
             &b64(&f.doc["authenticationChallenges"][1]),
@@ -381,7 +383,7 @@ fn an_enrolled_user_adds_a_passkey_only_after_the_challenge() {
     assert!(matches!(err, CoreError::InvalidField { ref field, .. } if field == "token"));
     // After passing it: allowed, and it does not change the action.
     f.sign_in("a2", "es256", 0, CounterPolicy::Reject).unwrap();
-    let r = f.register_at("a2", "eddsa", NOW + 301_000).unwrap();
+    let r = f.register_at("a2", "eddsa", NOW + 400_000).unwrap();
     assert_eq!(r.record.state, ActionState::ChallengeSucceeded);
     assert_eq!(f.store.list_authenticators().unwrap().len(), 2);
     // The same credential twice: refused.
@@ -612,4 +614,147 @@ fn another_method_never_completes_a_passkey_only_challenge() {
         &f.store.list_authenticators().unwrap(),
         VerificationMethod::EmailOtp
     ));
+}
+
+#[test]
+fn a_sign_in_without_a_token_obeys_the_methods_sealed_into_its_ceremony() {
+    let f = F::new();
+    f.track("a1", r#"["PASSKEY"]"#, "[]");
+    f.register("a1", "es256").unwrap();
+    let rp = f.rp();
+    // The named action allows security keys only: a passkey cannot sign in for it.
+    let begun = begin_discoverable(
+        Some("wire"),
+        vec![VerificationMethod::SecurityKey],
+        UserVerification::Preferred,
+        &rp,
+        &b64(&f.doc["authenticationChallenges"][0]),
+        NOW,
+    );
+    let before = f.store.list_authenticators().unwrap();
+    let err = finish_authentication(
+        &f.store,
+        USER,
+        &begun.ceremony,
+        &f.assertion("es256", 0),
+        &rp,
+        CounterPolicy::Reject,
+        "k".into(),
+        NOW,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, CoreError::InvalidField { ref field, .. } if field == "verificationMethod")
+    );
+    // Nothing was written: not the counter, not the challenge.
+    assert_eq!(f.store.list_authenticators().unwrap(), before);
+    assert!(get_action(&f.store, "wire", "k").is_err());
+    let ok = begin_discoverable(
+        Some("wire"),
+        vec![VerificationMethod::Passkey],
+        UserVerification::Preferred,
+        &rp,
+        &b64(&f.doc["authenticationChallenges"][0]),
+        NOW,
+    );
+    let s = finish_authentication(
+        &f.store,
+        USER,
+        &ok.ceremony,
+        &f.assertion("es256", 0),
+        &rp,
+        CounterPolicy::Reject,
+        "k".into(),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(
+        s.record.allowed_verification_methods,
+        [VerificationMethod::Passkey]
+    );
+    // A ceremony started for another relying party id does not verify here.
+    let mut other = ok.ceremony.clone();
+    other.rp_id = "elsewhere.example".into();
+    let err = finish_authentication(
+        &f.store,
+        USER,
+        &other,
+        &f.assertion("es256", 1),
+        &rp,
+        CounterPolicy::Reject,
+        "k2".into(),
+        NOW,
+    )
+    .unwrap_err();
+    assert_eq!(err, CoreError::WebAuthn(WebAuthnError::InvalidChallengeId));
+}
+
+#[test]
+fn a_used_challenge_is_remembered_past_its_expiry() {
+    let f = F::new();
+    f.track("a1", r#"["PASSKEY"]"#, "[]");
+    f.register("a1", "es256").unwrap();
+    let rp = f.rp();
+    let begun = begin_discoverable(
+        None,
+        vec![VerificationMethod::Passkey],
+        UserVerification::Preferred,
+        &rp,
+        &b64(&f.doc["authenticationChallenges"][0]),
+        NOW,
+    );
+    let at = |now: Millis, key: &str| {
+        finish_authentication(
+            &f.store,
+            USER,
+            &begun.ceremony,
+            &f.assertion("es256", 0),
+            &rp,
+            CounterPolicy::Report,
+            key.into(),
+            now,
+        )
+    };
+    let expiry_ms = i64::try_from(begun.ceremony.expires_at).unwrap() * 1000;
+    at(expiry_ms - 1, "first").unwrap();
+    // Just past expiry (a caller with a lagging clock): still used.
+    assert_eq!(
+        at(expiry_ms + 500, "second").unwrap_err(),
+        CoreError::WebAuthn(WebAuthnError::ChallengeReused)
+    );
+}
+
+#[test]
+fn once_a_passkey_exists_the_unlock_adds_no_more() {
+    use crate::otp::Channel;
+    use crate::service::{issue_code, verify_code};
+    let f = F::new();
+    verified_email(&f);
+    f.track("a1", r#"["PASSKEY"]"#, "[]");
+    issue_code(
+        &f.store,
+        "withdraw",
+        "a1",
+        Channel::Email,
+        None,
+        "n".into(),
+        "123456".into(),
+        "salt".into(),
+        NOW,
+    )
+    .unwrap();
+    verify_code(
+        &f.store,
+        USER,
+        "withdraw",
+        "a1",
+        Channel::Email,
+        "123456",
+        NOW,
+    )
+    .unwrap();
+    f.register("a1", "es256").unwrap();
+    // The challenge is still pending; a second passkey is not what the unlock was for.
+    let err = f.register_at("a1", "eddsa", NOW + 301_000).unwrap_err();
+    assert!(matches!(err, CoreError::InvalidField { ref field, .. } if field == "token"));
 }

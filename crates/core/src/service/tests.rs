@@ -339,7 +339,7 @@ fn users_patch_get_and_delete_with_their_actions() {
     assert_eq!(u.display_name.as_deref(), Some("Alice"));
     assert!(!u.is_enrolled);
     track(&store, input(keyed("k"), None, &list, NOW)).unwrap();
-    delete_user(&store).unwrap();
+    delete_user(&store, NOW).unwrap();
     assert_eq!(store.action_count(), 0);
     let u = get_user(&store, "alice").unwrap();
     assert_eq!(u.email, None);
@@ -369,9 +369,9 @@ fn server_enrollment_marks_the_user_enrolled_and_preselects_the_method() {
         t.record.default_verification_method,
         Some(VerificationMethod::EmailOtp)
     );
-    delete_authenticator(&store, "auth-1").unwrap();
+    delete_authenticator(&store, "auth-1", NOW).unwrap();
     assert_eq!(
-        delete_authenticator(&store, "auth-1").unwrap_err(),
+        delete_authenticator(&store, "auth-1", NOW).unwrap_err(),
         CoreError::AuthenticatorNotFound
     );
     assert!(!get_user(&store, "alice").unwrap().is_enrolled);
@@ -1503,4 +1503,86 @@ fn every_state_change_is_kept_in_the_audit_trail() {
         serde_json::json!({"type": "REVIEW", "reviewer": "ops@bank.example", "note": "called the customer"})
     );
     assert!(wire["history"][3]["at"].as_str().unwrap().ends_with('Z'));
+}
+
+#[test]
+fn changes_emit_the_events_webhooks_and_the_review_queue_need() {
+    use crate::events::{Event, ReviewChange};
+    let store = MemoryUserStore::new();
+    let list = allowlist();
+    let cfg = config("REVIEW");
+    track(&store, input(keyed("k1"), Some(&cfg), &list, NOW)).unwrap();
+    let review = Cause::Review {
+        reviewer: "ops".into(),
+        note: None,
+    };
+    update_state(
+        &store,
+        "withdraw-funds",
+        "k1",
+        ActionState::ReviewFailed,
+        review,
+        NOW + 5,
+    )
+    .unwrap();
+    // A no-op and a refused change emit nothing.
+    update_state(
+        &store,
+        "withdraw-funds",
+        "k1",
+        ActionState::ReviewFailed,
+        Cause::Api,
+        NOW + 6,
+    )
+    .unwrap();
+    let events = store.events();
+    let types: Vec<_> = events.iter().map(Event::webhook_type).collect();
+    assert_eq!(types, ["action.created", "action.state_changed"]);
+    match events[0].review_change() {
+        Some(ReviewChange::Enter {
+            action_code,
+            entered_at,
+            ..
+        }) => assert_eq!((action_code.as_str(), entered_at), ("withdraw-funds", NOW)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        events[1].review_change(),
+        Some(ReviewChange::Leave { .. })
+    ));
+    let data = events[1].webhook_data("alice");
+    assert_eq!(data["previousState"], "REVIEW_REQUIRED");
+    assert_eq!(data["state"], "REVIEW_FAILED");
+    assert_eq!(data["cause"]["reviewer"], "ops");
+    assert_eq!(data["userId"], "alice");
+
+    // Authenticators: created when verified, deleted; user deletion clears the queue.
+    let a = enroll_authenticator(
+        &store,
+        "alice",
+        EnrollAuthenticatorRequest {
+            verification_method: VerificationMethod::EmailOtp,
+            email: Some("a@b.example".into()),
+            phone_number: None,
+            is_default: None,
+        },
+        "auth-9".into(),
+        NOW,
+    )
+    .unwrap();
+    delete_authenticator(&store, &a.user_authenticator_id, NOW).unwrap();
+    delete_user(&store, NOW).unwrap();
+    let types: Vec<_> = store.events().iter().map(Event::webhook_type).collect();
+    assert_eq!(
+        types[2..],
+        [
+            "authenticator.created",
+            "authenticator.deleted",
+            "user.deleted"
+        ]
+    );
+    assert_eq!(
+        store.events()[4].review_change(),
+        Some(ReviewChange::LeaveAll)
+    );
 }

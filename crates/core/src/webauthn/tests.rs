@@ -568,12 +568,14 @@ fn ceremony_ids_are_sealed_and_expire() {
         user_id: None,
         action_code: Some("signIn".into()),
         idempotency_key: None,
+        allowed_methods: None,
+        rp_id: "bank.example".into(),
         expires_at: 1_000,
     };
     let id = keys.seal(&c);
     assert_eq!(keys.open(&id, 999).unwrap(), c);
     assert_eq!(
-        keys.open(&id, 1_001).unwrap_err(),
+        keys.open(&id, 1_000).unwrap_err(),
         WebAuthnError::ChallengeExpired
     );
     // Another deployment's id, or an edited one, is refused.
@@ -671,4 +673,15 @@ fn options_offer_what_is_verified() {
     let r = request_options(&rp, &[6u8; 32], &[], UserVerification::Preferred);
     assert_eq!(r["allowCredentials"], json!([]));
     assert_eq!(r["rpId"], "bank.example");
+}
+
+#[test]
+fn backup_eligibility_cannot_change() {
+    let f = Fixture::load();
+    let mut c = f.register("es256", UserVerification::Preferred);
+    c.backup_eligible = true;
+    assert!(matches!(
+        f.sign_in("es256", 0, &c, UserVerification::Preferred),
+        Err(WebAuthnError::Malformed(_))
+    ));
 }

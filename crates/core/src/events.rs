@@ -1,0 +1,260 @@
+//! What happens to a user's actions and authenticators that others must
+//! hear of: the app (webhooks `action.created`, `action.state_changed`,
+//! `authenticator.created`, `authenticator.deleted`) and the review queue
+//! (which lists every action in `REVIEW_REQUIRED`, across users).
+//!
+//! The service records events through [`crate::store::UserStore::emit`] in
+//! the same step as the change itself; the Durable Object keeps them in an
+//! outbox and delivers them afterwards, at least once, retrying with
+//! backoff. Events carry no user id: the store they are emitted into is
+//! one user's.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::methods::VerificationMethod;
+use crate::model::{ActionRecord, AuthenticatorView, Cause};
+use crate::state::ActionState;
+use crate::time::{Millis, to_rfc3339};
+
+/// An event of one user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Event {
+    /// An action was tracked (or recorded by a sign-in).
+    ActionCreated {
+        /// Action code.
+        action_code: String,
+        /// Idempotency key.
+        idempotency_key: String,
+        /// Its first state.
+        state: ActionState,
+        /// When.
+        at: Millis,
+        /// Matched rules, deciding rule first.
+        rule_ids: Vec<String>,
+        /// The track request's custom attributes (for reviewers).
+        #[serde(default)]
+        custom: Option<Value>,
+    },
+    /// An action changed state.
+    ActionStateChanged {
+        /// Action code.
+        action_code: String,
+        /// Idempotency key.
+        idempotency_key: String,
+        /// Before.
+        from: ActionState,
+        /// After.
+        to: ActionState,
+        /// When.
+        at: Millis,
+        /// Why.
+        cause: Cause,
+        /// When the action was created (orders the review queue).
+        created_at: Millis,
+        /// Matched rules (for reviewers).
+        rule_ids: Vec<String>,
+        /// Custom attributes (for reviewers).
+        #[serde(default)]
+        custom: Option<Value>,
+    },
+    /// A verified authenticator was added.
+    AuthenticatorCreated {
+        /// It, as the API shows it.
+        authenticator: Box<AuthenticatorView>,
+    },
+    /// An authenticator was removed.
+    AuthenticatorDeleted {
+        /// Its id.
+        user_authenticator_id: String,
+        /// Its method.
+        verification_method: VerificationMethod,
+        /// When.
+        at: Millis,
+    },
+    /// The user and everything of theirs was deleted.
+    UserDeleted {
+        /// When.
+        at: Millis,
+    },
+}
+
+/// How an event changes the review queue.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReviewChange {
+    /// The action now waits for a reviewer.
+    Enter {
+        /// Action code.
+        action_code: String,
+        /// Idempotency key.
+        idempotency_key: String,
+        /// When the action was created.
+        created_at: Millis,
+        /// When it entered review.
+        entered_at: Millis,
+        /// What a reviewer sees in the list.
+        summary: Value,
+    },
+    /// It no longer does.
+    Leave {
+        /// Action code.
+        action_code: String,
+        /// Idempotency key.
+        idempotency_key: String,
+    },
+    /// None of the user's actions do.
+    LeaveAll,
+}
+
+impl Event {
+    /// The event for a new action.
+    pub fn created(record: &ActionRecord) -> Self {
+        Event::ActionCreated {
+            action_code: record.action_code.clone(),
+            idempotency_key: record.idempotency_key.clone(),
+            state: record.state,
+            at: record.created_at,
+            rule_ids: record.rule_ids.clone(),
+            custom: record.request.custom.clone().map(Value::Object),
+        }
+    }
+
+    /// The event for the action's last state change, if it has one.
+    pub fn state_changed(record: &ActionRecord) -> Option<Self> {
+        let last = record.history.last()?;
+        Some(Event::ActionStateChanged {
+            action_code: record.action_code.clone(),
+            idempotency_key: record.idempotency_key.clone(),
+            from: last.from?,
+            to: last.to,
+            at: last.at,
+            cause: last.cause.clone(),
+            created_at: record.created_at,
+            rule_ids: record.rule_ids.clone(),
+            custom: record.request.custom.clone().map(Value::Object),
+        })
+    }
+
+    /// The webhook event type.
+    pub fn webhook_type(&self) -> &'static str {
+        match self {
+            Event::ActionCreated { .. } => "action.created",
+            Event::ActionStateChanged { .. } => "action.state_changed",
+            Event::AuthenticatorCreated { .. } => "authenticator.created",
+            Event::AuthenticatorDeleted { .. } => "authenticator.deleted",
+            Event::UserDeleted { .. } => "user.deleted",
+        }
+    }
+
+    /// The webhook's `data` for `user_id`.
+    pub fn webhook_data(&self, user_id: &str) -> Value {
+        match self {
+            Event::ActionCreated {
+                action_code,
+                idempotency_key,
+                state,
+                at,
+                rule_ids,
+                ..
+            } => json!({
+                "userId": user_id,
+                "actionCode": action_code,
+                "idempotencyKey": idempotency_key,
+                "state": state,
+                "createdAt": to_rfc3339(*at),
+                "ruleIds": rule_ids,
+            }),
+            Event::ActionStateChanged {
+                action_code,
+                idempotency_key,
+                from,
+                to,
+                at,
+                cause,
+                ..
+            } => json!({
+                "userId": user_id,
+                "actionCode": action_code,
+                "idempotencyKey": idempotency_key,
+                "previousState": from,
+                "state": to,
+                "stateUpdatedAt": to_rfc3339(*at),
+                "cause": cause,
+            }),
+            Event::AuthenticatorCreated { authenticator } => json!({
+                "userId": user_id,
+                "userAuthenticator": authenticator,
+            }),
+            Event::AuthenticatorDeleted {
+                user_authenticator_id,
+                verification_method,
+                at,
+            } => json!({
+                "userId": user_id,
+                "userAuthenticatorId": user_authenticator_id,
+                "verificationMethod": verification_method,
+                "deletedAt": to_rfc3339(*at),
+            }),
+            Event::UserDeleted { at } => json!({
+                "userId": user_id,
+                "deletedAt": to_rfc3339(*at),
+            }),
+        }
+    }
+
+    /// What this event does to the review queue, if anything.
+    pub fn review_change(&self) -> Option<ReviewChange> {
+        let summary = |rule_ids: &Vec<String>, custom: &Option<Value>| json!({"ruleIds": rule_ids, "custom": custom});
+        match self {
+            Event::ActionCreated {
+                action_code,
+                idempotency_key,
+                state: ActionState::ReviewRequired,
+                at,
+                rule_ids,
+                custom,
+            } => Some(ReviewChange::Enter {
+                action_code: action_code.clone(),
+                idempotency_key: idempotency_key.clone(),
+                created_at: *at,
+                entered_at: *at,
+                summary: summary(rule_ids, custom),
+            }),
+            Event::ActionStateChanged {
+                action_code,
+                idempotency_key,
+                from,
+                to,
+                at,
+                created_at,
+                rule_ids,
+                custom,
+                ..
+            } => {
+                if *to == ActionState::ReviewRequired {
+                    Some(ReviewChange::Enter {
+                        action_code: action_code.clone(),
+                        idempotency_key: idempotency_key.clone(),
+                        created_at: *created_at,
+                        entered_at: *at,
+                        summary: summary(rule_ids, custom),
+                    })
+                } else if *from == ActionState::ReviewRequired {
+                    Some(ReviewChange::Leave {
+                        action_code: action_code.clone(),
+                        idempotency_key: idempotency_key.clone(),
+                    })
+                } else {
+                    None
+                }
+            }
+            Event::UserDeleted { .. } => Some(ReviewChange::LeaveAll),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Delivering a user's events from their Durable Object's outbox: to the
+//! review queue and, when `WEBHOOK_URL` is set, to the app as webhooks
+//! (`action.created`, `action.state_changed`, `authenticator.created`,
+//! `authenticator.deleted`, in Authsignal's envelope, signed with
+//! `X-Signature-V2`).
+//!
+//! The service writes events into the outbox in the same step as the
+//! change they report, so nothing is lost if the object is evicted. The
+//! object then sets an alarm; the alarm delivers each sink's events in
+//! order, at least once: an event that fails is retried with exponential
+//! backoff (2 s, 4 s, … up to an hour) and holds back the events after it
+//! in the same sink, so the review queue never sees a `leave` before its
+//! `enter`. After [`MAX_ATTEMPTS`] an event is dropped and logged.
+
+use actiongate_core::events::{Event, ReviewChange};
+use serde::Deserialize;
+use worker::{Date, Env, SqlStorageValue, State};
+
+use crate::review_queue::{self, QueueCommand};
+use crate::settings;
+
+/// Attempts before an event is given up (about a day of backoff).
+pub const MAX_ATTEMPTS: i64 = 30;
+/// Events delivered per sink per alarm.
+const BATCH: usize = 50;
+
+/// Where an outbox row goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sink {
+    /// The review queue object.
+    Review,
+    /// `WEBHOOK_URL`.
+    Webhook,
+}
+
+impl Sink {
+    /// Its name in the `outbox` table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sink::Review => "review",
+            Sink::Webhook => "webhook",
+        }
+    }
+}
+
+/// Whether webhooks are configured.
+pub fn webhooks_enabled(env: &Env) -> bool {
+    !settings::var(env, "WEBHOOK_URL").trim().is_empty()
+}
+
+#[derive(Deserialize)]
+struct Row {
+    id: f64,
+    user_id: String,
+    event_id: String,
+    event: String,
+    attempts: f64,
+    next_at: f64,
+}
+
+#[derive(Deserialize)]
+struct Next {
+    next_at: Option<f64>,
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Backoff after `attempts` failures, in ms.
+fn backoff(attempts: i64) -> i64 {
+    2_000_i64
+        .saturating_mul(1_i64 << attempts.clamp(0, 20))
+        .min(3_600_000)
+}
+
+/// Deliver what is due, then schedule the next alarm if anything is left.
+pub async fn deliver(state: &State, env: &Env) {
+    for sink in [Sink::Review, Sink::Webhook] {
+        if let Err(e) = deliver_sink(state, env, sink).await {
+            worker::console_error!("outbox ({}): {e}", sink.as_str());
+        }
+    }
+    let sql = state.storage().sql();
+    let next = sql
+        .exec("SELECT MIN(next_at) AS next_at FROM outbox", None)
+        .and_then(|c| c.to_array::<Next>())
+        .ok()
+        .and_then(|rows| rows.first().and_then(|r| r.next_at));
+    if let Some(at) = next {
+        let delay = (at as i64).saturating_sub(now_ms()).max(0);
+        if let Err(e) = state.storage().set_alarm(delay).await {
+            worker::console_error!("could not schedule outbox delivery: {e}");
+        }
+    }
+}
+
+async fn deliver_sink(state: &State, env: &Env, sink: Sink) -> Result<(), String> {
+    let sql = state.storage().sql();
+    for _ in 0..BATCH {
+        let rows: Vec<Row> = sql
+            .exec(
+                "SELECT id, user_id, event_id, event, attempts, next_at FROM outbox WHERE sink = ? ORDER BY id LIMIT 1",
+                vec![SqlStorageValue::from(sink.as_str())],
+            )
+            .and_then(|c| c.to_array())
+            .map_err(|e| e.to_string())?;
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(());
+        };
+        // The head waits for its retry time, and everything after it too.
+        if row.next_at as i64 > now_ms() {
+            return Ok(());
+        }
+        let id = row.id as i64;
+        let outcome = match serde_json::from_str::<Event>(&row.event) {
+            Ok(event) => send(env, sink, &row, &event).await,
+            Err(e) => Err(format!("undecodable event {id}: {e}")),
+        };
+        let attempts = row.attempts as i64 + 1;
+        match outcome {
+            Ok(()) => {
+                sql.exec("DELETE FROM outbox WHERE id = ?", vec![id.into()])
+                    .map_err(|e| e.to_string())?;
+            }
+            Err(e) if attempts >= MAX_ATTEMPTS => {
+                worker::console_error!(
+                    "outbox ({}): giving up on event {} after {attempts} attempts: {e}",
+                    sink.as_str(),
+                    row.event_id
+                );
+                sql.exec("DELETE FROM outbox WHERE id = ?", vec![id.into()])
+                    .map_err(|e| e.to_string())?;
+            }
+            Err(e) => {
+                worker::console_log!(
+                    "outbox ({}): event {} failed (attempt {attempts}): {e}",
+                    sink.as_str(),
+                    row.event_id
+                );
+                sql.exec(
+                    "UPDATE outbox SET attempts = ?, next_at = ? WHERE id = ?",
+                    vec![
+                        attempts.into(),
+                        now_ms().saturating_add(backoff(attempts - 1)).into(),
+                        id.into(),
+                    ],
+                )
+                .map_err(|e| e.to_string())?;
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn send(env: &Env, sink: Sink, row: &Row, event: &Event) -> Result<(), String> {
+    match sink {
+        Sink::Review => {
+            let Some(change) = event.review_change() else {
+                return Ok(());
+            };
+            let user_id = row.user_id.clone();
+            let cmd = match change {
+                ReviewChange::Enter {
+                    action_code,
+                    idempotency_key,
+                    created_at,
+                    entered_at,
+                    summary,
+                } => QueueCommand::Enter {
+                    user_id,
+                    action_code,
+                    idempotency_key,
+                    created_at,
+                    entered_at,
+                    summary,
+                },
+                ReviewChange::Leave {
+                    action_code,
+                    idempotency_key,
+                } => QueueCommand::Leave {
+                    user_id,
+                    action_code,
+                    idempotency_key,
+                },
+                ReviewChange::LeaveAll => QueueCommand::LeaveAll { user_id },
+            };
+            let resp = review_queue::call(env, &cmd)
+                .await
+                .map_err(|e| e.description)?;
+            if resp.status_code() == 200 {
+                Ok(())
+            } else {
+                Err(format!("review queue answered {}", resp.status_code()))
+            }
+        }
+        Sink::Webhook => {
+            let url = settings::var(env, "WEBHOOK_URL");
+            if url.trim().is_empty() {
+                // Turned off since: nothing to deliver to.
+                return Ok(());
+            }
+            let secret = settings::secret(env, "API_SECRET_KEY").map_err(|e| e.description)?;
+            let body = crate::delivery::webhook_envelope(
+                env,
+                event.webhook_type(),
+                &row.event_id,
+                event.webhook_data(&row.user_id),
+            )
+            .to_string();
+            crate::delivery::post_signed(url.trim(), &body, &secret).await
+        }
+    }
+}

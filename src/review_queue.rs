@@ -1,0 +1,263 @@
+//! The review queue: every action waiting in `REVIEW_REQUIRED`, across
+//! users, oldest first.
+//!
+//! Each user's actions live in that user's Durable Object, which cannot be
+//! listed across users, so this one object keeps an index: the user objects
+//! send it `enter` and `leave` from their outboxes, in order, at least once
+//! (both are idempotent). Only actions that enter or leave review touch it;
+//! ordinary tracks never do. A reviewer's decision is made in the user's
+//! object (where the action is), whose outbox then removes the entry here.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use worker::{
+    DurableObject, Env, Method, Request, RequestInit, Response, Result, SqlStorageValue, State,
+    durable_object,
+};
+
+use crate::http::{ApiError, json_response};
+
+/// Binding name in wrangler.toml.
+pub const BINDING: &str = "REVIEWS";
+/// The one queue object's name.
+const NAME: &str = "review-queue";
+/// Largest page of `list`.
+pub const MAX_PAGE: usize = 100;
+
+/// A request to the queue.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum QueueCommand {
+    /// An action now waits for a reviewer (replaces an older entry).
+    Enter {
+        user_id: String,
+        action_code: String,
+        idempotency_key: String,
+        created_at: i64,
+        entered_at: i64,
+        summary: Value,
+    },
+    /// It no longer does.
+    Leave {
+        user_id: String,
+        action_code: String,
+        idempotency_key: String,
+    },
+    /// None of the user's actions do (the user was deleted).
+    LeaveAll { user_id: String },
+    /// A page, oldest first, optionally of one action code, after a cursor.
+    List {
+        action_code: Option<String>,
+        limit: usize,
+        after: Option<Cursor>,
+    },
+}
+
+/// Where a page ends: the last entry's sort key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cursor(pub i64, pub String, pub String, pub String);
+
+impl Cursor {
+    /// The opaque form in URLs.
+    pub fn encode(&self) -> String {
+        actiongate_core::proxy::b64url(serde_json::to_string(self).unwrap_or_default().as_bytes())
+    }
+
+    /// Parse the opaque form.
+    ///
+    /// # Errors
+    /// 400 when it is not one this API gave out.
+    pub fn decode(s: &str) -> std::result::Result<Self, ApiError> {
+        use ct_codecs::{Base64UrlSafeNoPadding, Decoder as _};
+        Base64UrlSafeNoPadding::decode_to_vec(s, None)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| ApiError::bad_request("cursor: not a cursor this API gave out"))
+    }
+}
+
+/// Send a command to the queue.
+///
+/// # Errors
+/// 503 when the queue cannot be reached.
+pub async fn call(env: &Env, cmd: &QueueCommand) -> std::result::Result<Response, ApiError> {
+    let body = serde_json::to_string(cmd).map_err(ApiError::internal)?;
+    let ns = env.durable_object(BINDING).map_err(ApiError::unavailable)?;
+    let stub = ns
+        .id_from_name(NAME)
+        .and_then(|id| id.get_stub())
+        .map_err(ApiError::unavailable)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let request =
+        Request::new_with_init("https://review-queue/", &init).map_err(ApiError::internal)?;
+    stub.fetch_with_request(request)
+        .await
+        .map_err(ApiError::unavailable)
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS reviews (
+  user_id TEXT NOT NULL,
+  action_code TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  entered_at INTEGER NOT NULL,
+  summary TEXT NOT NULL,
+  PRIMARY KEY (user_id, action_code, idempotency_key)
+);
+CREATE INDEX IF NOT EXISTS reviews_oldest ON reviews (entered_at, user_id, action_code, idempotency_key);
+CREATE INDEX IF NOT EXISTS reviews_by_code ON reviews (action_code, entered_at);
+";
+
+#[derive(Deserialize)]
+struct Row {
+    user_id: String,
+    action_code: String,
+    idempotency_key: String,
+    created_at: f64,
+    entered_at: f64,
+    summary: String,
+}
+
+/// The queue object (`ReviewQueue` in wrangler.toml).
+#[durable_object(fetch)]
+pub struct ReviewQueue {
+    state: State,
+}
+
+impl DurableObject for ReviewQueue {
+    fn new(state: State, _env: Env) -> Self {
+        Self { state }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let result = match req.bytes().await {
+            Ok(body) => match serde_json::from_slice::<QueueCommand>(&body) {
+                Ok(cmd) => self.handle(cmd),
+                Err(e) => Err(ApiError::internal(format!("bad queue command: {e}"))),
+            },
+            Err(e) => Err(ApiError::internal(format!("reading a queue command: {e}"))),
+        };
+        match result {
+            Ok(r) => Ok(r),
+            Err(e) => e.into_response(),
+        }
+    }
+}
+
+impl ReviewQueue {
+    fn run(&self, q: &str, b: Vec<SqlStorageValue>) -> std::result::Result<(), ApiError> {
+        let sql = self.state.storage().sql();
+        sql.exec(SCHEMA, None).map_err(ApiError::unavailable)?;
+        let cursor = sql.exec(q, b).map_err(ApiError::unavailable)?;
+        let _ = cursor.raw().count();
+        Ok(())
+    }
+
+    fn handle(&self, cmd: QueueCommand) -> std::result::Result<Response, ApiError> {
+        match cmd {
+            QueueCommand::Enter {
+                user_id,
+                action_code,
+                idempotency_key,
+                created_at,
+                entered_at,
+                summary,
+            } => {
+                self.run(
+                    "INSERT INTO reviews (user_id, action_code, idempotency_key, created_at, entered_at, summary) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, action_code, idempotency_key) DO UPDATE SET entered_at = excluded.entered_at, summary = excluded.summary",
+                    vec![
+                        user_id.into(),
+                        action_code.into(),
+                        idempotency_key.into(),
+                        created_at.into(),
+                        entered_at.into(),
+                        summary.to_string().into(),
+                    ],
+                )?;
+                json_response(200, &json!({"ok": true}))
+            }
+            QueueCommand::Leave {
+                user_id,
+                action_code,
+                idempotency_key,
+            } => {
+                self.run(
+                    "DELETE FROM reviews WHERE user_id = ? AND action_code = ? AND idempotency_key = ?",
+                    vec![user_id.into(), action_code.into(), idempotency_key.into()],
+                )?;
+                json_response(200, &json!({"ok": true}))
+            }
+            QueueCommand::LeaveAll { user_id } => {
+                self.run(
+                    "DELETE FROM reviews WHERE user_id = ?",
+                    vec![user_id.into()],
+                )?;
+                json_response(200, &json!({"ok": true}))
+            }
+            QueueCommand::List {
+                action_code,
+                limit,
+                after,
+            } => self.list(action_code, limit.clamp(1, MAX_PAGE), after),
+        }
+    }
+
+    fn list(
+        &self,
+        action_code: Option<String>,
+        limit: usize,
+        after: Option<Cursor>,
+    ) -> std::result::Result<Response, ApiError> {
+        let sql = self.state.storage().sql();
+        sql.exec(SCHEMA, None).map_err(ApiError::unavailable)?;
+        let mut q = String::from("SELECT * FROM reviews WHERE 1 = 1");
+        let mut b: Vec<SqlStorageValue> = Vec::new();
+        if let Some(code) = action_code {
+            q.push_str(" AND action_code = ?");
+            b.push(code.into());
+        }
+        if let Some(Cursor(at, user, code, key)) = after {
+            q.push_str(" AND (entered_at, user_id, action_code, idempotency_key) > (?, ?, ?, ?)");
+            b.extend([at.into(), user.into(), code.into(), key.into()]);
+        }
+        q.push_str(" ORDER BY entered_at, user_id, action_code, idempotency_key LIMIT ?");
+        b.push(i64::try_from(limit + 1).unwrap_or(i64::MAX).into());
+        let rows: Vec<Row> = sql
+            .exec(&q, b)
+            .and_then(|c| c.to_array())
+            .map_err(ApiError::unavailable)?;
+        let more = rows.len() > limit;
+        let page: Vec<&Row> = rows.iter().take(limit).collect();
+        let next = more.then(|| page.last()).flatten().map(|r| {
+            Cursor(
+                r.entered_at as i64,
+                r.user_id.clone(),
+                r.action_code.clone(),
+                r.idempotency_key.clone(),
+            )
+            .encode()
+        });
+        let items: Vec<Value> = page
+            .iter()
+            .map(|r| {
+                let summary: Value = serde_json::from_str(&r.summary).unwrap_or_default();
+                json!({
+                    "userId": r.user_id,
+                    "actionCode": r.action_code,
+                    "idempotencyKey": r.idempotency_key,
+                    "createdAt": actiongate_core::time::to_rfc3339(r.created_at as i64),
+                    "enteredReviewAt": actiongate_core::time::to_rfc3339(r.entered_at as i64),
+                    "ruleIds": summary.get("ruleIds").cloned().unwrap_or_else(|| json!([])),
+                    "custom": summary.get("custom").cloned().unwrap_or(Value::Null),
+                })
+            })
+            .collect();
+        let mut body = json!({ "reviews": items });
+        if let (Some(n), Some(o)) = (next, body.as_object_mut()) {
+            o.insert("nextCursor".into(), json!(n));
+        }
+        json_response(200, &body)
+    }
+}

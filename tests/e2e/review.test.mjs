@@ -1,0 +1,207 @@
+// Manual review and webhooks: the review queue across users (oldest first,
+// by action code, paged), reviewers' decisions with who, when and why in the
+// audit trail, the edge proxy's held request after approval or rejection,
+// and action/authenticator webhooks delivered at least once, signed, and
+// retried after a failing receiver.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { authsignal, mgmt, call, uid, configure, assertError, VARS, BASE } from "./lib.mjs";
+import { EVENTS_PORT } from "./harness.mjs";
+import { startBank, sessionToken } from "../../demo/bank.mjs";
+
+// The app's webhook receiver: it can be told to fail, and records the rest.
+const events = [];
+let failNext = 0;
+let receiver;
+
+before(async () => {
+  receiver = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      if (failNext > 0) {
+        failNext--;
+        res.writeHead(503);
+        res.end("busy");
+        return;
+      }
+      const body = Buffer.concat(chunks).toString();
+      events.push({ body, signature: req.headers["x-signature-v2"], event: JSON.parse(body) });
+      res.writeHead(200);
+      res.end("ok");
+    });
+  });
+  await new Promise((r) => receiver.listen(EVENTS_PORT, "127.0.0.1", r));
+  await configure("rq-transfer", { defaultUserActionResult: "REVIEW" });
+  await configure("rq-payee", { defaultUserActionResult: "REVIEW" });
+});
+after(() => new Promise((r) => receiver.close(r)));
+
+async function until(what, check, ms = 20_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The whole queue (every page), optionally of one action code. */
+async function queue(actionCode) {
+  const all = [];
+  let cursor;
+  do {
+    const q = new URLSearchParams({ limit: "2" });
+    if (actionCode) q.set("actionCode", actionCode);
+    if (cursor) q.set("cursor", cursor);
+    const r = await mgmt("GET", `/reviews?${q}`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    all.push(...r.body.reviews);
+    cursor = r.body.nextCursor;
+  } while (cursor);
+  return all;
+}
+
+const decide = (userId, action, key, body) =>
+  mgmt("POST", `/reviews/${encodeURIComponent(userId)}/${action}/${key}`, { body });
+
+test("actions in review are queued across users, oldest first; a reviewer approves or rejects with a note", async () => {
+  const [ann, bob, cat] = [uid("ann"), uid("bob"), uid("cat")];
+  const a = await authsignal.track({ userId: ann, action: "rq-transfer", attributes: { custom: { amount: 9000 } } });
+  await new Promise((r) => setTimeout(r, 20));
+  const b = await authsignal.track({ userId: bob, action: "rq-payee" });
+  await new Promise((r) => setTimeout(r, 20));
+  const c = await authsignal.track({ userId: cat, action: "rq-transfer" });
+  for (const t of [a, b, c]) assert.equal(t.state, "REVIEW_REQUIRED");
+
+  const mine = (list) => list.filter((r) => [ann, bob, cat].includes(r.userId));
+  const listed = await until("three queued reviews", async () => {
+    const l = mine(await queue());
+    return l.length === 3 && l;
+  });
+  assert.deepEqual(listed.map((r) => r.userId), [ann, bob, cat], "oldest first");
+  assert.deepEqual(listed[0].custom, { amount: 9000 });
+  assert.equal(listed[0].idempotencyKey, a.idempotencyKey);
+  assert.deepEqual(mine(await queue("rq-transfer")).map((r) => r.userId), [ann, cat]);
+
+  // Approve Ann's with a note: her token now validates.
+  let r = await decide(ann, "rq-transfer", a.idempotencyKey, { decision: "APPROVE", reviewer: "ops@bank.example", note: "called her back" });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.state, "REVIEW_SUCCEEDED");
+  const last = r.body.history.at(-1);
+  assert.deepEqual([last.from, last.to, last.cause], ["REVIEW_REQUIRED", "REVIEW_SUCCEEDED", { type: "REVIEW", reviewer: "ops@bank.example", note: "called her back" }]);
+  assert.equal((await authsignal.validateChallenge({ token: a.token })).isValid, true);
+  // Reject Cat's: her token never validates.
+  r = await decide(cat, "rq-transfer", c.idempotencyKey, { decision: "REJECT", reviewer: "ops@bank.example" });
+  assert.equal(r.body.state, "REVIEW_FAILED");
+  assert.equal((await authsignal.validateChallenge({ token: c.token })).isValid, false);
+  // Decided actions leave the queue; Bob's stays.
+  await until("decided reviews to leave the queue", async () => {
+    const l = mine(await queue());
+    return l.length === 1 && l[0].userId === bob;
+  });
+  // A decision is final.
+  assertError(await decide(ann, "rq-transfer", a.idempotencyKey, { decision: "REJECT", reviewer: "x" }), 400, "invalid_state_transition");
+  // Deleting Bob removes his from the queue too.
+  await authsignal.deleteUser({ userId: bob });
+  await until("a deleted user's review to leave the queue", async () => mine(await queue()).length === 0);
+});
+
+test("review decisions and queue requests are checked", async () => {
+  const user = uid("rq");
+  const t = await authsignal.track({ userId: user, action: "rq-payee" });
+  assertError(await decide(user, "rq-payee", t.idempotencyKey, { decision: "MAYBE", reviewer: "x" }), 400, "invalid_request");
+  assertError(await decide(user, "rq-payee", t.idempotencyKey, { decision: "APPROVE", reviewer: " " }), 400, "invalid_request");
+  assertError(await decide(user, "rq-payee", t.idempotencyKey, { decision: "APPROVE" }), 400, "invalid_request");
+  assertError(await decide(user, "rq-payee", "no-such-key", { decision: "APPROVE", reviewer: "x" }), 404, "action_not_found");
+  assertError(await mgmt("GET", "/reviews?limit=0"), 400, "invalid_request");
+  assertError(await mgmt("GET", "/reviews?cursor=nonsense"), 400, "invalid_request");
+  assertError(await mgmt("GET", "/reviews?sort=new"), 400, "invalid_request");
+  // The management secret, not the API secret.
+  assertError(await call("GET", "/v1/management/reviews"), 401, "unauthorized");
+  assertError(await call("POST", `/v1/management/reviews/${user}/rq-payee/${t.idempotencyKey}`, { body: { decision: "APPROVE", reviewer: "x" } }), 401, "unauthorized");
+});
+
+test("the edge proxy: an approved request runs once on retry, a rejected one never", async () => {
+  const bank = await startBank(0);
+  try {
+    const r0 = await mgmt("PUT", "/configuration", {
+      body: {
+        actionConfigurations: {
+          "rq-withdraw": {
+            defaultUserActionResult: "ALLOW",
+            rules: [{ ruleId: "large", name: "Large", priority: 1, type: "REVIEW", conditions: { ">": [{ var: "action.custom.amount" }, 10000] } }],
+          },
+        },
+        proxy: {
+          originUrl: bank.url,
+          identity: { jwt: { cookie: "session", algorithm: "HS256", secretEnv: "APP_SESSION_SECRET" } },
+          routes: [{ method: "POST", path: "/api/withdraw", action: "rq-withdraw", custom: { amount: "body:/amount", to: "body:/to" } }],
+        },
+      },
+    });
+    assert.equal(r0.status, 200, JSON.stringify(r0.body));
+    const send = async (user, body, token) => {
+      const headers = { Cookie: `session=${sessionToken(user, VARS.APP_SESSION_SECRET, 3600)}`, "Content-Type": "application/json" };
+      if (token) headers["X-ActionGate-Token"] = token;
+      const r = await fetch(`${BASE}/api/withdraw`, { method: "POST", headers, body: JSON.stringify(body) });
+      return { status: r.status, headers: r.headers, body: await r.json() };
+    };
+    const executed = async (user) => (await (await fetch(`${bank.url}/api/ledger`)).json()).executed.filter((e) => e.user === user);
+
+    const yes = uid("rq-yes");
+    const held = await send(yes, { amount: 20000, to: "NZ-1" });
+    assert.equal(held.status, 202);
+    await until("the held request in the queue", async () => (await queue("rq-withdraw")).some((r) => r.userId === yes));
+    assertError(await send(yes, { amount: 20000, to: "NZ-1" }, held.body.token), 403, "challenge_not_completed");
+    await decide(yes, "rq-withdraw", held.body.idempotencyKey, { decision: "APPROVE", reviewer: "ops" });
+    const ok = await send(yes, { amount: 20000, to: "NZ-1" }, held.body.token);
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assertError(await send(yes, { amount: 20000, to: "NZ-1" }, held.body.token), 403, "token_already_used");
+    assert.deepEqual((await executed(yes)).map((e) => [e.amount, e.state]), [[20000, "REVIEW_SUCCEEDED"]]);
+
+    const no = uid("rq-no");
+    const held2 = await send(no, { amount: 30000, to: "NZ-2" });
+    await decide(no, "rq-withdraw", held2.body.idempotencyKey, { decision: "REJECT", reviewer: "ops", note: "fraud pattern" });
+    assertError(await send(no, { amount: 30000, to: "NZ-2" }, held2.body.token), 403, "challenge_not_completed");
+    assert.equal((await executed(no)).length, 0);
+  } finally {
+    await bank.close();
+  }
+});
+
+test("webhooks: action and authenticator events, signed, delivered at least once after a failing receiver", async () => {
+  await configure("wh-action", { defaultUserActionResult: "REVIEW" });
+  const user = uid("wh");
+  failNext = 2; // the receiver is down for the first two deliveries
+  const t = await authsignal.track({ userId: user, action: "wh-action" });
+  await decide(user, "wh-action", t.idempotencyKey, { decision: "APPROVE", reviewer: "ops", note: "fine" });
+  const enrolled = await authsignal.enrollVerifiedAuthenticator({ userId: user, attributes: { verificationMethod: "EMAIL_OTP", email: `${user}@example.com` } });
+  await authsignal.deleteAuthenticator({ userId: user, userAuthenticatorId: enrolled.authenticator.userAuthenticatorId });
+
+  const mine = () => {
+    // At least once: the same event id may come twice; the app keeps the first.
+    const seen = new Set();
+    return events.filter((e) => e.event.data.userId === user && !seen.has(e.event.id) && seen.add(e.event.id));
+  };
+  const got = await until("four webhooks", () => mine().length >= 4 && mine(), 60_000);
+  assert.deepEqual(got.map((e) => e.event.type), ["action.created", "action.state_changed", "authenticator.created", "authenticator.deleted"]);
+  // Each verifies as the app would verify it.
+  for (const e of got) {
+    const verified = authsignal.webhook.constructEvent(e.body, e.signature);
+    assert.equal(verified.id, e.event.id);
+    assert.equal(verified.tenantId, "actiongate");
+  }
+  const [created, changed, added, removed] = got.map((e) => e.event.data);
+  assert.equal(created.actionCode, "wh-action");
+  assert.equal(created.state, "REVIEW_REQUIRED");
+  assert.equal(created.idempotencyKey, t.idempotencyKey);
+  assert.deepEqual([changed.previousState, changed.state, changed.cause], ["REVIEW_REQUIRED", "REVIEW_SUCCEEDED", { type: "REVIEW", reviewer: "ops", note: "fine" }]);
+  assert.equal(added.userAuthenticator.verificationMethod, "EMAIL_OTP");
+  assert.equal(removed.userAuthenticatorId, enrolled.authenticator.userAuthenticatorId);
+  assert.equal(failNext, 0, "the failures were retried");
+  // A forged signature does not verify.
+  assert.throws(() => authsignal.webhook.constructEvent(got[0].body.replace("wh-action", "other"), got[0].signature));
+});
