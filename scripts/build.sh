@@ -22,3 +22,8 @@ export WASM_BINDGEN_BIN
 export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
 export WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
 worker-build --release "$@"
+# Drop the name section (about 75 KiB gzipped): request paths do not panic,
+# so function names would only label stack traces.
+wasm-opt --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+  --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  --strip-debug "$out" -o "$out"
