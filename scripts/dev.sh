@@ -30,6 +30,7 @@ done
 node scripts/config.mjs apply config/demo.json --url "http://127.0.0.1:$PORT"
 
 api_key=$(sed -n 's/^API_SECRET_KEY=//p' .dev.vars)
+mgmt_key=$(sed -n 's/^MANAGEMENT_SECRET_KEY=//p' .dev.vars)
 cat <<MSG
 
 ActionGate is running on http://127.0.0.1:$PORT in front of the demo bank (http://127.0.0.1:$BANK_PORT).
@@ -40,6 +41,11 @@ address), sign in as alice, and withdraw:
   to GB-1234-999 (sanctioned) it is blocked. The first withdrawal from a new
   browser is challenged (new device). On the challenge page, create a passkey,
   or use an authenticator app or an emailed code (codes: /__actiongate/outbox).
+The review queue (a held 20,000 withdrawal runs at the bank once approved):
+  curl -s -u '$mgmt_key:' http://127.0.0.1:$PORT/v1/management/reviews
+  curl -s -u '$mgmt_key:' -H 'Content-Type: application/json' \\
+       -d '{"decision":"APPROVE","reviewer":"you"}' \\
+       http://127.0.0.1:$PORT/v1/management/reviews/<userId>/<actionCode>/<idempotencyKey>
 The Server API, as the SDKs use it:
   curl -s -u '$api_key:' -H 'Content-Type: application/json' \\
        -d '{"custom":{"amount":250}}' http://127.0.0.1:$PORT/v1/users/alice/actions/withdraw-funds

@@ -1,8 +1,10 @@
 //! Delivering a user's events from their Durable Object's outbox: to the
-//! review queue and, when `WEBHOOK_URL` is set, to the app as webhooks
+//! review queue; when `WEBHOOK_URL` is set, to the app as webhooks
 //! (`action.created`, `action.state_changed`, `authenticator.created`,
 //! `authenticator.deleted`, in Authsignal's envelope, signed with
-//! `X-Signature-V2`).
+//! `X-Signature-V2`); and, for edge-proxy routes with `replayOnApproval`,
+//! the held request itself to the app once a reviewer approves it (claimed
+//! first, so it runs at most once; released again if the app is down).
 //!
 //! The service writes events into the outbox in the same step as the
 //! change they report, so nothing is lost if the object is evicted. The
@@ -31,6 +33,8 @@ pub enum Sink {
     Review,
     /// `WEBHOOK_URL`.
     Webhook,
+    /// The app, with an approved held request.
+    Replay,
 }
 
 impl Sink {
@@ -39,6 +43,7 @@ impl Sink {
         match self {
             Sink::Review => "review",
             Sink::Webhook => "webhook",
+            Sink::Replay => "replay",
         }
     }
 }
@@ -76,7 +81,7 @@ fn backoff(attempts: i64) -> i64 {
 
 /// Deliver what is due, then schedule the next alarm if anything is left.
 pub async fn deliver(state: &State, env: &Env) {
-    for sink in [Sink::Review, Sink::Webhook] {
+    for sink in [Sink::Review, Sink::Webhook, Sink::Replay] {
         if let Err(e) = deliver_sink(state, env, sink).await {
             worker::console_error!("outbox ({}): {e}", sink.as_str());
         }
@@ -114,7 +119,7 @@ async fn deliver_sink(state: &State, env: &Env, sink: Sink) -> Result<(), String
         }
         let id = row.id as i64;
         let outcome = match serde_json::from_str::<Event>(&row.event) {
-            Ok(event) => send(env, sink, &row, &event).await,
+            Ok(event) => send(state, env, sink, &row, &event).await,
             Err(e) => Err(format!("undecodable event {id}: {e}")),
         };
         let attempts = row.attempts as i64 + 1;
@@ -154,8 +159,15 @@ async fn deliver_sink(state: &State, env: &Env, sink: Sink) -> Result<(), String
     Ok(())
 }
 
-async fn send(env: &Env, sink: Sink, row: &Row, event: &Event) -> Result<(), String> {
+async fn send(
+    state: &State,
+    env: &Env,
+    sink: Sink,
+    row: &Row,
+    event: &Event,
+) -> Result<(), String> {
     match sink {
+        Sink::Replay => replay(state, env, &row.user_id, event).await,
         Sink::Review => {
             let Some(change) = event.review_change() else {
                 return Ok(());
@@ -210,6 +222,48 @@ async fn send(env: &Env, sink: Sink, row: &Row, event: &Event) -> Result<(), Str
             )
             .to_string();
             crate::delivery::post_signed(url.trim(), &body, &secret).await
+        }
+    }
+}
+
+/// Send an approved held request to the app, at most once.
+async fn replay(state: &State, env: &Env, user_id: &str, event: &Event) -> Result<(), String> {
+    use actiongate_core::service::{self, Claim, ClaimError};
+    let Some((code, key)) = event.replay() else {
+        return Ok(());
+    };
+    let store = crate::user_object::SqlUserStore::new(
+        state.storage().sql(),
+        user_id.to_owned(),
+        false,
+        std::rc::Rc::new(std::cell::Cell::new(false)),
+    );
+    let record = match service::claim(&store, code, key, Claim::Replay, now_ms()) {
+        Ok(r) => r,
+        // Released already (the client retried first), no longer approved,
+        // or gone with its user: nothing to send.
+        Err(
+            ClaimError::AlreadyUsed
+            | ClaimError::NotApproved(_)
+            | ClaimError::NothingHeld
+            | ClaimError::Mismatch,
+        ) => return Ok(()),
+        Err(ClaimError::Storage(e)) => return Err(e.to_string()),
+    };
+    let Some(held) = &record.pending_request else {
+        return Ok(());
+    };
+    let result =
+        crate::proxy::replay_approved(env, user_id, code, key, record.state.as_str(), held).await;
+    match result {
+        Ok(r) if r.status_code() < 500 => Ok(()),
+        other => {
+            // The app did not take it: claimable again, and retried later.
+            service::unclaim(&store, code, key, now_ms()).map_err(|e| e.to_string())?;
+            Err(match other {
+                Ok(r) => format!("the app answered {}", r.status_code()),
+                Err(e) => e.description,
+            })
         }
     }
 }

@@ -431,6 +431,7 @@ async fn protected(
             .collect(),
         body: b64(&body),
         body_sha256: sha256_hex(&body),
+        replay_on_approval: route.replay_on_approval,
     };
     let request = serde_json::from_value(json!({
         "custom": custom,
@@ -517,7 +518,11 @@ async fn protected(
         "REVIEW_REQUIRED" if html => page(
             202,
             "Under review",
-            "This request is held for review. You will hear from us once it has been looked at.",
+            if route.replay_on_approval {
+                "This request is held for review. If it is approved, it will be carried out without anything more from you."
+            } else {
+                "This request is held for review. You will hear from us once it has been looked at."
+            },
         )?,
         "REVIEW_REQUIRED" => json_response(
             202,
@@ -698,6 +703,85 @@ async fn release_on_failure(
     result
 }
 
+/// The held request, rebuilt for the origin: its stored headers (plus the
+/// returning browser's cookies, if any: the session may have been
+/// refreshed meanwhile) and freshly signed `X-ActionGate-*` headers.
+#[allow(clippy::too_many_arguments)]
+fn held_to_origin(
+    env: &Env,
+    cfg: &ProxyConfig,
+    user_id: &str,
+    action_code: &str,
+    idempotency_key: &str,
+    state: &str,
+    held: &PendingRequest,
+    cookie: Option<String>,
+) -> Result<Request, ApiError> {
+    let body = unb64(&held.body).ok_or_else(|| ApiError::internal("stored body is not base64"))?;
+    let method = Method::from(held.method.clone());
+    let replay_headers = Headers::new();
+    for (k, v) in &held.headers {
+        replay_headers.set(k, v).map_err(ApiError::internal)?;
+    }
+    if let Some(c) = cookie {
+        replay_headers
+            .set("Cookie", &c)
+            .map_err(ApiError::internal)?;
+    }
+    let signing = settings::secret(env, "ORIGIN_SIGNING_KEY")?;
+    let facts = ForwardFacts {
+        timestamp: Date::now().as_millis() / 1000,
+        method: &held.method,
+        path_and_query: &held.path_and_query,
+        user_id,
+        action: action_code,
+        state,
+        idempotency_key,
+    };
+    for (k, v) in facts.headers(signing.as_bytes()) {
+        replay_headers.set(k, &v).map_err(ApiError::internal)?;
+    }
+    let body = match method {
+        Method::Get | Method::Head => None,
+        _ => Some(JsValue::from(js_sys::Uint8Array::from(body.as_slice()))),
+    };
+    request_to_origin(
+        &origin_url(cfg, &held.path_and_query),
+        method,
+        replay_headers,
+        body,
+    )
+}
+
+/// Send a held request to the app because a reviewer approved it (routes
+/// with `replayOnApproval`). The caller has claimed it.
+///
+/// # Errors
+/// 503 without a proxy configuration, 502 when the app cannot be reached.
+pub async fn replay_approved(
+    env: &Env,
+    user_id: &str,
+    action_code: &str,
+    idempotency_key: &str,
+    state: &str,
+    held: &PendingRequest,
+) -> Result<Response, ApiError> {
+    let cfg = crate::config_store::load_proxy(env)
+        .await?
+        .ok_or_else(|| ApiError::unavailable("no proxy configuration"))?;
+    let out = held_to_origin(
+        env,
+        &cfg,
+        user_id,
+        action_code,
+        idempotency_key,
+        state,
+        held,
+        None,
+    )?;
+    send(out).await
+}
+
 async fn resume(req: Request, env: &Env, cfg: &ProxyConfig) -> Result<Response, ApiError> {
     let html = wants_html(&req);
     let url = req.url().map_err(ApiError::internal)?;
@@ -738,41 +822,15 @@ async fn resume(req: Request, env: &Env, cfg: &ProxyConfig) -> Result<Response, 
         serde_json::from_value(record.get("pendingRequest").cloned().unwrap_or_default())
             .map_err(ApiError::internal)?;
     let state = text(&record, "state");
-    let body = unb64(&held.body).ok_or_else(|| ApiError::internal("stored body is not base64"))?;
-    let method = Method::from(held.method.clone());
-    // Rebuild the request: stored headers, plus the returning browser's
-    // cookies (the session may have been refreshed meanwhile).
-    let replay_headers = Headers::new();
-    for (k, v) in &held.headers {
-        replay_headers.set(k, v).map_err(ApiError::internal)?;
-    }
-    if let Some(c) = header(&req, "Cookie") {
-        replay_headers
-            .set("Cookie", &c)
-            .map_err(ApiError::internal)?;
-    }
-    let signing = settings::secret(env, "ORIGIN_SIGNING_KEY")?;
-    let facts = ForwardFacts {
-        timestamp: Date::now().as_millis() / 1000,
-        method: &held.method,
-        path_and_query: &held.path_and_query,
-        user_id: &user_id,
-        action: &claims.action_code,
-        state: &state,
-        idempotency_key: &claims.idempotency_key,
-    };
-    for (k, v) in facts.headers(signing.as_bytes()) {
-        replay_headers.set(k, &v).map_err(ApiError::internal)?;
-    }
-    let body = match method {
-        Method::Get | Method::Head => None,
-        _ => Some(JsValue::from(js_sys::Uint8Array::from(body.as_slice()))),
-    };
-    let out = request_to_origin(
-        &origin_url(cfg, &held.path_and_query),
-        method,
-        replay_headers,
-        body,
+    let out = held_to_origin(
+        env,
+        cfg,
+        &user_id,
+        &claims.action_code,
+        &claims.idempotency_key,
+        &state,
+        &held,
+        header(&req, "Cookie"),
     )?;
     let result = send(out).await;
     match release_on_failure(

@@ -540,6 +540,9 @@ impl UserStore for SqlUserStore {
         if self.webhooks && event.webhook_type() != "user.deleted" {
             sinks.push(outbox::Sink::Webhook);
         }
+        if event.replay().is_some() {
+            sinks.push(outbox::Sink::Replay);
+        }
         if sinks.is_empty() {
             return Ok(());
         }

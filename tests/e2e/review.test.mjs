@@ -172,6 +172,70 @@ test("the edge proxy: an approved request runs once on retry, a rejected one nev
   }
 });
 
+test("a route with replayOnApproval: approval sends the held request to the app once, rejection never", async () => {
+  const bank = await startBank(0);
+  try {
+    const r0 = await mgmt("PUT", "/configuration", {
+      body: {
+        actionConfigurations: {
+          "rq-replay": {
+            defaultUserActionResult: "ALLOW",
+            rules: [{ ruleId: "large", name: "Large", priority: 1, type: "REVIEW", conditions: { ">": [{ var: "action.custom.amount" }, 10000] } }],
+          },
+        },
+        proxy: {
+          originUrl: bank.url,
+          identity: { jwt: { cookie: "session", algorithm: "HS256", secretEnv: "APP_SESSION_SECRET" } },
+          routes: [
+            { method: "POST", path: "/withdraw", action: "rq-replay", replayOnApproval: true, custom: { amount: { from: "form:amount", type: "number" }, to: "form:to" } },
+          ],
+        },
+      },
+    });
+    assert.equal(r0.status, 200, JSON.stringify(r0.body));
+    const post = (user, amount) => fetch(`${BASE}/withdraw`, {
+      method: "POST",
+      redirect: "manual",
+      headers: {
+        Cookie: `session=${sessionToken(user, VARS.APP_SESSION_SECRET, 3600)}`,
+        "Content-Type": "application/x-www-form-urlencoded",
+        Accept: "text/html",
+      },
+      body: new URLSearchParams({ amount: String(amount), to: "NZ-3" }).toString(),
+    });
+    const executed = async (user) => (await (await fetch(`${bank.url}/api/ledger`)).json()).executed.filter((e) => e.user === user);
+
+    // A browser's form post is held; the page says it will run if approved.
+    const yes = uid("replay-yes");
+    let r = await post(yes, 25000);
+    assert.equal(r.status, 202);
+    assert.match(await r.text(), /carried out without anything more from you/);
+    const queued = await until("the held request in the queue", async () => (await queue("rq-replay")).find((q) => q.userId === yes));
+    assert.equal((await executed(yes)).length, 0);
+    await decide(yes, "rq-replay", queued.idempotencyKey, { decision: "APPROVE", reviewer: "ops" });
+    const done = await until("the approved request to reach the app", async () => {
+      const e = await executed(yes);
+      return e.length > 0 && e;
+    });
+    assert.deepEqual(done.map((e) => [e.amount, e.state, e.idempotencyKey]), [[25000, "REVIEW_SUCCEEDED", queued.idempotencyKey]]);
+    const action = await authsignal.getAction({ userId: yes, action: "rq-replay", idempotencyKey: queued.idempotencyKey });
+    assert.equal(action.state, "REVIEW_SUCCEEDED");
+
+    // A rejected one never reaches the app.
+    const no = uid("replay-no");
+    r = await post(no, 26000);
+    assert.equal(r.status, 202);
+    const q2 = await until("the second held request", async () => (await queue("rq-replay")).find((q) => q.userId === no));
+    await decide(no, "rq-replay", q2.idempotencyKey, { decision: "REJECT", reviewer: "ops" });
+    await new Promise((res) => setTimeout(res, 1500));
+    assert.equal((await executed(no)).length, 0);
+    // And the approved one ran exactly once.
+    assert.equal((await executed(yes)).length, 1);
+  } finally {
+    await bank.close();
+  }
+});
+
 test("webhooks: action and authenticator events, signed, delivered at least once after a failing receiver", async () => {
   await configure("wh-action", { defaultUserActionResult: "REVIEW" });
   const user = uid("wh");

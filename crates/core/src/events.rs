@@ -62,6 +62,10 @@ pub enum Event {
         /// Custom attributes (for reviewers).
         #[serde(default)]
         custom: Option<Value>,
+        /// The held request is to be sent to the app now (approved, and
+        /// its route replays on approval).
+        #[serde(default)]
+        replay: bool,
     },
     /// A verified authenticator was added.
     AuthenticatorCreated {
@@ -137,7 +141,26 @@ impl Event {
             created_at: record.created_at,
             rule_ids: record.rule_ids.clone(),
             custom: record.request.custom.clone().map(Value::Object),
+            replay: last.to == ActionState::ReviewSucceeded
+                && record.replayed_at.is_none()
+                && record
+                    .pending_request
+                    .as_ref()
+                    .is_some_and(|p| p.replay_on_approval),
         })
+    }
+
+    /// The action whose held request is to be sent to the app now, if any.
+    pub fn replay(&self) -> Option<(&str, &str)> {
+        match self {
+            Event::ActionStateChanged {
+                action_code,
+                idempotency_key,
+                replay: true,
+                ..
+            } => Some((action_code, idempotency_key)),
+            _ => None,
+        }
     }
 
     /// The webhook event type.

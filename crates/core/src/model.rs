@@ -236,6 +236,10 @@ pub struct PendingRequest {
     pub body: String,
     /// SHA-256 of the body, hex.
     pub body_sha256: String,
+    /// Send it to the app as soon as a reviewer approves (the route's
+    /// `replayOnApproval`).
+    #[serde(default)]
+    pub replay_on_approval: bool,
 }
 
 /// The SDK's `TrackResponse`.

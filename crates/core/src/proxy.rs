@@ -137,6 +137,11 @@ pub struct RouteConfig {
     /// `{"from": source, "type": "number" | "string" | "boolean"}`.
     #[serde(default)]
     pub custom: BTreeMap<String, AttributeSource>,
+    /// When a held request of this route is approved in review, send it
+    /// to the app right away (once), instead of waiting for the client to
+    /// retry with its token. Default: false.
+    #[serde(default)]
+    pub replay_on_approval: bool,
 }
 
 /// Where an attribute comes from.

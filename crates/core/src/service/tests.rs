@@ -683,6 +683,39 @@ mod held_requests {
             headers: vec![("content-type".into(), "application/json".into())],
             body: "eyJhbW91bnQiOjUwMDB9".into(),
             body_sha256: "abc".into(),
+            replay_on_approval: false,
+        }
+    }
+
+    #[test]
+    fn an_approval_asks_for_the_replay_only_where_the_route_wants_it() {
+        use crate::events::Event;
+        for (wanted, approve, expect) in [
+            (true, true, true),
+            (false, true, false),
+            (true, false, false),
+        ] {
+            let store = MemoryUserStore::new();
+            let cfg = config("REVIEW");
+            let list = allowlist();
+            let mut i = input(keyed("k"), Some(&cfg), &list, NOW);
+            i.pending = Some(PendingRequest {
+                replay_on_approval: wanted,
+                ..held()
+            });
+            track(&store, i).unwrap();
+            let to = if approve {
+                ActionState::ReviewSucceeded
+            } else {
+                ActionState::ReviewFailed
+            };
+            let review = Cause::Review {
+                reviewer: "r".into(),
+                note: None,
+            };
+            update_state(&store, "withdraw-funds", "k", to, review, NOW).unwrap();
+            let last = store.events().pop().unwrap();
+            assert_eq!(last.replay().is_some(), expect, "{wanted} {approve}");
         }
     }
 
