@@ -809,6 +809,7 @@ impl UserObject {
                 idempotency_key,
                 code,
             } => {
+                let veto = self.veto_wanted(&action_code).await?;
                 let store = self.store()?;
                 let now = now_ms();
                 let check = service::verify_totp(
@@ -819,6 +820,9 @@ impl UserObject {
                     &code,
                     now,
                 )?;
+                if let Some(r) = self.vetoed_check(&store, &user_id, &check, veto).await? {
+                    return Ok(r);
+                }
                 self.code_check_response(check, user_id, action_code, now)
             }
             UserCommand::IssueCode {
@@ -875,6 +879,7 @@ impl UserObject {
                 channel,
                 code,
             } => {
+                let veto = self.veto_wanted(&action_code).await?;
                 let store = self.store()?;
                 let now = now_ms();
                 let check = service::verify_code(
@@ -886,6 +891,9 @@ impl UserObject {
                     &code,
                     now,
                 )?;
+                if let Some(r) = self.vetoed_check(&store, &user_id, &check, veto).await? {
+                    return Ok(r);
+                }
                 self.code_check_response(check, user_id, action_code, now)
             }
             UserCommand::MagicLinkStatus {
@@ -1078,6 +1086,7 @@ impl UserObject {
                 credential,
                 rp,
             } => {
+                let veto = self.veto_wanted(&action_code).await?;
                 let store = self.store()?;
                 let now = now_ms();
                 let record = service::get_action(&store, &action_code, &idempotency_key)?;
@@ -1098,6 +1107,9 @@ impl UserObject {
                     uuid::Uuid::new_v4().to_string(),
                     now,
                 )?;
+                if let Some(v) = self.veto(&store, &user_id, &r.record, veto).await? {
+                    return Err(vetoed_error(&v));
+                }
                 let token = self.fresh_token(&user_id, &action_code, &idempotency_key, now)?;
                 json_response(
                     200,
@@ -1146,6 +1158,14 @@ impl UserObject {
                 }
                 let response: AuthenticationResponse =
                     actiongate_core::error::parse_json(credential.to_string().as_bytes())?;
+                let veto = self
+                    .veto_wanted(
+                        ceremony
+                            .action_code
+                            .as_deref()
+                            .unwrap_or(passkeys::DEFAULT_SIGN_IN_ACTION),
+                    )
+                    .await?;
                 let s = passkeys::finish_authentication(
                     &store,
                     &user_id,
@@ -1156,6 +1176,9 @@ impl UserObject {
                     uuid::Uuid::new_v4().to_string(),
                     now,
                 )?;
+                if let Some(v) = self.veto(&store, &user_id, &s.record, veto).await? {
+                    return Err(vetoed_error(&v));
+                }
                 let user = store.get_user()?.unwrap_or_default();
                 let token = self.fresh_token(
                     &user_id,
@@ -1244,6 +1267,104 @@ impl UserObject {
             )
             .and_then(|c| c.to_array::<CountRow>())
             .is_ok_and(|rows| rows.first().is_some_and(|r| r.n > 0.0))
+    }
+
+    /// Whether the action asks the app before a challenge succeeds
+    /// (`actionVerifyWebhook`). Read before the challenge is checked: once
+    /// it is, nothing may be awaited until the app has answered.
+    async fn veto_wanted(&self, action_code: &str) -> std::result::Result<bool, ApiError> {
+        Ok(config_store::load(&self.env, action_code)
+            .await?
+            .is_some_and(|p| p.config.input.action_verify_webhook))
+    }
+
+    /// The answer to a code that verified but was vetoed, if it was.
+    async fn vetoed_check(
+        &self,
+        store: &SqlUserStore,
+        user_id: &str,
+        check: &service::CodeCheck,
+        wanted: bool,
+    ) -> std::result::Result<Option<Response>, ApiError> {
+        let service::CodeCheck::Verified { record, .. } = check else {
+            return Ok(None);
+        };
+        match self.veto(store, user_id, record, wanted).await? {
+            None => Ok(None),
+            Some(v) => {
+                let mut body = serde_json::json!({"isVerified": false, "failureReason": "VETOED"});
+                if let (Some(reason), Some(o)) = (vetoed_reason(&v), body.as_object_mut()) {
+                    o.insert("reason".into(), serde_json::json!(reason));
+                }
+                json_response(200, &body).map(Some)
+            }
+        }
+    }
+
+    /// The synchronous `action.verify` webhook: a challenge of an action
+    /// that asks for it has just succeeded; the app says whether it stands.
+    /// While the app is asked, the object takes no other request, so
+    /// nothing (no retry with the token, no validate) sees the action
+    /// succeeded before the answer. No answer (down, slow, not 2xx, no
+    /// `ACTION_VERIFY_WEBHOOK_URL`) counts as a veto: it fails closed.
+    /// Returns the action after a veto (`CHALLENGE_FAILED`), or `None`.
+    async fn veto(
+        &self,
+        store: &SqlUserStore,
+        user_id: &str,
+        record: &ActionRecord,
+        wanted: bool,
+    ) -> std::result::Result<Option<ActionRecord>, ApiError> {
+        if !wanted || record.state != ActionState::ChallengeSucceeded {
+            return Ok(None);
+        }
+        let url = settings::var(&self.env, "ACTION_VERIFY_WEBHOOK_URL")
+            .trim()
+            .to_owned();
+        let verdict: std::result::Result<outbox::Verdict, String> = if url.is_empty() {
+            Err("ACTION_VERIFY_WEBHOOK_URL is not set".to_owned())
+        } else {
+            let secret = settings::secret(&self.env, "API_SECRET_KEY")?;
+            let data = serde_json::json!({
+                "userId": user_id,
+                "actionCode": record.action_code,
+                "idempotencyKey": record.idempotency_key,
+                "verificationMethod": record.verification_method,
+                "ruleIds": record.rule_ids,
+                "custom": record.request.custom,
+            });
+            let body = crate::delivery::webhook_envelope(
+                &self.env,
+                "action.verify",
+                &uuid::Uuid::new_v4().to_string(),
+                data,
+            )
+            .to_string();
+            // The gate closes with this call, before anything else runs.
+            self.state
+                .block_concurrency_while(
+                    async move { Ok(outbox::ask_app(&url, &body, &secret).await) },
+                )
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
+        };
+        let reason = match verdict {
+            Ok(v) if v.is_verified => return Ok(None),
+            Ok(v) => v.reason,
+            Err(e) => {
+                worker::console_error!("action.verify: {e}");
+                Some("the app could not confirm this request".to_owned())
+            }
+        };
+        let vetoed = service::update_state(
+            store,
+            &record.action_code,
+            &record.idempotency_key,
+            ActionState::ChallengeFailed,
+            actiongate_core::model::Cause::Vetoed { reason },
+            now_ms(),
+        )?;
+        Ok(Some(vetoed))
     }
 
     /// The `userVerification` an action's passkey ceremonies use.
@@ -1383,4 +1504,24 @@ impl UserObject {
         };
         json_response(200, &body)
     }
+}
+
+/// The app's reason for a veto, from the action's audit trail.
+fn vetoed_reason(record: &ActionRecord) -> Option<String> {
+    match record.history.last().map(|h| &h.cause) {
+        Some(actiongate_core::model::Cause::Vetoed { reason }) => reason.clone(),
+        _ => None,
+    }
+}
+
+/// The error a passkey route answers when the app vetoed the sign-in.
+fn vetoed_error(record: &ActionRecord) -> ApiError {
+    ApiError::new(
+        403,
+        "challenge_vetoed",
+        match vetoed_reason(record) {
+            Some(r) => format!("The app refused this request: {r}"),
+            None => "The app refused this request.".to_owned(),
+        },
+    )
 }

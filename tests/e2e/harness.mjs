@@ -64,6 +64,7 @@ export async function startWorker({ logFile, extraArgs = [] } = {}) {
      "--var", `EMAIL_WEBHOOK_URL:http://127.0.0.1:${WEBHOOK_PORT}/email`,
      "--var", `SMS_WEBHOOK_URL:http://127.0.0.1:${WEBHOOK_PORT}/sms`,
      "--var", `WEBHOOK_URL:http://127.0.0.1:${EVENTS_PORT}/events`,
+     "--var", `ACTION_VERIFY_WEBHOOK_URL:http://127.0.0.1:${EVENTS_PORT}/verify`,
      ...extraArgs],
     {
       cwd: ROOT,

@@ -6,13 +6,16 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { authsignal, mgmt, call, uid, configure, assertError, VARS, BASE } from "./lib.mjs";
+import { authsignal, mgmt, call, uid, configure, assertError, VARS, BASE, client, totpCode } from "./lib.mjs";
 import { EVENTS_PORT } from "./harness.mjs";
 import { startBank, sessionToken } from "../../demo/bank.mjs";
 
 // The app's webhook receiver: it can be told to fail, and records the rest.
+// It also answers the synchronous action.verify webhook with `verdict`.
 const events = [];
+const asked = [];
 let failNext = 0;
+let verdict = { status: 200, body: { isVerified: true } };
 let receiver;
 
 before(async () => {
@@ -20,6 +23,12 @@ before(async () => {
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
     req.on("end", () => {
+      if (req.url === "/verify") {
+        asked.push({ body: Buffer.concat(chunks).toString(), signature: req.headers["x-signature-v2"] });
+        res.writeHead(verdict.status, { "Content-Type": "application/json" });
+        res.end(JSON.stringify(verdict.body));
+        return;
+      }
       if (failNext > 0) {
         failNext--;
         res.writeHead(503);
@@ -268,4 +277,50 @@ test("webhooks: action and authenticator events, signed, delivered at least once
   assert.equal(failNext, 0, "the failures were retried");
   // A forged signature does not verify.
   assert.throws(() => authsignal.webhook.constructEvent(got[0].body.replace("wh-action", "other"), got[0].signature));
+});
+
+test("action.verify: the app vetoes or confirms a completed challenge, synchronously; no answer fails closed", async () => {
+  await configure("veto-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP"], actionVerifyWebhook: true });
+  await configure("no-veto-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP"] });
+  /** Track, enroll an authenticator app, answer with its first code. */
+  const challenge = async (action) => {
+    const userId = uid("veto");
+    const t = await authsignal.track({ userId, action });
+    const e = await client("/user-authenticators/totp", t.token);
+    const r = await client("/verify/totp", t.token, { verificationCode: totpCode(e.body.secret) });
+    const a = await authsignal.getAction({ userId, action, idempotencyKey: t.idempotencyKey });
+    return { userId, t, r, a };
+  };
+
+  verdict = { status: 200, body: { isVerified: false, reason: "too many payees added today" } };
+  const before = asked.length;
+  let { userId, r, a } = await challenge("veto-action");
+  assert.deepEqual(r.body, { isVerified: false, failureReason: "VETOED", reason: "too many payees added today" });
+  assert.equal(a.state, "CHALLENGE_FAILED");
+  assert.deepEqual(a.history.map((h) => h.to), ["CHALLENGE_REQUIRED", "CHALLENGE_SUCCEEDED", "CHALLENGE_FAILED"]);
+  assert.deepEqual(a.history.at(-1).cause, { type: "VETOED", reason: "too many payees added today" });
+  // What the app was asked, signed like every webhook.
+  assert.equal(asked.length, before + 1);
+  const q = authsignal.webhook.constructEvent(asked.at(-1).body, asked.at(-1).signature);
+  assert.equal(q.type, "action.verify");
+  assert.deepEqual([q.data.userId, q.data.actionCode, q.data.verificationMethod], [userId, "veto-action", "AUTHENTICATOR_APP"]);
+
+  verdict = { status: 200, body: { isVerified: true } };
+  ({ r, a } = await challenge("veto-action"));
+  assert.equal(r.body.isVerified, true, JSON.stringify(r.body));
+  assert.equal(a.state, "CHALLENGE_SUCCEEDED");
+  assert.equal((await authsignal.validateChallenge({ token: r.body.accessToken })).isValid, true);
+
+  // The app does not answer properly: fail closed.
+  verdict = { status: 503, body: {} };
+  ({ r, a } = await challenge("veto-action"));
+  assert.equal(r.body.failureReason, "VETOED");
+  assert.equal(a.state, "CHALLENGE_FAILED");
+
+  // Actions that do not ask never call the app.
+  const n = asked.length;
+  ({ r, a } = await challenge("no-veto-action"));
+  assert.equal(a.state, "CHALLENGE_SUCCEEDED");
+  assert.equal(asked.length, n);
+  verdict = { status: 200, body: { isVerified: true } };
 });

@@ -51,6 +51,11 @@ pub struct ActionConfigurationInput {
     /// it did). Default: `preferred`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passkey_user_verification: Option<crate::webauthn::UserVerification>,
+    /// ActionGate extension: ask the app (`ACTION_VERIFY_WEBHOOK_URL`, the
+    /// synchronous `action.verify` webhook) before a challenge of this
+    /// action succeeds; the app may veto it. Default: false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub action_verify_webhook: bool,
 }
 
 /// A stored action configuration: the input plus bookkeeping. Stored with

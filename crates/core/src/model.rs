@@ -195,6 +195,12 @@ pub enum Cause {
     },
     /// The server API's `updateAction`.
     Api,
+    /// The app's `action.verify` webhook refused the completed challenge.
+    Vetoed {
+        /// The app's reason, or why the app could not be asked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// A reviewer's decision.
     Review {
         /// Who decided.

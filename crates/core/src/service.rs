@@ -1167,6 +1167,7 @@ pub fn update_state<S: UserStore>(
         Cause::Review { .. } => Actor::Reviewer,
         Cause::Challenge { .. } | Cause::SignIn { .. } | Cause::TooManyAttempts => Actor::Challenge,
         Cause::Api | Cause::Track { .. } => Actor::Api,
+        Cause::Vetoed { .. } => Actor::Veto,
     };
     let mut record = get_action(store, code, key)?;
     if check_transition(record.state, to, actor)? {

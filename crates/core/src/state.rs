@@ -14,9 +14,10 @@
 //!                (a,r)│ (a,r) └─(a)─┐   (c)│  │(c)└───(a,r)─────┘ │
 //!                    ▼  ▼  └───(a,r)┼──────┼──┼───────────────────┘
 //!     REVIEW_SUCCEEDED  REVIEW_FAILED│      ▼  ▼
-//!                                   └── CHALLENGE_SUCCEEDED  CHALLENGE_FAILED
+//!                                   └── CHALLENGE_SUCCEEDED ─(v)─► CHALLENGE_FAILED
 //!
 //!  (c) a completed challenge   (a) server API updateAction   (r) a reviewer
+//!  (v) the app's action.verify webhook, vetoing a challenge as it completes
 //! ```
 //!
 //! - `CHALLENGE_REQUIRED → CHALLENGE_SUCCEEDED | CHALLENGE_FAILED` by a challenge;
@@ -24,6 +25,8 @@
 //! - `ALLOW | CHALLENGE_SUCCEEDED → REVIEW_REQUIRED` by the server API (send to review).
 //! - `REVIEW_REQUIRED → REVIEW_SUCCEEDED | REVIEW_FAILED` by the API or a reviewer.
 //! - `CHALLENGE_REQUIRED | REVIEW_REQUIRED → BLOCK` by the API or a reviewer.
+//! - `CHALLENGE_SUCCEEDED → CHALLENGE_FAILED` by the app's veto, in the same
+//!   step as the challenge (nothing else sees the action in between).
 //! - Setting the state an action already has is a no-op, not an error, so a
 //!   retried `updateAction` is harmless.
 //!
@@ -162,6 +165,8 @@ pub enum Actor {
     Api,
     /// A person working the review queue.
     Reviewer,
+    /// The app's `action.verify` webhook.
+    Veto,
 }
 
 /// Check a state change against the state machine.
@@ -192,6 +197,7 @@ pub fn check_transition(
         (S::ChallengeRequired | S::ReviewRequired, S::Block) => {
             matches!(actor, A::Api | A::Reviewer)
         }
+        (S::ChallengeSucceeded, S::ChallengeFailed) => actor == A::Veto,
         _ => false,
     };
     if allowed {
@@ -289,6 +295,14 @@ mod tests {
     }
 
     #[test]
+    fn challenge_succeeded_to_challenge_failed_by_veto() {
+        ok(S::ChallengeSucceeded, S::ChallengeFailed, A::Veto);
+        refused(S::ChallengeSucceeded, S::ChallengeFailed, A::Api);
+        refused(S::ChallengeSucceeded, S::ChallengeFailed, A::Challenge);
+        refused(S::ReviewSucceeded, S::ChallengeFailed, A::Veto);
+    }
+
+    #[test]
     fn same_state_is_a_no_op() {
         for s in ALL_STATES {
             assert_eq!(check_transition(s, s, A::Api), Ok(false));
@@ -313,18 +327,18 @@ mod tests {
 
     #[test]
     fn exactly_the_documented_edges_exist() {
-        // Count every (from, to, actor) accepted: the module docs list 13.
+        // Count every (from, to, actor) accepted: the module docs list 14.
         let mut n = 0;
         for from in ALL_STATES {
             for to in ALL_STATES {
-                for actor in [A::Api, A::Reviewer, A::Challenge] {
+                for actor in [A::Api, A::Reviewer, A::Challenge, A::Veto] {
                     if from != to && check_transition(from, to, actor).is_ok() {
                         n += 1;
                     }
                 }
             }
         }
-        assert_eq!(n, 13);
+        assert_eq!(n, 14);
     }
 
     #[test]
