@@ -689,7 +689,6 @@ mod held_requests {
 
     #[test]
     fn an_approval_asks_for_the_replay_only_where_the_route_wants_it() {
-        use crate::events::Event;
         for (wanted, approve, expect) in [
             (true, true, true),
             (false, true, false),
