@@ -4,6 +4,7 @@
 //! and talks to storage (a SQLite Durable Object per user, KV for
 //! configuration). Every decision is made by the core.
 
+mod analytics;
 mod client_api;
 mod config_store;
 mod delivery;
@@ -18,6 +19,7 @@ mod server_api;
 mod settings;
 mod user_object;
 
+pub use analytics::AnalyticsShard;
 pub use review_queue::ReviewQueue;
 pub use user_object::UserObject;
 

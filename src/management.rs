@@ -51,7 +51,7 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
         ["action-configurations", _, "rules", _] => &[Get, Put, Delete],
         ["simulate"] | ["configuration", "validate"] => &[Post],
         ["configuration"] => &[Put],
-        ["reviews"] => &[Get],
+        ["reviews"] | ["analytics"] => &[Get],
         ["reviews", _, _, _] => &[Post],
         _ => return Err(ApiError::not_found()),
     };
@@ -124,11 +124,53 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
         }
         (["configuration"], _) => apply_document(&mut req, env).await,
         (["reviews"], _) => list_reviews(&req, env).await,
+        (["analytics"], _) => analytics(&req, env).await,
         (["reviews", user_id, code, key], _) => {
             decide_review(&mut req, env, user_id, code, key).await
         }
         _ => Err(ApiError::not_found()),
     }
+}
+
+/// `GET /v1/management/analytics?from=YYYY-MM-DD&to=YYYY-MM-DD&actionCode=`:
+/// per action and day, tracks by outcome, challenge success rate and the
+/// median time to complete a challenge. Default: the last 30 days.
+async fn analytics(req: &Request, env: &Env) -> Result<Response, ApiError> {
+    use actiongate_core::analytics::day;
+    let url = req.url().map_err(ApiError::internal)?;
+    let now = i64::try_from(Date::now().as_millis()).unwrap_or(0);
+    let (mut from, mut to, mut action_code) = (None, None, None);
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "from" => from = Some(actiongate_core::time::parse_date(&v, "from")?),
+            "to" => to = Some(actiongate_core::time::parse_date(&v, "to")?),
+            "actionCode" => {
+                check_action_code(&v, "actionCode")?;
+                action_code = Some(v.into_owned());
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "{other}: unknown query parameter (from, to, actionCode)"
+                )));
+            }
+        }
+    }
+    let to = to.unwrap_or(now);
+    let from = from.unwrap_or(to - 29 * 86_400_000);
+    if from > to {
+        return Err(ApiError::bad_request("from: after to"));
+    }
+    if to - from > crate::analytics::MAX_DAYS * 86_400_000 {
+        return Err(ApiError::bad_request(format!(
+            "from: at most {} days before to",
+            crate::analytics::MAX_DAYS
+        )));
+    }
+    let days = crate::analytics::query(env, &day(from), &day(to), action_code).await?;
+    json_response(
+        200,
+        &serde_json::json!({"from": day(from), "to": day(to), "days": days}),
+    )
 }
 
 /// `GET /v1/management/reviews?actionCode=&limit=&cursor=`.

@@ -35,6 +35,8 @@ pub enum Sink {
     Webhook,
     /// The app, with an approved held request.
     Replay,
+    /// The user's analytics shard.
+    Analytics,
 }
 
 impl Sink {
@@ -44,8 +46,14 @@ impl Sink {
             Sink::Review => "review",
             Sink::Webhook => "webhook",
             Sink::Replay => "replay",
+            Sink::Analytics => "analytics",
         }
     }
+}
+
+/// Whether analytics are counted (`ANALYTICS` is not `off`).
+pub fn analytics_enabled(env: &Env) -> bool {
+    settings::var(env, "ANALYTICS").trim() != "off"
 }
 
 /// Whether webhooks are configured.
@@ -81,7 +89,7 @@ fn backoff(attempts: i64) -> i64 {
 
 /// Deliver what is due, then schedule the next alarm if anything is left.
 pub async fn deliver(state: &State, env: &Env) {
-    for sink in [Sink::Review, Sink::Webhook, Sink::Replay] {
+    for sink in [Sink::Review, Sink::Webhook, Sink::Replay, Sink::Analytics] {
         if let Err(e) = deliver_sink(state, env, sink).await {
             worker::console_error!("outbox ({}): {e}", sink.as_str());
         }
@@ -168,6 +176,12 @@ async fn send(
 ) -> Result<(), String> {
     match sink {
         Sink::Replay => replay(state, env, &row.user_id, event).await,
+        Sink::Analytics => match actiongate_core::analytics::Metric::of(event) {
+            Some(m) => {
+                crate::analytics::record(env, &row.user_id, &row.event_id, m, now_ms()).await
+            }
+            None => Ok(()),
+        },
         Sink::Review => {
             let Some(change) = event.review_change() else {
                 return Ok(());
@@ -235,6 +249,7 @@ async fn replay(state: &State, env: &Env, user_id: &str, event: &Event) -> Resul
     let store = crate::user_object::SqlUserStore::new(
         state.storage().sql(),
         user_id.to_owned(),
+        false,
         false,
         std::rc::Rc::new(std::cell::Cell::new(false)),
     );

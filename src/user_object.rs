@@ -206,6 +206,8 @@ pub struct SqlUserStore {
     user_id: String,
     /// Whether webhooks are configured (otherwise only review events are kept).
     webhooks: bool,
+    /// Whether analytics are counted.
+    analytics: bool,
     /// Set when an event was put in the outbox.
     emitted: Rc<Cell<bool>>,
 }
@@ -267,11 +269,18 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> std::result::Result<T, 
 
 impl SqlUserStore {
     /// Wrap the object's SQL storage (see [`Self::create_schema`]).
-    pub fn new(sql: SqlStorage, user_id: String, webhooks: bool, emitted: Rc<Cell<bool>>) -> Self {
+    pub fn new(
+        sql: SqlStorage,
+        user_id: String,
+        webhooks: bool,
+        analytics: bool,
+        emitted: Rc<Cell<bool>>,
+    ) -> Self {
         SqlUserStore {
             sql,
             user_id,
             webhooks,
+            analytics,
             emitted,
         }
     }
@@ -543,6 +552,9 @@ impl UserStore for SqlUserStore {
         if event.replay().is_some() {
             sinks.push(outbox::Sink::Replay);
         }
+        if self.analytics && actiongate_core::analytics::Metric::of(&event).is_some() {
+            sinks.push(outbox::Sink::Analytics);
+        }
         if sinks.is_empty() {
             return Ok(());
         }
@@ -650,6 +662,7 @@ impl UserObject {
             self.state.storage().sql(),
             self.user_id.borrow().clone(),
             outbox::webhooks_enabled(&self.env),
+            outbox::analytics_enabled(&self.env),
             self.emitted.clone(),
         );
         if !self.schema_ready.get() {

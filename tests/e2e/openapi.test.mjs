@@ -231,6 +231,11 @@ test("review operations conform", async () => {
   conforms(path, "POST", await mgmt("POST", `/reviews/${user}/openapi-review/none`, { body: { decision: "REJECT", reviewer: "oa" } }));
 });
 
+test("analytics conform", async () => {
+  conforms("/v1/management/analytics", "GET", await mgmt("GET", "/analytics"));
+  conforms("/v1/management/analytics", "GET", await mgmt("GET", "/analytics?from=soon"));
+});
+
 test("every operation in the document was checked", () => {
   const all = [];
   for (const [path, ops] of Object.entries(doc.paths)) for (const m of Object.keys(ops)) all.push(`${m.toUpperCase()} ${path}`);

@@ -1,0 +1,297 @@
+//! Analytics per action code and UTC day: tracks by outcome, challenges
+//! succeeded and failed, and how long challenges took.
+//!
+//! Counts come from the same events as webhooks ([`crate::events::Event`]),
+//! so nothing is added to the request path beyond the outbox row. They are
+//! kept in a fixed number of shard objects (a user's events always go to
+//! the same shard, [`shard_of`]), so no single object sees every track;
+//! reading sums the shards. Durations are kept as a histogram with
+//! power-of-two buckets, from which the median is estimated; its error is at
+//! most half a bucket (a bucket spans a factor of two).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::events::Event;
+use crate::model::Cause;
+use crate::state::ActionState;
+use crate::time::Millis;
+
+/// How many shard objects hold the counts.
+pub const SHARDS: u32 = 16;
+/// Histogram buckets: bucket `b` holds durations in
+/// `[250·2^b, 250·2^(b+1))` ms, bucket 0 everything under 500 ms.
+pub const BUCKETS: u32 = 22;
+const BUCKET_BASE_MS: i64 = 250;
+
+/// What one event adds to the counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum Metric {
+    /// A track, by the state it started in.
+    Tracked {
+        /// Action code.
+        action_code: String,
+        /// UTC day, `YYYY-MM-DD`.
+        day: String,
+        /// `allow`, `challenge`, `review` or `block`.
+        outcome: String,
+    },
+    /// A challenge completed, after this long.
+    ChallengeSucceeded {
+        /// Action code.
+        action_code: String,
+        /// UTC day.
+        day: String,
+        /// Its histogram bucket.
+        bucket: u32,
+    },
+    /// A challenge failed (too many wrong codes, or vetoed by the app).
+    ChallengeFailed {
+        /// Action code.
+        action_code: String,
+        /// UTC day.
+        day: String,
+    },
+}
+
+/// The UTC day of a time, `YYYY-MM-DD`.
+pub fn day(ms: Millis) -> String {
+    crate::time::to_rfc3339(ms).chars().take(10).collect()
+}
+
+/// The bucket of a duration.
+pub fn bucket(ms: Millis) -> u32 {
+    let mut b = 0;
+    let mut upper = BUCKET_BASE_MS * 2;
+    while ms >= upper && b + 1 < BUCKETS {
+        b += 1;
+        upper = upper.saturating_mul(2);
+    }
+    b
+}
+
+/// The shard that counts a user's events.
+pub fn shard_of(user_id: &str) -> u32 {
+    let h = hmac_sha256::Hash::hash(user_id.as_bytes());
+    u32::from_be_bytes([h[0], h[1], h[2], h[3]]) % SHARDS
+}
+
+impl Metric {
+    /// What `event` counts for, if anything.
+    pub fn of(event: &Event) -> Option<Self> {
+        match event {
+            Event::ActionCreated {
+                action_code,
+                state,
+                at,
+                ..
+            } => {
+                let outcome = match state {
+                    ActionState::Allow => "allow",
+                    ActionState::ChallengeRequired => "challenge",
+                    ActionState::ReviewRequired => "review",
+                    ActionState::Block => "block",
+                    _ => return None,
+                };
+                Some(Metric::Tracked {
+                    action_code: action_code.clone(),
+                    day: day(*at),
+                    outcome: outcome.to_owned(),
+                })
+            }
+            Event::ActionStateChanged {
+                action_code,
+                from,
+                to,
+                at,
+                cause,
+                created_at,
+                ..
+            } => match (from, to, cause) {
+                (
+                    ActionState::ChallengeRequired,
+                    ActionState::ChallengeSucceeded | ActionState::ReviewRequired,
+                    Cause::Challenge { .. },
+                ) => Some(Metric::ChallengeSucceeded {
+                    action_code: action_code.clone(),
+                    day: day(*at),
+                    bucket: bucket(at.saturating_sub(*created_at)),
+                }),
+                (_, ActionState::ChallengeFailed, _) => Some(Metric::ChallengeFailed {
+                    action_code: action_code.clone(),
+                    day: day(*at),
+                }),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// One day of one action, summed over shards.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DayCounts {
+    /// Tracks that were allowed.
+    pub allow: u64,
+    /// Tracks that were challenged.
+    pub challenge: u64,
+    /// Tracks held for review.
+    pub review: u64,
+    /// Tracks blocked.
+    pub block: u64,
+    /// Challenges completed.
+    pub succeeded: u64,
+    /// Challenges failed.
+    pub failed: u64,
+    /// Duration histogram (count per bucket).
+    pub buckets: Vec<u64>,
+}
+
+impl DayCounts {
+    /// Add another shard's counts.
+    pub fn add(&mut self, o: &DayCounts) {
+        self.allow += o.allow;
+        self.challenge += o.challenge;
+        self.review += o.review;
+        self.block += o.block;
+        self.succeeded += o.succeeded;
+        self.failed += o.failed;
+        if self.buckets.len() < o.buckets.len() {
+            self.buckets.resize(o.buckets.len(), 0);
+        }
+        for (a, b) in self.buckets.iter_mut().zip(&o.buckets) {
+            *a += b;
+        }
+    }
+
+    /// The median challenge duration in seconds, estimated from the
+    /// histogram (linear within the bucket); `None` without samples.
+    pub fn median_seconds(&self) -> Option<f64> {
+        let n: u64 = self.buckets.iter().sum();
+        if n == 0 {
+            return None;
+        }
+        let half = n as f64 / 2.0;
+        let mut seen = 0.0;
+        for (b, count) in self.buckets.iter().enumerate() {
+            let c = *count as f64;
+            if c > 0.0 && seen + c >= half {
+                let b = i32::try_from(b).unwrap_or(0);
+                let (lo, hi) = if b == 0 {
+                    (0.0, (BUCKET_BASE_MS * 2) as f64)
+                } else {
+                    let lo = BUCKET_BASE_MS as f64 * 2f64.powi(b);
+                    (lo, lo * 2.0)
+                };
+                let ms = lo + (hi - lo) * ((half - seen) / c);
+                return Some((ms / 100.0).round() / 10.0);
+            }
+            seen += c;
+        }
+        None
+    }
+
+    /// The API form.
+    pub fn to_wire(&self, day: &str, action_code: &str) -> Value {
+        let tracks = self.allow + self.challenge + self.review + self.block;
+        let finished = self.succeeded + self.failed;
+        json!({
+            "day": day,
+            "actionCode": action_code,
+            "tracks": tracks,
+            "byOutcome": {"ALLOW": self.allow, "CHALLENGE": self.challenge, "REVIEW": self.review, "BLOCK": self.block},
+            "challengesSucceeded": self.succeeded,
+            "challengesFailed": self.failed,
+            "challengeSuccessRate": (finished > 0).then(|| self.succeeded as f64 / finished as f64),
+            "medianChallengeSeconds": self.median_seconds(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn buckets_double() {
+        assert_eq!(bucket(0), 0);
+        assert_eq!(bucket(499), 0);
+        assert_eq!(bucket(500), 1);
+        assert_eq!(bucket(999), 1);
+        assert_eq!(bucket(1000), 2);
+        assert_eq!(bucket(i64::MAX), BUCKETS - 1);
+    }
+
+    #[test]
+    fn the_median_comes_from_the_histogram() {
+        let mut d = DayCounts {
+            buckets: vec![0; BUCKETS as usize],
+            ..DayCounts::default()
+        };
+        assert_eq!(d.median_seconds(), None);
+        // Three challenges of ~3 s, 5 s and 20 s: the median is in 5 s's bucket.
+        for ms in [3_000, 5_000, 20_000] {
+            d.buckets[bucket(ms) as usize] += 1;
+        }
+        let m = d.median_seconds().unwrap();
+        assert!((4.0..8.0).contains(&m), "{m}");
+        // Adding a shard sums everything.
+        let mut total = DayCounts::default();
+        total.add(&d);
+        total.add(&d);
+        assert_eq!(total.buckets.iter().sum::<u64>(), 6);
+        assert_eq!(total.median_seconds(), d.median_seconds());
+    }
+
+    #[test]
+    fn events_count_for_the_right_thing() {
+        let created = Event::ActionCreated {
+            action_code: "withdraw".into(),
+            idempotency_key: "k".into(),
+            state: ActionState::ChallengeRequired,
+            at: 1_795_380_179_000,
+            rule_ids: vec![],
+            custom: None,
+        };
+        assert_eq!(
+            Metric::of(&created),
+            Some(Metric::Tracked {
+                action_code: "withdraw".into(),
+                day: "2026-11-22".into(),
+                outcome: "challenge".into()
+            })
+        );
+        let done = Event::ActionStateChanged {
+            action_code: "withdraw".into(),
+            idempotency_key: "k".into(),
+            from: ActionState::ChallengeRequired,
+            to: ActionState::ChallengeSucceeded,
+            at: 1_795_380_179_000 + 12_000,
+            cause: Cause::Challenge {
+                method: crate::methods::VerificationMethod::Passkey,
+            },
+            created_at: 1_795_380_179_000,
+            rule_ids: vec![],
+            custom: None,
+            replay: false,
+        };
+        assert_eq!(
+            Metric::of(&done),
+            Some(Metric::ChallengeSucceeded {
+                action_code: "withdraw".into(),
+                day: "2026-11-22".into(),
+                bucket: bucket(12_000)
+            })
+        );
+        assert!(shard_of("alice") < SHARDS);
+        assert_eq!(shard_of("alice"), shard_of("alice"));
+    }
+}

@@ -1,0 +1,321 @@
+//! Analytics shards: Durable Objects that count, per action code and UTC
+//! day, what the users' outboxes report (see `actiongate_core::analytics`).
+//! A user's events always go to the same one of
+//! [`actiongate_core::analytics::SHARDS`] shards; reading asks every shard
+//! and sums. Each event is applied once: shards remember the event ids they
+//! applied (for three days, longer than an outbox retries).
+
+use std::collections::BTreeMap;
+
+use actiongate_core::analytics::{BUCKETS, DayCounts, Metric, SHARDS, shard_of};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use worker::{
+    DurableObject, Env, Method, Request, RequestInit, Response, Result, SqlStorageValue, State,
+    durable_object,
+};
+
+use crate::http::{ApiError, json_response};
+
+/// Binding name in wrangler.toml.
+pub const BINDING: &str = "ANALYTICS";
+/// How long applied event ids are remembered, in ms.
+const DEDUPE_MS: i64 = 3 * 24 * 3600 * 1000;
+/// Longest range a query may span, in days.
+pub const MAX_DAYS: i64 = 92;
+
+/// A request to a shard.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum ShardCommand {
+    /// Count one event (once per `event_id`).
+    Record {
+        event_id: String,
+        metric: Metric,
+        now: i64,
+    },
+    /// The counts of days `from..=to` (`YYYY-MM-DD`), optionally of one action.
+    Query {
+        from: String,
+        to: String,
+        action_code: Option<String>,
+    },
+}
+
+async fn call(
+    env: &Env,
+    shard: u32,
+    cmd: &ShardCommand,
+) -> std::result::Result<Response, ApiError> {
+    let body = serde_json::to_string(cmd).map_err(ApiError::internal)?;
+    let ns = env.durable_object(BINDING).map_err(ApiError::unavailable)?;
+    let stub = ns
+        .id_from_name(&format!("analytics-{shard}"))
+        .and_then(|id| id.get_stub())
+        .map_err(ApiError::unavailable)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let request =
+        Request::new_with_init("https://analytics/", &init).map_err(ApiError::internal)?;
+    stub.fetch_with_request(request)
+        .await
+        .map_err(ApiError::unavailable)
+}
+
+/// Count an event of `user_id` in its shard.
+///
+/// # Errors
+/// Why it was not counted (the outbox retries).
+pub async fn record(
+    env: &Env,
+    user_id: &str,
+    event_id: &str,
+    metric: Metric,
+    now: i64,
+) -> std::result::Result<(), String> {
+    let cmd = ShardCommand::Record {
+        event_id: event_id.to_owned(),
+        metric,
+        now,
+    };
+    let resp = call(env, shard_of(user_id), &cmd)
+        .await
+        .map_err(|e| e.description)?;
+    if resp.status_code() == 200 {
+        Ok(())
+    } else {
+        Err(format!("analytics shard answered {}", resp.status_code()))
+    }
+}
+
+/// Counts of days `from..=to`, summed over every shard, per day and action.
+///
+/// # Errors
+/// 503 when a shard cannot be read.
+pub async fn query(
+    env: &Env,
+    from: &str,
+    to: &str,
+    action_code: Option<String>,
+) -> std::result::Result<Vec<serde_json::Value>, ApiError> {
+    let cmd = ShardCommand::Query {
+        from: from.to_owned(),
+        to: to.to_owned(),
+        action_code,
+    };
+    let answers = futures_util::future::join_all((0..SHARDS).map(|s| call(env, s, &cmd))).await;
+    let mut total: BTreeMap<(String, String), DayCounts> = BTreeMap::new();
+    for answer in answers {
+        let mut resp = answer?;
+        if resp.status_code() != 200 {
+            return Err(ApiError::unavailable("an analytics shard failed"));
+        }
+        let rows: Vec<(String, String, DayCounts)> =
+            resp.json().await.map_err(ApiError::internal)?;
+        for (day, code, counts) in rows {
+            total.entry((day, code)).or_default().add(&counts);
+        }
+    }
+    Ok(total
+        .iter()
+        .map(|((day, code), c)| c.to_wire(day, code))
+        .collect())
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS applied (event_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS applied_at ON applied (at);
+CREATE TABLE IF NOT EXISTS daily (
+  day TEXT NOT NULL, action_code TEXT NOT NULL,
+  allow INTEGER NOT NULL DEFAULT 0, challenge INTEGER NOT NULL DEFAULT 0,
+  review INTEGER NOT NULL DEFAULT 0, block INTEGER NOT NULL DEFAULT 0,
+  succeeded INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (day, action_code)
+);
+CREATE TABLE IF NOT EXISTS durations (
+  day TEXT NOT NULL, action_code TEXT NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL,
+  PRIMARY KEY (day, action_code, bucket)
+);
+";
+
+#[derive(Deserialize)]
+struct DailyRow {
+    day: String,
+    action_code: String,
+    allow: f64,
+    challenge: f64,
+    review: f64,
+    block: f64,
+    succeeded: f64,
+    failed: f64,
+}
+
+#[derive(Deserialize)]
+struct BucketRow {
+    day: String,
+    action_code: String,
+    bucket: f64,
+    n: f64,
+}
+
+/// One analytics shard (`AnalyticsShard` in wrangler.toml).
+#[durable_object(fetch)]
+pub struct AnalyticsShard {
+    state: State,
+}
+
+impl DurableObject for AnalyticsShard {
+    fn new(state: State, _env: Env) -> Self {
+        Self { state }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let result = match req.bytes().await {
+            Ok(body) => match serde_json::from_slice::<ShardCommand>(&body) {
+                Ok(cmd) => self.handle(cmd),
+                Err(e) => Err(ApiError::internal(format!("bad analytics command: {e}"))),
+            },
+            Err(e) => Err(ApiError::internal(format!(
+                "reading an analytics command: {e}"
+            ))),
+        };
+        match result {
+            Ok(r) => Ok(r),
+            Err(e) => e.into_response(),
+        }
+    }
+}
+
+impl AnalyticsShard {
+    fn exec(&self, q: &str, b: Vec<SqlStorageValue>) -> std::result::Result<usize, ApiError> {
+        let cursor = self
+            .state
+            .storage()
+            .sql()
+            .exec(q, b)
+            .map_err(ApiError::unavailable)?;
+        let _ = cursor.raw().count();
+        Ok(cursor.rows_written())
+    }
+
+    fn handle(&self, cmd: ShardCommand) -> std::result::Result<Response, ApiError> {
+        self.state
+            .storage()
+            .sql()
+            .exec(SCHEMA, None)
+            .map_err(ApiError::unavailable)?;
+        match cmd {
+            ShardCommand::Record {
+                event_id,
+                metric,
+                now,
+            } => {
+                self.exec(
+                    "DELETE FROM applied WHERE at < ?",
+                    vec![now.saturating_sub(DEDUPE_MS).into()],
+                )?;
+                let fresh = self.exec(
+                    "INSERT INTO applied (event_id, at) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING",
+                    vec![event_id.into(), now.into()],
+                )? > 0;
+                if fresh {
+                    self.apply(metric)?;
+                }
+                json_response(200, &json!({"counted": fresh}))
+            }
+            ShardCommand::Query {
+                from,
+                to,
+                action_code,
+            } => self.query(&from, &to, action_code),
+        }
+    }
+
+    fn apply(&self, metric: Metric) -> std::result::Result<(), ApiError> {
+        let (day, code, column) = match &metric {
+            Metric::Tracked {
+                action_code,
+                day,
+                outcome,
+            } => (day, action_code, outcome.as_str()),
+            Metric::ChallengeSucceeded {
+                action_code, day, ..
+            } => (day, action_code, "succeeded"),
+            Metric::ChallengeFailed { action_code, day } => (day, action_code, "failed"),
+        };
+        // The column comes from the fixed set above, never from input.
+        let column = match column {
+            "allow" | "challenge" | "review" | "block" | "succeeded" | "failed" => column,
+            _ => return Ok(()),
+        };
+        self.exec(
+            &format!(
+                "INSERT INTO daily (day, action_code, {column}) VALUES (?, ?, 1) ON CONFLICT (day, action_code) DO UPDATE SET {column} = {column} + 1"
+            ),
+            vec![day.as_str().into(), code.as_str().into()],
+        )?;
+        if let Metric::ChallengeSucceeded {
+            action_code,
+            day,
+            bucket,
+        } = metric
+        {
+            self.exec(
+                "INSERT INTO durations (day, action_code, bucket, n) VALUES (?, ?, ?, 1) ON CONFLICT (day, action_code, bucket) DO UPDATE SET n = n + 1",
+                vec![
+                    day.into(),
+                    action_code.into(),
+                    i64::from(bucket.min(BUCKETS - 1)).into(),
+                ],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn query(
+        &self,
+        from: &str,
+        to: &str,
+        action_code: Option<String>,
+    ) -> std::result::Result<Response, ApiError> {
+        let sql = self.state.storage().sql();
+        let mut filter = String::from(" WHERE day >= ? AND day <= ?");
+        let mut b: Vec<SqlStorageValue> = vec![from.into(), to.into()];
+        if let Some(c) = &action_code {
+            filter.push_str(" AND action_code = ?");
+            b.push(c.as_str().into());
+        }
+        let daily: Vec<DailyRow> = sql
+            .exec(&format!("SELECT * FROM daily{filter}"), b.clone())
+            .and_then(|c| c.to_array())
+            .map_err(ApiError::unavailable)?;
+        let buckets: Vec<BucketRow> = sql
+            .exec(&format!("SELECT * FROM durations{filter}"), b)
+            .and_then(|c| c.to_array())
+            .map_err(ApiError::unavailable)?;
+        let mut out: BTreeMap<(String, String), DayCounts> = BTreeMap::new();
+        let n = |v: f64| v.max(0.0) as u64;
+        for r in daily {
+            let c = out.entry((r.day, r.action_code)).or_default();
+            c.allow = n(r.allow);
+            c.challenge = n(r.challenge);
+            c.review = n(r.review);
+            c.block = n(r.block);
+            c.succeeded = n(r.succeeded);
+            c.failed = n(r.failed);
+        }
+        for r in buckets {
+            let c = out.entry((r.day, r.action_code)).or_default();
+            let i = (r.bucket.max(0.0) as usize).min(BUCKETS as usize - 1);
+            if c.buckets.len() <= i {
+                c.buckets.resize(i + 1, 0);
+            }
+            if let Some(slot) = c.buckets.get_mut(i) {
+                *slot += n(r.n);
+            }
+        }
+        let rows: Vec<(String, String, DayCounts)> =
+            out.into_iter().map(|((d, a), c)| (d, a, c)).collect();
+        json_response(200, &rows)
+    }
+}
