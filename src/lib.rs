@@ -4,6 +4,7 @@
 //! and talks to storage (a SQLite Durable Object per user, KV for
 //! configuration). Every decision is made by the core.
 
+mod admin;
 mod analytics;
 mod client_api;
 mod config_store;

@@ -11,6 +11,9 @@
 //!   configuration document (see `actiongate_core::config_doc`), validated
 //!   as one; PUT writes it only when all of it is valid.
 //!
+//! - `users/{userId}` (GET): profile, authenticators and recent actions with
+//!   their history, for the admin portal.
+//! - `analytics` (GET): counts per action and day.
 //! - `reviews` (GET): the review queue, oldest first; `reviews/{userId}/
 //!   {actionCode}/{idempotencyKey}` (POST): a reviewer's decision.
 //!
@@ -32,11 +35,9 @@ use crate::config_store::{self, ACTION_CONFIG_PREFIX, VALUE_LIST_PREFIX};
 use crate::http::{
     ApiError, MAX_MANAGEMENT_BODY_BYTES, json_response, read_json_body, read_json_body_up_to,
 };
-use crate::router::{allow, authenticate};
+use crate::router::allow;
 use crate::server_api::call_user;
 use crate::user_object::UserCommand;
-
-const MANAGEMENT_SECRET: &str = "MANAGEMENT_SECRET_KEY";
 
 /// Handle `/v1/management/<rest>`.
 ///
@@ -51,12 +52,12 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
         ["action-configurations", _, "rules", _] => &[Get, Put, Delete],
         ["simulate"] | ["configuration", "validate"] => &[Post],
         ["configuration"] => &[Put],
-        ["reviews"] | ["analytics"] => &[Get],
+        ["reviews"] | ["analytics"] | ["users", _] => &[Get],
         ["reviews", _, _, _] => &[Post],
         _ => return Err(ApiError::not_found()),
     };
     allow(&req, methods)?;
-    authenticate(&req, env, MANAGEMENT_SECRET)?;
+    crate::admin::authorize(&req, env)?;
     let method = req.method();
     match (rest, method) {
         (["action-configurations"], _) => list_configs(env).await,
@@ -125,6 +126,17 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
         (["configuration"], _) => apply_document(&mut req, env).await,
         (["reviews"], _) => list_reviews(&req, env).await,
         (["analytics"], _) => analytics(&req, env).await,
+        (["users", user_id], _) => {
+            check_user_id(user_id)?;
+            call_user(
+                env,
+                user_id,
+                &UserCommand::Overview {
+                    user_id: (*user_id).to_owned(),
+                },
+            )
+            .await
+        }
         (["reviews", user_id, code, key], _) => {
             decide_review(&mut req, env, user_id, code, key).await
         }

@@ -38,6 +38,7 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
             allow(&req, &[Method::Get, Method::Post])?;
             crate::client_api::open_magic_link(req, env).await
         }
+        ["__actiongate", "admin", "session"] => crate::admin::session(req, env).await,
         ["__actiongate", "outbox"] => crate::delivery::outbox(env, false).await,
         ["__actiongate", "outbox.json"] => crate::delivery::outbox(env, true).await,
         ["challenge"] | ["__actiongate", ..] if !segs.starts_with(&["__actiongate", "resume"]) => {

@@ -183,6 +183,9 @@ pub enum UserCommand {
     },
     /// "Not now" to the offer of adding a passkey.
     PasskeyPromptSkip,
+    /// Everything about the user for the admin portal: profile,
+    /// authenticators, recent actions with their history.
+    Overview { user_id: String },
     /// A reviewer's decision on an action in `REVIEW_REQUIRED`.
     Review {
         action_code: String,
@@ -1209,6 +1212,27 @@ impl UserObject {
                         "username": user.username,
                         "userDisplayName": user.display_name,
                         "state": s.record.state,
+                    }),
+                )
+            }
+            UserCommand::Overview { user_id } => {
+                let store = self.store()?;
+                let q = ActionQuery {
+                    from: None,
+                    codes: Vec::new(),
+                    state: None,
+                    limit: 20,
+                };
+                let actions: Vec<_> = service::query_actions(&store, &q)?
+                    .iter()
+                    .map(ActionRecord::to_get_response)
+                    .collect();
+                json_response(
+                    200,
+                    &serde_json::json!({
+                        "user": service::get_user(&store, &user_id)?,
+                        "authenticators": service::list_authenticators(&store, &user_id)?,
+                        "actions": actions,
                     }),
                 )
             }

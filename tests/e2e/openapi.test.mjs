@@ -231,6 +231,13 @@ test("review operations conform", async () => {
   conforms(path, "POST", await mgmt("POST", `/reviews/${user}/openapi-review/none`, { body: { decision: "REJECT", reviewer: "oa" } }));
 });
 
+test("the user overview conforms", async () => {
+  const user = uid("oa-ov");
+  await call("POST", `/v1/users/${user}/actions/openapi-action`, { body: {} });
+  conforms("/v1/management/users/{userId}", "GET", await mgmt("GET", `/users/${user}`));
+  conforms("/v1/management/users/{userId}", "GET", await mgmt("GET", "/users/u", { headers: { Origin: "https://evil.example" } }));
+});
+
 test("analytics conform", async () => {
   conforms("/v1/management/analytics", "GET", await mgmt("GET", "/analytics"));
   conforms("/v1/management/analytics", "GET", await mgmt("GET", "/analytics?from=soon"));

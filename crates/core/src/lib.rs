@@ -16,6 +16,7 @@
     clippy::indexing_slicing
 )]
 
+pub mod admin;
 pub mod analytics;
 pub mod auth;
 pub mod config;

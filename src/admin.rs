@@ -1,0 +1,175 @@
+//! The admin portal's sign-in, and how management requests are authorised.
+//!
+//! The portal (`www/__actiongate/admin/`, static files at
+//! `/__actiongate/admin`) signs in with the management secret at
+//! `POST /__actiongate/admin/session`, which sets an HttpOnly,
+//! `SameSite=Strict` session cookie and answers with a CSRF token; the
+//! portal sends that token in `X-ActionGate-CSRF` with every management
+//! request. `DELETE` signs out.
+//!
+//! Every management request, with the cookie or HTTP Basic, is refused
+//! when the browser says it comes from another site (`Origin` of another
+//! origin, `Sec-Fetch-Site: cross-site | same-site`): with a cached Basic
+//! login or a cookie, a page elsewhere must not be able to act.
+
+use actiongate_core::admin::{self, AdminSession, COOKIE, CSRF_HEADER, SESSION_TTL_SECS};
+use serde::Deserialize;
+use serde_json::json;
+use worker::{Date, Env, Headers, Method, Request, Response};
+
+use crate::http::{ApiError, json_response};
+use crate::router::allow;
+use crate::settings;
+
+const SECRET: &str = "MANAGEMENT_SECRET_KEY";
+
+fn now_secs() -> u64 {
+    Date::now().as_millis() / 1000
+}
+
+fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+fn cookie(req: &Request, name: &str) -> Option<String> {
+    let all = header(req, "Cookie")?;
+    actiongate_core::proxy::cookie(&all, name).map(str::to_owned)
+}
+
+/// Refuse requests a browser marks as coming from another site.
+fn same_site_only(req: &Request) -> Result<(), ApiError> {
+    let refused = || {
+        ApiError::new(
+            403,
+            "cross_site_request",
+            "Management requests are accepted from this origin only.",
+        )
+    };
+    if let Some(site) = header(req, "Sec-Fetch-Site")
+        && matches!(site.as_str(), "cross-site" | "same-site")
+    {
+        return Err(refused());
+    }
+    if let Some(origin) = header(req, "Origin") {
+        let own = req
+            .url()
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        if origin != own {
+            return Err(refused());
+        }
+    }
+    Ok(())
+}
+
+/// Authorise a management request: HTTP Basic with the management secret,
+/// or the portal's session cookie with its CSRF token; never cross-site.
+///
+/// # Errors
+/// 403 cross-site or without the CSRF token, 401 without credentials.
+pub fn authorize(req: &Request, env: &Env) -> Result<(), ApiError> {
+    same_site_only(req)?;
+    if header(req, "Authorization").is_some() {
+        return crate::router::authenticate(req, env, SECRET);
+    }
+    let secret = settings::secret(env, SECRET)?;
+    match cookie(req, COOKIE).and_then(|t| admin::open(&secret, &t, now_secs())) {
+        Some(session) if admin::csrf_ok(&session, header(req, CSRF_HEADER).as_deref()) => Ok(()),
+        Some(_) => Err(ApiError::new(
+            403,
+            "csrf_token_missing",
+            format!("Send the session's CSRF token in {CSRF_HEADER}."),
+        )),
+        None => crate::router::authenticate(req, env, SECRET).map_err(|mut e| {
+            // A script's fetch (the portal after its session ended) must not
+            // make the browser pop up its own Basic login.
+            if header(req, "Sec-Fetch-Mode").is_some_and(|m| m != "navigate") {
+                e.headers.retain(|(k, _)| *k != "WWW-Authenticate");
+            }
+            e
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    secret: String,
+}
+
+fn session_cookie(req: &Request, value: &str, max_age: u64) -> String {
+    let secure = req.url().is_ok_and(|u| u.scheme() == "https");
+    format!(
+        "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+fn with_cookie(resp: Response, cookie: &str) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    for (k, v) in resp.headers().entries() {
+        headers.append(&k, &v).map_err(ApiError::internal)?;
+    }
+    headers
+        .append("Set-Cookie", cookie)
+        .map_err(ApiError::internal)?;
+    headers
+        .set("Cache-Control", "no-store")
+        .map_err(ApiError::internal)?;
+    Ok(resp.with_headers(headers))
+}
+
+/// `/__actiongate/admin/session`: `POST {secret}` signs in, `GET` tells the
+/// portal its CSRF token, `DELETE` signs out.
+///
+/// # Errors
+/// 401 for a wrong secret or no session, 403 cross-site.
+pub async fn session(mut req: Request, env: &Env) -> Result<Response, ApiError> {
+    allow(&req, &[Method::Get, Method::Post, Method::Delete])?;
+    same_site_only(&req)?;
+    let secret = settings::secret(env, SECRET)?;
+    let current = cookie(&req, COOKIE).and_then(|t| admin::open(&secret, &t, now_secs()));
+    match req.method() {
+        Method::Post => {
+            let body = crate::http::read_json_body(&mut req).await?;
+            let s: SignIn = actiongate_core::error::parse_json(&body)?;
+            if !actiongate_core::auth::secrets_equal(s.secret.as_bytes(), secret.as_bytes()) {
+                return Err(ApiError::new(
+                    401,
+                    "unauthorized",
+                    "That is not the management secret.",
+                ));
+            }
+            let mut random = [0u8; 16];
+            getrandom::fill(&mut random)
+                .map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
+            let session = AdminSession {
+                exp: now_secs() + SESSION_TTL_SECS,
+                csrf: actiongate_core::proxy::b64url(&random),
+            };
+            let token = admin::seal(&secret, &session);
+            let resp = json_response(
+                200,
+                &json!({"csrfToken": session.csrf, "expiresAt": session.exp}),
+            )?;
+            with_cookie(resp, &session_cookie(&req, &token, SESSION_TTL_SECS))
+        }
+        Method::Get => match current {
+            Some(s) => json_response(200, &json!({"csrfToken": s.csrf, "expiresAt": s.exp})),
+            None => Err(ApiError::new(401, "unauthorized", "Not signed in.")),
+        },
+        _ => {
+            if let Some(s) = &current
+                && !admin::csrf_ok(s, header(&req, CSRF_HEADER).as_deref())
+            {
+                return Err(ApiError::new(
+                    403,
+                    "csrf_token_missing",
+                    format!("Send the session's CSRF token in {CSRF_HEADER}."),
+                ));
+            }
+            let resp = json_response(200, &json!({"signedOut": true}))?;
+            with_cookie(resp, &session_cookie(&req, "", 0))
+        }
+    }
+}
