@@ -193,3 +193,55 @@ test("every management endpoint refuses no credentials, cross-site requests, and
   r = await send("GET", "/reviews", { Cookie: `${cookie.split("=")[0]}=forged.cookie`, "X-ActionGate-CSRF": csrfToken });
   assert.equal(r.status, 401);
 });
+
+test("a browser's held withdrawal: the person sees it is under review; approved in the portal, the bank runs it once; rejected, never", async () => {
+  const context = await demo.browser.newContext();
+  const person = await context.newPage();
+  const admin = await context.newPage();
+  const ledger = async (user) => (await (await fetch(`${demo.bank.url}/api/ledger`)).json()).executed.filter((e) => e.user === user);
+  try {
+    const user = uid("held");
+    await person.goto(`${BASE}/login?user=${user}`);
+    // 20,000 is over the demo's review threshold; the form route replays on approval.
+    for (const amount of [20000, 21000]) {
+      await person.fill("input[name=amount]", String(amount));
+      await person.fill("input[name=to]", "NZ-0201-9999999-00");
+      const [resp] = await Promise.all([person.waitForNavigation(), person.click("form[action='/withdraw'] button")]);
+      assert.equal(resp.status(), 202);
+      assert.match(await person.textContent("body"), /held for review.*carried out without anything more from you/s);
+      if (amount === 20000) await person.screenshot({ path: join(SHOTS, "36-under-review.png") });
+      await person.goto(`${BASE}/`);
+    }
+    assert.equal((await ledger(user)).length, 0);
+
+    await signIn(admin);
+    const rows = admin.locator(`#reviews tr[data-user="${user}"]`);
+    for (let i = 0; ; i++) {
+      await admin.goto(`${ADMIN}#/reviews`);
+      await admin.waitForSelector("#reviewer");
+      if (await rows.count() === 2) break;
+      assert.ok(i < 50, "both withdrawals reached the queue");
+      await admin.waitForTimeout(200);
+    }
+    await admin.fill("#reviewer", "ops@bank.example");
+    // Oldest first: approve the 20,000, reject the 21,000.
+    assert.match(await rows.nth(0).textContent(), /20000/);
+    await rows.nth(0).locator("button.approve").click();
+    await admin.waitForSelector("#view .ok");
+    await rows.nth(0).locator("button.reject").click();
+    await admin.waitForFunction(() => document.querySelector("#view [role=status]").textContent.includes("REVIEW_FAILED"));
+
+    for (let i = 0; (await ledger(user)).length === 0; i++) {
+      assert.ok(i < 100, "the approved withdrawal reached the bank");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    const done = await ledger(user);
+    assert.deepEqual(done.map((e) => [e.amount, e.state]), [[20000, "REVIEW_SUCCEEDED"]], "once, and only the approved one");
+    await person.goto(`${BASE}/`);
+    assert.match(await person.textContent("#balance"), /\$980,000/);
+    await person.screenshot({ path: join(SHOTS, "37-bank-after-approval.png") });
+  } finally {
+    await context.close();
+  }
+});
