@@ -28,10 +28,9 @@ pub const MAX_DAYS: i64 = 92;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum ShardCommand {
-    /// Count one event (once per `event_id`).
+    /// Count events (each once per event id).
     Record {
-        event_id: String,
-        metric: Metric,
+        events: Vec<(String, Metric)>,
         now: i64,
     },
     /// The counts of days `from..=to` (`YYYY-MM-DD`), optionally of one action.
@@ -62,22 +61,17 @@ async fn call(
         .map_err(ApiError::unavailable)
 }
 
-/// Count an event of `user_id` in its shard.
+/// Count events of `user_id` (event id, metric) in its shard.
 ///
 /// # Errors
-/// Why it was not counted (the outbox retries).
-pub async fn record(
+/// Why they were not counted (the outbox retries).
+pub async fn record_batch(
     env: &Env,
     user_id: &str,
-    event_id: &str,
-    metric: Metric,
+    events: Vec<(String, Metric)>,
     now: i64,
 ) -> std::result::Result<(), String> {
-    let cmd = ShardCommand::Record {
-        event_id: event_id.to_owned(),
-        metric,
-        now,
-    };
+    let cmd = ShardCommand::Record { events, now };
     let resp = call(env, shard_of(user_id), &cmd)
         .await
         .map_err(|e| e.description)?;
@@ -205,23 +199,23 @@ impl AnalyticsShard {
             .exec(SCHEMA, None)
             .map_err(ApiError::unavailable)?;
         match cmd {
-            ShardCommand::Record {
-                event_id,
-                metric,
-                now,
-            } => {
+            ShardCommand::Record { events, now } => {
                 self.exec(
                     "DELETE FROM applied WHERE at < ?",
                     vec![now.saturating_sub(DEDUPE_MS).into()],
                 )?;
-                let fresh = self.exec(
-                    "INSERT INTO applied (event_id, at) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING",
-                    vec![event_id.into(), now.into()],
-                )? > 0;
-                if fresh {
-                    self.apply(metric)?;
+                let mut counted = 0;
+                for (event_id, metric) in events {
+                    let fresh = self.exec(
+                        "INSERT INTO applied (event_id, at) VALUES (?, ?) ON CONFLICT (event_id) DO NOTHING",
+                        vec![event_id.into(), now.into()],
+                    )? > 0;
+                    if fresh {
+                        self.apply(metric)?;
+                        counted += 1;
+                    }
                 }
-                json_response(200, &json!({"counted": fresh}))
+                json_response(200, &json!({"counted": counted}))
             }
             ShardCommand::Query {
                 from,

@@ -21,6 +21,24 @@ use worker::{Date, Env, SqlStorageValue, State};
 use crate::review_queue::{self, QueueCommand};
 use crate::settings;
 
+/// How long analytics events wait, so that a user's events go to their
+/// shard together (ms).
+pub const ANALYTICS_DELAY_MS: i64 = 5_000;
+
+/// Make sure an alarm fires within `delay` ms (an earlier one is kept).
+///
+/// # Errors
+/// When the alarm cannot be read or set.
+pub async fn schedule(state: &State, delay: i64) -> worker::Result<()> {
+    if delay > 0
+        && let Some(at) = state.storage().get_alarm().await?
+        && at <= now_ms().saturating_add(delay)
+    {
+        return Ok(());
+    }
+    state.storage().set_alarm(delay).await
+}
+
 /// Attempts before an event is given up (about a day of backoff).
 pub const MAX_ATTEMPTS: i64 = 30;
 /// Events delivered per sink per alarm.
@@ -109,6 +127,9 @@ pub async fn deliver(state: &State, env: &Env) {
 }
 
 async fn deliver_sink(state: &State, env: &Env, sink: Sink) -> Result<(), String> {
+    if sink == Sink::Analytics {
+        return deliver_analytics(state, env).await;
+    }
     let sql = state.storage().sql();
     for _ in 0..BATCH {
         let rows: Vec<Row> = sql
@@ -176,12 +197,8 @@ async fn send(
 ) -> Result<(), String> {
     match sink {
         Sink::Replay => replay(state, env, &row.user_id, event).await,
-        Sink::Analytics => match actiongate_core::analytics::Metric::of(event) {
-            Some(m) => {
-                crate::analytics::record(env, &row.user_id, &row.event_id, m, now_ms()).await
-            }
-            None => Ok(()),
-        },
+        // Delivered in batches by `deliver_analytics`.
+        Sink::Analytics => Ok(()),
         Sink::Review => {
             let Some(change) = event.review_change() else {
                 return Ok(());
@@ -251,7 +268,7 @@ async fn replay(state: &State, env: &Env, user_id: &str, event: &Event) -> Resul
         user_id.to_owned(),
         false,
         false,
-        std::rc::Rc::new(std::cell::Cell::new(false)),
+        std::rc::Rc::new(std::cell::Cell::new(None)),
     );
     let record = match service::claim(&store, code, key, Claim::Replay, now_ms()) {
         Ok(r) => r,
@@ -332,4 +349,73 @@ pub async fn ask_app(url: &str, body: &str, secret: &str) -> Result<Verdict, Str
     let text = resp.text().await.map_err(|e| e.to_string())?;
     serde_json::from_str(&text)
         .map_err(|e| format!("not a verdict ({e}): expected {{\"isVerified\": bool}}"))
+}
+
+/// Analytics events go to the user's shard in batches: all due rows in one
+/// request (a user's events always share a shard), applied once each.
+async fn deliver_analytics(state: &State, env: &Env) -> Result<(), String> {
+    let sql = state.storage().sql();
+    let rows: Vec<Row> = sql
+        .exec(
+            "SELECT id, user_id, event_id, event, attempts, next_at FROM outbox WHERE sink = 'analytics' ORDER BY id LIMIT 200",
+            None,
+        )
+        .and_then(|c| c.to_array())
+        .map_err(|e| e.to_string())?;
+    let Some(head) = rows.first() else {
+        return Ok(());
+    };
+    if head.next_at as i64 > now_ms() {
+        return Ok(());
+    }
+    let user_id = head.user_id.clone();
+    let batch: Vec<&Row> = rows.iter().filter(|r| r.user_id == user_id).collect();
+    let metrics: Vec<(String, actiongate_core::analytics::Metric)> = batch
+        .iter()
+        .filter_map(|r| {
+            let event: Event = serde_json::from_str(&r.event).ok()?;
+            Some((
+                r.event_id.clone(),
+                actiongate_core::analytics::Metric::of(&event)?,
+            ))
+        })
+        .collect();
+    let result = if metrics.is_empty() {
+        Ok(())
+    } else {
+        crate::analytics::record_batch(env, &user_id, metrics, now_ms()).await
+    };
+    let delete = |rows: &[&Row]| -> Result<(), String> {
+        for r in rows {
+            sql.exec(
+                "DELETE FROM outbox WHERE id = ?",
+                vec![(r.id as i64).into()],
+            )
+            .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    };
+    match result {
+        Ok(()) => delete(&batch),
+        Err(e) => {
+            let attempts = head.attempts as i64 + 1;
+            if attempts >= MAX_ATTEMPTS {
+                worker::console_error!(
+                    "outbox (analytics): giving up on {} events: {e}",
+                    batch.len()
+                );
+                return delete(&batch);
+            }
+            sql.exec(
+                "UPDATE outbox SET attempts = ?, next_at = ? WHERE id = ?",
+                vec![
+                    attempts.into(),
+                    now_ms().saturating_add(backoff(attempts - 1)).into(),
+                    (head.id as i64).into(),
+                ],
+            )
+            .map_err(|e| e.to_string())?;
+            Err(e)
+        }
+    }
 }

@@ -211,8 +211,10 @@ pub struct SqlUserStore {
     webhooks: bool,
     /// Whether analytics are counted.
     analytics: bool,
-    /// Set when an event was put in the outbox.
-    emitted: Rc<Cell<bool>>,
+    /// When the outbox wants delivering, if this store put events in it:
+    /// at once (ms 0) for reviews, webhooks and replays, a little later for
+    /// analytics alone, so a user's counts travel together.
+    emitted: Rc<Cell<Option<i64>>>,
 }
 
 const SCHEMA: &str = "
@@ -277,7 +279,7 @@ impl SqlUserStore {
         user_id: String,
         webhooks: bool,
         analytics: bool,
-        emitted: Rc<Cell<bool>>,
+        emitted: Rc<Cell<Option<i64>>>,
     ) -> Self {
         SqlUserStore {
             sql,
@@ -562,6 +564,11 @@ impl UserStore for SqlUserStore {
             return Ok(());
         }
         let text = to_json(&event)?;
+        let delay = if sinks.iter().all(|s| *s == outbox::Sink::Analytics) {
+            outbox::ANALYTICS_DELAY_MS
+        } else {
+            0
+        };
         for sink in sinks {
             self.run(
                 "INSERT INTO outbox (sink, user_id, event_id, event) VALUES (?, ?, ?, ?)",
@@ -573,7 +580,8 @@ impl UserStore for SqlUserStore {
                 ],
             )?;
         }
-        self.emitted.set(true);
+        self.emitted
+            .set(Some(self.emitted.get().map_or(delay, |d| d.min(delay))));
         Ok(())
     }
 
@@ -602,8 +610,8 @@ pub struct UserObject {
     schema_ready: Cell<bool>,
     /// The user of the request being handled (from the worker's header).
     user_id: std::cell::RefCell<String>,
-    /// Set when the request put events in the outbox.
-    emitted: Rc<Cell<bool>>,
+    /// Set when the request put events in the outbox (see [`SqlUserStore`]).
+    emitted: Rc<Cell<Option<i64>>>,
 }
 
 impl DurableObject for UserObject {
@@ -613,7 +621,7 @@ impl DurableObject for UserObject {
             env,
             schema_ready: Cell::new(false),
             user_id: std::cell::RefCell::new(String::new()),
-            emitted: Rc::new(Cell::new(false)),
+            emitted: Rc::new(Cell::new(None)),
         }
     }
 
@@ -638,8 +646,8 @@ impl DurableObject for UserObject {
             Err(e) => Err(ApiError::internal(format!("reading a user command: {e}"))),
         };
         // Events went into the outbox: deliver them right after this answer.
-        if self.emitted.replace(false)
-            && let Err(e) = self.state.storage().set_alarm(0i64).await
+        if let Some(delay) = self.emitted.take()
+            && let Err(e) = outbox::schedule(&self.state, delay).await
         {
             worker::console_error!("could not schedule outbox delivery: {e}");
         }

@@ -92,7 +92,12 @@
     signedOut();
   });
 
-  function show(...nodes) {
+  // Pages return their nodes; only the newest navigation is drawn, so a
+  // slow page never replaces the one asked for after it.
+  const show = (...nodes) => nodes;
+  let generation = 0;
+
+  function render(nodes) {
     $("view").replaceChildren(...nodes);
     for (const a of document.querySelectorAll("nav a")) {
       a.toggleAttribute("aria-current", location.hash.startsWith(a.getAttribute("href")));
@@ -106,17 +111,20 @@
 
   async function route() {
     if (!csrf) return;
+    const mine = ++generation;
     const [, page, arg] = (location.hash || "#/actions").split("/").map(decodeURIComponent);
+    let nodes;
     try {
-      if (page === "actions" && arg) await actionPage(arg);
-      else if (page === "lists") await listsPage();
-      else if (page === "reviews") await reviewsPage();
-      else if (page === "users") await usersPage(arg);
-      else if (page === "analytics") await analyticsPage(arg);
-      else await actionsPage();
+      if (page === "actions" && arg) nodes = await actionPage(arg);
+      else if (page === "lists") nodes = await listsPage();
+      else if (page === "reviews") nodes = await reviewsPage();
+      else if (page === "users") nodes = await usersPage(arg);
+      else if (page === "analytics") nodes = await analyticsPage(arg);
+      else nodes = await actionsPage();
     } catch (e) {
-      show(failure(e));
+      nodes = [failure(e)];
     }
+    if (mine === generation) render(nodes);
   }
   window.addEventListener("hashchange", route);
 
@@ -141,7 +149,7 @@
         error.textContent = e.message;
       }
     });
-    show(
+    return show(
       el("h1", {}, "Actions"),
       el("section", {},
         el("table", { id: "actions" },
@@ -223,7 +231,7 @@
         status.textContent = e.message;
       }
     });
-    show(el("h1", {}, code), form, await rulesSection(code, c.rules), simulateSection(code));
+    return show(el("h1", {}, code), form, await rulesSection(code, c.rules), simulateSection(code));
   }
 
   async function rulesSection(code, rules) {
@@ -339,7 +347,7 @@
         status.textContent = e.message;
       }
     });
-    show(el("h1", {}, "Value lists"),
+    return show(el("h1", {}, "Value lists"),
       el("section", {}, el("table", { id: "lists" },
         el("thead", {}, el("tr", {}, ["Alias", "Name", "Type", "Items"].map((h) => el("th", {}, h)))),
         el("tbody", {}, lists.map((l) => el("tr", {}, el("td", {}, l.alias), el("td", {}, l.name), el("td", {}, l.itemType), el("td", {}, String(l.itemCount ?? l.items?.length ?? ""))))))),
@@ -379,7 +387,7 @@
           el("button", { type: "button", class: "danger reject", onclick: () => decide("REJECT") }, "Reject")));
       return row;
     });
-    show(el("h1", {}, "Reviews"),
+    return show(el("h1", {}, "Reviews"),
       el("section", {}, el("label", { for: "reviewer" }, "Your name (recorded with each decision)"), reviewer, status,
         page.reviews.length ? el("table", { id: "reviews" },
           el("thead", {}, el("tr", {}, ["User", "Action", "Waiting since", "Attributes", "Rules", "Decision"].map((h) => el("th", {}, h)))),
@@ -397,7 +405,7 @@
     if (!userId) return show(el("h1", {}, "Users"), form);
     const o = await api("GET", `/users/${encodeURIComponent(userId)}`);
     const u = o.user;
-    show(el("h1", {}, "Users"), form,
+    return show(el("h1", {}, "Users"), form,
       el("section", { id: "profile" }, el("h2", {}, userId),
         el("table", {}, el("tbody", {}, [["Email", u.email], ["Phone", u.phoneNumber], ["Username", u.username], ["Enrolled", u.enrolledVerificationMethods.join(", ") || "nothing"]]
           .map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v ?? "")))))),
@@ -486,7 +494,7 @@
             el("td", {}, pct(d.challengeSuccessRate)),
             el("td", {}, d.medianChallengeSeconds === null ? "–" : `${d.medianChallengeSeconds} s`)))))));
     }
-    show(...nodes);
+    return show(...nodes);
   }
 
   restore();
