@@ -122,6 +122,8 @@ test("the portal: sign in, configure an action and see track follow, rules and s
       await page.waitForTimeout(300);
     }
     assert.ok(await page.locator("#chart rect.bar.BLOCK").count() >= 1);
+    assert.equal(await page.locator("#chart-success").count(), 1);
+    assert.equal(await page.locator("#chart-median").count(), 1);
     await page.screenshot({ path: join(SHOTS, "35-admin-analytics.png"), fullPage: true });
 
     // Signing out ends the session.

@@ -437,16 +437,18 @@
 
   // ---- Analytics ------------------------------------------------------------------
 
-  function chart(days) {
-    const W = 720, H = 220, pad = 30;
-    const max = Math.max(1, ...days.map((d) => d.tracks));
+  /** A bar chart, one (stacked) bar per day, drawn as SVG in the page. */
+  function chart(days, { id, label, series, max, unit = "" }) {
+    const W = 720, H = 200, pad = 34;
+    const total = (d) => series.reduce((sum, x) => sum + (x.value(d) || 0), 0);
+    const top = max ?? Math.max(1, ...days.map(total));
     const bw = Math.min(48, Math.max(4, Math.floor((W - pad * 2) / Math.max(days.length, 1)) - 4));
     const ns = "http://www.w3.org/2000/svg";
     const svg = document.createElementNS(ns, "svg");
     svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
     svg.setAttribute("role", "img");
-    svg.setAttribute("aria-label", "Tracks per day by outcome");
-    svg.id = "chart";
+    svg.setAttribute("aria-label", label);
+    svg.id = id;
     const add = (tag, attrs, text) => {
       const e = document.createElementNS(ns, tag);
       for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
@@ -454,17 +456,19 @@
       svg.append(e);
       return e;
     };
+    add("text", { x: pad, y: 12 }, label);
     add("line", { x1: pad, y1: H - pad, x2: W - pad, y2: H - pad, stroke: "#999" });
-    add("text", { x: 2, y: pad }, String(max));
+    add("text", { x: 2, y: pad }, `${Math.round(top * 10) / 10}${unit}`);
     days.forEach((d, i) => {
       const x = pad + i * (bw + 4) + 2;
       let y = H - pad;
-      for (const o of OUTCOMES) {
-        const h = ((H - pad * 2) * d.byOutcome[o]) / max;
+      for (const s of series) {
+        const v = s.value(d) || 0;
+        const h = ((H - pad * 2) * v) / top;
         if (h > 0) {
-          const r = add("rect", { x, y: y - h, width: bw, height: h, fill: COLORS[o], class: `bar ${o}` });
+          const r = add("rect", { x, y: y - h, width: bw, height: h, fill: s.color, class: `bar ${s.name}` });
           const t = document.createElementNS(ns, "title");
-          t.textContent = `${d.day}: ${d.byOutcome[o]} ${o}`;
+          t.textContent = `${d.day}: ${v}${unit} ${s.name}`;
           r.append(t);
           y -= h;
         }
@@ -486,7 +490,14 @@
       const pct = (x) => (x === null || x === undefined ? "–" : `${Math.round(x * 100)}%`);
       nodes.push(el("section", { id: "analytics" },
         el("h2", {}, `${action}, ${a.from} to ${a.to}`),
-        days.length ? chart(days) : el("p", { class: "muted" }, "Nothing tracked in this period."),
+        days.length ? [
+          chart(days, { id: "chart", label: "Tracks per day by outcome",
+            series: OUTCOMES.map((o) => ({ name: o, color: COLORS[o], value: (d) => d.byOutcome[o] })) }),
+          chart(days, { id: "chart-success", label: "Challenge success rate", max: 100, unit: "%",
+            series: [{ name: "success", color: "#12b76a", value: (d) => (d.challengeSuccessRate === null ? 0 : Math.round(d.challengeSuccessRate * 100)) }] }),
+          chart(days, { id: "chart-median", label: "Median time to complete a challenge", unit: " s",
+            series: [{ name: "median", color: "#2e90fa", value: (d) => d.medianChallengeSeconds ?? 0 }] }),
+        ] : el("p", { class: "muted" }, "Nothing tracked in this period."),
         el("p", { class: "legend" }, OUTCOMES.map((o) => el("span", {}, el("i", { class: o }), o))),
         el("table", {}, el("thead", {}, el("tr", {}, ["Day", "Tracks", "Allow", "Challenge", "Review", "Block", "Challenge success", "Median time to complete"].map((h) => el("th", {}, h)))),
           el("tbody", {}, days.map((d) => el("tr", {}, el("td", {}, d.day), el("td", {}, String(d.tracks)),
