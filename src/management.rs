@@ -559,7 +559,7 @@ async fn parse_document(
 fn summary(doc: &ConfigDocument) -> serde_json::Value {
     serde_json::json!({
         "valueLists": doc.value_lists.keys().collect::<Vec<_>>(),
-        "proxy": doc.proxy.as_ref().map(|p| serde_json::json!({"originUrl": p.origin_url, "routes": p.routes.len()})),
+        "proxy": doc.proxy.as_ref().map(|p| serde_json::json!({"originUrl": p.origin_url, "originService": p.origin_service, "routes": p.routes.len()})),
         "actionConfigurations": doc.action_configurations.iter()
             .map(|(code, (_, rules))| serde_json::json!({"actionCode": code, "rules": rules.len()}))
             .collect::<Vec<_>>(),

@@ -58,7 +58,7 @@ pub async fn handle(
         return resume(req, env, cfg).await;
     }
     let Some((route, params)) = cfg.route(method.as_ref(), url.path()) else {
-        return pass_through(req, url, cfg).await;
+        return pass_through(req, url, env, cfg).await;
     };
     protected(req, env, cfg, route, params).await
 }
@@ -71,8 +71,17 @@ fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 
+/// Host of the URLs sent to an app behind a service binding (the binding
+/// ignores it; the app sees it as its host).
+const SERVICE_HOST: &str = "https://origin.actiongate.internal";
+
 fn origin_url(cfg: &ProxyConfig, path_and_query: &str) -> String {
-    format!("{}{}", cfg.origin_url.trim_end_matches('/'), path_and_query)
+    let base = if cfg.origin_service.is_some() {
+        SERVICE_HOST
+    } else {
+        cfg.origin_url.trim_end_matches('/')
+    };
+    format!("{base}{path_and_query}")
 }
 
 fn path_and_query(url: &worker::Url) -> String {
@@ -96,8 +105,16 @@ fn stripped_headers(req: &Request) -> Result<Headers, ApiError> {
     Ok(out)
 }
 
-async fn send(request: Request) -> Result<Response, ApiError> {
-    Fetch::Request(request).send().await.map_err(|e| {
+/// Send a request to the app: over its service binding, or by URL.
+async fn send(env: &Env, cfg: &ProxyConfig, request: Request) -> Result<Response, ApiError> {
+    let sent = match &cfg.origin_service {
+        Some(binding) => match env.service(binding) {
+            Ok(app) => app.fetch_request(request).await,
+            Err(e) => Err(e),
+        },
+        None => Fetch::Request(request).send().await,
+    };
+    sent.map_err(|e| {
         worker::console_error!("origin unreachable: {e}");
         ApiError::new(
             502,
@@ -124,6 +141,7 @@ fn request_to_origin(
 async fn pass_through(
     req: Request,
     url: &worker::Url,
+    env: &Env,
     cfg: &ProxyConfig,
 ) -> Result<Response, ApiError> {
     let headers = stripped_headers(&req)?;
@@ -138,7 +156,7 @@ async fn pass_through(
         headers,
         body,
     )?;
-    send(out).await
+    send(env, cfg, out).await
 }
 
 /// How long a fetched JWKS is used before it is fetched again (seconds).
@@ -579,12 +597,11 @@ async fn forward(
         Method::Get | Method::Head => None,
         _ => Some(JsValue::from(js_sys::Uint8Array::from(body.as_slice()))),
     };
-    send(request_to_origin(
-        &origin_url(cfg, pq),
-        method,
-        headers,
-        body,
-    )?)
+    send(
+        env,
+        cfg,
+        request_to_origin(&origin_url(cfg, pq), method, headers, body)?,
+    )
     .await
 }
 
@@ -779,7 +796,7 @@ pub async fn replay_approved(
         held,
         None,
     )?;
-    send(out).await
+    send(env, &cfg, out).await
 }
 
 async fn resume(req: Request, env: &Env, cfg: &ProxyConfig) -> Result<Response, ApiError> {
@@ -832,7 +849,7 @@ async fn resume(req: Request, env: &Env, cfg: &ProxyConfig) -> Result<Response, 
         &held,
         header(&req, "Cookie"),
     )?;
-    let result = send(out).await;
+    let result = send(env, cfg, out).await;
     match release_on_failure(
         env,
         &user_id,

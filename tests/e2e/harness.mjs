@@ -2,7 +2,7 @@
 // Durable Objects, no mocks) on a free port with its own state folder, and
 // stops it again. Used by run.mjs for the end-to-end suite.
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, mkdirSync, createWriteStream } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, mkdirSync, createWriteStream, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
@@ -48,13 +48,29 @@ export const WEBHOOK_PORT = 8798;
 /** Where the tests receive action and authenticator webhooks (WEBHOOK_URL). */
 export const EVENTS_PORT = 8797;
 
+/**
+ * wrangler.toml plus a service binding (ORIGIN_SERVICE) to the stand-in app
+ * of tests/e2e/origin-worker, which wrangler dev runs alongside. Written next
+ * to wrangler.toml so that its paths resolve the same; not committed.
+ */
+function e2eConfig() {
+  const path = join(ROOT, ".wrangler-e2e.toml");
+  writeFileSync(path, `${readFileSync(join(ROOT, "wrangler.toml"), "utf8")}
+[[services]]
+binding = "ORIGIN_SERVICE"
+service = "actiongate-e2e-origin"
+`);
+  return path;
+}
+
 export async function startWorker({ logFile, extraArgs = [] } = {}) {
   const port = await freePort();
   const state = mkdtempSync(join(tmpdir(), "actiongate-e2e-"));
   const wrangler = join(ROOT, "node_modules", ".bin", "wrangler");
   const child = spawn(
     wrangler,
-    ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state,
+    ["dev", "-c", e2eConfig(), "-c", join(ROOT, "tests", "e2e", "origin-worker", "wrangler.toml"),
+     "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state,
      "--show-interactive-dev-session=false", "--log-level", "warn",
      // wrangler.toml's local allowlist, plus the browser tests' own app page.
      "--var", `REDIRECT_URL_ALLOWLIST:${localAllowlist()} http://127.0.0.1:${TEST_APP_PORT} http://localhost:${TEST_APP_PORT}`,

@@ -27,8 +27,14 @@ pub const HEADER_PREFIX: &str = "x-actiongate-";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProxyConfig {
-    /// The app, e.g. `https://app.internal.example.com` (no path).
+    /// The app, e.g. `https://app.internal.example.com` (no path); or
+    /// empty when the app is reached through a service binding.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub origin_url: String,
+    /// The app as a Worker service binding (its binding name in
+    /// wrangler.toml, e.g. `APP`), instead of `originUrl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_service: Option<String>,
     /// How the worker learns who the user is.
     pub identity: IdentityConfig,
     /// Protected routes; everything else passes straight through.
@@ -187,16 +193,33 @@ impl ProxyConfig {
     /// Every problem of a proxy configuration, located (`proxy.routes[1].path: …`).
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
-        match url::Url::parse(&self.origin_url) {
-            Ok(u)
-                if matches!(u.scheme(), "http" | "https")
-                    && u.host_str().is_some()
-                    && u.path() == "/"
-                    && u.query().is_none() => {}
-            _ => p.push(
-                "proxy.originUrl: must be an http(s) URL with no path, query or fragment"
-                    .to_owned(),
+        match (&self.origin_service, self.origin_url.is_empty()) {
+            (Some(_), false) => p.push(
+                "proxy.originService: give originUrl or originService, not both".to_owned(),
             ),
+            (Some(name), true) => {
+                let ok = name.len() <= 64
+                    && name.starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+                if !ok {
+                    p.push(
+                        "proxy.originService: a binding name such as APP (A-Z, 0-9, _)".to_owned(),
+                    );
+                }
+            }
+            (None, _) => match url::Url::parse(&self.origin_url) {
+                Ok(u)
+                    if matches!(u.scheme(), "http" | "https")
+                        && u.host_str().is_some()
+                        && u.path() == "/"
+                        && u.query().is_none() => {}
+                _ => p.push(
+                    "proxy.originUrl: must be an http(s) URL with no path, query or fragment (or give originService)"
+                        .to_owned(),
+                ),
+            },
         }
         let id = &self.identity;
         if id.jwt.is_none() && id.trusted_header.is_none() {

@@ -331,3 +331,25 @@ fn add_kid(jwk: &str, kid: &str, alg: &str) -> String {
     v["use"] = json!("sig");
     v.to_string()
 }
+
+#[test]
+fn the_app_is_a_url_or_a_service_binding_not_both() {
+    let identity = json!({"trustedHeader": {"header": "X-User", "secretHeader": "X-S", "secretEnv": "API_SECRET_KEY"}});
+    let ok = parse_proxy(json!({"originService": "APP", "identity": identity})).unwrap();
+    assert_eq!(ok.origin_service.as_deref(), Some("APP"));
+    assert!(ok.origin_url.is_empty());
+    for (doc, needle) in [
+        (
+            json!({"originService": "APP", "originUrl": "https://app.example", "identity": identity}),
+            "not both",
+        ),
+        (
+            json!({"originService": "app-binding", "identity": identity}),
+            "binding name",
+        ),
+        (json!({"identity": identity}), "proxy.originUrl:"),
+    ] {
+        let err = parse_proxy(doc).unwrap_err().to_string();
+        assert!(err.contains(needle), "{needle} not in {err}");
+    }
+}
