@@ -197,18 +197,15 @@ pub fn begin_registration<S: UserStore>(
         attachment,
     );
     Ok(Begun {
-        ceremony: Ceremony {
-            purpose: Purpose::Registration,
-            challenge: crate::proxy::b64url(challenge),
+        ceremony: action_ceremony(
+            Purpose::Registration,
+            action,
             method,
-            user_verification: uv,
-            user_id: Some(action.user_id.to_owned()),
-            action_code: Some(action.code.to_owned()),
-            idempotency_key: Some(action.key.to_owned()),
-            allowed_methods: None,
-            rp_id: rp.id.clone(),
-            expires_at: expires_at(now),
-        },
+            uv,
+            rp,
+            challenge,
+            now,
+        ),
         options,
     })
 }
@@ -216,6 +213,30 @@ pub fn begin_registration<S: UserStore>(
 /// How long a used challenge is remembered past its ceremony's expiry, so
 /// no clock edge lets it verify twice.
 const USED_MARGIN_SECS: u64 = 60;
+
+/// A ceremony for one tracked action's challenge.
+fn action_ceremony(
+    purpose: Purpose,
+    action: ActionRef<'_>,
+    method: VerificationMethod,
+    uv: UserVerification,
+    rp: &RelyingParty,
+    challenge: &[u8],
+    now: Millis,
+) -> Ceremony {
+    Ceremony {
+        purpose,
+        challenge: crate::proxy::b64url(challenge),
+        method,
+        user_verification: uv,
+        user_id: Some(action.user_id.to_owned()),
+        action_code: Some(action.code.to_owned()),
+        idempotency_key: Some(action.key.to_owned()),
+        allowed_methods: None,
+        rp_id: rp.id.clone(),
+        expires_at: expires_at(now),
+    }
+}
 
 fn consume<S: UserStore>(store: &S, ceremony: &Ceremony, now: Millis) -> Result<(), CoreError> {
     let until = i64::try_from(ceremony.expires_at.saturating_add(USED_MARGIN_SECS))
@@ -383,18 +404,15 @@ pub fn begin_authentication<S: UserStore>(
         .unwrap_or(VerificationMethod::Passkey);
     Ok(Begun {
         options: crate::webauthn::request_options(rp, challenge, &allow, uv),
-        ceremony: Ceremony {
-            purpose: Purpose::Authentication,
-            challenge: crate::proxy::b64url(challenge),
+        ceremony: action_ceremony(
+            Purpose::Authentication,
+            action,
             method,
-            user_verification: uv,
-            user_id: Some(action.user_id.to_owned()),
-            action_code: Some(action.code.to_owned()),
-            idempotency_key: Some(action.key.to_owned()),
-            allowed_methods: None,
-            rp_id: rp.id.clone(),
-            expires_at: expires_at(now),
-        },
+            uv,
+            rp,
+            challenge,
+            now,
+        ),
     })
 }
 
