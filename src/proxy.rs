@@ -63,7 +63,8 @@ pub async fn handle(
     protected(req, env, cfg, route, params).await
 }
 
-fn wants_html(req: &Request) -> bool {
+/// Whether the client asked for a page rather than JSON.
+pub fn wants_html(req: &Request) -> bool {
     header(req, "Accept").is_some_and(|a| a.contains("text/html"))
 }
 
@@ -280,6 +281,30 @@ fn page(status: u16, title: &str, text: &str) -> Result<Response, ApiError> {
 }
 
 /// An error as a page for browsers, JSON otherwise.
+/// Storage or configuration could not be reached on an app route: refuse
+/// (fail closed), as a page or JSON, saying nothing of the cause (logged).
+/// Errors other than 503 pass unchanged.
+///
+/// # Errors
+/// The 503 for API clients, or `e` itself.
+pub fn fail_closed(html: bool, e: ApiError) -> Result<Response, ApiError> {
+    if e.status != 503 {
+        return Err(e);
+    }
+    worker::console_error!(
+        "app request refused, storage unavailable: {}",
+        e.description
+    );
+    refuse(
+        html,
+        ApiError::new(
+            503,
+            "service_unavailable",
+            "The request could not be checked; nothing was forwarded. Retry later.",
+        ),
+    )
+}
+
 fn refuse(html: bool, e: ApiError) -> Result<Response, ApiError> {
     if html {
         page(e.status, "Request refused", &e.description)
@@ -467,7 +492,10 @@ async fn protected(
         edge: Some(edge),
         pending: Some(pending),
     };
-    let mut tracked = call_user(env, &user_id, &cmd).await?;
+    let mut tracked = match call_user(env, &user_id, &cmd).await {
+        Ok(r) => r,
+        Err(e) => return fail_closed(html, e),
+    };
     if tracked.status_code() != 200 {
         // The action could not be tracked: never forward unverified.
         let status = tracked.status_code();
@@ -655,7 +683,10 @@ async fn retry(
         idempotency_key: claims.idempotency_key.clone(),
         retry: Some((method.to_string(), pq.to_owned(), sha256_hex(&body))),
     };
-    let mut claimed = call_user(env, user_id, &cmd).await?;
+    let mut claimed = match call_user(env, user_id, &cmd).await {
+        Ok(r) => r,
+        Err(e) => return fail_closed(false, e),
+    };
     let status = claimed.status_code();
     let record: Value = claimed.json().await.map_err(ApiError::internal)?;
     if status != 200 {
@@ -829,7 +860,10 @@ async fn resume(req: Request, env: &Env, cfg: &ProxyConfig) -> Result<Response, 
         idempotency_key: claims.idempotency_key.clone(),
         retry: None,
     };
-    let mut claimed = call_user(env, &user_id, &cmd).await?;
+    let mut claimed = match call_user(env, &user_id, &cmd).await {
+        Ok(r) => r,
+        Err(e) => return fail_closed(html, e),
+    };
     let status = claimed.status_code();
     let record: Value = claimed.json().await.map_err(ApiError::internal)?;
     if status != 200 {

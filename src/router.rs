@@ -57,9 +57,12 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
         ["v1", "client", rest @ ..] => crate::client_api::handle(req, env, rest).await,
         ["v1", rest @ ..] => server_api::handle(req, env, rest, &origin).await,
         // Everything else belongs to the app behind ActionGate, if one is configured.
-        _ => match crate::config_store::load_proxy(env).await? {
-            Some(cfg) => crate::proxy::handle(req, &url, env, &cfg).await,
-            None => Err(ApiError::not_found()),
+        // Without its configuration the worker cannot tell a protected route
+        // from an unprotected one: nothing is forwarded (fail closed).
+        _ => match crate::config_store::load_proxy(env).await {
+            Ok(Some(cfg)) => crate::proxy::handle(req, &url, env, &cfg).await,
+            Ok(None) => Err(ApiError::not_found()),
+            Err(e) => crate::proxy::fail_closed(crate::proxy::wants_html(&req), e),
         },
     }
 }

@@ -37,10 +37,6 @@ export function freePort() {
   });
 }
 
-/**
- * Start `wrangler dev --local`; resolves once /health answers.
- * @returns {Promise<{baseUrl: string, stop: () => Promise<void>}>}
- */
 /** Where the browser tests serve their own page (an app using @authsignal/browser). */
 export const TEST_APP_PORT = 8799;
 /** Where the tests receive the worker's email.created webhooks. */
@@ -63,9 +59,16 @@ service = "actiongate-e2e-origin"
   return path;
 }
 
-export async function startWorker({ logFile, extraArgs = [] } = {}) {
+/**
+ * Start `wrangler dev --local`; resolves once /health answers. `state`
+ * reuses a storage directory (kept on stop) instead of a fresh one.
+ * @returns {Promise<{baseUrl: string, state: string, stop: () => Promise<void>}>}
+ */
+export async function startWorker({ logFile, extraArgs = [], state: reuse } = {}) {
   const port = await freePort();
-  const state = mkdtempSync(join(tmpdir(), "actiongate-e2e-"));
+  // A given directory is the caller's (a restart over the same storage);
+  // otherwise a fresh one, removed on stop.
+  const state = reuse ?? mkdtempSync(join(tmpdir(), "actiongate-e2e-"));
   const wrangler = join(ROOT, "node_modules", ".bin", "wrangler");
   const child = spawn(
     wrangler,
@@ -124,6 +127,8 @@ export async function startWorker({ logFile, extraArgs = [] } = {}) {
   }
   return {
     baseUrl,
+    /** The directory wrangler persists local KV and Durable Objects in. */
+    state,
     async stop() {
       if (exited === null) {
         const done = new Promise((r) => child.once("exit", r));
@@ -133,7 +138,7 @@ export async function startWorker({ logFile, extraArgs = [] } = {}) {
         clearTimeout(t);
       }
       log?.end();
-      rmSync(state, { recursive: true, force: true });
+      if (!reuse) rmSync(state, { recursive: true, force: true });
     },
   };
 }
