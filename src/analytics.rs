@@ -100,12 +100,13 @@ pub async fn query(
     let answers = futures_util::future::join_all((0..SHARDS).map(|s| call(env, s, &cmd))).await;
     let mut total: BTreeMap<(String, String), DayCounts> = BTreeMap::new();
     for answer in answers {
-        let mut resp = answer?;
+        let resp = answer?;
         if resp.status_code() != 200 {
             return Err(ApiError::unavailable("an analytics shard failed"));
         }
-        let rows: Vec<(String, String, DayCounts)> =
-            resp.json().await.map_err(ApiError::internal)?;
+        let rows: Vec<(String, String, DayCounts)> = crate::http::read_json(&resp)
+            .await
+            .map_err(ApiError::internal)?;
         for (day, code, counts) in rows {
             total.entry((day, code)).or_default().add(&counts);
         }

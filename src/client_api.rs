@@ -201,7 +201,9 @@ async fn issue_code(
     if resp.status_code() != 200 {
         return Err(crate::server_api::relay_error(&mut resp).await);
     }
-    let mut sent: serde_json::Value = resp.json().await.map_err(ApiError::internal)?;
+    let mut sent: serde_json::Value = crate::http::read_json(&resp)
+        .await
+        .map_err(ApiError::internal)?;
     let secret = sent
         .get("code")
         .and_then(|c| c.as_str())
@@ -364,8 +366,8 @@ pub async fn open_magic_link(mut req: Request, env: &Env) -> Result<Response, Ap
         channel: Channel::MagicLink,
         code: secret,
     };
-    let mut resp = call_user(env, &claims.user_id, &cmd).await?;
-    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    let resp = call_user(env, &claims.user_id, &cmd).await?;
+    let body: serde_json::Value = crate::http::read_json(&resp).await.unwrap_or_default();
     if body.get("isVerified").and_then(serde_json::Value::as_bool) == Some(true) {
         page(
             200,

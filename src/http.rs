@@ -193,15 +193,6 @@ pub async fn read_json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
 /// # Errors
 /// As [`read_json_body`].
 pub async fn read_json_body_up_to(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let declared: Option<usize> = req
-        .headers()
-        .get("Content-Length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large(limit));
-    }
     let bytes = read_limited(req, limit).await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(b"{}".to_vec());
@@ -231,7 +222,31 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
-async fn read_limited(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+/// The request body, refused with 413 past `limit` bytes. A declared
+/// `Content-Length` over the limit is refused before reading; with one within
+/// it the body is read in one call (the runtime delimits it by that length),
+/// otherwise it is streamed and counted.
+///
+/// # Errors
+/// 413 past the limit; 400 when the body cannot be read.
+pub async fn read_limited(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let declared: Option<usize> = req
+        .headers()
+        .get("Content-Length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    let unreadable = || ApiError::bad_request("The request body could not be read.");
+    if declared.is_some() {
+        let bytes = req.bytes().await.map_err(|_| unreadable())?;
+        if bytes.len() > limit {
+            return Err(too_large(limit));
+        }
+        return Ok(bytes);
+    }
     let mut stream = match req.stream() {
         Ok(s) => s,
         // No body at all.
@@ -239,12 +254,25 @@ async fn read_limited(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiErr
     };
     let mut out = Vec::new();
     while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|_| ApiError::bad_request("The request body could not be read."))?;
+        let chunk = chunk.map_err(|_| unreadable())?;
         if out.len() + chunk.len() > limit {
             return Err(too_large(limit));
         }
         out.extend_from_slice(&chunk);
     }
     Ok(out)
+}
+
+/// A subrequest's JSON answer, read in one call. (workers-rs reads a
+/// streamed body chunk by chunk, a round trip into JavaScript per chunk.)
+///
+/// # Errors
+/// When the body cannot be read or is not the expected JSON.
+pub async fn read_json<T: serde::de::DeserializeOwned>(resp: &Response) -> worker::Result<T> {
+    let inner = worker::web_sys::Response::from(resp);
+    let text = worker::wasm_bindgen_futures::JsFuture::from(inner.text()?).await?;
+    let text = text
+        .as_string()
+        .ok_or_else(|| worker::Error::RustError("a response body is not text".into()))?;
+    serde_json::from_str(&text).map_err(worker::Error::from)
 }

@@ -16,6 +16,7 @@
 
 use actiongate_core::events::{Event, ReviewChange};
 use serde::Deserialize;
+use std::cell::Cell;
 use worker::{Date, Env, SqlStorageValue, State};
 
 use crate::review_queue::{self, QueueCommand};
@@ -26,17 +27,29 @@ use crate::settings;
 pub const ANALYTICS_DELAY_MS: i64 = 5_000;
 
 /// Make sure an alarm fires within `delay` ms (an earlier one is kept).
+/// `known` is the alarm this object set itself and has not seen fire yet
+/// (cleared when the alarm runs), which saves reading it back on every
+/// request.
 ///
 /// # Errors
 /// When the alarm cannot be read or set.
-pub async fn schedule(state: &State, delay: i64) -> worker::Result<()> {
-    if delay > 0
-        && let Some(at) = state.storage().get_alarm().await?
-        && at <= now_ms().saturating_add(delay)
-    {
-        return Ok(());
+pub async fn schedule(state: &State, delay: i64, known: &Cell<Option<i64>>) -> worker::Result<()> {
+    let now = now_ms();
+    if delay > 0 {
+        let at = match known.get() {
+            Some(at) => Some(at),
+            None => state.storage().get_alarm().await?,
+        };
+        if let Some(at) = at
+            && at <= now.saturating_add(delay)
+        {
+            known.set(Some(at));
+            return Ok(());
+        }
     }
-    state.storage().set_alarm(delay).await
+    state.storage().set_alarm(delay).await?;
+    known.set(Some(now.saturating_add(delay)));
+    Ok(())
 }
 
 /// Attempts before an event is given up (about a day of backoff).

@@ -347,7 +347,9 @@ async fn unwrap_options(mut resp: Response) -> Result<Response, ApiError> {
     if resp.status_code() != 200 {
         return Err(relay_error(&mut resp).await);
     }
-    let body: serde_json::Value = resp.json().await.map_err(ApiError::internal)?;
+    let body: serde_json::Value = crate::http::read_json(&resp)
+        .await
+        .map_err(ApiError::internal)?;
     json_response(200, body.get("options").unwrap_or(&serde_json::Value::Null))
 }
 

@@ -21,7 +21,6 @@ use actiongate_core::proxy::{
     DEVICE_COOKIE, ForwardFacts, HEADER_PREFIX, IdentityError, Jwks, JwtAlgorithm, ProxyConfig,
     RequestParts, RouteConfig, SessionKeys, cookie, extract_custom, sha256_hex, verify_session_jwt,
 };
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -347,35 +346,6 @@ fn content_type_essence(req: &Request) -> String {
         .to_ascii_lowercase()
 }
 
-async fn read_body(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            413,
-            "payload_too_large",
-            format!("The request body is larger than {limit} bytes."),
-        )
-    };
-    if header(req, "Content-Length")
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .is_some_and(|n| n > limit)
-    {
-        return Err(too_large());
-    }
-    let Ok(mut stream) = req.stream() else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|_| ApiError::bad_request("The request body could not be read."))?;
-        if out.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
-}
-
 fn edge_info(req: &Request) -> EdgeInfo {
     let cf = req.cf();
     let coords = cf.and_then(|c| c.coordinates());
@@ -435,7 +405,7 @@ async fn protected(
         Ok(u) => u,
         Err(why) => return unauthenticated(&req, cfg, why),
     };
-    let body = match read_body(&mut req, cfg.max_body_bytes).await {
+    let body = match crate::http::read_limited(&mut req, cfg.max_body_bytes).await {
         Ok(b) => b,
         Err(e) => return refuse(html, e),
     };
@@ -492,14 +462,16 @@ async fn protected(
         edge: Some(edge),
         pending: Some(pending),
     };
-    let mut tracked = match call_user(env, &user_id, &cmd).await {
+    let tracked = match call_user(env, &user_id, &cmd).await {
         Ok(r) => r,
         Err(e) => return fail_closed(html, e),
     };
     if tracked.status_code() != 200 {
         // The action could not be tracked: never forward unverified.
         let status = tracked.status_code();
-        let detail: Value = tracked.json().await.unwrap_or(Value::Null);
+        let detail: Value = crate::http::read_json(&tracked)
+            .await
+            .unwrap_or(Value::Null);
         worker::console_error!("edge track failed with {status}: {detail}");
         return refuse(
             html,
@@ -510,7 +482,9 @@ async fn protected(
             ),
         );
     }
-    let t: Value = tracked.json().await.map_err(ApiError::internal)?;
+    let t: Value = crate::http::read_json(&tracked)
+        .await
+        .map_err(ApiError::internal)?;
     let state = text(&t, "state");
     let key = text(&t, "idempotencyKey");
     let token = text(&t, "token");
@@ -683,12 +657,14 @@ async fn retry(
         idempotency_key: claims.idempotency_key.clone(),
         retry: Some((method.to_string(), pq.to_owned(), sha256_hex(&body))),
     };
-    let mut claimed = match call_user(env, user_id, &cmd).await {
+    let claimed = match call_user(env, user_id, &cmd).await {
         Ok(r) => r,
         Err(e) => return fail_closed(false, e),
     };
     let status = claimed.status_code();
-    let record: Value = claimed.json().await.map_err(ApiError::internal)?;
+    let record: Value = crate::http::read_json(&claimed)
+        .await
+        .map_err(ApiError::internal)?;
     if status != 200 {
         return Err(claim_refusal(status, &record));
     }
@@ -860,12 +836,14 @@ async fn resume(req: Request, env: &Env, cfg: &ProxyConfig) -> Result<Response, 
         idempotency_key: claims.idempotency_key.clone(),
         retry: None,
     };
-    let mut claimed = match call_user(env, &user_id, &cmd).await {
+    let claimed = match call_user(env, &user_id, &cmd).await {
         Ok(r) => r,
         Err(e) => return fail_closed(html, e),
     };
     let status = claimed.status_code();
-    let record: Value = claimed.json().await.map_err(ApiError::internal)?;
+    let record: Value = crate::http::read_json(&claimed)
+        .await
+        .map_err(ApiError::internal)?;
     if status != 200 {
         return refuse(html, claim_refusal(status, &record));
     }

@@ -213,7 +213,7 @@ pub async fn call_user(env: &Env, user_id: &str, cmd: &UserCommand) -> Result<Re
 /// Turn a user object's error answer back into an [`ApiError`].
 pub async fn relay_error(resp: &mut Response) -> ApiError {
     let status = resp.status_code();
-    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    let body: serde_json::Value = crate::http::read_json(resp).await.unwrap_or_default();
     ApiError::from_body(
         status,
         &body,
@@ -268,7 +268,7 @@ async fn validate(req: &mut Request, env: &Env) -> Result<Response, ApiError> {
         action_code: c.action_code.clone(),
         idempotency_key: c.idempotency_key.clone(),
     };
-    let mut resp = call_user(env, &c.user_id, &cmd).await?;
+    let resp = call_user(env, &c.user_id, &cmd).await?;
     match resp.status_code() {
         200 => {}
         404 => {
@@ -279,7 +279,9 @@ async fn validate(req: &mut Request, env: &Env) -> Result<Response, ApiError> {
         }
         _ => return Ok(resp),
     }
-    let action: serde_json::Value = resp.json().await.map_err(ApiError::internal)?;
+    let action: serde_json::Value = crate::http::read_json(&resp)
+        .await
+        .map_err(ApiError::internal)?;
     let state = action
         .get("state")
         .and_then(|s| s.as_str())

@@ -10,7 +10,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use actiongate_core::context::Fix;
+use actiongate_core::context::{Fix, History};
 use actiongate_core::error::CoreError;
 use actiongate_core::model::{
     ActionRecord, Authenticator, EnrollAuthenticatorRequest, TrackRequest, TrackResponse,
@@ -19,7 +19,7 @@ use actiongate_core::model::{
 use actiongate_core::passkeys::{self, ActionRef};
 use actiongate_core::service::{self, TrackInput};
 use actiongate_core::state::ActionState;
-use actiongate_core::store::{ActionQuery, UserStore};
+use actiongate_core::store::{ActionQuery, TrackSnapshot, UserStore};
 use actiongate_core::time::Millis;
 use actiongate_core::token::ActionClaims;
 use actiongate_core::webauthn::{
@@ -255,6 +255,62 @@ struct DataRow {
     data: String,
 }
 
+/// The columns of a user's history, for one `SELECT` (bindings from
+/// [`history_bindings`]).
+const HISTORY_COLUMNS: &str = "
+    (SELECT COUNT(*) FROM devices WHERE id = ?1) AS device_seen,
+    (SELECT COUNT(*) FROM devices) AS device_count,
+    (SELECT COUNT(*) FROM countries WHERE code = ?2) AS country_seen,
+    (SELECT value FROM meta WHERE key = 'last_fix') AS last_fix,
+    (SELECT COUNT(*) FROM actions WHERE action_code = ?3 AND created_at >= ?4) AS last_hour,
+    (SELECT COUNT(*) FROM actions WHERE action_code = ?3 AND created_at >= ?5) AS last_day";
+
+const HOUR_MS: Millis = 3_600_000;
+
+fn history_bindings(
+    code: &str,
+    device_id: Option<&str>,
+    country: Option<&str>,
+    now: Millis,
+) -> Vec<SqlStorageValue> {
+    vec![
+        device_id.unwrap_or("").into(),
+        country.unwrap_or("").into(),
+        code.into(),
+        (now - HOUR_MS).into(),
+        (now - 24 * HOUR_MS).into(),
+    ]
+}
+
+#[derive(Deserialize)]
+struct HistoryRow {
+    device_seen: f64,
+    device_count: f64,
+    country_seen: f64,
+    last_fix: Option<String>,
+    last_hour: f64,
+    last_day: f64,
+}
+
+impl HistoryRow {
+    fn into_history(
+        self,
+        device_id: Option<&str>,
+        country: Option<&str>,
+    ) -> std::result::Result<History, CoreError> {
+        let n = |v: f64| v.max(0.0) as u64;
+        Ok(History {
+            device_seen: device_id.map(|_| self.device_seen > 0.0),
+            device_count: n(self.device_count),
+            country_seen: country.map(|_| self.country_seen > 0.0),
+            last_fix: self.last_fix.as_deref().map(from_json).transpose()?,
+            actions_last_hour: n(self.last_hour),
+            actions_last_day: n(self.last_day),
+            is_enrolled: false,
+        })
+    }
+}
+
 #[derive(Deserialize)]
 struct CountRow {
     n: f64,
@@ -309,6 +365,22 @@ impl SqlUserStore {
             .and_then(|c| c.to_array())
             .map_err(storage_err)?;
         Ok(rows.into_iter().map(|r| r.data).collect())
+    }
+
+    /// A statement that returns exactly one row.
+    fn one_row<T: serde::de::DeserializeOwned>(
+        &self,
+        query: &str,
+        bindings: Vec<SqlStorageValue>,
+    ) -> std::result::Result<T, CoreError> {
+        let rows: Vec<T> = self
+            .sql
+            .exec(query, bindings)
+            .and_then(|c| c.to_array())
+            .map_err(storage_err)?;
+        rows.into_iter()
+            .next()
+            .ok_or_else(|| storage_err("a single-row query returned none"))
     }
 
     fn count(
@@ -484,6 +556,57 @@ impl UserStore for SqlUserStore {
         .transpose()
     }
 
+    fn history(
+        &self,
+        code: &str,
+        device_id: Option<&str>,
+        country: Option<&str>,
+        now: Millis,
+    ) -> std::result::Result<History, CoreError> {
+        // One statement instead of six: each exec crosses into the runtime.
+        let row: HistoryRow = self.one_row(
+            &format!("SELECT {HISTORY_COLUMNS}"),
+            history_bindings(code, device_id, country, now),
+        )?;
+        row.into_history(device_id, country)
+    }
+
+    fn track_snapshot(
+        &self,
+        code: &str,
+        device_id: Option<&str>,
+        country: Option<&str>,
+        now: Millis,
+    ) -> std::result::Result<TrackSnapshot, CoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            profile: Option<String>,
+            authenticators: String,
+            #[serde(flatten)]
+            history: HistoryRow,
+        }
+        let row: Row = self.one_row(
+            &format!(
+                "SELECT (SELECT data FROM profile WHERE id = 1) AS profile,
+                        (SELECT json_group_array(data) FROM authenticators) AS authenticators,
+                        {HISTORY_COLUMNS}"
+            ),
+            history_bindings(code, device_id, country, now),
+        )?;
+        let mut authenticators = from_json::<Vec<String>>(&row.authenticators)?
+            .iter()
+            .map(|d| from_json::<Authenticator>(d))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        authenticators.sort_by(|a, b| {
+            (a.created_at, &a.user_authenticator_id).cmp(&(b.created_at, &b.user_authenticator_id))
+        });
+        Ok(TrackSnapshot {
+            authenticators,
+            user: row.profile.as_deref().map(from_json).transpose()?,
+            history: row.history.into_history(device_id, country)?,
+        })
+    }
+
     fn remember(
         &self,
         device_id: Option<&str>,
@@ -612,6 +735,8 @@ pub struct UserObject {
     user_id: std::cell::RefCell<String>,
     /// Set when the request put events in the outbox (see [`SqlUserStore`]).
     emitted: Rc<Cell<Option<i64>>>,
+    /// The outbox alarm this object set and has not seen fire.
+    alarm_at: Cell<Option<i64>>,
 }
 
 impl DurableObject for UserObject {
@@ -622,6 +747,7 @@ impl DurableObject for UserObject {
             schema_ready: Cell::new(false),
             user_id: std::cell::RefCell::new(String::new()),
             emitted: Rc::new(Cell::new(None)),
+            alarm_at: Cell::new(None),
         }
     }
 
@@ -647,7 +773,7 @@ impl DurableObject for UserObject {
         };
         // Events went into the outbox: deliver them right after this answer.
         if let Some(delay) = self.emitted.take()
-            && let Err(e) = outbox::schedule(&self.state, delay).await
+            && let Err(e) = outbox::schedule(&self.state, delay, &self.alarm_at).await
         {
             worker::console_error!("could not schedule outbox delivery: {e}");
         }
@@ -658,6 +784,7 @@ impl DurableObject for UserObject {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        self.alarm_at.set(None);
         outbox::deliver(&self.state, &self.env).await;
         Response::empty()
     }

@@ -152,25 +152,14 @@ pub fn history<S: UserStore>(
     enrolled: bool,
     now: Millis,
 ) -> Result<History, CoreError> {
-    const HOUR: Millis = 3_600_000;
-    Ok(History {
-        device_seen: signals
-            .device_id
-            .as_deref()
-            .map(|d| store.device_seen(d))
-            .transpose()?,
-        device_count: store.device_count()?,
-        country_seen: signals
-            .geo
-            .country_code
-            .as_deref()
-            .map(|c| store.country_seen(c))
-            .transpose()?,
-        last_fix: store.last_fix()?,
-        actions_last_hour: store.count_actions_since(action_code, now - HOUR)?,
-        actions_last_day: store.count_actions_since(action_code, now - 24 * HOUR)?,
-        is_enrolled: enrolled,
-    })
+    let mut hist = store.history(
+        action_code,
+        signals.device_id.as_deref(),
+        signals.geo.country_code.as_deref(),
+        now,
+    )?;
+    hist.is_enrolled = enrolled;
+    Ok(hist)
 }
 
 fn request_hash(request: &TrackRequest) -> Result<String, CoreError> {
@@ -246,8 +235,6 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
         check_phone(p, "phoneNumber")?;
     }
     let hash = request_hash(&req)?;
-    let auths = store.list_authenticators()?;
-    let enrolled = enrolled_methods(&auths);
 
     if key_given && let Some(existing) = store.get_action(input.action_code, &key)? {
         if existing.request_hash != hash {
@@ -256,19 +243,22 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
         return Ok(Tracked {
             record: existing,
             created: false,
-            enrolled,
+            enrolled: enrolled_methods(&store.list_authenticators()?),
         });
     }
 
-    let mut user = store.get_user()?;
     let signals = Signals::merge(&req, input.edge);
-    let hist = history(
-        store,
+    let snapshot = store.track_snapshot(
         input.action_code,
-        &signals,
-        !enrolled.is_empty(),
+        signals.device_id.as_deref(),
+        signals.geo.country_code.as_deref(),
         input.now,
     )?;
+    let auths = snapshot.authenticators;
+    let enrolled = enrolled_methods(&auths);
+    let mut user = snapshot.user;
+    let mut hist = snapshot.history;
+    hist.is_enrolled = !enrolled.is_empty();
     let ctx = context::build(
         input.action_code,
         &req,

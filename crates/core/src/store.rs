@@ -6,11 +6,25 @@
 //! is atomic inside the object, which is what makes idempotency hold under
 //! concurrent requests.
 
-use crate::context::Fix;
+use crate::context::{Fix, History};
 use crate::error::CoreError;
 use crate::model::{ActionRecord, Authenticator, UserRecord};
 use crate::state::ActionState;
 use crate::time::Millis;
+
+const HOUR: Millis = 3_600_000;
+const DAY: Millis = 24 * HOUR;
+
+/// What a track reads before it decides.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrackSnapshot {
+    /// The user's authenticators, oldest first.
+    pub authenticators: Vec<Authenticator>,
+    /// The user's profile, if stored.
+    pub user: Option<UserRecord>,
+    /// The user's past (see [`UserStore::history`]).
+    pub history: History,
+}
 
 /// Largest page `queryUserActions` returns.
 pub const MAX_PAGE_SIZE: usize = 100;
@@ -100,6 +114,49 @@ pub trait UserStore {
     /// # Errors
     /// [`CoreError::Internal`] if storage fails.
     fn last_fix(&self) -> Result<Option<Fix>, CoreError>;
+    /// Everything the rules may know of the user's past, for a track of
+    /// `code` at `now` from `device_id` in `country` (`is_enrolled` is left
+    /// false for the caller). The default asks the methods above one by one;
+    /// a store that can answer in one read should.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn history(
+        &self,
+        code: &str,
+        device_id: Option<&str>,
+        country: Option<&str>,
+        now: Millis,
+    ) -> Result<History, CoreError> {
+        Ok(History {
+            device_seen: device_id.map(|d| self.device_seen(d)).transpose()?,
+            device_count: self.device_count()?,
+            country_seen: country.map(|c| self.country_seen(c)).transpose()?,
+            last_fix: self.last_fix()?,
+            actions_last_hour: self.count_actions_since(code, now - HOUR)?,
+            actions_last_day: self.count_actions_since(code, now - DAY)?,
+            is_enrolled: false,
+        })
+    }
+    /// Authenticators, profile and history for a track (the arguments of
+    /// [`Self::history`]). The default makes the three reads; a store that can
+    /// answer in one should.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn track_snapshot(
+        &self,
+        code: &str,
+        device_id: Option<&str>,
+        country: Option<&str>,
+        now: Millis,
+    ) -> Result<TrackSnapshot, CoreError> {
+        Ok(TrackSnapshot {
+            authenticators: self.list_authenticators()?,
+            user: self.get_user()?,
+            history: self.history(code, device_id, country, now)?,
+        })
+    }
     /// Remember a device, a country and a location seen at `now`.
     ///
     /// # Errors
