@@ -24,12 +24,20 @@ pub use analytics::AnalyticsShard;
 pub use review_queue::ReviewQueue;
 pub use user_object::UserObject;
 
-use worker::{Context, Env, Request, Response, Result, event};
+use worker::{Context, Env, Request, Result, event, web_sys};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    match router::route(req, &env).await {
-        Ok(r) => Ok(r),
-        Err(e) => e.into_response(),
+async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
+    // Unprotected routes of the app go straight through.
+    if let Some(answer) = proxy::fast_path(&req, &env).await {
+        return match answer {
+            Ok(r) => Ok(r),
+            Err(e) => e.into_response().map(Into::into),
+        };
     }
+    let response = match router::route(Request::from(req), &env).await {
+        Ok(r) => r,
+        Err(e) => e.into_response()?,
+    };
+    Ok(response.into())
 }

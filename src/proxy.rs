@@ -25,7 +25,9 @@ use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys;
 use worker::{Date, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
 
 use crate::http::{ApiError, html_response, json_response};
@@ -57,7 +59,9 @@ pub async fn handle(
         return resume(req, env, cfg).await;
     }
     let Some((route, params)) = cfg.route(method.as_ref(), url.path()) else {
-        return pass_through(req, url, env, cfg).await;
+        return pass_through(req.inner(), url, env, cfg)
+            .await
+            .map(Response::from);
     };
     protected(req, env, cfg, route, params).await
 }
@@ -94,7 +98,11 @@ fn path_and_query(url: &worker::Url) -> String {
 /// The request's headers without any `X-ActionGate-*` a client sent
 /// (a copy: the incoming request's headers are immutable).
 fn stripped_headers(req: &Request) -> Result<Headers, ApiError> {
-    let out = req.headers().clone();
+    strip_ours(&req.inner().headers())
+}
+
+fn strip_ours(headers: &web_sys::Headers) -> Result<Headers, ApiError> {
+    let out = Headers(web_sys::Headers::new_with_headers(headers).map_err(js_internal)?);
     let ours: Vec<String> = out
         .keys()
         .filter(|k| k.to_ascii_lowercase().starts_with(HEADER_PREFIX))
@@ -114,14 +122,20 @@ async fn send(env: &Env, cfg: &ProxyConfig, request: Request) -> Result<Response
         },
         None => Fetch::Request(request).send().await,
     };
-    sent.map_err(|e| {
-        worker::console_error!("origin unreachable: {e}");
-        ApiError::new(
-            502,
-            "origin_unreachable",
-            "The application could not be reached. Nothing was lost; try again.",
-        )
-    })
+    sent.map_err(unreachable_origin)
+}
+
+fn js_internal(e: JsValue) -> ApiError {
+    ApiError::internal(worker::Error::from(e))
+}
+
+fn unreachable_origin(e: worker::Error) -> ApiError {
+    worker::console_error!("origin unreachable: {e}");
+    ApiError::new(
+        502,
+        "origin_unreachable",
+        "The application could not be reached. Nothing was lost; try again.",
+    )
 }
 
 fn request_to_origin(
@@ -138,25 +152,66 @@ fn request_to_origin(
     Request::new_with_init(url, &init).map_err(ApiError::internal)
 }
 
+/// An unprotected app route, forwarded as it came (body streamed), without
+/// the client's `X-ActionGate-*` headers. It works on the runtime's own
+/// request and response objects: the origin's answer goes back untouched.
 async fn pass_through(
-    req: Request,
+    req: &web_sys::Request,
     url: &worker::Url,
     env: &Env,
     cfg: &ProxyConfig,
-) -> Result<Response, ApiError> {
-    let headers = stripped_headers(&req)?;
+) -> Result<web_sys::Response, ApiError> {
+    let headers = strip_ours(&req.headers())?;
     let method = req.method();
-    let body = match method {
-        Method::Get | Method::Head => None,
-        _ => req.inner().body().map(JsValue::from),
+    let init = web_sys::RequestInit::new();
+    init.set_method(&method);
+    init.set_headers(&headers.0);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    if method != "GET"
+        && method != "HEAD"
+        && let Some(body) = req.body()
+    {
+        init.set_body(&body);
+    }
+    let out =
+        web_sys::Request::new_with_str_and_init(&origin_url(cfg, &path_and_query(url)), &init)
+            .map_err(js_internal)?;
+    let sent = match &cfg.origin_service {
+        Some(binding) => match env.service(binding) {
+            Ok(app) => app.fetch_request(Request::from(out)).await.map(Into::into),
+            Err(e) => Err(e),
+        },
+        None => {
+            let global: web_sys::WorkerGlobalScope = worker::js_sys::global().unchecked_into();
+            JsFuture::from(global.fetch_with_request(&out))
+                .await
+                .and_then(JsCast::dyn_into)
+                .map_err(worker::Error::from)
+        }
     };
-    let out = request_to_origin(
-        &origin_url(cfg, &path_and_query(url)),
-        method,
-        headers,
-        body,
-    )?;
-    send(env, cfg, out).await
+    sent.map_err(unreachable_origin)
+}
+
+/// The first stop of every request: an unprotected app route is forwarded
+/// here, before workers-rs wraps the request (most of the cost of a request
+/// in front of an app is in those wrappers). `None` leaves the request to
+/// the router: ActionGate's own paths, protected routes, the resume path,
+/// and a configuration that is missing or cannot be read (which the router
+/// refuses, failing closed).
+pub async fn fast_path(
+    req: &web_sys::Request,
+    env: &Env,
+) -> Option<Result<web_sys::Response, ApiError>> {
+    let url = worker::Url::parse(&req.url()).ok()?;
+    let segments = crate::router::segments(&url).ok()?;
+    if !crate::router::is_app_path(&segments) || url.path() == RESUME_PATH {
+        return None;
+    }
+    let cfg = crate::config_store::load_proxy(env).await.ok()??;
+    if cfg.route(&req.method(), url.path()).is_some() {
+        return None;
+    }
+    Some(pass_through(req, &url, env, &cfg).await)
 }
 
 /// How long a fetched JWKS is used before it is fetched again (seconds).

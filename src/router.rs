@@ -15,15 +15,16 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
     let url = req
         .url()
         .map_err(|_| ApiError::bad_request("The request URL is not valid."))?;
-    let mut segments = Vec::new();
-    for raw in url.path().split('/').skip(1) {
-        let seg = percent_decode_str(raw)
-            .decode_utf8()
-            .map_err(|_| ApiError::bad_request("The request path is not valid UTF-8."))?;
-        segments.push(seg.into_owned());
-    }
-    if segments.last().is_some_and(String::is_empty) && segments.len() > 1 {
-        segments.pop();
+    let segments = segments(&url)?;
+    if is_app_path(&segments) {
+        // The app behind ActionGate, if one is configured. Without its
+        // configuration the worker cannot tell a protected route from an
+        // unprotected one: nothing is forwarded (fail closed).
+        return match crate::config_store::load_proxy(env).await {
+            Ok(Some(cfg)) => crate::proxy::handle(req, &url, env, &cfg).await,
+            Ok(None) => Err(ApiError::not_found()),
+            Err(e) => crate::proxy::fail_closed(crate::proxy::wants_html(&req), e),
+        };
     }
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     let origin = url.origin().ascii_serialization();
@@ -41,29 +42,57 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
         ["__actiongate", "admin", "session"] => crate::admin::session(req, env).await,
         ["__actiongate", "outbox"] => crate::delivery::outbox(env, false).await,
         ["__actiongate", "outbox.json"] => crate::delivery::outbox(env, true).await,
-        ["challenge"] | ["__actiongate", ..] if !segs.starts_with(&["__actiongate", "resume"]) => {
-            Err(ApiError::not_found())
-        }
+        ["challenge"] | ["__actiongate", ..] => Err(ApiError::not_found()),
         ["v1", "openapi.json"] => {
             allow(&req, &[Method::Get])?;
             // The document is kept in the repository and checked against live
-            // responses by the end-to-end tests.
-            let doc: serde_json::Value =
-                serde_json::from_str(include_str!("../openapi/openapi.json"))
-                    .map_err(ApiError::internal)?;
-            json_response(200, &doc)
+            // responses by the end-to-end tests; it is sent as it is stored.
+            let headers = worker::Headers::new();
+            headers
+                .set("Content-Type", "application/json")
+                .map_err(ApiError::internal)?;
+            Ok(
+                Response::from_bytes(include_bytes!("../openapi/openapi.json").to_vec())
+                    .map_err(ApiError::internal)?
+                    .with_headers(headers),
+            )
         }
         ["v1", "management", rest @ ..] => management::handle(req, env, rest).await,
         ["v1", "client", rest @ ..] => crate::client_api::handle(req, env, rest).await,
         ["v1", rest @ ..] => server_api::handle(req, env, rest, &origin).await,
-        // Everything else belongs to the app behind ActionGate, if one is configured.
-        // Without its configuration the worker cannot tell a protected route
-        // from an unprotected one: nothing is forwarded (fail closed).
-        _ => match crate::config_store::load_proxy(env).await {
-            Ok(Some(cfg)) => crate::proxy::handle(req, &url, env, &cfg).await,
-            Ok(None) => Err(ApiError::not_found()),
-            Err(e) => crate::proxy::fail_closed(crate::proxy::wants_html(&req), e),
-        },
+        // App paths were handled above.
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+/// The path's segments, each percent-decoded (a trailing `/` dropped).
+///
+/// # Errors
+/// 400 when a segment is not UTF-8.
+pub fn segments(url: &worker::Url) -> Result<Vec<String>, ApiError> {
+    let mut segments = Vec::new();
+    for raw in url.path().split('/').skip(1) {
+        let seg = percent_decode_str(raw)
+            .decode_utf8()
+            .map_err(|_| ApiError::bad_request("The request path is not valid UTF-8."))?;
+        segments.push(seg.into_owned());
+    }
+    if segments.last().is_some_and(String::is_empty) && segments.len() > 1 {
+        segments.pop();
+    }
+    Ok(segments)
+}
+
+/// Whether a path (its [`segments`]) belongs to the app behind ActionGate:
+/// everything but ActionGate's own paths (`/v1/*`, `/health`, `/challenge`,
+/// `/__actiongate/*`), plus `/__actiongate/resume`, where held requests
+/// return to the app.
+pub fn is_app_path(segs: &[String]) -> bool {
+    match segs.first().map(String::as_str) {
+        Some("v1") => false,
+        Some("__actiongate") => segs.get(1).is_some_and(|s| s == "resume"),
+        Some("health" | "challenge") => segs.len() > 1,
+        _ => true,
     }
 }
 
