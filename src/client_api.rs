@@ -129,7 +129,33 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
         }
         _ => return Err(ApiError::not_found()),
     };
-    call_user(env, &claims.user_id, &cmd).await
+    let resp = call_user(env, &claims.user_id, &cmd).await?;
+    if rest == ["action"]
+        && resp.status_code() == 200
+        && let Some(embedder) = query_param(req, "embedder")
+    {
+        // The hosted page in popup mode asks whether the page that opened it
+        // may receive the token; it posts the token to that origin only.
+        let mut info: serde_json::Value = crate::http::read_json(&resp)
+            .await
+            .map_err(ApiError::internal)?;
+        if let Some(o) = info.as_object_mut() {
+            o.insert(
+                "embedderAllowed".into(),
+                cors_origin_allowed(env, &embedder, req).into(),
+            );
+        }
+        return json_response(200, &info);
+    }
+    Ok(resp)
+}
+
+fn query_param(req: &Request, name: &str) -> Option<String> {
+    req.url()
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// The channel of a Client API path segment; `None` for the authenticator app.
@@ -263,7 +289,9 @@ pub(crate) fn bearer(req: &Request, env: &Env) -> Result<ActionClaims, ApiError>
         .map_err(|e| ApiError::new(401, e.code(), e.to_string()))
 }
 
-/// The origins allowed to call the Client API from a browser.
+/// The origins allowed to call the Client API from a browser, and to receive
+/// a token from the hosted page in popup mode: the worker's own and those of
+/// `REDIRECT_URL_ALLOWLIST`.
 fn cors_origin_allowed(env: &Env, origin: &str, req: &Request) -> bool {
     if req
         .url()

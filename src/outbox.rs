@@ -27,28 +27,36 @@ use crate::settings;
 pub const ANALYTICS_DELAY_MS: i64 = 5_000;
 
 /// Make sure an alarm fires within `delay` ms (an earlier one is kept).
-/// `known` is the alarm this object set itself and has not seen fire yet
-/// (cleared when the alarm runs), which saves reading it back on every
-/// request.
+/// `known` is the alarm this object set itself and has not seen fire yet,
+/// which saves reading it back on every request; `None` (while the alarm
+/// handler runs and sets alarms itself) asks the runtime.
 ///
 /// # Errors
 /// When the alarm cannot be read or set.
-pub async fn schedule(state: &State, delay: i64, known: &Cell<Option<i64>>) -> worker::Result<()> {
+pub async fn schedule(
+    state: &State,
+    delay: i64,
+    known: Option<&Cell<Option<i64>>>,
+) -> worker::Result<()> {
     let now = now_ms();
     if delay > 0 {
-        let at = match known.get() {
+        let at = match known.and_then(Cell::get) {
             Some(at) => Some(at),
             None => state.storage().get_alarm().await?,
         };
         if let Some(at) = at
             && at <= now.saturating_add(delay)
         {
-            known.set(Some(at));
+            if let Some(k) = known {
+                k.set(Some(at));
+            }
             return Ok(());
         }
     }
     state.storage().set_alarm(delay).await?;
-    known.set(Some(now.saturating_add(delay)));
+    if let Some(k) = known {
+        k.set(Some(now.saturating_add(delay)));
+    }
     Ok(())
 }
 

@@ -18,8 +18,9 @@ use actiongate_core::auth::secrets_equal;
 use actiongate_core::context::{EdgeInfo, Geo};
 use actiongate_core::model::PendingRequest;
 use actiongate_core::proxy::{
-    DEVICE_COOKIE, ForwardFacts, HEADER_PREFIX, IdentityError, Jwks, JwtAlgorithm, ProxyConfig,
-    RequestParts, RouteConfig, SessionKeys, cookie, extract_custom, sha256_hex, verify_session_jwt,
+    DEVICE_COOKIE, ForwardFacts, HEADER_PREFIX, IdentityError, Jwks, JwtAlgorithm, METHODS,
+    ProxyConfig, RequestParts, RouteConfig, SessionKeys, cookie, extract_custom, sha256_hex,
+    verify_session_jwt,
 };
 use serde_json::{Value, json};
 use std::cell::RefCell;
@@ -54,11 +55,16 @@ pub async fn handle(
     env: &Env,
     cfg: &ProxyConfig,
 ) -> Result<Response, ApiError> {
-    let method = req.method();
+    // workers-rs reads an unknown method as GET: refuse those first, so that
+    // no method the routes cannot name reaches the app.
+    let raw_method = req.inner().method();
+    if !METHODS.contains(&raw_method.as_str()) {
+        return refuse(wants_html(&req), ApiError::method_not_allowed(&METHODS));
+    }
     if url.path() == RESUME_PATH {
         return resume(req, env, cfg).await;
     }
-    let Some((route, params)) = cfg.route(method.as_ref(), url.path()) else {
+    let Some((route, params)) = cfg.route(&raw_method, url.path()) else {
         return pass_through(req.inner(), url, env, cfg)
             .await
             .map(Response::from);
@@ -202,6 +208,9 @@ pub async fn fast_path(
     req: &web_sys::Request,
     env: &Env,
 ) -> Option<Result<web_sys::Response, ApiError>> {
+    if !METHODS.contains(&req.method().as_str()) {
+        return None;
+    }
     let url = worker::Url::parse(&req.url()).ok()?;
     let segments = crate::router::segments(&url).ok()?;
     if !crate::router::is_app_path(&segments) || url.path() == RESUME_PATH {

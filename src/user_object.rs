@@ -737,6 +737,9 @@ pub struct UserObject {
     emitted: Rc<Cell<Option<i64>>>,
     /// The outbox alarm this object set and has not seen fire.
     alarm_at: Cell<Option<i64>>,
+    /// Whether the alarm handler is running: it sets the alarm itself, so
+    /// requests that interleave with it ask the runtime, not `alarm_at`.
+    in_alarm: Cell<bool>,
 }
 
 impl DurableObject for UserObject {
@@ -748,6 +751,7 @@ impl DurableObject for UserObject {
             user_id: std::cell::RefCell::new(String::new()),
             emitted: Rc::new(Cell::new(None)),
             alarm_at: Cell::new(None),
+            in_alarm: Cell::new(false),
         }
     }
 
@@ -773,7 +777,12 @@ impl DurableObject for UserObject {
         };
         // Events went into the outbox: deliver them right after this answer.
         if let Some(delay) = self.emitted.take()
-            && let Err(e) = outbox::schedule(&self.state, delay, &self.alarm_at).await
+            && let Err(e) = outbox::schedule(
+                &self.state,
+                delay,
+                (!self.in_alarm.get()).then_some(&self.alarm_at),
+            )
+            .await
         {
             worker::console_error!("could not schedule outbox delivery: {e}");
         }
@@ -784,8 +793,12 @@ impl DurableObject for UserObject {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        self.in_alarm.set(true);
         self.alarm_at.set(None);
         outbox::deliver(&self.state, &self.env).await;
+        // Delivery set the next alarm (or none): read it back when next needed.
+        self.alarm_at.set(None);
+        self.in_alarm.set(false);
         Response::empty()
     }
 }

@@ -65,7 +65,7 @@ export async function executed(bank, user) {
  * Serve the app's own page using @authsignal/browser (bundled by esbuild, no
  * CDN) on TEST_APP_PORT, reached as http://<host>:<port>.
  */
-export async function startTestApp(host = "127.0.0.1") {
+export async function startTestApp(host = "127.0.0.1", port = TEST_APP_PORT) {
   const { build } = await import("esbuild");
   const bundle = await build({
     stdin: { contents: 'export { Authsignal } from "@authsignal/browser";', resolveDir: ROOT },
@@ -77,6 +77,6 @@ export async function startTestApp(host = "127.0.0.1") {
     if (req.url === "/sdk.js") { res.writeHead(200, { "Content-Type": "text/javascript" }); res.end(js); return; }
     res.writeHead(200, { "Content-Type": "text/html" }); res.end(html);
   });
-  await new Promise((r) => server.listen(TEST_APP_PORT, "127.0.0.1", r));
-  return { url: `http://${host}:${TEST_APP_PORT}`, close: () => new Promise((r) => server.close(r)) };
+  await new Promise((r) => server.listen(port, "127.0.0.1", r));
+  return { url: `http://${host}:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
 }

@@ -140,6 +140,44 @@ test("popup mode through @authsignal/browser's launch resolves with a token that
   }
 });
 
+test("popup mode gives the token only to an allowed site: another site that opens the page gets nothing", async () => {
+  const { authsignal, configure } = await import("./lib.mjs");
+  await configure("popup-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP"] });
+  // Port 0: a free port, an origin that is not in the redirect allowlist.
+  const app = await startTestApp("127.0.0.1", 0);
+  const context = await demo.browser.newContext();
+  const page = await context.newPage();
+  try {
+    const userId = uid("popup-foreign");
+    const t = await authsignal.track({ userId, action: "popup-action" });
+    await page.goto(app.url);
+    await page.evaluate(() => {
+      window.received = [];
+      window.addEventListener("message", (e) => window.received.push(String(e.data)));
+    });
+    const launched = page.evaluate(async ({ url, base }) => {
+      const a = new AuthsignalSDK.Authsignal({ tenantId: "actiongate", baseUrl: base });
+      return a.launch(url, { mode: "popup" });
+    }, { url: t.url, base: `${BASE}/v1` });
+    const frame = page.frameLocator("iframe");
+    const secret = (await frame.locator("#secret:not(:empty)").textContent()).trim();
+    await frame.locator("#code").fill(totpCode(secret));
+    await frame.locator("#code").press("Enter");
+    await frame.locator("#done", { hasText: /may not receive the result/ }).waitFor();
+    const outcome = await Promise.race([launched.then(() => "resolved"), new Promise((r) => setTimeout(() => r("pending"), 1000))]);
+    assert.equal(outcome, "pending", "launch did not resolve with a token");
+    const received = await page.evaluate(() => window.received);
+    assert.ok(received.some((m) => m.includes("AUTHSIGNAL_READY")), "the page did hear from the popup");
+    assert.ok(!received.some((m) => m.includes("token")), `no token reached the page: ${received.join(" | ")}`);
+    // The user did verify; only the page could not learn the token.
+    const action = await authsignal.getAction({ userId, action: "popup-action", idempotencyKey: t.idempotencyKey });
+    assert.equal(action.state, "CHALLENGE_SUCCEEDED");
+  } finally {
+    await context.close();
+    await app.close();
+  }
+});
+
 test("a custom page using @authsignal/browser's totp and email clients, across origins", async () => {
   const { authsignal, configure } = await import("./lib.mjs");
   await configure("custom-ui-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP"] });

@@ -94,6 +94,18 @@ test("management API responses match the document", async () => {
 test("Client API responses match the document", async () => {
   const t = await call("POST", `/v1/users/${uid("oa")}/actions/openapi-action`, { body: {} });
   const token = t.body.token;
+  const info = async (query) => {
+    const r = await fetch(`${BASE}/v1/client/action${query}`, { headers: { Authorization: `Bearer ${token}` } });
+    return { status: r.status, headers: r.headers, body: await r.json() };
+  };
+  const plain = await info("");
+  conforms("/v1/client/action", "GET", plain);
+  assert.equal(plain.body.embedderAllowed, undefined);
+  const allowed = await info(`?embedder=${encodeURIComponent(BASE)}`);
+  conforms("/v1/client/action", "GET", allowed);
+  assert.equal(allowed.body.embedderAllowed, true, "the worker's own origin");
+  const foreign = await info(`?embedder=${encodeURIComponent("https://attacker.example")}`);
+  assert.equal(foreign.body.embedderAllowed, false);
   const e = await client("/user-authenticators/totp", token);
   conforms("/v1/client/user-authenticators/totp", "POST", e);
   conforms("/v1/client/verify/totp", "POST", await client("/verify/totp", token, { verificationCode: "000000" === totpCode(e.body.secret) ? "111111" : "000000" }));

@@ -153,6 +153,35 @@ test("CHALLENGE: API clients get 401 with the token, browsers a 303 to the chall
   assert.equal((await executedFor(user)).length, 0);
 });
 
+test("other spellings of a protected path are protected too, and unknown methods are refused", async () => {
+  const user = uid("spelling");
+  const attemptsBefore = (await ledger()).attempts.length;
+  // An app that routes case-insensitively, decodes the path or ignores a
+  // trailing slash would run its withdraw handler for each of these.
+  for (const path of ["/API/Withdraw", "/api/withdraw/", "//api//withdraw", "/%61pi/withdraw", "/api%2Fwithdraw", "/x/%2e%2e/api/withdraw", "/api/withdraw;v=1"]) {
+    const r = await post(path, { user, body: { amount: 5000, to: "NZ-1" } });
+    assertError(r, 401, "challenge_required");
+  }
+  // Methods the routes cannot name never reach the app.
+  for (const method of ["PROPFIND", "patch", "PURGE"]) {
+    const r = await fetch(`${BASE}/api/withdraw`, {
+      method,
+      headers: { Cookie: `session=${session(user)}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ amount: 5000, to: "NZ-1" }),
+    });
+    if (method === "patch") {
+      // The runtime itself may refuse a lower-case PATCH (501) before ActionGate sees it.
+      assert.ok([405, 501].includes(r.status), `${method}: ${r.status}`);
+      continue;
+    }
+    assert.equal(r.status, 405, method);
+    assert.match(r.headers.get("allow"), /POST/);
+    assert.equal((await r.json()).errorCode, "method_not_allowed");
+  }
+  assert.equal((await executedFor(user)).length, 0);
+  assert.equal((await ledger()).attempts.length, attemptsBefore, "nothing reached the app");
+});
+
 test("BLOCK is 403 and REVIEW 202, as JSON or as a page", async () => {
   const user = uid("p");
   let r = await post("/api/withdraw", { user, body: { amount: 1, to: "BLOCKED" } });

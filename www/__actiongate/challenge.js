@@ -25,9 +25,34 @@
   let current = null; // the method being used
   let info = null;
 
-  function post(message) {
+  // In popup mode, the page that opened this one: its origin, from the
+  // browser's list of framing origins or the referrer. The worker says
+  // whether it may receive the token (an origin of the redirect allowlist).
+  function openerOrigin() {
+    try {
+      if (location.ancestorOrigins && location.ancestorOrigins.length) return location.ancestorOrigins[0];
+    } catch (e) { /* not available */ }
+    try {
+      if (document.referrer) return new URL(document.referrer).origin;
+    } catch (e) { /* not a URL */ }
+    return null;
+  }
+  const embedder = popup ? openerOrigin() : null;
+  let embedderAllowed = false;
+
+  // Messages to the app's page. One that carries a token goes only to an
+  // allowed origin, and the browser delivers it only if that is really the
+  // opener's; the others (ready, errors) carry nothing secret.
+  function post(message, secret) {
     const target = window.opener || (window.parent !== window ? window.parent : null);
-    if (target) target.postMessage(JSON.stringify(message), "*");
+    if (!target) return false;
+    if (!secret) {
+      target.postMessage(JSON.stringify(message), "*");
+      return true;
+    }
+    if (!embedder || !embedderAllowed) return false;
+    target.postMessage(JSON.stringify(message), embedder);
+    return true;
   }
 
   async function call(method, path, body) {
@@ -219,7 +244,9 @@
     status("");
     if (current !== "PASSKEY") await offerPasskey(accessToken, info);
     if (popup) {
-      post({ event: "AUTHSIGNAL_CLOSE_POPUP", token: accessToken });
+      if (!post({ event: "AUTHSIGNAL_CLOSE_POPUP", token: accessToken }, true)) {
+        $("done").textContent = "Verified, but this window was opened from a site that may not receive the result. Close it and start again from the app.";
+      }
       return;
     }
     if (info.redirectUrl) {
@@ -393,7 +420,8 @@
       return;
     }
     try {
-      info = await call("GET", "/action");
+      info = await call("GET", "/action" + (embedder ? "?embedder=" + encodeURIComponent(embedder) : ""));
+      embedderAllowed = info.embedderAllowed === true;
     } catch (e) {
       showFailure(e.code === "expired_token" ? "This link has expired. Start again from the app." : e.message);
       return;

@@ -187,7 +187,10 @@ impl AttributeSource {
     }
 }
 
-const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+/// The methods the edge proxy handles, as the runtime spells them. Routes use
+/// these; a request with any other method (`PROPFIND`, `patch`) is refused,
+/// since its route could not be told.
+pub const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 impl ProxyConfig {
     /// Every problem of a proxy configuration, located (`proxy.routes[1].path: …`).
@@ -379,7 +382,8 @@ impl PathPattern {
                 segments.push(Segment::Param(name.to_owned()));
             } else if part.is_empty() && i + 1 != parts.len() {
                 return Err("empty segment".into());
-            } else {
+            } else if !part.is_empty() {
+                // A trailing `/` is no segment: `/a/` is `/a`.
                 segments.push(Segment::Literal((*part).to_owned()));
             }
         }
@@ -393,28 +397,35 @@ impl PathPattern {
         })
     }
 
-    /// The path parameters when `path` matches.
+    /// The path parameters when `path` (as the client sent it) matches.
+    ///
+    /// Matching is deliberately lenient, so that no spelling of a path that
+    /// an app might route to a protected handler slips through: the path is
+    /// percent-decoded and split on `/` and backslash, empty and `.` segments are
+    /// dropped and `..` resolved ([`normal_segments`]), literal segments
+    /// compare without regard to ASCII case and to a `;parameter` suffix.
+    /// `/API//withdraw/`, `/%61pi/withdraw`, `/x/%2e%2e/api/withdraw` and
+    /// `/api/withdraw;x=1` all match `/api/withdraw`. Parameters keep their
+    /// decoded text.
     pub fn matches(&self, path: &str) -> Option<BTreeMap<String, String>> {
-        let body = path.strip_prefix('/')?;
-        let parts: Vec<&str> = if body.is_empty() {
-            Vec::new()
-        } else {
-            body.split('/').collect()
-        };
+        if !path.starts_with('/') {
+            return None;
+        }
+        let parts = normal_segments(path);
         if parts.len() < self.segments.len() || (!self.rest && parts.len() != self.segments.len()) {
             return None;
         }
         let mut params = BTreeMap::new();
-        for (seg, part) in self.segments.iter().zip(parts.iter()) {
+        for (seg, part) in self.segments.iter().zip(parts) {
             match seg {
-                Segment::Literal(l) if l == part => {}
-                Segment::Literal(_) => return None,
-                Segment::Param(n) => {
-                    if part.is_empty() {
+                Segment::Literal(l) => {
+                    let bare = part.split(';').next().unwrap_or("");
+                    if !l.eq_ignore_ascii_case(bare) {
                         return None;
                     }
-                    let v = percent_decode(part)?;
-                    params.insert(n.clone(), v);
+                }
+                Segment::Param(n) => {
+                    params.insert(n.clone(), part);
                 }
             }
         }
@@ -422,10 +433,21 @@ impl PathPattern {
     }
 }
 
-fn percent_decode(s: &str) -> Option<String> {
-    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
+/// A path's segments as route matching sees them: percent-decoded, split on
+/// `/` and backslash, without empty or `.` segments, with `..` resolved.
+pub fn normal_segments(path: &str) -> Vec<String> {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    let mut out: Vec<String> = Vec::new();
+    for seg in decoded.split(['/', '\\']) {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => out.push(s.to_owned()),
+        }
+    }
+    out
 }
 
 /// What the worker knows of a request, for attribute extraction.

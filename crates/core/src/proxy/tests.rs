@@ -46,6 +46,52 @@ fn routes_match_by_method_and_pattern() {
 }
 
 #[test]
+fn every_spelling_an_app_may_route_to_a_protected_path_matches_it() {
+    let c = config();
+    for path in [
+        "/api/withdraw/",
+        "/API/Withdraw",
+        "//api///withdraw",
+        "/%61pi/withdraw",
+        "/api%2Fwithdraw",
+        "/api%5Cwithdraw",
+        "/x/../api/withdraw",
+        "/x/%2e%2e/api/withdraw",
+        "/./api/./withdraw",
+        "/api/withdraw;jsessionid=1",
+    ] {
+        assert_eq!(
+            c.route("POST", path).map(|(r, _)| r.action.as_str()),
+            Some("withdraw-funds"),
+            "{path}"
+        );
+    }
+    // Parameters keep their text; literals around them still match leniently.
+    let (_, params) = c.route("POST", "/Accounts/AbC%2042/CLOSE/").unwrap();
+    assert_eq!(params["accountId"], "AbC 42");
+    // Other paths stay other paths.
+    for path in [
+        "/api/withdraws",
+        "/api",
+        "/api/withdraw/x",
+        "/../withdraw/x",
+    ] {
+        assert!(c.route("POST", path).is_none(), "{path}");
+    }
+    assert_eq!(
+        normal_segments("/a//b/./c/../d/"),
+        vec!["a".to_owned(), "b".to_owned(), "d".to_owned()]
+    );
+    // A pattern's trailing slash is no segment.
+    assert!(
+        PathPattern::parse("/a/b/")
+            .unwrap()
+            .matches("/a/b")
+            .is_some()
+    );
+}
+
+#[test]
 fn attributes_come_from_json_form_query_header_and_params() {
     let c = config();
     let (r, _) = c.route("POST", "/api/withdraw").unwrap();
