@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { authsignal, configure, uid, client, BASE } from "./lib.mjs";
+import { authsignal, configure, uid, client, assertError, BASE } from "./lib.mjs";
 import { WEBHOOK_PORT } from "./harness.mjs";
 
 const received = []; // {body, signature}
@@ -118,6 +118,23 @@ test("the sixth wrong email code fails the challenge", async () => {
   assert.equal(late.body.isVerified, false);
   const a = await authsignal.getAction({ userId, action: "email-withdraw", idempotencyKey: t.idempotencyKey });
   assert.equal(a.state, "CHALLENGE_FAILED");
+});
+
+test("one action's codes are spaced out: a second send at once is 429 and sends nothing", async () => {
+  const userId = uid("mail");
+  const email = `${userId}@example.com`;
+  const t = await authsignal.track({ userId, action: "email-withdraw" });
+  const first = await client("/user-authenticators/email-otp", t.token, { email });
+  assert.equal(first.status, 200, JSON.stringify(first.body));
+  const before = received.length;
+  const again = await client("/user-authenticators/email-otp", t.token, { email });
+  assertError(again, 429, "too_many_requests");
+  assert.match(again.body.errorDescription, /wait \d+ seconds/);
+  assert.equal(received.length, before, "no second email");
+  // The code already sent still works.
+  const code = lastEmailTo(email).data.code;
+  const right = await client("/verify/email-otp", t.token, { verificationCode: code });
+  assert.equal(right.body.isVerified, true, JSON.stringify(right.body));
 });
 
 test("bad input is refused before anything is sent", async () => {

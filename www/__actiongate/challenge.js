@@ -306,7 +306,14 @@
       showCodeForm("Code we emailed you" + (email ? " at " + email : ""));
       status("We sent a 6-digit code. It is valid for 10 minutes.");
     } catch (e) {
-      $("email-error").textContent = e.message;
+      if (e.code === "too_many_requests" && !link && !email) {
+        // A code went out moments ago (say, before a reload): it still works.
+        $("email-form").hidden = true;
+        showCodeForm("Code we emailed you");
+        status("Use the code we already sent. " + e.message[0].toUpperCase() + e.message.slice(1) + ".");
+      } else {
+        $("email-error").textContent = e.message;
+      }
     } finally {
       $("send").disabled = false;
     }
@@ -334,7 +341,13 @@
       showCodeForm("Code we texted you" + (phone ? " at " + phone : ""));
       status("We sent a 6-digit code. It is valid for 10 minutes.");
     } catch (e) {
-      $("phone-error").textContent = e.message;
+      if (e.code === "too_many_requests" && !phone) {
+        $("sms-form").hidden = true;
+        showCodeForm("Code we texted you");
+        status("Use the code we already sent. " + e.message[0].toUpperCase() + e.message.slice(1) + ".");
+      } else {
+        $("phone-error").textContent = e.message;
+      }
     } finally {
       $("send-sms").disabled = false;
     }

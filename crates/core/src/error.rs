@@ -15,6 +15,8 @@ pub enum ErrorKind {
     NotFound,
     /// The request conflicts with stored state (409).
     Conflict,
+    /// Too many requests of this kind; try again later (429).
+    TooManyRequests,
     /// Something failed inside; details are logged, not returned (500).
     Internal,
 }
@@ -53,6 +55,9 @@ pub enum CoreError {
     /// The idempotency key was already used for a different request.
     #[error("idempotencyKey {0:?} was already used for this action with a different request body")]
     IdempotencyConflict(String),
+    /// A limit on how often something may be done was reached.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// Storage failed; the message is for logs only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -80,6 +85,7 @@ impl CoreError {
             | CoreError::WebAuthn(_) => ErrorKind::BadRequest,
             CoreError::ActionNotFound | CoreError::AuthenticatorNotFound => ErrorKind::NotFound,
             CoreError::IdempotencyConflict(_) => ErrorKind::Conflict,
+            CoreError::TooManyRequests(_) => ErrorKind::TooManyRequests,
             CoreError::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -94,6 +100,7 @@ impl CoreError {
             CoreError::ActionNotFound => "action_not_found",
             CoreError::AuthenticatorNotFound => "authenticator_not_found",
             CoreError::IdempotencyConflict(_) => "idempotency_conflict",
+            CoreError::TooManyRequests(_) => "too_many_requests",
             CoreError::Internal(_) => "internal_error",
             CoreError::WebAuthn(e) => e.code(),
         }

@@ -127,6 +127,13 @@ pub struct ActionRecord {
     /// The code sent (email or SMS) for this action's challenge, if one is outstanding.
     #[serde(default)]
     pub sent_code: Option<crate::otp::SentCode>,
+    /// Codes and links sent for this action's challenge, and when the last
+    /// went out (see [`crate::otp::MAX_SENDS_PER_ACTION`]).
+    #[serde(default)]
+    pub codes_sent: u32,
+    /// When the last code or link was sent.
+    #[serde(default)]
+    pub last_code_sent_at: Option<Millis>,
     /// Methods its challenge may use.
     #[serde(default)]
     pub allowed_verification_methods: Vec<VerificationMethod>,

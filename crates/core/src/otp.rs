@@ -150,6 +150,11 @@ impl Channel {
     }
 }
 
+/// Codes (and magic links) one action's challenge may send in all.
+pub const MAX_SENDS_PER_ACTION: u32 = 5;
+/// The shortest time between two sends for one action (ms).
+pub const RESEND_INTERVAL_MS: i64 = 30_000;
+
 /// A one-time code sent by email or SMS, as stored: only its salted hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -318,6 +318,8 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
         replayed_at: None,
         failed_attempts: 0,
         sent_code: None,
+        codes_sent: 0,
+        last_code_sent_at: None,
         allowed_verification_methods: decision.allowed_methods,
         default_verification_method: default_method,
         request: TrackRequest {
@@ -469,6 +471,8 @@ pub fn record_sign_in<S: UserStore>(
         replayed_at: None,
         failed_attempts: 0,
         sent_code: None,
+        codes_sent: 0,
+        last_code_sent_at: None,
         allowed_verification_methods: allowed,
         default_verification_method: Some(method),
         request,
@@ -888,6 +892,7 @@ pub fn issue_code<S: UserStore>(
             format!("{} is not allowed for this action", method_name(method)),
         ));
     }
+    check_send_limits(&record, now)?;
     let verified_any = auths.iter().any(|a| a.verified_at.is_some());
     let (to, authenticator_id) = match enroll_to {
         Some(to) => {
@@ -968,6 +973,8 @@ pub fn issue_code<S: UserStore>(
         &salt,
         now,
     ));
+    record.codes_sent = record.codes_sent.saturating_add(1);
+    record.last_code_sent_at = Some(now);
     record.updated_at = now;
     store.update_action(&record)?;
     Ok(CodeToSend {
@@ -977,6 +984,28 @@ pub fn issue_code<S: UserStore>(
         authenticator_id,
         record,
     })
+}
+
+/// Refuse a send past [`crate::otp::MAX_SENDS_PER_ACTION`] for one action, or
+/// sooner than [`crate::otp::RESEND_INTERVAL_MS`] after the last: one token
+/// must not turn the worker into a mail or text cannon.
+fn check_send_limits(record: &ActionRecord, now: Millis) -> Result<(), CoreError> {
+    use crate::otp::{MAX_SENDS_PER_ACTION, RESEND_INTERVAL_MS};
+    if record.codes_sent >= MAX_SENDS_PER_ACTION {
+        return Err(CoreError::TooManyRequests(format!(
+            "{MAX_SENDS_PER_ACTION} codes were already sent for this request; start again from the app"
+        )));
+    }
+    if let Some(last) = record.last_code_sent_at {
+        let wait = last.saturating_add(RESEND_INTERVAL_MS).saturating_sub(now);
+        if wait > 0 {
+            return Err(CoreError::TooManyRequests(format!(
+                "a code was just sent; wait {} seconds before asking for another",
+                (wait + 999) / 1000
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn method_name(m: VerificationMethod) -> String {

@@ -1189,6 +1189,45 @@ mod email_codes {
     }
 
     #[test]
+    fn sends_are_spaced_and_limited_per_action() {
+        use crate::otp::{MAX_SENDS_PER_ACTION, RESEND_INTERVAL_MS};
+        let store = MemoryUserStore::new();
+        challenged(&store, "k1");
+        issue(&store, "k1", Some("a@example.com"), "111111", NOW).unwrap();
+        let again = issue(&store, "k1", Some("a@example.com"), "222222", NOW + 1_000).unwrap_err();
+        assert_eq!(again.code(), "too_many_requests");
+        assert_eq!(again.kind(), crate::error::ErrorKind::TooManyRequests);
+        assert!(again.to_string().contains("wait 29 seconds"), "{again}");
+        let mut at = NOW;
+        for n in 2..=MAX_SENDS_PER_ACTION {
+            at += RESEND_INTERVAL_MS;
+            issue(
+                &store,
+                "k1",
+                Some("a@example.com"),
+                &format!("{n}{n}{n}{n}{n}{n}"),
+                at,
+            )
+            .unwrap();
+        }
+        at += RESEND_INTERVAL_MS;
+        let over = issue(&store, "k1", Some("a@example.com"), "999999", at).unwrap_err();
+        assert_eq!(over.code(), "too_many_requests");
+        assert!(
+            over.to_string().contains("start again from the app"),
+            "{over}"
+        );
+        // The last code sent still works; another action has its own limits.
+        let last = format!("{0}{0}{0}{0}{0}{0}", MAX_SENDS_PER_ACTION);
+        assert!(matches!(
+            verify_email_code(&store, "alice", "withdraw-funds", "k1", &last, at).unwrap(),
+            CodeCheck::Verified { .. }
+        ));
+        challenged(&store, "k2");
+        issue(&store, "k2", None, "333333", at).unwrap();
+    }
+
+    #[test]
     fn codes_expire_after_ten_minutes_and_a_new_code_replaces_the_old() {
         let store = MemoryUserStore::new();
         challenged(&store, "k1");
