@@ -111,7 +111,7 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
                 None
             };
             let link = (channel == Channel::MagicLink)
-                .then(|| magic_link_base(req))
+                .then(|| magic_link_base(req, env, &claims))
                 .transpose()?;
             let enrolling = enroll_to.is_some();
             let sent = issue_code(env, claims, channel, enroll_to, link).await?;
@@ -195,11 +195,16 @@ impl EnrollAddressRequest {
     }
 }
 
-/// `https://<worker>/__actiongate/magic-link?token=<bearer token>`: the
-/// link's secret is added once it exists.
-fn magic_link_base(req: &Request) -> Result<String, ApiError> {
+/// `https://<worker>/__actiongate/magic-link?token=<link token>`: the
+/// link's secret is added once it exists. The token is not the action's
+/// bearer token but one that only opens this link (it is signed for another
+/// issuer), valid as long as the link's secret.
+fn magic_link_base(req: &Request, env: &Env, claims: &ActionClaims) -> Result<String, ApiError> {
     let url = req.url().map_err(ApiError::internal)?;
-    let token = bearer_token(req).unwrap_or_default();
+    let ttl = u64::try_from(actiongate_core::otp::EMAIL_CODE_TTL_MS / 1000).unwrap_or(600);
+    let token = settings::token_keys(env)?
+        .sign_link(claims, Date::now().as_millis() / 1000, ttl)
+        .map_err(ApiError::internal)?;
     let mut link = url
         .join(crate::proxy::MAGIC_LINK_PATH)
         .map_err(ApiError::internal)?;
@@ -379,7 +384,7 @@ pub async fn open_magic_link(mut req: Request, env: &Env) -> Result<Response, Ap
         );
     }
     let keys = settings::token_keys(env)?;
-    let Ok(verified) = keys.verify(&token, Date::now().as_millis() / 1000) else {
+    let Ok(verified) = keys.verify_link(&token, Date::now().as_millis() / 1000) else {
         return page(
             403,
             "Link not valid",

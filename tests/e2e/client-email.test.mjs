@@ -196,6 +196,20 @@ test("a magic link completes the challenge; the page that asked for it sees that
     body: new URLSearchParams({ token: link.searchParams.get("token"), secret }).toString(),
   });
   assert.equal((await confirm("x".repeat(43))).status, 403, "a wrong secret verifies nothing");
+  // The link's token only opens the link: a leaked email cannot be used to
+  // act for the user (enroll another method, validate), and the action's
+  // own token opens no link.
+  const linkToken = link.searchParams.get("token");
+  assert.notEqual(linkToken, t.token);
+  const asBearer = await client("/user-authenticators/totp", linkToken);
+  assert.equal(asBearer.status, 401, JSON.stringify(asBearer.body));
+  assert.equal((await authsignal.validateChallenge({ token: linkToken })).isValid, false);
+  const withBearer = await fetch(`${BASE}/__actiongate/magic-link`, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ token: t.token, secret: link.searchParams.get("secret") }).toString(),
+  });
+  assert.equal(withBearer.status, 403, "the action's bearer token opens no link");
   const opened = await confirm(link.searchParams.get("secret"));
   assert.equal(opened.status, 200);
   assert.match(await opened.text(), /you are verified/);

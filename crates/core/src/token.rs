@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 
 /// Issuer claim of every action token.
 pub const ISSUER: &str = "actiongate";
+/// Issuer of the tokens in magic links: they open the link's confirmation
+/// and nothing else (no Client API, no validate, no edge proxy), so a link
+/// that leaks from a mailbox cannot be used to act for the user.
+pub const LINK_ISSUER: &str = "actiongate-magic-link";
 /// Shortest signing key accepted, in bytes.
 pub const MIN_KEY_LEN: usize = 32;
 
@@ -139,11 +143,34 @@ impl TokenKeys {
         now_secs: u64,
         ttl_secs: u64,
     ) -> Result<String, crate::CoreError> {
+        self.sign_for(ISSUER, claims, now_secs, ttl_secs)
+    }
+
+    /// Sign a magic link's token (see [`LINK_ISSUER`]).
+    ///
+    /// # Errors
+    /// [`crate::CoreError::Internal`] if serialisation fails.
+    pub fn sign_link(
+        &self,
+        claims: &ActionClaims,
+        now_secs: u64,
+        ttl_secs: u64,
+    ) -> Result<String, crate::CoreError> {
+        self.sign_for(LINK_ISSUER, claims, now_secs, ttl_secs)
+    }
+
+    fn sign_for(
+        &self,
+        issuer: &str,
+        claims: &ActionClaims,
+        now_secs: u64,
+        ttl_secs: u64,
+    ) -> Result<String, crate::CoreError> {
         let mut jwt = JWTClaims {
             issued_at: Some(Duration::from_secs(now_secs)),
             expires_at: Some(Duration::from_secs(now_secs.saturating_add(ttl_secs))),
             invalid_before: None,
-            issuer: Some(ISSUER.to_owned()),
+            issuer: Some(issuer.to_owned()),
             subject: Some(claims.user_id.clone()),
             audiences: None,
             jwt_id: None,
@@ -162,6 +189,23 @@ impl TokenKeys {
     /// # Errors
     /// The [`TokenError`] that explains the refusal.
     pub fn verify(&self, token: &str, now_secs: u64) -> Result<VerifiedToken, TokenError> {
+        self.verify_for(ISSUER, token, now_secs)
+    }
+
+    /// Verify a magic link's token: only those (see [`LINK_ISSUER`]).
+    ///
+    /// # Errors
+    /// The [`TokenError`] that explains the refusal.
+    pub fn verify_link(&self, token: &str, now_secs: u64) -> Result<VerifiedToken, TokenError> {
+        self.verify_for(LINK_ISSUER, token, now_secs)
+    }
+
+    fn verify_for(
+        &self,
+        issuer: &str,
+        token: &str,
+        now_secs: u64,
+    ) -> Result<VerifiedToken, TokenError> {
         let meta = Token::decode_metadata(token).map_err(|_| TokenError::Malformed)?;
         if meta.algorithm() != "HS256" {
             return Err(TokenError::UnsupportedAlgorithm);
@@ -174,7 +218,7 @@ impl TokenKeys {
         let options = VerificationOptions {
             time_tolerance: Some(Duration::from_secs(0)),
             artificial_time: Some(Duration::from_secs(now_secs)),
-            allowed_issuers: Some(HashSet::from_strings(&[ISSUER])),
+            allowed_issuers: Some(HashSet::from_strings(&[issuer])),
             ..Default::default()
         };
         let verified = key
@@ -253,6 +297,26 @@ mod tests {
         let v = keys.verify(&t, NOW + 599).unwrap();
         assert_eq!(v.claims, claims());
         assert_eq!(v.expires_at, NOW + 600);
+    }
+
+    #[test]
+    fn link_tokens_and_action_tokens_do_not_stand_in_for_each_other() {
+        let keys = TokenKeys::new(K1, None).unwrap();
+        let link = keys.sign_link(&claims(), NOW, 600).unwrap();
+        assert_eq!(keys.verify_link(&link, NOW + 1).unwrap().claims, claims());
+        assert!(
+            keys.verify(&link, NOW + 1).is_err(),
+            "a link is no bearer token"
+        );
+        let bearer = keys.sign(&claims(), NOW, 600).unwrap();
+        assert!(
+            keys.verify_link(&bearer, NOW + 1).is_err(),
+            "a bearer token opens no link"
+        );
+        assert_eq!(
+            keys.verify_link(&link, NOW + 601).unwrap_err(),
+            TokenError::Expired
+        );
     }
 
     #[test]
