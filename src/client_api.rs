@@ -304,7 +304,7 @@ fn cors_origin_allowed(env: &Env, origin: &str, req: &Request) -> bool {
     {
         return true;
     }
-    settings::redirect_allowlist(env).is_ok_and(|list| list.check(&format!("{origin}/")).is_ok())
+    settings::redirect_allowlist(env).is_ok_and(|list| list.allows_origin(origin))
 }
 
 fn with_cors(

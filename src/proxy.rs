@@ -19,8 +19,8 @@ use actiongate_core::context::{EdgeInfo, Geo};
 use actiongate_core::model::PendingRequest;
 use actiongate_core::proxy::{
     DEVICE_COOKIE, ForwardFacts, HEADER_PREFIX, IdentityError, Jwks, JwtAlgorithm, METHODS,
-    ProxyConfig, RequestParts, RouteConfig, SessionKeys, cookie, extract_custom, sha256_hex,
-    verify_session_jwt,
+    ProxyConfig, RequestParts, RouteConfig, SessionKeys, ambiguous_path, cookie, extract_custom,
+    sha256_hex, verify_session_jwt,
 };
 use serde_json::{Value, json};
 use std::cell::RefCell;
@@ -64,12 +64,59 @@ pub async fn handle(
     if url.path() == RESUME_PATH {
         return resume(req, env, cfg).await;
     }
-    let Some((route, params)) = cfg.route(&raw_method, url.path()) else {
+    if ambiguous_path(url.path()) {
+        return refuse(
+            wants_html(&req),
+            ApiError::bad_request(
+                "The path has an encoded /, \\ or NUL character, which the app could read as another path.",
+            ),
+        );
+    }
+    let inner = req.inner();
+    let (overrides, form_post) = method_hints(&inner.method(), &inner.headers(), url);
+    let Some((route, params)) = cfg.route_for(&raw_method, url.path(), &overrides, form_post)
+    else {
         return pass_through(req.inner(), url, env, cfg)
             .await
             .map(Response::from);
     };
     protected(req, env, cfg, route, params).await
+}
+
+/// Headers some apps take as the request's real method.
+const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "X-HTTP-Method-Override",
+    "X-HTTP-Method",
+    "X-Method-Override",
+];
+
+/// What may make an app handle a request as another method: override
+/// headers and a `_method` query parameter (upper-cased), and whether it is
+/// a form POST (whose body may carry `_method`). See
+/// [`ProxyConfig::route_for`].
+fn method_hints(
+    method: &str,
+    headers: &web_sys::Headers,
+    url: &worker::Url,
+) -> (Vec<String>, bool) {
+    let mut overrides: Vec<String> = METHOD_OVERRIDE_HEADERS
+        .iter()
+        .filter_map(|h| headers.get(h).ok().flatten())
+        .chain(
+            url.query_pairs()
+                .filter(|(k, _)| k == "_method")
+                .map(|(_, v)| v.into_owned()),
+        )
+        .map(|m| m.trim().to_ascii_uppercase())
+        .collect();
+    overrides.dedup();
+    let form_post = method == "POST"
+        && headers.get("Content-Type").ok().flatten().is_some_and(|c| {
+            let c = c.to_ascii_lowercase();
+            c.starts_with("application/x-www-form-urlencoded")
+                || c.starts_with("multipart/form-data")
+        });
+    (overrides, form_post)
 }
 
 /// Whether the client asked for a page rather than JSON.
@@ -216,8 +263,16 @@ pub async fn fast_path(
     if !crate::router::is_app_path(&segments) || url.path() == RESUME_PATH {
         return None;
     }
+    if ambiguous_path(url.path()) {
+        return None;
+    }
     let cfg = crate::config_store::load_proxy(env).await.ok()??;
-    if cfg.route(&req.method(), url.path()).is_some() {
+    let method = req.method();
+    let (overrides, form_post) = method_hints(&method, &req.headers(), &url);
+    if cfg
+        .route_for(&method, url.path(), &overrides, form_post)
+        .is_some()
+    {
         return None;
     }
     Some(pass_through(req, &url, env, &cfg).await)

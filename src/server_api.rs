@@ -221,6 +221,7 @@ pub async fn relay_error(resp: &mut Response) -> ApiError {
             "invalid_request",
             "action_not_found",
             "too_many_requests",
+            "code_recently_sent",
             "service_unavailable",
             "server_misconfigured",
         ],

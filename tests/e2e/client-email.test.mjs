@@ -128,7 +128,7 @@ test("one action's codes are spaced out: a second send at once is 429 and sends 
   assert.equal(first.status, 200, JSON.stringify(first.body));
   const before = received.length;
   const again = await client("/user-authenticators/email-otp", t.token, { email });
-  assertError(again, 429, "too_many_requests");
+  assertError(again, 429, "code_recently_sent");
   assert.match(again.body.errorDescription, /wait \d+ seconds/);
   assert.equal(received.length, before, "no second email");
   // The code already sent still works.

@@ -158,9 +158,21 @@ test("other spellings of a protected path are protected too, and unknown methods
   const attemptsBefore = (await ledger()).attempts.length;
   // An app that routes case-insensitively, decodes the path or ignores a
   // trailing slash would run its withdraw handler for each of these.
-  for (const path of ["/API/Withdraw", "/api/withdraw/", "//api//withdraw", "/%61pi/withdraw", "/api%2Fwithdraw", "/x/%2e%2e/api/withdraw", "/api/withdraw;v=1"]) {
+  for (const path of ["/API/Withdraw", "/api/withdraw/", "//api//withdraw", "/%61pi/withdraw", "/x/%2e%2e/api/withdraw", "/api/withdraw;v=1", "/api;x/withdraw"]) {
     const r = await post(path, { user, body: { amount: 5000, to: "NZ-1" } });
     assertError(r, 401, "challenge_required");
+  }
+  // A segment that decodes to a separator could be split either way by the app.
+  for (const path of ["/api%2Fwithdraw", "/api%5Cwithdraw", "/api/withdraw%00"]) {
+    const r = await post(path, { user, body: { amount: 5000, to: "NZ-1" } });
+    assertError(r, 400, "invalid_request");
+  }
+  // Method overrides are read as the app reads them: a GET that says it is
+  // a POST belongs to the protected route (no session here: 401, not the app).
+  for (const [path, headers] of [["/api/withdraw?_method=POST", {}], ["/api/withdraw", { "X-HTTP-Method-Override": "POST" }]]) {
+    const r = await fetch(`${BASE}${path}`, { headers });
+    assert.equal(r.status, 401, path);
+    assert.equal((await r.json()).errorCode, "unauthenticated");
   }
   // Methods the routes cannot name never reach the app.
   for (const method of ["PROPFIND", "patch", "PURGE"]) {

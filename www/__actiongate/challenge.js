@@ -306,8 +306,11 @@
       showCodeForm("Code we emailed you" + (email ? " at " + email : ""));
       status("We sent a 6-digit code. It is valid for 10 minutes.");
     } catch (e) {
-      if (e.code === "too_many_requests" && !link && !email) {
-        // A code went out moments ago (say, before a reload): it still works.
+      if (e.code === "code_recently_sent" && link) {
+        // A link went out moments ago (say, before a reload): it still works.
+        $("email-form").hidden = true;
+        waitForLink();
+      } else if (e.code === "code_recently_sent") {
         $("email-form").hidden = true;
         showCodeForm("Code we emailed you");
         status("Use the code we already sent. " + e.message[0].toUpperCase() + e.message.slice(1) + ".");
@@ -341,7 +344,7 @@
       showCodeForm("Code we texted you" + (phone ? " at " + phone : ""));
       status("We sent a 6-digit code. It is valid for 10 minutes.");
     } catch (e) {
-      if (e.code === "too_many_requests" && !phone) {
+      if (e.code === "code_recently_sent") {
         $("sms-form").hidden = true;
         showCodeForm("Code we texted you");
         status("Use the code we already sent. " + e.message[0].toUpperCase() + e.message.slice(1) + ".");

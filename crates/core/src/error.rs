@@ -58,6 +58,9 @@ pub enum CoreError {
     /// A limit on how often something may be done was reached.
     #[error("{0}")]
     TooManyRequests(String),
+    /// A code went out on this channel moments ago; it still works.
+    #[error("{0}")]
+    CodeRecentlySent(String),
     /// Storage failed; the message is for logs only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -85,7 +88,9 @@ impl CoreError {
             | CoreError::WebAuthn(_) => ErrorKind::BadRequest,
             CoreError::ActionNotFound | CoreError::AuthenticatorNotFound => ErrorKind::NotFound,
             CoreError::IdempotencyConflict(_) => ErrorKind::Conflict,
-            CoreError::TooManyRequests(_) => ErrorKind::TooManyRequests,
+            CoreError::TooManyRequests(_) | CoreError::CodeRecentlySent(_) => {
+                ErrorKind::TooManyRequests
+            }
             CoreError::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -101,6 +106,7 @@ impl CoreError {
             CoreError::AuthenticatorNotFound => "authenticator_not_found",
             CoreError::IdempotencyConflict(_) => "idempotency_conflict",
             CoreError::TooManyRequests(_) => "too_many_requests",
+            CoreError::CodeRecentlySent(_) => "code_recently_sent",
             CoreError::Internal(_) => "internal_error",
             CoreError::WebAuthn(e) => e.code(),
         }

@@ -152,8 +152,10 @@ impl Channel {
 
 /// Codes (and magic links) one action's challenge may send in all.
 pub const MAX_SENDS_PER_ACTION: u32 = 5;
-/// The shortest time between two sends for one action (ms).
+/// The shortest time between two sends on one channel for one action (ms).
 pub const RESEND_INTERVAL_MS: i64 = 30_000;
+/// Codes and links one user may be sent in an hour, across actions.
+pub const MAX_SENDS_PER_USER_HOUR: usize = 10;
 
 /// A one-time code sent by email or SMS, as stored: only its salted hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -312,7 +312,34 @@ impl ProxyConfig {
         p
     }
 
-    /// The first route matching `method` and `path`, with its path parameters.
+    /// The route a request belongs to, reading its method the way apps do:
+    /// a method override (`overrides`: an `X-HTTP-Method-Override` header or
+    /// a `_method` query parameter) first, then the request's own method,
+    /// then, for a form POST, a PUT, PATCH or DELETE route at that path
+    /// (Rails-style forms carry `_method` in the body, which is not read for
+    /// this).
+    pub fn route_for(
+        &self,
+        method: &str,
+        path: &str,
+        overrides: &[String],
+        form_post: bool,
+    ) -> Option<(&RouteConfig, BTreeMap<String, String>)> {
+        let form_methods: &[&str] = if form_post {
+            &["PUT", "PATCH", "DELETE"]
+        } else {
+            &[]
+        };
+        overrides
+            .iter()
+            .map(String::as_str)
+            .chain(std::iter::once(method))
+            .chain(form_methods.iter().copied())
+            .find_map(|m| self.route(m, path))
+    }
+
+    /// The first route matching `method` and `path`, with its path parameters
+    /// (a GET route also matches HEAD).
     pub fn route(
         &self,
         method: &str,
@@ -324,8 +351,11 @@ impl ProxyConfig {
                 .map(|r| PathPattern::parse(&r.path).ok())
                 .collect()
         });
+        // Apps answer HEAD with their GET handler.
+        let head = method.eq_ignore_ascii_case("HEAD");
         self.routes.iter().zip(patterns).find_map(|(r, p)| {
-            if !r.method.eq_ignore_ascii_case(method) {
+            let applies = r.method.eq_ignore_ascii_case(method) || (head && r.method == "GET");
+            if !applies {
                 return None;
             }
             p.as_ref()?.matches(path).map(|params| (r, params))
@@ -400,13 +430,12 @@ impl PathPattern {
     /// The path parameters when `path` (as the client sent it) matches.
     ///
     /// Matching is deliberately lenient, so that no spelling of a path that
-    /// an app might route to a protected handler slips through: the path is
-    /// percent-decoded and split on `/` and backslash, empty and `.` segments are
-    /// dropped and `..` resolved ([`normal_segments`]), literal segments
-    /// compare without regard to ASCII case and to a `;parameter` suffix.
-    /// `/API//withdraw/`, `/%61pi/withdraw`, `/x/%2e%2e/api/withdraw` and
-    /// `/api/withdraw;x=1` all match `/api/withdraw`. Parameters keep their
-    /// decoded text.
+    /// an app might route to a protected handler slips through: see
+    /// [`normal_segments`]; literal segments compare without regard to ASCII
+    /// case. `/API//withdraw/`, `/%61pi/withdraw`, `/./api/withdraw` and
+    /// `/api/withdraw;x=1` all match `/api/withdraw`. Paths whose segments
+    /// an app could split differently (an encoded `/`, `\` or NUL) are
+    /// refused before matching ([`ambiguous_path`]).
     pub fn matches(&self, path: &str) -> Option<BTreeMap<String, String>> {
         if !path.starts_with('/') {
             return None;
@@ -419,8 +448,7 @@ impl PathPattern {
         for (seg, part) in self.segments.iter().zip(parts) {
             match seg {
                 Segment::Literal(l) => {
-                    let bare = part.split(';').next().unwrap_or("");
-                    if !l.eq_ignore_ascii_case(bare) {
+                    if !l.eq_ignore_ascii_case(&part) {
                         return None;
                     }
                 }
@@ -433,13 +461,16 @@ impl PathPattern {
     }
 }
 
-/// A path's segments as route matching sees them: percent-decoded, split on
-/// `/` and backslash, without empty or `.` segments, with `..` resolved.
+/// A path's segments as route matching sees them, the way lenient app
+/// routers do: the raw path split on `/` (and `\`), each segment's
+/// `;parameters` dropped, then percent-decoded; empty and `.` segments
+/// dropped and `..` resolved.
 pub fn normal_segments(path: &str) -> Vec<String> {
-    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
     let mut out: Vec<String> = Vec::new();
-    for seg in decoded.split(['/', '\\']) {
-        match seg {
+    for raw in path.split(['/', '\\']) {
+        let bare = raw.split(';').next().unwrap_or("");
+        let seg = percent_encoding::percent_decode_str(bare).decode_utf8_lossy();
+        match seg.as_ref() {
             "" | "." => {}
             ".." => {
                 out.pop();
@@ -448,6 +479,15 @@ pub fn normal_segments(path: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// Whether a raw path has a segment that decodes to a `/`, `\` or NUL: apps
+/// differ on whether such a segment is one segment or several, so the
+/// route it belongs to cannot be told. The edge proxy refuses these.
+pub fn ambiguous_path(path: &str) -> bool {
+    path.split(['/', '\\']).any(|raw| {
+        percent_encoding::percent_decode_str(raw).any(|b| b == b'/' || b == b'\\' || b == 0)
+    })
 }
 
 /// What the worker knows of a request, for attribute extraction.

@@ -120,10 +120,41 @@ impl RedirectAllowlist {
         let Some(host) = u.host_str() else {
             return refuse("has no host");
         };
-        let host = host.to_ascii_lowercase();
-        let port = u.port_or_known_default();
         let path = u.path();
-        let hit = self.entries.iter().any(|e| {
+        let hit = self
+            .entries_for(&u, &host.to_ascii_lowercase())
+            .any(|e| path_within(path, &e.path));
+        if hit {
+            Ok(())
+        } else {
+            refuse("is not on the redirect allowlist (REDIRECT_URL_ALLOWLIST)")
+        }
+    }
+
+    /// Whether some entry allows URLs on `origin` (`scheme://host[:port]`),
+    /// whatever their path: the origins the app's pages are served from.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        let Ok(u) = Url::parse(origin) else {
+            return false;
+        };
+        if !u.username().is_empty()
+            || u.password().is_some()
+            || u.origin().ascii_serialization() != origin.trim_end_matches('/')
+        {
+            return false;
+        }
+        let Some(host) = u.host_str() else {
+            return false;
+        };
+        self.entries_for(&u, &host.to_ascii_lowercase())
+            .next()
+            .is_some()
+    }
+
+    /// The entries whose scheme, host and port admit `u` (host lower-cased).
+    fn entries_for<'a>(&'a self, u: &'a Url, host: &'a str) -> impl Iterator<Item = &'a Entry> {
+        let port = u.port_or_known_default();
+        self.entries.iter().filter(move |e| {
             e.scheme == u.scheme()
                 && e.port == port
                 && if e.wildcard {
@@ -133,13 +164,7 @@ impl RedirectAllowlist {
                 } else {
                     host == e.host
                 }
-                && path_within(path, &e.path)
-        });
-        if hit {
-            Ok(())
-        } else {
-            refuse("is not on the redirect allowlist (REDIRECT_URL_ALLOWLIST)")
-        }
+        })
     }
 }
 
@@ -165,6 +190,32 @@ mod tests {
             "https://app.example.com, http://localhost:8788 https://*.shop.example/account",
         )
         .unwrap()
+    }
+
+    #[test]
+    fn origins_are_allowed_whatever_the_entry_path() {
+        let list = RedirectAllowlist::parse(
+            "https://app.example/account https://*.shop.example http://localhost:8799",
+        )
+        .unwrap();
+        for o in [
+            "https://app.example",
+            "https://eu.shop.example",
+            "http://localhost:8799",
+        ] {
+            assert!(list.allows_origin(o), "{o}");
+        }
+        for o in [
+            "https://evil.example",
+            "http://app.example",
+            "https://app.example:8443",
+            "https://shop.example",
+            "https://app.example/account",
+            "https://user@app.example",
+            "null",
+        ] {
+            assert!(!list.allows_origin(o), "{o}");
+        }
     }
 
     #[test]

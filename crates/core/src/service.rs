@@ -892,7 +892,7 @@ pub fn issue_code<S: UserStore>(
             format!("{} is not allowed for this action", method_name(method)),
         ));
     }
-    check_send_limits(&record, now)?;
+    let mut recent_sends = check_send_limits(store, &record, channel, now)?;
     let verified_any = auths.iter().any(|a| a.verified_at.is_some());
     let (to, authenticator_id) = match enroll_to {
         Some(to) => {
@@ -977,6 +977,12 @@ pub fn issue_code<S: UserStore>(
     record.last_code_sent_at = Some(now);
     record.updated_at = now;
     store.update_action(&record)?;
+    recent_sends.push(now);
+    store.put_setting(
+        SENDS_SETTING,
+        &serde_json::to_string(&recent_sends)
+            .map_err(|e| CoreError::Internal(format!("encoding sends: {e}")))?,
+    )?;
     Ok(CodeToSend {
         channel,
         to,
@@ -986,26 +992,54 @@ pub fn issue_code<S: UserStore>(
     })
 }
 
-/// Refuse a send past [`crate::otp::MAX_SENDS_PER_ACTION`] for one action, or
-/// sooner than [`crate::otp::RESEND_INTERVAL_MS`] after the last: one token
-/// must not turn the worker into a mail or text cannon.
-fn check_send_limits(record: &ActionRecord, now: Millis) -> Result<(), CoreError> {
-    use crate::otp::{MAX_SENDS_PER_ACTION, RESEND_INTERVAL_MS};
+/// Per-user setting holding the times of the last hour's sends.
+const SENDS_SETTING: &str = "code-sends";
+
+/// Refuse a send past [`crate::otp::MAX_SENDS_PER_ACTION`] for one action,
+/// sooner than [`crate::otp::RESEND_INTERVAL_MS`] after the last on the
+/// same channel, or past [`crate::otp::MAX_SENDS_PER_USER_HOUR`] for the
+/// user across actions: a token, or a stream of tracks, must not turn the
+/// worker into a mail or text cannon. Returns the user's recent sends.
+fn check_send_limits<S: UserStore>(
+    store: &S,
+    record: &ActionRecord,
+    channel: Channel,
+    now: Millis,
+) -> Result<Vec<Millis>, CoreError> {
+    use crate::otp::{MAX_SENDS_PER_ACTION, MAX_SENDS_PER_USER_HOUR, RESEND_INTERVAL_MS};
     if record.codes_sent >= MAX_SENDS_PER_ACTION {
         return Err(CoreError::TooManyRequests(format!(
             "{MAX_SENDS_PER_ACTION} codes were already sent for this request; start again from the app"
         )));
     }
-    if let Some(last) = record.last_code_sent_at {
+    if let Some(last) = record.last_code_sent_at
+        && record
+            .sent_code
+            .as_ref()
+            .is_some_and(|c| c.channel == channel)
+    {
         let wait = last.saturating_add(RESEND_INTERVAL_MS).saturating_sub(now);
         if wait > 0 {
-            return Err(CoreError::TooManyRequests(format!(
+            return Err(CoreError::CodeRecentlySent(format!(
                 "a code was just sent; wait {} seconds before asking for another",
                 (wait + 999) / 1000
             )));
         }
     }
-    Ok(())
+    const HOUR: Millis = 3_600_000;
+    let recent: Vec<Millis> = store
+        .get_setting(SENDS_SETTING)?
+        .and_then(|s| serde_json::from_str::<Vec<Millis>>(&s).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| *t > now.saturating_sub(HOUR) && *t <= now)
+        .collect();
+    if recent.len() >= MAX_SENDS_PER_USER_HOUR {
+        return Err(CoreError::TooManyRequests(format!(
+            "{MAX_SENDS_PER_USER_HOUR} codes were sent to this user in the last hour; try again later"
+        )));
+    }
+    Ok(recent)
 }
 
 fn method_name(m: VerificationMethod) -> String {

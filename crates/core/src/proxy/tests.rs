@@ -53,12 +53,12 @@ fn every_spelling_an_app_may_route_to_a_protected_path_matches_it() {
         "/API/Withdraw",
         "//api///withdraw",
         "/%61pi/withdraw",
-        "/api%2Fwithdraw",
-        "/api%5Cwithdraw",
+        "/api\\withdraw",
         "/x/../api/withdraw",
         "/x/%2e%2e/api/withdraw",
         "/./api/./withdraw",
         "/api/withdraw;jsessionid=1",
+        "/api;x/withdraw;%2F..",
     ] {
         assert_eq!(
             c.route("POST", path).map(|(r, _)| r.action.as_str()),
@@ -66,9 +66,51 @@ fn every_spelling_an_app_may_route_to_a_protected_path_matches_it() {
             "{path}"
         );
     }
-    // Parameters keep their text; literals around them still match leniently.
-    let (_, params) = c.route("POST", "/Accounts/AbC%2042/CLOSE/").unwrap();
+    // Parameters keep their text (without `;parameters`); literals around
+    // them still match leniently.
+    let (_, params) = c.route("POST", "/Accounts/AbC%2042;v=1/CLOSE/").unwrap();
     assert_eq!(params["accountId"], "AbC 42");
+    // A segment that decodes to a separator could be split either way.
+    for path in [
+        "/api%2Fwithdraw",
+        "/accounts/42%2Fx/close",
+        "/api%5Cwithdraw",
+        "/a%00b",
+    ] {
+        assert!(ambiguous_path(path), "{path}");
+    }
+    for path in ["/api/withdraw", "/accounts/acc%2042/close", "/a%2525b"] {
+        assert!(!ambiguous_path(path), "{path}");
+    }
+    // HEAD is answered by GET handlers.
+    assert_eq!(
+        c.route("HEAD", "/export/all.csv").unwrap().0.action,
+        "export-data"
+    );
+    assert!(c.route("HEAD", "/api/withdraw").is_none());
+    // Method overrides, as apps read them.
+    let post = |o: &[&str], form: bool| {
+        let o: Vec<String> = o.iter().map(|s| (*s).to_owned()).collect();
+        c.route_for("GET", "/api/withdraw", &o, form)
+            .map(|(r, _)| r.action.clone())
+    };
+    assert_eq!(post(&["POST"], false).as_deref(), Some("withdraw-funds"));
+    assert_eq!(post(&[], false), None);
+    let del = parse_proxy(json!({
+        "originUrl": "http://127.0.0.1:8788",
+        "identity": {"jwt": {"cookie": "session", "algorithm": "HS256", "secretEnv": "APP_SESSION_SECRET"}},
+        "routes": [{"method": "DELETE", "path": "/accounts/:id", "action": "close-account"}]
+    }))
+    .unwrap();
+    assert!(
+        del.route_for("POST", "/accounts/7", &[], true).is_some(),
+        "a form POST may carry _method=DELETE"
+    );
+    assert!(del.route_for("POST", "/accounts/7", &[], false).is_none());
+    assert!(
+        del.route_for("POST", "/accounts/7", &["DELETE".into()], false)
+            .is_some()
+    );
     // Other paths stay other paths.
     for path in [
         "/api/withdraws",

@@ -1195,7 +1195,7 @@ mod email_codes {
         challenged(&store, "k1");
         issue(&store, "k1", Some("a@example.com"), "111111", NOW).unwrap();
         let again = issue(&store, "k1", Some("a@example.com"), "222222", NOW + 1_000).unwrap_err();
-        assert_eq!(again.code(), "too_many_requests");
+        assert_eq!(again.code(), "code_recently_sent");
         assert_eq!(again.kind(), crate::error::ErrorKind::TooManyRequests);
         assert!(again.to_string().contains("wait 29 seconds"), "{again}");
         let mut at = NOW;
@@ -1225,6 +1225,32 @@ mod email_codes {
         ));
         challenged(&store, "k2");
         issue(&store, "k2", None, "333333", at).unwrap();
+    }
+
+    #[test]
+    fn one_user_gets_at_most_ten_codes_an_hour_across_actions() {
+        use crate::otp::MAX_SENDS_PER_USER_HOUR;
+        let store = MemoryUserStore::new();
+        let mut at = NOW;
+        for n in 0..MAX_SENDS_PER_USER_HOUR {
+            let key = format!("k{n}");
+            challenged(&store, &key);
+            issue(&store, &key, Some("a@example.com"), "111111", at).unwrap();
+            at += 1_000;
+        }
+        challenged(&store, "k-over");
+        let over = issue(&store, "k-over", Some("a@example.com"), "111111", at).unwrap_err();
+        assert_eq!(over.code(), "too_many_requests");
+        assert!(over.to_string().contains("last hour"), "{over}");
+        // An hour after the first, one more may go.
+        issue(
+            &store,
+            "k-over",
+            Some("a@example.com"),
+            "111111",
+            NOW + 3_600_001,
+        )
+        .unwrap();
     }
 
     #[test]
