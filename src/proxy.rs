@@ -55,32 +55,61 @@ pub async fn handle(
     env: &Env,
     cfg: &ProxyConfig,
 ) -> Result<Response, ApiError> {
-    // workers-rs reads an unknown method as GET: refuse those first, so that
-    // no method the routes cannot name reaches the app.
-    let raw_method = req.inner().method();
-    if !METHODS.contains(&raw_method.as_str()) {
-        return refuse(wants_html(&req), ApiError::method_not_allowed(&METHODS));
-    }
-    if url.path() == RESUME_PATH {
-        return resume(req, env, cfg).await;
-    }
-    if ambiguous_path(url.path()) {
-        return refuse(
-            wants_html(&req),
-            ApiError::bad_request(
-                "The path has an encoded /, \\ or NUL character, which the app could read as another path.",
-            ),
-        );
-    }
-    let inner = req.inner();
-    let (overrides, form_post) = method_hints(&inner.method(), &inner.headers(), url);
-    let Some((route, params)) = cfg.route_for(&raw_method, url.path(), &overrides, form_post)
-    else {
-        return pass_through(req.inner(), url, env, cfg)
-            .await
-            .map(Response::from);
+    let (route, params) = match classify(req.inner(), url, cfg) {
+        Class::UnknownMethod => {
+            return refuse(wants_html(&req), ApiError::method_not_allowed(&METHODS));
+        }
+        Class::AmbiguousPath => {
+            return refuse(
+                wants_html(&req),
+                ApiError::bad_request(
+                    "The path has an encoded /, \\ or NUL character, which the app could read as another path.",
+                ),
+            );
+        }
+        Class::Resume => return resume(req, env, cfg).await,
+        Class::PassThrough => {
+            return pass_through(req.inner(), url, env, cfg)
+                .await
+                .map(Response::from);
+        }
+        Class::Protected(route, params) => (route, params),
     };
     protected(req, env, cfg, route, params).await
+}
+
+/// What the edge proxy does with a request for the app.
+enum Class<'a> {
+    /// A method routes cannot name (workers-rs would read it as GET): 405.
+    UnknownMethod,
+    /// A segment decodes to a separator: the app could split it either way.
+    AmbiguousPath,
+    /// A browser returning from the challenge page.
+    Resume,
+    /// No protected route: straight to the app.
+    PassThrough,
+    /// A protected route, with its path parameters.
+    Protected(&'a RouteConfig, std::collections::BTreeMap<String, String>),
+}
+
+/// Decide what a request for the app is. The fast path and [`handle`] both
+/// ask this, so they cannot disagree about which requests are protected.
+fn classify<'a>(req: &web_sys::Request, url: &worker::Url, cfg: &'a ProxyConfig) -> Class<'a> {
+    let method = req.method();
+    if !METHODS.contains(&method.as_str()) {
+        return Class::UnknownMethod;
+    }
+    if url.path() == RESUME_PATH {
+        return Class::Resume;
+    }
+    if ambiguous_path(url.path()) {
+        return Class::AmbiguousPath;
+    }
+    let (overrides, form_post) = method_hints(&method, &req.headers(), url);
+    match cfg.route_for(&method, url.path(), &overrides, form_post) {
+        Some((route, params)) => Class::Protected(route, params),
+        None => Class::PassThrough,
+    }
 }
 
 /// Headers some apps take as the request's real method.
@@ -255,24 +284,13 @@ pub async fn fast_path(
     req: &web_sys::Request,
     env: &Env,
 ) -> Option<Result<web_sys::Response, ApiError>> {
-    if !METHODS.contains(&req.method().as_str()) {
-        return None;
-    }
     let url = worker::Url::parse(&req.url()).ok()?;
     let segments = crate::router::segments(&url).ok()?;
-    if !crate::router::is_app_path(&segments) || url.path() == RESUME_PATH {
-        return None;
-    }
-    if ambiguous_path(url.path()) {
+    if !crate::router::is_app_path(&segments) {
         return None;
     }
     let cfg = crate::config_store::load_proxy(env).await.ok()??;
-    let method = req.method();
-    let (overrides, form_post) = method_hints(&method, &req.headers(), &url);
-    if cfg
-        .route_for(&method, url.path(), &overrides, form_post)
-        .is_some()
-    {
+    if !matches!(classify(req, &url, &cfg), Class::PassThrough) {
         return None;
     }
     Some(pass_through(req, &url, env, &cfg).await)
@@ -398,7 +416,6 @@ fn page(status: u16, title: &str, text: &str) -> Result<Response, ApiError> {
     )
 }
 
-/// An error as a page for browsers, JSON otherwise.
 /// Storage or configuration could not be reached on an app route: refuse
 /// (fail closed), as a page or JSON, saying nothing of the cause (logged).
 /// Errors other than 503 pass unchanged.
@@ -423,6 +440,7 @@ pub fn fail_closed(html: bool, e: ApiError) -> Result<Response, ApiError> {
     )
 }
 
+/// An error as a page for browsers, JSON otherwise.
 fn refuse(html: bool, e: ApiError) -> Result<Response, ApiError> {
     if html {
         page(e.status, "Request refused", &e.description)
