@@ -110,25 +110,36 @@ test("the page works by keyboard alone and says when a link is bad", async () =>
   await context.close();
 });
 
-test("popup mode through @authsignal/browser's launch resolves with a token that validates", async () => {
+/**
+ * From the app page at `app.url`, launch the challenge in popup mode for a
+ * new user and complete it with an authenticator app. `inPage(page)` runs
+ * on the app page before the launch; resolves once the code is entered,
+ * with `launched` (launch's promise), the frame, the page and the track.
+ */
+async function completePopup(page, app, prefix, inPage = async () => {}) {
   const { authsignal, configure } = await import("./lib.mjs");
   await configure("popup-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP"] });
+  const userId = uid(prefix);
+  const t = await authsignal.track({ userId, action: "popup-action" });
+  await page.goto(app.url);
+  await inPage(page);
+  const launched = page.evaluate(async ({ url, base }) => {
+    const a = new AuthsignalSDK.Authsignal({ tenantId: "actiongate", baseUrl: base });
+    return a.launch(url, { mode: "popup" });
+  }, { url: t.url, base: `${BASE}/v1` });
+  const frame = page.frameLocator("iframe");
+  const secret = (await frame.locator("#secret:not(:empty)").textContent()).trim();
+  await page.screenshot({ path: join(SHOTS, `07-${prefix}.png`) });
+  await frame.locator("#code").fill(totpCode(secret));
+  await frame.locator("#code").press("Enter");
+  return { authsignal, launched, frame, userId, t };
+}
+
+test("popup mode through @authsignal/browser's launch resolves with a token that validates", async () => {
   const app = await startTestApp();
   const context = await demo.browser.newContext();
-  const page = await context.newPage();
   try {
-    const userId = uid("popup");
-    const t = await authsignal.track({ userId, action: "popup-action" });
-    await page.goto(app.url);
-    const launched = page.evaluate(async ({ url, base }) => {
-      const a = new AuthsignalSDK.Authsignal({ tenantId: "actiongate", baseUrl: base });
-      return a.launch(url, { mode: "popup" });
-    }, { url: t.url, base: `${BASE}/v1` });
-    const frame = page.frameLocator("iframe");
-    const secret = (await frame.locator("#secret:not(:empty)").textContent()).trim();
-    await page.screenshot({ path: join(SHOTS, "07-popup.png") });
-    await frame.locator("#code").fill(totpCode(secret));
-    await frame.locator("#code").press("Enter");
+    const { authsignal, launched, userId } = await completePopup(await context.newPage(), app, "popup");
     const { token } = await launched;
     assert.ok(token, "launch resolved with the token");
     const v = await authsignal.validateChallenge({ token, userId, action: "popup-action" });
@@ -141,28 +152,16 @@ test("popup mode through @authsignal/browser's launch resolves with a token that
 });
 
 test("popup mode gives the token only to an allowed site: another site that opens the page gets nothing", async () => {
-  const { authsignal, configure } = await import("./lib.mjs");
-  await configure("popup-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP"] });
   // Port 0: a free port, an origin that is not in the redirect allowlist.
   const app = await startTestApp("127.0.0.1", 0);
   const context = await demo.browser.newContext();
-  const page = await context.newPage();
   try {
-    const userId = uid("popup-foreign");
-    const t = await authsignal.track({ userId, action: "popup-action" });
-    await page.goto(app.url);
-    await page.evaluate(() => {
-      window.received = [];
-      window.addEventListener("message", (e) => window.received.push(String(e.data)));
-    });
-    const launched = page.evaluate(async ({ url, base }) => {
-      const a = new AuthsignalSDK.Authsignal({ tenantId: "actiongate", baseUrl: base });
-      return a.launch(url, { mode: "popup" });
-    }, { url: t.url, base: `${BASE}/v1` });
-    const frame = page.frameLocator("iframe");
-    const secret = (await frame.locator("#secret:not(:empty)").textContent()).trim();
-    await frame.locator("#code").fill(totpCode(secret));
-    await frame.locator("#code").press("Enter");
+    const page = await context.newPage();
+    const { authsignal, launched, frame, userId, t } = await completePopup(page, app, "popup-foreign", (p) =>
+      p.evaluate(() => {
+        window.received = [];
+        window.addEventListener("message", (e) => window.received.push(String(e.data)));
+      }));
     await frame.locator("#done", { hasText: /may not receive the result/ }).waitFor();
     const outcome = await Promise.race([launched.then(() => "resolved"), new Promise((r) => setTimeout(() => r("pending"), 1000))]);
     assert.equal(outcome, "pending", "launch did not resolve with a token");

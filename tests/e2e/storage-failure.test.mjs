@@ -84,6 +84,32 @@ function corrupt(file) {
   };
 }
 
+/**
+ * Restart the worker over storage whose `file` is corrupt, run `body`, then
+ * restart it over the restored file.
+ */
+async function whileCorrupt(file, body) {
+  await worker.stop();
+  const restore = corrupt(file);
+  worker = await start();
+  try {
+    await body();
+  } finally {
+    await worker.stop();
+    restore();
+    worker = await start();
+  }
+}
+
+/** The refusal a browser gets: a 503 page that names no internals. */
+async function assertUnavailablePage(user) {
+  const page = await withdraw(user, { html: true });
+  assert.equal(page.status, 503, page.text);
+  assert.match(page.type, /text\/html/);
+  assert.match(page.text, /nothing was forwarded/i);
+  assert.doesNotMatch(page.text, /sqlite|not a database|\.wrangler/i);
+}
+
 function assertUnavailable(r, what) {
   assert.equal(r.status, 503, `${what}: ${r.text}`);
   assert.match(r.type, /application\/json/, what);
@@ -107,27 +133,16 @@ test("a user's Durable Object that cannot open its storage: 503, nothing forward
   assert.equal((await withdraw(user)).status, 200);
   const created = sqliteFiles(dir).filter((f) => !before.has(f));
   assert.equal(created.length, 1, "the user's object has its own database file");
-  await worker.stop();
-  const restore = corrupt(join(dir, created[0]));
-  worker = await start();
-  try {
+  await whileCorrupt(join(dir, created[0]), async () => {
     assertUnavailable(await withdraw(user), "API client");
-    const page = await withdraw(user, { html: true });
-    assert.equal(page.status, 503, page.text);
-    assert.match(page.type, /text\/html/);
-    assert.match(page.text, /nothing was forwarded/i);
-    assert.doesNotMatch(page.text, /sqlite|not a database|\.wrangler/i);
+    await assertUnavailablePage(user);
     // Unprotected routes do not touch storage and still pass through.
     const home = await fetch(`${worker.baseUrl}/`, { headers: { Accept: "text/html" } });
     assert.equal(home.status, 200);
     // Another user's object is unaffected.
     assert.equal((await withdraw(uid("other"))).status, 200);
     assert.equal(await executedFor(user), 1, "only the first withdrawal reached the app");
-  } finally {
-    await worker.stop();
-    restore();
-    worker = await start();
-  }
+  });
   const again = await withdraw(user);
   assert.equal(again.status, 200, again.text);
   assert.equal(await executedFor(user), 2, "the retry ran exactly once");
@@ -137,25 +152,16 @@ test("configuration that cannot be read from KV: every app route is refused, the
   const dir = join(worker.state, "v3", "kv", "miniflare-KVNamespaceObject");
   const files = sqliteFiles(dir);
   assert.equal(files.length, 1, "one KV namespace (CONFIG)");
-  await worker.stop();
-  const restore = corrupt(join(dir, files[0]));
-  worker = await start();
   const user = uid("kv-down");
-  try {
+  await whileCorrupt(join(dir, files[0]), async () => {
     assertUnavailable(await withdraw(user), "API client");
-    const page = await withdraw(user, { html: true });
-    assert.equal(page.status, 503, page.text);
-    assert.match(page.type, /text\/html/);
+    await assertUnavailablePage(user);
     // Without its configuration the worker cannot tell a protected route
     // from an unprotected one, so nothing is forwarded at all.
     const home = await fetch(`${worker.baseUrl}/`, { headers: { Accept: "application/json" } });
     assert.equal(home.status, 503);
     assert.equal(await executedFor(user), 0, "nothing reached the app");
-  } finally {
-    await worker.stop();
-    restore();
-    worker = await start();
-  }
+  });
   const again = await withdraw(user);
   assert.equal(again.status, 200, again.text);
   assert.equal(await executedFor(user), 1);
