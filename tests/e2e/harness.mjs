@@ -64,7 +64,20 @@ service = "actiongate-e2e-origin"
  * reuses a storage directory (kept on stop) instead of a fresh one.
  * @returns {Promise<{baseUrl: string, state: string, stop: () => Promise<void>}>}
  */
-export async function startWorker({ logFile, extraArgs = [], state: reuse } = {}) {
+export async function startWorker(options = {}) {
+  // wrangler opens more sockets than the one it is given; right after a
+  // restart one of them can still be taken. Try again on a new port.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (e) {
+      if (attempt >= 3 || !/Address already in use/.test(String(e.message))) throw e;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+async function startOnce({ logFile, extraArgs = [], state: reuse } = {}) {
   const port = await freePort();
   // A given directory is the caller's (a restart over the same storage);
   // otherwise a fresh one, removed on stop.
@@ -112,7 +125,12 @@ export async function startWorker({ logFile, extraArgs = [], state: reuse } = {}
   const baseUrl = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 240_000;
   for (;;) {
-    if (exited !== null) throw new Error(`wrangler dev exited with ${exited}:\n${output}`);
+    if (exited !== null) {
+      await groupGone(child.pid);
+      log?.end();
+      if (!reuse) rmSync(state, { recursive: true, force: true });
+      throw new Error(`wrangler dev exited with ${exited}:\n${output}`);
+    }
     if (Date.now() > deadline) {
       process.kill(-child.pid, "SIGKILL");
       throw new Error(`wrangler dev did not become ready:\n${output}`);
@@ -137,8 +155,27 @@ export async function startWorker({ logFile, extraArgs = [], state: reuse } = {}
         await done;
         clearTimeout(t);
       }
+      // The runtime wrangler started goes with it: wait until every process
+      // of the group is gone, so its sockets are free for a restart.
+      await groupGone(child.pid);
       log?.end();
       if (!reuse) rmSync(state, { recursive: true, force: true });
     },
   };
+}
+
+/** Wait (up to 5 s, then kill) until no process of the group `pid` leads is left. */
+async function groupGone(pid) {
+  const alive = () => {
+    try {
+      process.kill(-pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < 50 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+  if (alive()) {
+    try { process.kill(-pid, "SIGKILL"); } catch { /* gone */ }
+  }
 }
