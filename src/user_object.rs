@@ -19,7 +19,7 @@ use actiongate_core::model::{
 use actiongate_core::passkeys::{self, ActionRef};
 use actiongate_core::service::{self, TrackInput};
 use actiongate_core::state::ActionState;
-use actiongate_core::store::{ActionQuery, TrackSnapshot, UserStore};
+use actiongate_core::store::{ActionQuery, HOUR, TrackSnapshot, UserStore};
 use actiongate_core::time::Millis;
 use actiongate_core::token::ActionClaims;
 use actiongate_core::webauthn::{
@@ -265,8 +265,6 @@ const HISTORY_COLUMNS: &str = "
     (SELECT COUNT(*) FROM actions WHERE action_code = ?3 AND created_at >= ?4) AS last_hour,
     (SELECT COUNT(*) FROM actions WHERE action_code = ?3 AND created_at >= ?5) AS last_day";
 
-const HOUR_MS: Millis = 3_600_000;
-
 fn history_bindings(
     code: &str,
     device_id: Option<&str>,
@@ -277,8 +275,8 @@ fn history_bindings(
         device_id.unwrap_or("").into(),
         country.unwrap_or("").into(),
         code.into(),
-        (now - HOUR_MS).into(),
-        (now - 24 * HOUR_MS).into(),
+        (now - HOUR).into(),
+        (now - 24 * HOUR).into(),
     ]
 }
 
@@ -354,16 +352,25 @@ impl SqlUserStore {
         self.sql.exec(SCHEMA, None).map(|_| ()).map_err(storage_err)
     }
 
+    /// Every row of a statement.
+    fn all<T: serde::de::DeserializeOwned>(
+        &self,
+        query: &str,
+        bindings: Vec<SqlStorageValue>,
+    ) -> std::result::Result<Vec<T>, CoreError> {
+        self.sql
+            .exec(query, bindings)
+            .and_then(|c| c.to_array())
+            .map_err(storage_err)
+    }
+
+    /// The `data` column of every row.
     fn rows(
         &self,
         query: &str,
         bindings: Vec<SqlStorageValue>,
     ) -> std::result::Result<Vec<String>, CoreError> {
-        let rows: Vec<DataRow> = self
-            .sql
-            .exec(query, bindings)
-            .and_then(|c| c.to_array())
-            .map_err(storage_err)?;
+        let rows: Vec<DataRow> = self.all(query, bindings)?;
         Ok(rows.into_iter().map(|r| r.data).collect())
     }
 
@@ -373,27 +380,10 @@ impl SqlUserStore {
         query: &str,
         bindings: Vec<SqlStorageValue>,
     ) -> std::result::Result<T, CoreError> {
-        let rows: Vec<T> = self
-            .sql
-            .exec(query, bindings)
-            .and_then(|c| c.to_array())
-            .map_err(storage_err)?;
-        rows.into_iter()
+        self.all(query, bindings)?
+            .into_iter()
             .next()
             .ok_or_else(|| storage_err("a single-row query returned none"))
-    }
-
-    fn count(
-        &self,
-        query: &str,
-        bindings: Vec<SqlStorageValue>,
-    ) -> std::result::Result<u64, CoreError> {
-        let rows: Vec<CountRow> = self
-            .sql
-            .exec(query, bindings)
-            .and_then(|c| c.to_array())
-            .map_err(storage_err)?;
-        Ok(rows.first().map_or(0, |r| r.n.max(0.0) as u64))
     }
 
     fn run(
@@ -515,45 +505,6 @@ impl UserStore for SqlUserStore {
 
     fn delete_authenticator(&self, id: &str) -> std::result::Result<bool, CoreError> {
         Ok(self.run("DELETE FROM authenticators WHERE id = ?", vec![id.into()])? > 0)
-    }
-
-    fn count_actions_since(
-        &self,
-        code: &str,
-        since: Millis,
-    ) -> std::result::Result<u64, CoreError> {
-        self.count(
-            "SELECT COUNT(*) AS n FROM actions WHERE action_code = ? AND created_at >= ?",
-            vec![code.into(), since.into()],
-        )
-    }
-
-    fn device_seen(&self, device_id: &str) -> std::result::Result<bool, CoreError> {
-        Ok(self.count(
-            "SELECT COUNT(*) AS n FROM devices WHERE id = ?",
-            vec![device_id.into()],
-        )? > 0)
-    }
-
-    fn device_count(&self) -> std::result::Result<u64, CoreError> {
-        self.count("SELECT COUNT(*) AS n FROM devices", vec![])
-    }
-
-    fn country_seen(&self, country: &str) -> std::result::Result<bool, CoreError> {
-        Ok(self.count(
-            "SELECT COUNT(*) AS n FROM countries WHERE code = ?",
-            vec![country.into()],
-        )? > 0)
-    }
-
-    fn last_fix(&self) -> std::result::Result<Option<Fix>, CoreError> {
-        self.rows(
-            "SELECT value AS data FROM meta WHERE key = 'last_fix'",
-            vec![],
-        )?
-        .first()
-        .map(|d| from_json(d))
-        .transpose()
     }
 
     fn history(

@@ -3,10 +3,10 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::context::Fix;
+use crate::context::{Fix, History};
 use crate::error::CoreError;
 use crate::model::{ActionRecord, Authenticator, UserRecord};
-use crate::store::{ActionQuery, MAX_PAGE_SIZE, UserStore};
+use crate::store::{ActionQuery, HOUR, MAX_PAGE_SIZE, UserStore};
 use crate::time::Millis;
 
 /// One user's data in memory.
@@ -123,29 +123,29 @@ impl UserStore for MemoryUserStore {
         Ok(list.len() != before)
     }
 
-    fn count_actions_since(&self, code: &str, since: Millis) -> Result<u64, CoreError> {
-        Ok(self
-            .actions
-            .borrow()
-            .iter()
-            .filter(|a| a.action_code == code && a.created_at >= since)
-            .count() as u64)
-    }
-
-    fn device_seen(&self, device_id: &str) -> Result<bool, CoreError> {
-        Ok(self.devices.borrow().contains_key(device_id))
-    }
-
-    fn device_count(&self) -> Result<u64, CoreError> {
-        Ok(self.devices.borrow().len() as u64)
-    }
-
-    fn country_seen(&self, country: &str) -> Result<bool, CoreError> {
-        Ok(self.countries.borrow().contains(country))
-    }
-
-    fn last_fix(&self) -> Result<Option<Fix>, CoreError> {
-        Ok(self.last_fix.get())
+    fn history(
+        &self,
+        code: &str,
+        device_id: Option<&str>,
+        country: Option<&str>,
+        now: Millis,
+    ) -> Result<History, CoreError> {
+        let since = |ms: Millis| {
+            self.actions
+                .borrow()
+                .iter()
+                .filter(|a| a.action_code == code && a.created_at >= now - ms)
+                .count() as u64
+        };
+        Ok(History {
+            device_seen: device_id.map(|d| self.devices.borrow().contains_key(d)),
+            device_count: self.devices.borrow().len() as u64,
+            country_seen: country.map(|c| self.countries.borrow().contains(c)),
+            last_fix: self.last_fix.get(),
+            actions_last_hour: since(HOUR),
+            actions_last_day: since(24 * HOUR),
+            is_enrolled: false,
+        })
     }
 
     fn remember(

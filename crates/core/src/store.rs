@@ -12,8 +12,8 @@ use crate::model::{ActionRecord, Authenticator, UserRecord};
 use crate::state::ActionState;
 use crate::time::Millis;
 
-const HOUR: Millis = 3_600_000;
-const DAY: Millis = 24 * HOUR;
+/// An hour, for the history windows.
+pub const HOUR: Millis = 3_600_000;
 
 /// What a track reads before it decides.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -89,35 +89,11 @@ pub trait UserStore {
     /// # Errors
     /// [`CoreError::Internal`] if storage fails.
     fn delete_authenticator(&self, id: &str) -> Result<bool, CoreError>;
-    /// Tracks of `code` created at or after `since`.
-    ///
-    /// # Errors
-    /// [`CoreError::Internal`] if storage fails.
-    fn count_actions_since(&self, code: &str, since: Millis) -> Result<u64, CoreError>;
-    /// Whether a device was seen, and how many distinct devices were.
-    ///
-    /// # Errors
-    /// [`CoreError::Internal`] if storage fails.
-    fn device_seen(&self, device_id: &str) -> Result<bool, CoreError>;
-    /// Distinct devices seen.
-    ///
-    /// # Errors
-    /// [`CoreError::Internal`] if storage fails.
-    fn device_count(&self) -> Result<u64, CoreError>;
-    /// Whether a country was seen.
-    ///
-    /// # Errors
-    /// [`CoreError::Internal`] if storage fails.
-    fn country_seen(&self, country: &str) -> Result<bool, CoreError>;
-    /// The user's last located action.
-    ///
-    /// # Errors
-    /// [`CoreError::Internal`] if storage fails.
-    fn last_fix(&self) -> Result<Option<Fix>, CoreError>;
     /// Everything the rules may know of the user's past, for a track of
-    /// `code` at `now` from `device_id` in `country` (`is_enrolled` is left
-    /// false for the caller). The default asks the methods above one by one;
-    /// a store that can answer in one read should.
+    /// `code` at `now` from `device_id` in `country`: whether the device and
+    /// the country were seen, how many devices were, the last located
+    /// action, and tracks of `code` in the last hour and day (`is_enrolled`
+    /// is left false for the caller).
     ///
     /// # Errors
     /// [`CoreError::Internal`] if storage fails.
@@ -127,17 +103,7 @@ pub trait UserStore {
         device_id: Option<&str>,
         country: Option<&str>,
         now: Millis,
-    ) -> Result<History, CoreError> {
-        Ok(History {
-            device_seen: device_id.map(|d| self.device_seen(d)).transpose()?,
-            device_count: self.device_count()?,
-            country_seen: country.map(|c| self.country_seen(c)).transpose()?,
-            last_fix: self.last_fix()?,
-            actions_last_hour: self.count_actions_since(code, now - HOUR)?,
-            actions_last_day: self.count_actions_since(code, now - DAY)?,
-            is_enrolled: false,
-        })
-    }
+    ) -> Result<History, CoreError>;
     /// Authenticators, profile and history for a track (the arguments of
     /// [`Self::history`]). The default makes the three reads; a store that can
     /// answer in one should.

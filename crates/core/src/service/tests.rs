@@ -657,7 +657,11 @@ mod with_rules {
         let sim = simulate(&store, i).unwrap();
         assert_eq!(store.action_count(), 0);
         assert!(
-            !store.device_seen("d9").unwrap(),
+            store
+                .history("withdraw-funds", Some("d9"), None, NOW)
+                .unwrap()
+                .device_seen
+                == Some(false),
             "simulate remembers no device"
         );
         assert_eq!(sim.decision.outcome, Outcome::Block);
