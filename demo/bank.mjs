@@ -140,6 +140,10 @@ async function handle(req, res) {
   if (req.method === "GET" && url.pathname === "/api/health") return json(res, 200, { ok: true });
   if (req.method === "GET" && url.pathname === "/api/ledger") return json(res, 200, { executed: ledger, attempts });
   if (req.method === "GET" && url.pathname === "/api/echo-headers") return json(res, 200, req.headers);
+  // What reached the bank, for trying (and testing) what the worker forwards.
+  if (url.pathname === "/api/echo") {
+    return json(res, 200, { method: req.method, path: pq, headers: req.headers, body: await readBody(req) });
+  }
   if (req.method === "GET" && url.pathname === "/.well-known/jwks.json") return json(res, 200, jwks);
   if (req.method === "GET" && url.pathname === "/login") {
     const user = url.searchParams.get("user") ?? "alice";

@@ -44,7 +44,7 @@ if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ]; then
 else
   memroot="$root/do-mem"; mkdir -p "$memroot"; memkind="disk: no tmpfs here"
 fi
-cp build/index.js build/index_bg.wasm bench/kv-shim.js bench/passthrough.js bench/do-write.js \
+cp build/entry.mjs build/index.js build/index_bg.wasm bench/kv-shim.js bench/passthrough.js bench/do-write.js \
    bench/origin.js bench/proxy-passthrough.js "$root/"
 api=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
 mgmt=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')

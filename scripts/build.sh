@@ -11,8 +11,10 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
 
 out=build/index_bg.wasm
-if [ "${FORCE_BUILD:-0}" != 1 ] && [ -f "$out" ] && [ -f build/worker/shim.mjs ] \
-   && [ -z "$(find src crates openapi Cargo.toml Cargo.lock -newer "$out" -type f -print -quit)" ]; then
+if [ "${FORCE_BUILD:-0}" != 1 ] && [ -f "$out" ] && [ -f build/index.js ] \
+   && [ -z "$(find src crates openapi Cargo.toml Cargo.lock -newer "$out" -type f ! -name entry.mjs -print -quit)" ]; then
+  # The JavaScript entry (wrangler.toml's main) beside the generated module.
+  cp src/entry.mjs build/entry.mjs
   echo "[build] build/ is up to date"
   exit 0
 fi
@@ -27,3 +29,4 @@ worker-build --release "$@"
 wasm-opt --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   --strip-debug "$out" -o "$out"
+cp src/entry.mjs build/entry.mjs

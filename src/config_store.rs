@@ -272,18 +272,26 @@ fn compile(
 pub async fn load_proxy(
     env: &Env,
 ) -> Result<Option<Rc<actiongate_core::proxy::ProxyConfig>>, ApiError> {
-    let now = Date::now().as_millis();
-    if let Some(v) = PROXY.with_borrow(|c| {
-        c.as_ref()
-            .filter(|(exp, _)| *exp > now)
-            .map(|(_, v)| v.clone())
-    }) {
+    if let Some(v) = cached_proxy() {
         return Ok(v);
     }
+    let now = Date::now().as_millis();
     let value = read_json(env, PROXY_KEY).await?.map(Rc::new);
     let expires = now.saturating_add(ttl_ms(env));
     PROXY.with_borrow_mut(|c| *c = Some((expires, value.clone())));
     Ok(value)
+}
+
+/// The proxy configuration if this isolate holds an unexpired copy
+/// (`Some(None)`: cached as absent); `None` when only KV can tell.
+pub fn cached_proxy() -> Option<Option<Rc<actiongate_core::proxy::ProxyConfig>>> {
+    // Date.now(), without the Date object `worker::Date::now` makes.
+    let now = worker::js_sys::Date::now() as u64;
+    PROXY.with_borrow(|c| {
+        c.as_ref()
+            .filter(|(exp, _)| *exp > now)
+            .map(|(_, v)| v.clone())
+    })
 }
 
 /// Forget the cached proxy configuration (after a write).

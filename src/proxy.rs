@@ -55,7 +55,7 @@ pub async fn handle(
     env: &Env,
     cfg: &ProxyConfig,
 ) -> Result<Response, ApiError> {
-    let (route, params) = match classify(req.inner(), url, cfg) {
+    let (route, params) = match classify_request(req.inner(), url, cfg) {
         Class::UnknownMethod => {
             return refuse(wants_html(&req), ApiError::method_not_allowed(&METHODS));
         }
@@ -92,24 +92,46 @@ enum Class<'a> {
     Protected(&'a RouteConfig, std::collections::BTreeMap<String, String>),
 }
 
-/// Decide what a request for the app is. The fast path and [`handle`] both
-/// ask this, so they cannot disagree about which requests are protected.
-fn classify<'a>(req: &web_sys::Request, url: &worker::Url, cfg: &'a ProxyConfig) -> Class<'a> {
-    let method = req.method();
-    if !METHODS.contains(&method.as_str()) {
+/// Decide what a request for the app is. The fast paths and [`handle`]
+/// all ask this, so they cannot disagree about which requests are
+/// protected. `header` reads a request header by name.
+fn classify<'a>(
+    method: &str,
+    header: impl Fn(&str) -> Option<String>,
+    path: &str,
+    query: Option<&str>,
+    cfg: &'a ProxyConfig,
+) -> Class<'a> {
+    if !METHODS.contains(&method) {
         return Class::UnknownMethod;
     }
-    if url.path() == RESUME_PATH {
+    if path == RESUME_PATH {
         return Class::Resume;
     }
-    if ambiguous_path(url.path()) {
+    if ambiguous_path(path) {
         return Class::AmbiguousPath;
     }
-    let (overrides, form_post) = method_hints(&method, &req.headers(), url);
-    match cfg.route_for(&method, url.path(), &overrides, form_post) {
+    let (overrides, form_post) = method_hints(method, header, query);
+    match cfg.route_for(method, path, &overrides, form_post) {
         Some((route, params)) => Class::Protected(route, params),
         None => Class::PassThrough,
     }
+}
+
+/// [`classify`] for a request object.
+fn classify_request<'a>(
+    req: &web_sys::Request,
+    url: &worker::Url,
+    cfg: &'a ProxyConfig,
+) -> Class<'a> {
+    let headers = req.headers();
+    classify(
+        &req.method(),
+        |name| headers.get(name).ok().flatten(),
+        url.path(),
+        url.query(),
+        cfg,
+    )
 }
 
 /// Headers some apps take as the request's real method.
@@ -125,14 +147,14 @@ const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
 /// [`ProxyConfig::route_for`].
 fn method_hints(
     method: &str,
-    headers: &web_sys::Headers,
-    url: &worker::Url,
+    header: impl Fn(&str) -> Option<String>,
+    query: Option<&str>,
 ) -> (Vec<String>, bool) {
     let mut overrides: Vec<String> = METHOD_OVERRIDE_HEADERS
         .iter()
-        .filter_map(|h| headers.get(h).ok().flatten())
+        .filter_map(|h| header(h))
         .chain(
-            url.query_pairs()
+            url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
                 .filter(|(k, _)| k == "_method")
                 .map(|(_, v)| v.into_owned()),
         )
@@ -140,7 +162,7 @@ fn method_hints(
         .collect();
     overrides.dedup();
     let form_post = method == "POST"
-        && headers.get("Content-Type").ok().flatten().is_some_and(|c| {
+        && header("Content-Type").is_some_and(|c| {
             let c = c.to_ascii_lowercase();
             c.starts_with("application/x-www-form-urlencoded")
                 || c.starts_with("multipart/form-data")
@@ -285,15 +307,92 @@ pub async fn fast_path(
     env: &Env,
 ) -> Option<Result<web_sys::Response, ApiError>> {
     let url = worker::Url::parse(&req.url()).ok()?;
-    let segments = crate::router::segments(&url).ok()?;
+    let segments = crate::router::segments(url.path()).ok()?;
     if !crate::router::is_app_path(&segments) {
         return None;
     }
     let cfg = crate::config_store::load_proxy(env).await.ok()??;
-    if !matches!(classify(req, &url, &cfg), Class::PassThrough) {
+    if !matches!(classify_request(req, &url, &cfg), Class::PassThrough) {
         return None;
     }
     Some(pass_through(req, &url, env, &cfg).await)
+}
+
+/// The request headers [`classify`] reads besides the method and URL, for
+/// the JavaScript entry (src/entry.mjs) to pass to [`pass_through_target`].
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = classifyHeaders)]
+pub fn classify_headers() -> Vec<String> {
+    METHOD_OVERRIDE_HEADERS
+        .iter()
+        .chain(&["Content-Type"])
+        .map(|h| h.to_ascii_lowercase())
+        .collect()
+}
+
+/// The JavaScript entry's question (src/entry.mjs), answered without
+/// awaiting anything: where an unprotected app request goes, as the
+/// origin URL, or `[url, serviceBinding]`. `values` holds the request's
+/// values of [`classify_headers`], in that order, `null` for an absent one.
+/// `undefined` sends the request down the full path: ActionGate's own
+/// paths, protected routes, the resume path, refused requests, and a proxy
+/// configuration this isolate has not cached (or that is missing). The
+/// entry strips client `X-ActionGate-*` headers itself before it forwards.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = passThroughTarget)]
+pub fn pass_through_target(method: &str, url: &str, values: Vec<JsValue>) -> JsValue {
+    let target = || {
+        let path_and_query = raw_path_and_query(url)?;
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path_and_query, None),
+        };
+        let segments = crate::router::segments(path).ok()?;
+        if !crate::router::is_app_path(&segments) {
+            return None;
+        }
+        let cfg = crate::config_store::cached_proxy()??;
+        let header = |name: &str| {
+            let i = METHOD_OVERRIDE_HEADERS
+                .iter()
+                .chain(&["Content-Type"])
+                .position(|h| h.eq_ignore_ascii_case(name))?;
+            values.get(i)?.as_string()
+        };
+        if !matches!(
+            classify(method, header, path, query, &cfg),
+            Class::PassThrough
+        ) {
+            return None;
+        }
+        let to: JsValue = origin_url(&cfg, path_and_query).into();
+        Some(match &cfg.origin_service {
+            Some(binding) => worker::js_sys::Array::of2(&to, &binding.into()).into(),
+            None => to,
+        })
+    };
+    target().unwrap_or(JsValue::UNDEFINED)
+}
+
+/// The path and query of an absolute URL, as written: the runtime's
+/// `request.url` is already in canonical form, so this is what the URL
+/// parser would give, without the cost of parsing (and IDNA-mapping) the
+/// host. Route matching does not rely on it being canonical: it decodes and
+/// resolves segments itself (see `ProxyConfig::route_for`).
+fn raw_path_and_query(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let start = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let rest = &rest[start..];
+    let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
+    rest.starts_with('/').then_some(rest)
+}
+
+/// The JavaScript entry's answer when the app could not be reached: the
+/// same 502 as the full path's.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = originUnreachable)]
+pub fn origin_unreachable(reason: String) -> Result<web_sys::Response, JsValue> {
+    unreachable_origin(worker::Error::RustError(reason))
+        .into_response()
+        .map(Into::into)
+        .map_err(Into::into)
 }
 
 /// How long a fetched JWKS is used before it is fetched again (seconds).

@@ -15,7 +15,7 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
     let url = req
         .url()
         .map_err(|_| ApiError::bad_request("The request URL is not valid."))?;
-    let segments = segments(&url)?;
+    let segments = segments(url.path())?;
     if is_app_path(&segments) {
         // The app behind ActionGate, if one is configured. Without its
         // configuration the worker cannot tell a protected route from an
@@ -69,9 +69,9 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
 ///
 /// # Errors
 /// 400 when a segment is not UTF-8.
-pub fn segments(url: &worker::Url) -> Result<Vec<String>, ApiError> {
+pub fn segments(path: &str) -> Result<Vec<String>, ApiError> {
     let mut segments = Vec::new();
-    for raw in url.path().split('/').skip(1) {
+    for raw in path.split('/').skip(1) {
         let seg = percent_decode_str(raw)
             .decode_utf8()
             .map_err(|_| ApiError::bad_request("The request path is not valid UTF-8."))?;

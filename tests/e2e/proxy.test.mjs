@@ -87,6 +87,23 @@ test("unprotected routes pass straight through, without client X-ActionGate head
   const login = await fetch(`${BASE}/login?user=alice`, { redirect: "manual" });
   assert.equal(login.status, 303);
   assert.match(login.headers.get("set-cookie"), /^session=/);
+  // Method, path, query and body reach the app as sent, whichever of the
+  // worker's paths forwards them (the first request after a configuration
+  // change goes through the Rust handler, later ones through the entry).
+  for (const method of ["POST", "PUT", "PATCH", "DELETE", "POST"]) {
+    const r = await fetch(`${BASE}/api/echo?a=1&b=%20x&_method=${method}`, {
+      method,
+      headers: { "Content-Type": "text/plain", "X-ActionGate-User-Id": "mallory" },
+      body: `body of ${method}`,
+    });
+    assert.equal(r.status, 200, method);
+    const got = await r.json();
+    assert.deepEqual([got.method, got.path, got.body], [method, `/api/echo?a=1&b=%20x&_method=${method}`, `body of ${method}`]);
+    assert.ok(!Object.keys(got.headers).some((k) => k.startsWith("x-actiongate-")), method);
+  }
+  const head = await fetch(`${BASE}/api/echo`, { method: "HEAD" });
+  assert.equal(head.status, 200);
+  assert.equal(await head.text(), "");
 });
 
 test("a protected route without a valid identity is refused, never forwarded", async () => {
@@ -281,6 +298,14 @@ test("origin down: 502, and the approved request stays claimable", async () => {
   await bank.close();
   let r = await post("/api/withdraw", { user, body, headers: { "X-ActionGate-Token": held.body.token } });
   assertError(r, 502, "origin_unreachable");
+  // Unprotected routes too, with the same error.
+  for (const path of ["/", "/api/echo?x=1"]) {
+    const down = await fetch(`${BASE}${path}`);
+    assert.equal(down.status, 502, path);
+    const e = await down.json();
+    assert.equal(e.errorCode, "origin_unreachable", path);
+    assert.ok(!JSON.stringify(e).includes("127.0.0.1"), "no internal address leaks");
+  }
   bank = await startBank(Number(bankPort));
   r = await post("/api/withdraw", { user, body, headers: { "X-ActionGate-Token": held.body.token } });
   assert.equal(r.status, 200, JSON.stringify(r.body));

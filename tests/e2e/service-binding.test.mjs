@@ -25,6 +25,16 @@ test("the app as a service binding: pass-through and protected routes reach it; 
   assert.equal(body.via, "service-binding");
   assert.equal(body.path, "/svc/ping?x=1");
   assert.deepEqual(body.headers, {}, "nothing added to unprotected routes");
+  // Once the configuration is cached, unprotected requests are forwarded by
+  // the worker's JavaScript entry: method, path, query and body unchanged,
+  // client X-ActionGate-* headers dropped.
+  for (let i = 0; i < 2; i++) {
+    r = await fetch(`${BASE}/svc/echo?y=2&z=%20`, { method: "PUT", headers: { "X-ActionGate-State": "ALLOW" }, body: "raw body" });
+    assert.equal(r.status, 200);
+    body = await r.json();
+    assert.deepEqual([body.via, body.method, body.path, body.body], ["service-binding", "PUT", "/svc/echo?y=2&z=%20", "raw body"]);
+    assert.deepEqual(body.headers, {});
+  }
 
   const user = uid("svc");
   r = await fetch(`${BASE}/svc/act`, {

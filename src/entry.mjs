@@ -1,0 +1,76 @@
+// The worker's entry (wrangler.toml `main`, copied to build/ by
+// scripts/build.sh beside the generated index.js).
+//
+// Requests for the app's unprotected routes are forwarded from here, the
+// way a minimal pass-through worker would: one synchronous call into the
+// wasm decides (passThroughTarget, in src/proxy.rs, from the isolate's
+// cached configuration), and nothing else of the Rust worker runs. Every
+// other request (ActionGate's own paths, protected routes, a configuration
+// not yet cached) goes to the Rust fetch handler, through workers-rs's
+// entry and its recovery from a Wasm abort.
+import Worker from "./index.js";
+
+export { UserObject, ReviewQueue, AnalyticsShard } from "./index.js";
+
+// worker-build (0.8, pinned by scripts/setup.sh) puts the crate's
+// #[wasm_bindgen] functions on its entrypoint class's prototype.
+const { passThroughTarget, originUnreachable, classifyHeaders } = Worker.prototype;
+if ([passThroughTarget, originUnreachable, classifyHeaders].some((f) => typeof f !== "function")) {
+  throw new Error("build/index.js lacks the entry's functions: rebuild with scripts/build.sh");
+}
+/** The headers whose values passThroughTarget takes, in its order. */
+const CLASSIFY_HEADERS = classifyHeaders();
+
+/** Client-sent headers of this prefix never reach the app. */
+const OURS = "x-actiongate-";
+
+/** The request's headers without any X-ActionGate-* (the same object when there is none). */
+function stripped(headers) {
+  let out = headers;
+  for (const name of headers.keys()) {
+    if (name.startsWith(OURS)) {
+      if (out === headers) out = new Headers(headers);
+      out.delete(name);
+    }
+  }
+  return out;
+}
+
+/**
+ * Ask the wasm, and never let its failure decide: an abort marks the
+ * module for re-instantiation (the generated entry reads this flag before
+ * its next call) and leaves the request to the full path.
+ */
+function target(request) {
+  const headers = request.headers;
+  const values = CLASSIFY_HEADERS.map((name) => headers.get(name));
+  try {
+    return passThroughTarget(request.method, request.url, values);
+  } catch (e) {
+    if (e instanceof WebAssembly.RuntimeError || String(e?.message).includes("terminated")) {
+      const state = globalThis.__worker_init_state;
+      if (state) state.criticalError = true;
+    }
+    return undefined;
+  }
+}
+
+export default {
+  async fetch(request, env, ctx) {
+    const to = target(request);
+    if (to === undefined) return new Worker(ctx, env).fetch(request);
+    const [url, service] = typeof to === "string" ? [to] : to;
+    const method = request.method;
+    const init = {
+      method,
+      headers: stripped(request.headers),
+      redirect: "manual",
+      body: method === "GET" || method === "HEAD" ? null : request.body,
+    };
+    try {
+      return await (service === undefined ? fetch(url, init) : env[service].fetch(url, init));
+    } catch (e) {
+      return originUnreachable(String(e?.message ?? e));
+    }
+  },
+};
