@@ -157,11 +157,16 @@ struct BucketRow {
 #[durable_object(fetch)]
 pub struct AnalyticsShard {
     state: State,
+    /// Whether this instance created its tables already.
+    schema_ready: std::cell::Cell<bool>,
 }
 
 impl DurableObject for AnalyticsShard {
     fn new(state: State, _env: Env) -> Self {
-        Self { state }
+        Self {
+            state,
+            schema_ready: std::cell::Cell::new(false),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
@@ -194,11 +199,14 @@ impl AnalyticsShard {
     }
 
     fn handle(&self, cmd: ShardCommand) -> std::result::Result<Response, ApiError> {
-        self.state
-            .storage()
-            .sql()
-            .exec(SCHEMA, None)
-            .map_err(ApiError::unavailable)?;
+        if !self.schema_ready.get() {
+            self.state
+                .storage()
+                .sql()
+                .exec(SCHEMA, None)
+                .map_err(ApiError::unavailable)?;
+            self.schema_ready.set(true);
+        }
         match cmd {
             ShardCommand::Record { events, now } => {
                 self.exec(

@@ -175,7 +175,7 @@ test("other spellings of a protected path are protected too, and unknown methods
   const attemptsBefore = (await ledger()).attempts.length;
   // An app that routes case-insensitively, decodes the path or ignores a
   // trailing slash would run its withdraw handler for each of these.
-  for (const path of ["/API/Withdraw", "/api/withdraw/", "//api//withdraw", "/%61pi/withdraw", "/x/%2e%2e/api/withdraw", "/api/withdraw;v=1", "/api;x/withdraw"]) {
+  for (const path of ["/API/Withdraw", "/api/withdraw/", "//api//withdraw", "/%61pi/withdraw", "/x/%2e%2e/api/withdraw", "/api/withdraw;v=1", "/api;x/withdraw", "/api/withdraw.json"]) {
     const r = await post(path, { user, body: { amount: 5000, to: "NZ-1" } });
     assertError(r, 401, "challenge_required");
   }

@@ -433,9 +433,12 @@ impl PathPattern {
     /// an app might route to a protected handler slips through: see
     /// [`normal_segments`]; literal segments compare without regard to ASCII
     /// case. `/API//withdraw/`, `/%61pi/withdraw`, `/./api/withdraw` and
-    /// `/api/withdraw;x=1` all match `/api/withdraw`. Paths whose segments
-    /// an app could split differently (an encoded `/`, `\` or NUL) are
-    /// refused before matching ([`ambiguous_path`]).
+    /// `/api/withdraw;x=1` all match `/api/withdraw`, and so does
+    /// `/api/withdraw.json`: a final literal also matches with a format
+    /// suffix, which Rails (and Spring's suffix matching) route to the same
+    /// handler. Paths whose segments an app could split differently (an
+    /// encoded `/`, `\` or NUL) are refused before matching
+    /// ([`ambiguous_path`]).
     pub fn matches(&self, path: &str) -> Option<BTreeMap<String, String>> {
         if !path.starts_with('/') {
             return None;
@@ -444,11 +447,14 @@ impl PathPattern {
         if parts.len() < self.segments.len() || (!self.rest && parts.len() != self.segments.len()) {
             return None;
         }
+        let last = self.segments.len().checked_sub(1).filter(|_| !self.rest);
         let mut params = BTreeMap::new();
-        for (seg, part) in self.segments.iter().zip(parts) {
+        for (i, (seg, part)) in self.segments.iter().zip(parts).enumerate() {
             match seg {
                 Segment::Literal(l) => {
-                    if !l.eq_ignore_ascii_case(&part) {
+                    let same = l.eq_ignore_ascii_case(&part)
+                        || (Some(i) == last && format_suffixed(l, &part));
+                    if !same {
                         return None;
                     }
                 }
@@ -459,6 +465,18 @@ impl PathPattern {
         }
         Some(params)
     }
+}
+
+/// Whether `part` is `literal` followed by a format suffix (`withdraw.json`,
+/// any text after the dot): apps that route by format send it to the
+/// literal's handler.
+fn format_suffixed(literal: &str, part: &str) -> bool {
+    part.get(..literal.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(literal))
+        && part
+            .get(literal.len()..)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .is_some_and(|ext| !ext.is_empty())
 }
 
 /// A path's segments as route matching sees them, the way lenient app

@@ -314,7 +314,12 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
         review_after_challenge: decision.review_after_challenge,
         prompt_to_enroll_verification_methods: decision.prompt_to_enroll,
         context: Some(ctx),
-        pending_request: input.pending,
+        // Held only while there is something to wait for: an ALLOW was
+        // forwarded already and a BLOCK never will be, so neither leaves a
+        // request that a token could release (again).
+        pending_request: input
+            .pending
+            .filter(|_| decision.outcome.initial_state().is_pending()),
         replayed_at: None,
         failed_attempts: 0,
         sent_code: None,

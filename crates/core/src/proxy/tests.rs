@@ -59,12 +59,24 @@ fn every_spelling_an_app_may_route_to_a_protected_path_matches_it() {
         "/./api/./withdraw",
         "/api/withdraw;jsessionid=1",
         "/api;x/withdraw;%2F..",
+        "/api/withdraw.json",
+        "/api/Withdraw.XML;v=1",
+        "/api/withdraw.tar.gz",
     ] {
         assert_eq!(
             c.route("POST", path).map(|(r, _)| r.action.as_str()),
             Some("withdraw-funds"),
             "{path}"
         );
+    }
+    // A format suffix counts on the final literal only, and only after a dot.
+    for path in [
+        "/api.json/withdraw",
+        "/api/withdrawals",
+        "/api/withdraw.",
+        "/api/withdraw-json",
+    ] {
+        assert!(c.route("POST", path).is_none(), "{path}");
     }
     // Parameters keep their text (without `;parameters`); literals around
     // them still match leniently.

@@ -737,6 +737,24 @@ mod held_requests {
     };
 
     #[test]
+    fn nothing_is_held_for_an_allow_or_a_block() {
+        // An ALLOW is forwarded at once; its token must not release it again.
+        for outcome in ["ALLOW", "BLOCK"] {
+            let store = MemoryUserStore::new();
+            tracked(&store, outcome);
+            let record = store.get_action("withdraw-funds", "k").unwrap().unwrap();
+            assert_eq!(record.pending_request, None, "{outcome}");
+            for how in [Claim::Replay, RETRY] {
+                assert_eq!(
+                    claim(&store, "withdraw-funds", "k", how, NOW).unwrap_err(),
+                    ClaimError::NothingHeld,
+                    "{outcome}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn nothing_is_released_before_approval() {
         let store = MemoryUserStore::new();
         tracked(&store, "CHALLENGE");
