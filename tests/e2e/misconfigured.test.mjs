@@ -2,20 +2,24 @@
 // fall back to any default, and says so without naming the secret.
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startWorker, devVars } from "./harness.mjs";
 
 let worker;
+let dir;
 before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), "actiongate-nosecrets-"));
+  dir = mkdtempSync(join(tmpdir(), "actiongate-nosecrets-"));
   const envFile = join(dir, "empty.env");
   writeFileSync(envFile, "# no secrets\n");
   // --env-file replaces .dev.vars: the worker gets no secrets at all.
   worker = await startWorker({ extraArgs: ["--env-file", envFile] });
 });
-after(() => worker?.stop());
+after(async () => {
+  await worker?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
 
 test("without secrets every API call is refused with a generic 500", async () => {
   const { API_SECRET_KEY, MANAGEMENT_SECRET_KEY } = devVars();
