@@ -499,12 +499,16 @@ pub fn normal_segments(path: &str) -> Vec<String> {
     out
 }
 
-/// Whether a raw path has a segment that decodes to a `/`, `\` or NUL: apps
-/// differ on whether such a segment is one segment or several, so the
-/// route it belongs to cannot be told. The edge proxy refuses these.
+/// Whether a raw path has a segment that decodes to a `/`, `\` or NUL, or
+/// does so when decoded twice (`%252F`, for an app behind a layer that
+/// decodes once more): apps differ on whether such a segment is one
+/// segment or several, so the route it belongs to cannot be told. The edge
+/// proxy refuses these.
 pub fn ambiguous_path(path: &str) -> bool {
+    let separator = |b: u8| b == b'/' || b == b'\\' || b == 0;
     path.split(['/', '\\']).any(|raw| {
-        percent_encoding::percent_decode_str(raw).any(|b| b == b'/' || b == b'\\' || b == 0)
+        let once: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();
+        once.iter().any(|b| separator(*b)) || percent_encoding::percent_decode(&once).any(separator)
     })
 }
 

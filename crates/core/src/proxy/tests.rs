@@ -88,8 +88,20 @@ fn every_spelling_an_app_may_route_to_a_protected_path_matches_it() {
         "/accounts/42%2Fx/close",
         "/api%5Cwithdraw",
         "/a%00b",
+        "/api%252Fwithdraw",
+        "/api%255cwithdraw",
+        "/a%2500b",
     ] {
         assert!(ambiguous_path(path), "{path}");
+    }
+    // Other encodings, once or twice, are ordinary text.
+    for path in [
+        "/api/with%2520drawal",
+        "/a%25b",
+        "/%61pi/withdraw",
+        "/a/b%3Bc",
+    ] {
+        assert!(!ambiguous_path(path), "{path}");
     }
     for path in ["/api/withdraw", "/accounts/acc%2042/close", "/a%2525b"] {
         assert!(!ambiguous_path(path), "{path}");
