@@ -26,15 +26,9 @@ pub use user_object::UserObject;
 
 use worker::{Context, Env, Request, Result, event, web_sys};
 
+/// Every request the JavaScript entry (src/entry.mjs) does not forward itself.
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
-    // Unprotected routes of the app go straight through.
-    if let Some(answer) = proxy::fast_path(&req, &env).await {
-        return match answer {
-            Ok(r) => Ok(r),
-            Err(e) => e.into_response().map(Into::into),
-        };
-    }
     let response = match router::route(Request::from(req), &env).await {
         Ok(r) => r,
         Err(e) => e.into_response()?,

@@ -92,8 +92,8 @@ enum Class<'a> {
     Protected(&'a RouteConfig, std::collections::BTreeMap<String, String>),
 }
 
-/// Decide what a request for the app is. The fast paths and [`handle`]
-/// all ask this, so they cannot disagree about which requests are
+/// Decide what a request for the app is. The JavaScript entry (through
+/// [`pass_through_target`]) and [`handle`] both ask this, so they cannot disagree about which requests are
 /// protected. `header` reads a request header by name.
 fn classify<'a>(
     method: &str,
@@ -140,6 +140,12 @@ const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
     "X-HTTP-Method",
     "X-Method-Override",
 ];
+
+/// Every header [`classify`] reads: the method overrides, then the
+/// content type (which tells a form POST).
+fn classify_header_names() -> impl Iterator<Item = &'static str> {
+    METHOD_OVERRIDE_HEADERS.into_iter().chain(["Content-Type"])
+}
 
 /// What may make an app handle a request as another method: override
 /// headers and a `_method` query parameter (upper-cased), and whether it is
@@ -296,36 +302,12 @@ async fn pass_through(
     sent.map_err(unreachable_origin)
 }
 
-/// The first stop of every request: an unprotected app route is forwarded
-/// here, before workers-rs wraps the request (most of the cost of a request
-/// in front of an app is in those wrappers). `None` leaves the request to
-/// the router: ActionGate's own paths, protected routes, the resume path,
-/// and a configuration that is missing or cannot be read (which the router
-/// refuses, failing closed).
-pub async fn fast_path(
-    req: &web_sys::Request,
-    env: &Env,
-) -> Option<Result<web_sys::Response, ApiError>> {
-    let url = worker::Url::parse(&req.url()).ok()?;
-    let segments = crate::router::segments(url.path()).ok()?;
-    if !crate::router::is_app_path(&segments) {
-        return None;
-    }
-    let cfg = crate::config_store::load_proxy(env).await.ok()??;
-    if !matches!(classify_request(req, &url, &cfg), Class::PassThrough) {
-        return None;
-    }
-    Some(pass_through(req, &url, env, &cfg).await)
-}
-
 /// The request headers [`classify`] reads besides the method and URL, for
 /// the JavaScript entry (src/entry.mjs) to pass to [`pass_through_target`].
 #[wasm_bindgen::prelude::wasm_bindgen(js_name = classifyHeaders)]
 pub fn classify_headers() -> Vec<String> {
-    METHOD_OVERRIDE_HEADERS
-        .iter()
-        .chain(&["Content-Type"])
-        .map(|h| h.to_ascii_lowercase())
+    classify_header_names()
+        .map(str::to_ascii_lowercase)
         .collect()
 }
 
@@ -351,10 +333,7 @@ pub fn pass_through_target(method: &str, url: &str, values: Vec<JsValue>) -> JsV
         }
         let cfg = crate::config_store::cached_proxy()??;
         let header = |name: &str| {
-            let i = METHOD_OVERRIDE_HEADERS
-                .iter()
-                .chain(&["Content-Type"])
-                .position(|h| h.eq_ignore_ascii_case(name))?;
+            let i = classify_header_names().position(|h| h.eq_ignore_ascii_case(name))?;
             values.get(i)?.as_string()
         };
         if !matches!(
