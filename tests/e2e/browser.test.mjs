@@ -112,17 +112,15 @@ test("the page works by keyboard alone and says when a link is bad", async () =>
 
 /**
  * From the app page at `app.url`, launch the challenge in popup mode for a
- * new user and complete it with an authenticator app. `inPage(page)` runs
- * on the app page before the launch; resolves once the code is entered,
- * with `launched` (launch's promise), the frame, the page and the track.
+ * new user and complete it with an authenticator app; resolves once the
+ * code is entered, with `launched` (launch's promise) and the user.
  */
-async function completePopup(page, app, prefix, inPage = async () => {}) {
+async function completePopup(page, app, prefix) {
   const { authsignal, configure } = await import("./lib.mjs");
   await configure("popup-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP"] });
   const userId = uid(prefix);
   const t = await authsignal.track({ userId, action: "popup-action" });
   await page.goto(app.url);
-  await inPage(page);
   const launched = page.evaluate(async ({ url, base }) => {
     const a = new AuthsignalSDK.Authsignal({ tenantId: "actiongate", baseUrl: base });
     return a.launch(url, { mode: "popup" });
@@ -132,7 +130,7 @@ async function completePopup(page, app, prefix, inPage = async () => {}) {
   await page.screenshot({ path: join(SHOTS, `07-${prefix}.png`) });
   await frame.locator("#code").fill(totpCode(secret));
   await frame.locator("#code").press("Enter");
-  return { authsignal, launched, frame, userId, t };
+  return { authsignal, launched, userId };
 }
 
 test("popup mode through @authsignal/browser's launch resolves with a token that validates", async () => {
@@ -151,24 +149,80 @@ test("popup mode through @authsignal/browser's launch resolves with a token that
   }
 });
 
-test("popup mode gives the token only to an allowed site: another site that opens the page gets nothing", async () => {
+test("another site cannot show the challenge in a frame: nothing is shown, posted or completed", async () => {
   // Port 0: a free port, an origin that is not in the redirect allowlist.
   const app = await startTestApp("127.0.0.1", 0);
   const context = await demo.browser.newContext();
   try {
+    const { authsignal, configure } = await import("./lib.mjs");
+    await configure("popup-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP"] });
+    const userId = uid("framed-foreign");
+    const t = await authsignal.track({ userId, action: "popup-action" });
     const page = await context.newPage();
-    const { authsignal, launched, frame, userId, t } = await completePopup(page, app, "popup-foreign", (p) =>
-      p.evaluate(() => {
-        window.received = [];
-        window.addEventListener("message", (e) => window.received.push(String(e.data)));
-      }));
-    await frame.locator("#done", { hasText: /may not receive the result/ }).waitFor();
+    await page.goto(app.url);
+    await page.evaluate(() => {
+      window.received = [];
+      window.addEventListener("message", (e) => window.received.push(String(e.data)));
+    });
+    // Through the SDK's popup mode, and framed directly without it.
+    const launched = page.evaluate(async ({ url, base }) => {
+      const a = new AuthsignalSDK.Authsignal({ tenantId: "actiongate", baseUrl: base });
+      return a.launch(url, { mode: "popup" });
+    }, { url: t.url, base: `${BASE}/v1` });
+    await page.evaluate((url) => {
+      const f = document.createElement("iframe");
+      f.id = "direct";
+      f.src = url;
+      document.body.append(f);
+    }, t.url);
+    for (const frame of [page.frameLocator("iframe:not(#direct)"), page.frameLocator("#direct")]) {
+      await frame.locator("#status", { hasText: /cannot be shown inside another site/ }).waitFor();
+      assert.equal(await frame.locator("#secret").textContent(), "", "no enrollment key is shown");
+      assert.equal(await frame.locator("#code-form").isHidden(), true, "no code form");
+    }
+    await page.screenshot({ path: join(SHOTS, "07-framed-foreign.png") });
+    const outcome = await Promise.race([launched.then(() => "resolved"), new Promise((r) => setTimeout(() => r("pending"), 1000))]);
+    assert.equal(outcome, "pending", "launch did not resolve");
+    const received = await page.evaluate(() => window.received);
+    assert.ok(!received.some((m) => /AUTHSIGNAL_READY|token/.test(m)), `nothing reached the page: ${received.join(" | ")}`);
+    const action = await authsignal.getAction({ userId, action: "popup-action", idempotencyKey: t.idempotencyKey });
+    assert.equal(action.state, "CHALLENGE_REQUIRED");
+  } finally {
+    await context.close();
+    await app.close();
+  }
+});
+
+test("window mode gives the token only to an allowed site: another site that opens the page gets nothing", async () => {
+  const app = await startTestApp("127.0.0.1", 0);
+  const context = await demo.browser.newContext();
+  try {
+    const { authsignal, configure } = await import("./lib.mjs");
+    await configure("popup-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP"] });
+    const userId = uid("window-foreign");
+    const t = await authsignal.track({ userId, action: "popup-action" });
+    const page = await context.newPage();
+    await page.goto(app.url);
+    await page.evaluate(() => {
+      window.received = [];
+      window.addEventListener("message", (e) => window.received.push(String(e.data)));
+    });
+    const opened = page.waitForEvent("popup");
+    const launched = page.evaluate(async ({ url, base }) => {
+      const a = new AuthsignalSDK.Authsignal({ tenantId: "actiongate", baseUrl: base });
+      return a.launch(url, { mode: "window" });
+    }, { url: t.url, base: `${BASE}/v1` });
+    const win = await opened;
+    // Not framed: the user can verify in the window, but the token stays in it.
+    const secret = (await win.locator("#secret:not(:empty)").textContent()).trim();
+    await win.locator("#code").fill(totpCode(secret));
+    await win.locator("#code").press("Enter");
+    await win.locator("#done", { hasText: /may not receive the result/ }).waitFor();
     const outcome = await Promise.race([launched.then(() => "resolved"), new Promise((r) => setTimeout(() => r("pending"), 1000))]);
     assert.equal(outcome, "pending", "launch did not resolve with a token");
     const received = await page.evaluate(() => window.received);
-    assert.ok(received.some((m) => m.includes("AUTHSIGNAL_READY")), "the page did hear from the popup");
+    assert.ok(received.some((m) => m.includes("AUTHSIGNAL_READY")), "the page did hear from the window");
     assert.ok(!received.some((m) => m.includes("token")), `no token reached the page: ${received.join(" | ")}`);
-    // The user did verify; only the page could not learn the token.
     const action = await authsignal.getAction({ userId, action: "popup-action", idempotencyKey: t.idempotencyKey });
     assert.equal(action.state, "CHALLENGE_SUCCEEDED");
   } finally {

@@ -25,19 +25,26 @@
   let current = null; // the method being used
   let info = null;
 
-  // In popup mode, the page that opened this one: its origin, from the
-  // browser's list of framing origins or the referrer. The worker says
-  // whether it may receive the token (an origin of the redirect allowlist).
+  // Inside a frame (popup mode is an iframe on the app's page), or opened in
+  // popup mode: the page around or behind this one. Its origin comes from
+  // the browser's list of framing origins or the referrer; the worker says
+  // whether it is the app's (an origin of the redirect allowlist). Only then
+  // does a frame show the challenge (so no other site can overlay it and
+  // steer the user's clicks), and only then may the page receive the token.
+  const framed = window.parent !== window;
   function openerOrigin() {
     try {
-      if (location.ancestorOrigins && location.ancestorOrigins.length) return location.ancestorOrigins[0];
+      const ancestors = location.ancestorOrigins;
+      // Nested frames: more than one page around this one; none is trusted.
+      if (ancestors && ancestors.length > 1) return null;
+      if (ancestors && ancestors.length) return ancestors[0];
     } catch (e) { /* not available */ }
     try {
       if (document.referrer) return new URL(document.referrer).origin;
     } catch (e) { /* not a URL */ }
     return null;
   }
-  const embedder = popup ? openerOrigin() : null;
+  const embedder = popup || framed ? openerOrigin() : null;
   let embedderAllowed = false;
 
   // Messages to the app's page. One that carries a token goes only to an
@@ -440,6 +447,10 @@
       embedderAllowed = info.embedderAllowed === true;
     } catch (e) {
       showFailure(e.code === "expired_token" ? "This link has expired. Start again from the app." : e.message);
+      return;
+    }
+    if (framed && !embedderAllowed) {
+      showFailure("This page cannot be shown inside another site. Open it from the app.");
       return;
     }
     post({ event: "AUTHSIGNAL_READY" });
