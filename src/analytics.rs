@@ -1,13 +1,16 @@
 //! Analytics shards: Durable Objects that count, per action code and UTC
-//! day, what the users' outboxes report (see `actiongate_core::analytics`).
-//! A user's events always go to the same one of
+//! day, what the user objects report (see `actiongate_core::analytics`).
+//! A user's counts always go to the same one of
 //! [`actiongate_core::analytics::SHARDS`] shards; reading asks every shard
-//! and sums. Each event is applied once: shards remember the event ids they
-//! applied (for three days, longer than an outbox retries).
+//! and sums. Users send their counts in numbered batches and a shard keeps
+//! the last number it applied for each user, so a resent batch counts once
+//! (one row per user, however many events). Events that earlier versions
+//! kept in users' outboxes come one by one with their ids, remembered for
+//! three days, longer than an outbox retries.
 
 use std::collections::BTreeMap;
 
-use actiongate_core::analytics::{BUCKETS, DayCounts, Metric, SHARDS, shard_of};
+use actiongate_core::analytics::{BUCKETS, Count, DayCounts, KINDS, Metric, SHARDS, shard_of};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use worker::{
@@ -28,10 +31,17 @@ pub const MAX_DAYS: i64 = 92;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum ShardCommand {
-    /// Count events (each once per event id).
+    /// Count events (each once per event id), from outboxes written by
+    /// earlier versions.
     Record {
         events: Vec<(String, Metric)>,
         now: i64,
+    },
+    /// A user object's numbered batch of counts (see `outbox::deliver_counts`).
+    Add {
+        user_id: String,
+        batch: i64,
+        counts: Vec<Count>,
     },
     /// The counts of days `from..=to` (`YYYY-MM-DD`), optionally of one action.
     Query {
@@ -71,8 +81,30 @@ pub async fn record_batch(
     events: Vec<(String, Metric)>,
     now: i64,
 ) -> std::result::Result<(), String> {
-    let cmd = ShardCommand::Record { events, now };
-    let resp = call(env, shard_of(user_id), &cmd)
+    tell(env, user_id, &ShardCommand::Record { events, now }).await
+}
+
+/// Send a user's numbered batch of counts to their shard.
+///
+/// # Errors
+/// When the shard cannot be reached or does not take the batch.
+pub async fn add_batch(
+    env: &Env,
+    user_id: &str,
+    batch: i64,
+    counts: Vec<Count>,
+) -> std::result::Result<(), String> {
+    let cmd = ShardCommand::Add {
+        user_id: user_id.to_owned(),
+        batch,
+        counts,
+    };
+    tell(env, user_id, &cmd).await
+}
+
+/// Send `user_id`'s shard a command that answers nothing but success.
+async fn tell(env: &Env, user_id: &str, cmd: &ShardCommand) -> std::result::Result<(), String> {
+    let resp = call(env, shard_of(user_id), cmd)
         .await
         .map_err(|e| e.description)?;
     if resp.status_code() == 200 {
@@ -127,6 +159,7 @@ CREATE TABLE IF NOT EXISTS daily (
   succeeded INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (day, action_code)
 );
+CREATE TABLE IF NOT EXISTS batches (user_id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS durations (
   day TEXT NOT NULL, action_code TEXT NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL,
   PRIMARY KEY (day, action_code, bucket)
@@ -226,12 +259,76 @@ impl AnalyticsShard {
                 }
                 json_response(200, &json!({"counted": counted}))
             }
+            ShardCommand::Add {
+                user_id,
+                batch,
+                counts,
+            } => {
+                #[derive(Deserialize)]
+                struct Seq {
+                    seq: f64,
+                }
+                let last: Option<Seq> = self
+                    .state
+                    .storage()
+                    .sql()
+                    .exec(
+                        "SELECT seq FROM batches WHERE user_id = ?",
+                        vec![user_id.as_str().into()],
+                    )
+                    .and_then(|c| c.to_array())
+                    .map_err(ApiError::unavailable)?
+                    .into_iter()
+                    .next();
+                if last.is_some_and(|l| l.seq as i64 >= batch) {
+                    // Applied already: the user object did not hear back.
+                    return json_response(200, &json!({"counted": 0}));
+                }
+                let mut counted = 0;
+                for c in &counts {
+                    counted += self.add(c)?;
+                }
+                self.exec(
+                    "INSERT INTO batches (user_id, seq) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET seq = excluded.seq",
+                    vec![user_id.into(), batch.into()],
+                )?;
+                json_response(200, &json!({"counted": counted}))
+            }
             ShardCommand::Query {
                 from,
                 to,
                 action_code,
             } => self.query(&from, &to, action_code),
         }
+    }
+
+    /// Add one counter's batch count; what it added.
+    fn add(&self, c: &Count) -> std::result::Result<i64, ApiError> {
+        // The column comes from the fixed set, never from input.
+        let Some(column) = KINDS.iter().find(|k| **k == c.kind) else {
+            return Ok(0);
+        };
+        if c.n <= 0 {
+            return Ok(0);
+        }
+        self.exec(
+            &format!(
+                "INSERT INTO daily (day, action_code, {column}) VALUES (?, ?, ?) ON CONFLICT (day, action_code) DO UPDATE SET {column} = {column} + excluded.{column}"
+            ),
+            vec![c.day.as_str().into(), c.action_code.as_str().into(), c.n.into()],
+        )?;
+        if *column == "succeeded" && c.bucket >= 0 {
+            self.exec(
+                "INSERT INTO durations (day, action_code, bucket, n) VALUES (?, ?, ?, ?) ON CONFLICT (day, action_code, bucket) DO UPDATE SET n = n + excluded.n",
+                vec![
+                    c.day.as_str().into(),
+                    c.action_code.as_str().into(),
+                    c.bucket.min(i64::from(BUCKETS) - 1).into(),
+                    c.n.into(),
+                ],
+            )?;
+        }
+        Ok(c.n)
     }
 
     fn apply(&self, metric: Metric) -> std::result::Result<(), ApiError> {

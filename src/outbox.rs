@@ -133,12 +133,30 @@ pub async fn deliver(state: &State, env: &Env) {
             worker::console_error!("outbox ({}): {e}", sink.as_str());
         }
     }
+    if let Err(e) = deliver_counts(state, env).await {
+        worker::console_error!("analytics counts: {e}");
+    }
     let sql = state.storage().sql();
     let next = sql
         .exec("SELECT MIN(next_at) AS next_at FROM outbox", None)
         .and_then(|c| c.to_array::<Next>())
         .ok()
         .and_then(|rows| rows.first().and_then(|r| r.next_at));
+    // Counts: a batch waiting for its retry, or counts that came in since.
+    let counts = sql
+        .exec(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM metrics WHERE batch > 0)
+                         THEN (SELECT next_at FROM metrics_batch WHERE id = 1)
+                         WHEN EXISTS (SELECT 1 FROM metrics) THEN ? END AS next_at",
+            vec![now_ms().saturating_add(ANALYTICS_DELAY_MS).into()],
+        )
+        .and_then(|c| c.to_array::<Next>())
+        .ok()
+        .and_then(|rows| rows.first().and_then(|r| r.next_at));
+    let next = match (next, counts) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     if let Some(at) = next {
         let delay = (at as i64).saturating_sub(now_ms()).max(0);
         if let Err(e) = state.storage().set_alarm(delay).await {
@@ -372,7 +390,137 @@ pub async fn ask_app(url: &str, body: &str, secret: &str) -> Result<Verdict, Str
         .map_err(|e| format!("not a verdict ({e}): expected {{\"isVerified\": bool}}"))
 }
 
-/// Analytics events go to the user's shard in batches: all due rows in one
+#[derive(Deserialize)]
+struct Batch {
+    seq: f64,
+    attempts: f64,
+    next_at: f64,
+    /// Whether the sealed batch `seq` still waits to be sent.
+    pending: f64,
+}
+
+/// Send the user's analytics counts to their shard.
+///
+/// Requests add to the open batch (number 0). Delivery first seals it: its
+/// rows take the next batch number, kept in `metrics_batch`, which survives
+/// the user's deletion so numbers never repeat. The sealed batch goes to the
+/// shard with its number; the shard applies a user's batch only when its
+/// number is higher than the last one it applied, so a batch resent after a
+/// lost answer counts once. Counts that arrive meanwhile go to a new open
+/// batch. A failed batch is retried with the outbox's backoff and given up
+/// after [`MAX_ATTEMPTS`].
+async fn deliver_counts(state: &State, env: &Env) -> Result<(), String> {
+    use actiongate_core::analytics::Count;
+    #[derive(Deserialize)]
+    struct Row {
+        user_id: String,
+        day: String,
+        action_code: String,
+        kind: String,
+        bucket: f64,
+        n: f64,
+    }
+    let sql = state.storage().sql();
+    let err = |e: worker::Error| e.to_string();
+    let batch: Option<Batch> = sql
+        .exec(
+            "SELECT seq, attempts, next_at,
+                    EXISTS (SELECT 1 FROM metrics WHERE batch = metrics_batch.seq) AS pending
+             FROM metrics_batch WHERE id = 1",
+            None,
+        )
+        .and_then(|c| c.to_array())
+        .map_err(err)?
+        .into_iter()
+        .next();
+    let (mut seq, mut attempts) = batch
+        .as_ref()
+        .map_or((0, 0), |b| (b.seq as i64, b.attempts as i64));
+    let read = |seq: i64| -> Result<Vec<Row>, String> {
+        sql.exec(
+            "SELECT user_id, day, action_code, kind, bucket, n FROM metrics WHERE batch = ?",
+            vec![seq.into()],
+        )
+        .and_then(|c| c.to_array())
+        .map_err(err)
+    };
+    let pending = batch.as_ref().is_some_and(|b| b.pending != 0.0);
+    let mut counts = if pending { read(seq)? } else { Vec::new() };
+    if counts.is_empty() {
+        // Nothing sealed waits: seal the open batch, if it holds anything.
+        let sealed = sql
+            .exec(
+                "UPDATE metrics SET batch = ? WHERE batch = 0",
+                vec![(seq + 1).into()],
+            )
+            .map_err(err)?;
+        let _ = sealed.raw().count();
+        if sealed.rows_written() == 0 {
+            return Ok(());
+        }
+        seq += 1;
+        attempts = 0;
+        sql.exec(
+            "INSERT INTO metrics_batch (id, seq, attempts, next_at) VALUES (1, ?, 0, 0) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, attempts = 0, next_at = 0",
+            vec![seq.into()],
+        )
+        .map_err(err)?;
+        counts = read(seq)?;
+    } else if batch.is_some_and(|b| b.next_at as i64 > now_ms()) {
+        return Ok(());
+    }
+    // A user object holds one user: every row names the same one.
+    let Some(user_id) = counts.first().map(|r| r.user_id.clone()) else {
+        return Ok(());
+    };
+    let counts = counts
+        .into_iter()
+        .map(|r| Count {
+            day: r.day,
+            action_code: r.action_code,
+            kind: r.kind,
+            bucket: r.bucket as i64,
+            n: r.n as i64,
+        })
+        .collect();
+    let result = crate::analytics::add_batch(env, &user_id, seq, counts).await;
+    let done = |sql: &worker::SqlStorage, attempts: i64| -> Result<(), String> {
+        sql.exec("DELETE FROM metrics WHERE batch = ?", vec![seq.into()])
+            .map_err(err)?;
+        if attempts > 0 {
+            sql.exec(
+                "UPDATE metrics_batch SET attempts = 0, next_at = 0 WHERE id = 1",
+                None,
+            )
+            .map_err(err)?;
+        }
+        Ok(())
+    };
+    match result {
+        Ok(()) => done(&sql, attempts),
+        Err(e) => {
+            attempts += 1;
+            if attempts >= MAX_ATTEMPTS {
+                worker::console_error!(
+                    "analytics: giving up on batch {seq} after {attempts} attempts: {e}"
+                );
+                return done(&sql, attempts);
+            }
+            sql.exec(
+                "UPDATE metrics_batch SET attempts = ?, next_at = ? WHERE id = 1",
+                vec![
+                    attempts.into(),
+                    now_ms().saturating_add(backoff(attempts - 1)).into(),
+                ],
+            )
+            .map_err(err)?;
+            Err(e)
+        }
+    }
+}
+
+/// Analytics events that earlier versions kept in the outbox go to the
+/// user's shard in batches: all due rows in one
 /// request (a user's events always share a shard), applied once each.
 async fn deliver_analytics(state: &State, env: &Env) -> Result<(), String> {
     let sql = state.storage().sql();

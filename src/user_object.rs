@@ -248,6 +248,22 @@ CREATE TABLE IF NOT EXISTS authenticators (
   created_at INTEGER NOT NULL,
   data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS metrics (
+  batch INTEGER NOT NULL,
+  user_id TEXT NOT NULL,
+  day TEXT NOT NULL,
+  action_code TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  bucket INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (batch, day, action_code, kind, bucket)
+);
+CREATE TABLE IF NOT EXISTS metrics_batch (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  seq INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_at INTEGER NOT NULL DEFAULT 0
+);
 ";
 
 #[derive(Deserialize)]
@@ -621,6 +637,26 @@ impl UserStore for SqlUserStore {
     }
 
     fn emit(&self, event: actiongate_core::events::Event) -> std::result::Result<(), CoreError> {
+        // Analytics: one counter of this user's open batch moves (see
+        // `outbox::deliver_counts`); no event is kept for it.
+        let counted = if self.analytics
+            && let Some(metric) = actiongate_core::analytics::Metric::of(&event)
+            && let Some((day, code, kind, bucket)) = metric.counter()
+        {
+            self.run(
+                "INSERT INTO metrics (batch, user_id, day, action_code, kind, bucket, n) VALUES (0, ?, ?, ?, ?, ?, 1) ON CONFLICT (batch, day, action_code, kind, bucket) DO UPDATE SET n = n + 1",
+                vec![
+                    self.user_id.as_str().into(),
+                    day.into(),
+                    code.into(),
+                    kind.into(),
+                    bucket.into(),
+                ],
+            )?;
+            true
+        } else {
+            false
+        };
         let mut sinks = Vec::new();
         if event.review_change().is_some() {
             sinks.push(outbox::Sink::Review);
@@ -631,31 +667,26 @@ impl UserStore for SqlUserStore {
         if event.replay().is_some() {
             sinks.push(outbox::Sink::Replay);
         }
-        if self.analytics && actiongate_core::analytics::Metric::of(&event).is_some() {
-            sinks.push(outbox::Sink::Analytics);
+        if !sinks.is_empty() {
+            let text = to_json(&event)?;
+            for sink in sinks {
+                self.run(
+                    "INSERT INTO outbox (sink, user_id, event_id, event) VALUES (?, ?, ?, ?)",
+                    vec![
+                        sink.as_str().into(),
+                        self.user_id.as_str().into(),
+                        uuid::Uuid::new_v4().to_string().into(),
+                        text.as_str().into(),
+                    ],
+                )?;
+            }
+            self.emitted.set(Some(0));
+        } else if counted {
+            // Counts wait a little, so that more of them travel together.
+            let delay = outbox::ANALYTICS_DELAY_MS;
+            self.emitted
+                .set(Some(self.emitted.get().map_or(delay, |d| d.min(delay))));
         }
-        if sinks.is_empty() {
-            return Ok(());
-        }
-        let text = to_json(&event)?;
-        let delay = if sinks.iter().all(|s| *s == outbox::Sink::Analytics) {
-            outbox::ANALYTICS_DELAY_MS
-        } else {
-            0
-        };
-        for sink in sinks {
-            self.run(
-                "INSERT INTO outbox (sink, user_id, event_id, event) VALUES (?, ?, ?, ?)",
-                vec![
-                    sink.as_str().into(),
-                    self.user_id.as_str().into(),
-                    uuid::Uuid::new_v4().to_string().into(),
-                    text.as_str().into(),
-                ],
-            )?;
-        }
-        self.emitted
-            .set(Some(self.emitted.get().map_or(delay, |d| d.min(delay))));
         Ok(())
     }
 

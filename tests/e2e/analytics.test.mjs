@@ -62,3 +62,39 @@ test("analytics queries are checked", async () => {
   assert.ok(Array.isArray(r.body.days));
   assert.match(r.body.from, /^\d{4}-\d{2}-\d{2}$/);
 });
+
+test("one user's counts: batch after batch, and after the user is deleted, each counted once", async () => {
+  const action = `an-${uid("b").slice(-8)}`;
+  const r0 = await mgmt("PUT", `/action-configurations/${action}`, {
+    body: { defaultUserActionResult: "ALLOW", verificationMethods: ["AUTHENTICATOR_APP"] },
+  });
+  assert.ok([200, 201].includes(r0.status), JSON.stringify(r0.body));
+  const userId = uid("an-one");
+  const today = new Date().toISOString().slice(0, 10);
+  const tracks = async () => {
+    const r = await mgmt("GET", `/analytics?actionCode=${action}&from=${today}&to=${today}`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return r.body.days.find((d) => d.actionCode === action)?.tracks ?? 0;
+  };
+  const waitFor = async (n) => {
+    let seen = 0;
+    for (let i = 0; i < 100 && seen < n; i++) {
+      seen = await tracks();
+      if (seen < n) await new Promise((res) => setTimeout(res, 200));
+    }
+    return seen;
+  };
+  for (let i = 0; i < 3; i++) await authsignal.track({ userId, action });
+  assert.equal(await waitFor(3), 3);
+  // A second batch from the same user adds to the first.
+  await authsignal.track({ userId, action });
+  assert.equal(await waitFor(4), 4);
+  // Deleting the user keeps the batch numbering: later counts still land.
+  await authsignal.deleteUser({ userId });
+  await authsignal.track({ userId, action });
+  await authsignal.track({ userId, action });
+  assert.equal(await waitFor(6), 6);
+  // Nothing is counted twice once delivery has settled.
+  await new Promise((res) => setTimeout(res, 1500));
+  assert.equal(await tracks(), 6);
+});

@@ -1,8 +1,9 @@
 //! Analytics per action code and UTC day: tracks by outcome, challenges
 //! succeeded and failed, and how long challenges took.
 //!
-//! Counts come from the same events as webhooks ([`crate::events::Event`]),
-//! so nothing is added to the request path beyond the outbox row. They are
+//! Counts come from the same events as webhooks ([`crate::events::Event`]).
+//! Each user object adds them up in its own counters (one small write on the
+//! request path) and sends the sums to its shard in numbered batches. They are
 //! kept in a fixed number of shard objects (a user's events always go to
 //! the same shard, [`shard_of`]), so no single object sees every track;
 //! reading sums the shards. Durations are kept as a histogram with
@@ -129,6 +130,62 @@ impl Metric {
                 _ => None,
             },
             _ => None,
+        }
+    }
+}
+
+/// What a user object sends its shard: how many times one counter moved
+/// since its last batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Count {
+    /// UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    /// Action code.
+    pub action_code: String,
+    /// `allow`, `challenge`, `review`, `block`, `succeeded` or `failed`.
+    pub kind: String,
+    /// The duration bucket of a `succeeded` count; -1 for the others.
+    pub bucket: i64,
+    /// How many.
+    pub n: i64,
+}
+
+/// The counter kinds, the columns of a shard's daily row.
+pub const KINDS: [&str; 6] = [
+    "allow",
+    "challenge",
+    "review",
+    "block",
+    "succeeded",
+    "failed",
+];
+
+impl Metric {
+    /// The counter this metric adds one to: `(day, action code, kind,
+    /// bucket)`, the bucket -1 except for a completed challenge.
+    pub fn counter(&self) -> Option<(&str, &str, &'static str, i64)> {
+        match self {
+            Metric::Tracked {
+                action_code,
+                day,
+                outcome,
+            } => KINDS[..4]
+                .iter()
+                .find(|k| **k == outcome.as_str())
+                .map(|k| (day.as_str(), action_code.as_str(), *k, -1)),
+            Metric::ChallengeSucceeded {
+                action_code,
+                day,
+                bucket,
+            } => Some((
+                day.as_str(),
+                action_code.as_str(),
+                "succeeded",
+                i64::from((*bucket).min(BUCKETS - 1)),
+            )),
+            Metric::ChallengeFailed { action_code, day } => {
+                Some((day.as_str(), action_code.as_str(), "failed", -1))
+            }
         }
     }
 }
@@ -291,6 +348,25 @@ mod tests {
                 bucket: bucket(12_000)
             })
         );
+        assert_eq!(
+            Metric::of(&created).unwrap().counter(),
+            Some(("2026-11-22", "withdraw", "challenge", -1))
+        );
+        assert_eq!(
+            Metric::of(&done).unwrap().counter(),
+            Some((
+                "2026-11-22",
+                "withdraw",
+                "succeeded",
+                i64::from(bucket(12_000))
+            ))
+        );
+        let odd = Metric::Tracked {
+            action_code: "withdraw".into(),
+            day: "2026-11-22".into(),
+            outcome: "allow = 1; --".into(),
+        };
+        assert_eq!(odd.counter(), None);
         assert!(shard_of("alice") < SHARDS);
         assert_eq!(shard_of("alice"), shard_of("alice"));
     }
