@@ -195,20 +195,26 @@ async fn load_list(env: &Env, alias: &str, now: u64) -> Result<Option<Rc<CachedL
     Ok(value)
 }
 
+/// The compiled policy for `code` if this isolate holds an unexpired copy
+/// (`Some(None)`: cached as absent); `None` when only KV can tell.
+pub fn cached(code: &str) -> Option<Option<Rc<Policy>>> {
+    let now = worker::js_sys::Date::now() as u64;
+    POLICIES.with_borrow(|c| {
+        c.get(code)
+            .filter(|(exp, _)| *exp > now)
+            .map(|(_, v)| v.clone())
+    })
+}
+
 /// The compiled policy for `code`, from the isolate cache or KV.
 ///
 /// # Errors
 /// 503 when KV fails or the stored rules no longer compile (fail closed).
 pub async fn load(env: &Env, code: &str) -> Result<Option<Rc<Policy>>, ApiError> {
-    let now = Date::now().as_millis();
-    let hit = POLICIES.with_borrow(|c| {
-        c.get(code)
-            .filter(|(exp, _)| *exp > now)
-            .map(|(_, v)| v.clone())
-    });
-    if let Some(v) = hit {
+    if let Some(v) = cached(code) {
         return Ok(v);
     }
+    let now = Date::now().as_millis();
     let policy = match read(env, code).await? {
         None => None,
         Some(config) => {

@@ -7,10 +7,11 @@
 // cached configuration), and nothing else of the Rust worker runs. Every
 // other request (ActionGate's own paths, protected routes, a configuration
 // not yet cached) goes to the Rust fetch handler, through workers-rs's
-// entry and its recovery from a Wasm abort.
-import Worker from "./index.js";
+// entry and its recovery from a Wasm abort. The user object's tracks take
+// a synchronous path the same way (UserObject below).
+import Worker, { UserObject as RustUserObject } from "./index.js";
 
-export { UserObject, ReviewQueue, AnalyticsShard } from "./index.js";
+export { ReviewQueue, AnalyticsShard } from "./index.js";
 
 // worker-build (0.8, pinned by scripts/setup.sh) puts the crate's
 // #[wasm_bindgen] functions on its entrypoint class's prototype.
@@ -52,6 +53,45 @@ function target(request) {
       if (state) state.criticalError = true;
     }
     return undefined;
+  }
+}
+
+/**
+ * The user object (wrangler.toml `UserObject`): the Rust object, with tracks
+ * answered by one synchronous call into it (trackNow, in
+ * src/user_object.rs) and the alarm set from here, so a track crosses no
+ * futures bridge. Any other command, or a track whose policy this isolate
+ * has not cached, goes to the Rust object's fetch, which changes nothing
+ * trackNow did not.
+ */
+export class UserObject {
+  constructor(state, env) {
+    this.storage = state.storage;
+    this.inner = new RustUserObject(state, env);
+  }
+
+  async fetch(request) {
+    const body = new Uint8Array(await request.arrayBuffer());
+    const response = this.inner.trackNow(request.headers.get("X-ActionGate-User"), body);
+    if (response === undefined) {
+      return this.inner.fetch(new Request(request.url, { method: request.method, headers: request.headers, body }));
+    }
+    const at = this.inner.alarmWanted();
+    if (at !== undefined) {
+      try {
+        // Keep an alarm that fires sooner; one due now is always set again.
+        const current = await this.storage.getAlarm();
+        if (current === null || current > at || at <= Date.now()) await this.storage.setAlarm(at);
+      } catch (e) {
+        this.inner.alarmUnknown();
+        console.error(`could not schedule outbox delivery: ${e?.message ?? e}`);
+      }
+    }
+    return response;
+  }
+
+  alarm() {
+    return this.inner.alarm();
   }
 }
 

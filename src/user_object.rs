@@ -738,18 +738,8 @@ impl DurableObject for UserObject {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let user = req
-            .headers()
-            .get(USER_HEADER)
-            .ok()
-            .flatten()
-            .map(|h| {
-                percent_encoding::percent_decode_str(&h)
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
-            .unwrap_or_default();
-        *self.user_id.borrow_mut() = user;
+        let user = req.headers().get(USER_HEADER).ok().flatten();
+        *self.user_id.borrow_mut() = decode_user(user.as_deref());
         let result = match req.bytes().await {
             Ok(body) => match serde_json::from_slice::<UserCommand>(&body) {
                 Ok(cmd) => self.handle(cmd).await,
@@ -782,6 +772,88 @@ impl DurableObject for UserObject {
         self.alarm_at.set(None);
         self.in_alarm.set(false);
         Response::empty()
+    }
+}
+
+/// The user id the worker sent, percent-encoded, in [`USER_HEADER`].
+fn decode_user(header: Option<&str>) -> String {
+    header
+        .map(|h| {
+            percent_encoding::percent_decode_str(h)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .unwrap_or_default()
+}
+
+/// The synchronous path for tracks, called by the object's JavaScript class
+/// (`src/entry.mjs`), which reads the request body and sets the alarm
+/// itself: nothing here awaits, so a track crosses no futures bridge.
+#[wasm_bindgen::prelude::wasm_bindgen]
+impl UserObject {
+    /// Answer a `track` command (the request body) when everything it needs
+    /// is at hand: `undefined` when it must take [`DurableObject::fetch`]
+    /// instead (another command, or a policy this isolate has not cached),
+    /// having changed nothing. Afterwards ask [`Self::alarm_wanted`].
+    ///
+    /// # Errors
+    /// When the answer cannot be built (the track may have been stored).
+    #[wasm_bindgen::prelude::wasm_bindgen(js_name = trackNow)]
+    pub fn track_now(
+        &self,
+        user: Option<String>,
+        body: &[u8],
+    ) -> std::result::Result<Option<worker::web_sys::Response>, wasm_bindgen::JsValue> {
+        if !body.starts_with(br#"{"op":"track","#) {
+            return Ok(None);
+        }
+        let Ok(UserCommand::Track {
+            user_id,
+            action_code,
+            request,
+            origin,
+            edge,
+            pending,
+        }) = serde_json::from_slice::<UserCommand>(body)
+        else {
+            return Ok(None);
+        };
+        let Some(policy) = config_store::cached(&action_code) else {
+            return Ok(None);
+        };
+        *self.user_id.borrow_mut() = decode_user(user.as_deref());
+        let result = self.track_with(policy, user_id, action_code, request, origin, edge, pending);
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => e.into_response()?,
+        };
+        Ok(Some(response.into()))
+    }
+
+    /// After [`Self::track_now`]: the time (ms since the epoch) the alarm must
+    /// fire by to deliver what it put in the outbox, when an alarm must be set
+    /// for it (unless one is due sooner); `undefined` when none is needed or
+    /// this object already set one that fires in time.
+    #[wasm_bindgen::prelude::wasm_bindgen(js_name = alarmWanted)]
+    pub fn alarm_wanted(&self) -> Option<f64> {
+        let delay = self.emitted.take()?;
+        let want = now_ms().saturating_add(delay);
+        if !self.in_alarm.get() {
+            if delay > 0
+                && let Some(at) = self.alarm_at.get()
+                && at <= want
+            {
+                return None;
+            }
+            self.alarm_at.set(Some(want));
+        }
+        Some(want as f64)
+    }
+
+    /// The alarm [`Self::alarm_wanted`] asked for could not be set.
+    #[wasm_bindgen::prelude::wasm_bindgen(js_name = alarmUnknown)]
+    pub fn alarm_unknown(&self) {
+        self.alarm_at.set(None);
     }
 }
 
@@ -1625,9 +1697,24 @@ impl UserObject {
         edge: Option<actiongate_core::context::EdgeInfo>,
         pending: Option<actiongate_core::model::PendingRequest>,
     ) -> std::result::Result<Response, ApiError> {
-        // Everything that awaits happens first; the check-then-insert below
-        // runs without yielding, which is what makes idempotency atomic.
         let policy = config_store::load(&self.env, &action_code).await?;
+        self.track_with(policy, user_id, action_code, request, origin, edge, pending)
+    }
+
+    /// A track once its policy is loaded: nothing here awaits, so the
+    /// check-then-insert runs without yielding, which is what makes
+    /// idempotency atomic.
+    #[allow(clippy::too_many_arguments)]
+    fn track_with(
+        &self,
+        policy: Option<Rc<config_store::Policy>>,
+        user_id: String,
+        action_code: String,
+        request: TrackRequest,
+        origin: String,
+        edge: Option<actiongate_core::context::EdgeInfo>,
+        pending: Option<actiongate_core::model::PendingRequest>,
+    ) -> std::result::Result<Response, ApiError> {
         let keys = settings::token_keys(&self.env)?;
         let allowlist = settings::redirect_allowlist(&self.env)?;
         let ttl = settings::var_u64(&self.env, "TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS);
