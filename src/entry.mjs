@@ -15,12 +15,22 @@ export { ReviewQueue, AnalyticsShard } from "./index.js";
 
 // worker-build (0.8, pinned by scripts/setup.sh) puts the crate's
 // #[wasm_bindgen] functions on its entrypoint class's prototype.
-const { passThroughTarget, originUnreachable, classifyHeaders } = Worker.prototype;
-if ([passThroughTarget, originUnreachable, classifyHeaders].some((f) => typeof f !== "function")) {
+const { passThroughTarget, originUnreachable, classifyHeaders, trackCall, userObjectUnavailable, maxBodyBytes } =
+  Worker.prototype;
+if (
+  [passThroughTarget, originUnreachable, classifyHeaders, trackCall, userObjectUnavailable, maxBodyBytes].some(
+    (f) => typeof f !== "function",
+  )
+) {
   throw new Error("build/index.js lacks the entry's functions: rebuild with scripts/build.sh");
 }
 /** The headers whose values passThroughTarget takes, in its order. */
 const CLASSIFY_HEADERS = classifyHeaders();
+
+/** The largest track body read here (larger ones take the Rust handler). */
+const MAX_BODY = maxBodyBytes();
+/** A quick filter for a track's URL (trackCall decides). */
+const TRACK_URL = /^[a-z]+:\/\/[^/]+\/v1\/users\/[^/?#]+\/actions\/[^/?#]+\/?(?:[?#]|$)/;
 
 /** Client-sent headers of this prefix never reach the app. */
 const OURS = "x-actiongate-";
@@ -48,11 +58,16 @@ function target(request) {
   try {
     return passThroughTarget(request.method, request.url, values);
   } catch (e) {
-    if (e instanceof WebAssembly.RuntimeError || String(e?.message).includes("terminated")) {
-      const state = globalThis.__worker_init_state;
-      if (state) state.criticalError = true;
-    }
+    markAborted(e);
     return undefined;
+  }
+}
+
+/** After a wasm abort, have the generated entry re-instantiate the module. */
+function markAborted(e) {
+  if (e instanceof WebAssembly.RuntimeError || String(e?.message).includes("terminated")) {
+    const state = globalThis.__worker_init_state;
+    if (state) state.criticalError = true;
   }
 }
 
@@ -95,8 +110,50 @@ export class UserObject {
   }
 }
 
+/**
+ * A track (POST /v1/users/{userId}/actions/{action}) with a body of known
+ * length within MAX_BODY: one synchronous call into the wasm (trackCall, in
+ * src/server_api.rs) checks and builds the user object's command, or
+ * answers the error the Rust handler would; the object is called from here.
+ * `undefined` leaves the request to the Rust handler.
+ */
+async function track(request, env) {
+  const length = request.headers.get("content-length");
+  if (length === null || !(Number(length) <= MAX_BODY)) return undefined;
+  const body = new Uint8Array(await request.arrayBuffer());
+  const headers = request.headers;
+  let call;
+  try {
+    call = trackCall(request.url, headers.get("authorization"), headers.get("content-type"), body, env);
+  } catch (e) {
+    markAborted(e);
+  }
+  if (call === undefined) {
+    // Not a track after all (or the wasm failed): the full path, with the body read.
+    return new Request(request.url, { method: request.method, headers, body });
+  }
+  if (call instanceof Response) return call;
+  const [user, userHeader, command] = call;
+  try {
+    const stub = env.USERS.get(env.USERS.idFromName(user));
+    return await stub.fetch("https://user-object/", {
+      method: "POST",
+      headers: { "X-ActionGate-User": userHeader },
+      body: command,
+    });
+  } catch (e) {
+    return userObjectUnavailable(String(e?.message ?? e));
+  }
+}
+
 export default {
   async fetch(request, env, ctx) {
+    if (request.method === "POST" && TRACK_URL.test(request.url)) {
+      const answer = await track(request, env);
+      if (answer instanceof Response) return answer;
+      if (answer !== undefined) request = answer;
+      return new Worker(ctx, env).fetch(request);
+    }
     const to = target(request);
     if (to === undefined) return new Worker(ctx, env).fetch(request);
     const [url, service] = typeof to === "string" ? [to] : to;

@@ -195,16 +195,25 @@ pub async fn read_json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
 /// As [`read_json_body`].
 pub async fn read_json_body_up_to(req: &mut Request, limit: usize) -> Result<Vec<u8>, ApiError> {
     let bytes = read_limited(req, limit).await?;
+    let ctype = req.headers().get("Content-Type").ok().flatten();
+    json_body(bytes, ctype.as_deref())
+}
+
+/// A request body read whole, as [`read_json_body`] takes it: empty counts
+/// as `{}`, anything else must be sent as JSON.
+///
+/// # Errors
+/// 415 when the content type is not JSON.
+pub fn json_body(bytes: Vec<u8>, content_type: Option<&str>) -> Result<Vec<u8>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(b"{}".to_vec());
     }
-    let ctype = req
-        .headers()
-        .get("Content-Type")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let essence = ctype.split(';').next().unwrap_or("").trim();
+    let essence = content_type
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim();
     if !essence.eq_ignore_ascii_case("application/json") {
         return Err(ApiError::new(
             415,

@@ -669,14 +669,14 @@ async fn protected(
         "redirectUrl": format!("{origin}{RESUME_PATH}"),
     }))
     .map_err(ApiError::internal)?;
-    let cmd = UserCommand::Track {
+    let cmd = UserCommand::Track(crate::user_object::Track {
         user_id: user_id.clone(),
         action_code: route.action.clone(),
         request,
         origin: origin.clone(),
         edge: Some(edge),
         pending: Some(pending),
-    };
+    });
     let tracked = match call_user(env, &user_id, &cmd).await {
         Ok(r) => r,
         Err(e) => return fail_closed(html, e),

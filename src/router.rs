@@ -115,9 +115,21 @@ pub fn allow(req: &Request, methods: &[Method]) -> Result<(), ApiError> {
 /// # Errors
 /// 401 with `WWW-Authenticate`, or 500 when the secret is not configured.
 pub fn authenticate(req: &Request, env: &Env, secret_name: &str) -> Result<(), ApiError> {
-    let secret = crate::settings::secret(env, secret_name)?;
     let header = req.headers().get("Authorization").ok().flatten();
-    actiongate_core::auth::check_basic(header.as_deref(), &secret).map_err(|f| {
+    authenticate_header(header.as_deref(), env, secret_name)
+}
+
+/// [`authenticate`], given the `Authorization` header's value.
+///
+/// # Errors
+/// As [`authenticate`].
+pub fn authenticate_header(
+    header: Option<&str>,
+    env: &Env,
+    secret_name: &str,
+) -> Result<(), ApiError> {
+    let secret = crate::settings::secret(env, secret_name)?;
+    actiongate_core::auth::check_basic(header, &secret).map_err(|f| {
         let mut e = ApiError::new(401, "unauthorized", f.description());
         e.headers
             .push(("WWW-Authenticate", "Basic realm=\"ActionGate\"".to_owned()));

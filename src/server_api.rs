@@ -68,15 +68,7 @@ pub async fn handle(
             check_user_id(user)?;
             check_action_code(action, "action")?;
             let body = read_json_body(&mut req).await?;
-            let request: TrackRequest = parse_json(&body)?;
-            let cmd = UserCommand::Track {
-                user_id: (*user).to_owned(),
-                action_code: (*action).to_owned(),
-                request,
-                origin: origin.to_owned(),
-                edge: None,
-                pending: None,
-            };
+            let cmd = track_command(user, action, &body, origin)?;
             call_user(env, user, &cmd).await
         }
         ["users", user, "actions", action, key] => {
@@ -185,6 +177,93 @@ fn query_command(req: &Request) -> Result<UserCommand, ApiError> {
 ///
 /// # Errors
 /// 503 when the object cannot be reached.
+/// The user object's command for a track of `user` and `action` (both
+/// checked) with this JSON body.
+fn track_command(
+    user: &str,
+    action: &str,
+    body: &[u8],
+    origin: &str,
+) -> Result<UserCommand, ApiError> {
+    let request: TrackRequest = parse_json(body)?;
+    Ok(UserCommand::Track(crate::user_object::Track {
+        user_id: user.to_owned(),
+        action_code: action.to_owned(),
+        request,
+        origin: origin.to_owned(),
+        edge: None,
+        pending: None,
+    }))
+}
+
+/// The largest body the JavaScript entry reads for a track (larger ones,
+/// and bodies of unknown length, take the Rust handler).
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = maxBodyBytes)]
+pub fn max_body_bytes() -> usize {
+    crate::http::MAX_BODY_BYTES
+}
+
+/// A track (`POST /v1/users/{userId}/actions/{action}`) as the JavaScript
+/// entry makes it, without awaiting: given the request's URL, its
+/// `Authorization` and `Content-Type` headers and its body (read whole,
+/// within [`max_body_bytes`]), either the call to make to the user object,
+/// `[user id, X-ActionGate-User header, command]`, or the error response
+/// the Rust handler would answer. `undefined` when the URL is not a track's
+/// after all (the entry's test is only a quick filter).
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = trackCall)]
+pub fn track_call(
+    url: &str,
+    authorization: Option<String>,
+    content_type: Option<String>,
+    body: Vec<u8>,
+    env: Env,
+) -> Option<wasm_bindgen::JsValue> {
+    let parsed = url::Url::parse(url).ok()?;
+    let segments = crate::router::segments(parsed.path()).ok()?;
+    let [v1, users, user, actions, action] = segments.as_slice() else {
+        return None;
+    };
+    if v1 != "v1" || users != "users" || actions != "actions" {
+        return None;
+    }
+    let origin = parsed.origin().ascii_serialization();
+    let call = || -> Result<wasm_bindgen::JsValue, ApiError> {
+        crate::router::authenticate_header(authorization.as_deref(), &env, API_SECRET)?;
+        check_user_id(user)?;
+        check_action_code(action, "action")?;
+        let body = crate::http::json_body(body, content_type.as_deref())?;
+        let cmd = track_command(user, action, &body, &origin)?;
+        let text = serde_json::to_string(&cmd).map_err(ApiError::internal)?;
+        let out = worker::js_sys::Array::new();
+        out.push(&user.as_str().into());
+        out.push(&user_header(user).into());
+        out.push(&text.into());
+        Ok(out.into())
+    };
+    Some(match call() {
+        Ok(v) => v,
+        Err(e) => match e.into_response() {
+            Ok(r) => worker::web_sys::Response::from(r).into(),
+            Err(_) => return None,
+        },
+    })
+}
+
+/// The answer when the user object cannot be reached (the entry's
+/// `stub.fetch` failed), as [`call_user`] gives it.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = userObjectUnavailable)]
+pub fn user_object_unavailable(
+    detail: &str,
+) -> Result<worker::web_sys::Response, wasm_bindgen::JsValue> {
+    Ok(ApiError::unavailable(detail).into_response()?.into())
+}
+
+/// [`USER_HEADER`](crate::user_object::USER_HEADER)'s value: the user id,
+/// percent-encoded.
+fn user_header(user_id: &str) -> String {
+    percent_encoding::utf8_percent_encode(user_id, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 pub async fn call_user(env: &Env, user_id: &str, cmd: &UserCommand) -> Result<Response, ApiError> {
     let body = serde_json::to_string(cmd).map_err(ApiError::internal)?;
     let ns = env.durable_object(BINDING).map_err(ApiError::unavailable)?;
@@ -193,11 +272,8 @@ pub async fn call_user(env: &Env, user_id: &str, cmd: &UserCommand) -> Result<Re
         .and_then(|id| id.get_stub())
         .map_err(ApiError::unavailable)?;
     let headers = worker::Headers::new();
-    let encoded =
-        percent_encoding::utf8_percent_encode(user_id, percent_encoding::NON_ALPHANUMERIC)
-            .to_string();
     headers
-        .set(crate::user_object::USER_HEADER, &encoded)
+        .set(crate::user_object::USER_HEADER, &user_header(user_id))
         .map_err(ApiError::internal)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)

@@ -42,24 +42,29 @@ pub const BINDING: &str = "USERS";
 /// Header naming the user a request to the object is for (percent-encoded).
 pub const USER_HEADER: &str = "X-ActionGate-User";
 
+/// A track, from the Server API or the edge proxy.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Track {
+    pub user_id: String,
+    pub action_code: String,
+    pub request: TrackRequest,
+    /// The worker's origin, for the challenge page URL.
+    pub origin: String,
+    /// What the edge saw (edge proxy only).
+    #[serde(default)]
+    pub edge: Option<actiongate_core::context::EdgeInfo>,
+    /// The request held back (edge proxy only).
+    #[serde(default)]
+    pub pending: Option<actiongate_core::model::PendingRequest>,
+}
+
 /// A request from the worker to a user's object.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum UserCommand {
     /// Track an action.
-    Track {
-        user_id: String,
-        action_code: String,
-        request: TrackRequest,
-        /// The worker's origin, for the challenge page URL.
-        origin: String,
-        /// What the edge saw (edge proxy only).
-        #[serde(default)]
-        edge: Option<actiongate_core::context::EdgeInfo>,
-        /// The request held back (edge proxy only).
-        #[serde(default)]
-        pending: Option<actiongate_core::model::PendingRequest>,
-    },
+    Track(Track),
     /// Release a held-back request once (edge proxy); `retry` is the
     /// retried request's (method, path and query, body SHA-256).
     Claim {
@@ -807,22 +812,14 @@ impl UserObject {
         if !body.starts_with(br#"{"op":"track","#) {
             return Ok(None);
         }
-        let Ok(UserCommand::Track {
-            user_id,
-            action_code,
-            request,
-            origin,
-            edge,
-            pending,
-        }) = serde_json::from_slice::<UserCommand>(body)
-        else {
+        let Ok(UserCommand::Track(track)) = serde_json::from_slice::<UserCommand>(body) else {
             return Ok(None);
         };
-        let Some(policy) = config_store::cached(&action_code) else {
+        let Some(policy) = config_store::cached(&track.action_code) else {
             return Ok(None);
         };
         *self.user_id.borrow_mut() = decode_user(user.as_deref());
-        let result = self.track_with(policy, user_id, action_code, request, origin, edge, pending);
+        let result = self.track_with(policy, track);
         let response = match result {
             Ok(r) => r,
             Err(e) => e.into_response()?,
@@ -879,16 +876,9 @@ impl UserObject {
 
     async fn handle(&self, cmd: UserCommand) -> std::result::Result<Response, ApiError> {
         match cmd {
-            UserCommand::Track {
-                user_id,
-                action_code,
-                request,
-                origin,
-                edge,
-                pending,
-            } => {
-                self.track(user_id, action_code, request, origin, edge, pending)
-                    .await
+            UserCommand::Track(track) => {
+                let policy = config_store::load(&self.env, &track.action_code).await?;
+                self.track_with(policy, track)
             }
             UserCommand::Claim {
                 action_code,
@@ -1688,33 +1678,22 @@ impl UserObject {
         }
     }
 
-    async fn track(
-        &self,
-        user_id: String,
-        action_code: String,
-        request: TrackRequest,
-        origin: String,
-        edge: Option<actiongate_core::context::EdgeInfo>,
-        pending: Option<actiongate_core::model::PendingRequest>,
-    ) -> std::result::Result<Response, ApiError> {
-        let policy = config_store::load(&self.env, &action_code).await?;
-        self.track_with(policy, user_id, action_code, request, origin, edge, pending)
-    }
-
     /// A track once its policy is loaded: nothing here awaits, so the
     /// check-then-insert runs without yielding, which is what makes
     /// idempotency atomic.
-    #[allow(clippy::too_many_arguments)]
     fn track_with(
         &self,
         policy: Option<Rc<config_store::Policy>>,
-        user_id: String,
-        action_code: String,
-        request: TrackRequest,
-        origin: String,
-        edge: Option<actiongate_core::context::EdgeInfo>,
-        pending: Option<actiongate_core::model::PendingRequest>,
+        track: Track,
     ) -> std::result::Result<Response, ApiError> {
+        let Track {
+            user_id,
+            action_code,
+            request,
+            origin,
+            edge,
+            pending,
+        } = track;
         let keys = settings::token_keys(&self.env)?;
         let allowlist = settings::redirect_allowlist(&self.env)?;
         let ttl = settings::var_u64(&self.env, "TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS);

@@ -127,3 +127,23 @@ test("error bodies carry no internals", async () => {
     assert.ok(!text.includes(needle), `${needle} leaked: ${text}`);
   }
 });
+
+test("a track's URL: an encoded user id, a trailing slash and a query string name the same user and action", async () => {
+  const userId = `${uid()}/with slash`;
+  const enc = encodeURIComponent(userId);
+  for (const path of [`/v1/users/${enc}/actions/login`, `/v1/users/${enc}/actions/login/`, `/v1/users/${enc}/actions/login?x=1`]) {
+    const r = await call("POST", path, { body: { custom: { n: 1 } } });
+    assert.equal(r.status, 200, `${path}: ${JSON.stringify(r.body)}`);
+  }
+  const stored = async () => {
+    const r = await call("GET", `/v1/users/${enc}/actions`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return r.body;
+  };
+  const actions = await stored();
+  assert.equal(actions.length, 3);
+  assert.ok(actions.every((a) => a.actionCode === "login"));
+  // A segment that is not UTF-8 once decoded is refused, and nothing is stored.
+  assertError(await call("POST", `/v1/users/${enc}/actions/%FF`, { body: {} }), 400, "invalid_request");
+  assert.equal((await stored()).length, 3);
+});
