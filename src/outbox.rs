@@ -128,7 +128,32 @@ fn backoff(attempts: i64) -> i64 {
 
 /// Deliver what is due, then schedule the next alarm if anything is left.
 pub async fn deliver(state: &State, env: &Env) {
+    #[derive(Deserialize)]
+    struct Sinks {
+        sinks: String,
+    }
+    // Only the sinks that hold events (often none: analytics alone).
+    let waiting: Vec<String> = state
+        .storage()
+        .sql()
+        .exec(
+            "SELECT json_group_array(DISTINCT sink) AS sinks FROM outbox",
+            None,
+        )
+        .and_then(|c| c.to_array::<Sinks>())
+        .ok()
+        .and_then(|rows| rows.into_iter().next())
+        .and_then(|r| serde_json::from_str(&r.sinks).ok())
+        // Unreadable: try every sink.
+        .unwrap_or_else(|| {
+            ["review", "webhook", "replay", "analytics"]
+                .map(String::from)
+                .to_vec()
+        });
     for sink in [Sink::Review, Sink::Webhook, Sink::Replay, Sink::Analytics] {
+        if !waiting.iter().any(|w| w == sink.as_str()) {
+            continue;
+        }
         if let Err(e) = deliver_sink(state, env, sink).await {
             worker::console_error!("outbox ({}): {e}", sink.as_str());
         }
@@ -136,27 +161,24 @@ pub async fn deliver(state: &State, env: &Env) {
     if let Err(e) = deliver_counts(state, env).await {
         worker::console_error!("analytics counts: {e}");
     }
-    let sql = state.storage().sql();
-    let next = sql
-        .exec("SELECT MIN(next_at) AS next_at FROM outbox", None)
-        .and_then(|c| c.to_array::<Next>())
-        .ok()
-        .and_then(|rows| rows.first().and_then(|r| r.next_at));
-    // Counts: a batch waiting for its retry, or counts that came in since.
-    let counts = sql
+    // The next alarm: the outbox's next event, a batch of counts waiting
+    // for its retry, or counts that came in since.
+    let next = state
+        .storage()
+        .sql()
         .exec(
-            "SELECT CASE WHEN EXISTS (SELECT 1 FROM metrics WHERE batch > 0)
-                         THEN (SELECT next_at FROM metrics_batch WHERE id = 1)
-                         WHEN EXISTS (SELECT 1 FROM metrics) THEN ? END AS next_at",
+            "SELECT MIN(at) AS next_at FROM (
+                 SELECT MIN(next_at) AS at FROM outbox
+                 UNION ALL
+                 SELECT CASE WHEN EXISTS (SELECT 1 FROM metrics WHERE batch > 0)
+                             THEN (SELECT next_at FROM metrics_batch WHERE id = 1)
+                             WHEN EXISTS (SELECT 1 FROM metrics) THEN ? END
+             )",
             vec![now_ms().saturating_add(ANALYTICS_DELAY_MS).into()],
         )
         .and_then(|c| c.to_array::<Next>())
         .ok()
         .and_then(|rows| rows.first().and_then(|r| r.next_at));
-    let next = match (next, counts) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
     if let Some(at) = next {
         let delay = (at as i64).saturating_sub(now_ms()).max(0);
         if let Err(e) = state.storage().set_alarm(delay).await {
@@ -448,14 +470,15 @@ async fn deliver_counts(state: &State, env: &Env) -> Result<(), String> {
     let mut counts = if pending { read(seq)? } else { Vec::new() };
     if counts.is_empty() {
         // Nothing sealed waits: seal the open batch, if it holds anything.
-        let sealed = sql
+        counts = sql
             .exec(
-                "UPDATE metrics SET batch = ? WHERE batch = 0",
+                "UPDATE metrics SET batch = ? WHERE batch = 0
+                 RETURNING user_id, day, action_code, kind, bucket, n",
                 vec![(seq + 1).into()],
             )
+            .and_then(|c| c.to_array())
             .map_err(err)?;
-        let _ = sealed.raw().count();
-        if sealed.rows_written() == 0 {
+        if counts.is_empty() {
             return Ok(());
         }
         seq += 1;
@@ -465,7 +488,6 @@ async fn deliver_counts(state: &State, env: &Env) -> Result<(), String> {
             vec![seq.into()],
         )
         .map_err(err)?;
-        counts = read(seq)?;
     } else if batch.is_some_and(|b| b.next_at as i64 > now_ms()) {
         return Ok(());
     }
