@@ -724,6 +724,8 @@ pub struct UserObject {
     emitted: Rc<Cell<Option<i64>>>,
     /// The outbox alarm this object set and has not seen fire.
     alarm_at: Cell<Option<i64>>,
+    /// Whether webhooks and analytics are on, read once.
+    sinks: Cell<Option<(bool, bool)>>,
     /// Whether the alarm handler is running: it sets the alarm itself, so
     /// requests that interleave with it ask the runtime, not `alarm_at`.
     in_alarm: Cell<bool>,
@@ -739,6 +741,7 @@ impl DurableObject for UserObject {
             emitted: Rc::new(Cell::new(None)),
             alarm_at: Cell::new(None),
             in_alarm: Cell::new(false),
+            sinks: Cell::new(None),
         }
     }
 
@@ -812,7 +815,8 @@ impl UserObject {
         if !body.starts_with(br#"{"op":"track","#) {
             return Ok(None);
         }
-        let Ok(UserCommand::Track(track)) = serde_json::from_slice::<UserCommand>(body) else {
+        // The command's fields follow its tag, which `Track` ignores.
+        let Ok(track) = serde_json::from_slice::<Track>(body) else {
             return Ok(None);
         };
         let Some(policy) = config_store::cached(&track.action_code) else {
@@ -860,11 +864,23 @@ fn now_ms() -> i64 {
 
 impl UserObject {
     fn store(&self) -> std::result::Result<SqlUserStore, ApiError> {
+        // Variables do not change while an isolate lives.
+        let (webhooks, analytics) = match self.sinks.get() {
+            Some(f) => f,
+            None => {
+                let f = (
+                    outbox::webhooks_enabled(&self.env),
+                    outbox::analytics_enabled(&self.env),
+                );
+                self.sinks.set(Some(f));
+                f
+            }
+        };
         let store = SqlUserStore::new(
             self.state.storage().sql(),
             self.user_id.borrow().clone(),
-            outbox::webhooks_enabled(&self.env),
-            outbox::analytics_enabled(&self.env),
+            webhooks,
+            analytics,
             self.emitted.clone(),
         );
         if !self.schema_ready.get() {
