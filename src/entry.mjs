@@ -120,7 +120,13 @@ export class UserObject {
 async function track(request, env) {
   const length = request.headers.get("content-length");
   if (length === null || !(Number(length) <= MAX_BODY)) return undefined;
-  const body = new Uint8Array(await request.arrayBuffer());
+  let body;
+  try {
+    body = new Uint8Array(await request.arrayBuffer());
+  } catch {
+    // The Rust handler answers an unreadable body (400).
+    return undefined;
+  }
   const headers = request.headers;
   let call;
   try {
