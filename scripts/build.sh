@@ -12,7 +12,7 @@ export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
 
 out=build/index_bg.wasm
 if [ "${FORCE_BUILD:-0}" != 1 ] && [ -f "$out" ] && [ -f build/index.js ] \
-   && [ -z "$(find src crates openapi Cargo.toml Cargo.lock -newer "$out" -type f ! -name entry.mjs -print -quit)" ]; then
+   && [ -z "$(find src crates Cargo.toml Cargo.lock -newer "$out" -type f ! -name entry.mjs -print -quit)" ]; then
   # The JavaScript entry (wrangler.toml's main) beside the generated module.
   cp src/entry.mjs build/entry.mjs
   echo "[build] build/ is up to date"

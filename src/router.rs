@@ -44,18 +44,11 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
         ["__actiongate", "outbox.json"] => crate::delivery::outbox(env, true).await,
         ["challenge"] | ["__actiongate", ..] => Err(ApiError::not_found()),
         ["v1", "openapi.json"] => {
+            // The document is a static asset (www/v1/openapi.json), served
+            // (and other methods refused) before the worker runs; requests
+            // reach here only when the worker runs without its assets.
             allow(&req, &[Method::Get])?;
-            // The document is kept in the repository and checked against live
-            // responses by the end-to-end tests; it is sent as it is stored.
-            let headers = worker::Headers::new();
-            headers
-                .set("Content-Type", "application/json")
-                .map_err(ApiError::internal)?;
-            Ok(
-                Response::from_bytes(include_bytes!("../openapi/openapi.json").to_vec())
-                    .map_err(ApiError::internal)?
-                    .with_headers(headers),
-            )
+            Err(ApiError::not_found())
         }
         ["v1", "management", rest @ ..] => management::handle(req, env, rest).await,
         ["v1", "client", rest @ ..] => crate::client_api::handle(req, env, rest).await,

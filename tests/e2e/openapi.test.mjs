@@ -1,4 +1,4 @@
-// The OpenAPI document (openapi/openapi.json, served at /v1/openapi.json)
+// The OpenAPI document (www/v1/openapi.json, a static asset served at /v1/openapi.json)
 // against live responses: every answer below must match the schema the
 // document gives for its operation and status, so the document cannot drift
 // from the code.
@@ -12,7 +12,7 @@ import { call, mgmt, uid, configure, client, totpCode, BASE } from "./lib.mjs";
 import { ROOT } from "./harness.mjs";
 import { SoftKey } from "./softkey.mjs";
 
-const doc = JSON.parse(readFileSync(join(ROOT, "openapi", "openapi.json"), "utf8"));
+const doc = JSON.parse(readFileSync(join(ROOT, "www", "v1", "openapi.json"), "utf8"));
 const ajv = new Ajv2020({ strict: false, allErrors: true });
 addFormats(ajv);
 ajv.addSchema(doc, "openapi");
@@ -40,6 +40,10 @@ test("the served document is the repository's", async () => {
   conforms("/v1/openapi.json", "GET", r);
   assert.deepEqual(r.body, doc);
   assert.equal(doc.openapi, "3.1.0");
+  assert.match(r.headers.get("content-type"), /^application\/json/);
+  // A static asset: other methods are refused (by the asset layer).
+  const post = await call("POST", "/v1/openapi.json", { body: {}, secret: null });
+  assert.equal(post.status, 405);
 });
 
 test("Server API responses match the document", async () => {
