@@ -149,14 +149,18 @@ test("popup mode through @authsignal/browser's launch resolves with a token that
   }
 });
 
-test("another site cannot show the challenge in a frame: nothing is shown, posted or completed", async () => {
-  // Port 0: a free port, an origin that is not in the redirect allowlist.
+/**
+ * A page of another site (a free port: an origin not in the redirect
+ * allowlist) that records every message it receives (`window.received`),
+ * with a fresh challenged track of "popup-action".
+ */
+async function foreignSite(prefix) {
   const app = await startTestApp("127.0.0.1", 0);
   const context = await demo.browser.newContext();
   try {
     const { authsignal, configure } = await import("./lib.mjs");
     await configure("popup-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP"] });
-    const userId = uid("framed-foreign");
+    const userId = uid(prefix);
     const t = await authsignal.track({ userId, action: "popup-action" });
     const page = await context.newPage();
     await page.goto(app.url);
@@ -164,6 +168,17 @@ test("another site cannot show the challenge in a frame: nothing is shown, poste
       window.received = [];
       window.addEventListener("message", (e) => window.received.push(String(e.data)));
     });
+    return { app, context, authsignal, userId, t, page };
+  } catch (e) {
+    await context.close();
+    await app.close();
+    throw e;
+  }
+}
+
+test("another site cannot show the challenge in a frame: nothing is shown, posted or completed", async () => {
+  const { app, context, authsignal, userId, t, page } = await foreignSite("framed-foreign");
+  try {
     // Through the SDK's popup mode, and framed directly without it.
     const launched = page.evaluate(async ({ url, base }) => {
       const a = new AuthsignalSDK.Authsignal({ tenantId: "actiongate", baseUrl: base });
@@ -194,19 +209,8 @@ test("another site cannot show the challenge in a frame: nothing is shown, poste
 });
 
 test("window mode gives the token only to an allowed site: another site that opens the page gets nothing", async () => {
-  const app = await startTestApp("127.0.0.1", 0);
-  const context = await demo.browser.newContext();
+  const { app, context, authsignal, userId, t, page } = await foreignSite("window-foreign");
   try {
-    const { authsignal, configure } = await import("./lib.mjs");
-    await configure("popup-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP"] });
-    const userId = uid("window-foreign");
-    const t = await authsignal.track({ userId, action: "popup-action" });
-    const page = await context.newPage();
-    await page.goto(app.url);
-    await page.evaluate(() => {
-      window.received = [];
-      window.addEventListener("message", (e) => window.received.push(String(e.data)));
-    });
     const opened = page.waitForEvent("popup");
     const launched = page.evaluate(async ({ url, base }) => {
       const a = new AuthsignalSDK.Authsignal({ tenantId: "actiongate", baseUrl: base });
