@@ -4,7 +4,10 @@
 #   - compiled rule evaluation, 50 rules (bench/rules-fixture.json): natively
 #     with criterion, and the same code compiled to wasm32 and run in Node
 #   - the edge proxy: an origin directly, a minimal pass-through worker, and
-#     ActionGate on an unprotected route and on a protected route that ALLOWs
+#     ActionGate on an unprotected route and on a protected route that ALLOWs;
+#     and the "proxy floor", a JavaScript worker that writes one row to the
+#     user's Durable Object and then forwards: what any protected route
+#     costs at least
 #   - track throughput and p50/p99 latency under concurrency, ActionGate on
 #     plain workerd (SQLite Durable Objects, an in-memory KV stand-in), with
 #     no rules and with the 50 rules, and in the same run a minimal
@@ -45,7 +48,7 @@ else
   memroot="$root/do-mem"; mkdir -p "$memroot"; memkind="disk: no tmpfs here"
 fi
 cp build/entry.mjs build/index.js build/index_bg.wasm bench/kv-shim.js bench/passthrough.js bench/do-write.js \
-   bench/origin.js bench/proxy-passthrough.js "$root/"
+   bench/origin.js bench/proxy-passthrough.js bench/proxy-floor.js "$root/"
 api=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
 mgmt=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
 sign=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
@@ -53,9 +56,10 @@ osign=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 session_key=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 ag_port=$(port); pt_port=$(port); dw_port=$(port); or_port=$(port); pp_port=$(port); agm_port=$(port); dwm_port=$(port)
+pf_port=$(port); pfm_port=$(port)
 sed -e "s#@ROOT@#$root#g" -e "s#@MEMROOT@#$memroot#g" -e "s#@AGM_PORT@#$agm_port#" -e "s#@DWM_PORT@#$dwm_port#" \
     -e "s#@AG_PORT@#$ag_port#" -e "s#@PT_PORT@#$pt_port#" -e "s#@DW_PORT@#$dw_port#" \
-    -e "s#@OR_PORT@#$or_port#g" -e "s#@PP_PORT@#$pp_port#" \
+    -e "s#@OR_PORT@#$or_port#g" -e "s#@PP_PORT@#$pp_port#" -e "s#@PF_PORT@#$pf_port#" -e "s#@PFM_PORT@#$pfm_port#" \
     -e "s#@ORIGIN_SIGNING_KEY@#$osign#" -e "s#@APP_SESSION_SECRET@#$session_key#" \
     -e "s#@API_SECRET_KEY@#$api#" -e "s#@MANAGEMENT_SECRET_KEY@#$mgmt#" -e "s#@TOKEN_SIGNING_KEY@#$sign#" \
     bench/config.capnp.tmpl > "$root/config.capnp"
@@ -145,10 +149,12 @@ read -r or_rps or_p50 or_p99 < <(run "http://127.0.0.1:$or_port/")
 read -r dw_rps dw_p50 dw_p99 < <(AG_AUTH="-" run "http://127.0.0.1:$dw_port" -s bench/track.lua)
 read -r tr_rps tr_p50 tr_p99 r50_rps r50_p50 r50_p99 < <(tracks "$ag_port")
 read -r pa_rps pa_p50 pa_p99 < <(protected "$ag_port")
+read -r pf_rps pf_p50 pf_p99 < <(protected "$pf_port")
 # Memory file system.
 read -r dwm_rps dwm_p50 dwm_p99 < <(AG_AUTH="-" run "http://127.0.0.1:$dwm_port" -s bench/track.lua)
 read -r trm_rps trm_p50 trm_p99 r50m_rps r50m_p50 r50m_p99 < <(tracks "$agm_port")
 read -r pam_rps pam_p50 pam_p99 < <(protected "$agm_port")
+read -r pfm_rps pfm_p50 pfm_p99 < <(protected "$pfm_port")
 # The pass-through worker and ActionGate's unprotected route last, once
 # ActionGate's code is hot (the runtime compiles wasm in tiers), alternated
 # twice keeping each one's better run.
@@ -202,11 +208,15 @@ printf '\n  Edge proxy (stand-in origin on the same workerd)\n'
 line "origin directly" "$or_rps" "$or_p50" "$or_p99"
 line "pass-through worker (JS, proxies)" "$pp_rps" "$pp_p50" "$pp_p99"
 line "ActionGate, unprotected route" "$un_rps" "$un_p50" "$un_p99"
+line "proxy floor: JS, DO write + forward (disk)" "$pf_rps" "$pf_p50" "$pf_p99"
 line "protected route, ALLOW (disk)" "$pa_rps" "$pa_p50" "$pa_p99"
+line "proxy floor (memory fs)" "$pfm_rps" "$pfm_p50" "$pfm_p99"
 line "protected route, ALLOW (memory fs)" "$pam_rps" "$pam_p50" "$pam_p99"
 ratio "unprotected / pass-through" "$un_rps" "$pp_rps" "(target >= 0.90)"
 ratio "protected ALLOW / pass-through" "$pa_rps" "$pp_rps" "(target >= 0.50; disk)"
 ratio "protected ALLOW / pass-through" "$pam_rps" "$pp_rps" "(target >= 0.50; memory fs)"
+ratio "proxy floor / pass-through" "$pfm_rps" "$pp_rps" "(the most any protected route could reach; memory fs)"
+ratio "protected ALLOW / proxy floor" "$pam_rps" "$pfm_rps" "(ActionGate's own cost; memory fs)"
 added() { awk -v a="$1" -v b="$2" 'function ms(x){ if (x ~ /us$/) return x/1000; if (x ~ /ms$/) return x+0; if (x ~ /s$/) return x*1000; return x } BEGIN { printf "%.2fms", ms(a)-ms(b) }'; }
 printf '  %-34s %10s   (protected ALLOW p50 minus pass-through p50; memory fs)\n' "added p50 latency" "$(added "$pam_p50" "$pp_p50")"
 printf '  %-34s %10s   (the same for p99, dominated by scheduling on a loaded 2-core machine)\n' "added p99 latency" "$(added "$pam_p99" "$pp_p99")"

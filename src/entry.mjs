@@ -4,26 +4,31 @@
 // Requests for the app's unprotected routes are forwarded from here, the
 // way a minimal pass-through worker would: one synchronous call into the
 // wasm decides (passThroughTarget, in src/proxy.rs, from the isolate's
-// cached configuration), and nothing else of the Rust worker runs. Every
-// other request (ActionGate's own paths, protected routes, a configuration
-// not yet cached) goes to the Rust fetch handler, through workers-rs's
-// entry and its recovery from a Wasm abort. The user object's tracks take
-// a synchronous path the same way (UserObject below).
+// cached configuration), and nothing else of the Rust worker runs.
+// Protected routes, and tracks of the Server API, take the same kind of
+// path: synchronous calls into the wasm decide, and the awaiting (the
+// body, the user object, the origin) happens here. Every other request
+// (ActionGate's own paths, a configuration not yet cached, the rarer
+// cases those paths leave) goes to the Rust fetch handler, through
+// workers-rs's entry and its recovery from a Wasm abort. The user
+// object's tracks take a synchronous path the same way (UserObject below).
 import Worker, { UserObject as RustUserObject } from "./index.js";
 
 export { ReviewQueue, AnalyticsShard } from "./index.js";
 
 // worker-build (0.8, pinned by scripts/setup.sh) puts the crate's
 // #[wasm_bindgen] functions on its entrypoint class's prototype.
-const { passThroughTarget, originUnreachable, classifyHeaders, trackCall, userObjectUnavailable, maxBodyBytes } =
-  Worker.prototype;
-if (
-  [passThroughTarget, originUnreachable, classifyHeaders, trackCall, userObjectUnavailable, maxBodyBytes].some(
-    (f) => typeof f !== "function",
-  )
-) {
-  throw new Error("build/index.js lacks the entry's functions: rebuild with scripts/build.sh");
+const NEEDED = [
+  ...["passThroughTarget", "originUnreachable", "classifyHeaders", "trackCall", "userObjectUnavailable"],
+  ...["maxBodyBytes", "protectCall", "protectAnswer"],
+];
+const missing = NEEDED.filter((name) => typeof Worker.prototype[name] !== "function");
+if (missing.length > 0) {
+  throw new Error(`build/index.js lacks ${missing.join(", ")}: rebuild with scripts/build.sh`);
 }
+const { passThroughTarget, originUnreachable, classifyHeaders, trackCall, userObjectUnavailable } = Worker.prototype;
+const { maxBodyBytes, protectCall, protectAnswer } = Worker.prototype;
+
 /** The headers whose values passThroughTarget takes, in its order. */
 const CLASSIFY_HEADERS = classifyHeaders();
 
@@ -118,15 +123,8 @@ export class UserObject {
  * `undefined` leaves the request to the Rust handler.
  */
 async function track(request, env) {
-  const length = request.headers.get("content-length");
-  if (length === null || !(Number(length) <= MAX_BODY)) return undefined;
-  let body;
-  try {
-    body = new Uint8Array(await request.arrayBuffer());
-  } catch {
-    // The Rust handler answers an unreadable body (400).
-    return undefined;
-  }
+  const body = await smallBody(request, MAX_BODY);
+  if (body === undefined) return undefined;
   const headers = request.headers;
   let call;
   try {
@@ -134,10 +132,8 @@ async function track(request, env) {
   } catch (e) {
     markAborted(e);
   }
-  if (call === undefined) {
-    // Not a track after all (or the wasm failed): the full path, with the body read.
-    return new Request(request.url, { method: request.method, headers, body });
-  }
+  // Not a track after all (or the wasm failed): the full path, with the body read.
+  if (call === undefined) return rebuilt(request, body);
   if (call instanceof Response) return call;
   const [user, userHeader, command] = call;
   try {
@@ -152,6 +148,89 @@ async function track(request, env) {
   }
 }
 
+/** Read a request's body if its declared length is within `max` (GET and HEAD without one: empty). */
+async function smallBody(request, max) {
+  const length = request.headers.get("content-length");
+  if (request.method === "GET" || request.method === "HEAD") {
+    return length === null || length === "0" ? new Uint8Array(0) : undefined;
+  }
+  if (length === null || !(Number(length) <= max)) return undefined;
+  try {
+    return new Uint8Array(await request.arrayBuffer());
+  } catch {
+    // The Rust handler answers an unreadable body (400).
+    return undefined;
+  }
+}
+
+/** The request again, with the body smallBody read, for the Rust handler. */
+function rebuilt(request, body) {
+  const method = request.method;
+  return new Request(request.url, { method, headers: request.headers, body: method === "GET" || method === "HEAD" ? null : body });
+}
+
+/**
+ * A protected route of the app (the edge proxy, src/proxy.rs): one
+ * synchronous call into the wasm (protectCall) checks the session and
+ * builds the track command, the user object is called from here, a second
+ * one (protectAnswer) decides from its reply, and an ALLOW is forwarded
+ * from here with the signed X-ActionGate-* headers. `undefined` leaves the
+ * request to the Rust handler (a Request: the same, body read): a body
+ * without a declared length or over `max`, a retry with a token, a JWKS
+ * not cached.
+ */
+async function protect(request, env, max) {
+  const body = await smallBody(request, max);
+  if (body === undefined) return undefined;
+  let call;
+  try {
+    call = protectCall(request, body, env);
+  } catch (e) {
+    markAborted(e);
+  }
+  if (call === undefined) return rebuilt(request, body);
+  if (call instanceof Response) return call;
+  const [user, userHeader, command, plan] = call;
+  let status, text;
+  try {
+    const stub = env.USERS.get(env.USERS.idFromName(user));
+    const reply = await stub.fetch("https://user-object/", {
+      method: "POST",
+      headers: { "X-ActionGate-User": userHeader },
+      body: command,
+    });
+    status = reply.status;
+    text = await reply.text();
+  } catch (e) {
+    status = 0;
+    text = String(e?.message ?? e);
+  }
+  let next;
+  try {
+    next = protectAnswer(plan, status, text, env);
+  } catch (e) {
+    markAborted(e);
+    // Tracked, but no decision could be made: nothing is forwarded.
+    return userObjectUnavailable(String(e?.message ?? e));
+  }
+  if (next instanceof Response) return next;
+  const [url, service, signed, cookie] = next;
+  const headers = new Headers(stripped(request.headers));
+  for (let i = 0; i < signed.length; i += 2) headers.set(signed[i], signed[i + 1]);
+  const method = request.method;
+  const init = { method, headers, redirect: "manual", body: method === "GET" || method === "HEAD" ? null : body };
+  let response;
+  try {
+    response = await (service === undefined ? fetch(url, init) : env[service].fetch(url, init));
+  } catch (e) {
+    return originUnreachable(String(e?.message ?? e));
+  }
+  if (cookie === undefined) return response;
+  response = new Response(response.body, response);
+  response.headers.append("Set-Cookie", cookie);
+  return response;
+}
+
 export default {
   async fetch(request, env, ctx) {
     if (request.method === "POST" && TRACK_URL.test(request.url)) {
@@ -162,6 +241,12 @@ export default {
     }
     const to = target(request);
     if (to === undefined) return new Worker(ctx, env).fetch(request);
+    if (typeof to === "number") {
+      const answer = await protect(request, env, to);
+      if (answer instanceof Response) return answer;
+      if (answer !== undefined) request = answer;
+      return new Worker(ctx, env).fetch(request);
+    }
     const [url, service] = typeof to === "string" ? [to] : to;
     const method = request.method;
     const init = {

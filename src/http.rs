@@ -279,10 +279,16 @@ pub async fn read_limited(req: &mut Request, limit: usize) -> Result<Vec<u8>, Ap
 /// # Errors
 /// When the body cannot be read or is not the expected JSON.
 pub async fn read_json<T: serde::de::DeserializeOwned>(resp: &Response) -> worker::Result<T> {
+    serde_json::from_str(&read_text(resp).await?).map_err(worker::Error::from)
+}
+
+/// A response's body as text.
+///
+/// # Errors
+/// When the body cannot be read.
+pub async fn read_text(resp: &Response) -> worker::Result<String> {
     let inner = worker::web_sys::Response::from(resp);
     let text = worker::wasm_bindgen_futures::JsFuture::from(inner.text()?).await?;
-    let text = text
-        .as_string()
-        .ok_or_else(|| worker::Error::RustError("a response body is not text".into()))?;
-    serde_json::from_str(&text).map_err(worker::Error::from)
+    text.as_string()
+        .ok_or_else(|| worker::Error::RustError("a response body is not text".into()))
 }

@@ -313,12 +313,14 @@ pub fn classify_headers() -> Vec<String> {
 
 /// The JavaScript entry's question (src/entry.mjs), answered without
 /// awaiting anything: where an unprotected app request goes, as the
-/// origin URL, or `[url, serviceBinding]`. `values` holds the request's
-/// values of [`classify_headers`], in that order, `null` for an absent one.
+/// origin URL, or `[url, serviceBinding]`; for a protected route, the
+/// largest body it takes (a number: the entry reads the body and goes on
+/// with [`protect_call`]). `values` holds the request's values of
+/// [`classify_headers`], in that order, `null` for an absent one.
 /// `undefined` sends the request down the full path: ActionGate's own
-/// paths, protected routes, the resume path, refused requests, and a proxy
-/// configuration this isolate has not cached (or that is missing). The
-/// entry strips client `X-ActionGate-*` headers itself before it forwards.
+/// paths, the resume path, refused requests, and a proxy configuration
+/// this isolate has not cached (or that is missing). The entry strips
+/// client `X-ActionGate-*` headers itself before it forwards.
 #[wasm_bindgen::prelude::wasm_bindgen(js_name = passThroughTarget)]
 pub fn pass_through_target(method: &str, url: &str, values: Vec<JsValue>) -> JsValue {
     let target = || {
@@ -336,11 +338,10 @@ pub fn pass_through_target(method: &str, url: &str, values: Vec<JsValue>) -> JsV
             let i = classify_header_names().position(|h| h.eq_ignore_ascii_case(name))?;
             values.get(i)?.as_string()
         };
-        if !matches!(
-            classify(method, header, path, query, &cfg),
-            Class::PassThrough
-        ) {
-            return None;
+        match classify(method, header, path, query, &cfg) {
+            Class::PassThrough => {}
+            Class::Protected(..) => return Some(JsValue::from(cfg.max_body_bytes as f64)),
+            _ => return None,
         }
         let to: JsValue = origin_url(&cfg, path_and_query).into();
         Some(match &cfg.origin_service {
@@ -388,14 +389,11 @@ thread_local! {
 /// The app's JWKS, cached in the isolate; refetched when stale, or when a
 /// token names a key id it lacks (key rotation), at most once a minute.
 async fn jwks(url: &str, kid: Option<&str>) -> Result<Rc<Jwks>, IdentityError> {
+    if let Some(keys) = fresh_jwks(url, kid) {
+        return Ok(keys);
+    }
     let now = Date::now().as_millis() / 1000;
     let cached = JWKS.with_borrow(|c| c.get(url).cloned());
-    if let Some((expires, fetched, keys)) = &cached {
-        let kid_missing = kid.is_some_and(|k| !keys.has_kid(k));
-        if *expires > now && (!kid_missing || now < fetched + JWKS_REFETCH_SECONDS) {
-            return Ok(keys.clone());
-        }
-    }
     let unavailable = |why: String| {
         worker::console_error!("JWKS {url}: {why}");
         IdentityError::Invalid("the app's signing keys could not be loaded".into())
@@ -431,22 +429,84 @@ async fn jwks(url: &str, kid: Option<&str>) -> Result<Rc<Jwks>, IdentityError> {
     }
 }
 
+/// The cached JWKS of `url` if it is fresh and, for a token naming a key
+/// id it lacks, was fetched within the last minute.
+fn fresh_jwks(url: &str, kid: Option<&str>) -> Option<Rc<Jwks>> {
+    let now = Date::now().as_millis() / 1000;
+    let (expires, fetched, keys) = JWKS.with_borrow(|c| c.get(url).cloned())?;
+    let kid_missing = kid.is_some_and(|k| !keys.has_kid(k));
+    (expires > now && (!kid_missing || now < fetched + JWKS_REFETCH_SECONDS)).then_some(keys)
+}
+
 /// Who the user is, from the app's session.
 async fn identify(req: &Request, env: &Env, cfg: &ProxyConfig) -> Result<String, IdentityError> {
+    match session(req, env, cfg) {
+        Session::Known(who) => who,
+        Session::NeedsJwks { url, kid, token } => {
+            let jwks = jwks(&url, kid.as_deref()).await?;
+            let j = cfg.identity.jwt.as_ref().ok_or(IdentityError::Missing)?;
+            verify_session_jwt(&token, j, SessionKeys::Jwks(&jwks), now_secs())
+        }
+    }
+}
+
+/// [`identify`] without awaiting anything: `None` when it needs the app's
+/// JWKS and this isolate holds no fresh copy.
+fn identify_now(
+    req: &Request,
+    env: &Env,
+    cfg: &ProxyConfig,
+) -> Option<Result<String, IdentityError>> {
+    match session(req, env, cfg) {
+        Session::Known(who) => Some(who),
+        Session::NeedsJwks { url, kid, token } => {
+            let jwks = fresh_jwks(&url, kid.as_deref())?;
+            let j = cfg.identity.jwt.as_ref()?;
+            Some(verify_session_jwt(
+                &token,
+                j,
+                SessionKeys::Jwks(&jwks),
+                now_secs(),
+            ))
+        }
+    }
+}
+
+fn now_secs() -> u64 {
+    Date::now().as_millis() / 1000
+}
+
+/// What the request's session says, as far as it can tell without I/O.
+enum Session {
+    Known(Result<String, IdentityError>),
+    /// A token signed with the app's keys (RS256/ES256), from this JWKS.
+    NeedsJwks {
+        url: String,
+        kid: Option<String>,
+        token: String,
+    },
+}
+
+fn session(req: &Request, env: &Env, cfg: &ProxyConfig) -> Session {
     let id = &cfg.identity;
     if let Some(t) = &id.trusted_header
         && let Some(presented) = header(req, &t.secret_header)
     {
-        let secret = settings::secret(env, &t.secret_env)
-            .map_err(|_| IdentityError::Invalid("the upstream secret is not configured".into()))?;
+        let Ok(secret) = settings::secret(env, &t.secret_env) else {
+            return Session::Known(Err(IdentityError::Invalid(
+                "the upstream secret is not configured".into(),
+            )));
+        };
         if !secrets_equal(presented.as_bytes(), secret.as_bytes()) {
-            return Err(IdentityError::Invalid(
+            return Session::Known(Err(IdentityError::Invalid(
                 "the upstream secret is wrong".into(),
-            ));
+            )));
         }
-        return header(req, &t.header)
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| IdentityError::Invalid(format!("{} is missing", t.header)));
+        return Session::Known(
+            header(req, &t.header)
+                .filter(|u| !u.is_empty())
+                .ok_or_else(|| IdentityError::Invalid(format!("{} is missing", t.header))),
+        );
     }
     if let Some(j) = &id.jwt {
         let from_cookie = j.cookie.as_deref().and_then(|name| {
@@ -458,28 +518,32 @@ async fn identify(req: &Request, env: &Env, cfg: &ProxyConfig) -> Result<String,
             .flatten()
             .and_then(|a| a.strip_prefix("Bearer ").map(|t| t.trim().to_owned()));
         if let Some(token) = from_bearer.or(from_cookie) {
-            let now = Date::now().as_millis() / 1000;
             return match j.algorithm {
-                JwtAlgorithm::HS256 => {
-                    let secret = j
-                        .secret_env
+                JwtAlgorithm::HS256 => Session::Known(
+                    j.secret_env
                         .as_deref()
                         .and_then(|name| settings::secret(env, name).ok())
                         .ok_or_else(|| {
                             IdentityError::Invalid("the session key is not configured".into())
-                        })?;
-                    verify_session_jwt(&token, j, SessionKeys::Secret(secret.as_bytes()), now)
-                }
-                JwtAlgorithm::RS256 | JwtAlgorithm::ES256 => {
-                    let url = j.jwks_url.as_deref().unwrap_or_default();
-                    let kid = actiongate_core::proxy::token_key_id(&token);
-                    let jwks = jwks(url, kid.as_deref()).await?;
-                    verify_session_jwt(&token, j, SessionKeys::Jwks(&jwks), now)
-                }
+                        })
+                        .and_then(|secret| {
+                            verify_session_jwt(
+                                &token,
+                                j,
+                                SessionKeys::Secret(secret.as_bytes()),
+                                now_secs(),
+                            )
+                        }),
+                ),
+                JwtAlgorithm::RS256 | JwtAlgorithm::ES256 => Session::NeedsJwks {
+                    url: j.jwks_url.clone().unwrap_or_default(),
+                    kid: actiongate_core::proxy::token_key_id(&token),
+                    token,
+                },
             };
         }
     }
-    Err(IdentityError::Missing)
+    Session::Known(Err(IdentityError::Missing))
 }
 
 fn page(status: u16, title: &str, text: &str) -> Result<Response, ApiError> {
@@ -624,14 +688,80 @@ async fn protected(
         Ok(b) => b,
         Err(e) => return refuse(html, e),
     };
-    let pq = path_and_query(&url);
-    let method = req.method();
-
     if let Some(token) = header(&req, TOKEN_HEADER) {
+        let pq = path_and_query(&url);
         return retry(&req, env, cfg, route, &user_id, &token, &pq, body).await;
     }
+    let (plan, cmd) = plan(&req, &url, route, params, user_id, &body)?;
+    let (status, text) = match call_user(env, &plan.user_id, &cmd).await {
+        Ok(r) => (
+            r.status_code(),
+            crate::http::read_text(&r)
+                .await
+                .map_err(ApiError::internal)?,
+        ),
+        Err(e) => return fail_closed(html, e),
+    };
+    match answer(&plan, status, &text)? {
+        Answer::Respond(r) => Ok(r),
+        Answer::Forward { key, cookie } => {
+            let resp = forward(
+                &req,
+                env,
+                cfg,
+                req.method(),
+                &plan.path_and_query,
+                &plan.user_id,
+                &plan.action,
+                "ALLOW",
+                &key,
+                body,
+            )
+            .await?;
+            with_extra_headers(
+                resp,
+                &cookie
+                    .map(|c| ("Set-Cookie", c))
+                    .into_iter()
+                    .collect::<Vec<_>>(),
+            )
+        }
+    }
+}
 
-    let ctype = content_type_essence(&req);
+/// A protected request once its user is known and its body read: what
+/// [`answer`] needs of it besides the user object's reply. The JavaScript
+/// entry carries it (as JSON) from [`protect_call`] to [`protect_answer`].
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Plan {
+    user_id: String,
+    action: String,
+    /// The client asked for pages.
+    html: bool,
+    method: String,
+    path_and_query: String,
+    /// The device id the action is tracked with.
+    device: String,
+    /// The device cookie was missing: set it on the answer.
+    new_device: bool,
+    /// The request came over https (the device cookie is `Secure`).
+    secure: bool,
+    replay_on_approval: bool,
+}
+
+/// The user object's track command for a protected request, and its [`Plan`].
+fn plan(
+    req: &Request,
+    url: &worker::Url,
+    route: &RouteConfig,
+    params: std::collections::BTreeMap<String, String>,
+    user_id: String,
+    body: &[u8],
+) -> Result<(Plan, UserCommand), ApiError> {
+    let pq = path_and_query(url);
+    let method = req.inner().method();
+    let ctype = content_type_essence(req);
     let headers: Vec<(String, String)> = req
         .headers()
         .entries()
@@ -642,23 +772,23 @@ async fn protected(
         &RequestParts {
             headers: headers.clone(),
             query: url.query().unwrap_or(""),
-            body: &body,
+            body,
             content_type: &ctype,
             params,
         },
     );
-    let (device, new_device) = device_id(&req);
-    let edge = edge_info(&req);
+    let (device, new_device) = device_id(req);
+    let edge = edge_info(req);
     let origin = url.origin().ascii_serialization();
     let pending = PendingRequest {
-        method: method.to_string(),
+        method: method.clone(),
         path_and_query: pq.clone(),
         headers: headers
             .into_iter()
             .filter(|(k, _)| KEPT_HEADERS.contains(&k.as_str()))
             .collect(),
-        body: b64(&body),
-        body_sha256: sha256_hex(&body),
+        body: b64(body),
+        body_sha256: sha256_hex(body),
         replay_on_approval: route.replay_on_approval,
     };
     let request = serde_json::from_value(json!({
@@ -673,21 +803,44 @@ async fn protected(
         user_id: user_id.clone(),
         action_code: route.action.clone(),
         request,
-        origin: origin.clone(),
+        origin,
         edge: Some(edge),
         pending: Some(pending),
     });
-    let tracked = match call_user(env, &user_id, &cmd).await {
-        Ok(r) => r,
-        Err(e) => return fail_closed(html, e),
+    let plan = Plan {
+        user_id,
+        action: route.action.clone(),
+        html: wants_html(req),
+        method,
+        path_and_query: pq,
+        device,
+        new_device,
+        secure: url.scheme() == "https",
+        replay_on_approval: route.replay_on_approval,
     };
-    if tracked.status_code() != 200 {
+    Ok((plan, cmd))
+}
+
+/// What a protected request gets once its action is tracked.
+enum Answer {
+    /// ALLOW: forward it to the app, signed with this idempotency key,
+    /// and set the device cookie on the app's answer when there is one.
+    Forward { key: String, cookie: Option<String> },
+    /// Anything else, answered here (the device cookie included).
+    Respond(Response),
+}
+
+/// Decide from the user object's reply to the track command (its status
+/// and body text; status 0: the object could not be reached, `text` says
+/// why).
+fn answer(plan: &Plan, status: u16, text: &str) -> Result<Answer, ApiError> {
+    let html = plan.html;
+    if status == 0 {
+        return fail_closed(html, ApiError::unavailable(text)).map(Answer::Respond);
+    }
+    if status != 200 {
         // The action could not be tracked: never forward unverified.
-        let status = tracked.status_code();
-        let detail: Value = crate::http::read_json(&tracked)
-            .await
-            .unwrap_or(Value::Null);
-        worker::console_error!("edge track failed with {status}: {detail}");
+        worker::console_error!("edge track failed with {status}: {text}");
         return refuse(
             html,
             ApiError::new(
@@ -695,39 +848,19 @@ async fn protected(
                 "service_unavailable",
                 "The request could not be checked; nothing was forwarded. Retry later.",
             ),
-        );
+        )
+        .map(Answer::Respond);
     }
-    let t: Value = crate::http::read_json(&tracked)
-        .await
-        .map_err(ApiError::internal)?;
-    let state = text(&t, "state");
-    let key = text(&t, "idempotencyKey");
-    let token = text(&t, "token");
-    let challenge_url = text(&t, "url");
-    let mut extra: Vec<(&str, String)> = Vec::new();
-    if new_device {
-        extra.push((
-            "Set-Cookie",
-            device_cookie(&device, url.scheme() == "https"),
-        ));
-    }
+    let t: Value = serde_json::from_str(text).map_err(ApiError::internal)?;
+    let state = text_field(&t, "state");
+    let key = text_field(&t, "idempotencyKey");
+    let token = text_field(&t, "token");
+    let challenge_url = text_field(&t, "url");
+    let cookie = plan
+        .new_device
+        .then(|| device_cookie(&plan.device, plan.secure));
     let response = match state.as_str() {
-        "ALLOW" => {
-            let resp = forward(
-                &req,
-                env,
-                cfg,
-                method,
-                &pq,
-                &user_id,
-                &route.action,
-                "ALLOW",
-                &key,
-                body,
-            )
-            .await?;
-            return with_extra_headers(resp, &extra);
-        }
+        "ALLOW" => return Ok(Answer::Forward { key, cookie }),
         "CHALLENGE_REQUIRED" if html => {
             let headers = Headers::new();
             headers
@@ -753,7 +886,7 @@ async fn protected(
         "REVIEW_REQUIRED" if html => page(
             202,
             "Under review",
-            if route.replay_on_approval {
+            if plan.replay_on_approval {
                 "This request is held for review. If it is approved, it will be carried out without anything more from you."
             } else {
                 "This request is held for review. You will hear from us once it has been looked at."
@@ -771,7 +904,112 @@ async fn protected(
                     "state": state, "idempotencyKey": key}),
         )?,
     };
-    with_extra_headers(response, &extra)
+    let extra: Vec<(&str, String)> = cookie.map(|c| ("Set-Cookie", c)).into_iter().collect();
+    with_extra_headers(response, &extra).map(Answer::Respond)
+}
+
+/// The JavaScript entry's first question for a protected route (src/entry.mjs),
+/// answered without awaiting anything once it has read the body: the user
+/// object's track command, or the answer itself (401, a login redirect).
+/// Returns `[userId, userHeader, command, plan]`, a `Response`, or
+/// `undefined` to leave the request to [`handle`]: a configuration not
+/// cached, a request that is not for a protected route after all, a retry
+/// with a token, a JWKS not cached, a body over the limit.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = protectCall)]
+pub fn protect_call(request: web_sys::Request, body: Vec<u8>, env: Env) -> JsValue {
+    let call = || -> Option<Result<JsValue, ApiError>> {
+        let cfg = crate::config_store::cached_proxy()??;
+        if body.len() > cfg.max_body_bytes {
+            return None;
+        }
+        let req = Request::from(request);
+        let url = req.url().ok()?;
+        let Class::Protected(route, params) = classify_request(req.inner(), &url, &cfg) else {
+            return None;
+        };
+        if header(&req, TOKEN_HEADER).is_some() {
+            return None;
+        }
+        let user_id = match identify_now(&req, &env, &cfg)? {
+            Ok(u) => u,
+            Err(why) => return Some(unauthenticated(&req, &cfg, why).map(into_js)),
+        };
+        Some((|| {
+            let (plan, cmd) = plan(&req, &url, route, params, user_id, &body)?;
+            let command = serde_json::to_string(&cmd).map_err(ApiError::internal)?;
+            let plan_text = serde_json::to_string(&plan).map_err(ApiError::internal)?;
+            let out = worker::js_sys::Array::new();
+            out.push(&plan.user_id.as_str().into());
+            out.push(&crate::server_api::user_header(&plan.user_id).into());
+            out.push(&command.into());
+            out.push(&plan_text.into());
+            Ok(out.into())
+        })())
+    };
+    match call() {
+        None => JsValue::UNDEFINED,
+        Some(Ok(v)) => v,
+        Some(Err(e)) => e
+            .into_response()
+            .map_or(JsValue::UNDEFINED, |r| web_sys::Response::from(r).into()),
+    }
+}
+
+/// The JavaScript entry's second question for a protected route: given
+/// the user object's reply to [`protect_call`]'s command (`status` 0: the
+/// object could not be reached, `text` says why), either the answer
+/// (`Response`) or how to forward: `[url, serviceBinding | undefined,
+/// headers, setCookie | undefined]`, where `headers` alternates names and
+/// values of the signed `X-ActionGate-*` headers to set on a copy of the
+/// request's headers without the client's own `X-ActionGate-*`.
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = protectAnswer)]
+pub fn protect_answer(plan: &str, status: u16, text: &str, env: Env) -> Result<JsValue, JsValue> {
+    let decide = || -> Result<JsValue, ApiError> {
+        let plan: Plan = serde_json::from_str(plan).map_err(ApiError::internal)?;
+        match answer(&plan, status, text)? {
+            Answer::Respond(r) => Ok(into_js(r)),
+            Answer::Forward { key, cookie } => {
+                let cfg = crate::config_store::cached_proxy()
+                    .flatten()
+                    .ok_or_else(|| ApiError::unavailable("the proxy configuration expired"))?;
+                let signed = signed_headers(
+                    &env,
+                    &plan.method,
+                    &plan.path_and_query,
+                    &plan.user_id,
+                    &plan.action,
+                    "ALLOW",
+                    &key,
+                )?;
+                let headers = worker::js_sys::Array::new();
+                for (k, v) in signed {
+                    headers.push(&k.into());
+                    headers.push(&v.into());
+                }
+                let out = worker::js_sys::Array::new();
+                out.push(&origin_url(&cfg, &plan.path_and_query).into());
+                out.push(
+                    &cfg.origin_service
+                        .as_deref()
+                        .map_or(JsValue::UNDEFINED, JsValue::from),
+                );
+                out.push(&headers.into());
+                out.push(&cookie.map_or(JsValue::UNDEFINED, JsValue::from));
+                Ok(out.into())
+            }
+        }
+    };
+    match decide() {
+        Ok(v) => Ok(v),
+        Err(e) => e
+            .into_response()
+            .map(|r| web_sys::Response::from(r).into())
+            .map_err(Into::into),
+    }
+}
+
+fn into_js(r: Response) -> JsValue {
+    web_sys::Response::from(r).into()
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -795,19 +1033,9 @@ async fn forward(
     key: &str,
     body: Vec<u8>,
 ) -> Result<Response, ApiError> {
-    let signing = settings::secret(env, "ORIGIN_SIGNING_KEY")?;
     let headers = stripped_headers(req)?;
     headers.delete(TOKEN_HEADER).map_err(ApiError::internal)?;
-    let facts = ForwardFacts {
-        timestamp: Date::now().as_millis() / 1000,
-        method: method.as_ref(),
-        path_and_query: pq,
-        user_id,
-        action,
-        state,
-        idempotency_key: key,
-    };
-    for (k, v) in facts.headers(signing.as_bytes()) {
+    for (k, v) in signed_headers(env, method.as_ref(), pq, user_id, action, state, key)? {
         headers.set(k, &v).map_err(ApiError::internal)?;
     }
     let body = match method {
@@ -822,8 +1050,31 @@ async fn forward(
     .await
 }
 
+/// The signed `X-ActionGate-*` headers of a request forwarded to the app.
+fn signed_headers(
+    env: &Env,
+    method: &str,
+    path_and_query: &str,
+    user_id: &str,
+    action: &str,
+    state: &str,
+    idempotency_key: &str,
+) -> Result<Vec<(&'static str, String)>, ApiError> {
+    let signing = settings::secret(env, "ORIGIN_SIGNING_KEY")?;
+    let facts = ForwardFacts {
+        timestamp: Date::now().as_millis() / 1000,
+        method,
+        path_and_query,
+        user_id,
+        action,
+        state,
+        idempotency_key,
+    };
+    Ok(facts.headers(signing.as_bytes()))
+}
+
 /// A string field of a JSON object, empty when absent.
-fn text(v: &Value, key: &str) -> String {
+fn text_field(v: &Value, key: &str) -> String {
     v.get(key).and_then(Value::as_str).unwrap_or("").to_owned()
 }
 
@@ -883,7 +1134,7 @@ async fn retry(
     if status != 200 {
         return Err(claim_refusal(status, &record));
     }
-    let state = text(&record, "state");
+    let state = text_field(&record, "state");
     let result = forward(
         req,
         env,
@@ -967,17 +1218,15 @@ fn held_to_origin(
             .set("Cookie", &c)
             .map_err(ApiError::internal)?;
     }
-    let signing = settings::secret(env, "ORIGIN_SIGNING_KEY")?;
-    let facts = ForwardFacts {
-        timestamp: Date::now().as_millis() / 1000,
-        method: &held.method,
-        path_and_query: &held.path_and_query,
+    for (k, v) in signed_headers(
+        env,
+        &held.method,
+        &held.path_and_query,
         user_id,
-        action: action_code,
+        action_code,
         state,
         idempotency_key,
-    };
-    for (k, v) in facts.headers(signing.as_bytes()) {
+    )? {
         replay_headers.set(k, &v).map_err(ApiError::internal)?;
     }
     let body = match method {
@@ -1065,7 +1314,7 @@ async fn resume(req: Request, env: &Env, cfg: &ProxyConfig) -> Result<Response, 
     let held: PendingRequest =
         serde_json::from_value(record.get("pendingRequest").cloned().unwrap_or_default())
             .map_err(ApiError::internal)?;
-    let state = text(&record, "state");
+    let state = text_field(&record, "state");
     let out = held_to_origin(
         env,
         cfg,

@@ -260,7 +260,7 @@ pub fn user_object_unavailable(
 
 /// [`USER_HEADER`](crate::user_object::USER_HEADER)'s value: the user id,
 /// percent-encoded.
-fn user_header(user_id: &str) -> String {
+pub(crate) fn user_header(user_id: &str) -> String {
     percent_encoding::utf8_percent_encode(user_id, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 

@@ -144,6 +144,49 @@ test("ALLOW forwards once with a signature the origin verifies, and sets a devic
   assert.equal((await executedFor(user)).length, 2);
 });
 
+test("a body of undeclared length takes the full path and the same rules; a returning device keeps its cookie", async () => {
+  const user = uid("chunked");
+  // A streamed body: no Content-Length, so the entry leaves the request to
+  // the Rust handler, which reads it in chunks under the same limit.
+  const streamed = (text) =>
+    new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode(text.slice(0, 5)));
+        c.enqueue(new TextEncoder().encode(text.slice(5)));
+        c.close();
+      },
+    });
+  const send = (amount, extra = {}) =>
+    fetch(`${BASE}/api/withdraw`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Cookie: `session=${session(user)}`, ...extra },
+      body: streamed(JSON.stringify({ amount, to: "NZ-7" })),
+      duplex: "half",
+      redirect: "manual",
+    });
+  let r = await send(75);
+  assert.equal(r.status, 200, await r.clone().text());
+  const cookie = r.headers.get("set-cookie").split(";")[0];
+  assert.match(cookie, /^__as_aid=[0-9a-f-]{36}$/);
+  // The rules read the streamed body: a medium amount is challenged.
+  r = await send(5000);
+  assertError({ status: r.status, headers: r.headers, body: await r.json() }, 401, "challenge_required");
+  // A returning device (its cookie sent back) gets no new cookie, on either path.
+  r = await post("/api/withdraw", { user, body: { amount: 80, to: "NZ-7" }, cookie });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.headers.get("set-cookie"), null);
+  r = await send(5000, { Cookie: `session=${session(user)}; ${cookie}` });
+  assert.equal(r.status, 401);
+  assert.equal(r.headers.get("set-cookie"), null);
+  // A new device is told its cookie on a challenge too.
+  r = await send(5000);
+  assert.equal(r.status, 401);
+  assert.match(r.headers.get("set-cookie"), /^__as_aid=[0-9a-f-]{36};/);
+  const done = await executedFor(user);
+  assert.deepEqual(done.map((e) => [e.amount, e.to, e.state]), [[75, "NZ-7", "ALLOW"], [80, "NZ-7", "ALLOW"]]);
+  assert.equal((await authsignal.queryUserActions({ userId: user })).length, 5);
+});
+
 test("the origin rejects a forged signature", async () => {
   const r = await fetch(`${bank.url}/api/withdraw`, {
     method: "POST",
