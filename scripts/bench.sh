@@ -54,9 +54,11 @@ mgmt=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
 sign=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 osign=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 session_key=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
-port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-ag_port=$(port); pt_port=$(port); dw_port=$(port); or_port=$(port); pp_port=$(port); agm_port=$(port); dwm_port=$(port)
-pf_port=$(port); pfm_port=$(port)
+# Nine free ports, all held open until every one is chosen, so none repeats.
+read -r ag_port pt_port dw_port or_port pp_port agm_port dwm_port pf_port pfm_port < <(node -e '
+const net = require("net");
+Promise.all(Array.from({ length: 9 }, () => new Promise((ok) => { const s = net.createServer().listen(0, "127.0.0.1", () => ok(s)); })))
+  .then((all) => { console.log(all.map((s) => s.address().port).join(" ")); all.forEach((s) => s.close()); });')
 sed -e "s#@ROOT@#$root#g" -e "s#@MEMROOT@#$memroot#g" -e "s#@AGM_PORT@#$agm_port#" -e "s#@DWM_PORT@#$dwm_port#" \
     -e "s#@AG_PORT@#$ag_port#" -e "s#@PT_PORT@#$pt_port#" -e "s#@DW_PORT@#$dw_port#" \
     -e "s#@OR_PORT@#$or_port#g" -e "s#@PP_PORT@#$pp_port#" -e "s#@PF_PORT@#$pf_port#" -e "s#@PFM_PORT@#$pfm_port#" \
