@@ -22,9 +22,22 @@ use worker::{Date, Env, SqlStorageValue, State};
 use crate::review_queue::{self, QueueCommand};
 use crate::settings;
 
-/// How long analytics events wait, so that a user's events go to their
-/// shard together (ms).
-pub const ANALYTICS_DELAY_MS: i64 = 5_000;
+/// How long a user's analytics counts wait before they travel to the
+/// user's shard (`ANALYTICS_FLUSH_SECONDS`), so that the counts of a busy
+/// user's actions travel together: one alarm and one shard request for
+/// all of them, where each would otherwise cost its own.
+pub const DEFAULT_ANALYTICS_FLUSH_SECONDS: u64 = 60;
+
+/// [`DEFAULT_ANALYTICS_FLUSH_SECONDS`] or the variable, 1 to 3,600 s, in ms.
+pub fn analytics_delay_ms(env: &Env) -> i64 {
+    let secs = settings::var_u64(
+        env,
+        "ANALYTICS_FLUSH_SECONDS",
+        DEFAULT_ANALYTICS_FLUSH_SECONDS,
+    )
+    .clamp(1, 3_600);
+    i64::try_from(secs).map_or(60_000, |s| s * 1_000)
+}
 
 /// Make sure an alarm fires within `delay` ms (an earlier one is kept).
 /// `known` is the alarm this object set itself and has not seen fire yet,
@@ -174,7 +187,7 @@ pub async fn deliver(state: &State, env: &Env) {
                              THEN (SELECT next_at FROM metrics_batch WHERE id = 1)
                              WHEN EXISTS (SELECT 1 FROM metrics) THEN ? END
              )",
-            vec![now_ms().saturating_add(ANALYTICS_DELAY_MS).into()],
+            vec![now_ms().saturating_add(analytics_delay_ms(env)).into()],
         )
         .and_then(|c| c.to_array::<Next>())
         .ok()
@@ -328,7 +341,7 @@ async fn replay(state: &State, env: &Env, user_id: &str, event: &Event) -> Resul
         state.storage().sql(),
         user_id.to_owned(),
         false,
-        false,
+        None,
         std::rc::Rc::new(std::cell::Cell::new(None)),
     );
     let record = match service::claim(&store, code, key, Claim::Replay, now_ms()) {

@@ -214,8 +214,9 @@ pub struct SqlUserStore {
     user_id: String,
     /// Whether webhooks are configured (otherwise only review events are kept).
     webhooks: bool,
-    /// Whether analytics are counted.
-    analytics: bool,
+    /// Whether analytics are counted: then how long counts wait before
+    /// they travel to the user's shard (ms).
+    analytics: Option<i64>,
     /// When the outbox wants delivering, if this store put events in it:
     /// at once (ms 0) for reviews, webhooks and replays, a little later for
     /// analytics alone, so a user's counts travel together.
@@ -353,7 +354,7 @@ impl SqlUserStore {
         sql: SqlStorage,
         user_id: String,
         webhooks: bool,
-        analytics: bool,
+        analytics: Option<i64>,
         emitted: Rc<Cell<Option<i64>>>,
     ) -> Self {
         SqlUserStore {
@@ -644,7 +645,7 @@ impl UserStore for SqlUserStore {
     fn emit(&self, event: actiongate_core::events::Event) -> std::result::Result<(), CoreError> {
         // Analytics: one counter of this user's open batch moves (see
         // `outbox::deliver_counts`); no event is kept for it.
-        let counted = if self.analytics
+        let counted = if let Some(delay) = self.analytics
             && let Some(metric) = actiongate_core::analytics::Metric::of(&event)
             && let Some((day, code, kind, bucket)) = metric.counter()
         {
@@ -658,9 +659,9 @@ impl UserStore for SqlUserStore {
                     bucket.into(),
                 ],
             )?;
-            true
+            Some(delay)
         } else {
-            false
+            None
         };
         let mut sinks = Vec::new();
         if event.review_change().is_some() {
@@ -686,9 +687,8 @@ impl UserStore for SqlUserStore {
                 )?;
             }
             self.emitted.set(Some(0));
-        } else if counted {
-            // Counts wait a little, so that more of them travel together.
-            let delay = outbox::ANALYTICS_DELAY_MS;
+        } else if let Some(delay) = counted {
+            // Counts wait, so that more of them travel together.
             self.emitted
                 .set(Some(self.emitted.get().map_or(delay, |d| d.min(delay))));
         }
@@ -725,7 +725,7 @@ pub struct UserObject {
     /// The outbox alarm this object set and has not seen fire.
     alarm_at: Cell<Option<i64>>,
     /// Whether webhooks and analytics are on, read once.
-    sinks: Cell<Option<(bool, bool)>>,
+    sinks: Cell<Option<(bool, Option<i64>)>>,
     /// Whether the alarm handler is running: it sets the alarm itself, so
     /// requests that interleave with it ask the runtime, not `alarm_at`.
     in_alarm: Cell<bool>,
@@ -870,7 +870,8 @@ impl UserObject {
             None => {
                 let f = (
                     outbox::webhooks_enabled(&self.env),
-                    outbox::analytics_enabled(&self.env),
+                    outbox::analytics_enabled(&self.env)
+                        .then(|| outbox::analytics_delay_ms(&self.env)),
                 );
                 self.sinks.set(Some(f));
                 f
