@@ -22,7 +22,9 @@
 # protected-ALLOW at least 50% of the pass-through worker's throughput.
 # "Pass-through worker" is the JavaScript worker that forwards each request
 # to the stand-in origin. Everything shares one noisy machine, so compare
-# ratios within a run, not absolute numbers.
+# ratios within a run, not absolute numbers: each ratio to the
+# pass-through worker is paired, the mean of two rounds that each run the
+# pass-through worker just before the measured one.
 # Options (env): DURATION=10s CONNECTIONS=16 THREADS=2
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -128,35 +130,57 @@ best() { if [ -z "${1:-}" ] || awk -v a="$2" -v b="$1" 'BEGIN { exit !(a > b) }'
 # Object first (its SQLite file, its schema), so neither of the two track
 # runs pays for that; then alternate them twice and keep each one's better
 # run, so drift on a shared machine hurts neither.
+#
+# Each round also runs the pass-through worker just before the track, and
+# the last field is the mean of the rounds' track / pass-through ratios:
+# the ratio of two runs seconds apart, which the machine's drift over the
+# whole benchmark does not skew.
 tracks() {
   AG_AUTH="$auth" wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s bench/track.lua "http://127.0.0.1:$1" >/dev/null 2>&1
-  local t="" t50="" tp50="" tp99="" t50p50="" t50p99="" a b c
+  local t="" t50="" tp50="" tp99="" t50p50="" t50p99="" a b c p ratios=""
   for _ in 1 2; do
+    read -r p _ _ < <(run "http://127.0.0.1:$pp_port/")
     read -r a b c < <(AG_AUTH="$auth" run "http://127.0.0.1:$1" -s bench/track.lua)
+    ratios="$ratios $a/$p"
     read -r t tp50 tp99 < <(best "$t" "$a" "$b" "$c" "$tp50" "$tp99")
     read -r a b c < <(AG_ACTION=withdraw-50-rules AG_AUTH="$auth" run "http://127.0.0.1:$1" -s bench/track.lua)
     read -r t50 t50p50 t50p99 < <(best "$t50" "$a" "$b" "$c" "$t50p50" "$t50p99")
   done
-  echo "$t $tp50 $tp99 $t50 $t50p50 $t50p99"
+  echo "$t $tp50 $tp99 $t50 $t50p50 $t50p99 $(mean $ratios)"
 }
-# protected PORT -> "rps p50 p99", after a run that creates the users' objects.
+# paired URL [wrk args...] -> "rps p50 p99 ratio": two rounds, each the
+# pass-through worker then URL; the better run's figures, and the mean of
+# the rounds' ratios to the pass-through worker (as in tracks).
+paired() {
+  local r="" p50="" p99="" a b c p ratios=""
+  for _ in 1 2; do
+    read -r p _ _ < <(run "http://127.0.0.1:$pp_port/")
+    read -r a b c < <(run "$@")
+    ratios="$ratios $a/$p"
+    read -r r p50 p99 < <(best "$r" "$a" "$b" "$c" "$p50" "$p99")
+  done
+  echo "$r $p50 $p99 $(mean $ratios)"
+}
+# protected PORT -> as paired, after a run that creates the users' objects.
 protected() {
   AG_SESSIONS="$root/sessions.txt" wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s bench/protected.lua "http://127.0.0.1:$1" >/dev/null 2>&1
-  AG_SESSIONS="$root/sessions.txt" run "http://127.0.0.1:$1" -s bench/protected.lua
+  AG_SESSIONS="$root/sessions.txt" paired "http://127.0.0.1:$1" -s bench/protected.lua
 }
+# mean A/B C/D ... -> the mean of the quotients
+mean() { echo "$@" | tr ' ' '\n' | awk -F/ 'NF == 2 && $2 > 0 { s += $1 / $2; n++ } END { printf "%.2f", n ? s / n : 0 }'; }
 
 read -r pt_rps pt_p50 pt_p99 < <(run "http://127.0.0.1:$pt_port/")
 read -r or_rps or_p50 or_p99 < <(run "http://127.0.0.1:$or_port/")
 # Local disk.
-read -r dw_rps dw_p50 dw_p99 < <(AG_AUTH="-" run "http://127.0.0.1:$dw_port" -s bench/track.lua)
-read -r tr_rps tr_p50 tr_p99 r50_rps r50_p50 r50_p99 < <(tracks "$ag_port")
-read -r pa_rps pa_p50 pa_p99 < <(protected "$ag_port")
-read -r pf_rps pf_p50 pf_p99 < <(protected "$pf_port")
+read -r dw_rps dw_p50 dw_p99 dw_pair < <(AG_AUTH="-" paired "http://127.0.0.1:$dw_port" -s bench/track.lua)
+read -r tr_rps tr_p50 tr_p99 r50_rps r50_p50 r50_p99 tr_pair < <(tracks "$ag_port")
+read -r pa_rps pa_p50 pa_p99 pa_pair < <(protected "$ag_port")
+read -r pf_rps pf_p50 pf_p99 pf_pair < <(protected "$pf_port")
 # Memory file system.
-read -r dwm_rps dwm_p50 dwm_p99 < <(AG_AUTH="-" run "http://127.0.0.1:$dwm_port" -s bench/track.lua)
-read -r trm_rps trm_p50 trm_p99 r50m_rps r50m_p50 r50m_p99 < <(tracks "$agm_port")
-read -r pam_rps pam_p50 pam_p99 < <(protected "$agm_port")
-read -r pfm_rps pfm_p50 pfm_p99 < <(protected "$pfm_port")
+read -r dwm_rps dwm_p50 dwm_p99 dwm_pair < <(AG_AUTH="-" paired "http://127.0.0.1:$dwm_port" -s bench/track.lua)
+read -r trm_rps trm_p50 trm_p99 r50m_rps r50m_p50 r50m_p99 trm_pair < <(tracks "$agm_port")
+read -r pam_rps pam_p50 pam_p99 pam_pair < <(protected "$agm_port")
+read -r pfm_rps pfm_p50 pfm_p99 pfm_pair < <(protected "$pfm_port")
 # The pass-through worker and ActionGate's unprotected route last, once
 # ActionGate's code is hot (the runtime compiles wasm in tiers), alternated
 # twice keeping each one's better run.
@@ -183,6 +207,8 @@ printf '  wasm size              %8.1f KiB raw, %7.1f KiB gzipped (target < 1024
   "$(echo "$raw/1024" | bc -l)" "$(echo "$gz/1024" | bc -l)"
 line() { printf '  %-34s %10s req/s   p50 %8s   p99 %8s\n' "$@"; }
 ratio() { printf '  %-34s %10.2f   %s\n' "$1" "$(echo "$2/$3" | bc -l)" "$4"; }
+# The ratios to the pass-through worker are paired (see tracks); a ratio
+# between two of them compares each one's paired ratio.
 line "minimal worker (JS, answers itself)" "$pt_rps" "$pt_p50" "$pt_p99"
 line "pass-through worker (JS, proxies)" "$pp_rps" "$pp_p50" "$pp_p99"
 line "ActionGate GET /health (no I/O)" "$hl_rps" "$hl_p50" "$hl_p99"
@@ -191,16 +217,17 @@ printf '\n  Track, Durable Objects on local disk\n'
 line "storage floor: JS worker + DO write" "$dw_rps" "$dw_p50" "$dw_p99"
 line "ActionGate track (DO write)" "$tr_rps" "$tr_p50" "$tr_p99"
 line "ActionGate track, 50 rules" "$r50_rps" "$r50_p50" "$r50_p99"
-ratio "track / pass-through worker" "$tr_rps" "$pp_rps" "(target >= 0.50)"
-ratio "storage floor / pass-through" "$dw_rps" "$pp_rps" "(the most any tracking worker could reach)"
-ratio "track / storage floor" "$tr_rps" "$dw_rps" "(ActionGate's own cost)"
+ratio "track / pass-through worker" "$tr_pair" 1 "(target >= 0.50)"
+ratio "storage floor / pass-through" "$dw_pair" 1 "(the most any tracking worker could reach)"
+ratio "track / storage floor" "$tr_pair" "$dw_pair" "(ActionGate's own cost)"
 ratio "track 50 rules / track no rules" "$r50_rps" "$tr_rps" "(target >= 0.80)"
 printf '\n  Track, Durable Objects on a memory file system (%s)\n' "$memkind"
 line "storage floor: JS worker + DO write" "$dwm_rps" "$dwm_p50" "$dwm_p99"
 line "ActionGate track (DO write)" "$trm_rps" "$trm_p50" "$trm_p99"
 line "ActionGate track, 50 rules" "$r50m_rps" "$r50m_p50" "$r50m_p99"
-ratio "track / pass-through worker" "$trm_rps" "$pp_rps" "(target >= 0.50)"
-ratio "track / storage floor" "$trm_rps" "$dwm_rps" "(ActionGate's own cost)"
+ratio "track / pass-through worker" "$trm_pair" 1 "(target >= 0.50)"
+ratio "storage floor / pass-through" "$dwm_pair" 1 "(the most any tracking worker could reach)"
+ratio "track / storage floor" "$trm_pair" "$dwm_pair" "(ActionGate's own cost)"
 ratio "track 50 rules / track no rules" "$r50m_rps" "$trm_rps" "(target >= 0.80)"
 ratio "track / minimal worker" "$trm_rps" "$pt_rps" "(for scale: no I/O at all)"
 printf '\n  Rule evaluation alone\n'
@@ -215,10 +242,11 @@ line "protected route, ALLOW (disk)" "$pa_rps" "$pa_p50" "$pa_p99"
 line "proxy floor (memory fs)" "$pfm_rps" "$pfm_p50" "$pfm_p99"
 line "protected route, ALLOW (memory fs)" "$pam_rps" "$pam_p50" "$pam_p99"
 ratio "unprotected / pass-through" "$un_rps" "$pp_rps" "(target >= 0.90)"
-ratio "protected ALLOW / pass-through" "$pa_rps" "$pp_rps" "(target >= 0.50; disk)"
-ratio "protected ALLOW / pass-through" "$pam_rps" "$pp_rps" "(target >= 0.50; memory fs)"
-ratio "proxy floor / pass-through" "$pfm_rps" "$pp_rps" "(the most any protected route could reach; memory fs)"
-ratio "protected ALLOW / proxy floor" "$pam_rps" "$pfm_rps" "(ActionGate's own cost; memory fs)"
+ratio "protected ALLOW / pass-through" "$pa_pair" 1 "(target >= 0.50; disk)"
+ratio "proxy floor / pass-through" "$pf_pair" 1 "(the most any protected route could reach; disk)"
+ratio "protected ALLOW / pass-through" "$pam_pair" 1 "(target >= 0.50; memory fs)"
+ratio "proxy floor / pass-through" "$pfm_pair" 1 "(the most any protected route could reach; memory fs)"
+ratio "protected ALLOW / proxy floor" "$pam_pair" "$pfm_pair" "(ActionGate's own cost; memory fs)"
 added() { awk -v a="$1" -v b="$2" 'function ms(x){ if (x ~ /us$/) return x/1000; if (x ~ /ms$/) return x+0; if (x ~ /s$/) return x*1000; return x } BEGIN { printf "%.2fms", ms(a)-ms(b) }'; }
 printf '  %-34s %10s   (protected ALLOW p50 minus pass-through p50; memory fs)\n' "added p50 latency" "$(added "$pam_p50" "$pp_p50")"
 printf '  %-34s %10s   (the same for p99, dominated by scheduling on a loaded 2-core machine)\n' "added p99 latency" "$(added "$pam_p99" "$pp_p99")"

@@ -692,7 +692,7 @@ async fn protected(
         let pq = path_and_query(&url);
         return retry(&req, env, cfg, route, &user_id, &token, &pq, body).await;
     }
-    let (plan, cmd) = plan(&req, &url, route, params, user_id, &body)?;
+    let (plan, cmd) = plan(&req, &url, cfg, route, params, user_id, &body)?;
     let (status, text) = match call_user(env, &plan.user_id, &cmd).await {
         Ok(r) => (
             r.status_code(),
@@ -748,12 +748,18 @@ struct Plan {
     /// The request came over https (the device cookie is `Secure`).
     secure: bool,
     replay_on_approval: bool,
+    /// Where an ALLOW goes: the app's URL for the request, and its service
+    /// binding if it has one (the configuration of the moment the request
+    /// was checked, even if the isolate's copy expires meanwhile).
+    to: String,
+    service: Option<String>,
 }
 
 /// The user object's track command for a protected request, and its [`Plan`].
 fn plan(
     req: &Request,
     url: &worker::Url,
+    cfg: &ProxyConfig,
     route: &RouteConfig,
     params: std::collections::BTreeMap<String, String>,
     user_id: String,
@@ -807,6 +813,7 @@ fn plan(
         edge: Some(edge),
         pending: Some(pending),
     });
+    let to = origin_url(cfg, &pq);
     let plan = Plan {
         user_id,
         action: route.action.clone(),
@@ -817,6 +824,8 @@ fn plan(
         new_device,
         secure: url.scheme() == "https",
         replay_on_approval: route.replay_on_approval,
+        to,
+        service: cfg.origin_service.clone(),
     };
     Ok((plan, cmd))
 }
@@ -935,7 +944,7 @@ pub fn protect_call(request: web_sys::Request, body: Vec<u8>, env: Env) -> JsVal
             Err(why) => return Some(unauthenticated(&req, &cfg, why).map(into_js)),
         };
         Some((|| {
-            let (plan, cmd) = plan(&req, &url, route, params, user_id, &body)?;
+            let (plan, cmd) = plan(&req, &url, &cfg, route, params, user_id, &body)?;
             let command = serde_json::to_string(&cmd).map_err(ApiError::internal)?;
             let plan_text = serde_json::to_string(&plan).map_err(ApiError::internal)?;
             let out = worker::js_sys::Array::new();
@@ -969,9 +978,6 @@ pub fn protect_answer(plan: &str, status: u16, text: &str, env: Env) -> Result<J
         match answer(&plan, status, text)? {
             Answer::Respond(r) => Ok(into_js(r)),
             Answer::Forward { key, cookie } => {
-                let cfg = crate::config_store::cached_proxy()
-                    .flatten()
-                    .ok_or_else(|| ApiError::unavailable("the proxy configuration expired"))?;
                 let signed = signed_headers(
                     &env,
                     &plan.method,
@@ -987,9 +993,10 @@ pub fn protect_answer(plan: &str, status: u16, text: &str, env: Env) -> Result<J
                     headers.push(&v.into());
                 }
                 let out = worker::js_sys::Array::new();
-                out.push(&origin_url(&cfg, &plan.path_and_query).into());
+                out.push(&plan.to.as_str().into());
                 out.push(
-                    &cfg.origin_service
+                    &plan
+                        .service
                         .as_deref()
                         .map_or(JsValue::UNDEFINED, JsValue::from),
                 );
