@@ -137,15 +137,19 @@ async function track(request, env) {
   if (call instanceof Response) return call;
   const [user, userHeader, command] = call;
   try {
-    const stub = env.USERS.get(env.USERS.idFromName(user));
-    return await stub.fetch("https://user-object/", {
-      method: "POST",
-      headers: { "X-ActionGate-User": userHeader },
-      body: command,
-    });
+    return await callUser(env, user, userHeader, command);
   } catch (e) {
     return userObjectUnavailable(String(e?.message ?? e));
   }
+}
+
+/** Send the user object a command (as trackCall and protectCall build them). */
+function callUser(env, user, userHeader, command) {
+  return env.USERS.get(env.USERS.idFromName(user)).fetch("https://user-object/", {
+    method: "POST",
+    headers: { "X-ActionGate-User": userHeader },
+    body: command,
+  });
 }
 
 /** Read a request's body if its declared length is within `max` (GET and HEAD without one: empty). */
@@ -193,12 +197,7 @@ async function protect(request, env, max) {
   const [user, userHeader, command, plan] = call;
   let status, text;
   try {
-    const stub = env.USERS.get(env.USERS.idFromName(user));
-    const reply = await stub.fetch("https://user-object/", {
-      method: "POST",
-      headers: { "X-ActionGate-User": userHeader },
-      body: command,
-    });
+    const reply = await callUser(env, user, userHeader, command);
     status = reply.status;
     text = await reply.text();
   } catch (e) {
