@@ -392,7 +392,7 @@ async fn jwks(url: &str, kid: Option<&str>) -> Result<Rc<Jwks>, IdentityError> {
     if let Some(keys) = fresh_jwks(url, kid) {
         return Ok(keys);
     }
-    let now = Date::now().as_millis() / 1000;
+    let now = now_secs();
     let cached = JWKS.with_borrow(|c| c.get(url).cloned());
     let unavailable = |why: String| {
         worker::console_error!("JWKS {url}: {why}");
@@ -432,7 +432,7 @@ async fn jwks(url: &str, kid: Option<&str>) -> Result<Rc<Jwks>, IdentityError> {
 /// The cached JWKS of `url` if it is fresh and, for a token naming a key
 /// id it lacks, was fetched within the last minute.
 fn fresh_jwks(url: &str, kid: Option<&str>) -> Option<Rc<Jwks>> {
-    let now = Date::now().as_millis() / 1000;
+    let now = now_secs();
     let (expires, fetched, keys) = JWKS.with_borrow(|c| c.get(url).cloned())?;
     let kid_missing = kid.is_some_and(|k| !keys.has_kid(k));
     (expires > now && (!kid_missing || now < fetched + JWKS_REFETCH_SECONDS)).then_some(keys)
@@ -443,11 +443,15 @@ async fn identify(req: &Request, env: &Env, cfg: &ProxyConfig) -> Result<String,
     match session(req, env, cfg) {
         Session::Known(who) => who,
         Session::NeedsJwks { url, kid, token } => {
-            let jwks = jwks(&url, kid.as_deref()).await?;
-            let j = cfg.identity.jwt.as_ref().ok_or(IdentityError::Missing)?;
-            verify_session_jwt(&token, j, SessionKeys::Jwks(&jwks), now_secs())
+            verify_with_jwks(cfg, &token, &*jwks(&url, kid.as_deref()).await?)
         }
     }
+}
+
+/// A session token signed with the app's keys (RS256/ES256).
+fn verify_with_jwks(cfg: &ProxyConfig, token: &str, jwks: &Jwks) -> Result<String, IdentityError> {
+    let j = cfg.identity.jwt.as_ref().ok_or(IdentityError::Missing)?;
+    verify_session_jwt(token, j, SessionKeys::Jwks(jwks), now_secs())
 }
 
 /// [`identify`] without awaiting anything: `None` when it needs the app's
@@ -460,14 +464,7 @@ fn identify_now(
     match session(req, env, cfg) {
         Session::Known(who) => Some(who),
         Session::NeedsJwks { url, kid, token } => {
-            let jwks = fresh_jwks(&url, kid.as_deref())?;
-            let j = cfg.identity.jwt.as_ref()?;
-            Some(verify_session_jwt(
-                &token,
-                j,
-                SessionKeys::Jwks(&jwks),
-                now_secs(),
-            ))
+            fresh_jwks(&url, kid.as_deref()).map(|jwks| verify_with_jwks(cfg, &token, &jwks))
         }
     }
 }
