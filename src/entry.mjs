@@ -12,6 +12,7 @@
 // cases those paths leave) goes to the Rust fetch handler, through
 // workers-rs's entry and its recovery from a Wasm abort. The user
 // object's tracks take a synchronous path the same way (UserObject below).
+import { DurableObject } from "cloudflare:workers";
 import Worker, { UserObject as RustUserObject } from "./index.js";
 
 export { ReviewQueue, AnalyticsShard } from "./index.js";
@@ -36,6 +37,9 @@ const CLASSIFY_HEADERS = classifyHeaders();
 const MAX_BODY = maxBodyBytes();
 /** A quick filter for a track's URL (trackCall decides). */
 const TRACK_URL = /^[a-z]+:\/\/[^/]+\/v1\/users\/[^/?#]+\/actions\/[^/?#]+\/?(?:[?#]|$)/;
+
+/** The header that names the user to the user object (src/user_object.rs, USER_HEADER). */
+const USER_HEADER = "X-ActionGate-User";
 
 /** Client-sent headers of this prefix never reach the app. */
 const OURS = "x-actiongate-";
@@ -76,38 +80,63 @@ function markAborted(e) {
   }
 }
 
+/** The headers of every JSON answer (as src/http.rs's json_response). */
+const JSON_HEADERS = { "Content-Type": "application/json", "Cache-Control": "no-store" };
+
 /**
  * The user object (wrangler.toml `UserObject`): the Rust object, with tracks
  * answered by one synchronous call into it (trackNow, in
  * src/user_object.rs) and the alarm set from here, so a track crosses no
- * futures bridge. Any other command, or a track whose policy this isolate
- * has not cached, goes to the Rust object's fetch, which changes nothing
+ * futures bridge. The entry calls it over RPC (`command`), the Rust worker
+ * with `fetch`. Any other command, or a track whose policy this isolate has
+ * not cached, goes to the Rust object's fetch, which changes nothing
  * trackNow did not.
  */
-export class UserObject {
-  constructor(state, env) {
-    this.storage = state.storage;
-    this.inner = new RustUserObject(state, env);
+export class UserObject extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    this.inner = new RustUserObject(ctx, env);
   }
 
+  /** A command from the Rust worker (src/server_api.rs, call_user). */
   async fetch(request) {
-    const body = new Uint8Array(await request.arrayBuffer());
-    const response = this.inner.trackNow(request.headers.get("X-ActionGate-User"), body);
-    if (response === undefined) {
-      return this.inner.fetch(new Request(request.url, { method: request.method, headers: request.headers, body }));
-    }
+    const user = request.headers.get(USER_HEADER);
+    const command = await request.text();
+    const answer = await this.#tracked(user, command);
+    if (answer !== undefined) return new Response(answer[1], { status: answer[0], headers: JSON_HEADERS });
+    return this.inner.fetch(new Request(request.url, { method: "POST", headers: request.headers, body: command }));
+  }
+
+  /**
+   * A command from the entry (RPC): `[status, body]`, the body JSON. The
+   * Rust object's other answers are JSON too (src/http.rs).
+   */
+  async command(user, command) {
+    const answer = await this.#tracked(user, command);
+    if (answer !== undefined) return answer;
+    const response = await this.inner.fetch(
+      new Request("https://user-object/", { method: "POST", headers: { [USER_HEADER]: user }, body: command }),
+    );
+    return [response.status, await response.text()];
+  }
+
+  /** trackNow's answer, with the alarm it asks for set; `undefined` when it declined. */
+  async #tracked(user, command) {
+    const answer = this.inner.trackNow(user, command);
+    if (answer === undefined) return undefined;
     const at = this.inner.alarmWanted();
     if (at !== undefined) {
+      const storage = this.ctx.storage;
       try {
         // Keep an alarm that fires sooner; one due now is always set again.
-        const current = await this.storage.getAlarm();
-        if (current === null || current > at || at <= Date.now()) await this.storage.setAlarm(at);
+        const current = await storage.getAlarm();
+        if (current === null || current > at || at <= Date.now()) await storage.setAlarm(at);
       } catch (e) {
         this.inner.alarmUnknown();
         console.error(`could not schedule outbox delivery: ${e?.message ?? e}`);
       }
     }
-    return response;
+    return answer;
   }
 
   alarm() {
@@ -136,20 +165,18 @@ async function track(request, env) {
   if (call === undefined) return rebuilt(request, body);
   if (call instanceof Response) return call;
   const [user, userHeader, command] = call;
+  let status, text;
   try {
-    return await callUser(env, user, userHeader, command);
+    [status, text] = await callUser(env, user, userHeader, command);
   } catch (e) {
     return userObjectUnavailable(String(e?.message ?? e));
   }
+  return new Response(text, { status, headers: JSON_HEADERS });
 }
 
-/** Send the user object a command (as trackCall and protectCall build them). */
+/** Send the user object a command (as trackCall and protectCall build them): `[status, body]`. */
 function callUser(env, user, userHeader, command) {
-  return env.USERS.get(env.USERS.idFromName(user)).fetch("https://user-object/", {
-    method: "POST",
-    headers: { "X-ActionGate-User": userHeader },
-    body: command,
-  });
+  return env.USERS.get(env.USERS.idFromName(user)).command(userHeader, command);
 }
 
 /** Read a request's body if its declared length is within `max` (GET and HEAD without one: empty). */
@@ -197,9 +224,7 @@ async function protect(request, env, max) {
   const [user, userHeader, command, plan] = call;
   let status, text;
   try {
-    const reply = await callUser(env, user, userHeader, command);
-    status = reply.status;
-    text = await reply.text();
+    [status, text] = await callUser(env, user, userHeader, command);
   } catch (e) {
     status = 0;
     text = String(e?.message ?? e);

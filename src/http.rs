@@ -146,7 +146,17 @@ impl From<CoreError> for ApiError {
 /// An internal [`ApiError`] if the body cannot be serialised or the
 /// runtime refuses to build the response (neither happens in practice).
 pub fn json_response<T: Serialize + ?Sized>(status: u16, body: &T) -> Result<Response, ApiError> {
-    let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
+    json_text_response(
+        status,
+        serde_json::to_string(body).map_err(ApiError::internal)?,
+    )
+}
+
+/// [`json_response`] for a body already serialised.
+///
+/// # Errors
+/// An internal [`ApiError`] if the runtime refuses to build the response.
+pub fn json_text_response(status: u16, body: String) -> Result<Response, ApiError> {
     let headers = Headers::new();
     headers
         .set("Content-Type", "application/json")
@@ -154,7 +164,7 @@ pub fn json_response<T: Serialize + ?Sized>(status: u16, body: &T) -> Result<Res
     headers
         .set("Cache-Control", "no-store")
         .map_err(ApiError::internal)?;
-    Ok(Response::from_bytes(bytes)
+    Ok(Response::ok(body)
         .map_err(ApiError::internal)?
         .with_status(status)
         .with_headers(headers))

@@ -33,7 +33,7 @@ use worker::{
 };
 
 use crate::config_store;
-use crate::http::{ApiError, json_response};
+use crate::http::{ApiError, json_response, json_text_response};
 use crate::outbox;
 use crate::settings::{self, DEFAULT_TOKEN_TTL_SECONDS};
 
@@ -799,8 +799,9 @@ fn decode_user(header: Option<&str>) -> String {
 /// itself: nothing here awaits, so a track crosses no futures bridge.
 #[wasm_bindgen::prelude::wasm_bindgen]
 impl UserObject {
-    /// Answer a `track` command (the request body) when everything it needs
-    /// is at hand: `undefined` when it must take [`DurableObject::fetch`]
+    /// Answer a `track` command (JSON text) when everything it needs is at
+    /// hand: `[status, body]` (the body JSON, as [`json_response`] would
+    /// send it), or `undefined` when it must take [`DurableObject::fetch`]
     /// instead (another command, or a policy this isolate has not cached),
     /// having changed nothing. Afterwards ask [`Self::alarm_wanted`].
     ///
@@ -810,25 +811,24 @@ impl UserObject {
     pub fn track_now(
         &self,
         user: Option<String>,
-        body: &[u8],
-    ) -> std::result::Result<Option<worker::web_sys::Response>, wasm_bindgen::JsValue> {
-        if !body.starts_with(br#"{"op":"track","#) {
-            return Ok(None);
+        command: &str,
+    ) -> std::result::Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue> {
+        if !command.starts_with(r#"{"op":"track","#) {
+            return Ok(wasm_bindgen::JsValue::UNDEFINED);
         }
         // The command's fields follow its tag, which `Track` ignores.
-        let Ok(track) = serde_json::from_slice::<Track>(body) else {
-            return Ok(None);
+        let Ok(track) = serde_json::from_str::<Track>(command) else {
+            return Ok(wasm_bindgen::JsValue::UNDEFINED);
         };
         let Some(policy) = config_store::cached(&track.action_code) else {
-            return Ok(None);
+            return Ok(wasm_bindgen::JsValue::UNDEFINED);
         };
         *self.user_id.borrow_mut() = decode_user(user.as_deref());
-        let result = self.track_with(policy, track);
-        let response = match result {
-            Ok(r) => r,
-            Err(e) => e.into_response()?,
+        let (status, body) = match self.track_with(policy, track) {
+            Ok(body) => (200, body),
+            Err(e) => (e.status, e.body().to_string()),
         };
-        Ok(Some(response.into()))
+        Ok(worker::js_sys::Array::of2(&status.into(), &body.into()).into())
     }
 
     /// After [`Self::track_now`]: the time (ms since the epoch) the alarm must
@@ -895,7 +895,7 @@ impl UserObject {
         match cmd {
             UserCommand::Track(track) => {
                 let policy = config_store::load(&self.env, &track.action_code).await?;
-                self.track_with(policy, track)
+                json_text_response(200, self.track_with(policy, track)?)
             }
             UserCommand::Claim {
                 action_code,
@@ -1702,7 +1702,7 @@ impl UserObject {
         &self,
         policy: Option<Rc<config_store::Policy>>,
         track: Track,
-    ) -> std::result::Result<Response, ApiError> {
+    ) -> std::result::Result<String, ApiError> {
         let Track {
             user_id,
             action_code,
@@ -1752,7 +1752,7 @@ impl UserObject {
             default_verification_method: r.default_verification_method,
             rule_ids: r.rule_ids,
         };
-        json_response(200, &body)
+        serde_json::to_string(&body).map_err(ApiError::internal)
     }
 }
 
