@@ -18,6 +18,7 @@ use actiongate_core::model::{
 };
 use actiongate_core::passkeys::{self, ActionRef};
 use actiongate_core::service::{self, TrackInput};
+use actiongate_core::snapshot_cache::{Cached, SnapshotCache};
 use actiongate_core::state::ActionState;
 use actiongate_core::store::{ActionQuery, HOUR, TrackSnapshot, UserStore};
 use actiongate_core::time::Millis;
@@ -277,15 +278,25 @@ struct DataRow {
     data: String,
 }
 
-/// The columns of a user's history, for one `SELECT` (bindings from
-/// [`history_bindings`]).
-const HISTORY_COLUMNS: &str = "
+/// What a user's history knows besides counts, for one `SELECT` (bindings
+/// from [`history_bindings`]).
+const FACT_COLUMNS: &str = "
     (SELECT COUNT(*) FROM devices WHERE id = ?1) AS device_seen,
     (SELECT COUNT(*) FROM devices) AS device_count,
     (SELECT COUNT(*) FROM countries WHERE code = ?2) AS country_seen,
-    (SELECT value FROM meta WHERE key = 'last_fix') AS last_fix,
+    (SELECT value FROM meta WHERE key = 'last_fix') AS last_fix";
+
+/// The history's counts of tracks of the action code, for the same `SELECT`.
+const COUNT_COLUMNS: &str = "
     (SELECT COUNT(*) FROM actions WHERE action_code = ?3 AND created_at >= ?4) AS last_hour,
     (SELECT COUNT(*) FROM actions WHERE action_code = ?3 AND created_at >= ?5) AS last_day";
+
+/// The creation times of the tracks `last_day` counts, for the same `SELECT`.
+const TRACK_TIMES_IN_DAY: &str = "SELECT created_at FROM actions WHERE action_code = ?3 AND created_at >= ?5 ORDER BY created_at";
+
+/// The query of [`UserStore::track_times`].
+const TRACK_TIMES: &str =
+    "SELECT created_at FROM actions WHERE action_code = ? AND created_at >= ? ORDER BY created_at";
 
 fn history_bindings(
     code: &str,
@@ -308,7 +319,10 @@ struct HistoryRow {
     device_count: f64,
     country_seen: f64,
     last_fix: Option<String>,
+    /// Absent when the counts come from creation times instead.
+    #[serde(default)]
     last_hour: f64,
+    #[serde(default)]
     last_day: f64,
 }
 
@@ -538,7 +552,7 @@ impl UserStore for SqlUserStore {
     ) -> std::result::Result<History, CoreError> {
         // One statement instead of six: each exec crosses into the runtime.
         let row: HistoryRow = self.one_row(
-            &format!("SELECT {HISTORY_COLUMNS}"),
+            &format!("SELECT {FACT_COLUMNS}, {COUNT_COLUMNS}"),
             history_bindings(code, device_id, country, now),
         )?;
         row.into_history(device_id, country)
@@ -555,14 +569,18 @@ impl UserStore for SqlUserStore {
         struct Row {
             profile: Option<String>,
             authenticators: String,
+            track_times: String,
             #[serde(flatten)]
             history: HistoryRow,
         }
+        // The history's counts, and the creation times they count (which a
+        // user object keeps: see actiongate_core::snapshot_cache).
         let row: Row = self.one_row(
             &format!(
                 "SELECT (SELECT data FROM profile WHERE id = 1) AS profile,
                         (SELECT json_group_array(data) FROM authenticators) AS authenticators,
-                        {HISTORY_COLUMNS}"
+                        (SELECT json_group_array(created_at) FROM ({TRACK_TIMES_IN_DAY})) AS track_times,
+                        {FACT_COLUMNS}"
             ),
             history_bindings(code, device_id, country, now),
         )?;
@@ -573,11 +591,31 @@ impl UserStore for SqlUserStore {
         authenticators.sort_by(|a, b| {
             (a.created_at, &a.user_authenticator_id).cmp(&(b.created_at, &b.user_authenticator_id))
         });
+        let track_times: Vec<Millis> = from_json(&row.track_times)?;
+        let counted = History::counted(&track_times, now);
         Ok(TrackSnapshot {
             authenticators,
             user: row.profile.as_deref().map(from_json).transpose()?,
-            history: row.history.into_history(device_id, country)?,
+            history: History {
+                actions_last_hour: counted.actions_last_hour,
+                actions_last_day: counted.actions_last_day,
+                ..row.history.into_history(device_id, country)?
+            },
+            track_times,
         })
+    }
+
+    fn track_times(
+        &self,
+        code: &str,
+        since: Millis,
+    ) -> std::result::Result<Vec<Millis>, CoreError> {
+        #[derive(Deserialize)]
+        struct Time {
+            created_at: f64,
+        }
+        let rows: Vec<Time> = self.all(TRACK_TIMES, vec![code.into(), since.into()])?;
+        Ok(rows.into_iter().map(|r| r.created_at as Millis).collect())
     }
 
     fn remember(
@@ -726,6 +764,8 @@ pub struct UserObject {
     alarm_at: Cell<Option<i64>>,
     /// Whether webhooks and analytics are on, read once.
     sinks: Cell<Option<(bool, Option<i64>)>>,
+    /// What tracks read of the user, kept while the object is awake.
+    snapshot: SnapshotCache,
     /// Whether the alarm handler is running: it sets the alarm itself, so
     /// requests that interleave with it ask the runtime, not `alarm_at`.
     in_alarm: Cell<bool>,
@@ -742,6 +782,7 @@ impl DurableObject for UserObject {
             alarm_at: Cell::new(None),
             in_alarm: Cell::new(false),
             sinks: Cell::new(None),
+            snapshot: SnapshotCache::new(),
         }
     }
 
@@ -863,7 +904,7 @@ fn now_ms() -> i64 {
 }
 
 impl UserObject {
-    fn store(&self) -> std::result::Result<SqlUserStore, ApiError> {
+    fn store(&self) -> std::result::Result<Cached<'_, SqlUserStore>, ApiError> {
         // Variables do not change while an isolate lives.
         let (webhooks, analytics) = match self.sinks.get() {
             Some(f) => f,
@@ -888,7 +929,7 @@ impl UserObject {
             store.create_schema().map_err(ApiError::unavailable)?;
             self.schema_ready.set(true);
         }
-        Ok(store)
+        Ok(Cached::new(store, &self.snapshot))
     }
 
     async fn handle(&self, cmd: UserCommand) -> std::result::Result<Response, ApiError> {
@@ -1527,7 +1568,7 @@ impl UserObject {
     /// The answer to a code that verified but was vetoed, if it was.
     async fn vetoed_check(
         &self,
-        store: &SqlUserStore,
+        store: &Cached<'_, SqlUserStore>,
         user_id: &str,
         check: &service::CodeCheck,
         wanted: bool,
@@ -1556,7 +1597,7 @@ impl UserObject {
     /// Returns the action after a veto (`CHALLENGE_FAILED`), or `None`.
     async fn veto(
         &self,
-        store: &SqlUserStore,
+        store: &Cached<'_, SqlUserStore>,
         user_id: &str,
         record: &ActionRecord,
         wanted: bool,

@@ -89,6 +89,22 @@ pub struct History {
     pub is_enrolled: bool,
 }
 
+impl History {
+    /// A history that knows only the tracks of the action code, from their
+    /// creation times (see [`crate::store::TrackSnapshot::track_times`]).
+    pub fn counted(track_times: &[Millis], now: Millis) -> Self {
+        let since = |window: Millis| {
+            let from = now.saturating_sub(window);
+            track_times.iter().filter(|t| **t >= from).count() as u64
+        };
+        History {
+            actions_last_hour: since(crate::store::HOUR),
+            actions_last_day: since(crate::store::DAY),
+            ..History::default()
+        }
+    }
+}
+
 /// The connection facts that matter, merged from the edge and the request.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Signals {

@@ -36,6 +36,7 @@ pub mod proxy;
 pub mod redirect;
 pub mod rules;
 pub mod service;
+pub mod snapshot_cache;
 pub mod state;
 pub mod store;
 pub mod time;

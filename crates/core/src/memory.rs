@@ -148,6 +148,18 @@ impl UserStore for MemoryUserStore {
         })
     }
 
+    fn track_times(&self, code: &str, since: Millis) -> Result<Vec<Millis>, CoreError> {
+        let mut times: Vec<Millis> = self
+            .actions
+            .borrow()
+            .iter()
+            .filter(|a| a.action_code == code && a.created_at >= since)
+            .map(|a| a.created_at)
+            .collect();
+        times.sort_unstable();
+        Ok(times)
+    }
+
     fn remember(
         &self,
         device_id: Option<&str>,

@@ -14,6 +14,8 @@ use crate::time::Millis;
 
 /// An hour, for the history windows.
 pub const HOUR: Millis = 3_600_000;
+/// A day, the longest history window.
+pub const DAY: Millis = 24 * HOUR;
 
 /// What a track reads before it decides.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -24,6 +26,9 @@ pub struct TrackSnapshot {
     pub user: Option<UserRecord>,
     /// The user's past (see [`UserStore::history`]).
     pub history: History,
+    /// When the tracks of the action code that `history` counts were
+    /// created: those of the last [`DAY`], oldest first.
+    pub track_times: Vec<Millis>,
 }
 
 /// Largest page `queryUserActions` returns.
@@ -121,8 +126,15 @@ pub trait UserStore {
             authenticators: self.list_authenticators()?,
             user: self.get_user()?,
             history: self.history(code, device_id, country, now)?,
+            track_times: self.track_times(code, now.saturating_sub(DAY))?,
         })
     }
+    /// When the actions of `code` created at or after `since` were created,
+    /// oldest first.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn track_times(&self, code: &str, since: Millis) -> Result<Vec<Millis>, CoreError>;
     /// Remember a device, a country and a location seen at `now`.
     ///
     /// # Errors
