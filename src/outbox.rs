@@ -185,7 +185,10 @@ pub async fn deliver(state: &State, env: &Env) {
                  UNION ALL
                  SELECT CASE WHEN EXISTS (SELECT 1 FROM metrics WHERE batch > 0)
                              THEN (SELECT next_at FROM metrics_batch WHERE id = 1)
-                             WHEN EXISTS (SELECT 1 FROM metrics) THEN ? END
+                             WHEN EXISTS (SELECT 1 FROM metrics)
+                               OR EXISTS (SELECT 1 FROM actions WHERE rowid >
+                                            (SELECT counted_rowid FROM counting WHERE id = 1))
+                             THEN ? END
              )",
             vec![now_ms().saturating_add(analytics_delay_ms(env)).into()],
         )
@@ -457,6 +460,7 @@ async fn deliver_counts(state: &State, env: &Env) -> Result<(), String> {
     }
     let sql = state.storage().sql();
     let err = |e: worker::Error| e.to_string();
+    count_tracks(&sql)?;
     let batch: Option<Batch> = sql
         .exec(
             "SELECT seq, attempts, next_at,
@@ -552,6 +556,80 @@ async fn deliver_counts(state: &State, env: &Env) -> Result<(), String> {
             Err(e)
         }
     }
+}
+
+/// Count the tracks stored since the last count into the open batch
+/// (number 0), and move the mark past them; `true` when there were any.
+/// Tracks write no counter of their own: the stored actions are the count
+/// (see `SqlUserStore::start_counting`). Nothing here awaits, so no track
+/// comes between reading them and moving the mark.
+///
+/// # Errors
+/// When SQLite refuses.
+pub(crate) fn count_tracks(sql: &worker::SqlStorage) -> Result<bool, String> {
+    use actiongate_core::state::ActionState;
+    #[derive(Deserialize)]
+    struct Mark {
+        user_id: String,
+        counted_rowid: f64,
+    }
+    #[derive(Deserialize)]
+    struct Track {
+        id: f64,
+        created_at: f64,
+        action_code: String,
+        started: Option<String>,
+    }
+    let err = |e: worker::Error| e.to_string();
+    let Some(mark) = sql
+        .exec(
+            "SELECT user_id, counted_rowid FROM counting WHERE id = 1",
+            None,
+        )
+        .and_then(|c| c.to_array::<Mark>())
+        .map_err(err)?
+        .into_iter()
+        .next()
+    else {
+        return Ok(false);
+    };
+    // The state each started in is the first of its audit trail.
+    let tracks: Vec<Track> = sql
+        .exec(
+            "SELECT rowid AS id, created_at, action_code,
+                    json_extract(data, '$.history[0].to') AS started
+             FROM actions WHERE rowid > ? ORDER BY rowid",
+            vec![mark.counted_rowid.into()],
+        )
+        .and_then(|c| c.to_array())
+        .map_err(err)?;
+    let Some(last) = tracks.last().map(|t| t.id) else {
+        return Ok(false);
+    };
+    let counts = actiongate_core::analytics::count_tracks(tracks.iter().filter_map(|t| {
+        let state = ActionState::parse(t.started.as_deref()?, "state").ok()?;
+        Some((t.created_at as i64, t.action_code.as_str(), state))
+    }));
+    for c in counts {
+        sql.exec(
+            "INSERT INTO metrics (batch, user_id, day, action_code, kind, bucket, n) VALUES (0, ?, ?, ?, ?, ?, ?) ON CONFLICT (batch, day, action_code, kind, bucket) DO UPDATE SET n = n + excluded.n",
+            vec![
+                mark.user_id.as_str().into(),
+                c.day.into(),
+                c.action_code.into(),
+                c.kind.into(),
+                c.bucket.into(),
+                c.n.into(),
+            ],
+        )
+        .map_err(err)?;
+    }
+    sql.exec(
+        "UPDATE counting SET counted_rowid = ? WHERE id = 1",
+        vec![last.into()],
+    )
+    .map_err(err)?;
+    Ok(true)
 }
 
 /// Analytics events that earlier versions kept in the outbox go to the

@@ -265,6 +265,11 @@ CREATE TABLE IF NOT EXISTS metrics (
   n INTEGER NOT NULL,
   PRIMARY KEY (batch, day, action_code, kind, bucket)
 );
+CREATE TABLE IF NOT EXISTS counting (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  user_id TEXT NOT NULL,
+  counted_rowid INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS metrics_batch (
   id INTEGER PRIMARY KEY CHECK (id = 1),
   seq INTEGER NOT NULL,
@@ -363,7 +368,7 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> std::result::Result<T, 
 }
 
 impl SqlUserStore {
-    /// Wrap the object's SQL storage (see [`Self::create_schema`]).
+    /// Wrap the object's SQL storage (its tables made by `UserObject::ensure_schema`).
     pub fn new(
         sql: SqlStorage,
         user_id: String,
@@ -380,12 +385,26 @@ impl SqlUserStore {
         }
     }
 
-    /// Create the tables if they do not exist yet.
+    /// Set up counting the user's tracks for analytics (`on`), which reads
+    /// the actions stored after a mark (`outbox::count_tracks`); the mark
+    /// starts at the newest action stored so far, which the counters of
+    /// earlier versions counted already. Analytics off: no mark, so turning
+    /// it on again does not count the tracks made meanwhile.
     ///
     /// # Errors
-    /// When SQLite refuses the schema.
-    pub fn create_schema(&self) -> std::result::Result<(), CoreError> {
-        self.sql.exec(SCHEMA, None).map(|_| ()).map_err(storage_err)
+    /// When SQLite refuses.
+    pub fn start_counting(&self, on: bool) -> std::result::Result<(), CoreError> {
+        if on {
+            self.run(
+                "INSERT INTO counting (id, user_id, counted_rowid)
+                 SELECT 1, ?, COALESCE(MAX(rowid), 0) FROM actions WHERE true
+                 ON CONFLICT (id) DO NOTHING",
+                vec![self.user_id.as_str().into()],
+            )
+        } else {
+            self.run("DELETE FROM counting", vec![])
+        }
+        .map(|_| ())
     }
 
     /// Every row of a statement.
@@ -681,25 +700,30 @@ impl UserStore for SqlUserStore {
     }
 
     fn emit(&self, event: actiongate_core::events::Event) -> std::result::Result<(), CoreError> {
-        // Analytics: one counter of this user's open batch moves (see
-        // `outbox::deliver_counts`); no event is kept for it.
-        let counted = if let Some(delay) = self.analytics
-            && let Some(metric) = actiongate_core::analytics::Metric::of(&event)
-            && let Some((day, code, kind, bucket)) = metric.counter()
-        {
-            self.run(
-                "INSERT INTO metrics (batch, user_id, day, action_code, kind, bucket, n) VALUES (0, ?, ?, ?, ?, ?, 1) ON CONFLICT (batch, day, action_code, kind, bucket) DO UPDATE SET n = n + 1",
-                vec![
-                    self.user_id.as_str().into(),
-                    day.into(),
-                    code.into(),
-                    kind.into(),
-                    bucket.into(),
-                ],
-            )?;
-            Some(delay)
-        } else {
-            None
+        // Analytics: a track's stored action is counted when its batch is
+        // made (`outbox::count_tracks`), so nothing more is written for it;
+        // any other count moves one counter of this user's open batch (see
+        // `outbox::deliver_counts`). No event is kept for either.
+        use actiongate_core::analytics::Metric;
+        let counted = match (self.analytics, Metric::of(&event)) {
+            (Some(delay), Some(Metric::Tracked { .. })) => Some(delay),
+            (Some(delay), Some(metric)) => match metric.counter() {
+                Some((day, code, kind, bucket)) => {
+                    self.run(
+                        "INSERT INTO metrics (batch, user_id, day, action_code, kind, bucket, n) VALUES (0, ?, ?, ?, ?, ?, 1) ON CONFLICT (batch, day, action_code, kind, bucket) DO UPDATE SET n = n + 1",
+                        vec![
+                            self.user_id.as_str().into(),
+                            day.into(),
+                            code.into(),
+                            kind.into(),
+                            bucket.into(),
+                        ],
+                    )?;
+                    Some(delay)
+                }
+                None => None,
+            },
+            _ => None,
         };
         let mut sinks = Vec::new();
         if event.review_change().is_some() {
@@ -734,7 +758,13 @@ impl UserStore for SqlUserStore {
     }
 
     fn delete_all(&self) -> std::result::Result<(), CoreError> {
-        // Not the outbox: what happened must still be told.
+        // Not the outbox or the counts: what happened must still be told.
+        if let Some(delay) = self.analytics
+            && outbox::count_tracks(&self.sql).map_err(storage_err)?
+        {
+            self.emitted
+                .set(Some(self.emitted.get().map_or(delay, |d| d.min(delay))));
+        }
         for table in [
             "used_challenges",
             "actions",
@@ -746,6 +776,8 @@ impl UserStore for SqlUserStore {
         ] {
             self.run(&format!("DELETE FROM {table}"), vec![])?;
         }
+        // Row ids start again from 1.
+        self.run("UPDATE counting SET counted_rowid = 0 WHERE id = 1", vec![])?;
         Ok(())
     }
 }
@@ -756,6 +788,9 @@ pub struct UserObject {
     state: State,
     env: Env,
     schema_ready: Cell<bool>,
+    /// Whether this instance has set up counting its tracks
+    /// ([`SqlUserStore::start_counting`], before its first track).
+    counting_ready: Cell<bool>,
     /// The user of the request being handled (from the worker's header).
     user_id: std::cell::RefCell<String>,
     /// Set when the request put events in the outbox (see [`SqlUserStore`]).
@@ -777,6 +812,7 @@ impl DurableObject for UserObject {
             state,
             env,
             schema_ready: Cell::new(false),
+            counting_ready: Cell::new(false),
             user_id: std::cell::RefCell::new(String::new()),
             emitted: Rc::new(Cell::new(None)),
             alarm_at: Cell::new(None),
@@ -814,6 +850,11 @@ impl DurableObject for UserObject {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        // The alarm may be the first thing this instance does, after an
+        // upgrade that added tables its delivery reads.
+        if let Err(e) = self.ensure_schema() {
+            worker::console_error!("outbox: {}", e.description);
+        }
         self.in_alarm.set(true);
         self.alarm_at.set(None);
         outbox::deliver(&self.state, &self.env).await;
@@ -904,6 +945,19 @@ fn now_ms() -> i64 {
 }
 
 impl UserObject {
+    /// Create the tables this version needs, once per instance.
+    fn ensure_schema(&self) -> std::result::Result<(), ApiError> {
+        if !self.schema_ready.get() {
+            self.state
+                .storage()
+                .sql()
+                .exec(SCHEMA, None)
+                .map_err(ApiError::unavailable)?;
+            self.schema_ready.set(true);
+        }
+        Ok(())
+    }
+
     fn store(&self) -> std::result::Result<Cached<'_, SqlUserStore>, ApiError> {
         // Variables do not change while an isolate lives.
         let (webhooks, analytics) = match self.sinks.get() {
@@ -925,10 +979,7 @@ impl UserObject {
             analytics,
             self.emitted.clone(),
         );
-        if !self.schema_ready.get() {
-            store.create_schema().map_err(ApiError::unavailable)?;
-            self.schema_ready.set(true);
-        }
+        self.ensure_schema()?;
         Ok(Cached::new(store, &self.snapshot))
     }
 
@@ -1756,6 +1807,13 @@ impl UserObject {
         let allowlist = settings::redirect_allowlist(&self.env)?;
         let ttl = settings::var_u64(&self.env, "TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS);
         let store = self.store()?;
+        if !self.counting_ready.get() {
+            let inner = store.inner();
+            inner
+                .start_counting(inner.analytics.is_some())
+                .map_err(ApiError::unavailable)?;
+            self.counting_ready.set(true);
+        }
         let now = now_ms();
         let tracked = service::track(
             &store,

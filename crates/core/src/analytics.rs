@@ -2,8 +2,10 @@
 //! succeeded and failed, and how long challenges took.
 //!
 //! Counts come from the same events as webhooks ([`crate::events::Event`]).
-//! Each user object adds them up in its own counters (one small write on the
-//! request path) and sends the sums to its shard in numbered batches. They are
+//! Each user object adds them up in its own counters and sends the sums to
+//! its shard in numbered batches. Tracks write nothing for it on the request
+//! path: the stored actions are counted when a batch is made
+//! ([`count_tracks`]); challenge outcomes add to a counter as they happen. They are
 //! kept in a fixed number of shard objects (a user's events always go to
 //! the same shard, [`shard_of`]), so no single object sees every track;
 //! reading sums the shards. Durations are kept as a histogram with
@@ -91,20 +93,11 @@ impl Metric {
                 state,
                 at,
                 ..
-            } => {
-                let outcome = match state {
-                    ActionState::Allow => "allow",
-                    ActionState::ChallengeRequired => "challenge",
-                    ActionState::ReviewRequired => "review",
-                    ActionState::Block => "block",
-                    _ => return None,
-                };
-                Some(Metric::Tracked {
-                    action_code: action_code.clone(),
-                    day: day(*at),
-                    outcome: outcome.to_owned(),
-                })
-            }
+            } => Some(Metric::Tracked {
+                action_code: action_code.clone(),
+                day: day(*at),
+                outcome: outcome(*state)?.to_owned(),
+            }),
             Event::ActionStateChanged {
                 action_code,
                 from,
@@ -132,6 +125,41 @@ impl Metric {
             _ => None,
         }
     }
+}
+
+/// The counter a track moves, by the state it started in (`None` for a
+/// state no track starts in).
+pub fn outcome(state: ActionState) -> Option<&'static str> {
+    match state {
+        ActionState::Allow => Some("allow"),
+        ActionState::ChallengeRequired => Some("challenge"),
+        ActionState::ReviewRequired => Some("review"),
+        ActionState::Block => Some("block"),
+        _ => None,
+    }
+}
+
+/// Stored tracks, each as (created at, action code, the state it started
+/// in), summed into counts per day, code and outcome (in that order).
+pub fn count_tracks<'a>(
+    tracks: impl IntoIterator<Item = (Millis, &'a str, ActionState)>,
+) -> Vec<Count> {
+    let mut sums: std::collections::BTreeMap<(String, &'a str, &'static str), i64> =
+        std::collections::BTreeMap::new();
+    for (at, code, state) in tracks {
+        if let Some(kind) = outcome(state) {
+            *sums.entry((day(at), code, kind)).or_default() += 1;
+        }
+    }
+    sums.into_iter()
+        .map(|((day, code, kind), n)| Count {
+            day,
+            action_code: code.to_owned(),
+            kind: kind.to_owned(),
+            bucket: -1,
+            n,
+        })
+        .collect()
 }
 
 /// What a user object sends its shard: how many times one counter moved
@@ -369,5 +397,58 @@ mod tests {
         assert_eq!(odd.counter(), None);
         assert!(shard_of("alice") < SHARDS);
         assert_eq!(shard_of("alice"), shard_of("alice"));
+    }
+
+    #[test]
+    fn stored_tracks_sum_per_day_code_and_outcome() {
+        const DAY_MS: Millis = 86_400_000;
+        let t = 1_795_380_179_000; // 2026-11-22
+        let counts = count_tracks([
+            (t, "withdraw", ActionState::ChallengeRequired),
+            (t + 1, "withdraw", ActionState::ChallengeRequired),
+            (t + 2, "withdraw", ActionState::Allow),
+            (t + DAY_MS, "withdraw", ActionState::Allow),
+            (t, "login", ActionState::Block),
+            // No track starts here: not counted.
+            (t, "login", ActionState::ChallengeSucceeded),
+        ]);
+        let got: Vec<(&str, &str, &str, i64, i64)> = counts
+            .iter()
+            .map(|c| {
+                (
+                    c.day.as_str(),
+                    c.action_code.as_str(),
+                    c.kind.as_str(),
+                    c.bucket,
+                    c.n,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("2026-11-22", "login", "block", -1, 1),
+                ("2026-11-22", "withdraw", "allow", -1, 1),
+                ("2026-11-22", "withdraw", "challenge", -1, 2),
+                ("2026-11-23", "withdraw", "allow", -1, 1),
+            ]
+        );
+        // The same outcome as a track's event counts for.
+        let created = Event::ActionCreated {
+            action_code: "withdraw".into(),
+            idempotency_key: "k".into(),
+            state: ActionState::ReviewRequired,
+            at: t,
+            rule_ids: vec![],
+            custom: None,
+        };
+        assert_eq!(
+            Metric::of(&created).unwrap().counter(),
+            Some(("2026-11-22", "withdraw", "review", -1))
+        );
+        assert_eq!(
+            count_tracks([(t, "withdraw", ActionState::ReviewRequired)])[0].kind,
+            "review"
+        );
     }
 }
