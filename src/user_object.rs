@@ -299,10 +299,6 @@ const COUNT_COLUMNS: &str = "
 /// The creation times of the tracks `last_day` counts, for the same `SELECT`.
 const TRACK_TIMES_IN_DAY: &str = "SELECT created_at FROM actions WHERE action_code = ?3 AND created_at >= ?5 ORDER BY created_at";
 
-/// The query of [`UserStore::track_times`].
-const TRACK_TIMES: &str =
-    "SELECT created_at FROM actions WHERE action_code = ? AND created_at >= ? ORDER BY created_at";
-
 fn history_bindings(
     code: &str,
     device_id: Option<&str>,
@@ -622,19 +618,6 @@ impl UserStore for SqlUserStore {
             },
             track_times,
         })
-    }
-
-    fn track_times(
-        &self,
-        code: &str,
-        since: Millis,
-    ) -> std::result::Result<Vec<Millis>, CoreError> {
-        #[derive(Deserialize)]
-        struct Time {
-            created_at: f64,
-        }
-        let rows: Vec<Time> = self.all(TRACK_TIMES, vec![code.into(), since.into()])?;
-        Ok(rows.into_iter().map(|r| r.created_at as Millis).collect())
     }
 
     fn remember(

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::context::{Fix, History};
 use crate::error::CoreError;
 use crate::model::{ActionRecord, Authenticator, UserRecord};
-use crate::store::{ActionQuery, HOUR, MAX_PAGE_SIZE, UserStore};
+use crate::store::{ActionQuery, DAY, HOUR, MAX_PAGE_SIZE, TrackSnapshot, UserStore};
 use crate::time::Millis;
 
 /// One user's data in memory.
@@ -148,16 +148,27 @@ impl UserStore for MemoryUserStore {
         })
     }
 
-    fn track_times(&self, code: &str, since: Millis) -> Result<Vec<Millis>, CoreError> {
-        let mut times: Vec<Millis> = self
+    fn track_snapshot(
+        &self,
+        code: &str,
+        device_id: Option<&str>,
+        country: Option<&str>,
+        now: Millis,
+    ) -> Result<TrackSnapshot, CoreError> {
+        let mut track_times: Vec<Millis> = self
             .actions
             .borrow()
             .iter()
-            .filter(|a| a.action_code == code && a.created_at >= since)
+            .filter(|a| a.action_code == code && a.created_at >= now - DAY)
             .map(|a| a.created_at)
             .collect();
-        times.sort_unstable();
-        Ok(times)
+        track_times.sort_unstable();
+        Ok(TrackSnapshot {
+            authenticators: self.list_authenticators()?,
+            user: self.get_user()?,
+            history: self.history(code, device_id, country, now)?,
+            track_times,
+        })
     }
 
     fn remember(

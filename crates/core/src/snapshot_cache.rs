@@ -178,7 +178,8 @@ impl<'a, S: UserStore> Cached<'a, S> {
         Cached { store, cache }
     }
 
-    /// The wrapped store (its writes bypass the cache: only reads, please).
+    /// The wrapped store, for what a snapshot does not read (its writes
+    /// bypass the cache).
     pub fn inner(&self) -> &S {
         &self.store
     }
@@ -248,10 +249,6 @@ impl<S: UserStore> UserStore for Cached<'_, S> {
         now: Millis,
     ) -> Result<History, CoreError> {
         self.store.history(code, device_id, country, now)
-    }
-
-    fn track_times(&self, code: &str, since: Millis) -> Result<Vec<Millis>, CoreError> {
-        self.store.track_times(code, since)
     }
 
     fn track_snapshot(

@@ -110,8 +110,8 @@ pub trait UserStore {
         now: Millis,
     ) -> Result<History, CoreError>;
     /// Authenticators, profile and history for a track (the arguments of
-    /// [`Self::history`]). The default makes the three reads; a store that can
-    /// answer in one should.
+    /// [`Self::history`]), with the creation times the history counts. A
+    /// store that can should answer in one read.
     ///
     /// # Errors
     /// [`CoreError::Internal`] if storage fails.
@@ -121,20 +121,7 @@ pub trait UserStore {
         device_id: Option<&str>,
         country: Option<&str>,
         now: Millis,
-    ) -> Result<TrackSnapshot, CoreError> {
-        Ok(TrackSnapshot {
-            authenticators: self.list_authenticators()?,
-            user: self.get_user()?,
-            history: self.history(code, device_id, country, now)?,
-            track_times: self.track_times(code, now.saturating_sub(DAY))?,
-        })
-    }
-    /// When the actions of `code` created at or after `since` were created,
-    /// oldest first.
-    ///
-    /// # Errors
-    /// [`CoreError::Internal`] if storage fails.
-    fn track_times(&self, code: &str, since: Millis) -> Result<Vec<Millis>, CoreError>;
+    ) -> Result<TrackSnapshot, CoreError>;
     /// Remember a device, a country and a location seen at `now`.
     ///
     /// # Errors
