@@ -96,6 +96,32 @@ test("geo, velocity, travel and bot data points", async () => {
   assert.deepEqual(r.ruleIds, ["bot-user-agent"]);
 });
 
+test("a user object that stays awake sees every change made through the API", async () => {
+  // The object keeps what tracks read in memory between requests: each change
+  // below must reach the next track as if it had read storage.
+  const userId = uid();
+  const seq = async (n) => {
+    const out = [];
+    for (let i = 0; i < n; i++) out.push((await track(userId, { deviceId: "phone", custom: { amount: 10 } })).ruleIds);
+    return out;
+  };
+  assert.deepEqual(await seq(4), [["new-device"], [], [], ["withdrawal-velocity"]]);
+
+  let r = await track(userId, {}, "login");
+  assert.equal(r.isEnrolled, false);
+  const enrolled = await authsignal.enrollVerifiedAuthenticator({ userId, attributes: { verificationMethod: "EMAIL_OTP", email: "a@example.com" } });
+  r = await track(userId, {}, "login");
+  assert.equal(r.isEnrolled, true, "an authenticator added between two tracks");
+  assert.deepEqual(r.enrolledVerificationMethods, ["EMAIL_OTP"]);
+  await authsignal.deleteAuthenticator({ userId, userAuthenticatorId: enrolled.authenticator.userAuthenticatorId });
+  r = await track(userId, {}, "login");
+  assert.equal(r.isEnrolled, false, "and removed again");
+
+  // Deleting the user forgets the device and the withdrawals counted.
+  await authsignal.deleteUser({ userId });
+  assert.deepEqual(await seq(2), [["new-device"], []]);
+});
+
 test("simulate agrees with track and writes nothing", async () => {
   const cases = [
     { deviceId: "x", custom: { amount: 10 } },
