@@ -159,7 +159,7 @@ impl UserStore for MemoryUserStore {
             .actions
             .borrow()
             .iter()
-            .filter(|a| a.action_code == code && a.created_at >= now - DAY)
+            .filter(|a| a.action_code == code && a.created_at >= now.saturating_sub(DAY))
             .map(|a| a.created_at)
             .collect();
         track_times.sort_unstable();
