@@ -232,14 +232,7 @@ impl AnalyticsShard {
     }
 
     fn handle(&self, cmd: ShardCommand) -> std::result::Result<Response, ApiError> {
-        if !self.schema_ready.get() {
-            self.state
-                .storage()
-                .sql()
-                .exec(SCHEMA, None)
-                .map_err(ApiError::unavailable)?;
-            self.schema_ready.set(true);
-        }
+        crate::http::create_tables_once(&self.state, &self.schema_ready, SCHEMA)?;
         match cmd {
             ShardCommand::Record { events, now } => {
                 self.exec(

@@ -140,6 +140,27 @@ impl From<CoreError> for ApiError {
     }
 }
 
+/// Create a Durable Object's tables (`schema`, all `IF NOT EXISTS`) once
+/// per instance: `ready` remembers that it was done.
+///
+/// # Errors
+/// 503 when SQLite refuses.
+pub fn create_tables_once(
+    state: &worker::State,
+    ready: &std::cell::Cell<bool>,
+    schema: &str,
+) -> Result<(), ApiError> {
+    if !ready.get() {
+        state
+            .storage()
+            .sql()
+            .exec(schema, None)
+            .map_err(ApiError::unavailable)?;
+        ready.set(true);
+    }
+    Ok(())
+}
+
 /// A JSON response with `Content-Type: application/json` exactly.
 ///
 /// # Errors

@@ -930,15 +930,7 @@ fn now_ms() -> i64 {
 impl UserObject {
     /// Create the tables this version needs, once per instance.
     fn ensure_schema(&self) -> std::result::Result<(), ApiError> {
-        if !self.schema_ready.get() {
-            self.state
-                .storage()
-                .sql()
-                .exec(SCHEMA, None)
-                .map_err(ApiError::unavailable)?;
-            self.schema_ready.set(true);
-        }
-        Ok(())
+        crate::http::create_tables_once(&self.state, &self.schema_ready, SCHEMA)
     }
 
     fn store(&self) -> std::result::Result<Cached<'_, SqlUserStore>, ApiError> {
