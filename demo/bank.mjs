@@ -10,7 +10,7 @@
 // POST /api/withdraw (JSON), POST /account/email (form), POST /account/close.
 // GET /api/ledger lists what was executed (the end-to-end tests count it).
 import { createServer } from "node:http";
-import { createHmac, randomUUID, timingSafeEqual, generateKeyPairSync, sign } from "node:crypto";
+import { createHash, createHmac, randomUUID, timingSafeEqual, generateKeyPairSync, sign } from "node:crypto";
 import { readFileSync, existsSync } from "node:fs";
 
 function devVar(name) {
@@ -25,7 +25,7 @@ function devVar(name) {
 const PORT = Number(process.env.PORT ?? 8788);
 const ORIGIN_KEY = devVar("ORIGIN_SIGNING_KEY");
 const SESSION_KEY = devVar("APP_SESSION_SECRET");
-const PROTECTED = new Set(["/withdraw", "/api/withdraw", "/account/email", "/account/close"]);
+const PROTECTED = new Set(["/withdraw", "/api/withdraw", "/account", "/account/email", "/account/close"]);
 const APPROVED = new Set(["ALLOW", "CHALLENGE_SUCCEEDED", "REVIEW_SUCCEEDED"]);
 
 const accounts = new Map(); // user -> {balance, email}
@@ -67,17 +67,24 @@ function sessionUser(req) {
   return claims.exp > Date.now() / 1000 ? claims.sub : null;
 }
 
-/** Verify ActionGate's signature; returns the facts or a reason. */
-export function verifyActionGate(req, pathAndQuery, key = ORIGIN_KEY) {
-  const g = (n) => req.headers[`x-actiongate-${n}`];
+/**
+ * Verify ActionGate's signature over what this request is: its method, the
+ * Host it arrived with, its path and query, and the SHA-256 of the body as
+ * received (so signed headers cannot be moved onto another body or host).
+ * `headers` are Node's lower-cased request headers. Returns the facts or a reason.
+ */
+export function verifySignature(headers, method, pathAndQuery, body, key = ORIGIN_KEY) {
+  const g = (n) => headers[`x-actiongate-${n}`];
   const sig = g("signature");
   if (!sig) return { ok: false, reason: "no ActionGate signature" };
   const facts = {
     timestamp: g("timestamp"), userId: g("user-id"), action: g("action"),
     state: g("state"), idempotencyKey: g("idempotency-key"),
   };
-  const canonical = ["v1", facts.timestamp, req.method, pathAndQuery, facts.userId, facts.action, facts.state, facts.idempotencyKey].join("\n");
-  const expected = `v1=${b64url(createHmac("sha256", key).update(canonical).digest())}`;
+  const bodySha256 = createHash("sha256").update(body).digest("hex");
+  const canonical = ["v2", facts.timestamp, method, headers.host, pathAndQuery, bodySha256,
+    facts.userId, facts.action, facts.state, facts.idempotencyKey].join("\n");
+  const expected = `v2=${b64url(createHmac("sha256", key).update(canonical).digest())}`;
   if (sig.length !== expected.length || !timingSafeEqual(Buffer.from(sig), Buffer.from(expected))) {
     return { ok: false, reason: "bad ActionGate signature" };
   }
@@ -119,13 +126,29 @@ function account(user) {
   return accounts.get(user);
 }
 
-function readBody(req) {
+function readRaw(req) {
   return new Promise((resolve, reject) => {
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString()));
+    req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
   });
+}
+
+const readBody = async (req) => (await readRaw(req)).toString();
+
+/**
+ * The method the bank runs, read as Rails-style apps do: a POST may name
+ * another in `_method`, in the query or the body (form or JSON, whatever the
+ * Content-Type). Override headers are not read.
+ */
+function effectiveMethod(req, url, raw) {
+  if (req.method !== "POST") return req.method;
+  let named = url.searchParams.get("_method") ?? new URLSearchParams(raw).get("_method");
+  try {
+    named = JSON.parse(raw)._method ?? named;
+  } catch { /* not JSON */ }
+  return typeof named === "string" && named !== "" ? named.toUpperCase() : "POST";
 }
 
 function send(res, status, body, headers = {}) {
@@ -156,14 +179,19 @@ async function handle(req, res) {
     return send(res, 200, home(sessionUser(req), url.searchParams.get("msg")), { "Content-Type": "text/html; charset=utf-8" });
   }
   if (req.method === "POST" && PROTECTED.has(url.pathname)) {
-    // Defence in depth: the bank only acts on requests ActionGate approved.
-    const gate = verifyActionGate(req, pq);
+    // Defence in depth: the bank only acts on requests ActionGate approved,
+    // signed over this very body, and runs each idempotency key once.
+    const bytes = await readRaw(req);
+    const raw = bytes.toString();
+    const gate = verifySignature(req.headers, req.method, pq, bytes);
     if (!gate.ok) return json(res, 401, { error: "not_verified", reason: gate.reason });
     const user = gate.userId;
     attempts.push({ path: url.pathname, action: gate.action, state: gate.state, idempotencyKey: gate.idempotencyKey });
     if (seenKeys.has(`${gate.action}:${gate.idempotencyKey}`)) return json(res, 409, { error: "already_executed" });
     seenKeys.add(`${gate.action}:${gate.idempotencyKey}`);
-    const raw = await readBody(req);
+    // Read leniently, as many apps do: JSON whatever the Content-Type on the
+    // API, the last of repeated form fields, Number() for amounts. ActionGate
+    // refuses every request such a reading could see differently.
     const form = url.pathname === "/api/withdraw" ? JSON.parse(raw || "{}") : Object.fromEntries(new URLSearchParams(raw));
     const acct = account(user);
     const id = randomUUID();
@@ -171,8 +199,19 @@ async function handle(req, res) {
       const amount = Number(form.amount);
       acct.balance -= amount;
       ledger.push({ id, user, op: "withdraw", amount, to: form.to, state: gate.state, idempotencyKey: gate.idempotencyKey });
+      // For trying a failure after the bank committed (an end-to-end test).
+      if (form.failAfterCommit === true) return json(res, 500, { error: "failed_after_commit" });
       if (url.pathname === "/api/withdraw") return json(res, 200, { ok: true, id, balance: acct.balance });
       return send(res, 303, "", { Location: `/?msg=${encodeURIComponent(`Withdrew $${amount} to ${form.to}`)}` });
+    }
+    if (url.pathname === "/account") {
+      // POST /account updates the display name; DELETE (as `_method`) closes it.
+      if (effectiveMethod(req, url, raw) === "DELETE") {
+        ledger.push({ id, user, op: "close-account", state: gate.state, via: "_method" });
+        return json(res, 200, { ok: true, closed: true });
+      }
+      ledger.push({ id, user, op: "rename", name: String(form.name), state: gate.state });
+      return json(res, 200, { ok: true });
     }
     if (url.pathname === "/account/email") {
       acct.email = form.email;

@@ -3,16 +3,19 @@
 //! The portal (`www/__actiongate/admin/`, static files at
 //! `/__actiongate/admin`) signs in with the management secret at
 //! `POST /__actiongate/admin/session`, which sets an HttpOnly,
-//! `SameSite=Strict` session cookie and answers with a CSRF token; the
-//! portal sends that token in `X-ActionGate-CSRF` with every management
-//! request. `DELETE` signs out.
+//! `SameSite=Strict` session cookie (`__Host-ag_admin` over https,
+//! `ag_admin` over plain http) and answers with a CSRF token; the portal
+//! sends that token in `X-ActionGate-CSRF` with every management request.
+//! `DELETE` signs out and revokes the session on the server (a KV entry
+//! kept until the session would have expired), so a copied cookie stops
+//! working at sign-out. The edge proxy never forwards the cookie to the app.
 //!
 //! Every management request, with the cookie or HTTP Basic, is refused
 //! when the browser says it comes from another site (`Origin` of another
 //! origin, `Sec-Fetch-Site: cross-site | same-site`): with a cached Basic
 //! login or a cookie, a page elsewhere must not be able to act.
 
-use actiongate_core::admin::{self, AdminSession, COOKIE, CSRF_HEADER, SESSION_TTL_SECS};
+use actiongate_core::admin::{self, AdminSession, CSRF_HEADER, SESSION_TTL_SECS};
 use serde::Deserialize;
 use serde_json::json;
 use worker::{Date, Env, Headers, Method, Request, Response};
@@ -31,9 +34,50 @@ fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }
 
-fn cookie(req: &Request, name: &str) -> Option<String> {
-    let all = header(req, "Cookie")?;
-    actiongate_core::proxy::cookie(&all, name).map(str::to_owned)
+fn https(req: &Request) -> bool {
+    req.url().is_ok_and(|u| u.scheme() == "https")
+}
+
+/// The request's portal session, if its cookie is sealed by `secret`,
+/// unexpired and not revoked. Over https only the `__Host-` cookie counts.
+///
+/// # Errors
+/// 503 when the revocation list cannot be read.
+async fn current_session(
+    req: &Request,
+    env: &Env,
+    secret: &str,
+) -> Result<Option<AdminSession>, ApiError> {
+    let Some(all) = header(req, "Cookie") else {
+        return Ok(None);
+    };
+    let Some(session) = actiongate_core::proxy::cookie(&all, admin::cookie_name(https(req)))
+        .and_then(|t| admin::open(secret, t, now_secs()))
+    else {
+        return Ok(None);
+    };
+    let revoked = crate::config_store::kv(env)?
+        .get(&admin::revocation_key(&session))
+        .text()
+        .await
+        .map_err(ApiError::unavailable)?;
+    Ok(revoked.is_none().then_some(session))
+}
+
+/// Remember a session as revoked until it would have expired.
+///
+/// # Errors
+/// 503 when KV fails.
+async fn revoke(env: &Env, session: &AdminSession) -> Result<(), ApiError> {
+    // KV keeps an entry for at least 60 s.
+    let ttl = session.exp.saturating_sub(now_secs()).max(60);
+    crate::config_store::kv(env)?
+        .put(&admin::revocation_key(session), "revoked")
+        .map_err(ApiError::unavailable)?
+        .expiration_ttl(ttl)
+        .execute()
+        .await
+        .map_err(ApiError::unavailable)
 }
 
 /// Refuse requests a browser marks as coming from another site.
@@ -67,13 +111,13 @@ fn same_site_only(req: &Request) -> Result<(), ApiError> {
 ///
 /// # Errors
 /// 403 cross-site or without the CSRF token, 401 without credentials.
-pub fn authorize(req: &Request, env: &Env) -> Result<(), ApiError> {
+pub async fn authorize(req: &Request, env: &Env) -> Result<(), ApiError> {
     same_site_only(req)?;
     if header(req, "Authorization").is_some() {
         return crate::router::authenticate(req, env, SECRET);
     }
     let secret = settings::secret(env, SECRET)?;
-    match cookie(req, COOKIE).and_then(|t| admin::open(&secret, &t, now_secs())) {
+    match current_session(req, env, &secret).await? {
         Some(session) if admin::csrf_ok(&session, header(req, CSRF_HEADER).as_deref()) => Ok(()),
         Some(_) => Err(ApiError::new(
             403,
@@ -97,10 +141,14 @@ struct SignIn {
     secret: String,
 }
 
+/// The session cookie. It needs `Path=/` (the `__Host-` prefix requires it,
+/// and the portal calls `/v1/management` as well as `/__actiongate`); the
+/// edge proxy strips it from everything it forwards to the app.
 fn session_cookie(req: &Request, value: &str, max_age: u64) -> String {
-    let secure = req.url().is_ok_and(|u| u.scheme() == "https");
+    let secure = https(req);
     format!(
-        "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        admin::cookie_name(secure),
         if secure { "; Secure" } else { "" }
     )
 }
@@ -128,7 +176,7 @@ pub async fn session(mut req: Request, env: &Env) -> Result<Response, ApiError> 
     allow(&req, &[Method::Get, Method::Post, Method::Delete])?;
     same_site_only(&req)?;
     let secret = settings::secret(env, SECRET)?;
-    let current = cookie(&req, COOKIE).and_then(|t| admin::open(&secret, &t, now_secs()));
+    let current = current_session(&req, env, &secret).await?;
     match req.method() {
         Method::Post => {
             let body = crate::http::read_json_body(&mut req).await?;
@@ -140,12 +188,14 @@ pub async fn session(mut req: Request, env: &Env) -> Result<Response, ApiError> 
                     "That is not the management secret.",
                 ));
             }
-            let mut random = [0u8; 16];
+            let mut random = [0u8; 32];
             getrandom::fill(&mut random)
                 .map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
+            let (sid, csrf) = random.split_at(16);
             let session = AdminSession {
+                sid: actiongate_core::proxy::b64url(sid),
                 exp: now_secs() + SESSION_TTL_SECS,
-                csrf: actiongate_core::proxy::b64url(&random),
+                csrf: actiongate_core::proxy::b64url(csrf),
             };
             let token = admin::seal(&secret, &session);
             let resp = json_response(
@@ -159,14 +209,15 @@ pub async fn session(mut req: Request, env: &Env) -> Result<Response, ApiError> 
             None => Err(ApiError::new(401, "unauthorized", "Not signed in.")),
         },
         _ => {
-            if let Some(s) = &current
-                && !admin::csrf_ok(s, header(&req, CSRF_HEADER).as_deref())
-            {
-                return Err(ApiError::new(
-                    403,
-                    "csrf_token_missing",
-                    format!("Send the session's CSRF token in {CSRF_HEADER}."),
-                ));
+            if let Some(s) = &current {
+                if !admin::csrf_ok(s, header(&req, CSRF_HEADER).as_deref()) {
+                    return Err(ApiError::new(
+                        403,
+                        "csrf_token_missing",
+                        format!("Send the session's CSRF token in {CSRF_HEADER}."),
+                    ));
+                }
+                revoke(env, s).await?;
             }
             let resp = json_response(200, &json!({"signedOut": true}))?;
             with_cookie(resp, &session_cookie(&req, "", 0))

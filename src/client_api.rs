@@ -335,6 +335,9 @@ fn with_cors(
     Ok(resp.with_headers(headers))
 }
 
+/// Largest body the magic-link confirmation accepts (bytes).
+const MAGIC_LINK_MAX_BODY: usize = 8 * 1024;
+
 /// `/__actiongate/magic-link?token=…&secret=…`: the link in the email.
 ///
 /// `GET` only shows a confirmation button: mail scanners fetch links before
@@ -358,7 +361,12 @@ pub async fn open_magic_link(mut req: Request, env: &Env) -> Result<Response, Ap
     };
     let text = |s: &str| format!("<p id=\"result\">{}</p>", esc(s));
     let fields: Vec<(String, String)> = if req.method() == Method::Post {
-        let body = req.bytes().await.unwrap_or_default();
+        // The confirmation form posts a token and a secret: a few hundred
+        // bytes. Anything past the limit is refused before it is read.
+        let body = match crate::http::read_limited(&mut req, MAGIC_LINK_MAX_BODY).await {
+            Ok(b) => b,
+            Err(e) => return page(e.status, "Link not valid", text(&e.description)),
+        };
         url::form_urlencoded::parse(&body).into_owned().collect()
     } else {
         url.query_pairs().into_owned().collect()

@@ -21,14 +21,14 @@ export { ReviewQueue, AnalyticsShard } from "./index.js";
 // #[wasm_bindgen] functions on its entrypoint class's prototype.
 const NEEDED = [
   ...["passThroughTarget", "originUnreachable", "classifyHeaders", "trackCall", "userObjectUnavailable"],
-  ...["maxBodyBytes", "protectCall", "protectAnswer"],
+  ...["maxBodyBytes", "protectCall", "protectAnswer", "ourCookies"],
 ];
 const missing = NEEDED.filter((name) => typeof Worker.prototype[name] !== "function");
 if (missing.length > 0) {
   throw new Error(`build/index.js lacks ${missing.join(", ")}: rebuild with scripts/build.sh`);
 }
 const { passThroughTarget, originUnreachable, classifyHeaders, trackCall, userObjectUnavailable } = Worker.prototype;
-const { maxBodyBytes, protectCall, protectAnswer } = Worker.prototype;
+const { maxBodyBytes, protectCall, protectAnswer, ourCookies } = Worker.prototype;
 
 /** The headers whose values passThroughTarget takes, in its order. */
 const CLASSIFY_HEADERS = classifyHeaders();
@@ -41,17 +41,41 @@ const TRACK_URL = /^[a-z]+:\/\/[^/]+\/v1\/users\/[^/?#]+\/actions\/[^/?#]+\/?(?:
 /** The header that names the user to the user object (src/user_object.rs, USER_HEADER). */
 const USER_HEADER = "X-ActionGate-User";
 
-/** Client-sent headers of this prefix never reach the app. */
-const OURS = "x-actiongate-";
+/**
+ * Client-sent headers of this prefix never reach the app, in any spelling
+ * a CGI/WSGI server folds onto the same name (`X_ActionGate_User_Id`); the
+ * rule of actiongate_core::proxy::is_our_header.
+ */
+const OURS = /^x[-_]actiongate[-_]/;
 
-/** The request's headers without any X-ActionGate-* (the same object when there is none). */
+/** ActionGate's own cookies (the portal session), which never reach the app. */
+const OUR_COOKIES = new Set(ourCookies());
+const HAS_OUR_COOKIE = new RegExp(`(?:^|;)\\s*(?:${[...OUR_COOKIES].join("|")})\\s*=`);
+
+/** A Cookie header without ActionGate's own cookies (null when none is left). */
+function withoutOurCookies(header) {
+  const kept = header
+    .split(";")
+    .map((kv) => kv.trim())
+    .filter((kv) => kv !== "" && !OUR_COOKIES.has(kv.split("=", 1)[0].trim()));
+  return kept.length === 0 ? null : kept.join("; ");
+}
+
+/** The request's headers without any of ActionGate's own (the same object when there is none). */
 function stripped(headers) {
   let out = headers;
   for (const name of headers.keys()) {
-    if (name.startsWith(OURS)) {
+    if (OURS.test(name)) {
       if (out === headers) out = new Headers(headers);
       out.delete(name);
     }
+  }
+  const cookie = headers.get("cookie");
+  if (cookie !== null && HAS_OUR_COOKIE.test(cookie)) {
+    if (out === headers) out = new Headers(headers);
+    const kept = withoutOurCookies(cookie);
+    if (kept === null) out.delete("cookie");
+    else out.set("cookie", kept);
   }
   return out;
 }

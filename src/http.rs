@@ -133,6 +133,7 @@ impl From<CoreError> for ApiError {
             ErrorKind::BadRequest => 400,
             ErrorKind::NotFound => 404,
             ErrorKind::Conflict => 409,
+            ErrorKind::UnsupportedMediaType => 415,
             ErrorKind::TooManyRequests => 429,
             ErrorKind::Internal => return ApiError::internal(e),
         };

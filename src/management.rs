@@ -57,7 +57,7 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
         _ => return Err(ApiError::not_found()),
     };
     allow(&req, methods)?;
-    crate::admin::authorize(&req, env)?;
+    crate::admin::authorize(&req, env).await?;
     let method = req.method();
     match (rest, method) {
         (["action-configurations"], _) => list_configs(env).await,

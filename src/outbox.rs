@@ -365,14 +365,22 @@ async fn replay(state: &State, env: &Env, user_id: &str, event: &Event) -> Resul
     let result =
         crate::proxy::replay_approved(env, user_id, code, key, record.state.as_str(), held).await;
     match result {
-        Ok(r) if r.status_code() < 500 => Ok(()),
-        other => {
-            // The app did not take it: claimable again, and retried later.
+        // Once the app has answered, whatever the status, it may have run the
+        // request: it is not sent again (the app deduplicates on
+        // X-ActionGate-Idempotency-Key if it must retry itself).
+        Ok(r) => {
+            if r.status_code() >= 500 {
+                worker::console_error!(
+                    "the app answered {} to the approved {code}/{key}; not sent again",
+                    r.status_code()
+                );
+            }
+            Ok(())
+        }
+        // It never reached the app: claimable again, and retried later.
+        Err(e) => {
             service::unclaim(&store, code, key, now_ms()).map_err(|e| e.to_string())?;
-            Err(match other {
-                Ok(r) => format!("the app answered {}", r.status_code()),
-                Err(e) => e.description,
-            })
+            Err(e.description)
         }
     }
 }

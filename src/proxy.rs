@@ -18,9 +18,9 @@ use actiongate_core::auth::secrets_equal;
 use actiongate_core::context::{EdgeInfo, Geo};
 use actiongate_core::model::PendingRequest;
 use actiongate_core::proxy::{
-    DEVICE_COOKIE, ForwardFacts, HEADER_PREFIX, IdentityError, Jwks, JwtAlgorithm, METHODS,
-    ProxyConfig, RequestParts, RouteConfig, SessionKeys, ambiguous_path, cookie, extract_custom,
-    sha256_hex, verify_session_jwt,
+    DEVICE_COOKIE, ForwardFacts, IdentityError, Jwks, JwtAlgorithm, METHODS, ProxyConfig,
+    RequestParts, RouteConfig, Selection, SessionKeys, ambiguous_path, body_method_overrides,
+    cookie, is_our_header, read_custom, sha256_hex, verify_session_jwt, without_our_cookies,
 };
 use serde_json::{Value, json};
 use std::cell::RefCell;
@@ -50,58 +50,127 @@ const KEPT_HEADERS: [&str; 4] = ["content-type", "accept", "accept-language", "u
 /// # Errors
 /// Any [`ApiError`]; pages for browsers are built here, not errors.
 pub async fn handle(
-    req: Request,
+    mut req: Request,
     url: &worker::Url,
     env: &Env,
     cfg: &ProxyConfig,
 ) -> Result<Response, ApiError> {
-    let (route, params) = match classify_request(req.inner(), url, cfg) {
+    let html = wants_html(&req);
+    match classify_request(req.inner(), url, cfg) {
         Class::UnknownMethod => {
-            return refuse(wants_html(&req), ApiError::method_not_allowed(&METHODS));
+            return refuse(html, ApiError::method_not_allowed(&METHODS));
         }
         Class::AmbiguousPath => {
             return refuse(
-                wants_html(&req),
+                html,
                 ApiError::bad_request(
                     "The path has an encoded /, \\ or NUL character, which the app could read as another path.",
                 ),
             );
         }
+        Class::AmbiguousMethod => return refuse(html, ambiguous_method()),
         Class::Resume => return resume(req, env, cfg).await,
         Class::PassThrough => {
             return pass_through(req.inner(), url, env, cfg)
                 .await
                 .map(Response::from);
         }
-        Class::Protected(route, params) => (route, params),
+        Class::Protected => {}
+    }
+    let body = match crate::http::read_limited(&mut req, cfg.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return refuse(html, e),
     };
-    protected(req, env, cfg, route, params).await
+    match select_with_body(req.inner(), url, cfg, &body) {
+        Selection::One(route, params) => protected(req, env, cfg, route, params, body).await,
+        Selection::Ambiguous => refuse(html, ambiguous_method()),
+        // The body named no protected route after all: forward it as read.
+        Selection::None => {
+            let headers = stripped_headers(&req)?;
+            let pq = path_and_query(url);
+            send(
+                env,
+                cfg,
+                request_to_origin(
+                    &origin_url(cfg, &pq),
+                    req.method(),
+                    headers,
+                    body_value(&req.method(), &body),
+                )?,
+            )
+            .await
+        }
+    }
+}
+
+/// A request whose ways of naming its method select different protected
+/// routes: the app's reading cannot be told, so it is refused.
+fn ambiguous_method() -> ApiError {
+    ApiError::new(
+        400,
+        "ambiguous_request",
+        "The request names more than one method (a method override disagrees with it); send it with one method.",
+    )
+}
+
+/// The route of a request whose body has been read: its method read every
+/// way an app might, the body's `_method` included (read only where it
+/// could select another route, see [`ProxyConfig::body_may_override`]).
+fn select_with_body<'a>(
+    req: &web_sys::Request,
+    url: &worker::Url,
+    cfg: &'a ProxyConfig,
+    body: &[u8],
+) -> Selection<'a> {
+    let headers = req.headers();
+    let method = req.method();
+    let mut overrides = method_overrides(|name| headers.get(name).ok().flatten(), url.query());
+    if cfg.body_may_override(&method, url.path(), &overrides) {
+        let ctype = headers
+            .get("Content-Type")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        overrides.extend(body_method_overrides(body, &ctype));
+    }
+    cfg.select(&method, url.path(), &overrides)
+}
+
+/// A body for the origin (none for GET and HEAD).
+fn body_value(method: &Method, body: &[u8]) -> Option<JsValue> {
+    match method {
+        Method::Get | Method::Head => None,
+        _ => Some(JsValue::from(js_sys::Uint8Array::from(body))),
+    }
 }
 
 /// What the edge proxy does with a request for the app.
-enum Class<'a> {
+enum Class {
     /// A method routes cannot name (workers-rs would read it as GET): 405.
     UnknownMethod,
     /// A segment decodes to a separator: the app could split it either way.
     AmbiguousPath,
+    /// Its ways of naming a method select different protected routes.
+    AmbiguousMethod,
     /// A browser returning from the challenge page.
     Resume,
     /// No protected route: straight to the app.
     PassThrough,
-    /// A protected route, with its path parameters.
-    Protected(&'a RouteConfig, std::collections::BTreeMap<String, String>),
+    /// A protected route, or a request whose body could name one
+    /// (`_method`): read the body, then select ([`select_with_body`]).
+    Protected,
 }
 
 /// Decide what a request for the app is. The JavaScript entry (through
 /// [`pass_through_target`]) and [`handle`] both ask this, so they cannot disagree about which requests are
 /// protected. `header` reads a request header by name.
-fn classify<'a>(
+fn classify(
     method: &str,
     header: impl Fn(&str) -> Option<String>,
     path: &str,
     query: Option<&str>,
-    cfg: &'a ProxyConfig,
-) -> Class<'a> {
+    cfg: &ProxyConfig,
+) -> Class {
     if !METHODS.contains(&method) {
         return Class::UnknownMethod;
     }
@@ -111,19 +180,17 @@ fn classify<'a>(
     if ambiguous_path(path) {
         return Class::AmbiguousPath;
     }
-    let (overrides, form_post) = method_hints(method, header, query);
-    match cfg.route_for(method, path, &overrides, form_post) {
-        Some((route, params)) => Class::Protected(route, params),
-        None => Class::PassThrough,
+    let overrides = method_overrides(header, query);
+    match cfg.select(method, path, &overrides) {
+        Selection::One(..) => Class::Protected,
+        Selection::Ambiguous => Class::AmbiguousMethod,
+        Selection::None if cfg.body_may_override(method, path, &overrides) => Class::Protected,
+        Selection::None => Class::PassThrough,
     }
 }
 
 /// [`classify`] for a request object.
-fn classify_request<'a>(
-    req: &web_sys::Request,
-    url: &worker::Url,
-    cfg: &'a ProxyConfig,
-) -> Class<'a> {
+fn classify_request(req: &web_sys::Request, url: &worker::Url, cfg: &ProxyConfig) -> Class {
     let headers = req.headers();
     classify(
         &req.method(),
@@ -141,21 +208,15 @@ const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
     "X-Method-Override",
 ];
 
-/// Every header [`classify`] reads: the method overrides, then the
-/// content type (which tells a form POST).
+/// Every header [`classify`] reads: the method overrides.
 fn classify_header_names() -> impl Iterator<Item = &'static str> {
-    METHOD_OVERRIDE_HEADERS.into_iter().chain(["Content-Type"])
+    METHOD_OVERRIDE_HEADERS.into_iter()
 }
 
-/// What may make an app handle a request as another method: override
-/// headers and a `_method` query parameter (upper-cased), and whether it is
-/// a form POST (whose body may carry `_method`). See
-/// [`ProxyConfig::route_for`].
-fn method_hints(
-    method: &str,
-    header: impl Fn(&str) -> Option<String>,
-    query: Option<&str>,
-) -> (Vec<String>, bool) {
+/// The methods a request names besides its own, before its body is read:
+/// override headers and `_method` in the query (upper-cased). The body's
+/// `_method` is read later, where it matters ([`select_with_body`]).
+fn method_overrides(header: impl Fn(&str) -> Option<String>, query: Option<&str>) -> Vec<String> {
     let mut overrides: Vec<String> = METHOD_OVERRIDE_HEADERS
         .iter()
         .filter_map(|h| header(h))
@@ -166,14 +227,9 @@ fn method_hints(
         )
         .map(|m| m.trim().to_ascii_uppercase())
         .collect();
+    overrides.sort();
     overrides.dedup();
-    let form_post = method == "POST"
-        && header("Content-Type").is_some_and(|c| {
-            let c = c.to_ascii_lowercase();
-            c.starts_with("application/x-www-form-urlencoded")
-                || c.starts_with("multipart/form-data")
-        });
-    (overrides, form_post)
+    overrides
 }
 
 /// Whether the client asked for a page rather than JSON.
@@ -211,14 +267,20 @@ fn stripped_headers(req: &Request) -> Result<Headers, ApiError> {
     strip_ours(&req.inner().headers())
 }
 
+/// A copy of `headers` without ActionGate's own: `X-ActionGate-*` in any
+/// spelling ([`is_our_header`]) and its cookies ([`without_our_cookies`]).
 fn strip_ours(headers: &web_sys::Headers) -> Result<Headers, ApiError> {
     let out = Headers(web_sys::Headers::new_with_headers(headers).map_err(js_internal)?);
-    let ours: Vec<String> = out
-        .keys()
-        .filter(|k| k.to_ascii_lowercase().starts_with(HEADER_PREFIX))
-        .collect();
+    let ours: Vec<String> = out.keys().filter(|k| is_our_header(k)).collect();
     for k in ours {
         out.delete(&k).map_err(ApiError::internal)?;
+    }
+    if let Some(c) = out.get("Cookie").map_err(ApiError::internal)? {
+        match without_our_cookies(&c) {
+            Some(kept) if kept != c => out.set("Cookie", &kept).map_err(ApiError::internal)?,
+            Some(_) => {}
+            None => out.delete("Cookie").map_err(ApiError::internal)?,
+        }
     }
     Ok(out)
 }
@@ -311,6 +373,16 @@ pub fn classify_headers() -> Vec<String> {
         .collect()
 }
 
+/// The cookies of ActionGate's own that the JavaScript entry removes from
+/// what it forwards (`actiongate_core::proxy::OUR_COOKIES`).
+#[wasm_bindgen::prelude::wasm_bindgen(js_name = ourCookies)]
+pub fn our_cookies() -> Vec<String> {
+    actiongate_core::proxy::OUR_COOKIES
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect()
+}
+
 /// The JavaScript entry's question (src/entry.mjs), answered without
 /// awaiting anything: where an unprotected app request goes, as the
 /// origin URL, or `[url, serviceBinding]`; for a protected route, the
@@ -340,7 +412,9 @@ pub fn pass_through_target(method: &str, url: &str, values: Vec<JsValue>) -> JsV
         };
         match classify(method, header, path, query, &cfg) {
             Class::PassThrough => {}
-            Class::Protected(..) => return Some(JsValue::from(cfg.max_body_bytes as f64)),
+            Class::Protected => {
+                return Some(JsValue::from(cfg.max_body_bytes as f64));
+            }
             _ => return None,
         }
         let to: JsValue = origin_url(&cfg, path_and_query).into();
@@ -612,16 +686,6 @@ fn unauthenticated(
     refuse(wants_html(req), e)
 }
 
-fn content_type_essence(req: &Request) -> String {
-    header(req, "Content-Type")
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase()
-}
-
 fn edge_info(req: &Request) -> EdgeInfo {
     let cf = req.cf();
     let coords = cf.and_then(|c| c.coordinates());
@@ -669,11 +733,12 @@ fn with_extra_headers(resp: Response, extra: &[(&str, String)]) -> Result<Respon
 }
 
 async fn protected(
-    mut req: Request,
+    req: Request,
     env: &Env,
     cfg: &ProxyConfig,
     route: &RouteConfig,
     params: std::collections::BTreeMap<String, String>,
+    body: Vec<u8>,
 ) -> Result<Response, ApiError> {
     let html = wants_html(&req);
     let url = req.url().map_err(ApiError::internal)?;
@@ -681,15 +746,19 @@ async fn protected(
         Ok(u) => u,
         Err(why) => return unauthenticated(&req, cfg, why),
     };
-    let body = match crate::http::read_limited(&mut req, cfg.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return refuse(html, e),
-    };
     if let Some(token) = header(&req, TOKEN_HEADER) {
+        // The retry's body is the held one (the claim checks its hash);
+        // it must read as strictly as the request did.
+        if let Err(e) = attributes(&req, &url, route, params, &body) {
+            return refuse(html, e);
+        }
         let pq = path_and_query(&url);
         return retry(&req, env, cfg, route, &user_id, &token, &pq, body).await;
     }
-    let (plan, cmd) = plan(&req, &url, cfg, route, params, user_id, &body)?;
+    let (plan, cmd) = match plan(&req, &url, cfg, route, params, user_id, &body) {
+        Ok(p) => p,
+        Err(e) => return refuse(html, e),
+    };
     let (status, text) = match call_user(env, &plan.user_id, &cmd).await {
         Ok(r) => (
             r.status_code(),
@@ -706,7 +775,6 @@ async fn protected(
                 &req,
                 env,
                 cfg,
-                req.method(),
                 &plan.path_and_query,
                 &plan.user_id,
                 &plan.action,
@@ -750,6 +818,38 @@ struct Plan {
     /// was checked, even if the isolate's copy expires meanwhile).
     to: String,
     service: Option<String>,
+    /// SHA-256 of the body forwarded, hex (signed for the app).
+    body_sha256: String,
+}
+
+fn lowercase_headers(req: &Request) -> Vec<(String, String)> {
+    req.headers()
+        .entries()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect()
+}
+
+/// The route's `custom` attributes, read strictly (one reading of each
+/// request: see `actiongate_core::proxy::read_custom`).
+fn attributes(
+    req: &Request,
+    url: &worker::Url,
+    route: &RouteConfig,
+    params: std::collections::BTreeMap<String, String>,
+    body: &[u8],
+) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let ctype = header(req, "Content-Type").unwrap_or_default();
+    read_custom(
+        route,
+        &RequestParts {
+            headers: lowercase_headers(req),
+            query: url.query().unwrap_or(""),
+            body,
+            content_type: &ctype,
+            params,
+        },
+    )
+    .map_err(ApiError::from)
 }
 
 /// The user object's track command for a protected request, and its [`Plan`].
@@ -764,22 +864,8 @@ fn plan(
 ) -> Result<(Plan, UserCommand), ApiError> {
     let pq = path_and_query(url);
     let method = req.inner().method();
-    let ctype = content_type_essence(req);
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .entries()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect();
-    let custom = extract_custom(
-        route,
-        &RequestParts {
-            headers: headers.clone(),
-            query: url.query().unwrap_or(""),
-            body,
-            content_type: &ctype,
-            params,
-        },
-    );
+    let headers = lowercase_headers(req);
+    let custom = attributes(req, url, route, params, body)?;
     let (device, new_device) = device_id(req);
     let edge = edge_info(req);
     let origin = url.origin().ascii_serialization();
@@ -794,6 +880,7 @@ fn plan(
         body_sha256: sha256_hex(body),
         replay_on_approval: route.replay_on_approval,
     };
+    let body_sha256 = pending.body_sha256.clone();
     let request = serde_json::from_value(json!({
         "custom": custom,
         "deviceId": device,
@@ -823,6 +910,7 @@ fn plan(
         replay_on_approval: route.replay_on_approval,
         to,
         service: cfg.origin_service.clone(),
+        body_sha256,
     };
     Ok((plan, cmd))
 }
@@ -930,7 +1018,9 @@ pub fn protect_call(request: web_sys::Request, body: Vec<u8>, env: Env) -> JsVal
         }
         let req = Request::from(request);
         let url = req.url().ok()?;
-        let Class::Protected(route, params) = classify_request(req.inner(), &url, &cfg) else {
+        // Which route, now that the body (and any `_method` in it) is known;
+        // an unprotected or ambiguous request takes the full path.
+        let Selection::One(route, params) = select_with_body(req.inner(), &url, &cfg, &body) else {
             return None;
         };
         if header(&req, TOKEN_HEADER).is_some() {
@@ -941,7 +1031,10 @@ pub fn protect_call(request: web_sys::Request, body: Vec<u8>, env: Env) -> JsVal
             Err(why) => return Some(unauthenticated(&req, &cfg, why).map(into_js)),
         };
         Some((|| {
-            let (plan, cmd) = plan(&req, &url, &cfg, route, params, user_id, &body)?;
+            let (plan, cmd) = match plan(&req, &url, &cfg, route, params, user_id, &body) {
+                Ok(p) => p,
+                Err(e) => return refuse(wants_html(&req), e).map(into_js),
+            };
             let command = serde_json::to_string(&cmd).map_err(ApiError::internal)?;
             let plan_text = serde_json::to_string(&plan).map_err(ApiError::internal)?;
             let out = worker::js_sys::Array::new();
@@ -977,12 +1070,15 @@ pub fn protect_answer(plan: &str, status: u16, text: &str, env: Env) -> Result<J
             Answer::Forward { key, cookie } => {
                 let signed = signed_headers(
                     &env,
-                    &plan.method,
-                    &plan.path_and_query,
-                    &plan.user_id,
-                    &plan.action,
-                    "ALLOW",
-                    &key,
+                    &Signed {
+                        method: &plan.method,
+                        url: &plan.to,
+                        body_sha256: &plan.body_sha256,
+                        user_id: &plan.user_id,
+                        action: &plan.action,
+                        state: "ALLOW",
+                        idempotency_key: &key,
+                    },
                 )?;
                 let headers = worker::js_sys::Array::new();
                 for (k, v) in signed {
@@ -1024,12 +1120,12 @@ fn unb64(s: &str) -> Option<Vec<u8>> {
     actiongate_core::proxy::unb64url(s)
 }
 
+/// Forward a checked request to the app, signed, with the body as read.
 #[allow(clippy::too_many_arguments)]
 async fn forward(
     req: &Request,
     env: &Env,
     cfg: &ProxyConfig,
-    method: Method,
     pq: &str,
     user_id: &str,
     action: &str,
@@ -1037,42 +1133,61 @@ async fn forward(
     key: &str,
     body: Vec<u8>,
 ) -> Result<Response, ApiError> {
+    let method = req.method();
+    let url = origin_url(cfg, pq);
     let headers = stripped_headers(req)?;
     headers.delete(TOKEN_HEADER).map_err(ApiError::internal)?;
-    for (k, v) in signed_headers(env, method.as_ref(), pq, user_id, action, state, key)? {
-        headers.set(k, &v).map_err(ApiError::internal)?;
-    }
-    let body = match method {
-        Method::Get | Method::Head => None,
-        _ => Some(JsValue::from(js_sys::Uint8Array::from(body.as_slice()))),
-    };
-    send(
-        env,
-        cfg,
-        request_to_origin(&origin_url(cfg, pq), method, headers, body)?,
-    )
-    .await
-}
-
-/// The signed `X-ActionGate-*` headers of a request forwarded to the app.
-fn signed_headers(
-    env: &Env,
-    method: &str,
-    path_and_query: &str,
-    user_id: &str,
-    action: &str,
-    state: &str,
-    idempotency_key: &str,
-) -> Result<Vec<(&'static str, String)>, ApiError> {
-    let signing = settings::secret(env, "ORIGIN_SIGNING_KEY")?;
-    let facts = ForwardFacts {
-        timestamp: Date::now().as_millis() / 1000,
-        method,
-        path_and_query,
+    let facts = Signed {
+        method: method.as_ref(),
+        url: &url,
+        body_sha256: &sha256_hex(&body),
         user_id,
         action,
         state,
-        idempotency_key,
+        idempotency_key: key,
+    };
+    for (k, v) in signed_headers(env, &facts)? {
+        headers.set(k, &v).map_err(ApiError::internal)?;
+    }
+    let body = body_value(&method, &body);
+    send(env, cfg, request_to_origin(&url, method, headers, body)?).await
+}
+
+/// What [`signed_headers`] signs of a request sent to the app.
+struct Signed<'a> {
+    method: &'a str,
+    /// The URL it is sent to (its host is signed, as the app sees it).
+    url: &'a str,
+    body_sha256: &'a str,
+    user_id: &'a str,
+    action: &'a str,
+    state: &'a str,
+    idempotency_key: &'a str,
+}
+
+/// The signed `X-ActionGate-*` headers of a request forwarded to the app.
+fn signed_headers(env: &Env, s: &Signed<'_>) -> Result<Vec<(&'static str, String)>, ApiError> {
+    let signing = settings::secret(env, "ORIGIN_SIGNING_KEY")?;
+    let url = url::Url::parse(s.url).map_err(ApiError::internal)?;
+    let host = match (url.host_str(), url.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        (None, _) => return Err(ApiError::internal("the app's URL has no host")),
+    };
+    let path_and_query = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    };
+    let facts = ForwardFacts {
+        timestamp: Date::now().as_millis() / 1000,
+        method: s.method,
+        host: &host,
+        path_and_query: &path_and_query,
+        body_sha256: s.body_sha256,
+        user_id: s.user_id,
+        action: s.action,
+        state: s.state,
+        idempotency_key: s.idempotency_key,
     };
     Ok(facts.headers(signing.as_bytes()))
 }
@@ -1143,7 +1258,6 @@ async fn retry(
         req,
         env,
         cfg,
-        method,
         pq,
         user_id,
         &route.action,
@@ -1162,7 +1276,11 @@ async fn retry(
     .await
 }
 
-/// When the origin failed, make the held-back request claimable again.
+/// When the app could not be reached at all (no answer: connection
+/// refused, DNS), make the held-back request claimable again. Once the app
+/// has answered, whatever the status, it may have executed the request: the
+/// claim stays consumed and its answer is relayed, so a retry can never run
+/// it twice.
 async fn release_on_failure(
     env: &Env,
     user_id: &str,
@@ -1170,11 +1288,7 @@ async fn release_on_failure(
     key: &str,
     result: Result<Response, ApiError>,
 ) -> Result<Response, ApiError> {
-    let failed = match &result {
-        Err(_) => true,
-        Ok(r) => r.status_code() >= 500,
-    };
-    if failed {
+    if result.is_err() {
         let cmd = UserCommand::Unclaim {
             action_code: code.to_owned(),
             idempotency_key: key.to_owned(),
@@ -1184,14 +1298,6 @@ async fn release_on_failure(
                 "could not release {code}/{key} after an origin failure: {}",
                 e.description
             );
-        }
-        if let Ok(r) = &result {
-            worker::console_error!("origin answered {} to a released request", r.status_code());
-            return Err(ApiError::new(
-                502,
-                "origin_error",
-                "The application failed to handle the request. It was kept; try again.",
-            ));
         }
     }
     result
@@ -1217,32 +1323,26 @@ fn held_to_origin(
     for (k, v) in &held.headers {
         replay_headers.set(k, v).map_err(ApiError::internal)?;
     }
-    if let Some(c) = cookie {
+    if let Some(c) = cookie.as_deref().and_then(without_our_cookies) {
         replay_headers
             .set("Cookie", &c)
             .map_err(ApiError::internal)?;
     }
-    for (k, v) in signed_headers(
-        env,
-        &held.method,
-        &held.path_and_query,
+    let url = origin_url(cfg, &held.path_and_query);
+    let facts = Signed {
+        method: &held.method,
+        url: &url,
+        body_sha256: &sha256_hex(&body),
         user_id,
-        action_code,
+        action: action_code,
         state,
         idempotency_key,
-    )? {
+    };
+    for (k, v) in signed_headers(env, &facts)? {
         replay_headers.set(k, &v).map_err(ApiError::internal)?;
     }
-    let body = match method {
-        Method::Get | Method::Head => None,
-        _ => Some(JsValue::from(js_sys::Uint8Array::from(body.as_slice()))),
-    };
-    request_to_origin(
-        &origin_url(cfg, &held.path_and_query),
-        method,
-        replay_headers,
-        body,
-    )
+    let body = body_value(&method, &body);
+    request_to_origin(&url, method, replay_headers, body)
 }
 
 /// Send a held request to the app because a reviewer approved it (routes

@@ -4,6 +4,7 @@
 // worker (tests/e2e/origin-worker) and answers with what it received.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { mgmt, uid, BASE, VARS, assertError } from "./lib.mjs";
 
 test("the app as a service binding: pass-through and protected routes reach it; the document is checked", async () => {
@@ -49,7 +50,8 @@ test("the app as a service binding: pass-through and protected routes reach it; 
   assert.equal(body.headers["x-actiongate-user-id"], user);
   assert.equal(body.headers["x-actiongate-action"], "svc-action");
   assert.equal(body.headers["x-actiongate-state"], "ALLOW", "the client's copy was replaced");
-  assert.match(body.headers["x-actiongate-signature"], /^v1=/);
+  assert.match(body.headers["x-actiongate-signature"], /^v2=/);
+  assert.equal(body.headers["x-actiongate-body-sha256"], createHash("sha256").update(JSON.stringify({ amount: 5 })).digest("hex"));
 
   // Both, or a binding name that is not one, is refused.
   const bad = await mgmt("POST", "/configuration/validate", {

@@ -3,15 +3,20 @@
 //! CSRF token), HMAC-signed under a key derived from the management secret,
 //! so changing the secret signs everyone out. Every management request made
 //! with the cookie must also send the CSRF token in a header, which a
-//! cross-site page cannot read.
+//! cross-site page cannot read. Each session has an id, so signing out can
+//! revoke it on the server: a copied cookie stops working at sign-out.
 
 use serde::{Deserialize, Serialize};
 
 use crate::auth::secrets_equal;
 use crate::proxy::{b64url, unb64url};
 
-/// Name of the session cookie.
+/// Name of the session cookie over plain http (local development).
 pub const COOKIE: &str = "ag_admin";
+/// Name of the session cookie over https: the `__Host-` prefix makes the
+/// browser keep it only if it is `Secure`, host-only and for `Path=/`, so
+/// no subdomain can set or shadow it.
+pub const HOST_COOKIE: &str = "__Host-ag_admin";
 /// Header carrying the CSRF token.
 pub const CSRF_HEADER: &str = "X-ActionGate-CSRF";
 /// How long a session lasts, in seconds.
@@ -20,6 +25,9 @@ pub const SESSION_TTL_SECS: u64 = 8 * 3600;
 /// What a session cookie carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminSession {
+    /// The session's id (base64url of 16 random bytes), under which
+    /// sign-out records its revocation.
+    pub sid: String,
     /// Expiry, seconds since the epoch.
     pub exp: u64,
     /// The CSRF token (base64url of 16 random bytes).
@@ -53,6 +61,19 @@ pub fn open(secret: &str, token: &str, now_secs: u64) -> Option<AdminSession> {
     (now_secs < s.exp).then_some(s)
 }
 
+/// The session cookie's name: `__Host-` prefixed over https, where the
+/// browser enforces what the prefix promises; plain over http (local
+/// development), where it cannot be `Secure`.
+pub fn cookie_name(https: bool) -> &'static str {
+    if https { HOST_COOKIE } else { COOKIE }
+}
+
+/// The storage key under which a revoked session is remembered until it
+/// would have expired anyway.
+pub fn revocation_key(session: &AdminSession) -> String {
+    format!("admin-session-revoked:{}", session.sid)
+}
+
 /// Whether a request's CSRF header matches its session.
 pub fn csrf_ok(session: &AdminSession, header: Option<&str>) -> bool {
     header.is_some_and(|h| secrets_equal(h.as_bytes(), session.csrf.as_bytes()))
@@ -67,6 +88,7 @@ mod tests {
     #[test]
     fn sessions_are_sealed_expire_and_die_with_the_secret() {
         let s = AdminSession {
+            sid: "s1".into(),
             exp: 1_000,
             csrf: "c5rf".into(),
         };

@@ -15,6 +15,8 @@ pub enum ErrorKind {
     NotFound,
     /// The request conflicts with stored state (409).
     Conflict,
+    /// The body's media type is not one the endpoint reads (415).
+    UnsupportedMediaType,
     /// Too many requests of this kind; try again later (429).
     TooManyRequests,
     /// Something failed inside; details are logged, not returned (500).
@@ -61,6 +63,24 @@ pub enum CoreError {
     /// A code went out on this channel moments ago; it still works.
     #[error("{0}")]
     CodeRecentlySent(String),
+    /// A request an app could read in more than one way (the edge proxy
+    /// refuses it rather than guess which reading the app takes).
+    #[error("{0}")]
+    AmbiguousRequest(String),
+    /// A body sent with a media type the route does not read.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A protected route's attribute is absent from the request.
+    #[error("The request lacks {0:?}, which this route requires.")]
+    MissingAttribute(String),
+    /// A protected route's attribute does not convert to its type.
+    #[error("{name}: {message}.")]
+    InvalidAttribute {
+        /// The attribute.
+        name: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// Storage failed; the message is for logs only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -85,7 +105,11 @@ impl CoreError {
             | CoreError::InvalidBody(_)
             | CoreError::Invalid(_)
             | CoreError::IllegalTransition { .. }
+            | CoreError::AmbiguousRequest(_)
+            | CoreError::MissingAttribute(_)
+            | CoreError::InvalidAttribute { .. }
             | CoreError::WebAuthn(_) => ErrorKind::BadRequest,
+            CoreError::UnsupportedMediaType(_) => ErrorKind::UnsupportedMediaType,
             CoreError::ActionNotFound | CoreError::AuthenticatorNotFound => ErrorKind::NotFound,
             CoreError::IdempotencyConflict(_) => ErrorKind::Conflict,
             CoreError::TooManyRequests(_) | CoreError::CodeRecentlySent(_) => {
@@ -102,6 +126,10 @@ impl CoreError {
                 "invalid_request"
             }
             CoreError::IllegalTransition { .. } => "invalid_state_transition",
+            CoreError::AmbiguousRequest(_) => "ambiguous_request",
+            CoreError::UnsupportedMediaType(_) => "unsupported_media_type",
+            CoreError::MissingAttribute(_) => "missing_attribute",
+            CoreError::InvalidAttribute { .. } => "invalid_attribute",
             CoreError::ActionNotFound => "action_not_found",
             CoreError::AuthenticatorNotFound => "authenticator_not_found",
             CoreError::IdempotencyConflict(_) => "idempotency_conflict",

@@ -10,10 +10,15 @@ use std::collections::BTreeMap;
 use jwt_simple::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use url::form_urlencoded;
 
 use crate::error::CoreError;
 use crate::ids::check_action_code;
+use crate::redirect::{BrowserUrl, check_browser_url};
+
+mod request;
+pub use request::{
+    RequestParts, body_method_overrides, parse_strict_json, read_custom, strict_number,
+};
 
 /// Largest request body the proxy reads on a protected route (default).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
@@ -139,10 +144,18 @@ pub struct RouteConfig {
     /// The action code tracked for it.
     pub action: String,
     /// `custom` attributes: name → source (`body:/json/pointer`,
-    /// `form:field`, `query:name`, `header:Name`, `param:name`), optionally
-    /// `{"from": source, "type": "number" | "string" | "boolean"}`.
+    /// `form:field`, `query:name`, `header:Name`, `param:name`), or
+    /// `{"from": source, "type": "number" | "string" | "boolean",
+    /// "optional": true}`. Each is required unless marked optional: a
+    /// request without it is refused (see [`read_custom`]).
     #[serde(default)]
     pub custom: BTreeMap<String, AttributeSource>,
+    /// The app never reads a method override (`X-HTTP-Method-Override`,
+    /// `_method`) for this route: a request whose own method selects it is
+    /// checked as this route whatever overrides it carries, and overrides
+    /// never select it. Default: false (see [`ProxyConfig::select`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_method_override: bool,
     /// When a held request of this route is approved in review, send it
     /// to the app right away (once), instead of waiting for the client to
     /// retry with its token. Default: false.
@@ -154,16 +167,25 @@ pub struct RouteConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum AttributeSource {
-    /// Just the source; the value keeps its type.
+    /// Just the source; the value keeps its type, and is required.
     Plain(String),
-    /// A source and a type to convert to.
-    Typed {
-        /// The source.
-        from: String,
-        /// The type.
-        #[serde(rename = "type")]
-        kind: AttributeType,
-    },
+    /// A source with a type to convert to, or marked optional.
+    Typed(TypedSource),
+}
+
+/// `{"from": source, "type": …, "optional": …}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypedSource {
+    /// The source.
+    pub from: String,
+    /// The type to convert to. Default: the value keeps its type.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<AttributeType>,
+    /// Whether the attribute may be absent (then `null`). Default: false,
+    /// an absent attribute refuses the request (`missing_attribute`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
 }
 
 /// A type to convert an attribute to.
@@ -179,11 +201,25 @@ pub enum AttributeType {
 }
 
 impl AttributeSource {
-    fn parts(&self) -> (&str, Option<AttributeType>) {
+    /// The source (`body:/amount`, `form:to`, …).
+    pub fn from(&self) -> &str {
         match self {
-            AttributeSource::Plain(s) => (s, None),
-            AttributeSource::Typed { from, kind } => (from, Some(*kind)),
+            AttributeSource::Plain(s) => s,
+            AttributeSource::Typed(t) => &t.from,
         }
+    }
+
+    /// The type it converts to, if any.
+    pub fn kind(&self) -> Option<AttributeType> {
+        match self {
+            AttributeSource::Plain(_) => None,
+            AttributeSource::Typed(t) => t.kind,
+        }
+    }
+
+    /// Whether it may be absent.
+    pub fn optional(&self) -> bool {
+        matches!(self, AttributeSource::Typed(t) if t.optional)
     }
 }
 
@@ -274,9 +310,9 @@ impl ProxyConfig {
             }
         }
         if let Some(l) = &id.login_url
-            && (!l.starts_with('/') || l.starts_with("//"))
+            && let Err(why) = check_browser_url(l, BrowserUrl::Path)
         {
-            p.push("proxy.identity.loginUrl: a path on this site, starting with /".to_owned());
+            p.push(format!("proxy.identity.loginUrl: {l:?} {why}"));
         }
         if self.max_body_bytes == 0 || self.max_body_bytes > 1024 * 1024 {
             p.push("proxy.maxBodyBytes: between 1 and 1048576".to_owned());
@@ -292,8 +328,14 @@ impl ProxyConfig {
             if let Err(e) = check_action_code(&r.action, &format!("{at}.action")) {
                 p.push(e.to_string());
             }
+            let reads = |prefix: &str| r.custom.values().any(|s| s.from().starts_with(prefix));
+            if reads("body:") && reads("form:") {
+                p.push(format!(
+                    "{at}.custom: read the body as JSON (body:) or as a form (form:), not both"
+                ));
+            }
             for (name, src) in &r.custom {
-                let (from, _) = src.parts();
+                let from = src.from();
                 let ok = match from.split_once(':') {
                     Some(("body", ptr)) => ptr.is_empty() || ptr.starts_with('/'),
                     Some(("form" | "query" | "header", n)) => !n.is_empty(),
@@ -312,30 +354,60 @@ impl ProxyConfig {
         p
     }
 
-    /// The route a request belongs to, reading its method the way apps do:
-    /// a method override (`overrides`: an `X-HTTP-Method-Override` header or
-    /// a `_method` query parameter) first, then the request's own method,
-    /// then, for a form POST, a PUT, PATCH or DELETE route at that path
-    /// (Rails-style forms carry `_method` in the body, which is not read for
-    /// this).
-    pub fn route_for(
-        &self,
-        method: &str,
-        path: &str,
-        overrides: &[String],
-        form_post: bool,
-    ) -> Option<(&RouteConfig, BTreeMap<String, String>)> {
-        let form_methods: &[&str] = if form_post {
-            &["PUT", "PATCH", "DELETE"]
-        } else {
-            &[]
-        };
-        overrides
+    /// The route a request belongs to, reading its method every way an app
+    /// might: its own `method` and every method it names otherwise
+    /// (`overrides`: override headers, `_method` in the query or the body).
+    /// Where those select different protected routes, which one the app runs
+    /// cannot be told: [`Selection::Ambiguous`], and the request is refused.
+    /// Where they select one protected route (and the others none), the
+    /// request is checked as that route, the stricter reading. A route with
+    /// `ignoreMethodOverride` selected by the request's own method decides
+    /// alone, and is never selected by an override.
+    pub fn select(&self, method: &str, path: &str, overrides: &[String]) -> Selection<'_> {
+        let mut here = self.at_path(path);
+        let own = here.iter().position(|(r, _)| applies(r, method));
+        if let Some(i) = own
+            && here.get(i).is_some_and(|(r, _)| r.ignore_method_override)
+        {
+            let (r, p) = here.swap_remove(i);
+            return Selection::One(r, p);
+        }
+        let mut chosen: Vec<usize> = own.into_iter().collect();
+        for m in overrides.iter().filter(|m| !m.eq_ignore_ascii_case(method)) {
+            if let Some(i) = here.iter().position(|(r, _)| applies(r, m))
+                && here.get(i).is_some_and(|(r, _)| !r.ignore_method_override)
+                && !chosen.contains(&i)
+            {
+                chosen.push(i);
+            }
+        }
+        match chosen.as_slice() {
+            [] => Selection::None,
+            [i] => {
+                let (r, p) = here.swap_remove(*i);
+                Selection::One(r, p)
+            }
+            _ => Selection::Ambiguous,
+        }
+    }
+
+    /// Whether a request's body could name a method (`_method`) that
+    /// selects another route than its `method` and `overrides` do: it may
+    /// carry a body, and a route of another method (that heeds overrides)
+    /// matches its path. Such a request is read before it is classified.
+    pub fn body_may_override(&self, method: &str, path: &str, overrides: &[String]) -> bool {
+        if method == "GET" || method == "HEAD" {
+            return false;
+        }
+        let here = self.at_path(path);
+        let first = |m: &str| here.iter().find(|(r, _)| applies(r, m)).map(|(r, _)| *r);
+        if first(method).is_some_and(|r| r.ignore_method_override) {
+            return false;
+        }
+        METHODS
             .iter()
-            .map(String::as_str)
-            .chain(std::iter::once(method))
-            .chain(form_methods.iter().copied())
-            .find_map(|m| self.route(m, path))
+            .filter(|m| **m != method && !overrides.iter().any(|o| o == *m))
+            .any(|m| first(m).is_some_and(|r| !r.ignore_method_override))
     }
 
     /// The first route matching `method` and `path`, with its path parameters
@@ -345,22 +417,48 @@ impl ProxyConfig {
         method: &str,
         path: &str,
     ) -> Option<(&RouteConfig, BTreeMap<String, String>)> {
+        self.at_path(path)
+            .into_iter()
+            .find(|(r, _)| applies(r, method))
+    }
+
+    /// Every route whose pattern matches `path`, whatever its method, in
+    /// order, with its path parameters. The path is normalised once.
+    fn at_path(&self, path: &str) -> Vec<(&RouteConfig, BTreeMap<String, String>)> {
+        if !path.starts_with('/') {
+            return Vec::new();
+        }
         let patterns = self.patterns.get_or_init(|| {
             self.routes
                 .iter()
                 .map(|r| PathPattern::parse(&r.path).ok())
                 .collect()
         });
-        // Apps answer HEAD with their GET handler.
-        let head = method.eq_ignore_ascii_case("HEAD");
-        self.routes.iter().zip(patterns).find_map(|(r, p)| {
-            let applies = r.method.eq_ignore_ascii_case(method) || (head && r.method == "GET");
-            if !applies {
-                return None;
-            }
-            p.as_ref()?.matches(path).map(|params| (r, params))
-        })
+        let parts = normal_segments(path);
+        self.routes
+            .iter()
+            .zip(patterns)
+            .filter_map(|(r, p)| p.as_ref()?.matches_parts(&parts).map(|params| (r, params)))
+            .collect()
     }
+}
+
+/// Whether a route applies to a request of `method`: its own, or HEAD for a
+/// GET route (apps answer HEAD with their GET handler).
+fn applies(r: &RouteConfig, method: &str) -> bool {
+    r.method.eq_ignore_ascii_case(method)
+        || (method.eq_ignore_ascii_case("HEAD") && r.method == "GET")
+}
+
+/// Which protected route a request is, by [`ProxyConfig::select`].
+#[derive(Debug)]
+pub enum Selection<'a> {
+    /// No protected route.
+    None,
+    /// This route, with its path parameters.
+    One(&'a RouteConfig, BTreeMap<String, String>),
+    /// The ways the request names its method select different routes.
+    Ambiguous,
 }
 
 fn valid_env_name(s: &str) -> bool {
@@ -443,7 +541,11 @@ impl PathPattern {
         if !path.starts_with('/') {
             return None;
         }
-        let parts = normal_segments(path);
+        self.matches_parts(&normal_segments(path))
+    }
+
+    /// [`Self::matches`] for a path already split by [`normal_segments`].
+    fn matches_parts(&self, parts: &[String]) -> Option<BTreeMap<String, String>> {
         if parts.len() < self.segments.len() || (!self.rest && parts.len() != self.segments.len()) {
             return None;
         }
@@ -452,14 +554,14 @@ impl PathPattern {
         for (i, (seg, part)) in self.segments.iter().zip(parts).enumerate() {
             match seg {
                 Segment::Literal(l) => {
-                    let same = l.eq_ignore_ascii_case(&part)
-                        || (Some(i) == last && format_suffixed(l, &part));
+                    let same = l.eq_ignore_ascii_case(part)
+                        || (Some(i) == last && format_suffixed(l, part));
                     if !same {
                         return None;
                     }
                 }
                 Segment::Param(n) => {
-                    params.insert(n.clone(), part);
+                    params.insert(n.clone(), part.clone());
                 }
             }
         }
@@ -510,100 +612,6 @@ pub fn ambiguous_path(path: &str) -> bool {
         let once: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();
         once.iter().any(|b| separator(*b)) || percent_encoding::percent_decode(&once).any(separator)
     })
-}
-
-/// What the worker knows of a request, for attribute extraction.
-#[derive(Debug, Clone, Default)]
-pub struct RequestParts<'a> {
-    /// Lower-cased header names and their values.
-    pub headers: Vec<(String, String)>,
-    /// The raw query string (no `?`).
-    pub query: &'a str,
-    /// The body, when read.
-    pub body: &'a [u8],
-    /// The essence of the content type (`application/json`).
-    pub content_type: &'a str,
-    /// Path parameters of the route.
-    pub params: BTreeMap<String, String>,
-}
-
-fn convert(v: Value, kind: Option<AttributeType>) -> Value {
-    let text = |v: &Value| match v {
-        Value::String(s) => s.trim().to_owned(),
-        other => other.to_string(),
-    };
-    match kind {
-        None => v,
-        Some(AttributeType::String) => match v {
-            Value::Null => Value::Null,
-            other => Value::String(text(&other)),
-        },
-        Some(AttributeType::Number) => match v {
-            Value::Number(_) => v,
-            other => text(&other)
-                .parse::<f64>()
-                .ok()
-                .filter(|f| f.is_finite())
-                .and_then(|f| {
-                    // Whole numbers stay integers (5000, not 5000.0).
-                    if f.fract() == 0.0 && f.abs() < 9.0e15 {
-                        Some(serde_json::Number::from(f as i64))
-                    } else {
-                        serde_json::Number::from_f64(f)
-                    }
-                })
-                .map_or(Value::Null, Value::Number),
-        },
-        Some(AttributeType::Boolean) => match v {
-            Value::Bool(_) => v,
-            other => match text(&other).to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => Value::Bool(true),
-                "false" | "0" | "no" | "off" => Value::Bool(false),
-                _ => Value::Null,
-            },
-        },
-    }
-}
-
-/// Build a route's `custom` attributes from the request. A source that is
-/// absent, or a body that does not parse, gives `null`.
-pub fn extract_custom(route: &RouteConfig, req: &RequestParts<'_>) -> Map<String, Value> {
-    let json: Option<Value> = if req.content_type.eq_ignore_ascii_case("application/json") {
-        serde_json::from_slice(req.body).ok()
-    } else {
-        None
-    };
-    let form: Option<Vec<(String, String)>> = if req
-        .content_type
-        .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-    {
-        Some(form_urlencoded::parse(req.body).into_owned().collect())
-    } else {
-        None
-    };
-    let mut out = Map::new();
-    for (name, src) in &route.custom {
-        let (from, kind) = src.parts();
-        let raw = match from.split_once(':') {
-            Some(("body", ptr)) => json.as_ref().and_then(|j| j.pointer(ptr)).cloned(),
-            Some(("form", f)) => form
-                .as_ref()
-                .and_then(|fs| fs.iter().find(|(k, _)| k == f))
-                .map(|(_, v)| Value::String(v.clone())),
-            Some(("query", q)) => form_urlencoded::parse(req.query.as_bytes())
-                .find(|(k, _)| k == q)
-                .map(|(_, v)| Value::String(v.into_owned())),
-            Some(("header", h)) => req
-                .headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(h))
-                .map(|(_, v)| Value::String(v.clone())),
-            Some(("param", p)) => req.params.get(p).map(|v| Value::String(v.clone())),
-            _ => None,
-        };
-        out.insert(name.clone(), convert(raw.unwrap_or(Value::Null), kind));
-    }
-    out
 }
 
 /// Why no user could be identified.
@@ -802,8 +810,13 @@ pub struct ForwardFacts<'a> {
     pub timestamp: u64,
     /// HTTP method.
     pub method: &'a str,
+    /// The host the request is sent to, as the app sees it in `Host`
+    /// (`app.example.com`, `127.0.0.1:8788`).
+    pub host: &'a str,
     /// Path and query as forwarded.
     pub path_and_query: &'a str,
+    /// SHA-256 of the forwarded body, hex (of nothing for no body).
+    pub body_sha256: &'a str,
     /// The user.
     pub user_id: &'a str,
     /// The action code.
@@ -815,29 +828,29 @@ pub struct ForwardFacts<'a> {
 }
 
 impl ForwardFacts<'_> {
-    /// The string the signature covers: `v1`, then each fact, one per line.
+    /// The string the signature covers: `v2`, then each fact, one per line
+    /// (timestamp, method, host, path and query, body SHA-256, user, action,
+    /// state, idempotency key).
     pub fn canonical(&self) -> String {
-        format!(
-            "v1\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
-            self.timestamp,
+        [
+            "v2",
+            &self.timestamp.to_string(),
             self.method,
+            self.host,
             self.path_and_query,
+            self.body_sha256,
             self.user_id,
             self.action,
             self.state,
-            self.idempotency_key
-        )
+            self.idempotency_key,
+        ]
+        .join("\n")
     }
 
     /// `X-ActionGate-*` headers, the last being the base64url HMAC-SHA256 of
     /// [`Self::canonical`] under `key`.
     pub fn headers(&self, key: &[u8]) -> Vec<(&'static str, String)> {
         let mac = hmac_sha256::HMAC::mac(self.canonical().as_bytes(), key);
-        let mut buf = [0u8; 64];
-        let sig =
-            <ct_codecs::Base64UrlSafeNoPadding as ct_codecs::Encoder>::encode_to_str(&mut buf, mac)
-                .map(str::to_owned)
-                .unwrap_or_default();
         vec![
             ("X-ActionGate-Timestamp", self.timestamp.to_string()),
             ("X-ActionGate-User-Id", self.user_id.to_owned()),
@@ -847,9 +860,41 @@ impl ForwardFacts<'_> {
                 "X-ActionGate-Idempotency-Key",
                 self.idempotency_key.to_owned(),
             ),
-            ("X-ActionGate-Signature", format!("v1={sig}")),
+            ("X-ActionGate-Body-SHA256", self.body_sha256.to_owned()),
+            ("X-ActionGate-Signature", format!("v2={}", b64url(&mac))),
         ]
     }
+}
+
+/// Whether a request header is one of ActionGate's (`X-ActionGate-*`), in
+/// any spelling an app server might fold onto the same name: CGI and WSGI
+/// servers turn `-` and `_` alike into `_` (`X_ActionGate_User_Id`).
+pub fn is_our_header(name: &str) -> bool {
+    name.len() >= HEADER_PREFIX.len()
+        && name
+            .bytes()
+            .zip(HEADER_PREFIX.bytes())
+            .all(|(a, b)| a.to_ascii_lowercase() == b || (a == b'_' && b == b'-'))
+}
+
+/// The cookies of ActionGate's own that never reach the app: the portal
+/// session, in both spellings. (The device id cookie, `__as_aid`, is not
+/// secret and is Authsignal's documented device cookie, which apps read to
+/// pass a `deviceId` to track: it reaches the app.)
+pub const OUR_COOKIES: [&str; 2] = [crate::admin::COOKIE, crate::admin::HOST_COOKIE];
+
+/// A `Cookie` header without ActionGate's own cookies; `None` when nothing
+/// else is left.
+pub fn without_our_cookies(header: &str) -> Option<String> {
+    let kept: Vec<&str> = header
+        .split(';')
+        .map(str::trim)
+        .filter(|kv| {
+            let name = kv.split_once('=').map_or(*kv, |(k, _)| k).trim();
+            !kv.is_empty() && !OUR_COOKIES.contains(&name)
+        })
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("; "))
 }
 
 /// SHA-256 of `bytes`, hex.

@@ -11,6 +11,66 @@ use url::Url;
 
 use crate::error::CoreError;
 
+/// The two forms of a URL ActionGate sends a browser to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrowserUrl {
+    /// A path on this site (`/login`): never another host.
+    Path,
+    /// An absolute `http(s)` URL without user info.
+    Absolute,
+}
+
+/// Check a URL that ActionGate sends a browser to (`loginUrl`,
+/// `redirectUrl`, the redirect allowlist's entries): the one rule for all
+/// of them, so that no spelling a browser reads as another host slips by.
+/// Refused: ASCII control characters and spaces (raw or percent-encoded), a
+/// backslash (raw or `%5C`: browsers read `/\evil.example` as
+/// `//evil.example`), for a path anything but a single leading `/`
+/// (`//evil`, `/\evil`), for an absolute URL any scheme but http(s)
+/// (`javascript:`), no host, or user info.
+///
+/// # Errors
+/// A sentence saying what is wrong, for the caller to locate.
+pub fn check_browser_url(url: &str, form: BrowserUrl) -> Result<(), String> {
+    if url.chars().any(|c| c.is_ascii_control() || c == ' ') {
+        return Err("must not contain spaces or control characters".into());
+    }
+    let lower = url.to_ascii_lowercase();
+    let encoded_control = lower.match_indices('%').any(|(i, _)| {
+        let hex = lower.get(i + 1..i + 3).unwrap_or("");
+        matches!(hex.as_bytes().first(), Some(b'0' | b'1')) && hex.len() == 2
+            || hex == "7f"
+            || hex == "20"
+            || hex == "5c"
+    });
+    if url.contains('\\') || encoded_control {
+        return Err(
+            "must not contain a backslash, or an encoded backslash, space or control character"
+                .into(),
+        );
+    }
+    match form {
+        BrowserUrl::Path => {
+            if !url.starts_with('/') || url.starts_with("//") {
+                return Err("must be a path on this site, starting with a single /".into());
+            }
+        }
+        BrowserUrl::Absolute => {
+            if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+                return Err("must be an absolute http(s) URL".into());
+            }
+            let u = Url::parse(url).map_err(|_| "is not an absolute URL".to_owned())?;
+            if u.host_str().is_none_or(str::is_empty) {
+                return Err("has no host".into());
+            }
+            if !u.username().is_empty() || u.password().is_some() {
+                return Err("must not contain user info".into());
+            }
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
     scheme: String,
@@ -45,9 +105,11 @@ impl RedirectAllowlist {
                 Some((scheme, rest)) => (true, format!("{scheme}://{rest}")),
                 None => (false, raw.to_owned()),
             };
+            let checked = check_browser_url(&candidate, BrowserUrl::Absolute);
             match Url::parse(&candidate) {
                 Ok(u)
-                    if matches!(u.scheme(), "http" | "https")
+                    if checked.is_ok()
+                        && matches!(u.scheme(), "http" | "https")
                         && u.host_str().is_some()
                         && u.username().is_empty()
                         && u.password().is_none()
@@ -90,6 +152,7 @@ impl RedirectAllowlist {
         origin: Option<&str>,
     ) -> Result<(), CoreError> {
         if let (Some(o), Ok(u)) = (origin, Url::parse(redirect_url))
+            && check_browser_url(redirect_url, BrowserUrl::Absolute).is_ok()
             && u.origin().ascii_serialization() == o
             && u.username().is_empty()
             && u.password().is_none()
@@ -111,12 +174,12 @@ impl RedirectAllowlist {
                 format!("{redirect_url:?} {why}"),
             ))
         };
+        if let Err(why) = check_browser_url(redirect_url, BrowserUrl::Absolute) {
+            return refuse(&why);
+        }
         let Ok(u) = Url::parse(redirect_url) else {
             return refuse("is not an absolute URL");
         };
-        if !u.username().is_empty() || u.password().is_some() {
-            return refuse("must not contain user info");
-        }
         let Some(host) = u.host_str() else {
             return refuse("has no host");
         };
@@ -190,6 +253,57 @@ mod tests {
             "https://app.example.com, http://localhost:8788 https://*.shop.example/account",
         )
         .unwrap()
+    }
+
+    #[test]
+    fn urls_sent_to_browsers_follow_one_rule() {
+        for bad in [
+            "/\\evil.example",
+            "\\\\evil.example",
+            "//evil",
+            "/%5Cevil",
+            "/%5cevil",
+            "javascript:alert(1)",
+            "/login\nLocation: x",
+            "/a\tb",
+            "/a%0d%0ab",
+            "https://evil.example",
+            "login",
+            "/ x",
+        ] {
+            assert!(check_browser_url(bad, BrowserUrl::Path).is_err(), "{bad:?}");
+        }
+        for good in ["/login", "/login?next=%2Fhome", "/a/b"] {
+            assert!(
+                check_browser_url(good, BrowserUrl::Path).is_ok(),
+                "{good:?}"
+            );
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "JAVASCRIPT://x",
+            "https://a@evil.example/",
+            "https:/\\evil.example",
+            "https://app.example/%5C",
+            "//app.example/",
+            "data:text/html,x",
+            "https://app.example/\t",
+        ] {
+            assert!(
+                check_browser_url(bad, BrowserUrl::Absolute).is_err(),
+                "{bad:?}"
+            );
+        }
+        assert!(check_browser_url("https://app.example/done?x=1", BrowserUrl::Absolute).is_ok());
+        let list = RedirectAllowlist::parse("https://app.example").unwrap();
+        assert!(
+            list.check("https://app.example/%5C%5Cevil.example")
+                .is_err()
+        );
+        assert!(
+            list.check_or_same_origin("https://app.example/\\x", Some("https://app.example"))
+                .is_err()
+        );
     }
 
     #[test]

@@ -113,28 +113,56 @@ fn every_spelling_an_app_may_route_to_a_protected_path_matches_it() {
     );
     assert!(c.route("HEAD", "/api/withdraw").is_none());
     // Method overrides, as apps read them.
-    let post = |o: &[&str], form: bool| {
+    let one = |method: &str, path: &str, o: &[&str]| {
         let o: Vec<String> = o.iter().map(|s| (*s).to_owned()).collect();
-        c.route_for("GET", "/api/withdraw", &o, form)
-            .map(|(r, _)| r.action.clone())
+        match c.select(method, path, &o) {
+            Selection::One(r, _) => Some(r.action.clone()),
+            Selection::None => None,
+            Selection::Ambiguous => Some("ambiguous".into()),
+        }
     };
-    assert_eq!(post(&["POST"], false).as_deref(), Some("withdraw-funds"));
-    assert_eq!(post(&[], false), None);
+    assert_eq!(
+        one("GET", "/api/withdraw", &["POST"]).as_deref(),
+        Some("withdraw-funds")
+    );
+    assert_eq!(one("GET", "/api/withdraw", &[]), None);
     let del = parse_proxy(json!({
         "originUrl": "http://127.0.0.1:8788",
         "identity": {"jwt": {"cookie": "session", "algorithm": "HS256", "secretEnv": "APP_SESSION_SECRET"}},
-        "routes": [{"method": "DELETE", "path": "/accounts/:id", "action": "close-account"}]
+        "routes": [
+            {"method": "DELETE", "path": "/accounts/:id", "action": "close-account"},
+            {"method": "POST", "path": "/close", "action": "close-now"},
+            {"method": "GET", "path": "/close", "action": "close-preview"},
+            {"method": "POST", "path": "/upload", "action": "upload", "ignoreMethodOverride": true},
+            {"method": "DELETE", "path": "/upload", "action": "delete-upload"}
+        ]
     }))
     .unwrap();
-    assert!(
-        del.route_for("POST", "/accounts/7", &[], true).is_some(),
-        "a form POST may carry _method=DELETE"
-    );
-    assert!(del.route_for("POST", "/accounts/7", &[], false).is_none());
-    assert!(
-        del.route_for("POST", "/accounts/7", &["DELETE".into()], false)
-            .is_some()
-    );
+    let sel = |method: &str, path: &str, o: &[&str]| {
+        let o: Vec<String> = o.iter().map(|s| (*s).to_owned()).collect();
+        match del.select(method, path, &o) {
+            Selection::One(r, _) => r.action.clone(),
+            Selection::None => "none".into(),
+            Selection::Ambiguous => "ambiguous".into(),
+        }
+    };
+    // A POST with no override is not the DELETE route, but its body may name
+    // DELETE: it is read before it is classified.
+    assert_eq!(sel("POST", "/accounts/7", &[]), "none");
+    assert!(del.body_may_override("POST", "/accounts/7", &[]));
+    assert!(!del.body_may_override("GET", "/accounts/7", &[]));
+    assert!(!del.body_may_override("POST", "/elsewhere", &[]));
+    assert_eq!(sel("POST", "/accounts/7", &["DELETE"]), "close-account");
+    // Two protected routes named at once: which one the app runs is unknown.
+    assert_eq!(sel("POST", "/close", &["GET"]), "ambiguous");
+    assert_eq!(sel("POST", "/close", &["POST"]), "close-now");
+    assert_eq!(sel("GET", "/close", &[]), "close-preview");
+    // An override naming no route leaves the request's own route.
+    assert_eq!(sel("POST", "/close", &["PROPFIND"]), "close-now");
+    // A route that opts out decides alone, and no override selects it.
+    assert_eq!(sel("POST", "/upload", &["DELETE"]), "upload");
+    assert!(!del.body_may_override("POST", "/upload", &[]));
+    assert_eq!(sel("PUT", "/upload", &["POST"]), "none");
     // Other paths stay other paths.
     for path in [
         "/api/withdraws",
@@ -162,79 +190,360 @@ fn attributes_come_from_json_form_query_header_and_params() {
     let c = config();
     let (r, _) = c.route("POST", "/api/withdraw").unwrap();
     let body = br#"{"amount": 2500.5, "to": {"account": "NZ-1"}}"#;
-    let got = extract_custom(
+    let got = read_custom(
         r,
         &RequestParts {
             query: "note=rent&x=1",
             body,
-            content_type: "application/json",
+            content_type: "application/json; charset=utf-8",
             ..Default::default()
         },
-    );
+    )
+    .unwrap();
     assert_eq!(
         Value::Object(got),
         json!({"amount": 2500.5, "destinationAccount": "NZ-1", "note": "rent"})
     );
 
     let (r, _) = c.route("POST", "/withdraw").unwrap();
-    let got = extract_custom(
+    let got = read_custom(
         r,
         &RequestParts {
             body: b"amount=1200&to=GB-1234-999",
             content_type: "application/x-www-form-urlencoded",
             ..Default::default()
         },
-    );
+    )
+    .unwrap();
     assert_eq!(
         Value::Object(got),
         json!({"amount": 1200, "destinationAccount": "GB-1234-999"})
     );
 
     let (r, params) = c.route("POST", "/accounts/a1/close").unwrap();
-    let got = extract_custom(
+    let got = read_custom(
         r,
         &RequestParts {
             headers: vec![("x-client".into(), "ios".into())],
             params,
             ..Default::default()
         },
-    );
+    )
+    .unwrap();
     assert_eq!(
         Value::Object(got),
         json!({"accountId": "a1", "client": "ios"})
     );
 }
 
-#[test]
-fn absent_or_unparseable_sources_are_null() {
-    let c = config();
-    let (r, _) = c.route("POST", "/api/withdraw").unwrap();
-    let got = extract_custom(
+fn refusal(r: &RouteConfig, body: &[u8], content_type: &str, query: &str) -> (String, String) {
+    let e = read_custom(
         r,
         &RequestParts {
-            body: b"{not json",
-            content_type: "application/json",
+            body,
+            content_type,
+            query,
             ..Default::default()
         },
+    )
+    .unwrap_err();
+    (e.code().to_owned(), e.to_string())
+}
+
+#[test]
+fn a_request_the_app_could_read_otherwise_is_refused() {
+    let c = config();
+    let (json_route, _) = c.route("POST", "/api/withdraw").unwrap();
+    let (form_route, _) = c.route("POST", "/withdraw").unwrap();
+    let json_ok = br#"{"amount": 1, "to": {"account": "NZ-1"}}"#;
+    for (route, body, ctype, query, code) in [
+        // Repeated fields: the app takes the last, the first, or a list.
+        (
+            form_route,
+            &b"amount=1&to=NZ-1&amount=250000"[..],
+            "application/x-www-form-urlencoded",
+            "",
+            "ambiguous_request",
+        ),
+        (
+            form_route,
+            b"amount=1&to=NZ-1&to=GB-666",
+            "application/x-www-form-urlencoded",
+            "",
+            "ambiguous_request",
+        ),
+        (
+            form_route,
+            b"amount=1&%74o=NZ-1&to=GB-666",
+            "application/x-www-form-urlencoded",
+            "",
+            "ambiguous_request",
+        ),
+        (
+            json_route,
+            br#"{"amount": 1, "amount": 250000, "to": {"account": "NZ-1"}}"#,
+            "application/json",
+            "note=a",
+            "ambiguous_request",
+        ),
+        (
+            json_route,
+            br#"{"amount": 1, "to": {"account": "NZ-1", "account": "GB"}}"#,
+            "application/json",
+            "note=a",
+            "ambiguous_request",
+        ),
+        (
+            json_route,
+            json_ok,
+            "application/json",
+            "note=a&note=b",
+            "ambiguous_request",
+        ),
+        // JSON as anything but JSON, or no type at all.
+        (
+            json_route,
+            json_ok,
+            "text/plain",
+            "note=a",
+            "unsupported_media_type",
+        ),
+        (json_route, json_ok, "", "note=a", "unsupported_media_type"),
+        (
+            json_route,
+            json_ok,
+            "application/x-www-form-urlencoded",
+            "note=a",
+            "unsupported_media_type",
+        ),
+        (
+            json_route,
+            json_ok,
+            "application/json; charset=utf-16",
+            "note=a",
+            "unsupported_media_type",
+        ),
+        (
+            form_route,
+            b"amount=1&to=NZ-1",
+            "text/plain",
+            "",
+            "unsupported_media_type",
+        ),
+        (
+            form_route,
+            b"amount=1&to=NZ-1",
+            "multipart/form-data; boundary=x",
+            "",
+            "unsupported_media_type",
+        ),
+        (
+            form_route,
+            br#"{"amount":5000000,"x":"&amount=1&to=NZ-1"}"#,
+            "application/x-www-form-urlencoded",
+            "",
+            "ambiguous_request",
+        ),
+        // Bodies that do not parse.
+        (
+            json_route,
+            b"{not json",
+            "application/json",
+            "note=a",
+            "invalid_request",
+        ),
+        (
+            json_route,
+            br#"{"amount": 1e400}"#,
+            "application/json",
+            "note=a",
+            "invalid_request",
+        ),
+        // Absent attributes are required unless optional.
+        (
+            json_route,
+            br#"{"to": {"account": "NZ-1"}}"#,
+            "application/json",
+            "note=a",
+            "missing_attribute",
+        ),
+        (
+            json_route,
+            br#"{"amount": null, "to": {"account": "NZ-1"}}"#,
+            "application/json",
+            "note=a",
+            "missing_attribute",
+        ),
+        (
+            json_route,
+            b"",
+            "application/json",
+            "note=a",
+            "missing_attribute",
+        ),
+        (
+            form_route,
+            b"to=NZ-1",
+            "application/x-www-form-urlencoded",
+            "",
+            "missing_attribute",
+        ),
+    ] {
+        let (got, text) = refusal(route, body, ctype, query);
+        assert_eq!(
+            got,
+            code,
+            "{} as {ctype:?}: {text}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    let (_, text) = refusal(
+        form_route,
+        b"to=NZ-1",
+        "application/x-www-form-urlencoded",
+        "",
     );
+    assert!(text.contains("\"amount\""), "{text}");
+}
+
+#[test]
+fn typed_attributes_convert_only_from_spellings_every_parser_reads_alike() {
+    let c = config();
+    let (r, _) = c.route("POST", "/withdraw").unwrap();
+    let amount = |v: &str| {
+        let body = format!(
+            "amount={}&to=NZ-1",
+            url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
+        );
+        read_custom(
+            r,
+            &RequestParts {
+                body: body.as_bytes(),
+                content_type: "application/x-www-form-urlencoded",
+                ..Default::default()
+            },
+        )
+        .map(|m| m["amount"].clone())
+        .map_err(|e| e.code())
+    };
+    for (text, value) in [
+        ("5000", json!(5000)),
+        ("0", json!(0)),
+        ("-12", json!(-12)),
+        ("99.95", json!(99.95)),
+        ("0.5", json!(0.5)),
+    ] {
+        assert_eq!(amount(text), Ok(value), "{text}");
+    }
+    for bad in [
+        "0x3D0900",
+        "1e400",
+        "1e3",
+        "12,5",
+        "1_000",
+        "NaN",
+        "Infinity",
+        "+5",
+        "",
+        " 5",
+        "5 ",
+        "007",
+        ".5",
+        "5.",
+        "1234567890123456",
+        "５０００",
+        "-",
+        "0b101",
+        "0o7",
+    ] {
+        assert_eq!(amount(bad), Err("invalid_attribute"), "{bad:?}");
+    }
+    assert_eq!(
+        strict_number("123456789012345"),
+        Some(123_456_789_012_345_i64.into())
+    );
+}
+
+#[test]
+fn optional_attributes_are_null_when_absent() {
+    let c = parse_proxy(json!({
+        "originUrl": "http://127.0.0.1:8788",
+        "identity": {"jwt": {"cookie": "session", "algorithm": "HS256", "secretEnv": "APP_SESSION_SECRET"}},
+        "routes": [{"method": "POST", "path": "/w", "action": "w", "custom": {
+            "amount": {"from": "form:amount", "type": "number"},
+            "addedAt": {"from": "form:addedAt", "type": "number", "optional": true},
+            "flag": {"from": "query:flag", "type": "boolean", "optional": true}
+        }}]
+    }))
+    .unwrap();
+    let (r, _) = c.route("POST", "/w").unwrap();
+    let got = read_custom(
+        r,
+        &RequestParts {
+            body: b"amount=5",
+            content_type: "application/x-www-form-urlencoded",
+            query: "flag=true",
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(
         Value::Object(got),
-        json!({"amount": null, "destinationAccount": null, "note": null})
+        json!({"amount": 5, "addedAt": null, "flag": true})
     );
-    let (r, _) = c.route("POST", "/withdraw").unwrap();
-    let got = extract_custom(
+    let e = read_custom(
         r,
         &RequestParts {
-            body: b"amount=lots",
+            body: b"amount=5",
             content_type: "application/x-www-form-urlencoded",
+            query: "flag=1",
             ..Default::default()
         },
-    );
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), "invalid_attribute");
+}
+
+#[test]
+fn a_body_names_its_method_every_way_an_app_reads_it() {
+    let form = "application/x-www-form-urlencoded";
     assert_eq!(
-        got["amount"],
-        Value::Null,
-        "a number that does not parse is null"
+        body_method_overrides(b"_method=delete&a=1", form),
+        vec!["DELETE"]
     );
+    assert_eq!(body_method_overrides(b"_method=delete", ""), vec!["DELETE"]);
+    assert_eq!(
+        body_method_overrides(br#"{"_method": "get"}"#, "text/plain"),
+        vec!["GET"]
+    );
+    assert_eq!(body_method_overrides(b"a=1", form), Vec::<String>::new());
+    let multipart =
+        b"--x\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--x--";
+    assert_eq!(
+        body_method_overrides(multipart, "multipart/form-data; boundary=x").len(),
+        METHODS.len()
+    );
+}
+
+#[test]
+fn our_headers_and_cookies_are_recognised_in_every_spelling() {
+    for name in [
+        "X-ActionGate-User-Id",
+        "x-actiongate-state",
+        "X_ActionGate_User_Id",
+        "x_actiongate-signature",
+    ] {
+        assert!(is_our_header(name), "{name}");
+    }
+    for name in ["X-ActionGate", "X-Other", "X-ActionGatekeeper"] {
+        assert!(!is_our_header(name), "{name}");
+    }
+    assert_eq!(
+        without_our_cookies("session=abc; ag_admin=x.y; __Host-ag_admin=z; __as_aid=d; theme=dark")
+            .as_deref(),
+        Some("session=abc; __as_aid=d; theme=dark")
+    );
+    assert_eq!(without_our_cookies("ag_admin=x"), None);
 }
 
 #[test]
@@ -335,7 +644,9 @@ fn forwarded_headers_carry_a_verifiable_signature() {
     let f = ForwardFacts {
         timestamp: 1_795_380_179,
         method: "POST",
+        host: "bank.example:8443",
         path_and_query: "/api/withdraw?x=1",
+        body_sha256: &sha256_hex(b"amount=5"),
         user_id: "alice",
         action: "withdraw-funds",
         state: "ALLOW",
@@ -353,11 +664,24 @@ fn forwarded_headers_carry_a_verifiable_signature() {
         &mut buf, expected,
     )
     .unwrap();
-    assert_eq!(sig, &format!("v1={b64}"));
+    assert_eq!(sig, &format!("v2={b64}"));
     assert_eq!(
         f.canonical(),
-        "v1\n1795380179\nPOST\n/api/withdraw?x=1\nalice\nwithdraw-funds\nALLOW\nk1"
+        "v2\n1795380179\nPOST\nbank.example:8443\n/api/withdraw?x=1\n\
+         c19468ef21bab648faed64ef4f54f3526e9277ccd42347b9d5a3475e876dfb42\n\
+         alice\nwithdraw-funds\nALLOW\nk1"
     );
+    // Another body, host or path signs differently.
+    let other = ForwardFacts {
+        body_sha256: &sha256_hex(b"amount=500000"),
+        ..f.clone()
+    };
+    assert_ne!(other.headers(b"origin-key"), headers);
+    let other = ForwardFacts {
+        host: "evil.example",
+        ..f.clone()
+    };
+    assert_ne!(other.headers(b"origin-key"), headers);
 }
 
 #[test]

@@ -260,3 +260,43 @@ fn wire_form_is_flat() {
     assert_eq!(w["isActive"], true);
     assert_eq!(w["priority"], 3);
 }
+
+/// How an optional attribute's `null` meets each kind of condition (the
+/// README's edge proxy section documents this table).
+#[test]
+fn null_attributes_meet_conditions_as_documented() {
+    let cases = [
+        ("gt", json!({">": [{"var": "action.custom.x"}, 1000]})),
+        ("lt", json!({"<": [{"var": "action.custom.x"}, 1000]})),
+        ("eq-number", json!({"==": [{"var": "action.custom.x"}, 0]})),
+        ("eq-null", json!({"==": [{"var": "action.custom.x"}, null]})),
+        (
+            "eq-string",
+            json!({"==": [{"var": "action.custom.x"}, "a"]}),
+        ),
+        ("not", json!({"!": [{"var": "action.custom.x"}]})),
+        (
+            "in-list",
+            json!({"inValueList": [{"var": "action.custom.x"}, "sanctioned"]}),
+        ),
+        (
+            "in-array",
+            json!({"in": [{"var": "action.custom.x"}, ["a", "b"]]}),
+        ),
+        ("missing", json!({"missing": ["action.custom.x"]})),
+    ];
+    let rules: Vec<Rule> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (id, c))| rule(id, i as u32, "BLOCK", c.clone()))
+        .collect();
+    let compiled = CompiledRules::compile(&rules, lists()).unwrap();
+    let e = compiled.evaluate(&json!({"action": {"custom": {"x": null}}}));
+    let mut got = ids(&e);
+    got.sort_unstable();
+    // `null` compares as 0 with numbers, is falsy, is no list member, and
+    // is present (so `missing` does not report it).
+    let mut want = vec!["lt", "eq-number", "eq-null", "not"];
+    want.sort_unstable();
+    assert_eq!(got, want, "errors: {:?}", e.errors);
+}

@@ -1,0 +1,389 @@
+//! One reading of each protected request.
+//!
+//! The rules must see exactly what the app will execute. Apps read requests
+//! leniently: the last of repeated form fields, JSON whatever the
+//! `Content-Type`, `Number()` for amounts, a method override in a header, the
+//! query or the body. So the edge proxy reads a protected request strictly,
+//! and refuses it (400 or 415, nothing forwarded) wherever a lenient reader
+//! could obtain another value than the one the rules would see:
+//!
+//! - a form or query field the route reads that appears more than once, or a
+//!   JSON object with a repeated key anywhere in the body: `ambiguous_request`;
+//! - a route that reads `body:` takes only JSON (`application/json`,
+//!   `*/*+json`), one that reads `form:` only
+//!   `application/x-www-form-urlencoded`; any other or missing type on a
+//!   request with a body: `unsupported_media_type` (415); a charset other
+//!   than UTF-8 likewise; a form body that is also a JSON document:
+//!   `ambiguous_request`; a body that does not parse: `invalid_request`;
+//! - a typed attribute converts only from the syntax every common parser
+//!   reads alike (numbers: plain decimals, at most 15 significant digits;
+//!   booleans: `true`/`false`): `invalid_attribute` otherwise;
+//! - an attribute is required unless the route marks it `optional`:
+//!   `missing_attribute` when absent (a JSON `null` counts as absent).
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+use std::collections::BTreeMap;
+use url::form_urlencoded;
+
+use super::{AttributeType, RouteConfig};
+use crate::error::CoreError;
+
+/// What the worker knows of a request, for attribute extraction.
+#[derive(Debug, Clone, Default)]
+pub struct RequestParts<'a> {
+    /// Lower-cased header names and their values.
+    pub headers: Vec<(String, String)>,
+    /// The raw query string (no `?`).
+    pub query: &'a str,
+    /// The body, when read.
+    pub body: &'a [u8],
+    /// The `Content-Type` header as sent (empty when absent).
+    pub content_type: &'a str,
+    /// Path parameters of the route.
+    pub params: BTreeMap<String, String>,
+}
+
+/// A `Content-Type` value taken apart: its essence, lower-cased, and
+/// whether its charset (if any) is UTF-8.
+struct MediaType {
+    essence: String,
+    utf8: bool,
+}
+
+impl MediaType {
+    fn parse(header: &str) -> Self {
+        let mut parts = header.split(';');
+        let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let utf8 = parts.all(|p| match p.split_once('=') {
+            Some((k, v)) if k.trim().eq_ignore_ascii_case("charset") => {
+                let v = v.trim().trim_matches('"');
+                v.eq_ignore_ascii_case("utf-8") || v.eq_ignore_ascii_case("utf8")
+            }
+            _ => true,
+        });
+        MediaType { essence, utf8 }
+    }
+
+    fn is_json(&self) -> bool {
+        self.essence == "application/json"
+            || (self.essence.ends_with("+json") && self.essence.contains('/'))
+    }
+
+    fn is_form(&self) -> bool {
+        self.essence == "application/x-www-form-urlencoded"
+    }
+}
+
+fn ambiguous(why: impl Into<String>) -> CoreError {
+    CoreError::AmbiguousRequest(why.into())
+}
+
+fn unsupported(why: impl Into<String>) -> CoreError {
+    CoreError::UnsupportedMediaType(why.into())
+}
+
+/// Whether a body carries anything (a body of only white space reads as
+/// none to every JSON and form reader).
+fn has_body(body: &[u8]) -> bool {
+    !body.iter().all(u8::is_ascii_whitespace)
+}
+
+/// Whether the body's first non-blank byte opens a JSON object or array.
+fn looks_like_json(body: &[u8]) -> bool {
+    matches!(
+        body.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    )
+}
+
+/// Parse a JSON document, refusing repeated keys in any object: parsers
+/// differ on which of them counts (most take the last, some the first).
+///
+/// # Errors
+/// [`CoreError::AmbiguousRequest`] for a repeated key,
+/// [`CoreError::InvalidBody`] for anything that is not JSON.
+pub fn parse_strict_json(body: &[u8]) -> Result<Value, CoreError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = Strict::deserialize(&mut de).and_then(|v| de.end().map(|()| v.0));
+    parsed.map_err(|e| {
+        let text = e.to_string();
+        if text.starts_with(DUPLICATE) {
+            ambiguous(format!(
+                "The JSON body has a {}; send each key once.",
+                text.split(" at line ").next().unwrap_or(&text)
+            ))
+        } else {
+            CoreError::InvalidBody(format!("The JSON body does not parse: {text}."))
+        }
+    })
+}
+
+const DUPLICATE: &str = "repeated key";
+
+/// A JSON value whose objects have no repeated key.
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("a number out of range"))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Strict(value) = map.next_value()?;
+            if out.contains_key(&key) {
+                return Err(de::Error::custom(format!("{DUPLICATE} {key:?}")));
+            }
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// The body as the route reads it.
+enum Body {
+    None,
+    Json(Value),
+    Form(Vec<(String, String)>),
+}
+
+fn read_body(route: &RouteConfig, req: &RequestParts<'_>) -> Result<Body, CoreError> {
+    let reads = |prefix: &str| route.custom.values().any(|s| s.from().starts_with(prefix));
+    if !has_body(req.body) {
+        return Ok(Body::None);
+    }
+    let media = MediaType::parse(req.content_type);
+    if reads("body:") {
+        if !media.is_json() {
+            return Err(unsupported(
+                "This request must be sent as JSON, with Content-Type: application/json.",
+            ));
+        }
+        if !media.utf8 {
+            return Err(unsupported("Send the JSON body in UTF-8."));
+        }
+        return parse_strict_json(req.body).map(Body::Json);
+    }
+    if reads("form:") {
+        if media.essence == "multipart/form-data" {
+            return Err(unsupported(
+                "This form must be sent as application/x-www-form-urlencoded, not multipart/form-data.",
+            ));
+        }
+        if !media.is_form() {
+            return Err(unsupported(
+                "This request must be sent as a form, with Content-Type: application/x-www-form-urlencoded.",
+            ));
+        }
+        if !media.utf8 {
+            return Err(unsupported("Send the form in UTF-8."));
+        }
+        // An app that reads JSON whatever the type would see other fields.
+        if looks_like_json(req.body) && serde_json::from_slice::<Value>(req.body).is_ok() {
+            return Err(ambiguous(
+                "The form body is also a JSON document; send the fields as a form.",
+            ));
+        }
+        return Ok(Body::Form(
+            form_urlencoded::parse(req.body).into_owned().collect(),
+        ));
+    }
+    Ok(Body::None)
+}
+
+/// The one value of `name` among `pairs`; two or more is ambiguous.
+fn single(
+    pairs: impl Iterator<Item = (String, String)>,
+    name: &str,
+    place: &str,
+) -> Result<Option<String>, CoreError> {
+    let mut found = None;
+    for (k, v) in pairs {
+        if k == name {
+            if found.is_some() {
+                return Err(ambiguous(format!(
+                    "The {place} field {name:?} appears more than once; send it once."
+                )));
+            }
+            found = Some(v);
+        }
+    }
+    Ok(found)
+}
+
+/// Build a route's `custom` attributes from the request, strictly (see the
+/// module's header).
+///
+/// # Errors
+/// [`CoreError::AmbiguousRequest`], [`CoreError::UnsupportedMediaType`],
+/// [`CoreError::InvalidBody`], [`CoreError::MissingAttribute`] or
+/// [`CoreError::InvalidAttribute`]: the request is refused.
+pub fn read_custom(
+    route: &RouteConfig,
+    req: &RequestParts<'_>,
+) -> Result<Map<String, Value>, CoreError> {
+    let body = read_body(route, req)?;
+    let mut out = Map::new();
+    for (name, src) in &route.custom {
+        let raw = match src.from().split_once(':') {
+            Some(("body", ptr)) => match &body {
+                Body::Json(j) => j.pointer(ptr).cloned().filter(|v| !v.is_null()),
+                _ => None,
+            },
+            Some(("form", f)) => match &body {
+                Body::Form(pairs) => single(pairs.iter().cloned(), f, "form")?.map(Value::String),
+                _ => None,
+            },
+            Some(("query", q)) => single(
+                form_urlencoded::parse(req.query.as_bytes()).into_owned(),
+                q,
+                "query",
+            )?
+            .map(Value::String),
+            Some(("header", h)) => req
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(h))
+                .map(|(_, v)| Value::String(v.clone())),
+            Some(("param", p)) => req.params.get(p).map(|v| Value::String(v.clone())),
+            _ => None,
+        };
+        let value = match raw {
+            None if src.optional() => Value::Null,
+            None => return Err(CoreError::MissingAttribute(name.clone())),
+            Some(v) => convert(v, src.kind()).map_err(|message| CoreError::InvalidAttribute {
+                name: name.clone(),
+                message,
+            })?,
+        };
+        out.insert(name.clone(), value);
+    }
+    Ok(out)
+}
+
+/// Convert a value to the attribute's type, accepting only the spellings
+/// every common reader takes alike.
+fn convert(v: Value, kind: Option<AttributeType>) -> Result<Value, String> {
+    match (kind, v) {
+        (None, v) => Ok(v),
+        (Some(AttributeType::Number), Value::Number(n)) => Ok(Value::Number(n)),
+        (Some(AttributeType::Number), Value::String(s)) => strict_number(&s)
+            .map(Value::Number)
+            .ok_or_else(|| "not a plain decimal number (such as 1250 or 99.95)".to_owned()),
+        (Some(AttributeType::Number), _) => Err("not a number".to_owned()),
+        (Some(AttributeType::Boolean), Value::Bool(b)) => Ok(Value::Bool(b)),
+        (Some(AttributeType::Boolean), Value::String(s)) => match s.as_str() {
+            "true" => Ok(Value::Bool(true)),
+            "false" => Ok(Value::Bool(false)),
+            _ => Err("not true or false".to_owned()),
+        },
+        (Some(AttributeType::Boolean), _) => Err("not true or false".to_owned()),
+        (Some(AttributeType::String), Value::String(s)) => Ok(Value::String(s)),
+        (Some(AttributeType::String), Value::Number(n)) => Ok(Value::String(n.to_string())),
+        (Some(AttributeType::String), Value::Bool(b)) => Ok(Value::String(b.to_string())),
+        (Some(AttributeType::String), _) => Err("not a string".to_owned()),
+    }
+}
+
+/// Most significant digits a number may have: every decimal of up to 15
+/// digits survives a round trip through a double, so `Number()`, `float()`
+/// and decimal types all read the same value.
+const MAX_DIGITS: usize = 15;
+
+/// A number written as every common parser reads it alike: an optional
+/// `-`, digits without a leading zero (or a single `0`), and optionally a
+/// `.` followed by digits. No sign `+`, exponent, hex, separators, spaces,
+/// `NaN` or `Infinity`.
+pub fn strict_number(s: &str) -> Option<Number> {
+    let unsigned = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = match unsigned.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (unsigned, None),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || (int.len() > 1 && int.starts_with('0')) {
+        return None;
+    }
+    if frac.is_some_and(|f| !digits(f)) {
+        return None;
+    }
+    let significant = format!("{int}{}", frac.unwrap_or(""));
+    if significant.trim_start_matches('0').len() > MAX_DIGITS {
+        return None;
+    }
+    if frac.is_none() {
+        return s.parse::<i64>().ok().map(Number::from);
+    }
+    s.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .and_then(Number::from_f64)
+}
+
+/// The methods a body may name in a `_method` field, read every way an app
+/// might read it: as a form (whatever the type), as a JSON object's
+/// top-level `_method`, and in a multipart form (any method at all, since
+/// its parts are not read here). Upper-cased.
+pub fn body_method_overrides(body: &[u8], content_type: &str) -> Vec<String> {
+    let mut out: Vec<String> = form_urlencoded::parse(body)
+        .filter(|(k, _)| k == "_method")
+        .map(|(_, v)| v.trim().to_ascii_uppercase())
+        .collect();
+    if looks_like_json(body)
+        && let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body)
+        && let Some(Value::String(m)) = o.get("_method")
+    {
+        out.push(m.trim().to_ascii_uppercase());
+    }
+    let multipart = MediaType::parse(content_type).essence == "multipart/form-data";
+    if multipart && body.windows(7).any(|w| w == b"_method") {
+        out.extend(super::METHODS.iter().map(|m| (*m).to_owned()));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
