@@ -25,7 +25,10 @@
 # ratios within a run, not absolute numbers: each ratio to the
 # pass-through worker is paired, the mean of two rounds that each run the
 # pass-through worker just before the measured one.
-# Options (env): DURATION=10s CONNECTIONS=16 THREADS=2
+# Options (env): DURATION=10s CONNECTIONS=16 THREADS=2; BUILD_DIR=<dir> to
+# measure another build (its entry.mjs, index.js and index_bg.wasm, e.g. an
+# earlier commit's build/ in a git worktree) instead of building this one, so
+# two versions can be compared in one session.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
@@ -34,7 +37,8 @@ CONNECTIONS="${CONNECTIONS:-16}"
 THREADS="${THREADS:-2}"
 
 bash scripts/setup.sh >/dev/null
-bash scripts/build.sh
+build_dir="${BUILD_DIR:-build}"
+[ -n "${BUILD_DIR:-}" ] || bash scripts/build.sh
 if ! command -v wrk >/dev/null; then
   echo "[bench] installing wrk (Debian package)"
   apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
@@ -49,7 +53,7 @@ if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ]; then
 else
   memroot="$root/do-mem"; mkdir -p "$memroot"; memkind="disk: no tmpfs here"
 fi
-cp build/entry.mjs build/index.js build/index_bg.wasm bench/kv-shim.js bench/passthrough.js bench/do-write.js \
+cp "$build_dir/entry.mjs" "$build_dir/index.js" "$build_dir/index_bg.wasm" bench/kv-shim.js bench/passthrough.js bench/do-write.js \
    bench/origin.js bench/proxy-passthrough.js bench/proxy-floor.js "$root/"
 api=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
 mgmt=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
@@ -108,8 +112,8 @@ applied=$(curl -fsS -u "$mgmt:" -X PUT -H 'Content-Type: application/json' --dat
   "http://127.0.0.1:$ag_port/v1/management/configuration")
 echo "$applied" | grep -q '"applied":true' || { echo "fixture not applied: $applied"; exit 1; }
 
-raw=$(stat -c %s build/index_bg.wasm)
-gz=$(gzip -9 -c build/index_bg.wasm | wc -c)
+raw=$(stat -c %s "$build_dir/index_bg.wasm")
+gz=$(gzip -9 -c "$build_dir/index_bg.wasm" | wc -c)
 
 # run NAME URL [wrk args...] -> "rps p50 p99"
 run() {

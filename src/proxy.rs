@@ -42,8 +42,17 @@ pub const RESUME_PATH: &str = "/__actiongate/resume";
 pub const MAGIC_LINK_PATH: &str = "/__actiongate/magic-link";
 /// Header an API client retries with.
 pub const TOKEN_HEADER: &str = "X-ActionGate-Token";
-/// Request headers kept with a held-back request for its replay.
-const KEPT_HEADERS: [&str; 4] = ["content-type", "accept", "accept-language", "user-agent"];
+/// Request headers kept with a held-back request for its replay (the
+/// method overrides too: the route checked may be the one they named).
+const KEPT_HEADERS: [&str; 7] = [
+    "content-type",
+    "accept",
+    "accept-language",
+    "user-agent",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
 
 /// Handle a request for the app behind ActionGate.
 ///
@@ -217,15 +226,21 @@ fn classify_header_names() -> impl Iterator<Item = &'static str> {
 /// override headers and `_method` in the query (upper-cased). The body's
 /// `_method` is read later, where it matters ([`select_with_body`]).
 fn method_overrides(header: impl Fn(&str) -> Option<String>, query: Option<&str>) -> Vec<String> {
+    // A header may list methods (`DELETE, POST`): apps take the first, or
+    // any; each one counts. The query's `_method` is read as a body's is
+    // (`_method[]`, any case).
     let mut overrides: Vec<String> = METHOD_OVERRIDE_HEADERS
         .iter()
         .filter_map(|h| header(h))
-        .chain(
-            url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-                .filter(|(k, _)| k == "_method")
-                .map(|(_, v)| v.into_owned()),
-        )
-        .map(|m| m.trim().to_ascii_uppercase())
+        .flat_map(|v| {
+            v.split(',')
+                .map(|m| m.trim().to_ascii_uppercase())
+                .collect::<Vec<_>>()
+        })
+        .chain(body_method_overrides(
+            query.unwrap_or_default().as_bytes(),
+            "",
+        ))
         .collect();
     overrides.sort();
     overrides.dedup();
@@ -580,15 +595,16 @@ fn session(req: &Request, env: &Env, cfg: &ProxyConfig) -> Session {
         );
     }
     if let Some(j) = &id.jwt {
-        let from_cookie = j.cookie.as_deref().and_then(|name| {
-            header(req, "Cookie").and_then(|c| cookie(&c, name).map(str::to_owned))
-        });
-        let from_bearer = j
-            .bearer
-            .then(|| header(req, "Authorization"))
-            .flatten()
-            .and_then(|a| a.strip_prefix("Bearer ").map(|t| t.trim().to_owned()));
-        if let Some(token) = from_bearer.or(from_cookie) {
+        let token = actiongate_core::proxy::session_token(
+            j,
+            header(req, "Cookie").as_deref(),
+            header(req, "Authorization").as_deref(),
+        );
+        let token = match token {
+            Ok(t) => t,
+            Err(e) => return Session::Known(Err(e)),
+        };
+        if let Some(token) = token {
             return match j.algorithm {
                 JwtAlgorithm::HS256 => Session::Known(
                     j.secret_env
@@ -668,6 +684,16 @@ fn unauthenticated(
     why: IdentityError,
 ) -> Result<Response, ApiError> {
     let reason = match why {
+        IdentityError::Ambiguous(r) => {
+            return refuse(
+                wants_html(req),
+                ApiError::new(
+                    400,
+                    "ambiguous_request",
+                    format!("The request carries more than one session ({r}); send one."),
+                ),
+            );
+        }
         IdentityError::Missing => "Sign in first.".to_owned(),
         IdentityError::Invalid(r) => format!("Sign in again: {r}."),
     };
@@ -747,13 +773,15 @@ async fn protected(
         Err(why) => return unauthenticated(&req, cfg, why),
     };
     if let Some(token) = header(&req, TOKEN_HEADER) {
-        // The retry's body is the held one (the claim checks its hash);
-        // it must read as strictly as the request did.
-        if let Err(e) = attributes(&req, &url, route, params, &body) {
-            return refuse(html, e);
-        }
+        // The retry must read as strictly as the request did, and to the
+        // same attributes (the claim compares them, with the method, path
+        // and body hash): headers and the query can change otherwise.
+        let custom = match attributes(&req, &url, route, params, &body) {
+            Ok(c) => c,
+            Err(e) => return refuse(html, e),
+        };
         let pq = path_and_query(&url);
-        return retry(&req, env, cfg, route, &user_id, &token, &pq, body).await;
+        return retry(&req, env, cfg, route, &user_id, &token, &pq, body, custom).await;
     }
     let (plan, cmd) = match plan(&req, &url, cfg, route, params, user_id, &body) {
         Ok(p) => p,
@@ -1223,6 +1251,7 @@ async fn retry(
     token: &str,
     pq: &str,
     body: Vec<u8>,
+    custom: serde_json::Map<String, Value>,
 ) -> Result<Response, ApiError> {
     let keys = settings::token_keys(env)?;
     let claims = keys
@@ -1240,7 +1269,12 @@ async fn retry(
     let cmd = UserCommand::Claim {
         action_code: claims.action_code.clone(),
         idempotency_key: claims.idempotency_key.clone(),
-        retry: Some((method.to_string(), pq.to_owned(), sha256_hex(&body))),
+        retry: Some((
+            method.to_string(),
+            pq.to_owned(),
+            sha256_hex(&body),
+            Value::Object(custom),
+        )),
     };
     let claimed = match call_user(env, user_id, &cmd).await {
         Ok(r) => r,

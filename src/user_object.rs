@@ -71,7 +71,7 @@ pub enum UserCommand {
     Claim {
         action_code: String,
         idempotency_key: String,
-        retry: Option<(String, String, String)>,
+        retry: Option<(String, String, String, serde_json::Value)>,
     },
     /// What the hosted challenge page needs to show (Client API).
     ChallengeInfo {
@@ -237,6 +237,8 @@ CREATE INDEX IF NOT EXISTS actions_by_created ON actions (created_at);
 CREATE INDEX IF NOT EXISTS actions_by_code_created ON actions (action_code, created_at);
 CREATE TABLE IF NOT EXISTS devices (id TEXT PRIMARY KEY, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS countries (code TEXT PRIMARY KEY, first_seen INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS known_devices (id TEXT PRIMARY KEY, proved_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS known_countries (code TEXT PRIMARY KEY, proved_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS profile (id INTEGER PRIMARY KEY CHECK (id = 1), data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS used_challenges (challenge TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
@@ -285,11 +287,19 @@ struct DataRow {
 
 /// What a user's history knows besides counts, for one `SELECT` (bindings
 /// from [`history_bindings`]).
+///
+/// Seen devices and countries (`devices`, `countries`) are written by
+/// every track; known ones (`known_devices`, `known_countries`, the
+/// `proved_fix`) only when the user proved themselves there. (The `last_fix`
+/// key of earlier versions, written by every track, is no longer read.)
 const FACT_COLUMNS: &str = "
     (SELECT COUNT(*) FROM devices WHERE id = ?1) AS device_seen,
+    (SELECT COUNT(*) FROM known_devices WHERE id = ?1) AS device_known,
+    (SELECT first_seen FROM devices WHERE id = ?1) AS device_first_seen,
     (SELECT COUNT(*) FROM devices) AS device_count,
     (SELECT COUNT(*) FROM countries WHERE code = ?2) AS country_seen,
-    (SELECT value FROM meta WHERE key = 'last_fix') AS last_fix";
+    (SELECT COUNT(*) FROM known_countries WHERE code = ?2) AS country_known,
+    (SELECT value FROM meta WHERE key = 'proved_fix') AS last_fix";
 
 /// The history's counts of tracks of the action code, for the same `SELECT`.
 const COUNT_COLUMNS: &str = "
@@ -317,8 +327,11 @@ fn history_bindings(
 #[derive(Deserialize)]
 struct HistoryRow {
     device_seen: f64,
+    device_known: f64,
+    device_first_seen: Option<f64>,
     device_count: f64,
     country_seen: f64,
+    country_known: f64,
     last_fix: Option<String>,
     /// Absent when the counts come from creation times instead.
     #[serde(default)]
@@ -336,8 +349,11 @@ impl HistoryRow {
         let n = |v: f64| v.max(0.0) as u64;
         Ok(History {
             device_seen: device_id.map(|_| self.device_seen > 0.0),
+            device_known: device_id.map(|_| self.device_known > 0.0),
+            device_first_seen: device_id.and(self.device_first_seen).map(|t| t as Millis),
             device_count: n(self.device_count),
             country_seen: country.map(|_| self.country_seen > 0.0),
+            country_known: country.map(|_| self.country_known > 0.0),
             last_fix: self.last_fix.as_deref().map(from_json).transpose()?,
             actions_last_hour: n(self.last_hour),
             actions_last_day: n(self.last_day),
@@ -625,6 +641,7 @@ impl UserStore for SqlUserStore {
         device_id: Option<&str>,
         country: Option<&str>,
         fix: Option<Fix>,
+        proved: bool,
         now: Millis,
     ) -> std::result::Result<(), CoreError> {
         if let Some(d) = device_id {
@@ -632,16 +649,28 @@ impl UserStore for SqlUserStore {
                 "INSERT INTO devices (id, first_seen, last_seen) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
                 vec![d.into(), now.into(), now.into()],
             )?;
+            if proved {
+                self.run(
+                    "INSERT INTO known_devices (id, proved_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET proved_at = excluded.proved_at",
+                    vec![d.into(), now.into()],
+                )?;
+            }
         }
         if let Some(c) = country {
             self.run(
                 "INSERT INTO countries (code, first_seen) VALUES (?, ?) ON CONFLICT (code) DO NOTHING",
                 vec![c.into(), now.into()],
             )?;
+            if proved {
+                self.run(
+                    "INSERT INTO known_countries (code, proved_at) VALUES (?, ?) ON CONFLICT (code) DO UPDATE SET proved_at = excluded.proved_at",
+                    vec![c.into(), now.into()],
+                )?;
+            }
         }
-        if let Some(f) = fix {
+        if let Some(f) = fix.filter(|_| proved) {
             self.run(
-                "INSERT INTO meta (key, value) VALUES ('last_fix', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                "INSERT INTO meta (key, value) VALUES ('proved_fix', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 vec![to_json(&f)?.into()],
             )?;
         }
@@ -755,6 +784,8 @@ impl UserStore for SqlUserStore {
             "authenticators",
             "devices",
             "countries",
+            "known_devices",
+            "known_countries",
             "meta",
         ] {
             self.run(&format!("DELETE FROM {table}"), vec![])?;
@@ -971,10 +1002,11 @@ impl UserObject {
             } => {
                 let store = self.store()?;
                 let how = match &retry {
-                    Some((method, path_and_query, body_sha256)) => service::Claim::Retry {
+                    Some((method, path_and_query, body_sha256, custom)) => service::Claim::Retry {
                         method,
                         path_and_query,
                         body_sha256,
+                        custom,
                     },
                     None => service::Claim::Replay,
                 };

@@ -29,6 +29,7 @@ function doc(originUrl) {
       "strict-preview": { defaultUserActionResult: "ALLOW" },
       "strict-rename": { defaultUserActionResult: "ALLOW" },
       "strict-echo": { defaultUserActionResult: "ALLOW" },
+      "strict-hold": { defaultUserActionResult: "REVIEW" },
     },
     proxy: {
       originUrl,
@@ -41,6 +42,7 @@ function doc(originUrl) {
         { method: "POST", path: "/account", action: "strict-rename" },
         { method: "DELETE", path: "/account", action: "strict-close" },
         { method: "POST", path: "/api/echo", action: "strict-echo" },
+        { method: "PUT", path: "/api/echo", action: "strict-hold", custom: { account: "header:X-Account" } },
       ],
     },
   };
@@ -183,6 +185,20 @@ test("a method named otherwise than the request's own is refused where it select
   }
   r = await send("/account?_method=DELETE", { user, body: "name=x", type: FORM });
   assertError(r, 400, "ambiguous_request");
+  // Spellings only some readers see: a list in the header (apps take the
+  // first), JSON that JavaScript reads and serde_json refuses, a leading
+  // `?` or byte order mark, `_method[]`, a non-string value.
+  for (const [body, type, headers] of [
+    [undefined, undefined, { "X-HTTP-Method-Override": "DELETE, POST" }],
+    [String.raw`{"_method":"DELETE","p":"\ud800"}`, "application/json"],
+    ["?_method=DELETE&name=x", FORM],
+    ["\ufeff_method=DELETE", "text/plain"],
+    ["_method[]=DELETE", FORM],
+    [`{"_method":["DELETE"]}`, "application/json"],
+  ]) {
+    r = await send("/account", { user, body, type, headers });
+    assertError(r, 400, "ambiguous_request");
+  }
   const page = await send("/account/close", { user, headers: { "X-HTTP-Method-Override": "GET" }, html: true });
   assert.equal(page.status, 400);
   assert.match(page.text, /<h1>/);
@@ -193,6 +209,36 @@ test("a method named otherwise than the request's own is refused where it select
   r = await send("/account/close", { user });
   assertError(r, 403, "blocked");
   assert.deepEqual((await executedFor(user)).map((e) => e.op), ["rename"]);
+});
+
+test("a request carrying two sessions is refused: the app might act on the other one", async () => {
+  const [attacker, victim] = [uid("own"), uid("victim")];
+  const body = "amount=5&to=NZ-1";
+  for (const headers of [
+    { Cookie: `session=${sessionToken(attacker)}; session=${sessionToken(victim)}` },
+    { Cookie: `session =${sessionToken(victim)}; session=${sessionToken(attacker)}` },
+    { Cookie: `session=${sessionToken(victim)}`, Authorization: `Bearer ${sessionToken(attacker)}` },
+    { Cookie: `session=${sessionToken(victim)}`, Authorization: `bearer ${sessionToken(attacker)}` },
+  ]) {
+    const r = await send("/withdraw", { body, type: FORM, headers });
+    assertError(r, 400, "ambiguous_request");
+  }
+  await nothingHappened(attacker);
+  await nothingHappened(victim);
+});
+
+test("a retry after approval must carry the attributes that were approved", async () => {
+  const user = uid("retry");
+  const held = await send("/api/echo", { user, method: "PUT", headers: { "X-Account": "NZ-1" } });
+  assert.equal(held.status, 202, held.text);
+  await authsignal.updateAction({ userId: user, action: "strict-hold", idempotencyKey: held.body.idempotencyKey, attributes: { state: "REVIEW_SUCCEEDED" } });
+  const token = held.body.token;
+  let r = await send("/api/echo", { user, method: "PUT", headers: { "X-Account": SANCTIONED, "X-ActionGate-Token": token } });
+  assertError(r, 403, "request_mismatch");
+  r = await send("/api/echo", { user, method: "PUT", headers: { "X-Account": "NZ-1", "X-ActionGate-Token": token } });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.body.headers["x-account"], "NZ-1");
+  assert.equal(r.body.headers["x-actiongate-state"], "REVIEW_SUCCEEDED");
 });
 
 test("ActionGate's headers and the portal's cookie never reach the app, in any spelling", async () => {

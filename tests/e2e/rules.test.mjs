@@ -21,19 +21,54 @@ async function track(userId, attributes, action = "withdraw-funds") {
   return authsignal.track({ userId, action, attributes });
 }
 
+/** The authenticator-app secret of each user who enrolled one here. */
+const secrets = new Map();
+
+/** Pass a challenge with an authenticator app (enrolled on the first challenge). */
+async function pass(userId, token) {
+  if (!secrets.has(userId)) {
+    const enrolled = await client("/user-authenticators/totp", token);
+    assert.equal(enrolled.status, 200, JSON.stringify(enrolled.body));
+    secrets.set(userId, enrolled.body.secret);
+  }
+  const verified = await client("/verify/totp", token, { verificationCode: totpCode(secrets.get(userId)) });
+  assert.equal(verified.body.isVerified, true, JSON.stringify(verified.body));
+}
+
+/** A very large withdrawal held for review, then approved by a reviewer: proof without enrolling anything. */
+async function approve(userId, attributes) {
+  const r = await track(userId, { ...attributes, custom: { amount: 20000 } });
+  assert.equal(r.state, "REVIEW_REQUIRED", JSON.stringify(r));
+  const d = await mgmt("POST", `/reviews/${encodeURIComponent(userId)}/withdraw-funds/${r.idempotencyKey}`, { body: { decision: "APPROVE", reviewer: "ops@bank.example" } });
+  assert.equal(d.status, 200, JSON.stringify(d.body));
+}
+
+/** A track that is challenged, then passed: it proves the user's device, country and place. */
+async function prove(userId, attributes, action = "withdraw-funds") {
+  const r = await track(userId, attributes, action);
+  assert.equal(r.state, "CHALLENGE_REQUIRED", JSON.stringify(r));
+  await pass(userId, r.token);
+  return r;
+}
+
 test("the demo rules decide withdrawals, reporting every matched rule", async () => {
   const userId = uid();
   let r = await track(userId, { deviceId: "phone-1", custom: { amount: 50 } });
   assert.equal(r.state, "CHALLENGE_REQUIRED", "first device is new");
   assert.deepEqual(r.ruleIds, ["new-device"]);
+  // Repeating the request proves nothing: the device stays new.
+  const again = await track(userId, { deviceId: "phone-1", custom: { amount: 50 } });
+  assert.equal(again.state, "CHALLENGE_REQUIRED", "a repeated track does not prime the device");
+  assert.deepEqual(again.ruleIds, ["new-device"]);
+  await pass(userId, again.token);
 
   r = await track(userId, { deviceId: "phone-1", custom: { amount: 50 } });
-  assert.equal(r.state, "ALLOW", "known device, small amount: the default outcome");
+  assert.equal(r.state, "ALLOW", "known device (the challenge passed there), small amount: the default outcome");
   assert.deepEqual(r.ruleIds, []);
 
   r = await track(userId, { deviceId: "phone-1", custom: { amount: 5000 } });
   assert.equal(r.state, "CHALLENGE_REQUIRED");
-  assert.deepEqual(r.ruleIds, ["large-withdrawal"]);
+  assert.deepEqual(r.ruleIds, ["large-withdrawal", "withdrawal-velocity"], "the fourth withdrawal within the hour");
 
   r = await track(userId, { deviceId: "laptop-2", custom: { amount: 50000, destinationAccount: "GB-1234-999" } });
   assert.equal(r.state, "BLOCK");
@@ -80,14 +115,21 @@ test("geo, velocity, travel and bot data points", async () => {
   assert.equal(r.ruleIds[0], "high-risk-country");
 
   const v = uid();
+  await prove(v, { deviceId: "same", custom: { amount: 10 } });
   const states = [];
-  for (let i = 0; i < 5; i++) states.push((await track(v, { deviceId: "same", custom: { amount: 10 } })).state);
-  assert.deepEqual(states, ["CHALLENGE_REQUIRED", "ALLOW", "ALLOW", "CHALLENGE_REQUIRED", "CHALLENGE_REQUIRED"], "4th and 5th within the hour");
+  for (let i = 0; i < 4; i++) states.push((await track(v, { deviceId: "same", custom: { amount: 10 } })).state);
+  assert.deepEqual(states, ["ALLOW", "ALLOW", "CHALLENGE_REQUIRED", "CHALLENGE_REQUIRED"], "4th and 5th within the hour");
 
+  // Impossible travel is measured from the last place the user proved
+  // themselves; an allowed sign-in elsewhere proves nothing.
   const traveller = uid();
-  r = await authsignal.track({ userId: traveller, action: "login", attributes: { userAgent: "Mozilla/5.0 (iPhone)", geo: { latitude: -36.85, longitude: 174.76 } } });
+  const ua = "Mozilla/5.0 (iPhone)";
+  r = await authsignal.track({ userId: traveller, action: "login", attributes: { userAgent: ua, geo: { latitude: 48.85, longitude: 2.35 } } });
   assert.equal(r.state, "ALLOW");
-  r = await authsignal.track({ userId: traveller, action: "login", attributes: { userAgent: "Mozilla/5.0 (iPhone)", geo: { latitude: 51.5, longitude: -0.12 } } });
+  r = await authsignal.track({ userId: traveller, action: "login", attributes: { userAgent: ua, geo: { latitude: -36.85, longitude: 174.76 } } });
+  assert.equal(r.state, "ALLOW", "no proved place yet: no travel to measure");
+  await prove(traveller, { userAgent: ua, deviceId: "t", custom: { amount: 5000 }, geo: { latitude: -36.85, longitude: 174.76 } });
+  r = await authsignal.track({ userId: traveller, action: "login", attributes: { userAgent: ua, geo: { latitude: 51.5, longitude: -0.12 } } });
   assert.equal(r.state, "CHALLENGE_REQUIRED");
   assert.deepEqual(r.ruleIds, ["impossible-travel"]);
 
@@ -105,7 +147,8 @@ test("a user object that stays awake sees every change made through the API", as
     for (let i = 0; i < n; i++) out.push((await track(userId, { deviceId: "phone", custom: { amount: 10 } })).ruleIds);
     return out;
   };
-  assert.deepEqual(await seq(4), [["new-device"], [], [], ["withdrawal-velocity"]]);
+  await approve(userId, { deviceId: "phone" });
+  assert.deepEqual(await seq(3), [[], [], ["withdrawal-velocity"]]);
 
   let r = await track(userId, {}, "login");
   assert.equal(r.isEnrolled, false);
@@ -119,7 +162,7 @@ test("a user object that stays awake sees every change made through the API", as
 
   // Deleting the user forgets the device and the withdrawals counted.
   await authsignal.deleteUser({ userId });
-  assert.deepEqual(await seq(2), [["new-device"], []]);
+  assert.deepEqual(await seq(2), [["new-device"], ["new-device"]]);
 });
 
 test("simulate agrees with track and writes nothing", async () => {
@@ -132,7 +175,7 @@ test("simulate agrees with track and writes nothing", async () => {
   ];
   for (const attributes of cases) {
     const userId = uid();
-    await track(userId, { deviceId: "x", custom: { amount: 1 } }); // the device is known now
+    await prove(userId, { deviceId: "x", custom: { amount: 1 } }); // the device is known now
     const sim = await mgmt("POST", "/simulate", { body: { userId, action: "withdraw-funds", attributes } });
     assert.equal(sim.status, 200, JSON.stringify(sim.body));
     const before = await authsignal.queryUserActions({ userId });

@@ -7,16 +7,28 @@
 //! | `action.code` | the action code |
 //! | `action.custom.*` | track's `custom` |
 //! | `user.*` | stored profile: `email`, `emailVerified`, `phoneNumber`, `phoneNumberVerified`, `username`, `displayName`, `locale`, `isEnrolled`, `custom.*` |
-//! | `device.id`, `device.isNew`, `device.count` | track's `deviceId`; never seen for this user; distinct devices seen before |
+//! | `device.id`, `device.count` | track's `deviceId`; distinct devices seen before |
+//! | `device.isNew` | the user never **proved** themselves from this device (see below) |
+//! | `device.isSeen`, `device.firstSeenAt` | the device was seen on any earlier track, and since when (seconds) |
 //! | `ip.address`, `ip.countryCode`, `ip.asn` | the edge's `request.cf` when the worker sees the user, else track's `ipAddress` and `geo` |
-//! | `ip.isNewCountry` | the country was never seen for this user |
-//! | `ip.impossibleTravel` | speed from the user's previous located action above [`IMPOSSIBLE_TRAVEL_KMH`] |
+//! | `ip.isNewCountry` | the user never **proved** themselves from this country |
+//! | `ip.isSeenCountry` | the country was seen on any earlier track |
+//! | `ip.impossibleTravel` | speed from the user's last **proved** location above [`IMPOSSIBLE_TRAVEL_KMH`] |
 //! | `request.userAgent`, `ua.isBot` | the user agent; whether it looks automated |
 //! | `velocity.actionsLastHour`, `velocity.actionsLastDay` | earlier tracks of this code by this user |
 //! | `now` | seconds since the epoch |
 //!
 //! Anything unknown is `null`: a rule over missing data does not match
 //! (comparisons with `null` are false), it never crashes.
+//!
+//! **Known only after proof.** Someone holding a stolen session can send
+//! any request, and repeat it. So a device, a country and a location become
+//! *known* for a user only when an action from there was proved: its
+//! challenge succeeded, or a reviewer approved it. A track alone (allowed,
+//! challenged, pending, blocked or failed) makes them only *seen*, the
+//! weaker facts `device.isSeen` and `ip.isSeenCountry` for rules that want
+//! them. Otherwise repeating a challenged request, or a harmless allowed
+//! one, would turn `device.isNew` false for the next.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -73,13 +85,22 @@ pub struct Fix {
 /// What the user's store knows before this action.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct History {
-    /// Whether this device id was seen before (None without a device id).
+    /// Whether this device id was seen on an earlier track (None without a
+    /// device id).
     pub device_seen: Option<bool>,
+    /// Whether the user proved themselves from this device (None without a
+    /// device id).
+    pub device_known: Option<bool>,
+    /// When this device was first seen, if it was.
+    pub device_first_seen: Option<Millis>,
     /// Distinct devices seen before.
     pub device_count: u64,
-    /// Whether this country was seen before (None without a country).
+    /// Whether this country was seen on an earlier track (None without a
+    /// country).
     pub country_seen: Option<bool>,
-    /// The user's last located action.
+    /// Whether the user proved themselves from this country.
+    pub country_known: Option<bool>,
+    /// The user's last proved location.
     pub last_fix: Option<Fix>,
     /// Tracks of this action code in the last hour.
     pub actions_last_hour: u64,
@@ -260,14 +281,17 @@ pub fn build(
         },
         "device": {
             "id": opt(signals.device_id.as_ref()),
-            "isNew": opt(history.device_seen.map(|s| !s)),
+            "isNew": opt(history.device_known.map(|k| !k)),
+            "isSeen": opt(history.device_seen),
+            "firstSeenAt": opt(history.device_first_seen.map(|t| t.div_euclid(1000))),
             "count": history.device_count,
         },
         "ip": {
             "address": opt(signals.ip.as_ref()),
             "countryCode": opt(signals.geo.country_code.as_ref()),
             "asn": opt(signals.geo.asn),
-            "isNewCountry": opt(history.country_seen.map(|s| !s)),
+            "isNewCountry": opt(history.country_known.map(|k| !k)),
+            "isSeenCountry": opt(history.country_seen),
             "impossibleTravel": travel,
         },
         "request": { "userAgent": opt(signals.user_agent.as_ref()) },
@@ -305,9 +329,12 @@ mod tests {
             ..UserRecord::default()
         };
         let history = History {
-            device_seen: Some(false),
+            device_seen: Some(true),
+            device_known: Some(false),
+            device_first_seen: Some(NOW - 2 * HOUR),
             device_count: 2,
             country_seen: Some(true),
+            country_known: Some(true),
             last_fix: Some(Fix {
                 latitude: 51.5,
                 longitude: -0.12,
@@ -325,12 +352,15 @@ mod tests {
         assert_eq!(c["user"]["custom"]["tier"], "gold");
         assert_eq!(c["user"]["isEnrolled"], true);
         assert_eq!(c["device"]["id"], "dev-1");
-        assert_eq!(c["device"]["isNew"], true);
+        assert_eq!(c["device"]["isNew"], true, "seen is not known");
+        assert_eq!(c["device"]["isSeen"], true);
+        assert_eq!(c["device"]["firstSeenAt"], (NOW - 2 * HOUR) / 1000);
         assert_eq!(c["device"]["count"], 2);
         assert_eq!(c["ip"]["address"], "203.0.113.7");
         assert_eq!(c["ip"]["countryCode"], "NZ");
         assert_eq!(c["ip"]["asn"], 9500);
         assert_eq!(c["ip"]["isNewCountry"], false);
+        assert_eq!(c["ip"]["isSeenCountry"], true);
         // London to Auckland in an hour.
         assert_eq!(c["ip"]["impossibleTravel"], true);
         assert_eq!(c["request"]["userAgent"], "Mozilla/5.0 (iPhone)");
@@ -361,10 +391,13 @@ mod tests {
         for (root, key) in [
             ("device", "id"),
             ("device", "isNew"),
+            ("device", "isSeen"),
+            ("device", "firstSeenAt"),
             ("ip", "address"),
             ("ip", "countryCode"),
             ("ip", "asn"),
             ("ip", "isNewCountry"),
+            ("ip", "isSeenCountry"),
             ("ip", "impossibleTravel"),
             ("request", "userAgent"),
             ("ua", "isBot"),

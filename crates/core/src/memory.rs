@@ -1,7 +1,7 @@
 //! An in-memory [`UserStore`] for tests and tools.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::context::{Fix, History};
 use crate::error::CoreError;
@@ -15,8 +15,10 @@ pub struct MemoryUserStore {
     actions: RefCell<Vec<ActionRecord>>,
     user: RefCell<Option<UserRecord>>,
     authenticators: RefCell<Vec<Authenticator>>,
-    devices: RefCell<BTreeMap<String, Millis>>,
-    countries: RefCell<BTreeSet<String>>,
+    /// Devices seen: when first, and whether proved.
+    devices: RefCell<BTreeMap<String, (Millis, bool)>>,
+    /// Countries seen, and whether proved.
+    countries: RefCell<BTreeMap<String, bool>>,
     last_fix: Cell<Option<Fix>>,
     used_challenges: RefCell<BTreeMap<String, Millis>>,
     settings: RefCell<BTreeMap<String, String>>,
@@ -139,8 +141,13 @@ impl UserStore for MemoryUserStore {
         };
         Ok(History {
             device_seen: device_id.map(|d| self.devices.borrow().contains_key(d)),
+            device_known: device_id.map(|d| self.devices.borrow().get(d).is_some_and(|(_, p)| *p)),
+            device_first_seen: device_id
+                .and_then(|d| self.devices.borrow().get(d).map(|(t, _)| *t)),
             device_count: self.devices.borrow().len() as u64,
-            country_seen: country.map(|c| self.countries.borrow().contains(c)),
+            country_seen: country.map(|c| self.countries.borrow().contains_key(c)),
+            country_known: country
+                .map(|c| self.countries.borrow().get(c).copied().unwrap_or(false)),
             last_fix: self.last_fix.get(),
             actions_last_hour: since(HOUR),
             actions_last_day: since(24 * HOUR),
@@ -176,15 +183,22 @@ impl UserStore for MemoryUserStore {
         device_id: Option<&str>,
         country: Option<&str>,
         fix: Option<Fix>,
+        proved: bool,
         now: Millis,
     ) -> Result<(), CoreError> {
         if let Some(d) = device_id {
-            self.devices.borrow_mut().insert(d.to_owned(), now);
+            let mut devices = self.devices.borrow_mut();
+            let entry = devices.entry(d.to_owned()).or_insert((now, false));
+            entry.1 |= proved;
         }
         if let Some(c) = country {
-            self.countries.borrow_mut().insert(c.to_owned());
+            *self
+                .countries
+                .borrow_mut()
+                .entry(c.to_owned())
+                .or_insert(false) |= proved;
         }
-        if fix.is_some() {
+        if proved && fix.is_some() {
             self.last_fix.set(fix);
         }
         Ok(())

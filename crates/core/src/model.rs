@@ -157,6 +157,45 @@ pub struct ActionRecord {
     /// entry per change (see [`ActionRecord::set_state`]).
     #[serde(default)]
     pub history: Vec<StateChange>,
+    /// Where the action came from (device, country, location), which
+    /// become known for the user once it is proved (see
+    /// [`ActionRecord::proves_whereabouts`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whereabouts: Option<Whereabouts>,
+}
+
+/// Where an action came from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Whereabouts {
+    /// The device id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    /// The country code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// The location.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<crate::context::Fix>,
+}
+
+impl ActionRecord {
+    /// Whether its last state change proved the user present where the
+    /// action came from: a challenge passed (to `CHALLENGE_SUCCEEDED`, or to
+    /// `REVIEW_REQUIRED` when review follows it) or a reviewer's approval.
+    /// Tracks, API updates, sign-ins without a tracked action and failures
+    /// prove nothing.
+    pub fn proves_whereabouts(&self) -> bool {
+        self.history.last().is_some_and(|c| {
+            matches!(
+                (&c.cause, c.to),
+                (
+                    Cause::Challenge { .. },
+                    ActionState::ChallengeSucceeded | ActionState::ReviewRequired
+                ) | (Cause::Review { .. }, ActionState::ReviewSucceeded)
+            )
+        })
+    }
 }
 
 /// One entry of an action's audit trail.

@@ -621,6 +621,9 @@ pub enum IdentityError {
     Missing,
     /// A credential was sent but is not valid (bad signature, expired, ...).
     Invalid(String),
+    /// More than one credential was sent, and the app might read another
+    /// than this worker (the request is refused).
+    Ambiguous(String),
 }
 
 /// What verifies a session token: the shared secret, or the app's JWKS.
@@ -795,12 +798,63 @@ pub fn verify_session_jwt(
     }
 }
 
-/// The value of a cookie in a `Cookie` header.
+/// The value of a cookie in a `Cookie` header (the first, names compared
+/// after trimming, as cookie parsers do).
 pub fn cookie<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header.split(';').find_map(|kv| {
-        let (k, v) = kv.trim().split_once('=')?;
-        (k == name).then_some(v.trim_matches('"'))
-    })
+    cookie_values(header, name).into_iter().next()
+}
+
+/// Every value of a cookie in a `Cookie` header, in order.
+pub fn cookie_values<'a>(header: &'a str, name: &str) -> Vec<&'a str> {
+    header
+        .split(';')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (k.trim() == name).then_some(v.trim().trim_matches('"'))
+        })
+        .collect()
+}
+
+/// The session token a request carries, read as apps read it: the bearer
+/// token (scheme in any case) or the session cookie, as configured. Sent
+/// twice (the cookie repeated, which parsers resolve to the first or the
+/// last, or a bearer token and a cookie that differ), which session the app
+/// acts on cannot be told: refused.
+///
+/// # Errors
+/// [`IdentityError::Ambiguous`].
+pub fn session_token(
+    cfg: &JwtIdentity,
+    cookie_header: Option<&str>,
+    authorization: Option<&str>,
+) -> Result<Option<String>, IdentityError> {
+    let from_cookie = match (&cfg.cookie, cookie_header) {
+        (Some(name), Some(h)) => {
+            let values = cookie_values(h, name);
+            if values.len() > 1 {
+                return Err(IdentityError::Ambiguous(format!(
+                    "the {name} cookie is sent more than once"
+                )));
+            }
+            values.first().map(|v| (*v).to_owned())
+        }
+        _ => None,
+    };
+    let from_bearer = authorization
+        .filter(|_| cfg.bearer)
+        .and_then(|a| {
+            let (scheme, token) = a.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_owned())
+        })
+        .filter(|t| !t.is_empty());
+    match (from_bearer, from_cookie) {
+        (Some(b), Some(c)) if b != c => Err(IdentityError::Ambiguous(
+            "a bearer token and a session cookie of different sessions are both sent".into(),
+        )),
+        (b, c) => Ok(b.or(c)),
+    }
 }
 
 /// What the worker tells the origin about an allowed request.

@@ -15,6 +15,7 @@ use crate::methods::{DEFAULT_METHODS, VerificationMethod};
 use crate::model::{
     ActionRecord, Authenticator, AuthenticatorView, Cause, EnrollAuthenticatorRequest,
     PendingRequest, RuleRef, StateChange, TrackRequest, UserPatch, UserRecord, UserView,
+    Whereabouts,
 };
 use crate::otp::Channel;
 use crate::redirect::RedirectAllowlist;
@@ -335,6 +336,11 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
         webauthn_ceremony: None,
         enrollment_unlocked_by: None,
         history: Vec::new(),
+        whereabouts: Some(Whereabouts {
+            device_id: signals.device_id.clone(),
+            country: signals.geo.country_code.clone(),
+            fix: signals.fix(input.now),
+        }),
     };
     record.history.push(StateChange {
         from: None,
@@ -346,10 +352,12 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
     });
     store.insert_action(&record)?;
     store.emit(Event::created(&record))?;
+    // Seen, not known: a track proves nothing (see `context`).
     store.remember(
         signals.device_id.as_deref(),
         signals.geo.country_code.as_deref(),
-        signals.fix(input.now),
+        None,
+        false,
         input.now,
     )?;
     Ok(Tracked {
@@ -484,6 +492,7 @@ pub fn record_sign_in<S: UserStore>(
         output: None,
         webauthn_ceremony: None,
         enrollment_unlocked_by: None,
+        whereabouts: None,
         history: vec![StateChange {
             from: None,
             to: ActionState::ChallengeSucceeded,
@@ -501,6 +510,18 @@ fn save_state_change<S: UserStore>(store: &S, record: &ActionRecord) -> Result<(
     store.update_action(record)?;
     if let Some(e) = Event::state_changed(record) {
         store.emit(e)?;
+    }
+    // A passed challenge or an approval: where it came from is now known.
+    if record.proves_whereabouts()
+        && let Some(w) = &record.whereabouts
+    {
+        store.remember(
+            w.device_id.as_deref(),
+            w.country.as_deref(),
+            w.fix,
+            true,
+            record.state_updated_at,
+        )?;
     }
     Ok(())
 }
@@ -569,6 +590,10 @@ pub enum Claim<'a> {
         path_and_query: &'a str,
         /// SHA-256 of the retry's body, hex.
         body_sha256: &'a str,
+        /// The `custom` attributes read from the retry (an object): they
+        /// must be the ones tracked, so that no header or query source
+        /// changes after the approval.
+        custom: &'a Value,
     },
 }
 
@@ -622,10 +647,19 @@ pub fn claim<S: UserStore>(
         method,
         path_and_query,
         body_sha256,
+        custom,
     } = how
         && (!held.method.eq_ignore_ascii_case(method)
             || held.path_and_query != path_and_query
-            || held.body_sha256 != body_sha256)
+            || held.body_sha256 != body_sha256
+            || custom.as_object()
+                != Some(
+                    record
+                        .request
+                        .custom
+                        .as_ref()
+                        .unwrap_or(&serde_json::Map::new()),
+                ))
     {
         return Err(ClaimError::Mismatch);
     }

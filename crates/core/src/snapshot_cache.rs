@@ -40,14 +40,22 @@ struct Known {
     user: Option<UserRecord>,
     authenticators: Vec<Authenticator>,
     device_count: u64,
-    /// Devices asked about, and whether each was seen.
-    devices: HashMap<String, bool>,
-    /// Countries asked about, and whether each was seen.
-    countries: HashMap<String, bool>,
+    /// Devices asked about, and what is known of each.
+    devices: HashMap<String, DeviceFacts>,
+    /// Countries asked about: whether each was seen, and proved.
+    countries: HashMap<String, (bool, bool)>,
     last_fix: Option<Fix>,
     /// Per action code asked about: the time from which its creation
     /// times are all known, and those times, oldest first.
     tracks: HashMap<String, (Millis, Vec<Millis>)>,
+}
+
+/// What a snapshot says of one device.
+#[derive(Debug, Clone, Copy)]
+struct DeviceFacts {
+    seen: bool,
+    known: bool,
+    first_seen: Option<Millis>,
 }
 
 impl SnapshotCache {
@@ -76,11 +84,11 @@ impl SnapshotCache {
     ) -> Option<TrackSnapshot> {
         let mut slot = self.0.borrow_mut();
         let known = slot.as_mut()?;
-        let device_seen = match device_id {
+        let device = match device_id {
             Some(d) => Some(*known.devices.get(d)?),
             None => None,
         };
-        let country_seen = match country {
+        let country_facts = match country {
             Some(c) => Some(*known.countries.get(c)?),
             None => None,
         };
@@ -97,9 +105,12 @@ impl SnapshotCache {
             authenticators: known.authenticators.clone(),
             user: known.user.clone(),
             history: History {
-                device_seen,
+                device_seen: device.map(|f| f.seen),
+                device_known: device.map(|f| f.known),
+                device_first_seen: device.and_then(|f| f.first_seen),
                 device_count: known.device_count,
-                country_seen,
+                country_seen: country_facts.map(|(seen, _)| seen),
+                country_known: country_facts.map(|(_, proved)| proved),
                 last_fix: known.last_fix,
                 ..History::counted(times, now)
             },
@@ -138,11 +149,17 @@ impl SnapshotCache {
         known.authenticators.clone_from(&snapshot.authenticators);
         known.device_count = snapshot.history.device_count;
         known.last_fix = snapshot.history.last_fix;
-        if let (Some(d), Some(seen)) = (device_id, snapshot.history.device_seen) {
-            known.devices.insert(d.to_owned(), seen);
+        let h = &snapshot.history;
+        if let (Some(d), Some(seen), Some(proved)) = (device_id, h.device_seen, h.device_known) {
+            let facts = DeviceFacts {
+                seen,
+                known: proved,
+                first_seen: h.device_first_seen,
+            };
+            known.devices.insert(d.to_owned(), facts);
         }
-        if let (Some(c), Some(seen)) = (country, snapshot.history.country_seen) {
-            known.countries.insert(c.to_owned(), seen);
+        if let (Some(c), Some(seen), Some(proved)) = (country, h.country_seen, h.country_known) {
+            known.countries.insert(c.to_owned(), (seen, proved));
         }
         if snapshot.track_times.len() < MAX_TIMES {
             known.tracks.insert(
@@ -271,28 +288,35 @@ impl<S: UserStore> UserStore for Cached<'_, S> {
         device_id: Option<&str>,
         country: Option<&str>,
         fix: Option<Fix>,
+        proved: bool,
         now: Millis,
     ) -> Result<(), CoreError> {
-        self.store.remember(device_id, country, fix, now)?;
+        self.store.remember(device_id, country, fix, proved, now)?;
         self.cache.update(|k| {
             if let Some(d) = device_id {
                 match k.devices.get_mut(d) {
-                    Some(seen) if !*seen => {
-                        *seen = true;
-                        k.device_count += 1;
+                    Some(f) => {
+                        if !f.seen {
+                            f.seen = true;
+                            f.first_seen = Some(now);
+                            k.device_count += 1;
+                        }
+                        f.known |= proved;
                     }
-                    Some(_) => {}
                     // Whether it is new, and so the count, is unknown.
                     None => return false,
                 }
             }
             if let Some(c) = country {
                 match k.countries.get_mut(c) {
-                    Some(seen) => *seen = true,
+                    Some((seen, known)) => {
+                        *seen = true;
+                        *known |= proved;
+                    }
                     None => return false,
                 }
             }
-            if fix.is_some() {
+            if proved && fix.is_some() {
                 k.last_fix = fix;
             }
             true

@@ -122,7 +122,11 @@ pub trait UserStore {
         country: Option<&str>,
         now: Millis,
     ) -> Result<TrackSnapshot, CoreError>;
-    /// Remember a device, a country and a location seen at `now`.
+    /// Remember a device and a country seen at `now` (on any track); with
+    /// `proved`, also that the user proved themselves there (a challenge
+    /// passed, a review approved): the device and country become known and
+    /// `fix` the last proved location. An unproved `fix` is not kept. See
+    /// [`crate::context`], "known only after proof".
     ///
     /// # Errors
     /// [`CoreError::Internal`] if storage fails.
@@ -131,6 +135,7 @@ pub trait UserStore {
         device_id: Option<&str>,
         country: Option<&str>,
         fix: Option<Fix>,
+        proved: bool,
         now: Millis,
     ) -> Result<(), CoreError>;
     /// Record a WebAuthn challenge as used; `false` when it already was.

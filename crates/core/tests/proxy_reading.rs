@@ -90,13 +90,55 @@ fn js_string(v: &Value) -> String {
     }
 }
 
-/// The attributes a lenient app reads: JSON whatever the type (its last or
-/// first repeated key), else a form (its last or first repeated field).
+/// How one lenient app reads parameters.
+#[derive(Debug, Clone, Copy)]
+struct Reader {
+    /// The last of repeated names (else the first).
+    last: bool,
+    /// Where the query and the body both have a name, the query wins (Rails);
+    /// else the body (Laravel).
+    query_wins: bool,
+    /// Form and query names are folded as PHP and qs do (` a`, `a[]`,
+    /// `a.b` as `a_b`); JSON keys never are.
+    folds: bool,
+}
+
+fn fold(name: &str) -> String {
+    name.trim_start_matches(' ')
+        .split('[')
+        .next()
+        .unwrap_or("")
+        .replace([' ', '.'], "_")
+}
+
+/// The attributes a lenient app reads: JSON whatever the type (after a byte
+/// order mark), else a form (after a leading `?`), merged with the query.
 /// `None` when the app itself could not read the body (it executes nothing).
-fn lenient(body: &[u8], json_route: bool, last: bool) -> Option<(Value, Value)> {
-    let pick = |pairs: Vec<(String, Value)>, name: &str| {
-        let mut hits = pairs.into_iter().filter(|(k, _)| k == name).map(|(_, v)| v);
-        if last { hits.next_back() } else { hits.next() }
+fn lenient(body: &[u8], query: &str, json_route: bool, r: Reader) -> Option<(Value, Value)> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let pick = |pairs: &[(String, Value)], wanted: &str, folds: bool| {
+        let name = |k: &str| if folds { fold(k) } else { k.to_owned() };
+        let mut hits = pairs
+            .iter()
+            .filter(|(k, _)| name(k) == wanted)
+            .map(|(_, v)| v.clone());
+        if r.last {
+            hits.next_back()
+        } else {
+            hits.next()
+        }
+    };
+    let query: Vec<(String, Value)> = url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+        .collect();
+    let merged = |body_pairs: &[(String, Value)], body_folds: bool, wanted: &str| {
+        let from_query = pick(&query, wanted, r.folds);
+        let from_body = pick(body_pairs, wanted, body_folds);
+        if r.query_wins {
+            from_query.or(from_body)
+        } else {
+            from_body.or(from_query)
+        }
     };
     let json_pairs = || -> Option<Vec<(String, Value)>> {
         // serde_json keeps the last of repeated keys; read the raw pairs.
@@ -107,14 +149,21 @@ fn lenient(body: &[u8], json_route: bool, last: bool) -> Option<(Value, Value)> 
         let pairs: Pairs = serde::Deserialize::deserialize(&mut de).ok()?;
         Some(pairs.0)
     };
-    let pairs = match json_pairs() {
-        Some(p) => p,
+    // JSON keys are never folded; form names are, by a folding reader.
+    let (pairs, folds) = match json_pairs() {
+        Some(p) => (p, false),
         None if json_route => return None,
-        None => url::form_urlencoded::parse(body)
-            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-            .collect(),
+        None => (
+            url::form_urlencoded::parse(body.strip_prefix(b"?").unwrap_or(body))
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect(),
+            r.folds,
+        ),
     };
-    Some((pick(pairs.clone(), "amount")?, pick(pairs, "to")?))
+    Some((
+        merged(&pairs, folds, "amount")?,
+        merged(&pairs, folds, "to")?,
+    ))
 }
 
 /// A JSON object's members in order, repeated keys kept.
@@ -179,6 +228,9 @@ fn field() -> impl Strategy<Value = (String, Written)> {
         1 => Just("note".to_owned()),
         1 => Just("%61mount".to_owned()),
         1 => Just("Amount".to_owned()),
+        1 => Just("amount[]".to_owned()),
+        1 => Just("+to".to_owned()),
+        1 => Just("to[x]".to_owned()),
     ];
     let value = prop_oneof![
         amount_spelling().prop_map(Written::Text),
@@ -241,11 +293,13 @@ fn content_type() -> impl Strategy<Value = &'static str> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
 
     #[test]
     fn refused_or_read_as_every_lenient_app_reads_it(
         fields in prop::collection::vec(field(), 0..5),
+        query_fields in prop::collection::vec(field(), 0..2),
+        prefix in prop_oneof![4 => Just(""), 1 => Just("?"), 1 => Just("\u{feff}"), 1 => Just(" ")],
         as_json in any::<bool>(),
         json_route in any::<bool>(),
         ctype in content_type(),
@@ -253,19 +307,22 @@ proptest! {
         let cfg = config();
         let path = if json_route { "/api/withdraw" } else { "/withdraw" };
         let (route, params) = cfg.route("POST", path).expect("the route");
-        let body = encode(&fields, as_json);
-        let read = read_custom(route, &RequestParts { body: &body, content_type: ctype, params, ..Default::default() });
+        let mut body = prefix.as_bytes().to_vec();
+        body.extend(encode(&fields, as_json));
+        let query = String::from_utf8(encode(&query_fields, false)).unwrap_or_default();
+        let read = read_custom(route, &RequestParts { body: &body, query: &query, content_type: ctype, params, ..Default::default() });
         if let Ok(attrs) = read {
             let seen_amount = attrs["amount"].as_f64().expect("a number");
             let seen_to = js_string(&attrs["to"]);
-            for last in [true, false] {
-                let Some((amount, to)) = lenient(&body, json_route, last) else { continue };
+            for bits in 0..8u8 {
+                let reader = Reader { last: bits & 1 != 0, query_wins: bits & 2 != 0, folds: bits & 4 != 0 };
+                let Some((amount, to)) = lenient(&body, &query, json_route, reader) else { continue };
                 let app_amount = match &amount {
                     Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
                     other => js_number(&js_string(other)),
                 };
-                prop_assert_eq!(app_amount, seen_amount, "amount of {:?} as {:?}", String::from_utf8_lossy(&body), ctype);
-                prop_assert_eq!(js_string(&to), seen_to.clone(), "to of {:?} as {:?}", String::from_utf8_lossy(&body), ctype);
+                prop_assert_eq!(app_amount, seen_amount, "amount of {:?} ?{} as {:?} by {:?}", String::from_utf8_lossy(&body), query, ctype, reader);
+                prop_assert_eq!(js_string(&to), seen_to.clone(), "to of {:?} ?{} as {:?} by {:?}", String::from_utf8_lossy(&body), query, ctype, reader);
             }
         }
     }

@@ -91,10 +91,31 @@ fn has_body(body: &[u8]) -> bool {
 
 /// Whether the body's first non-blank byte opens a JSON object or array.
 fn looks_like_json(body: &[u8]) -> bool {
-    matches!(
-        body.iter().find(|b| !b.is_ascii_whitespace()),
-        Some(b'{' | b'[')
-    )
+    matches!(first_byte(body), Some(b'{' | b'['))
+}
+
+/// The body without a UTF-8 byte order mark (decoders drop it).
+fn without_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body)
+}
+
+/// The first byte that is not blank, after any byte order mark.
+fn first_byte(body: &[u8]) -> Option<u8> {
+    without_bom(body)
+        .iter()
+        .copied()
+        .find(|b| !b.is_ascii_whitespace())
+}
+
+/// A field name as parsers that rewrite names read it: PHP drops leading
+/// spaces and turns spaces and dots into `_`; qs, Rack and PHP read
+/// `name[]` and `name[key]` as `name`. (`amount[]`, `.amount`, ` amount`.)
+fn folded_name(name: &str) -> String {
+    name.trim_start_matches(' ')
+        .split('[')
+        .next()
+        .unwrap_or("")
+        .replace([' ', '.'], "_")
 }
 
 /// Parse a JSON document, refusing repeated keys in any object: parsers
@@ -222,10 +243,15 @@ fn read_body(route: &RouteConfig, req: &RequestParts<'_>) -> Result<Body, CoreEr
         if !media.utf8 {
             return Err(unsupported("Send the form in UTF-8."));
         }
-        // An app that reads JSON whatever the type would see other fields.
-        if looks_like_json(req.body) && serde_json::from_slice::<Value>(req.body).is_ok() {
+        // An app that reads JSON whatever the type would see other fields
+        // (and JavaScript reads JSON that serde_json refuses, so whether it
+        // parses does not matter); one that drops a byte order mark or a
+        // leading `?` would see other names than the form parser here.
+        if matches!(first_byte(req.body), Some(b'{' | b'[' | b'?'))
+            || req.body.starts_with(b"\xEF\xBB\xBF")
+        {
             return Err(ambiguous(
-                "The form body is also a JSON document; send the fields as a form.",
+                "The form body starts like a JSON document, a query or a byte order mark; send the fields as a plain form.",
             ));
         }
         return Ok(Body::Form(
@@ -235,9 +261,11 @@ fn read_body(route: &RouteConfig, req: &RequestParts<'_>) -> Result<Body, CoreEr
     Ok(Body::None)
 }
 
-/// The one value of `name` among `pairs`; two or more is ambiguous.
-fn single(
-    pairs: impl Iterator<Item = (String, String)>,
+/// The one value of `name` among `pairs`; two or more, or another
+/// spelling some parser reads as the same name (`name[]`, ` name`), is
+/// ambiguous.
+fn single<'p>(
+    pairs: impl Iterator<Item = &'p (String, String)>,
     name: &str,
     place: &str,
 ) -> Result<Option<String>, CoreError> {
@@ -249,10 +277,42 @@ fn single(
                     "The {place} field {name:?} appears more than once; send it once."
                 )));
             }
-            found = Some(v);
+            found = Some(v.clone());
+        } else if folded_name(k) == name {
+            return Err(ambiguous(format!(
+                "The {place} field {k:?} is read as {name:?} by some apps; send {name:?} once, as it is."
+            )));
         }
     }
     Ok(found)
+}
+
+/// The names a body holds, read every way an app might (a form whatever
+/// its type, a JSON object's top-level keys), folded as [`folded_name`].
+fn body_names(body: &[u8]) -> Vec<String> {
+    let body = without_bom(body);
+    let form = body.strip_prefix(b"?").unwrap_or(body);
+    let mut names: Vec<String> = form_urlencoded::parse(form)
+        .map(|(k, _)| folded_name(&k))
+        .collect();
+    if looks_like_json(body)
+        && let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body)
+    {
+        names.extend(o.keys().map(|k| folded_name(k)));
+    }
+    names
+}
+
+/// Refuse `name` in `others`: an app that merges the query and the body
+/// into one set of parameters (Rails, Laravel, PHP's `$_REQUEST`) would
+/// take one of the two, and which one differs between frameworks.
+fn not_also_in(others: &[String], name: &str, place: &str) -> Result<(), CoreError> {
+    if others.iter().any(|o| o == name) {
+        return Err(ambiguous(format!(
+            "{name:?} is sent in the {place} as well; send it in one place."
+        )));
+    }
+    Ok(())
 }
 
 /// Build a route's `custom` attributes from the request, strictly (see the
@@ -267,28 +327,62 @@ pub fn read_custom(
     req: &RequestParts<'_>,
 ) -> Result<Map<String, Value>, CoreError> {
     let body = read_body(route, req)?;
+    let query: Vec<(String, String)> = form_urlencoded::parse(req.query.as_bytes())
+        .into_owned()
+        .collect();
+    let query_names: Vec<String> = query.iter().map(|(k, _)| folded_name(k)).collect();
+    let reads_query = route
+        .custom
+        .values()
+        .any(|s| s.from().starts_with("query:"));
+    let body_names = if reads_query && has_body(req.body) {
+        body_names(req.body)
+    } else {
+        Vec::new()
+    };
     let mut out = Map::new();
     for (name, src) in &route.custom {
         let raw = match src.from().split_once(':') {
-            Some(("body", ptr)) => match &body {
-                Body::Json(j) => j.pointer(ptr).cloned().filter(|v| !v.is_null()),
-                _ => None,
-            },
-            Some(("form", f)) => match &body {
-                Body::Form(pairs) => single(pairs.iter().cloned(), f, "form")?.map(Value::String),
-                _ => None,
-            },
-            Some(("query", q)) => single(
-                form_urlencoded::parse(req.query.as_bytes()).into_owned(),
-                q,
-                "query",
-            )?
-            .map(Value::String),
-            Some(("header", h)) => req
-                .headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(h))
-                .map(|(_, v)| Value::String(v.clone())),
+            Some(("body", ptr)) => {
+                // The top-level key, which a merging app may take from the query.
+                let top = ptr
+                    .split('/')
+                    .nth(1)
+                    .unwrap_or("")
+                    .replace("~1", "/")
+                    .replace("~0", "~");
+                not_also_in(&query_names, &folded_name(&top), "query")?;
+                match &body {
+                    Body::Json(j) => j.pointer(ptr).cloned().filter(|v| !v.is_null()),
+                    _ => None,
+                }
+            }
+            Some(("form", f)) => {
+                not_also_in(&query_names, f, "query")?;
+                match &body {
+                    Body::Form(pairs) => single(pairs.iter(), f, "form")?.map(Value::String),
+                    _ => None,
+                }
+            }
+            Some(("query", q)) => {
+                not_also_in(&body_names, q, "body")?;
+                single(query.iter(), q, "query")?.map(Value::String)
+            }
+            Some(("header", h)) => {
+                // CGI and WSGI servers fold `-` and `_` onto one variable.
+                let folded = |k: &str| k.replace('_', "-");
+                let mut hits = req
+                    .headers
+                    .iter()
+                    .filter(|(k, _)| folded(k).eq_ignore_ascii_case(&folded(h)));
+                let first = hits.next();
+                if hits.next().is_some() || first.is_some_and(|(k, _)| !k.eq_ignore_ascii_case(h)) {
+                    return Err(ambiguous(format!(
+                        "The header {h:?} is sent in another spelling too; send it once, as it is."
+                    )));
+                }
+                first.map(|(_, v)| Value::String(v.clone()))
+            }
             Some(("param", p)) => req.params.get(p).map(|v| Value::String(v.clone())),
             _ => None,
         };
@@ -323,10 +417,27 @@ fn convert(v: Value, kind: Option<AttributeType>) -> Result<Value, String> {
         },
         (Some(AttributeType::Boolean), _) => Err("not true or false".to_owned()),
         (Some(AttributeType::String), Value::String(s)) => Ok(Value::String(s)),
-        (Some(AttributeType::String), Value::Number(n)) => Ok(Value::String(n.to_string())),
+        (Some(AttributeType::String), Value::Number(n)) => js_text(&n)
+            .map(Value::String)
+            .ok_or_else(|| "a number that apps write differently; send it as a string".to_owned()),
         (Some(AttributeType::String), Value::Bool(b)) => Ok(Value::String(b.to_string())),
         (Some(AttributeType::String), _) => Err("not a string".to_owned()),
     }
+}
+
+/// A JSON number as JavaScript's `String()` writes it, where that is
+/// certain: integers as integers (`12345.0` is `"12345"`, `-0` is `"0"`),
+/// other numbers between 1e-6 and 1e21 in Rust's shortest form, which is
+/// JavaScript's there. `None` for the rest (exponent notation).
+fn js_text(n: &Number) -> Option<String> {
+    if n.is_i64() || n.is_u64() {
+        return Some(n.to_string());
+    }
+    let f = n.as_f64()?;
+    if f.fract() == 0.0 && f.abs() < 9.0e15 {
+        return Some(format!("{}", f as i64));
+    }
+    (f.abs() >= 1e-6 && f.abs() < 1e21).then(|| format!("{f}"))
 }
 
 /// Most significant digits a number may have: every decimal of up to 15
@@ -365,25 +476,57 @@ pub fn strict_number(s: &str) -> Option<Number> {
 }
 
 /// The methods a body may name in a `_method` field, read every way an app
-/// might read it: as a form (whatever the type), as a JSON object's
-/// top-level `_method`, and in a multipart form (any method at all, since
-/// its parts are not read here). Upper-cased.
+/// might read it: as a form whatever its type (after a byte order mark or a
+/// leading `?`, which decoders drop), as a JSON object's top-level
+/// `_method`, with the name in any ASCII case. Where an app could read a
+/// method that cannot be told here (`_method[]`, PHP's ` method`, a
+/// non-string JSON value, a JSON-looking body serde_json refuses but
+/// JavaScript reads, a multipart body naming it), every method counts.
+/// Upper-cased.
 pub fn body_method_overrides(body: &[u8], content_type: &str) -> Vec<String> {
-    let mut out: Vec<String> = form_urlencoded::parse(body)
-        .filter(|(k, _)| k == "_method")
-        .map(|(_, v)| v.trim().to_ascii_uppercase())
-        .collect();
-    if looks_like_json(body)
-        && let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body)
-        && let Some(Value::String(m)) = o.get("_method")
-    {
-        out.push(m.trim().to_ascii_uppercase());
+    let every = || -> Vec<String> { super::METHODS.iter().map(|m| (*m).to_owned()).collect() };
+    let body = without_bom(body);
+    let form = body.strip_prefix(b"?").unwrap_or(body);
+    let mut out = Vec::new();
+    for (k, v) in form_urlencoded::parse(form) {
+        match method_name(&k) {
+            Some(true) => out.push(v.trim().to_ascii_uppercase()),
+            Some(false) => return every(),
+            None => {}
+        }
+    }
+    if looks_like_json(body) {
+        match parse_strict_json(body) {
+            Ok(Value::Object(o)) => {
+                for (k, v) in &o {
+                    match (method_name(k), v) {
+                        (Some(true), Value::String(m)) => out.push(m.trim().to_ascii_uppercase()),
+                        (Some(_), _) => return every(),
+                        (None, _) => {}
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return every(),
+        }
     }
     let multipart = MediaType::parse(content_type).essence == "multipart/form-data";
-    if multipart && body.windows(7).any(|w| w == b"_method") {
-        out.extend(super::METHODS.iter().map(|m| (*m).to_owned()));
+    if multipart && body.windows(6).any(|w| w.eq_ignore_ascii_case(b"method")) {
+        return every();
     }
     out.sort();
     out.dedup();
     out
+}
+
+/// Whether a field name is `_method`: `Some(true)` as it is (any ASCII
+/// case), `Some(false)` in another spelling some parser folds onto it
+/// (`_method[]`, ` method`, `.method`), `None` otherwise.
+fn method_name(k: &str) -> Option<bool> {
+    if k.eq_ignore_ascii_case("_method") {
+        return Some(true);
+    }
+    folded_name(k)
+        .eq_ignore_ascii_case("_method")
+        .then_some(false)
 }

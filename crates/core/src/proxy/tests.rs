@@ -789,3 +789,219 @@ fn the_app_is_a_url_or_a_service_binding_not_both() {
         assert!(err.contains(needle), "{needle} not in {err}");
     }
 }
+
+/// Readings an attacker's review found before they were refused.
+#[test]
+fn spellings_other_parsers_read_differently_are_refused() {
+    let c = config();
+    let (form_route, _) = c.route("POST", "/withdraw").unwrap();
+    let (json_route, _) = c.route("POST", "/api/withdraw").unwrap();
+    let form = "application/x-www-form-urlencoded";
+    for (route, body, ctype, query, code) in [
+        // JSON that JavaScript reads and serde_json refuses (a lone surrogate).
+        (
+            form_route,
+            &br#"{"amount":250000,"to":"GB","p":"\ud800","x":"&amount=1&to=NZ-1&"}"#[..],
+            form,
+            "",
+            "ambiguous_request",
+        ),
+        // A byte order mark, or a leading `?` that URLSearchParams drops.
+        (
+            form_route,
+            b"\xEF\xBB\xBFamount=1&to=NZ-1",
+            form,
+            "",
+            "ambiguous_request",
+        ),
+        (
+            form_route,
+            b"?amount=250000&amount=1&to=NZ-1",
+            form,
+            "",
+            "ambiguous_request",
+        ),
+        // Names parsers fold onto the same one.
+        (
+            form_route,
+            b"amount=1&amount[]=250000&to=NZ-1",
+            form,
+            "",
+            "ambiguous_request",
+        ),
+        (
+            form_route,
+            b"amount=1&to=NZ-1&to[x]=1",
+            form,
+            "",
+            "ambiguous_request",
+        ),
+        (
+            form_route,
+            b"amount=1&to=NZ-1&+to=GB",
+            form,
+            "",
+            "ambiguous_request",
+        ),
+        // The same name in the query and the body.
+        (
+            form_route,
+            b"amount=1&to=NZ-1",
+            form,
+            "amount=250000",
+            "ambiguous_request",
+        ),
+        (
+            form_route,
+            b"amount=1&to=NZ-1",
+            form,
+            "to[]=GB",
+            "ambiguous_request",
+        ),
+        (
+            json_route,
+            br#"{"amount": 1, "to": {"account": "NZ-1"}}"#,
+            "application/json",
+            "note=a&to=GB",
+            "ambiguous_request",
+        ),
+        (
+            json_route,
+            br#"{"amount": 1, "to": {"account": "NZ-1"}, "note": "x"}"#,
+            "application/json",
+            "note=a",
+            "ambiguous_request",
+        ),
+    ] {
+        let (got, text) = refusal(route, body, ctype, query);
+        assert_eq!(
+            got,
+            code,
+            "{} as {ctype:?} ?{query}: {text}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    // Headers in the spelling CGI servers fold onto the same variable.
+    let (r, params) = c.route("POST", "/accounts/a1/close").unwrap();
+    for headers in [
+        vec![("x_client".to_owned(), "web".to_owned())],
+        vec![
+            ("x-client".to_owned(), "ios".to_owned()),
+            ("x_client".to_owned(), "web".to_owned()),
+        ],
+    ] {
+        let e = read_custom(
+            r,
+            &RequestParts {
+                headers,
+                params: params.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "ambiguous_request");
+    }
+    // A string attribute from a JSON number reads as JavaScript writes it.
+    let strict = parse_proxy(json!({
+        "originUrl": "http://127.0.0.1:8788",
+        "identity": {"jwt": {"cookie": "session", "algorithm": "HS256", "secretEnv": "APP_SESSION_SECRET"}},
+        "routes": [{"method": "POST", "path": "/p", "action": "p", "custom": {"to": {"from": "body:/to", "type": "string"}}}]
+    }))
+    .unwrap();
+    let (r, _) = strict.route("POST", "/p").unwrap();
+    let to = |body: &[u8]| {
+        read_custom(
+            r,
+            &RequestParts {
+                body,
+                content_type: "application/json",
+                ..Default::default()
+            },
+        )
+        .map(|m| m["to"].clone())
+        .map_err(|e| e.code())
+    };
+    assert_eq!(to(br#"{"to": 12345.0}"#), Ok(json!("12345")));
+    assert_eq!(to(br#"{"to": -0.0}"#), Ok(json!("0")));
+    assert_eq!(to(br#"{"to": 12.5}"#), Ok(json!("12.5")));
+    assert_eq!(to(br#"{"to": 1e300}"#), Err("invalid_attribute"));
+}
+
+#[test]
+fn every_method_counts_where_a_body_could_name_one_unseen() {
+    let all = METHODS.len();
+    for (body, ctype) in [
+        (
+            &br#"{"_method":"DELETE","p":"\ud800"}"#[..],
+            "application/json",
+        ),
+        (br#"{"_method":["DELETE"]}"#, "application/json"),
+        (
+            br#"{"_method":"GET","_method":"DELETE"}"#,
+            "application/json",
+        ),
+        (b"_method[]=DELETE", "application/x-www-form-urlencoded"),
+        (b".method=DELETE", ""),
+    ] {
+        assert_eq!(
+            body_method_overrides(body, ctype).len(),
+            all,
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    assert_eq!(
+        body_method_overrides(b"?_method=delete", "text/plain"),
+        vec!["DELETE"]
+    );
+    assert_eq!(
+        body_method_overrides(b"\xEF\xBB\xBF_method=put", "text/plain"),
+        vec!["PUT"]
+    );
+    assert_eq!(
+        body_method_overrides(b"_METHOD=patch", "text/plain"),
+        vec!["PATCH"]
+    );
+}
+
+#[test]
+fn one_session_per_request_read_as_apps_read_it() {
+    let jwt = JwtIdentity {
+        cookie: Some("session".into()),
+        bearer: true,
+        algorithm: JwtAlgorithm::HS256,
+        secret_env: Some("S".into()),
+        jwks_url: None,
+        user_id_claim: "sub".into(),
+        issuer: None,
+        audience: None,
+    };
+    let token = |c: Option<&str>, a: Option<&str>| session_token(&jwt, c, a);
+    assert_eq!(token(Some("a=1; session=V"), None), Ok(Some("V".into())));
+    assert_eq!(
+        token(Some("session =V"), None),
+        Ok(Some("V".into())),
+        "names are trimmed"
+    );
+    assert_eq!(
+        token(None, Some("bearer  T ")),
+        Ok(Some("T".into())),
+        "any case"
+    );
+    assert_eq!(
+        token(Some("session=T"), Some("Bearer T")),
+        Ok(Some("T".into()))
+    );
+    for (c, a) in [
+        (Some("session=A; session=V"), None),
+        (Some("session =V; session=A"), None),
+        (Some("session=V"), Some("Bearer A")),
+        (Some("session=V"), Some("BEARER A")),
+    ] {
+        assert!(
+            matches!(token(c, a), Err(IdentityError::Ambiguous(_))),
+            "{c:?} {a:?}"
+        );
+    }
+    assert_eq!(token(None, Some("Basic eA==")), Ok(None));
+}

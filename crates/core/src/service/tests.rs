@@ -487,7 +487,18 @@ mod with_rules {
             t.record.default_verification_method,
             Some(VerificationMethod::EmailOtp)
         );
-        // Known device, small amount: the default outcome.
+        // Again from there: still new, a track proves nothing.
+        let t = run(&store, tr(json!({"amount": 10}), "d1", "k1b"), NOW);
+        assert_eq!(t.record.rule_ids, ["new-device"]);
+        // The challenge passed: a known device, small amount: the default outcome.
+        complete_challenge(
+            &store,
+            "withdraw-funds",
+            "k1",
+            VerificationMethod::EmailOtp,
+            NOW,
+        )
+        .unwrap();
         let t = run(&store, tr(json!({"amount": 10}), "d1", "k2"), NOW + 1);
         assert_eq!(t.record.state, ActionState::Allow);
         assert!(t.record.rule_ids.is_empty());
@@ -589,6 +600,7 @@ mod with_rules {
     fn history_feeds_device_country_velocity_and_travel() {
         let store = MemoryUserStore::new();
         let list = allowlist();
+        let challenge = config("CHALLENGE");
         let req = |key: &str, dev: &str, cc: &str, lat: f64, lon: f64| -> TrackRequest {
             serde_json::from_value(json!({"idempotencyKey": key, "deviceId": dev,
                 "geo": {"countryCode": cc, "latitude": lat, "longitude": lon}}))
@@ -596,15 +608,31 @@ mod with_rules {
         };
         let t1 = track(
             &store,
-            input(req("a", "d1", "NZ", -36.85, 174.76), None, &list, NOW),
+            input(
+                req("a", "d1", "NZ", -36.85, 174.76),
+                Some(&challenge),
+                &list,
+                NOW,
+            ),
         )
         .unwrap();
         let c1 = t1.record.context.unwrap();
         assert_eq!(c1["device"]["isNew"], true);
+        assert_eq!(c1["device"]["isSeen"], false);
         assert_eq!(c1["device"]["count"], 0);
         assert_eq!(c1["ip"]["isNewCountry"], true);
         assert_eq!(c1["ip"]["impossibleTravel"], serde_json::Value::Null);
         assert_eq!(c1["velocity"]["actionsLastHour"], 0);
+        // The user passes the challenge there: device, country and place
+        // become known.
+        complete_challenge(
+            &store,
+            "withdraw-funds",
+            "a",
+            VerificationMethod::EmailOtp,
+            NOW + 5,
+        )
+        .unwrap();
         let t2 = track(
             &store,
             input(
@@ -617,6 +645,8 @@ mod with_rules {
         .unwrap();
         let c2 = t2.record.context.unwrap();
         assert_eq!(c2["device"]["isNew"], false);
+        assert_eq!(c2["device"]["isSeen"], true);
+        assert_eq!(c2["device"]["firstSeenAt"], NOW / 1000);
         assert_eq!(c2["device"]["count"], 1);
         assert_eq!(c2["ip"]["isNewCountry"], false);
         assert_eq!(c2["ip"]["impossibleTravel"], false);
@@ -642,6 +672,108 @@ mod with_rules {
         assert_eq!(c3["velocity"]["actionsLastDay"], 2);
     }
 
+    /// A stolen session repeats requests; only a passed challenge or an
+    /// approval makes a device, a country or a place known.
+    #[test]
+    fn tracks_never_make_a_device_country_or_place_known() {
+        let store = MemoryUserStore::new();
+        let list = allowlist();
+        let req = |key: &str, dev: &str| -> TrackRequest {
+            serde_json::from_value(json!({"idempotencyKey": key, "deviceId": dev,
+                "geo": {"countryCode": "RU", "latitude": 55.75, "longitude": 37.6}}))
+            .unwrap()
+        };
+        let known = |key: &str, at: Millis| {
+            let t = track(&store, input(req(key, "evil"), None, &list, at)).unwrap();
+            let c = t.record.context.unwrap();
+            (
+                c["device"]["isNew"].clone(),
+                c["ip"]["isNewCountry"].clone(),
+                c["device"]["isSeen"].clone(),
+            )
+        };
+        // Every outcome but a proof leaves them new: ALLOW, CHALLENGE left
+        // pending, failed, BLOCK, REVIEW rejected, an API update.
+        for (i, outcome) in ["ALLOW", "CHALLENGE", "BLOCK", "REVIEW"].iter().enumerate() {
+            let cfg = config(outcome);
+            let key = format!("k{i}");
+            track(
+                &store,
+                input(req(&key, "evil"), Some(&cfg), &list, NOW + i as Millis),
+            )
+            .unwrap();
+            match *outcome {
+                "CHALLENGE" => {
+                    update_state(
+                        &store,
+                        "withdraw-funds",
+                        &key,
+                        ActionState::ChallengeFailed,
+                        Cause::TooManyAttempts,
+                        NOW + 50,
+                    )
+                    .unwrap();
+                }
+                "REVIEW" => {
+                    update_state(
+                        &store,
+                        "withdraw-funds",
+                        &key,
+                        ActionState::ReviewFailed,
+                        Cause::Review {
+                            reviewer: "ops".into(),
+                            note: None,
+                        },
+                        NOW + 50,
+                    )
+                    .unwrap();
+                }
+                _ => {}
+            }
+        }
+        let cfg = config("REVIEW");
+        track(
+            &store,
+            input(req("api", "evil"), Some(&cfg), &list, NOW + 60),
+        )
+        .unwrap();
+        update_state(
+            &store,
+            "withdraw-funds",
+            "api",
+            ActionState::ReviewSucceeded,
+            Cause::Api,
+            NOW + 61,
+        )
+        .unwrap();
+        assert_eq!(
+            known("again", NOW + 100),
+            (json!(true), json!(true), json!(true))
+        );
+        // A reviewer's approval proves it.
+        track(
+            &store,
+            input(req("rev", "evil"), Some(&cfg), &list, NOW + 200),
+        )
+        .unwrap();
+        update_state(
+            &store,
+            "withdraw-funds",
+            "rev",
+            ActionState::ReviewSucceeded,
+            Cause::Review {
+                reviewer: "ops".into(),
+                note: None,
+            },
+            NOW + 201,
+        )
+        .unwrap();
+        assert_eq!(
+            known("after-review", NOW + 300),
+            (json!(false), json!(false), json!(true))
+        );
+    }
+
     #[test]
     fn simulate_agrees_with_track_and_writes_nothing() {
         let store = MemoryUserStore::new();
@@ -656,12 +788,12 @@ mod with_rules {
         i.rules = Some(&rules);
         let sim = simulate(&store, i).unwrap();
         assert_eq!(store.action_count(), 0);
-        assert!(
-            store
-                .history("withdraw-funds", Some("d9"), None, NOW)
-                .unwrap()
-                .device_seen
-                == Some(false),
+        let h = store
+            .history("withdraw-funds", Some("d9"), None, NOW)
+            .unwrap();
+        assert_eq!(
+            (h.device_seen, h.device_known),
+            (Some(false), Some(false)),
             "simulate remembers no device"
         );
         assert_eq!(sim.decision.outcome, Outcome::Block);
@@ -677,6 +809,7 @@ mod with_rules {
 mod held_requests {
     use super::*;
     use crate::model::PendingRequest;
+    use serde_json::json;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -730,11 +863,14 @@ mod held_requests {
         track(store, i).unwrap();
     }
 
-    const RETRY: Claim<'static> = Claim::Retry {
-        method: "POST",
-        path_and_query: "/api/withdraw?x=1",
-        body_sha256: "abc",
-    };
+    fn retry() -> Claim<'static> {
+        Claim::Retry {
+            method: "POST",
+            path_and_query: "/api/withdraw?x=1",
+            body_sha256: "abc",
+            custom: Box::leak(Box::new(json!({}))),
+        }
+    }
 
     #[test]
     fn nothing_is_held_for_an_allow_or_a_block() {
@@ -744,7 +880,7 @@ mod held_requests {
             tracked(&store, outcome);
             let record = store.get_action("withdraw-funds", "k").unwrap().unwrap();
             assert_eq!(record.pending_request, None, "{outcome}");
-            for how in [Claim::Replay, RETRY] {
+            for how in [Claim::Replay, retry()] {
                 assert_eq!(
                     claim(&store, "withdraw-funds", "k", how, NOW).unwrap_err(),
                     ClaimError::NothingHeld,
@@ -787,13 +923,14 @@ mod held_requests {
             ClaimError::AlreadyUsed
         );
         assert_eq!(
-            claim(&store, "withdraw-funds", "k", RETRY, NOW + 3).unwrap_err(),
+            claim(&store, "withdraw-funds", "k", retry(), NOW + 3).unwrap_err(),
             ClaimError::AlreadyUsed
         );
     }
 
     #[test]
     fn a_retry_must_be_the_tracked_request() {
+        let (empty, other) = (json!({}), json!({"account": "evil"}));
         let store = MemoryUserStore::new();
         tracked(&store, "REVIEW");
         update_state(
@@ -810,16 +947,26 @@ mod held_requests {
                 method: "PUT",
                 path_and_query: "/api/withdraw?x=1",
                 body_sha256: "abc",
+                custom: &empty,
             },
             Claim::Retry {
                 method: "POST",
                 path_and_query: "/api/withdraw?x=2",
                 body_sha256: "abc",
+                custom: &empty,
             },
             Claim::Retry {
                 method: "POST",
                 path_and_query: "/api/withdraw?x=1",
                 body_sha256: "tampered",
+                custom: &empty,
+            },
+            // The same request, but an attribute from a header changed.
+            Claim::Retry {
+                method: "POST",
+                path_and_query: "/api/withdraw?x=1",
+                body_sha256: "abc",
+                custom: &other,
             },
         ] {
             assert_eq!(
@@ -827,7 +974,7 @@ mod held_requests {
                 ClaimError::Mismatch
             );
         }
-        assert!(claim(&store, "withdraw-funds", "k", RETRY, NOW + 2).is_ok());
+        assert!(claim(&store, "withdraw-funds", "k", retry(), NOW + 2).is_ok());
     }
 
     #[test]
@@ -843,9 +990,9 @@ mod held_requests {
             NOW + 1,
         )
         .unwrap();
-        claim(&store, "withdraw-funds", "k", RETRY, NOW + 2).unwrap();
+        claim(&store, "withdraw-funds", "k", retry(), NOW + 2).unwrap();
         unclaim(&store, "withdraw-funds", "k", NOW + 3).unwrap();
-        assert!(claim(&store, "withdraw-funds", "k", RETRY, NOW + 4).is_ok());
+        assert!(claim(&store, "withdraw-funds", "k", retry(), NOW + 4).is_ok());
     }
 
     #[test]
@@ -862,7 +1009,7 @@ mod held_requests {
         )
         .unwrap();
         assert_eq!(
-            claim(&store, "withdraw-funds", "k", RETRY, NOW + 2).unwrap_err(),
+            claim(&store, "withdraw-funds", "k", retry(), NOW + 2).unwrap_err(),
             ClaimError::NotApproved(ActionState::ReviewFailed)
         );
     }

@@ -124,8 +124,13 @@ fn a_warm_cache_answers_what_the_store_would_through_any_sequence_of_writes() {
                 16 => {
                     // A device and a country no track asked about.
                     let d = format!("other-{}", dice.below(4));
-                    plain.remember(Some(&d), Some("FR"), None, now).unwrap();
-                    cached.remember(Some(&d), Some("FR"), None, now).unwrap();
+                    let proved = dice.below(2) == 0;
+                    plain
+                        .remember(Some(&d), Some("FR"), None, proved, now)
+                        .unwrap();
+                    cached
+                        .remember(Some(&d), Some("FR"), None, proved, now)
+                        .unwrap();
                 }
                 17 => {
                     let mut u = plain.get_user().unwrap().unwrap_or_default();
@@ -136,6 +141,19 @@ fn a_warm_cache_answers_what_the_store_would_through_any_sequence_of_writes() {
                 18 if dice.below(10) == 0 => {
                     plain.delete_all().unwrap();
                     cached.delete_all().unwrap();
+                }
+                19 => {
+                    // The user proves themselves from a device, a country
+                    // and a place tracks ask about (a challenge passed).
+                    let device = dice.pick(&["d1", "d2", "d3"]);
+                    let country = dice.pick(&["NZ", "AU"]);
+                    let fix = (dice.below(2) == 0).then_some(crate::context::Fix {
+                        latitude: -36.8,
+                        longitude: 174.7,
+                        at: now,
+                    });
+                    plain.remember(device, country, fix, true, now).unwrap();
+                    cached.remember(device, country, fix, true, now).unwrap();
                 }
                 _ => {}
             }
@@ -174,11 +192,19 @@ fn a_cold_cache_asks_the_store_once_then_answers_itself() {
         2,
     );
     let ctx = second.record.context.unwrap();
-    assert_eq!(ctx["device"]["isNew"], false);
+    assert_eq!(ctx["device"]["isNew"], true, "a track alone proves nothing");
+    assert_eq!(ctx["device"]["isSeen"], true);
+    assert_eq!(ctx["device"]["firstSeenAt"], NOW / 1000);
     assert_eq!(ctx["device"]["count"], 1);
-    assert_eq!(ctx["ip"]["isNewCountry"], false);
+    assert_eq!(ctx["ip"]["isNewCountry"], true);
+    assert_eq!(ctx["ip"]["isSeenCountry"], true);
     assert_eq!(ctx["velocity"]["actionsLastHour"], 1);
     assert_eq!(ctx["velocity"]["actionsLastDay"], 1);
+    // Proved (a challenge passed from there): known from memory too.
+    store
+        .remember(Some("d1"), Some("NZ"), None, true, NOW + 1)
+        .unwrap();
+    assert!(cache.is_warm());
     // Tracks age out of the windows.
     let later = track(
         &store,
@@ -190,6 +216,7 @@ fn a_cold_cache_asks_the_store_once_then_answers_itself() {
         3,
     );
     let ctx = later.record.context.unwrap();
+    assert_eq!(ctx["device"]["isNew"], false);
     assert_eq!(ctx["velocity"]["actionsLastHour"], 0);
     assert_eq!(ctx["velocity"]["actionsLastDay"], 2);
 }
@@ -205,7 +232,7 @@ fn writes_it_cannot_follow_make_it_forget() {
     let t = track(&store, "withdraw", Some("d1"), None, false, NOW + 1, 2);
     assert_eq!(t.enrolled, vec![VerificationMethod::EmailOtp]);
     store
-        .remember(Some("never-asked"), None, None, NOW + 2)
+        .remember(Some("never-asked"), None, None, false, NOW + 2)
         .unwrap();
     assert!(!cache.is_warm());
     track(&store, "withdraw", None, None, false, NOW + 3, 3);
