@@ -432,6 +432,7 @@ fn list_wire(l: &ValueList) -> serde_json::Value {
         "alias": l.alias,
         "name": l.input.name,
         "itemType": l.input.item_type,
+        "normalize": l.input.normalization_names(),
         "items": l.input.items,
         "itemCount": l.input.items.len(),
         "createdAt": actiongate_core::time::to_rfc3339(l.created_at),

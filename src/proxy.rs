@@ -229,21 +229,14 @@ fn method_overrides(header: impl Fn(&str) -> Option<String>, query: Option<&str>
     // A header may list methods (`DELETE, POST`): apps take the first, or
     // any; each one counts. The query's `_method` is read as a body's is
     // (`_method[]`, any case).
-    let mut overrides: Vec<String> = METHOD_OVERRIDE_HEADERS
-        .iter()
-        .filter_map(|h| header(h))
-        .flat_map(|v| {
-            v.split(',')
-                .map(|m| m.trim().to_ascii_uppercase())
-                .collect::<Vec<_>>()
-        })
-        .chain(body_method_overrides(
-            query.unwrap_or_default().as_bytes(),
-            "",
-        ))
-        .collect();
-    overrides.sort();
-    overrides.dedup();
+    let mut overrides = body_method_overrides(query.unwrap_or_default().as_bytes(), "");
+    for value in METHOD_OVERRIDE_HEADERS.iter().filter_map(|h| header(h)) {
+        for m in value.split(',').map(|m| m.trim().to_ascii_uppercase()) {
+            if !overrides.contains(&m) {
+                overrides.push(m);
+            }
+        }
+    }
     overrides
 }
 

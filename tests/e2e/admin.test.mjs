@@ -84,7 +84,8 @@ test("the portal: sign in, configure an action and see track follow, rules and s
     await page.click("#list-form button");
     await page.waitForSelector(`#lists td:text('${alias}')`);
     const row = page.locator("#lists tr", { hasText: alias });
-    assert.equal(await row.locator("td").nth(3).textContent(), "3");
+    assert.equal(await row.locator("td").nth(3).textContent(), "foldWidth, trim, caseFold", "how it matches is shown");
+    assert.equal(await row.locator("td").nth(4).textContent(), "3");
 
     // A review, approved from the queue.
     await configure("portal-review", { defaultUserActionResult: "REVIEW" });

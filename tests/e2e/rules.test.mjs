@@ -80,6 +80,20 @@ test("the demo rules decide withdrawals, reporting every matched rule", async ()
   assert.equal(got.decidingRuleId, "sanctioned-destination");
 });
 
+test("a sanctioned account is blocked however it is spelled", async () => {
+  const userId = uid();
+  for (const destinationAccount of ["nz-0000-666 ", " NZ 0000 666", "ＮＺ－００００－６６６", "nz.0000.666"]) {
+    const r = await track(userId, { deviceId: "x", custom: { amount: 10, destinationAccount } });
+    assert.equal(r.state, "BLOCK", destinationAccount);
+    assert.equal(r.ruleIds[0], "sanctioned-destination", destinationAccount);
+  }
+  const list = await mgmt("GET", "/value-lists/sanctioned-accounts");
+  assert.deepEqual(list.body.normalize, ["foldWidth", "trim", "stripSeparators", "caseFold"]);
+  assert.ok(list.body.items.includes("nz0000666"), JSON.stringify(list.body.items));
+  const other = await track(userId, { deviceId: "x", custom: { amount: 10, destinationAccount: "NZ-0000-667" } });
+  assert.notEqual(other.state, "BLOCK");
+});
+
 test("a very large withdrawal goes to review", async () => {
   const userId = uid();
   const r = await track(userId, { custom: { amount: 20000 } });

@@ -4,6 +4,26 @@
 //!
 //! A list is stored as its items; for evaluation it becomes a hash set, so
 //! membership in a 100,000-entry list is one lookup, not a scan.
+//!
+//! A string list says how its items and the values looked up in it are
+//! normalised (`normalize`), the same way on write and on lookup, so that
+//! `nz-0000-666 ` is the sanctioned `NZ-0000-666`:
+//! - `foldWidth`: full-width forms of ASCII (`ＮＺ－０`) and the ideographic
+//!   space are their ASCII selves (the part of Unicode's NFKC that matters for
+//!   identifiers people type, without NFKC's tables in the upload);
+//! - `trim`: white space at either end is dropped;
+//! - `stripSeparators`: spaces, `-`, `.`, `_` and `/` anywhere are dropped
+//!   (account numbers and IBANs, written with or without separators);
+//! - `caseFold`: Latin letters compare without case (`A`–`Z` as `a`–`z`,
+//!   full-width ones too after `foldWidth`); other scripts compare as they
+//!   are (Unicode's case tables would cost the upload more than the
+//!   identifiers lists hold need).
+//!
+//! Steps run in that order, whatever order the list names them in. A string
+//! list without `normalize` gets `["foldWidth", "trim", "caseFold"]`: lists are
+//! mostly identifiers people and apps type in varying case and width, and a
+//! blocklist that misses a spelling is the failure that matters. Give
+//! `"normalize": []` for exact, byte-for-byte matching.
 
 use std::collections::HashSet;
 
@@ -28,6 +48,80 @@ pub enum ItemType {
     Number,
 }
 
+/// One normalisation step of a string list (see the module's header). On
+/// the wire it is its name (`foldWidth`, `trim`, `stripSeparators`,
+/// `caseFold`), checked by [`ValueListInput::parse`] as a plain string (a
+/// derived enum deserializer costs the upload more than this check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Normalization {
+    /// Full-width ASCII forms and the ideographic space as ASCII.
+    FoldWidth,
+    /// Drop white space at either end.
+    Trim,
+    /// Drop spaces, `-`, `.`, `_` and `/` anywhere.
+    StripSeparators,
+    /// Compare Latin letters without case.
+    CaseFold,
+}
+
+impl Normalization {
+    /// Every step, in the order they apply.
+    pub const ALL: [Normalization; 4] = [
+        Normalization::FoldWidth,
+        Normalization::Trim,
+        Normalization::StripSeparators,
+        Normalization::CaseFold,
+    ];
+
+    /// Its wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Normalization::FoldWidth => "foldWidth",
+            Normalization::Trim => "trim",
+            Normalization::StripSeparators => "stripSeparators",
+            Normalization::CaseFold => "caseFold",
+        }
+    }
+
+    /// The step of a wire name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|n| n.name() == name)
+    }
+}
+
+/// What a string list without `normalize` gets.
+pub const DEFAULT_NORMALIZATION: [Normalization; 3] = [
+    Normalization::FoldWidth,
+    Normalization::Trim,
+    Normalization::CaseFold,
+];
+
+/// `s` normalised by `steps` (in their fixed order, see [`Normalization`]).
+pub fn normalize(s: &str, steps: &[Normalization]) -> String {
+    let has = |n: Normalization| steps.contains(&n);
+    let mut out: String = if has(Normalization::FoldWidth) {
+        s.chars()
+            .map(|c| match c {
+                '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+                '\u{3000}' => ' ',
+                other => other,
+            })
+            .collect()
+    } else {
+        s.to_owned()
+    };
+    if has(Normalization::Trim) {
+        out = out.trim().to_owned();
+    }
+    if has(Normalization::StripSeparators) {
+        out.retain(|c| !(c.is_whitespace() || matches!(c, '-' | '.' | '_' | '/')));
+    }
+    if has(Normalization::CaseFold) {
+        out.make_ascii_lowercase();
+    }
+    out
+}
+
 /// The body of `PUT /v1/management/value-lists/{alias}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -36,7 +130,11 @@ pub struct ValueListInput {
     pub name: String,
     /// `string` or `number`.
     pub item_type: ItemType,
-    /// The items; duplicates are kept once.
+    /// How string items and looked-up values are normalised. Default for
+    /// string lists: [`DEFAULT_NORMALIZATION`]; number lists take none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<Vec<String>>,
+    /// The items (strings normalised); duplicates are kept once.
     pub items: Vec<Value>,
 }
 
@@ -69,6 +167,18 @@ impl ValueListInput {
         if input.items.len() > MAX_ITEMS {
             problems.push(format!("items: at most {MAX_ITEMS} items"));
         }
+        if input.item_type == ItemType::Number
+            && input.normalize.as_ref().is_some_and(|n| !n.is_empty())
+        {
+            problems.push("normalize: only string lists are normalised".to_owned());
+        }
+        for (i, step) in input.normalize.iter().flatten().enumerate() {
+            if Normalization::from_name(step).is_none() {
+                problems.push(format!(
+                    "normalize[{i}]: {step:?} is not one of foldWidth, trim, stripSeparators, caseFold"
+                ));
+            }
+        }
         for (i, item) in input.items.iter().enumerate() {
             let ok = match input.item_type {
                 ItemType::String => item.as_str().is_some_and(|s| s.len() <= MAX_ITEM_LEN),
@@ -91,11 +201,37 @@ impl ValueListInput {
         if !problems.is_empty() {
             return Err(CoreError::Invalid(problems));
         }
+        let steps = input.normalization();
+        for item in &mut input.items {
+            if let Value::String(s) = item {
+                *s = normalize(s, &steps);
+            }
+        }
         let mut seen = HashSet::new();
         input
             .items
             .retain(|v| seen.insert(key_of(v).unwrap_or_default()));
         Ok(input)
+    }
+
+    /// The normalisation in force: as given, or the default of its type.
+    pub fn normalization(&self) -> Vec<Normalization> {
+        match (&self.normalize, self.item_type) {
+            (_, ItemType::Number) => Vec::new(),
+            (Some(n), ItemType::String) => n
+                .iter()
+                .filter_map(|s| Normalization::from_name(s))
+                .collect(),
+            (None, ItemType::String) => DEFAULT_NORMALIZATION.to_vec(),
+        }
+    }
+
+    /// [`Self::normalization`] by name, for the wire.
+    pub fn normalization_names(&self) -> Vec<&'static str> {
+        self.normalization()
+            .into_iter()
+            .map(Normalization::name)
+            .collect()
     }
 }
 
@@ -124,21 +260,32 @@ pub fn number_key(f: f64) -> String {
 pub struct ValueSet {
     /// What it holds.
     pub item_type: ItemType,
+    normalize: Vec<Normalization>,
     items: HashSet<String>,
 }
 
 impl ValueSet {
-    /// Build the hash set of a list.
+    /// Build the hash set of a list (its string items normalised, also when
+    /// stored before normalisation existed).
     pub fn from_list(list: &ValueListInput) -> Self {
+        let normalize = list.normalization();
         ValueSet {
             item_type: list.item_type,
-            items: list.items.iter().filter_map(key_of).collect(),
+            items: list
+                .items
+                .iter()
+                .filter_map(|v| match v {
+                    Value::String(s) => Some(crate::lists::normalize(s, &normalize)),
+                    other => key_of(other),
+                })
+                .collect(),
+            normalize,
         }
     }
 
-    /// Whether a string is in a string list.
+    /// Whether a string is in a string list, normalised as the list says.
     pub fn contains_str(&self, s: &str) -> bool {
-        self.item_type == ItemType::String && self.items.contains(s)
+        self.item_type == ItemType::String && self.items.contains(&normalize(s, &self.normalize))
     }
 
     /// Whether a number is in a number list.
@@ -172,7 +319,11 @@ mod tests {
         assert_eq!(s.items.len(), 2, "duplicates are kept once");
         let set = ValueSet::from_list(&s);
         assert!(set.contains_str("acc-1"));
-        assert!(!set.contains_str("ACC-1"));
+        assert!(
+            set.contains_str("ACC-1"),
+            "string lists fold case by default"
+        );
+        assert!(!set.contains_str("acc1"));
         assert!(!set.contains_number(1.0));
         let n = ValueListInput::parse(
             br#"{"name":"ASNs","itemType":"number","items":[13335, 5.0, 0]}"#,
@@ -222,11 +373,66 @@ mod tests {
         let list = ValueListInput {
             name: "big".into(),
             item_type: ItemType::String,
+            normalize: None,
             items,
         };
         let set = ValueSet::from_list(&list);
         assert_eq!(set.len(), 100_000);
         assert!(set.contains_str("acct-99999"));
         assert!(!set.contains_str("acct-100000"));
+    }
+
+    #[test]
+    fn lists_match_the_way_their_owners_mean() {
+        let accounts = ValueListInput::parse(
+            br#"{"name":"Sanctioned","itemType":"string","normalize":["trim","caseFold","foldWidth","stripSeparators"],
+                 "items":["NZ-0000-666","nz 0000 666","GB12 3456"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            accounts.items,
+            vec![Value::from("nz0000666"), Value::from("gb123456")],
+            "stored normalised, once"
+        );
+        let set = ValueSet::from_list(&accounts);
+        for spelling in [
+            "NZ-0000-666",
+            "nz-0000-666 ",
+            " NZ.0000.666",
+            "ＮＺ－００００－６６６",
+            "nz/0000/666",
+            "GB-1234-56",
+        ] {
+            assert!(set.contains_str(spelling), "{spelling:?}");
+        }
+        assert!(!set.contains_str("NZ-0000-667"));
+        // Exact matching, when a list asks for it.
+        let exact = ValueListInput::parse(
+            br#"{"name":"Tokens","itemType":"string","normalize":[],"items":["aBc"]}"#,
+        )
+        .unwrap();
+        let set = ValueSet::from_list(&exact);
+        assert!(set.contains_str("aBc"));
+        assert!(!set.contains_str("abc"));
+        assert!(!set.contains_str(" aBc"));
+        // The default: width, ends and case; separators count.
+        let default =
+            ValueListInput::parse(br#"{"name":"C","itemType":"string","items":["KP"]}"#).unwrap();
+        assert_eq!(default.normalization(), DEFAULT_NORMALIZATION.to_vec());
+        let set = ValueSet::from_list(&default);
+        assert!(set.contains_str("kp "));
+        assert!(set.contains_str("ＫＰ"));
+        assert!(!set.contains_str("K-P"));
+        let err = ValueListInput::parse(
+            br#"{"name":"S","itemType":"string","normalize":["trim","lower"],"items":[]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("normalize[1]: \"lower\""), "{err}");
+        // Numbers are not normalised.
+        let err = ValueListInput::parse(
+            br#"{"name":"N","itemType":"number","normalize":["trim"],"items":[1]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("normalize"), "{err}");
     }
 }

@@ -349,8 +349,10 @@
     });
     return show(el("h1", {}, "Value lists"),
       el("section", {}, el("table", { id: "lists" },
-        el("thead", {}, el("tr", {}, ["Alias", "Name", "Type", "Items"].map((h) => el("th", {}, h)))),
-        el("tbody", {}, lists.map((l) => el("tr", {}, el("td", {}, l.alias), el("td", {}, l.name), el("td", {}, l.itemType), el("td", {}, String(l.itemCount ?? l.items?.length ?? ""))))))),
+        el("thead", {}, el("tr", {}, ["Alias", "Name", "Type", "Matched after", "Items"].map((h) => el("th", {}, h)))),
+        el("tbody", {}, lists.map((l) => el("tr", {}, el("td", {}, l.alias), el("td", {}, l.name), el("td", {}, l.itemType),
+          el("td", { class: "normalize" }, (l.normalize ?? []).length ? l.normalize.join(", ") : "exact"),
+          el("td", {}, String(l.itemCount ?? l.items?.length ?? ""))))))),
       form);
   }
 

@@ -21,7 +21,6 @@
 //! - an attribute is required unless the route marks it `optional`:
 //!   `missing_attribute` when absent (a JSON `null` counts as absent).
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::collections::BTreeMap;
 use url::form_urlencoded;
@@ -125,83 +124,69 @@ fn folded_name(name: &str) -> String {
 /// [`CoreError::AmbiguousRequest`] for a repeated key,
 /// [`CoreError::InvalidBody`] for anything that is not JSON.
 pub fn parse_strict_json(body: &[u8]) -> Result<Value, CoreError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let parsed = Strict::deserialize(&mut de).and_then(|v| de.end().map(|()| v.0));
-    parsed.map_err(|e| {
-        let text = e.to_string();
-        if text.starts_with(DUPLICATE) {
-            ambiguous(format!(
-                "The JSON body has a {}; send each key once.",
-                text.split(" at line ").next().unwrap_or(&text)
-            ))
-        } else {
-            CoreError::InvalidBody(format!("The JSON body does not parse: {text}."))
-        }
-    })
-}
-
-const DUPLICATE: &str = "repeated key";
-
-/// A JSON value whose objects have no repeated key.
-struct Strict(Value);
-
-impl<'de> Deserialize<'de> for Strict {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StrictVisitor).map(Strict)
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| CoreError::InvalidBody(format!("The JSON body does not parse: {e}.")))?;
+    match repeated_key(body) {
+        Some(key) => Err(ambiguous(format!(
+            "The JSON body has the key {key:?} twice in one object; send each key once."
+        ))),
+        None => Ok(value),
     }
 }
 
-struct StrictVisitor;
-
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v.into()))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom("a number out of range"))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::new();
-        while let Some(Strict(v)) = seq.next_element()? {
-            out.push(v);
-        }
-        Ok(Value::Array(out))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            let Strict(value) = map.next_value()?;
-            if out.contains_key(&key) {
-                return Err(de::Error::custom(format!("{DUPLICATE} {key:?}")));
+/// The first key that appears twice in one object of a document already
+/// known to be valid JSON. (A scan of the text: cheaper, in code size, than
+/// a second deserializer that tracks keys.) Keys are compared decoded, so
+/// `"a"` and `"\u0061"` are the same key.
+fn repeated_key(json: &[u8]) -> Option<String> {
+    // One entry per open container: the keys seen, or `None` for an array.
+    let mut open: Vec<Option<std::collections::HashSet<String>>> = Vec::new();
+    let mut expect_key = false;
+    let mut i = 0;
+    while let Some(&b) = json.get(i) {
+        match b {
+            b'{' => {
+                open.push(Some(std::collections::HashSet::new()));
+                expect_key = true;
             }
-            out.insert(key, value);
+            b'[' => {
+                open.push(None);
+                expect_key = false;
+            }
+            b'}' | b']' => {
+                open.pop();
+                expect_key = false;
+            }
+            b',' => expect_key = matches!(open.last(), Some(Some(_))),
+            b'"' => {
+                let end = string_end(json, i)?;
+                if expect_key {
+                    let key: String = serde_json::from_slice(json.get(i..=end)?).ok()?;
+                    if let Some(Some(keys)) = open.last_mut()
+                        && !keys.insert(key.clone())
+                    {
+                        return Some(key);
+                    }
+                    expect_key = false;
+                }
+                i = end;
+            }
+            _ => {}
         }
-        Ok(Value::Object(out))
+        i += 1;
+    }
+    None
+}
+
+/// The index of the quote that closes the JSON string opened at `start`.
+fn string_end(json: &[u8], start: usize) -> Option<usize> {
+    let mut j = start + 1;
+    loop {
+        match json.get(j)? {
+            b'\\' => j += 2,
+            b'"' => return Some(j),
+            _ => j += 1,
+        }
     }
 }
 
@@ -514,9 +499,13 @@ pub fn body_method_overrides(body: &[u8], content_type: &str) -> Vec<String> {
     if multipart && body.windows(6).any(|w| w.eq_ignore_ascii_case(b"method")) {
         return every();
     }
-    out.sort();
-    out.dedup();
-    out
+    let mut once = Vec::with_capacity(out.len());
+    for m in out {
+        if !once.contains(&m) {
+            once.push(m);
+        }
+    }
+    once
 }
 
 /// Whether a field name is `_method`: `Some(true)` as it is (any ASCII

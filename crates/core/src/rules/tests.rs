@@ -18,11 +18,13 @@ fn lists() -> Arc<HashMap<String, Arc<ValueSet>>> {
     let sanctioned = crate::lists::ValueListInput {
         name: "Sanctioned accounts".into(),
         item_type: ItemType::String,
+        normalize: None,
         items: vec![json!("acct-666"), json!("acct-777")],
     };
     let asns = crate::lists::ValueListInput {
         name: "Hosting ASNs".into(),
         item_type: ItemType::Number,
+        normalize: None,
         items: vec![json!(16509), json!(14061)],
     };
     Arc::new(HashMap::from([

@@ -453,6 +453,7 @@ mod with_rules {
         let sanctioned = ValueListInput {
             name: "s".into(),
             item_type: ItemType::String,
+            normalize: None,
             items: vec![json!("acct-666")],
         };
         let lists = Arc::new(HashMap::from([(
