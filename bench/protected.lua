@@ -9,5 +9,10 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"amount":250,"to":"NZ-1"}'
 request = function()
   local i = math.random(1, #sessions)
-  return wrk.format(nil, "/api/withdraw", { ["Cookie"] = "session=" .. sessions[i] .. "; __as_aid=bench-device-" .. i })
+  -- The headers given here replace wrk.headers: the Content-Type goes again
+  -- (without it the edge proxy refuses the JSON body, 415).
+  return wrk.format(nil, "/api/withdraw", {
+    ["Content-Type"] = "application/json",
+    ["Cookie"] = "session=" .. sessions[i] .. "; __as_aid=bench-device-" .. i,
+  })
 end

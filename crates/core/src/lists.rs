@@ -99,6 +99,16 @@ pub const DEFAULT_NORMALIZATION: [Normalization; 3] = [
 /// `s` normalised by `steps` (in their fixed order, see [`Normalization`]).
 pub fn normalize(s: &str, steps: &[Normalization]) -> String {
     let has = |n: Normalization| steps.contains(&n);
+    // Invisible formatting characters (soft hyphen, zero-width spaces and
+    // joiners, word joiners, byte order marks) go with any normalisation:
+    // no one types them meaning something.
+    let s: String = if steps.is_empty() {
+        s.to_owned()
+    } else {
+        s.chars()
+            .filter(|c| !matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'))
+            .collect()
+    };
     let mut out: String = if has(Normalization::FoldWidth) {
         s.chars()
             .map(|c| match c {
@@ -114,10 +124,26 @@ pub fn normalize(s: &str, steps: &[Normalization]) -> String {
         out = out.trim().to_owned();
     }
     if has(Normalization::StripSeparators) {
-        out.retain(|c| !(c.is_whitespace() || matches!(c, '-' | '.' | '_' | '/')));
+        // White space, ASCII separators and the Unicode dashes and minus.
+        out.retain(|c| {
+            !(c.is_whitespace()
+                || matches!(
+                    c,
+                    '-' | '.' | '_' | '/' | '\u{2010}'
+                        ..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}'
+                ))
+        });
     }
     if has(Normalization::CaseFold) {
-        out.make_ascii_lowercase();
+        out = out
+            .chars()
+            .map(|c| match c {
+                '\u{212A}' => 'k',
+                '\u{017F}' => 's',
+                '\u{0130}' | '\u{0131}' => 'i',
+                c => c.to_ascii_lowercase(),
+            })
+            .collect();
     }
     out
 }
@@ -207,6 +233,11 @@ impl ValueListInput {
                 *s = normalize(s, &steps);
             }
         }
+        // An item that normalises to nothing would match every blank or
+        // separator-only value.
+        input
+            .items
+            .retain(|v| !matches!(v, Value::String(s) if s.is_empty()));
         let mut seen = HashSet::new();
         input
             .items
@@ -275,7 +306,9 @@ impl ValueSet {
                 .items
                 .iter()
                 .filter_map(|v| match v {
-                    Value::String(s) => Some(crate::lists::normalize(s, &normalize)),
+                    Value::String(s) => {
+                        Some(crate::lists::normalize(s, &normalize)).filter(|s| !s.is_empty())
+                    }
                     other => key_of(other),
                 })
                 .collect(),
@@ -406,6 +439,20 @@ mod tests {
             assert!(set.contains_str(spelling), "{spelling:?}");
         }
         assert!(!set.contains_str("NZ-0000-667"));
+        // Unicode dashes, the minus sign and invisible characters are separators too.
+        for spelling in [
+            "NZ\u{2010}0000\u{2010}666",
+            "NZ\u{2212}0000\u{2212}666",
+            "NZ0000\u{200B}666",
+            "NZ-00\u{00AD}00-666",
+        ] {
+            assert!(set.contains_str(spelling), "{spelling:?}");
+        }
+        // An item that normalises to nothing is dropped: blanks match nothing.
+        let blank = ValueListInput::parse(br#"{"name":"B","itemType":"string","normalize":["trim","stripSeparators"],"items":[" ","-","x"]}"#).unwrap();
+        assert_eq!(blank.items, vec![Value::from("x")]);
+        assert!(!ValueSet::from_list(&blank).contains_str(""));
+        assert!(!ValueSet::from_list(&blank).contains_str(" - "));
         // Exact matching, when a list asks for it.
         let exact = ValueListInput::parse(
             br#"{"name":"Tokens","itemType":"string","normalize":[],"items":["aBc"]}"#,
@@ -422,6 +469,10 @@ mod tests {
         let set = ValueSet::from_list(&default);
         assert!(set.contains_str("kp "));
         assert!(set.contains_str("ＫＰ"));
+        assert!(
+            set.contains_str("\u{212A}p"),
+            "the Kelvin sign folds as Go folds it"
+        );
         assert!(!set.contains_str("K-P"));
         let err = ValueListInput::parse(
             br#"{"name":"S","itemType":"string","normalize":["trim","lower"],"items":[]}"#,

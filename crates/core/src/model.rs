@@ -184,16 +184,16 @@ impl ActionRecord {
     /// action came from: a challenge passed (to `CHALLENGE_SUCCEEDED`, or to
     /// `REVIEW_REQUIRED` when review follows it) or a reviewer's approval.
     /// Tracks, API updates, sign-ins without a tracked action and failures
-    /// prove nothing.
+    /// prove nothing, and neither does a magic link: it is opened wherever
+    /// the email is read, not where the action came from.
     pub fn proves_whereabouts(&self) -> bool {
-        self.history.last().is_some_and(|c| {
-            matches!(
-                (&c.cause, c.to),
-                (
-                    Cause::Challenge { .. },
-                    ActionState::ChallengeSucceeded | ActionState::ReviewRequired
-                ) | (Cause::Review { .. }, ActionState::ReviewSucceeded)
-            )
+        self.history.last().is_some_and(|c| match (&c.cause, c.to) {
+            (
+                Cause::Challenge { method },
+                ActionState::ChallengeSucceeded | ActionState::ReviewRequired,
+            ) => *method != crate::methods::VerificationMethod::EmailMagicLink,
+            (Cause::Review { .. }, ActionState::ReviewSucceeded) => true,
+            _ => false,
         })
     }
 }

@@ -815,6 +815,16 @@ pub fn cookie_values<'a>(header: &'a str, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// Whether a cookie of another spelling that some parser reads as `name`
+/// is sent (PHP turns `.` and spaces in names into `_`).
+fn cookie_variant(header: &str, name: &str) -> bool {
+    let fold = |n: &str| n.trim().replace(['.', ' '], "_");
+    header.split(';').any(|kv| {
+        kv.split_once('=')
+            .is_some_and(|(k, _)| k.trim() != name && fold(k) == fold(name))
+    })
+}
+
 /// The session token a request carries, read as apps read it: the bearer
 /// token (scheme in any case) or the session cookie, as configured. Sent
 /// twice (the cookie repeated, which parsers resolve to the first or the
@@ -831,7 +841,7 @@ pub fn session_token(
     let from_cookie = match (&cfg.cookie, cookie_header) {
         (Some(name), Some(h)) => {
             let values = cookie_values(h, name);
-            if values.len() > 1 {
+            if values.len() > 1 || cookie_variant(h, name) {
                 return Err(IdentityError::Ambiguous(format!(
                     "the {name} cookie is sent more than once"
                 )));
@@ -840,15 +850,26 @@ pub fn session_token(
         }
         _ => None,
     };
+    let authorization = authorization.filter(|_| cfg.bearer);
     let from_bearer = authorization
-        .filter(|_| cfg.bearer)
         .and_then(|a| {
-            let (scheme, token) = a.trim().split_once(' ')?;
+            let (scheme, token) = a.trim().split_once(char::is_whitespace)?;
             scheme
                 .eq_ignore_ascii_case("bearer")
                 .then(|| token.trim().to_owned())
         })
         .filter(|t| !t.is_empty());
+    // An Authorization header read otherwise by some apps (no scheme, a
+    // token after other words) next to a session cookie: refused.
+    if from_bearer.is_none()
+        && from_cookie.is_some()
+        && authorization.is_some_and(|a| a.split_whitespace().any(|w| w.matches('.').count() == 2))
+    {
+        return Err(IdentityError::Ambiguous(
+            "an Authorization header that some apps read as a session, beside a session cookie"
+                .into(),
+        ));
+    }
     match (from_bearer, from_cookie) {
         (Some(b), Some(c)) if b != c => Err(IdentityError::Ambiguous(
             "a bearer token and a session cookie of different sessions are both sent".into(),

@@ -128,16 +128,30 @@ pub fn parse_strict_json(body: &[u8]) -> Result<Value, CoreError> {
         .map_err(|e| CoreError::InvalidBody(format!("The JSON body does not parse: {e}.")))?;
     match repeated_key(body) {
         Some(key) => Err(ambiguous(format!(
-            "The JSON body has the key {key:?} twice in one object; send each key once."
+            "The JSON body has the key {key:?} twice in one object (or in two cases); send each key once."
         ))),
         None => Ok(value),
     }
 }
 
+/// A key as case-insensitive readers match it (Go's `encoding/json`, .NET):
+/// ASCII case, and the two non-ASCII letters Go folds onto ASCII ones (the
+/// Kelvin sign, the long s).
+fn key_fold(key: &str) -> String {
+    key.chars()
+        .map(|c| match c {
+            '\u{212A}' => 'k',
+            '\u{017F}' => 's',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
 /// The first key that appears twice in one object of a document already
-/// known to be valid JSON. (A scan of the text: cheaper, in code size, than
-/// a second deserializer that tracks keys.) Keys are compared decoded, so
-/// `"a"` and `"\u0061"` are the same key.
+/// known to be valid JSON, comparing keys as case-insensitive readers do
+/// ([`key_fold`]). (A scan of the text: cheaper, in code size, than a second
+/// deserializer that tracks keys.) Keys are compared decoded, so `"a"` and
+/// `"\u0061"` are the same key.
 fn repeated_key(json: &[u8]) -> Option<String> {
     // One entry per open container: the keys seen, or `None` for an array.
     let mut open: Vec<Option<std::collections::HashSet<String>>> = Vec::new();
@@ -163,7 +177,7 @@ fn repeated_key(json: &[u8]) -> Option<String> {
                 if expect_key {
                     let key: String = serde_json::from_slice(json.get(i..=end)?).ok()?;
                     if let Some(Some(keys)) = open.last_mut()
-                        && !keys.insert(key.clone())
+                        && !keys.insert(key_fold(&key))
                     {
                         return Some(key);
                     }
@@ -288,11 +302,30 @@ fn body_names(body: &[u8]) -> Vec<String> {
     names
 }
 
+/// Whether an object along the JSON pointer `ptr` has, instead of the
+/// pointer's key, a key that case-insensitive readers take for it
+/// (`{"Amount": …}` for `/amount`).
+fn case_variant_on_path(doc: &Value, ptr: &str) -> bool {
+    let mut at = doc;
+    for raw in ptr.split('/').skip(1) {
+        let seg = raw.replace("~1", "/").replace("~0", "~");
+        let Value::Object(o) = at else { return false };
+        if let Some(next) = o.get(&seg) {
+            at = next;
+            continue;
+        }
+        let folded = key_fold(&seg);
+        return o.keys().any(|k| key_fold(k) == folded);
+    }
+    false
+}
+
 /// Refuse `name` in `others`: an app that merges the query and the body
 /// into one set of parameters (Rails, Laravel, PHP's `$_REQUEST`) would
 /// take one of the two, and which one differs between frameworks.
 fn not_also_in(others: &[String], name: &str, place: &str) -> Result<(), CoreError> {
-    if others.iter().any(|o| o == name) {
+    let name = folded_name(name);
+    if others.contains(&name) {
         return Err(ambiguous(format!(
             "{name:?} is sent in the {place} as well; send it in one place."
         )));
@@ -338,7 +371,14 @@ pub fn read_custom(
                     .replace("~0", "~");
                 not_also_in(&query_names, &folded_name(&top), "query")?;
                 match &body {
-                    Body::Json(j) => j.pointer(ptr).cloned().filter(|v| !v.is_null()),
+                    Body::Json(j) => {
+                        if case_variant_on_path(j, ptr) {
+                            return Err(ambiguous(format!(
+                                "The JSON body names {ptr:?} in another case; send it as the route reads it."
+                            )));
+                        }
+                        j.pointer(ptr).cloned().filter(|v| !v.is_null())
+                    }
                     _ => None,
                 }
             }
@@ -415,8 +455,13 @@ fn convert(v: Value, kind: Option<AttributeType>) -> Result<Value, String> {
 /// other numbers between 1e-6 and 1e21 in Rust's shortest form, which is
 /// JavaScript's there. `None` for the rest (exponent notation).
 fn js_text(n: &Number) -> Option<String> {
-    if n.is_i64() || n.is_u64() {
-        return Some(n.to_string());
+    const EXACT: u64 = 1 << 53;
+    if let Some(i) = n.as_i64() {
+        // Past 2^53 JavaScript reads another integer.
+        return (i.unsigned_abs() <= EXACT).then(|| i.to_string());
+    }
+    if n.is_u64() {
+        return n.as_u64().filter(|u| *u <= EXACT).map(|u| u.to_string());
     }
     let f = n.as_f64()?;
     if f.fract() == 0.0 && f.abs() < 9.0e15 {

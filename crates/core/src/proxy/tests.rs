@@ -1005,3 +1005,75 @@ fn one_session_per_request_read_as_apps_read_it() {
     }
     assert_eq!(token(None, Some("Basic eA==")), Ok(None));
 }
+
+#[test]
+fn keys_case_insensitive_readers_take_for_another_are_refused() {
+    let c = config();
+    let (json_route, _) = c.route("POST", "/api/withdraw").unwrap();
+    for body in [
+        &br#"{"amount": 5, "Amount": 50000, "to": {"account": "NZ-1"}}"#[..],
+        br#"{"Amount": 50000, "to": {"account": "NZ-1"}}"#,
+        br#"{"amount": 5, "to": {"account": "NZ-1", "ACCOUNT": "GB"}}"#,
+        "{\"amount\": 5, \"to\": {\"account\": \"NZ-1\"}, \"x\": {\"k\": 1, \"\u{212A}\": 2}}"
+            .as_bytes(),
+    ] {
+        let (code, text) = refusal(json_route, body, "application/json", "note=a");
+        assert_eq!(
+            code,
+            "ambiguous_request",
+            "{}: {text}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    // Past 2^53 JavaScript reads another integer: a string attribute refuses it.
+    let strict = parse_proxy(json!({
+        "originUrl": "http://127.0.0.1:8788",
+        "identity": {"jwt": {"cookie": "session", "algorithm": "HS256", "secretEnv": "APP_SESSION_SECRET"}},
+        "routes": [{"method": "POST", "path": "/p", "action": "p", "custom": {"to": {"from": "body:/to", "type": "string"}}}]
+    }))
+    .unwrap();
+    let (r, _) = strict.route("POST", "/p").unwrap();
+    let (code, _) = refusal(r, br#"{"to": 9007199254740993}"#, "application/json", "");
+    assert_eq!(code, "invalid_attribute");
+    let ok = read_custom(
+        r,
+        &RequestParts {
+            body: br#"{"to": 9007199254740992}"#,
+            content_type: "application/json",
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(ok["to"], json!("9007199254740992"));
+}
+
+#[test]
+fn sessions_other_readers_see_differently_are_refused() {
+    let jwt = JwtIdentity {
+        cookie: Some("access_token".into()),
+        bearer: true,
+        algorithm: JwtAlgorithm::HS256,
+        secret_env: Some("S".into()),
+        jwks_url: None,
+        user_id_claim: "sub".into(),
+        issuer: None,
+        audience: None,
+    };
+    let token = |c: Option<&str>, a: Option<&str>| session_token(&jwt, c, a);
+    assert_eq!(token(None, Some("Bearer\tT.a.b")), Ok(Some("T.a.b".into())));
+    for (c, a) in [
+        (Some("access.token=V.a.b; access_token=A.a.b"), None),
+        (Some("access_token=A.a.b"), Some("V.a.b")),
+        (Some("access_token=A.a.b"), Some("Token V.a.b")),
+    ] {
+        assert!(
+            matches!(token(c, a), Err(IdentityError::Ambiguous(_))),
+            "{c:?} {a:?}"
+        );
+    }
+    // A Basic header beside a cookie session is no session of its own.
+    assert_eq!(
+        token(Some("access_token=A.a.b"), Some("Basic dXNlcjpwYXNz")),
+        Ok(Some("A.a.b".into()))
+    );
+}

@@ -775,6 +775,57 @@ mod with_rules {
         );
     }
 
+    /// A magic link is opened wherever the email is read: passing a
+    /// challenge with one proves nothing about where the action came from.
+    #[test]
+    fn a_magic_link_proves_no_device() {
+        let store = MemoryUserStore::new();
+        let list = allowlist();
+        let cfg = ActionConfiguration {
+            action_code: "withdraw-funds".into(),
+            input: ActionConfigurationInput::parse(
+                br#"{"defaultUserActionResult":"CHALLENGE","verificationMethods":["EMAIL_MAGIC_LINK","EMAIL_OTP"]}"#,
+            )
+            .unwrap(),
+            rules: Vec::new(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        let req = |key: &str| -> TrackRequest {
+            serde_json::from_value(json!({"idempotencyKey": key, "deviceId": "attacker", "geo": {"countryCode": "RU"}})).unwrap()
+        };
+        track(&store, input(req("a"), Some(&cfg), &list, NOW)).unwrap();
+        complete_challenge(
+            &store,
+            "withdraw-funds",
+            "a",
+            VerificationMethod::EmailMagicLink,
+            NOW + 1,
+        )
+        .unwrap();
+        let h = store
+            .history("withdraw-funds", Some("attacker"), Some("RU"), NOW + 2)
+            .unwrap();
+        assert_eq!(
+            (h.device_known, h.country_known),
+            (Some(false), Some(false))
+        );
+        // A code typed where the action came from does prove it.
+        track(&store, input(req("b"), Some(&cfg), &list, NOW + 3)).unwrap();
+        complete_challenge(
+            &store,
+            "withdraw-funds",
+            "b",
+            VerificationMethod::EmailOtp,
+            NOW + 4,
+        )
+        .unwrap();
+        let h = store
+            .history("withdraw-funds", Some("attacker"), Some("RU"), NOW + 5)
+            .unwrap();
+        assert_eq!((h.device_known, h.country_known), (Some(true), Some(true)));
+    }
+
     #[test]
     fn simulate_agrees_with_track_and_writes_nothing() {
         let store = MemoryUserStore::new();
