@@ -44,7 +44,7 @@ pub const MAGIC_LINK_PATH: &str = "/__actiongate/magic-link";
 pub const TOKEN_HEADER: &str = "X-ActionGate-Token";
 /// Request headers kept with a held-back request for its replay (the
 /// method overrides too: the route checked may be the one they named).
-const KEPT_HEADERS: [&str; 7] = [
+const KEPT_HEADERS: [&str; 10] = [
     "content-type",
     "accept",
     "accept-language",
@@ -52,6 +52,9 @@ const KEPT_HEADERS: [&str; 7] = [
     "x-http-method-override",
     "x-http-method",
     "x-method-override",
+    "x_http_method_override",
+    "x_http_method",
+    "x_method_override",
 ];
 
 /// Handle a request for the app behind ActionGate.
@@ -211,10 +214,15 @@ fn classify_request(req: &web_sys::Request, url: &worker::Url, cfg: &ProxyConfig
 }
 
 /// Headers some apps take as the request's real method.
-const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+/// (And their `_` spellings, which CGI and WSGI servers fold onto the same
+/// variable: `HTTP_X_HTTP_METHOD_OVERRIDE`.)
+const METHOD_OVERRIDE_HEADERS: [&str; 6] = [
     "X-HTTP-Method-Override",
     "X-HTTP-Method",
     "X-Method-Override",
+    "X_HTTP_Method_Override",
+    "X_HTTP_Method",
+    "X_Method_Override",
 ];
 
 /// Every header [`classify`] reads: the method overrides.

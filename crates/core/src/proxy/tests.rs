@@ -964,10 +964,10 @@ fn every_method_counts_where_a_body_could_name_one_unseen() {
     );
 }
 
-#[test]
-fn one_session_per_request_read_as_apps_read_it() {
-    let jwt = JwtIdentity {
-        cookie: Some("session".into()),
+/// An HS256 session read from `cookie` or the bearer header.
+fn cookie_and_bearer(cookie: &str) -> JwtIdentity {
+    JwtIdentity {
+        cookie: Some(cookie.into()),
         bearer: true,
         algorithm: JwtAlgorithm::HS256,
         secret_env: Some("S".into()),
@@ -975,7 +975,12 @@ fn one_session_per_request_read_as_apps_read_it() {
         user_id_claim: "sub".into(),
         issuer: None,
         audience: None,
-    };
+    }
+}
+
+#[test]
+fn one_session_per_request_read_as_apps_read_it() {
+    let jwt = cookie_and_bearer("session");
     let token = |c: Option<&str>, a: Option<&str>| session_token(&jwt, c, a);
     assert_eq!(token(Some("a=1; session=V"), None), Ok(Some("V".into())));
     assert_eq!(
@@ -1049,16 +1054,7 @@ fn keys_case_insensitive_readers_take_for_another_are_refused() {
 
 #[test]
 fn sessions_other_readers_see_differently_are_refused() {
-    let jwt = JwtIdentity {
-        cookie: Some("access_token".into()),
-        bearer: true,
-        algorithm: JwtAlgorithm::HS256,
-        secret_env: Some("S".into()),
-        jwks_url: None,
-        user_id_claim: "sub".into(),
-        issuer: None,
-        audience: None,
-    };
+    let jwt = cookie_and_bearer("access_token");
     let token = |c: Option<&str>, a: Option<&str>| session_token(&jwt, c, a);
     assert_eq!(token(None, Some("Bearer\tT.a.b")), Ok(Some("T.a.b".into())));
     for (c, a) in [
