@@ -790,6 +790,16 @@ fn the_app_is_a_url_or_a_service_binding_not_both() {
     }
 }
 
+/// A route reading `to` from the JSON body as a string.
+fn string_attribute_route() -> ProxyConfig {
+    parse_proxy(json!({
+        "originUrl": "http://127.0.0.1:8788",
+        "identity": {"jwt": {"cookie": "session", "algorithm": "HS256", "secretEnv": "APP_SESSION_SECRET"}},
+        "routes": [{"method": "POST", "path": "/p", "action": "p", "custom": {"to": {"from": "body:/to", "type": "string"}}}]
+    }))
+    .unwrap()
+}
+
 /// Readings an attacker's review found before they were refused.
 #[test]
 fn spellings_other_parsers_read_differently_are_refused() {
@@ -902,12 +912,7 @@ fn spellings_other_parsers_read_differently_are_refused() {
         assert_eq!(e.code(), "ambiguous_request");
     }
     // A string attribute from a JSON number reads as JavaScript writes it.
-    let strict = parse_proxy(json!({
-        "originUrl": "http://127.0.0.1:8788",
-        "identity": {"jwt": {"cookie": "session", "algorithm": "HS256", "secretEnv": "APP_SESSION_SECRET"}},
-        "routes": [{"method": "POST", "path": "/p", "action": "p", "custom": {"to": {"from": "body:/to", "type": "string"}}}]
-    }))
-    .unwrap();
+    let strict = string_attribute_route();
     let (r, _) = strict.route("POST", "/p").unwrap();
     let to = |body: &[u8]| {
         read_custom(
@@ -1031,12 +1036,7 @@ fn keys_case_insensitive_readers_take_for_another_are_refused() {
         );
     }
     // Past 2^53 JavaScript reads another integer: a string attribute refuses it.
-    let strict = parse_proxy(json!({
-        "originUrl": "http://127.0.0.1:8788",
-        "identity": {"jwt": {"cookie": "session", "algorithm": "HS256", "secretEnv": "APP_SESSION_SECRET"}},
-        "routes": [{"method": "POST", "path": "/p", "action": "p", "custom": {"to": {"from": "body:/to", "type": "string"}}}]
-    }))
-    .unwrap();
+    let strict = string_attribute_route();
     let (r, _) = strict.route("POST", "/p").unwrap();
     let (code, _) = refusal(r, br#"{"to": 9007199254740993}"#, "application/json", "");
     assert_eq!(code, "invalid_attribute");
