@@ -2,8 +2,10 @@
 //!
 //! A rule is validated when it is written (every problem listed with its
 //! location, `rule "large-withdrawal": conditions.and[1]: unknown operator
-//! "gtt"`), compiled once per configuration version by datalogic-rs, and
-//! evaluated against the context of each track (see [`crate::context`]).
+//! "gtt"`), compiled once per configuration version (validated and ordered
+//! by priority), and evaluated against the context of each track (see
+//! [`crate::context`]) by [`logic`], our evaluator of the validated operator
+//! set with datalogic-rs's semantics.
 //!
 //! All active rules are evaluated. Matching rules are ordered by priority
 //! (lowest number first, ties by rule id); the first decides the outcome.
@@ -21,8 +23,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datalogic_rs::bumpalo::Bump;
-use datalogic_rs::{ArenaExt, CustomOperator, DataValue, Engine, EvalInput, Logic};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -401,43 +401,12 @@ fn parent(at: &str) -> &str {
     at.rsplit_once('.').map_or(at, |(p, _)| p)
 }
 
-/// `inValueList` for datalogic-rs: a hash lookup in the lists the rules
-/// were compiled with.
-struct InValueList {
-    lists: Arc<HashMap<String, Arc<ValueSet>>>,
-}
-
-impl CustomOperator for InValueList {
-    fn evaluate<'a>(
-        &self,
-        args: &[&'a DataValue<'a>],
-        _ctx: &mut datalogic_rs::operator::EvalContext<'_, 'a>,
-        arena: &'a Bump,
-    ) -> datalogic_rs::Result<&'a DataValue<'a>> {
-        let (Some(value), Some(alias)) = (args.first(), args.get(1)) else {
-            return Ok(arena.bool(false));
-        };
-        let Some(set) = alias.as_str().and_then(|a| self.lists.get(a)) else {
-            return Ok(arena.bool(false));
-        };
-        let hit = match value {
-            DataValue::String(s) => set.contains_str(s),
-            DataValue::Number(n) => set.contains_number(n.as_f64()),
-            _ => false,
-        };
-        Ok(arena.bool(hit))
-    }
-}
-
-struct CompiledRule {
-    rule: Rule,
-    logic: Logic,
-}
-
 /// An action configuration's active rules, compiled, ordered by priority.
 pub struct CompiledRules {
-    engine: Engine,
-    rules: Vec<CompiledRule>,
+    /// The value lists `inValueList` reads.
+    lists: Arc<HashMap<String, Arc<ValueSet>>>,
+    /// Active rules, deciding rule first.
+    rules: Vec<Rule>,
     inactive: Vec<Rule>,
 }
 
@@ -486,18 +455,11 @@ fn matched(rule: &Rule, outcome: &Result<bool, String>) -> bool {
     }
 }
 
-fn engine_with(lists: Arc<HashMap<String, Arc<ValueSet>>>) -> Engine {
-    Engine::builder()
-        .add_operator("inValueList", InValueList { lists })
-        .build()
-}
-
 impl CompiledRules {
     /// Compile rules with the value lists they may reference.
     ///
     /// # Errors
-    /// [`CoreError::Invalid`] listing every rule that fails validation or
-    /// compilation.
+    /// [`CoreError::Invalid`] listing every rule that fails validation.
     pub fn compile(
         rules: &[Rule],
         lists: Arc<HashMap<String, Arc<ValueSet>>>,
@@ -506,7 +468,6 @@ impl CompiledRules {
             .iter()
             .map(|(k, v)| (k.clone(), v.item_type))
             .collect();
-        let engine = engine_with(lists);
         let mut problems = Vec::new();
         let mut compiled = Vec::new();
         let mut inactive = Vec::new();
@@ -520,22 +481,15 @@ impl CompiledRules {
                 inactive.push(rule.clone());
                 continue;
             }
-            match engine.compile(&rule.input.conditions) {
-                Ok(logic) => compiled.push(CompiledRule {
-                    rule: rule.clone(),
-                    logic,
-                }),
-                Err(e) => problems.push(format!("rule {:?}: conditions: {e}", rule.rule_id)),
-            }
+            compiled.push(rule.clone());
         }
         if !problems.is_empty() {
             return Err(CoreError::Invalid(problems));
         }
-        compiled.sort_by(|a, b| {
-            (a.rule.input.priority, &a.rule.rule_id).cmp(&(b.rule.input.priority, &b.rule.rule_id))
-        });
+        compiled
+            .sort_by(|a, b| (a.input.priority, &a.rule_id).cmp(&(b.input.priority, &b.rule_id)));
         Ok(CompiledRules {
-            engine,
+            lists,
             rules: compiled,
             inactive,
         })
@@ -549,12 +503,12 @@ impl CompiledRules {
     /// Evaluate every active rule against `context`.
     pub fn evaluate(&self, context: &Value) -> Evaluation {
         let mut ev = Evaluation::default();
-        for (c, outcome) in self.rules.iter().zip(self.run(context)) {
+        for (rule, outcome) in self.rules.iter().zip(self.run(context)) {
             if let Err(e) = &outcome {
-                ev.errors.push((c.rule.rule_id.clone(), e.clone()));
+                ev.errors.push((rule.rule_id.clone(), e.clone()));
             }
-            if matched(&c.rule, &outcome) {
-                ev.matched.push(c.rule.clone());
+            if matched(rule, &outcome) {
+                ev.matched.push(rule.clone());
             }
         }
         ev
@@ -565,9 +519,9 @@ impl CompiledRules {
         self.rules
             .iter()
             .zip(self.run(context))
-            .map(|(c, outcome)| RuleResult {
-                rule: c.rule.clone(),
-                matched: matched(&c.rule, &outcome),
+            .map(|(rule, outcome)| RuleResult {
+                rule: rule.clone(),
+                matched: matched(rule, &outcome),
                 error: outcome.err(),
             })
             .collect()
@@ -575,18 +529,11 @@ impl CompiledRules {
 
     /// Evaluate each active rule: `Ok(truthy)` or the run-time error.
     fn run(&self, context: &Value) -> Vec<Result<bool, String>> {
-        let arena = Bump::with_capacity(16 * 1024);
-        // Convert the context once; every rule reads the same arena value.
-        let data = match context.into_arena_value(&arena) {
-            Ok(d) => d,
-            Err(e) => return self.rules.iter().map(|_| Err(e.to_string())).collect(),
-        };
         self.rules
             .iter()
-            .map(|c| {
-                self.engine
-                    .evaluate(&c.logic, data, &arena)
-                    .map(|v| self.engine.truthy(v))
+            .map(|rule| {
+                logic::apply(&rule.input.conditions, context, &self.lists)
+                    .map(|v| logic::truthy(&v))
                     .map_err(|e| e.to_string())
             })
             .collect()
@@ -647,24 +594,18 @@ impl CompiledRules {
         parts
             .into_iter()
             .map(|(path, expr)| {
-                let arena = Bump::new();
-                let result = self
-                    .engine
-                    .compile(expr)
-                    .and_then(|logic| {
-                        self.engine
-                            .evaluate(&logic, context, &arena)
-                            .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
-                    })
-                    .map_err(|e| e.to_string());
-                match result {
+                match logic::apply(expr, context, &self.lists) {
                     Ok(v) => serde_json::json!({"path": path, "expression": expr, "result": v}),
-                    Err(e) => serde_json::json!({"path": path, "expression": expr, "error": e}),
+                    Err(e) => {
+                        serde_json::json!({"path": path, "expression": expr, "error": e.to_string()})
+                    }
                 }
             })
             .collect()
     }
 }
+
+pub mod logic;
 
 #[cfg(test)]
 mod tests;

@@ -211,7 +211,7 @@ fn iteration_bodies_may_use_element_paths() {
 
 #[test]
 fn runtime_errors_fail_closed_except_for_allow_rules() {
-    // Dividing a string makes datalogic-rs raise an error at run time.
+    // Dividing a string is an error at run time (as in datalogic-rs).
     let bad = json!({"==": [{"/": ["not-a-number", {"var": "action.custom.amount"}]}, 1]});
     let rules = vec![
         rule("block-on-error", 1, "BLOCK", bad.clone()),

@@ -1,0 +1,1175 @@
+//! JSON Logic evaluation of rule conditions.
+//!
+//! Evaluates the operators [`super::validate_rule`] accepts with the
+//! semantics of datalogic-rs 5.4.0 under its default `EvaluationConfig`:
+//! JavaScript truthiness; loose equality that raises an error for values of
+//! incompatible types; a "not a number" error for arithmetic on non-numbers
+//! and for ordering a number against a non-numeric string; and, for a
+//! floating-point division by zero, the saturated value datalogic-rs
+//! returns (`f64::MAX`, `f64::MIN`, or 0 for a zero dividend; an integer
+//! divided by an integer zero is an error). We own this small evaluator
+//! because datalogic-rs cost about 180 KiB of the Worker's 1 MiB gzipped
+//! upload for the ~30 operators rules use; `tests/logic_differential.rs`
+//! keeps the two in agreement on generated expressions and data.
+//!
+//! Deliberate differences from datalogic-rs, which `tests/logic_differential.rs`
+//! leaves out of its comparison:
+//! - A number outside f64's finite range (an overflowing product, or the
+//!   strings `"1e999"` and `"NaN"` in arithmetic) is an error,
+//!   [`LogicError::OutOfRange`]: JSON cannot hold infinity or NaN, and
+//!   datalogic-rs would carry them on.
+//! - Where datalogic-rs's fast paths disagree with its own general
+//!   evaluation, we follow the general one: `filter` with
+//!   `{"===": [{"var": p}, null]}` keeps elements without `p` (`var` reads
+//!   null there), `reduce` with `{"+": [{"var": "current"}, {"var":
+//!   "accumulator.x"}]}` reads `accumulator.x`, and `map` with
+//!   `{"+": [{"var": p}, 1]}` keeps integers beyond 2^53 exact when another
+//!   element is fractional.
+//! - datalogic-rs prunes `if`/`?:`/`and`/`or` after literal conditions at
+//!   compile time, so `{"if": [true, [1], {"var": "x"}]}` counts as a
+//!   literal where it treats literals apart: as the lone argument of `+`,
+//!   `*`, `max`, `min` (a literal array is an error), as the minimum of
+//!   `missing_some` (a literal fraction is truncated), and when pre-adding
+//!   the literal operands of `+` and `*` (which can change float rounding and
+//!   integers beyond 2^53). We treat only data-free expressions as literals.
+//! - Not reachable by a validated rule: `var` takes only a literal path
+//!   (datalogic-rs reads a computed one with `val` semantics); `{}` is an
+//!   error, not an empty-object literal; and an object with several keys is
+//!   an error only when evaluation reaches it (datalogic-rs refuses the
+//!   whole expression).
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Number, Value};
+
+use crate::lists::ValueSet;
+
+/// Deepest nesting evaluated; validated conditions stop at [`super::MAX_DEPTH`].
+pub const MAX_EVAL_DEPTH: usize = 64;
+
+/// Why a condition could not be evaluated. The rules engine treats any
+/// error as a match for CHALLENGE, REVIEW and BLOCK rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogicError {
+    /// An operand is not a number (datalogic-rs's "NaN" error).
+    #[error("{0}: not a number")]
+    NotANumber(&'static str),
+    /// The two values cannot be compared (arrays, objects, a number and a
+    /// non-numeric string).
+    #[error("{0}: these values cannot be compared")]
+    NotComparable(&'static str),
+    /// The operator cannot take these arguments.
+    #[error("{0}: invalid arguments")]
+    InvalidArguments(&'static str),
+    /// An integer divided by an integer zero.
+    #[error("{0}: division by zero")]
+    DivisionByZero(&'static str),
+    /// The result is not a finite number.
+    #[error("{0}: result out of range")]
+    OutOfRange(&'static str),
+    /// An operator outside the supported set.
+    #[error("unknown operator {0:?}")]
+    UnknownOperator(String),
+    /// An object with other than one key.
+    #[error("an operation is an object with exactly one key")]
+    NotAnOperation,
+    /// A `var` path that is not a string or number literal.
+    #[error("var: the path must be a string or number literal")]
+    VariablePath,
+    /// The expression nests deeper than [`MAX_EVAL_DEPTH`].
+    #[error("nested deeper than {MAX_EVAL_DEPTH} levels")]
+    TooDeep,
+}
+
+type Res<T> = Result<T, LogicError>;
+
+/// The supported operators.
+#[rustfmt::skip]
+const OPERATORS: &[&str] = &[
+    "var", "missing", "missing_some", "if", "?:", "==", "===", "!=", "!==", "!", "!!", "or",
+    "and", ">", ">=", "<", "<=", "max", "min", "+", "*", "-", "/", "%", "map", "filter", "all",
+    "none", "some", "reduce", "merge", "cat", "in", "substr", "inValueList",
+];
+/// Operators datalogic-rs always evaluates at run time (see [`is_static`]).
+#[rustfmt::skip]
+const DYNAMIC: &[&str] = &[
+    "var", "missing", "missing_some", "map", "filter", "reduce", "all", "some", "none", "merge",
+    "min", "max", "inValueList",
+];
+
+/// Evaluate `expr` against `data`; `inValueList` looks aliases up in `lists`.
+///
+/// # Errors
+/// A [`LogicError`] wherever datalogic-rs raises one (see the module docs).
+pub fn apply(
+    expr: &Value,
+    data: &Value,
+    lists: &HashMap<String, Arc<ValueSet>>,
+) -> Result<Value, LogicError> {
+    Evaluator { lists }
+        .eval(expr, Scope::Data(data), 0)
+        .map(Cow::into_owned)
+}
+
+/// JavaScript truthiness: null, false, 0, "", [] and {} are falsy.
+pub fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => !m.is_empty(),
+    }
+}
+
+/// What `var` and `missing` read: the rule's data, an element inside
+/// `map`/`filter`/`all`/`none`/`some`, or a `reduce` step, whose data is
+/// `current` and which also names `current` and `accumulator`.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    Data(&'a Value),
+    Reduce {
+        current: &'a Value,
+        accumulator: &'a Value,
+    },
+}
+
+impl<'a> Scope<'a> {
+    fn data(self) -> &'a Value {
+        match self {
+            Scope::Data(d) => d,
+            Scope::Reduce { current, .. } => current,
+        }
+    }
+}
+
+struct Evaluator<'l> {
+    lists: &'l HashMap<String, Arc<ValueSet>>,
+}
+
+impl Evaluator<'_> {
+    fn eval<'a>(&self, e: &'a Value, s: Scope<'a>, depth: usize) -> Res<Cow<'a, Value>> {
+        if depth > MAX_EVAL_DEPTH {
+            return Err(LogicError::TooDeep);
+        }
+        match e {
+            Value::Object(m) => {
+                let mut entries = m.iter();
+                let (Some((key, raw)), None) = (entries.next(), entries.next()) else {
+                    return Err(LogicError::NotAnOperation);
+                };
+                let op = OPERATORS
+                    .iter()
+                    .copied()
+                    .find(|o| o == key)
+                    .ok_or_else(|| LogicError::UnknownOperator(key.clone()))?;
+                let args = match raw {
+                    Value::Array(a) => a.as_slice(),
+                    other => std::slice::from_ref(other),
+                };
+                self.op(op, args, raw.is_array(), s, depth + 1)
+            }
+            Value::Array(items) if items.iter().any(|i| i.is_array() || i.is_object()) => items
+                .iter()
+                .map(|i| self.eval(i, s, depth + 1).map(Cow::into_owned))
+                .collect::<Res<Vec<_>>>()
+                .map(|v| Cow::Owned(Value::Array(v))),
+            _ => Ok(Cow::Borrowed(e)),
+        }
+    }
+
+    /// One operation; `listed` says whether its arguments were a JSON array.
+    fn op<'a>(
+        &self,
+        op: &'static str,
+        args: &'a [Value],
+        listed: bool,
+        s: Scope<'a>,
+        d: usize,
+    ) -> Res<Cow<'a, Value>> {
+        let ev = |x: &'a Value| self.eval(x, s, d);
+        let invalid = LogicError::InvalidArguments(op);
+        let v = match op {
+            "var" => return self.var(args, s, d),
+            "if" | "?:" | "and" | "or" if !listed => return Err(invalid),
+            "if" | "?:" => {
+                for pair in args.chunks(2) {
+                    match pair {
+                        [cond, then] if truthy(&*ev(cond)?) => return ev(then),
+                        [otherwise] => return ev(otherwise),
+                        _ => {}
+                    }
+                }
+                Value::Null
+            }
+            "and" | "or" => {
+                let mut last = Cow::Owned(Value::Null);
+                for a in args {
+                    last = ev(a)?;
+                    if truthy(&last) != (op == "and") {
+                        break;
+                    }
+                }
+                return Ok(last);
+            }
+            "!" | "!!" => {
+                let v = args.first().map(ev).transpose()?;
+                Value::Bool(v.is_some_and(|v| truthy(&v)) == (op == "!!"))
+            }
+            // `==` and `===` compare each argument with the first, `<` & co.
+            // with the one before (up to the first false), `!=` and `!==`
+            // the first two.
+            "==" | "===" | "!=" | "!==" | ">" | ">=" | "<" | "<=" => {
+                let [first, second, rest @ ..] = args else {
+                    return Err(invalid);
+                };
+                let rest = if op.starts_with('!') { &[][..] } else { rest };
+                let mut prev = ev(first)?;
+                let mut holds = true;
+                for x in std::iter::once(second).chain(rest) {
+                    let cur = ev(x)?;
+                    holds = match op {
+                        "==" | "!=" => loose_eq(&prev, &cur, op)?,
+                        "===" | "!==" => strict_eq(&prev, &cur),
+                        _ => ordered(&prev, &cur, op)?,
+                    };
+                    if !holds {
+                        break;
+                    }
+                    if op.starts_with(['<', '>']) {
+                        prev = cur;
+                    }
+                }
+                Value::Bool(holds != op.starts_with('!'))
+            }
+            "max" | "min" => return self.min_max(op, args, s, d),
+            "+" | "*" | "-" => self.arith(op, args, s, d)?.value(op)?,
+            "/" | "%" => self.divide(op, args, s, d)?.value(op)?,
+            "map" | "filter" | "all" | "none" | "some" | "reduce" => {
+                return self.iterate(op, args, s, d);
+            }
+            "merge" => {
+                let mut out = Vec::new();
+                for a in args {
+                    match ev(a)?.into_owned() {
+                        Value::Array(items) => {
+                            out.extend(items.into_iter().filter(|i| !i.is_null()))
+                        }
+                        Value::Null => {}
+                        other => out.push(other),
+                    }
+                }
+                Value::Array(out)
+            }
+            "cat" => {
+                let mut out = String::new();
+                for a in args {
+                    match &*ev(a)? {
+                        Value::Array(items) => items.iter().for_each(|i| push_text(&mut out, i)),
+                        other => push_text(&mut out, other),
+                    }
+                }
+                Value::String(out)
+            }
+            "substr" => {
+                let mut text = String::new();
+                if let Some(a) = args.first() {
+                    push_text(&mut text, &*ev(a)?);
+                }
+                let int_arg = |i: usize| -> Res<Option<i64>> {
+                    Ok(args.get(i).map(ev).transpose()?.and_then(|v| num_i64(&v)))
+                };
+                let start = int_arg(1)?.unwrap_or(0);
+                Value::String(substr(&text, start, int_arg(2)?))
+            }
+            "in" => {
+                let (Some(a), Some(b)) = (args.first(), args.get(1)) else {
+                    return Ok(Cow::Owned(Value::Bool(false)));
+                };
+                let (needle, haystack) = (ev(a)?, ev(b)?);
+                Value::Bool(match (&*haystack, &*needle) {
+                    (Value::String(h), Value::String(n)) => h.contains(n.as_str()),
+                    (Value::Array(items), n) => items.iter().any(|i| strict_eq(i, n)),
+                    _ => false,
+                })
+            }
+            "missing" => {
+                let mut missing = Vec::new();
+                for a in args {
+                    let mut check = |p: &str| {
+                        if lookup(s.data(), p).is_none() {
+                            missing.push(Value::String(p.to_owned()));
+                        }
+                    };
+                    match &*ev(a)? {
+                        Value::Array(items) => {
+                            items.iter().filter_map(Value::as_str).for_each(check)
+                        }
+                        Value::String(p) => check(p),
+                        _ => {}
+                    }
+                }
+                Value::Array(missing)
+            }
+            "missing_some" => {
+                let none_missing = Cow::Owned(Value::Array(Vec::new()));
+                let Some(min_expr) = args.first() else {
+                    return Ok(none_missing);
+                };
+                let min_value = ev(min_expr)?;
+                // datalogic-rs truncates a literal fraction and reads any
+                // other non-integer as 1.
+                let min = match &*min_value {
+                    Value::Number(n) if n.as_i64().is_none() && is_static(min_expr) => {
+                        n.as_f64().map_or(0, |f| f.max(0.0) as usize)
+                    }
+                    v => to_usize(num_i64(v).unwrap_or(1)),
+                };
+                let Some(paths_expr) = args.get(1) else {
+                    return Ok(none_missing);
+                };
+                let paths = ev(paths_expr)?;
+                let (mut missing, mut present) = (Vec::new(), 0usize);
+                for p in paths
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    if lookup(s.data(), p).is_none() {
+                        missing.push(Value::String(p.to_owned()));
+                    } else {
+                        present += 1;
+                        if present >= min {
+                            break;
+                        }
+                    }
+                }
+                if present >= min {
+                    missing.clear();
+                }
+                Value::Array(missing)
+            }
+            "inValueList" => {
+                let values = args.iter().map(ev).collect::<Res<Vec<_>>>()?;
+                let set = values
+                    .get(1)
+                    .and_then(|alias| alias.as_str())
+                    .and_then(|alias| self.lists.get(alias));
+                Value::Bool(match (values.first().map(|v| &**v), set) {
+                    (Some(Value::String(s)), Some(set)) => set.contains_str(s),
+                    (Some(Value::Number(n)), Some(set)) => {
+                        n.as_f64().is_some_and(|f| set.contains_number(f))
+                    }
+                    _ => false,
+                })
+            }
+            _ => return Err(LogicError::UnknownOperator(op.to_owned())),
+        };
+        Ok(Cow::Owned(v))
+    }
+
+    /// `var`: a dotted path (numeric segments index arrays) into the data,
+    /// or the whole data for `""` or no argument; the second argument is
+    /// evaluated only when the path leads nowhere (a present null is kept).
+    fn var<'a>(&self, args: &'a [Value], s: Scope<'a>, d: usize) -> Res<Cow<'a, Value>> {
+        let path: Cow<'_, str> = match args.first() {
+            None => return Ok(Cow::Borrowed(s.data())),
+            Some(Value::String(p)) => Cow::Borrowed(p),
+            Some(Value::Number(n)) => Cow::Owned(number_text(n)),
+            Some(_) => return Err(LogicError::VariablePath),
+        };
+        let found = match s {
+            Scope::Reduce {
+                current,
+                accumulator,
+            } => match path.as_ref() {
+                "current" => return Ok(Cow::Borrowed(current)),
+                "accumulator" => return Ok(Cow::Borrowed(accumulator)),
+                p => match (p.strip_prefix("current."), p.strip_prefix("accumulator.")) {
+                    (Some(rest), _) => lookup(current, rest),
+                    (_, Some(rest)) => lookup(accumulator, rest),
+                    _ => lookup(current, p),
+                },
+            },
+            Scope::Data(data) => lookup(data, &path),
+        };
+        match (found, args.get(1)) {
+            (Some(v), _) => Ok(Cow::Borrowed(v)),
+            (None, Some(default)) => self.eval(default, s, d),
+            (None, None) => Ok(Cow::Owned(Value::Null)),
+        }
+    }
+
+    /// `max`/`min` of numbers: of the arguments, or of the one argument's
+    /// array (a written array or an empty one is an error).
+    fn min_max<'a>(
+        &self,
+        op: &'static str,
+        args: &'a [Value],
+        s: Scope<'a>,
+        d: usize,
+    ) -> Res<Cow<'a, Value>> {
+        let invalid = LogicError::InvalidArguments(op);
+        let better = |f: f64, best: Option<f64>| {
+            best.is_none_or(|b| if op == "max" { f > b } else { f < b })
+        };
+        let mut best: Option<(Cow<'a, Value>, f64)> = None;
+        if let [one] = args {
+            if one.is_array() {
+                return Err(invalid);
+            }
+            let v = self.eval(one, s, d)?;
+            if v.is_array() && is_static(one) {
+                return Err(invalid);
+            }
+            let Value::Array(items) = &*v else {
+                return if v.is_number() { Ok(v) } else { Err(invalid) };
+            };
+            for item in items {
+                let f = item.as_f64().ok_or(LogicError::InvalidArguments(op))?;
+                if better(f, best.as_ref().map(|b| b.1)) {
+                    best = Some((Cow::Owned(item.clone()), f));
+                }
+            }
+        } else {
+            for a in args {
+                let v = self.eval(a, s, d)?;
+                let f = v.as_f64().ok_or(LogicError::InvalidArguments(op))?;
+                if better(f, best.as_ref().map(|b| b.1)) {
+                    best = Some((v, f));
+                }
+            }
+        }
+        best.map(|b| b.0).ok_or(invalid)
+    }
+
+    /// `+`, `*` and `-`, in exact integers while every operand is one and
+    /// the result fits, else in f64 (as datalogic-rs does).
+    fn arith<'a>(&self, op: &'static str, args: &'a [Value], s: Scope<'a>, d: usize) -> Res<Num> {
+        let ev = |x: &'a Value| self.eval(x, s, d);
+        let nan = LogicError::NotANumber(op);
+        let identity = Num::Int(i64::from(op == "*"));
+        match (op, args) {
+            ("-", []) => Err(LogicError::InvalidArguments(op)),
+            ("-", [one]) => match &*ev(one)? {
+                Value::Array(items) => {
+                    let mut it = items.iter().map(|i| to_f64(i).ok_or(nan.clone()));
+                    let first = it.next().ok_or(LogicError::InvalidArguments(op))??;
+                    Ok(Num::from_f64(
+                        it.try_fold(first, |acc, x| x.map(|x| acc - x))?,
+                    ))
+                }
+                other => Ok(match operand(other, true).ok_or(nan)? {
+                    Num::Int(i) => i
+                        .checked_neg()
+                        .map_or_else(|| Num::from_f64(-(i as f64)), Num::Int),
+                    Num::Float(f) => Num::from_f64(-f),
+                }),
+            },
+            ("-", [first, rest @ ..]) => {
+                let first = operand(&*ev(first)?, false).ok_or(nan)?;
+                fold(op, first, rest.iter().map(ev), false)
+            }
+            // A literal array is not summed (datalogic-rs's rule).
+            (_, [one]) if one.is_array() => Err(nan),
+            (_, [one]) => {
+                let v = ev(one)?;
+                match &*v {
+                    Value::Array(_) if is_static(one) => Err(nan),
+                    Value::Array(items) => fold(
+                        op,
+                        identity,
+                        items.iter().map(|i| Ok(Cow::Borrowed(i))),
+                        false,
+                    ),
+                    _ => fold(op, identity, std::iter::once(Ok(v)), false),
+                }
+            }
+            // datalogic-rs adds (multiplies) two or more literal operands
+            // at compile time, ahead of the others, unless that fails.
+            _ => {
+                let (fixed, computed): (Vec<&Value>, Vec<&Value>) =
+                    args.iter().partition(|a| is_static(a));
+                let ahead = if fixed.len() >= 2 && !computed.is_empty() {
+                    fold(op, identity, fixed.iter().map(|a| ev(a)), fixed.len() > 2).ok()
+                } else {
+                    None
+                };
+                // Three or more operands take integers only from numbers.
+                match ahead {
+                    Some(acc) => {
+                        let strict = computed.len() > 1;
+                        fold(op, acc, computed.into_iter().map(ev), strict)
+                    }
+                    None => fold(op, identity, args.iter().map(ev), args.len() > 2),
+                }
+            }
+        }
+    }
+
+    /// `/` and `%`: of two arguments, of the one argument's array, of more
+    /// arguments left to right, or (`/` only) 1 divided by one argument.
+    fn divide<'a>(&self, op: &'static str, args: &'a [Value], s: Scope<'a>, d: usize) -> Res<Num> {
+        let ev = |x: &'a Value| self.eval(x, s, d);
+        let nan = LogicError::NotANumber(op);
+        let invalid = LogicError::InvalidArguments(op);
+        match args {
+            [] => Err(invalid),
+            [one] => match &*ev(one)? {
+                Value::Array(items) if items.len() > usize::from(op == "%") => {
+                    divide_fold(op, items.iter().map(|i| Ok(Cow::Borrowed(i))))
+                }
+                Value::Array(_) => Err(invalid),
+                _ if op == "%" => Err(invalid),
+                other => match num_i64(other) {
+                    Some(0) => Err(LogicError::DivisionByZero(op)),
+                    Some(i) if 1_i64.checked_rem(i) == Some(0) => Ok(Num::Int(1 / i)),
+                    Some(i) => Ok(Num::from_f64(1.0 / i as f64)),
+                    None => match to_f64(other).ok_or(nan)? {
+                        0.0 => Err(LogicError::DivisionByZero(op)),
+                        f => Ok(Num::from_f64(1.0 / f)),
+                    },
+                },
+            },
+            [a, b] => {
+                let (x, y) = (ev(a)?, ev(b)?);
+                let af = to_f64(&x).ok_or(nan.clone())?;
+                let bf = to_f64(&y).ok_or(nan)?;
+                if bf == 0.0 {
+                    return by_zero(op, af, num_i64(&x).is_some(), &y);
+                }
+                Ok(match (Num::from_f64(af), Num::from_f64(bf)) {
+                    (Num::Int(a), Num::Int(b)) if op == "%" => {
+                        Num::Int(a.checked_rem(b).unwrap_or(0))
+                    }
+                    (Num::Int(a), Num::Int(b)) => match (a.checked_rem(b), a.checked_div(b)) {
+                        (Some(0), Some(q)) => Num::Int(q),
+                        (Some(_), _) => Num::Float(a as f64 / b as f64),
+                        (None, _) => Num::Float(-(a as f64)),
+                    },
+                    _ if op == "%" => Num::from_f64(af % bf),
+                    _ => Num::from_f64(af / bf),
+                })
+            }
+            _ => divide_fold(op, args.iter().map(ev)),
+        }
+    }
+
+    /// `map`, `filter`, `all`, `none`, `some` and `reduce` over an array's
+    /// items or an object's values (null is empty; `map` treats another
+    /// value as a one-element array, `filter` refuses it, the others treat
+    /// it as empty).
+    fn iterate<'a>(
+        &self,
+        op: &'static str,
+        args: &'a [Value],
+        s: Scope<'a>,
+        d: usize,
+    ) -> Res<Cow<'a, Value>> {
+        let invalid = LogicError::InvalidArguments(op);
+        let reduce = op == "reduce";
+        let (Some(source), Some(body)) = (args.first(), args.get(1)) else {
+            return Err(invalid);
+        };
+        if args.len() > 2 + usize::from(reduce) {
+            return Err(invalid);
+        }
+        let initial = match args.get(2) {
+            Some(init) => self.eval(init, s, d)?,
+            None => Cow::Owned(Value::Null),
+        };
+        let input = self.eval(source, s, d)?;
+        let items: Vec<&Value> = match &*input {
+            Value::Null => Vec::new(),
+            Value::Array(a) => a.iter().collect(),
+            Value::Object(m) if op == "filter" => {
+                let mut kept = Map::new();
+                for (k, v) in m {
+                    if truthy(&*self.eval(body, Scope::Data(v), d)?) {
+                        kept.insert(k.clone(), v.clone());
+                    }
+                }
+                return Ok(Cow::Owned(Value::Object(kept)));
+            }
+            Value::Object(m) => m.values().collect(),
+            other if op == "map" => vec![other],
+            _ if op == "filter" => return Err(invalid),
+            _ => Vec::new(),
+        };
+        let each =
+            |item: &Value| -> Res<bool> { Ok(truthy(&*self.eval(body, Scope::Data(item), d)?)) };
+        let v = match op {
+            "map" => Value::Array(
+                items
+                    .into_iter()
+                    .map(|i| self.eval(body, Scope::Data(i), d).map(Cow::into_owned))
+                    .collect::<Res<_>>()?,
+            ),
+            "filter" => {
+                let mut kept = Vec::new();
+                for i in items {
+                    if each(i)? {
+                        kept.push(i.clone());
+                    }
+                }
+                Value::Array(kept)
+            }
+            "all" | "none" | "some" => {
+                // `all` stops at a falsy element, the others at a truthy one.
+                let mut stopped = false;
+                for i in &items {
+                    if each(i)? == (op != "all") {
+                        stopped = true;
+                        break;
+                    }
+                }
+                Value::Bool(match op {
+                    "all" => !items.is_empty() && !stopped,
+                    "some" => stopped,
+                    _ => !stopped,
+                })
+            }
+            _ => {
+                let mut acc = initial;
+                for current in items {
+                    let scope = Scope::Reduce {
+                        current,
+                        accumulator: &acc,
+                    };
+                    let next = self.eval(body, scope, d)?.into_owned();
+                    acc = Cow::Owned(next);
+                }
+                return Ok(acc);
+            }
+        };
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// Whether datalogic-rs computes `e` at compile time: it reads no data and
+/// uses no operator datalogic-rs keeps for run time.
+fn is_static(e: &Value) -> bool {
+    match e {
+        Value::Array(items) => items.iter().all(is_static),
+        Value::Object(m) => {
+            let mut entries = m.iter();
+            let (Some((op, args)), None) = (entries.next(), entries.next()) else {
+                return m.is_empty();
+            };
+            let unlisted = !args.is_array() && ["if", "?:", "and", "or"].contains(&op.as_str());
+            OPERATORS.contains(&op.as_str())
+                && !DYNAMIC.contains(&op.as_str())
+                && !unlisted
+                && is_static(args)
+        }
+        _ => true,
+    }
+}
+
+/// A number as datalogic-rs holds it: an exact integer or a float.
+#[derive(Debug, Clone, Copy)]
+enum Num {
+    Int(i64),
+    Float(f64),
+}
+
+impl Num {
+    fn of(n: &Number) -> Num {
+        n.as_i64()
+            .map_or_else(|| Num::Float(n.as_f64().unwrap_or(0.0)), Num::Int)
+    }
+
+    /// A float result, an integer when it is a whole number that fits.
+    fn from_f64(f: f64) -> Num {
+        exact_i64(f).map_or(Num::Float(f), Num::Int)
+    }
+
+    fn f64(self) -> f64 {
+        match self {
+            Num::Int(i) => i as f64,
+            Num::Float(f) => f,
+        }
+    }
+
+    fn i64(self) -> Option<i64> {
+        match self {
+            Num::Int(i) => Some(i),
+            Num::Float(f) => exact_i64(f),
+        }
+    }
+
+    fn value(self, op: &'static str) -> Res<Value> {
+        match self {
+            Num::Int(i) => Ok(Value::from(i)),
+            Num::Float(f) => Number::from_f64(f)
+                .map(Value::Number)
+                .ok_or(LogicError::OutOfRange(op)),
+        }
+    }
+}
+
+fn exact_i64(f: f64) -> Option<i64> {
+    (f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64).then_some(f as i64)
+}
+
+fn to_usize(i: i64) -> usize {
+    usize::try_from(i.max(0)).unwrap_or(usize::MAX)
+}
+
+/// The number datalogic-rs's default coercion reads: a number; a string in
+/// Rust's float syntax (untrimmed; "" is 0); false, true and null as 0, 1, 0.
+fn to_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => Some(Num::of(n).f64()),
+        Value::String(s) if s.is_empty() => Some(0.0),
+        Value::String(s) => s.parse().ok(),
+        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        Value::Null => Some(0.0),
+        _ => None,
+    }
+}
+
+/// [`to_f64`]'s integer twin: whole numbers, integer strings, bools, null.
+fn to_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => Num::of(n).i64(),
+        Value::String(s) if s.is_empty() => Some(0),
+        Value::String(s) => s.parse().ok(),
+        Value::Bool(b) => Some(i64::from(*b)),
+        Value::Null => Some(0),
+        _ => None,
+    }
+}
+
+/// A whole number that is a JSON number (no coercion).
+fn num_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => Num::of(n).i64(),
+        _ => None,
+    }
+}
+
+/// An arithmetic operand; `strict` takes integers only from numbers.
+fn operand(v: &Value, strict: bool) -> Option<Num> {
+    let int = if strict { num_i64(v) } else { to_i64(v) };
+    int.map(Num::Int).or_else(|| to_f64(v).map(Num::Float))
+}
+
+/// Fold operands into `acc` with `op` (`+`, `-` or `*`).
+fn fold<'v>(
+    op: &'static str,
+    mut acc: Num,
+    operands: impl Iterator<Item = Res<Cow<'v, Value>>>,
+    strict: bool,
+) -> Res<Num> {
+    let float = |a: f64, b: f64| match op {
+        "+" => a + b,
+        "-" => a - b,
+        _ => a * b,
+    };
+    for v in operands {
+        let x = operand(&*v?, strict).ok_or(LogicError::NotANumber(op))?;
+        acc = match (acc, x) {
+            (Num::Int(a), Num::Int(b)) => match op {
+                "+" => a.checked_add(b),
+                "-" => a.checked_sub(b),
+                _ => a.checked_mul(b),
+            }
+            .map_or_else(|| Num::Float(float(a as f64, b as f64)), Num::Int),
+            (a, b) => Num::Float(float(a.f64(), b.f64())),
+        };
+    }
+    Ok(match acc {
+        Num::Float(f) => Num::from_f64(f),
+        int => int,
+    })
+}
+
+/// `/` or `%` of the first operand by each next one, in f64.
+fn divide_fold<'v>(
+    op: &'static str,
+    mut operands: impl Iterator<Item = Res<Cow<'v, Value>>>,
+) -> Res<Num> {
+    let first = operands.next().ok_or(LogicError::InvalidArguments(op))??;
+    let mut acc = to_f64(&first).ok_or(LogicError::NotANumber(op))?;
+    for (i, v) in operands.enumerate() {
+        let v = v?;
+        let n = to_f64(&v).ok_or(LogicError::NotANumber(op))?;
+        if n == 0.0 {
+            let dividend_int = if i == 0 {
+                num_i64(&first).is_some()
+            } else {
+                acc.fract() == 0.0 && acc >= i64::MIN as f64 && acc <= i64::MAX as f64
+            };
+            return by_zero(op, acc, dividend_int, &v);
+        }
+        acc = if op == "%" { acc % n } else { acc / n };
+    }
+    Ok(Num::from_f64(acc))
+}
+
+/// Division by zero: an error for an integer by an integer, else the
+/// saturated value datalogic-rs returns.
+fn by_zero(op: &'static str, dividend: f64, dividend_int: bool, divisor: &Value) -> Res<Num> {
+    if dividend_int && num_i64(divisor).is_some() {
+        return Err(LogicError::DivisionByZero(op));
+    }
+    Ok(if dividend > 0.0 {
+        Num::Float(f64::MAX)
+    } else if dividend < 0.0 {
+        Num::Float(f64::MIN)
+    } else {
+        Num::Int(0)
+    })
+}
+
+/// Loose equality (`==`): numbers against numeric strings, booleans and
+/// null; null equals 0, false and ""; an error for other mixed types.
+fn loose_eq(a: &Value, b: &Value, op: &'static str) -> Res<bool> {
+    let num = |n: &Number| Num::of(n).f64();
+    Ok(match (a, b) {
+        (Value::Null, Value::Null) => true,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::String(x), Value::String(y)) => x == y,
+        (Value::Number(x), Value::Number(y)) => num(x) == num(y),
+        (Value::Number(n), Value::String(s)) | (Value::String(s), Value::Number(n)) => {
+            match s.parse::<f64>() {
+                Ok(f) => num(n) == f,
+                Err(_) => return Err(LogicError::NotComparable(op)),
+            }
+        }
+        (Value::Number(n), Value::Bool(b)) | (Value::Bool(b), Value::Number(n)) => {
+            num(n) == f64::from(u8::from(*b))
+        }
+        (Value::String(s), Value::Bool(b)) | (Value::Bool(b), Value::String(s)) => {
+            s == if *b { "true" } else { "false" }
+        }
+        (Value::Null, Value::Number(n)) | (Value::Number(n), Value::Null) => num(n) == 0.0,
+        (Value::Null, Value::Bool(b)) | (Value::Bool(b), Value::Null) => !b,
+        (Value::Null, Value::String(s)) | (Value::String(s), Value::Null) => s.is_empty(),
+        (Value::Array(_), Value::Array(_)) if strict_eq(a, b) => true,
+        (Value::Object(_), Value::Object(_)) => false,
+        _ => return Err(LogicError::NotComparable(op)),
+    })
+}
+
+/// Strict equality (`===`): same type and value; numbers compare as f64.
+fn strict_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => Num::of(x).f64() == Num::of(y).f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| strict_eq(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| strict_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// `<`, `<=`, `>`, `>=`: strings by bytes, otherwise as numbers.
+fn ordered(a: &Value, b: &Value, op: &'static str) -> Res<bool> {
+    let composite = |v: &Value| v.is_array() || v.is_object();
+    let ord = match (a, b) {
+        (Value::String(x), Value::String(y)) => Some(x.as_str().cmp(y.as_str())),
+        _ if composite(a) || composite(b) => return Err(LogicError::NotComparable(op)),
+        _ => match (to_f64(a), to_f64(b)) {
+            (Some(x), Some(y)) => x.partial_cmp(&y),
+            _ if (a.is_number() && b.is_string()) || (a.is_string() && b.is_number()) => {
+                return Err(LogicError::NotComparable(op));
+            }
+            _ => return Ok(false),
+        },
+    };
+    Ok(match op {
+        ">" => ord == Some(Ordering::Greater),
+        ">=" => matches!(ord, Some(Ordering::Greater | Ordering::Equal)),
+        "<" => ord == Some(Ordering::Less),
+        _ => matches!(ord, Some(Ordering::Less | Ordering::Equal)),
+    })
+}
+
+/// Follow a dotted path; a numeric segment indexes an array; "" is `v`.
+fn lookup<'v>(mut v: &'v Value, path: &str) -> Option<&'v Value> {
+    if path.is_empty() {
+        return Some(v);
+    }
+    for segment in path.split('.') {
+        v = match v {
+            Value::Object(m) => m.get(segment)?,
+            Value::Array(a) => a.get(segment.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
+/// A number as `cat` writes it: `1`, `1.0` for a whole float, `0.5`.
+fn number_text(n: &Number) -> String {
+    match Num::of(n) {
+        Num::Int(i) => i.to_string(),
+        Num::Float(f) => match exact_i64(f) {
+            Some(i) => format!("{i}.0"),
+            None if f.fract() == 0.0 => format!("{f:?}"),
+            None => format!("{f}"),
+        },
+    }
+}
+
+/// Append a value as text: null as nothing, arrays and objects as JSON.
+fn push_text(out: &mut String, v: &Value) {
+    match v {
+        Value::String(s) => out.push_str(s),
+        Value::Null => {}
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&number_text(n)),
+        composite => push_json(out, composite),
+    }
+}
+
+/// Append `v` as compact JSON as datalogic-rs writes it: serde_json's
+/// escapes, floats in ryu's notation (`1e300`, where serde_json has `1e+300`).
+fn push_json(out: &mut String, v: &Value) {
+    match v {
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => out.push_str(&i.to_string()),
+            (None, Some(f)) => push_float(out, f),
+            _ => {}
+        },
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_json(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            out.push('{');
+            for (i, (k, item)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                out.push(':');
+                push_json(out, item);
+            }
+            out.push('}');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// A float in ryu's notation: shortest digits, positional from 1e-5 to
+/// 1e16 (`0.001`, `12.5`, `100.0`), else `1.5e-7`, `1e300`.
+fn push_float(out: &mut String, f: f64) {
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let digits = mantissa.replace('.', "");
+    let len = i32::try_from(digits.len()).unwrap_or(i32::MAX);
+    let kk = exp.parse::<i32>().unwrap_or(0) + 1; // 10^(kk-1) <= |f| < 10^kk
+    let zeros = |n: i32| "0".repeat(usize::try_from(n).unwrap_or(0));
+    if f.is_sign_negative() {
+        out.push('-');
+    }
+    let (head, tail) = digits
+        .split_at_checked(usize::try_from(kk.clamp(1, len)).unwrap_or(1))
+        .unwrap_or((&digits, ""));
+    match kk {
+        _ if len <= kk && kk <= 16 => out.push_str(&format!("{digits}{}.0", zeros(kk - len))),
+        1..=16 => out.push_str(&format!("{head}.{tail}")),
+        -4..=0 => out.push_str(&format!("0.{}{digits}", zeros(-kk))),
+        _ => {
+            let (first, rest) = digits.split_at_checked(1).unwrap_or((&digits, ""));
+            let dot = if rest.is_empty() { "" } else { "." };
+            out.push_str(&format!("{first}{dot}{rest}e{}", kk - 1));
+        }
+    }
+}
+
+/// Characters from `start` (from the end if negative), `len` of them (all
+/// but the last `-len` if negative, the rest if absent).
+fn substr(s: &str, start: i64, len: Option<i64>) -> String {
+    let n = s.chars().count();
+    let abs = |x: i64| usize::try_from(x.unsigned_abs()).unwrap_or(usize::MAX);
+    let from = if start < 0 {
+        n.saturating_sub(abs(start))
+    } else {
+        abs(start).min(n)
+    };
+    let to = match len {
+        Some(l) if l < 0 => n.saturating_sub(abs(l)).max(from),
+        Some(l) => from.saturating_add(abs(l)).min(n),
+        None => n,
+    };
+    s.chars().skip(from).take(to.saturating_sub(from)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use serde_json::json;
+
+    fn run(expr: Value, data: Value) -> Result<Value, LogicError> {
+        apply(&expr, &data, &HashMap::new())
+    }
+
+    fn ok(expr: Value) -> Value {
+        run(expr, json!({"a": {"b": [10, 20]}, "s": "hello", "n": null})).unwrap()
+    }
+
+    #[test]
+    fn loose_equality_coerces_null_and_numeric_strings() {
+        assert_eq!(ok(json!({"==": [null, 0]})), json!(true));
+        assert_eq!(ok(json!({"==": ["1", 1]})), json!(true));
+        assert_eq!(ok(json!({"==": [null, ""]})), json!(true));
+        assert_eq!(ok(json!({"!=": [true, 1]})), json!(false));
+        assert_eq!(ok(json!({"===": [1, 1.0]})), json!(true));
+        assert_eq!(ok(json!({"===": ["1", 1]})), json!(false));
+    }
+
+    #[test]
+    fn incompatible_comparisons_are_errors() {
+        assert_eq!(
+            run(json!({"==": [1, "abc"]}), json!({})),
+            Err(LogicError::NotComparable("=="))
+        );
+        assert!(run(json!({"<": [1, "abc"]}), json!({})).is_err());
+        assert!(run(json!({"==": [[1], "1"]}), json!({})).is_err());
+        // A bool against a non-numeric string is simply not ordered.
+        assert_eq!(ok(json!({"<": [true, "abc"]})), json!(false));
+    }
+
+    #[test]
+    fn arithmetic_on_a_string_is_an_error() {
+        assert_eq!(
+            run(json!({"/": ["not-a-number", 2]}), json!({})),
+            Err(LogicError::NotANumber("/"))
+        );
+        assert!(run(json!({"+": [1, {"var": "a"}]}), json!({"a": {}})).is_err());
+        assert_eq!(ok(json!({"+": ["2", 3, null]})), json!(5));
+        assert_eq!(ok(json!({"*": [1.5, 2]})), json!(3));
+        assert_eq!(ok(json!({"-": [{"var": "a.b.1"}]})), json!(-20));
+        // A computed array is summed; a literal one is an error.
+        assert_eq!(ok(json!({"+": {"var": "a.b"}})), json!(30));
+        assert!(run(json!({"+": [[1, 2]]}), json!({})).is_err());
+        assert_eq!(
+            run(json!({"*": [1e200, 1e200]}), json!({})),
+            Err(LogicError::OutOfRange("*"))
+        );
+    }
+
+    #[test]
+    fn division_by_zero_saturates_unless_both_are_integers() {
+        assert_eq!(
+            run(json!({"/": [1, 0]}), json!({})),
+            Err(LogicError::DivisionByZero("/"))
+        );
+        assert_eq!(ok(json!({"/": [1.5, 0]})), json!(f64::MAX));
+        assert_eq!(ok(json!({"/": [-1, "0"]})), json!(f64::MIN));
+        assert_eq!(ok(json!({"%": [7, 4]})), json!(3));
+        assert_eq!(ok(json!({"/": [7, 2]})), json!(3.5));
+    }
+
+    #[test]
+    fn in_finds_substrings_and_array_members() {
+        assert_eq!(ok(json!({"in": ["ell", {"var": "s"}]})), json!(true));
+        assert_eq!(ok(json!({"in": [20, {"var": "a.b"}]})), json!(true));
+        assert_eq!(ok(json!({"in": ["20", {"var": "a.b"}]})), json!(false));
+        assert_eq!(ok(json!({"in": [1, "123"]})), json!(false));
+    }
+
+    #[test]
+    fn substr_counts_negative_positions_from_the_end() {
+        assert_eq!(ok(json!({"substr": ["jsonlogic", 4]})), json!("logic"));
+        assert_eq!(ok(json!({"substr": ["jsonlogic", -5]})), json!("logic"));
+        assert_eq!(ok(json!({"substr": ["jsonlogic", 1, 3]})), json!("son"));
+        assert_eq!(ok(json!({"substr": ["jsonlogic", 4, -2]})), json!("log"));
+        assert_eq!(ok(json!({"substr": ["äöü", -2, 1]})), json!("ö"));
+    }
+
+    #[test]
+    fn reduce_reads_current_and_accumulator() {
+        let sum = json!({"reduce": [{"var": "a.b"}, {"+": [{"var": "current"}, {"var": "accumulator"}]}, 5]});
+        assert_eq!(ok(sum), json!(35));
+        let empty = json!({"reduce": [{"var": "missing"}, {"var": "current"}, "init"]});
+        assert_eq!(ok(empty), json!("init"));
+    }
+
+    #[test]
+    fn missing_and_missing_some_list_absent_paths() {
+        assert_eq!(ok(json!({"missing": ["a.b", "x", "n"]})), json!(["x"]));
+        assert_eq!(ok(json!({"missing_some": [1, ["x", "s"]]})), json!([]));
+        assert_eq!(
+            ok(json!({"missing_some": [2, ["x", "s", "y"]]})),
+            json!(["x", "y"])
+        );
+    }
+
+    #[test]
+    fn three_argument_less_than_is_a_between_test() {
+        assert_eq!(ok(json!({"<": [1, 5, 10]})), json!(true));
+        assert_eq!(ok(json!({"<": [1, 10, 10]})), json!(false));
+        assert_eq!(ok(json!({"<=": [1, 10, 10]})), json!(true));
+        // Stops at the first false pair, before the erroring operand.
+        assert_eq!(ok(json!({"<": [5, 1, {"/": [1, 0]}]})), json!(false));
+    }
+
+    #[test]
+    fn and_or_return_the_deciding_value() {
+        assert_eq!(ok(json!({"and": [1, "", {"/": [1, 0]}]})), json!(""));
+        assert_eq!(ok(json!({"or": [0, [], "x"]})), json!("x"));
+        assert_eq!(ok(json!({"if": [false, 1, null, 2, 3]})), json!(3));
+        assert_eq!(
+            ok(json!({"var": ["nope", {"cat": ["d", 1.0]}]})),
+            json!("d1.0")
+        );
+    }
+
+    #[test]
+    fn structural_errors_and_depth_are_reported() {
+        assert!(run(json!({"a": 1, "b": 2}), json!({})).is_err());
+        assert!(run(json!({"gtt": [1]}), json!({})).is_err());
+        let mut deep = json!(true);
+        for _ in 0..70 {
+            deep = json!({"!": [deep]});
+        }
+        assert_eq!(run(deep, json!({})), Err(LogicError::TooDeep));
+    }
+
+    #[test]
+    fn truthiness_is_javascripts() {
+        for falsy in [
+            json!(null),
+            json!(false),
+            json!(0),
+            json!(-0.0),
+            json!(""),
+            json!([]),
+            json!({}),
+        ] {
+            assert!(!truthy(&falsy), "{falsy}");
+        }
+        for t in [
+            json!(true),
+            json!(0.5),
+            json!("0"),
+            json!([0]),
+            json!({"a": null}),
+        ] {
+            assert!(truthy(&t), "{t}");
+        }
+    }
+}
