@@ -179,6 +179,8 @@ pub async fn session(mut req: Request, env: &Env) -> Result<Response, ApiError> 
     let current = current_session(&req, env, &secret).await?;
     match req.method() {
         Method::Post => {
+            let ip = crate::limits::client_ip(&req);
+            crate::limits::check(env, crate::limits::Limit::Unauthenticated, &ip).await?;
             let body = crate::http::read_json_body(&mut req).await?;
             let s: SignIn = actiongate_core::error::parse_json(&body)?;
             if !actiongate_core::auth::secrets_equal(s.secret.as_bytes(), secret.as_bytes()) {

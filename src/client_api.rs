@@ -71,11 +71,13 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
             user_id,
             action_code,
             idempotency_key,
+            proved: claims.proved,
         },
         ["user-authenticators", "totp"] => UserCommand::EnrollTotp {
             user_id,
             action_code,
             idempotency_key,
+            proved: claims.proved,
         },
         ["verify", "email-magic-link", "finalize"] => UserCommand::MagicLinkStatus {
             user_id,
@@ -83,6 +85,8 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
             idempotency_key,
         },
         ["verify", kind] => {
+            let ip = crate::limits::client_ip(req);
+            crate::limits::check(env, crate::limits::Limit::CodesPerIp, &ip).await?;
             let body = read_json_body(req).await?;
             let v: VerifyRequest = parse_json(&body)?;
             match code_channel(kind) {
@@ -114,7 +118,10 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
                 .then(|| magic_link_base(req, env, &claims))
                 .transpose()?;
             let enrolling = enroll_to.is_some();
-            let sent = issue_code(env, claims, channel, enroll_to, link).await?;
+            let ip = crate::limits::client_ip(req);
+            crate::limits::check(env, crate::limits::Limit::SendsPerIp, &ip).await?;
+            let local = req.url().is_ok_and(|u| crate::settings::is_local(&u));
+            let sent = issue_code(env, local, claims, channel, enroll_to, link).await?;
             return if enrolling {
                 json_response(
                     200,
@@ -203,7 +210,14 @@ fn magic_link_base(req: &Request, env: &Env, claims: &ActionClaims) -> Result<St
     let url = req.url().map_err(ApiError::internal)?;
     let ttl = u64::try_from(actiongate_core::otp::EMAIL_CODE_TTL_MS / 1000).unwrap_or(600);
     let token = settings::token_keys(env)?
-        .sign_link(claims, Date::now().as_millis() / 1000, ttl)
+        .sign_link(
+            &ActionClaims {
+                proved: false,
+                ..claims.clone()
+            },
+            Date::now().as_millis() / 1000,
+            ttl,
+        )
         .map_err(ApiError::internal)?;
     let mut link = url
         .join(crate::proxy::MAGIC_LINK_PATH)
@@ -216,17 +230,31 @@ fn magic_link_base(req: &Request, env: &Env, claims: &ActionClaims) -> Result<St
 /// (`email.created` or `sms.created`).
 async fn issue_code(
     env: &Env,
+    local: bool,
     claims: ActionClaims,
     channel: Channel,
     enroll_to: Option<String>,
     link_base: Option<String>,
 ) -> Result<serde_json::Value, ApiError> {
+    // One address flooded through several accounts, each enrolling it:
+    // checked before anything is issued. A code to an address the user
+    // already verified is limited per user instead, so that strangers
+    // enrolling the address cannot use up its owner's sends.
+    if let Some(to) = &enroll_to {
+        crate::limits::check(
+            env,
+            crate::limits::Limit::SendsPerDestination,
+            &crate::limits::destination_key(to),
+        )
+        .await?;
+    }
     let cmd = UserCommand::IssueCode {
         user_id: claims.user_id.clone(),
         action_code: claims.action_code,
         idempotency_key: claims.idempotency_key,
         channel,
         enroll_to,
+        proved: claims.proved,
     };
     let mut resp = call_user(env, &claims.user_id, &cmd).await?;
     if resp.status_code() != 200 {
@@ -264,7 +292,7 @@ async fn issue_code(
     if let Some(o) = sent.as_object_mut() {
         o.remove("code");
     }
-    crate::delivery::deliver(env, channel.event_type(), data).await?;
+    crate::delivery::deliver(env, local, channel.event_type(), data).await?;
     Ok(sent)
 }
 
@@ -354,7 +382,7 @@ pub async fn open_magic_link(mut req: Request, env: &Env) -> Result<Response, Ap
         crate::http::html_response(
             status,
             format!(
-                "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><title>{t}</title><body style=\"font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem\"><h1>{t}</h1>{body}</body></html>",
+                "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><title>{t}</title><link rel=\"stylesheet\" href=\"/__actiongate/challenge.css\"><body><main><h1>{t}</h1>{body}</main></body></html>",
                 t = esc(title)
             ),
         )
@@ -385,7 +413,7 @@ pub async fn open_magic_link(mut req: Request, env: &Env) -> Result<Response, Ap
             200,
             "Confirm it's you",
             format!(
-                "<p>Continue to confirm the request you made.</p><form method=\"post\"><input type=\"hidden\" name=\"token\" value=\"{}\"><input type=\"hidden\" name=\"secret\" value=\"{}\"><button id=\"confirm\" style=\"padding:.7rem 1.2rem;font-size:1rem\">Confirm</button></form>",
+                "<p>Continue to confirm the request you made.</p><form method=\"post\"><input type=\"hidden\" name=\"token\" value=\"{}\"><input type=\"hidden\" name=\"secret\" value=\"{}\"><button id=\"confirm\">Confirm</button></form>",
                 esc(&token),
                 esc(&secret)
             ),

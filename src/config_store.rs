@@ -191,8 +191,23 @@ async fn load_list(env: &Env, alias: &str, now: u64) -> Result<Option<Rc<CachedL
         (None, _) => None,
     };
     let expires = now.saturating_add(ttl_ms(env));
-    LISTS.with_borrow_mut(|c| c.insert(alias.to_owned(), (expires, value.clone())));
+    LISTS.with_borrow_mut(|c| {
+        actiongate_core::cache::insert_bounded(c, alias, expires, value.clone(), now);
+    });
     Ok(value)
+}
+
+/// A policy's configuration and rules, as a track takes them.
+pub fn parts(
+    policy: Option<&Policy>,
+) -> (
+    Option<&actiongate_core::config::ActionConfiguration>,
+    Option<&CompiledRules>,
+) {
+    (
+        policy.map(|p| &p.config),
+        policy.and_then(|p| p.rules.as_ref()),
+    )
 }
 
 /// The compiled policy for `code` if this isolate holds an unexpired copy
@@ -238,7 +253,9 @@ pub async fn load(env: &Env, code: &str) -> Result<Option<Rc<Policy>>, ApiError>
         }
     };
     let expires = now.saturating_add(ttl_ms(env));
-    POLICIES.with_borrow_mut(|c| c.insert(code.to_owned(), (expires, policy.clone())));
+    POLICIES.with_borrow_mut(|c| {
+        actiongate_core::cache::insert_bounded(c, code, expires, policy.clone(), now);
+    });
     Ok(policy)
 }
 

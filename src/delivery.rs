@@ -19,16 +19,23 @@ const OUTBOX_PREFIX: &str = "dev-outbox:";
 /// Attempts to deliver a webhook.
 const ATTEMPTS: u32 = 3;
 
-/// Whether the dev outbox is on.
-pub fn outbox_enabled(env: &Env) -> bool {
-    settings::var(env, "DEV_OUTBOX") == "true"
+/// Whether the dev outbox is on: `DEV_OUTBOX=true` and a request to
+/// `localhost` or `127.0.0.1` (`local`). A deployed worker that was given
+/// the variable by mistake still keeps and shows nothing.
+pub fn outbox_enabled(env: &Env, local: bool) -> bool {
+    local && settings::var(env, "DEV_OUTBOX") == "true"
 }
 
 /// Deliver an event: dev outbox and/or webhook.
 ///
 /// # Errors
 /// 503 when no delivery is configured; 502 when the webhook failed every attempt.
-pub async fn deliver(env: &Env, event_type: &str, data: Value) -> Result<(), ApiError> {
+pub async fn deliver(
+    env: &Env,
+    local: bool,
+    event_type: &str,
+    data: Value,
+) -> Result<(), ApiError> {
     let now = Date::now().as_millis();
     let id = uuid::Uuid::new_v4().to_string();
     let event = webhook_envelope(env, event_type, &id, data);
@@ -40,7 +47,7 @@ pub async fn deliver(env: &Env, event_type: &str, data: Value) -> Result<(), Api
             "EMAIL_WEBHOOK_URL"
         },
     );
-    let outbox = outbox_enabled(env);
+    let outbox = outbox_enabled(env, local);
     if url.is_empty() && !outbox {
         return Err(ApiError::new(
             503,
@@ -129,8 +136,8 @@ pub async fn post_signed(url: &str, body: &str, secret: &str) -> Result<(), Stri
 ///
 /// # Errors
 /// 404 when the outbox is off (any deployed worker); 503 when KV fails.
-pub async fn outbox(env: &Env, json: bool) -> Result<Response, ApiError> {
-    if !outbox_enabled(env) {
+pub async fn outbox(env: &Env, local: bool, json: bool) -> Result<Response, ApiError> {
+    if !outbox_enabled(env, local) {
         return Err(ApiError::not_found());
     }
     let mut messages = Vec::new();
@@ -166,7 +173,7 @@ pub async fn outbox(env: &Env, json: bool) -> Result<Response, ApiError> {
         })
         .collect();
     let html = format!(
-        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>Dev outbox</title><style>body{{font-family:system-ui,sans-serif;margin:2rem}}td,th{{padding:.3rem .8rem;text-align:left}}.code{{font:1.3rem monospace}}</style><h1>Dev outbox</h1><p>What this local worker would have sent (the last hour). Deployed workers have no outbox.</p><table><thead><tr><th>Time</th><th>Type</th><th>To</th><th>Code</th><th>Action</th><th>User</th></tr></thead><tbody>{rows}</tbody></table></html>"
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>Dev outbox</title><link rel=\"stylesheet\" href=\"/__actiongate/challenge.css\"><body class=\"outbox\"><main><h1>Dev outbox</h1><p>What this local worker would have sent (the last hour). Deployed workers have no outbox.</p><table><thead><tr><th>Time</th><th>Type</th><th>To</th><th>Code</th><th>Action</th><th>User</th></tr></thead><tbody>{rows}</tbody></table></main></body></html>"
     );
     html_response(200, html)
 }

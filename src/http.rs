@@ -131,13 +131,18 @@ impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         let status = match e.kind() {
             ErrorKind::BadRequest => 400,
+            ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::Conflict => 409,
             ErrorKind::UnsupportedMediaType => 415,
             ErrorKind::TooManyRequests => 429,
             ErrorKind::Internal => return ApiError::internal(e),
         };
-        ApiError::new(status, e.code(), e.public_description())
+        let mut err = ApiError::new(status, e.code(), e.public_description());
+        if let Some(secs) = e.retry_after() {
+            err.headers.push(("Retry-After", secs.to_string()));
+        }
+        err
     }
 }
 
@@ -192,7 +197,14 @@ pub fn json_text_response(status: u16, body: String) -> Result<Response, ApiErro
         .with_headers(headers))
 }
 
-/// An HTML response (`text/html; charset=utf-8`, not cached).
+/// The policy of every page the worker renders (the edge proxy's result
+/// pages, the magic link's, the dev outbox): the hosted challenge page's
+/// (`www/_headers`), and never inside another site's frame. The pages use
+/// no script and style only from `/__actiongate/challenge.css`.
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// An HTML response (`text/html; charset=utf-8`, not cached, with
+/// [`PAGE_CSP`]).
 ///
 /// # Errors
 /// An internal [`ApiError`] if the runtime refuses to build it.
@@ -201,9 +213,15 @@ pub fn html_response(status: u16, html: String) -> Result<Response, ApiError> {
     headers
         .set("Content-Type", "text/html; charset=utf-8")
         .map_err(ApiError::internal)?;
-    headers
-        .set("Cache-Control", "no-store")
-        .map_err(ApiError::internal)?;
+    for (k, v) in [
+        ("Cache-Control", "no-store"),
+        ("Content-Security-Policy", PAGE_CSP),
+        ("X-Frame-Options", "DENY"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+    ] {
+        headers.set(k, v).map_err(ApiError::internal)?;
+    }
     Ok(Response::ok(html)
         .map_err(ApiError::internal)?
         .with_status(status)

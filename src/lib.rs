@@ -10,6 +10,7 @@ mod client_api;
 mod config_store;
 mod delivery;
 mod http;
+mod limits;
 mod management;
 mod outbox;
 mod passkey_api;

@@ -115,6 +115,8 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
         Some(_) => Some(crate::client_api::bearer(req, env)?),
         None => {
             check_tenant(req, env)?;
+            let ip = crate::limits::client_ip(req);
+            crate::limits::check(env, crate::limits::Limit::Unauthenticated, &ip).await?;
             None
         }
     };
@@ -159,6 +161,7 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
                 username,
                 attachment,
                 rp,
+                proved: c.proved,
             };
             let resp = call_user(env, &c.user_id, &cmd).await?;
             if wrapped {
@@ -216,6 +219,7 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
                 challenge_id: b.challenge_id,
                 credential: b.registration_credential,
                 rp,
+                proved: c.proved,
             };
             call_user(env, &c.user_id, &cmd).await
         }
@@ -237,6 +241,8 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
                 challenge_id: b.challenge_id,
                 credential: b.authentication_credential,
                 rp,
+                edge: None,
+                device_id: None,
             };
             call_user(env, &c.user_id, &cmd).await
         }
@@ -259,6 +265,10 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
                 challenge_id: Some(challenge_id),
                 credential: b.authentication_credential,
                 rp,
+                // The sign-in is decided as a track: its rules see the
+                // connection and the device as a track's would.
+                edge: Some(crate::proxy::edge_info(req)),
+                device_id: crate::proxy::existing_device(req),
             };
             call_user(env, &user_id, &cmd).await
         }
@@ -335,6 +345,10 @@ fn user_of(credential: &serde_json::Value) -> Result<String, ApiError> {
                 "the passkey did not say whose it is (no userHandle)".into(),
             ))
         })?;
+    // Passkeys are only ever created with handles this long or shorter.
+    if handle.len() > passkeys::MAX_USER_HANDLE {
+        return Err(CoreError::from(WebAuthnError::UnknownCredential).into());
+    }
     let user_id =
         String::from_utf8(handle).map_err(|_| CoreError::from(WebAuthnError::UnknownCredential))?;
     actiongate_core::ids::check_user_id(&user_id)
@@ -358,6 +372,15 @@ async fn unwrap_options(mut resp: Response) -> Result<Response, ApiError> {
 /// keeps other tenants' pages from using this deployment by mistake.
 fn check_tenant(req: &Request, env: &Env) -> Result<(), ApiError> {
     let expected = settings::var(env, "TENANT_ID");
+    // Local dev takes any tenant id; a deployed worker must name its own.
+    if expected.is_empty() && !req.url().is_ok_and(|u| settings::is_local(&u)) {
+        worker::console_error!("TENANT_ID is not set; refusing token-less passkey requests");
+        return Err(ApiError::new(
+            500,
+            "server_misconfigured",
+            "This deployment refuses sign-ins without a token: its variable TENANT_ID is not set.",
+        ));
+    }
     let header = req.headers().get("Authorization").ok().flatten();
     let given = header
         .as_deref()

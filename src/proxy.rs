@@ -639,7 +639,7 @@ fn page(status: u16, title: &str, text: &str) -> Result<Response, ApiError> {
     html_response(
         status,
         format!(
-            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title><body style=\"font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem\"><h1>{t}</h1><p>{x}</p></body></html>",
+            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title><link rel=\"stylesheet\" href=\"/__actiongate/challenge.css\"><body><main><h1>{t}</h1><p>{x}</p></main></body></html>",
             t = esc(title),
             x = esc(text)
         ),
@@ -713,7 +713,8 @@ fn unauthenticated(
     refuse(wants_html(req), e)
 }
 
-fn edge_info(req: &Request) -> EdgeInfo {
+/// What the edge sees of the request's connection: IP, location, user agent.
+pub(crate) fn edge_info(req: &Request) -> EdgeInfo {
     let cf = req.cf();
     let coords = cf.and_then(|c| c.coordinates());
     EdgeInfo {
@@ -727,6 +728,14 @@ fn edge_info(req: &Request) -> EdgeInfo {
             longitude: coords.map(|(_, lo)| f64::from(lo)),
         },
         user_agent: header(req, "User-Agent"),
+    }
+}
+
+/// The device cookie the request carries, if it is one of ours.
+pub(crate) fn existing_device(req: &Request) -> Option<String> {
+    match device_id(req) {
+        (id, false) => Some(id),
+        (_, true) => None,
     }
 }
 
@@ -1047,6 +1056,9 @@ pub fn protect_call(request: web_sys::Request, body: Vec<u8>, env: Env) -> JsVal
         }
         let req = Request::from(request);
         let url = req.url().ok()?;
+        if let Err(e) = crate::settings::check_deployment(&env, crate::settings::is_local(&url)) {
+            return Some(Err(e));
+        }
         // Which route, now that the body (and any `_method` in it) is known;
         // an unprotected or ambiguous request takes the full path.
         let Selection::One(route, params) = select_with_body(req.inner(), &url, &cfg, &body) else {

@@ -16,6 +16,7 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
         .url()
         .map_err(|_| ApiError::bad_request("The request URL is not valid."))?;
     let segments = segments(url.path())?;
+    crate::settings::check_deployment(env, crate::settings::is_local(&url))?;
     if is_app_path(&segments) {
         // The app behind ActionGate, if one is configured. Without its
         // configuration the worker cannot tell a protected route from an
@@ -37,11 +38,17 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
         // served before the worker runs; the path is never proxied to the app.
         ["__actiongate", "magic-link"] => {
             allow(&req, &[Method::Get, Method::Post])?;
+            let ip = crate::limits::client_ip(&req);
+            crate::limits::check(env, crate::limits::Limit::Unauthenticated, &ip).await?;
             crate::client_api::open_magic_link(req, env).await
         }
         ["__actiongate", "admin", "session"] => crate::admin::session(req, env).await,
-        ["__actiongate", "outbox"] => crate::delivery::outbox(env, false).await,
-        ["__actiongate", "outbox.json"] => crate::delivery::outbox(env, true).await,
+        ["__actiongate", "outbox"] => {
+            crate::delivery::outbox(env, crate::settings::is_local(&url), false).await
+        }
+        ["__actiongate", "outbox.json"] => {
+            crate::delivery::outbox(env, crate::settings::is_local(&url), true).await
+        }
         ["challenge"] | ["__actiongate", ..] => Err(ApiError::not_found()),
         ["v1", "openapi.json"] => {
             // The document is a static asset (www/v1/openapi.json), served

@@ -118,6 +118,14 @@ pub async fn handle(
             };
             call_user(env, user, &cmd).await
         }
+        ["users", user, "lockout"] => {
+            // ActionGate extension: lift the lock that wrong codes put on
+            // a user's verification (see the README's throttles).
+            allow(&req, &[Delete])?;
+            authenticate(&req, env, API_SECRET)?;
+            check_user_id(user)?;
+            call_user(env, user, &UserCommand::LiftLockout).await
+        }
         _ => Err(ApiError::not_found()),
     }
 }
@@ -228,6 +236,7 @@ pub fn track_call(
     }
     let origin = parsed.origin().ascii_serialization();
     let call = || -> Result<wasm_bindgen::JsValue, ApiError> {
+        crate::settings::check_deployment(&env, crate::settings::is_local(&parsed))?;
         crate::router::authenticate_header(authorization.as_deref(), &env, API_SECRET)?;
         check_user_id(user)?;
         check_action_code(action, "action")?;
@@ -289,8 +298,9 @@ pub async fn call_user(env: &Env, user_id: &str, cmd: &UserCommand) -> Result<Re
 /// Turn a user object's error answer back into an [`ApiError`].
 pub async fn relay_error(resp: &mut Response) -> ApiError {
     let status = resp.status_code();
+    let retry_after = resp.headers().get("Retry-After").ok().flatten();
     let body: serde_json::Value = crate::http::read_json(resp).await.unwrap_or_default();
-    ApiError::from_body(
+    let mut err = ApiError::from_body(
         status,
         &body,
         &[
@@ -302,7 +312,11 @@ pub async fn relay_error(resp: &mut Response) -> ApiError {
             "server_misconfigured",
         ],
         "internal_error",
-    )
+    );
+    if let Some(secs) = retry_after.filter(|v| v.bytes().all(|b| b.is_ascii_digit())) {
+        err.headers.push(("Retry-After", secs));
+    }
+    err
 }
 
 #[derive(Deserialize)]

@@ -61,6 +61,65 @@ fn optional_secret(env: &Env, name: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// Whether a request came to the worker as `localhost` or `127.0.0.1`
+/// (local dev: `wrangler dev`). A deployed worker is never reached by
+/// those names, so this is what tells local dev apart.
+pub fn is_local(url: &worker::Url) -> bool {
+    matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+}
+
+/// The secrets a deployment checks at first use, each with its shortest
+/// accepted length in bytes (signing keys 32).
+const CHECKED_SECRETS: &[(&str, usize)] = &[
+    ("API_SECRET_KEY", 24),
+    ("MANAGEMENT_SECRET_KEY", 24),
+    ("TOKEN_SIGNING_KEY", 32),
+    ("TOKEN_SIGNING_KEY_PREVIOUS", 32),
+    ("ORIGIN_SIGNING_KEY", 32),
+];
+
+/// The example's development secrets (`.dev.vars.example`), which a
+/// worker outside local dev refuses to use.
+const DEV_EXAMPLE: &str = include_str!("../.dev.vars.example");
+
+fn dev_value(name: &str) -> Option<&'static str> {
+    DEV_EXAMPLE
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+}
+
+/// Refuse to serve with unsafe secrets: one shorter than its minimum, or,
+/// outside local dev (`local`: see [`is_local`]), one that is still the
+/// example's development value. Each refusal is a 500
+/// `server_misconfigured` naming the secret (never its value), and a log
+/// line; a missing secret is refused where it is used.
+///
+/// # Errors
+/// The 500.
+pub fn check_deployment(env: &Env, local: bool) -> Result<(), ApiError> {
+    for (name, min) in CHECKED_SECRETS {
+        let Some(value) = optional_secret(env, name) else {
+            continue;
+        };
+        let problem = if value.len() < *min {
+            format!("is shorter than {min} bytes")
+        } else if !local && dev_value(name) == Some(value.as_str()) {
+            "is the example's development value".to_owned()
+        } else {
+            continue;
+        };
+        worker::console_error!("secret {name} {problem}; refusing to serve");
+        return Err(ApiError::new(
+            500,
+            "server_misconfigured",
+            format!(
+                "This deployment refuses to serve: its secret {name} {problem}. Set a new one with `wrangler secret put {name}`."
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A string variable, empty when unset.
 pub fn var(env: &Env, name: &str) -> String {
     env.var(name).map(|v| v.to_string()).unwrap_or_default()

@@ -78,12 +78,17 @@ pub enum UserCommand {
         user_id: String,
         action_code: String,
         idempotency_key: String,
+        #[serde(default)]
+        proved: bool,
     },
-    /// Start enrolling an authenticator app (Client API).
+    /// Start enrolling an authenticator app (Client API). `proved`: the
+    /// client's token is an access token (see `ActionClaims::proved`).
     EnrollTotp {
         user_id: String,
         action_code: String,
         idempotency_key: String,
+        #[serde(default)]
+        proved: bool,
     },
     /// Check an authenticator-app code for the action's challenge (Client API).
     VerifyTotp {
@@ -100,6 +105,8 @@ pub enum UserCommand {
         idempotency_key: String,
         channel: actiongate_core::otp::Channel,
         enroll_to: Option<String>,
+        #[serde(default)]
+        proved: bool,
     },
     /// Check a code sent by email or SMS (Client API).
     VerifyCode {
@@ -156,6 +163,8 @@ pub enum UserCommand {
     },
     /// Delete an authenticator.
     DeleteAuthenticator { id: String },
+    /// Clear the user's wrong codes and lift their verification lock.
+    LiftLockout,
     /// Start a WebAuthn ceremony for the action's challenge (Client API):
     /// registering a passkey or security key, or signing in with one.
     PasskeyOptions {
@@ -167,6 +176,8 @@ pub enum UserCommand {
         username: Option<String>,
         attachment: Option<String>,
         rp: RelyingParty,
+        #[serde(default)]
+        proved: bool,
     },
     /// Finish registering a passkey or security key (Client API).
     PasskeyRegister {
@@ -176,6 +187,8 @@ pub enum UserCommand {
         challenge_id: Option<String>,
         credential: serde_json::Value,
         rp: RelyingParty,
+        #[serde(default)]
+        proved: bool,
     },
     /// Verify a passkey sign-in (Client API): for the token's action
     /// (`action` = code and key), or, with no token, for the user the
@@ -186,6 +199,12 @@ pub enum UserCommand {
         challenge_id: Option<String>,
         credential: serde_json::Value,
         rp: RelyingParty,
+        /// Without a token: what the edge saw of the request, and its
+        /// device cookie, for the track the sign-in is decided as.
+        #[serde(default)]
+        edge: Option<actiongate_core::context::EdgeInfo>,
+        #[serde(default)]
+        device_id: Option<String>,
     },
     /// "Not now" to the offer of adding a passkey.
     PasskeyPromptSkip,
@@ -1031,6 +1050,7 @@ impl UserObject {
                 user_id,
                 action_code,
                 idempotency_key,
+                proved,
             } => {
                 let policy = config_store::load(&self.env, &action_code).await?;
                 let store = self.store()?;
@@ -1042,7 +1062,8 @@ impl UserObject {
                         .iter()
                         .any(|a| a.verified_at.is_some() && a.verification_method == m)
                 };
-                let prompt_passkey = passkeys::should_prompt(&store, &record, now_ms())?;
+                // Only a client holding proof could accept the offer.
+                let prompt_passkey = proved && passkeys::should_prompt(&store, &record, now_ms())?;
                 // Methods the user has that can prove them to add the
                 // passkey a passkey-only action needs.
                 let mut unlock_methods: Vec<_> = auths
@@ -1097,6 +1118,7 @@ impl UserObject {
                 user_id,
                 action_code,
                 idempotency_key,
+                proved,
             } => {
                 let store = self.store()?;
                 let mut random = [0u8; 20];
@@ -1114,6 +1136,7 @@ impl UserObject {
                     uuid::Uuid::new_v4().to_string(),
                     random,
                     &issuer,
+                    proved,
                     now_ms(),
                 )?;
                 json_response(
@@ -1147,7 +1170,7 @@ impl UserObject {
                 if let Some(r) = self.vetoed_check(&store, &user_id, &check, veto).await? {
                     return Ok(r);
                 }
-                self.code_check_response(check, user_id, action_code, now)
+                self.code_check_response(check, user_id, action_code, true, now)
             }
             UserCommand::IssueCode {
                 user_id,
@@ -1155,6 +1178,7 @@ impl UserObject {
                 idempotency_key,
                 channel,
                 enroll_to,
+                proved,
             } => {
                 let store = self.store()?;
                 let mut random = [0u8; 24];
@@ -1178,6 +1202,7 @@ impl UserObject {
                     uuid::Uuid::new_v4().to_string(),
                     digits,
                     salt,
+                    proved,
                     now_ms(),
                 )?;
                 let req = &sent.record.request;
@@ -1218,7 +1243,7 @@ impl UserObject {
                 if let Some(r) = self.vetoed_check(&store, &user_id, &check, veto).await? {
                     return Ok(r);
                 }
-                self.code_check_response(check, user_id, action_code, now)
+                self.code_check_response(check, user_id, action_code, true, now)
             }
             UserCommand::MagicLinkStatus {
                 user_id,
@@ -1234,6 +1259,9 @@ impl UserObject {
                         },
                         user_id,
                         action_code,
+                        // The link was opened wherever the email was read:
+                        // this client proved nothing.
+                        false,
                         now_ms(),
                     ),
                     None => json_response(200, &serde_json::json!({"isVerified": false})),
@@ -1330,19 +1358,14 @@ impl UserObject {
                 let store = self.store()?;
                 let sim = service::simulate(
                     &store,
-                    TrackInput {
-                        user_id: &user_id,
-                        action_code: &action_code,
+                    TrackInput::new(
+                        &user_id,
+                        &action_code,
                         request,
-                        config: policy.as_ref().map(|p| &p.config),
-                        rules: policy.as_ref().and_then(|p| p.rules.as_ref()),
-                        edge: None,
-                        pending: None,
-                        allowlist: &allowlist,
-                        origin: None,
-                        now: now_ms(),
-                        fresh_key: String::new(),
-                    },
+                        config_store::parts(policy.as_deref()),
+                        &allowlist,
+                        now_ms(),
+                    ),
                 )?;
                 let d = sim.decision;
                 json_response(
@@ -1368,6 +1391,7 @@ impl UserObject {
                 username,
                 attachment,
                 rp,
+                proved,
             } => {
                 let uv = self.passkey_user_verification(&action_code).await?;
                 let store = self.store()?;
@@ -1378,6 +1402,7 @@ impl UserObject {
                     user_id: &user_id,
                     code: &action_code,
                     key: &idempotency_key,
+                    proved,
                 };
                 let now = now_ms();
                 let begun = if registration {
@@ -1409,6 +1434,7 @@ impl UserObject {
                 challenge_id,
                 credential,
                 rp,
+                proved,
             } => {
                 let veto = self.veto_wanted(&action_code).await?;
                 let store = self.store()?;
@@ -1424,6 +1450,7 @@ impl UserObject {
                         user_id: &user_id,
                         code: &action_code,
                         key: &idempotency_key,
+                        proved,
                     },
                     &ceremony,
                     &response,
@@ -1434,7 +1461,8 @@ impl UserObject {
                 if let Some(v) = self.veto(&store, &user_id, &r.record, veto).await? {
                     return Err(vetoed_error(&v));
                 }
-                let token = self.fresh_token(&user_id, &action_code, &idempotency_key, now)?;
+                let token =
+                    self.fresh_token(&user_id, &action_code, &idempotency_key, true, now)?;
                 json_response(
                     200,
                     &serde_json::json!({
@@ -1453,6 +1481,8 @@ impl UserObject {
                 challenge_id,
                 credential,
                 rp,
+                edge,
+                device_id,
             } => {
                 // Anyone may name any user handle here (no token): an object
                 // that never stored anything answers without creating tables.
@@ -1490,6 +1520,33 @@ impl UserObject {
                             .unwrap_or(passkeys::DEFAULT_SIGN_IN_ACTION),
                     )
                     .await?;
+                // Without a token the sign-in is decided as a track of the
+                // action it names: its configuration and rules apply.
+                let code = ceremony
+                    .action_code
+                    .clone()
+                    .unwrap_or_else(|| passkeys::DEFAULT_SIGN_IN_ACTION.to_owned());
+                let policy = if action.is_none() {
+                    config_store::load(&self.env, &code).await?
+                } else {
+                    None
+                };
+                let allowlist = settings::redirect_allowlist(&self.env)?;
+                let sign_in = action.is_none().then(|| TrackInput {
+                    fresh_key: uuid::Uuid::new_v4().to_string(),
+                    edge: edge.as_ref(),
+                    ..TrackInput::new(
+                        &user_id,
+                        &code,
+                        actiongate_core::model::TrackRequest {
+                            device_id,
+                            ..Default::default()
+                        },
+                        config_store::parts(policy.as_deref()),
+                        &allowlist,
+                        now,
+                    )
+                });
                 let s = passkeys::finish_authentication(
                     &store,
                     &user_id,
@@ -1497,7 +1554,7 @@ impl UserObject {
                     &response,
                     &rp,
                     settings::counter_policy(&self.env),
-                    uuid::Uuid::new_v4().to_string(),
+                    sign_in,
                     now,
                 )?;
                 if let Some(v) = self.veto(&store, &user_id, &s.record, veto).await? {
@@ -1508,6 +1565,7 @@ impl UserObject {
                     &user_id,
                     &s.record.action_code,
                     &s.record.idempotency_key,
+                    true,
                     now,
                 )?;
                 json_response(
@@ -1593,6 +1651,18 @@ impl UserObject {
                 let store = self.store()?;
                 service::delete_authenticator(&store, &id, now_ms())?;
                 json_response(200, &serde_json::json!({"success": true}))
+            }
+            UserCommand::LiftLockout => {
+                let store = self.store()?;
+                let before = service::lift_lockout(&store)?;
+                json_response(
+                    200,
+                    &serde_json::json!({
+                        "success": true,
+                        "wrongCodes": before.consecutive,
+                        "wasLocked": before.consecutive >= actiongate_core::throttle::LOCK_AFTER,
+                    }),
+                )
             }
         }
     }
@@ -1736,11 +1806,14 @@ impl UserObject {
     }
 
     /// A token for an action whose challenge was just completed.
+    /// An access token for the action; `proved` when the client just
+    /// verified with one of the user's authenticators (not a magic link).
     fn fresh_token(
         &self,
         user_id: &str,
         action_code: &str,
         idempotency_key: &str,
+        proved: bool,
         now: i64,
     ) -> std::result::Result<String, ApiError> {
         let keys = settings::token_keys(&self.env)?;
@@ -1749,6 +1822,7 @@ impl UserObject {
             user_id: user_id.to_owned(),
             action_code: action_code.to_owned(),
             idempotency_key: idempotency_key.to_owned(),
+            proved,
         };
         Ok(keys.sign(&claims, u64::try_from(now / 1000).unwrap_or(0), ttl)?)
     }
@@ -1759,13 +1833,14 @@ impl UserObject {
         check: service::CodeCheck,
         user_id: String,
         action_code: String,
+        proved: bool,
         now: i64,
     ) -> std::result::Result<Response, ApiError> {
         match check {
             service::CodeCheck::Verified { record, enrolled } => {
                 // A fresh token for the same action: the app validates it.
                 let token =
-                    self.fresh_token(&user_id, &action_code, &record.idempotency_key, now)?;
+                    self.fresh_token(&user_id, &action_code, &record.idempotency_key, proved, now)?;
                 let mut body = serde_json::json!({
                     "isVerified": true,
                     "accessToken": token,
@@ -1843,6 +1918,7 @@ impl UserObject {
             user_id,
             action_code,
             idempotency_key: r.idempotency_key.clone(),
+            proved: false,
         };
         let now_secs = u64::try_from(now / 1000).unwrap_or(0);
         let token = keys.sign(&claims, now_secs, ttl)?;

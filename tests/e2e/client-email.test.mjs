@@ -186,6 +186,7 @@ test("a magic link completes the challenge; the page that asked for it sees that
   // Fetching the link (as a mail scanner does) only shows a button.
   const fetched = await fetch(event.data.url);
   assert.equal(fetched.status, 200);
+  assert.match(fetched.headers.get("content-security-policy"), /frame-ancestors 'none'/);
   assert.match(await fetched.text(), /<button id="confirm"/);
   r = await client("/verify/email-magic-link/finalize", t.token);
   assert.equal(r.body.isVerified, false, "a GET completes nothing");

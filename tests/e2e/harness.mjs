@@ -20,9 +20,9 @@ export function devVars() {
   return vars;
 }
 
+/** Local dev's allowlist (.dev.vars; wrangler.toml carries no local origins). */
 function localAllowlist() {
-  const m = readFileSync(join(ROOT, "wrangler.toml"), "utf8").match(/^REDIRECT_URL_ALLOWLIST = "([^"]*)"/m);
-  return m ? m[1] : "";
+  return devVars().REDIRECT_URL_ALLOWLIST ?? "";
 }
 
 export function freePort() {
@@ -49,9 +49,24 @@ export const EVENTS_PORT = 8797;
  * of tests/e2e/origin-worker, which wrangler dev runs alongside. Written next
  * to wrangler.toml so that its paths resolve the same; not committed.
  */
-function e2eConfig() {
-  const path = join(ROOT, ".wrangler-e2e.toml");
-  writeFileSync(path, `${readFileSync(join(ROOT, "wrangler.toml"), "utf8")}
+/**
+ * wrangler.toml plus the test origin's service binding. Every test reaches
+ * the worker from one address, so the per-IP limits (wrangler.toml's
+ * LIMIT_SENDS_PER_IP, LIMIT_CODES_PER_IP and LIMIT_UNAUTHENTICATED) would make the suite's own
+ * pace fail it: they are lifted here, except with `realLimits` (the test of
+ * those limits starts its own worker so).
+ */
+function e2eConfig(realLimits = false) {
+  const path = join(ROOT, realLimits ? ".wrangler-e2e-limits.toml" : ".wrangler-e2e.toml");
+  let toml = readFileSync(join(ROOT, "wrangler.toml"), "utf8");
+  if (!realLimits) {
+    for (const name of ["LIMIT_SENDS_PER_IP", "LIMIT_CODES_PER_IP", "LIMIT_UNAUTHENTICATED"]) {
+      const before = toml;
+      toml = toml.replace(new RegExp(`(name = "${name}"\\n[^\\[]*?simple = \\{ limit = )\\d+`), "$1100000");
+      if (toml === before) throw new Error(`wrangler.toml has no ${name} limit to lift`);
+    }
+  }
+  writeFileSync(path, `${toml}
 [[services]]
 binding = "ORIGIN_SERVICE"
 service = "actiongate-e2e-origin"
@@ -77,7 +92,7 @@ export async function startWorker(options = {}) {
   }
 }
 
-async function startOnce({ logFile, extraArgs = [], state: reuse } = {}) {
+async function startOnce({ logFile, extraArgs = [], state: reuse, ready = (r) => r.ok, realLimits = false } = {}) {
   const port = await freePort();
   // A given directory is the caller's (a restart over the same storage);
   // otherwise a fresh one, removed on stop.
@@ -85,7 +100,7 @@ async function startOnce({ logFile, extraArgs = [], state: reuse } = {}) {
   const wrangler = join(ROOT, "node_modules", ".bin", "wrangler");
   const child = spawn(
     wrangler,
-    ["dev", "-c", e2eConfig(), "-c", join(ROOT, "tests", "e2e", "origin-worker", "wrangler.toml"),
+    ["dev", "-c", e2eConfig(realLimits), "-c", join(ROOT, "tests", "e2e", "origin-worker", "wrangler.toml"),
      "--local", "--ip", "127.0.0.1", "--port", String(port), "--persist-to", state,
      "--show-interactive-dev-session=false", "--log-level", "warn",
      // wrangler.toml's local allowlist, plus the browser tests' own app page.
@@ -137,7 +152,7 @@ async function startOnce({ logFile, extraArgs = [], state: reuse } = {}) {
     }
     try {
       const r = await fetch(`${baseUrl}/health`);
-      if (r.ok) break;
+      if (ready(r)) break;
     } catch {
       // not listening yet
     }

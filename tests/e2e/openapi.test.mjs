@@ -73,6 +73,8 @@ test("Server API responses match the document", async () => {
   conforms("/v1/users/{userId}/authenticators", "GET", await call("GET", `/v1/users/${u}/authenticators`));
   conforms("/v1/users/{userId}/authenticators/{userAuthenticatorId}", "DELETE", await call("DELETE", `/v1/users/${u}/authenticators/${r.body.authenticator.userAuthenticatorId}`));
   conforms("/v1/users/{userId}/authenticators/{userAuthenticatorId}", "DELETE", await call("DELETE", `/v1/users/${u}/authenticators/nope`));
+  conforms("/v1/users/{userId}/lockout", "DELETE", await call("DELETE", `/v1/users/${u}/lockout`));
+  conforms("/v1/users/{userId}/lockout", "DELETE", await call("GET", `/v1/users/${u}/lockout`));
   conforms("/v1/users/{userId}", "DELETE", await call("DELETE", `/v1/users/${u}`));
   conforms("/health", "GET", await call("GET", "/health", { secret: null }));
 });
@@ -170,7 +172,8 @@ test("passkey and security key operations conform", async () => {
   const added = await client("/user-authenticators/passkey", tk, { registrationCredential: key.register(reg.body.options), challengeId: reg.body.challengeId });
   conforms("/v1/client/user-authenticators/passkey", "POST", added);
   assert.equal(added.body.state, "CHALLENGE_SUCCEEDED");
-  const again = await client("/user-authenticators/passkey", tk, { registrationCredential: key.register(reg.body.options), challengeId: reg.body.challengeId });
+  // Replayed by the client that registered (its access token may add the passkey the action prompts for).
+  const again = await client("/user-authenticators/passkey", added.body.accessToken, { registrationCredential: key.register(reg.body.options), challengeId: reg.body.challengeId });
   conforms("/v1/client/user-authenticators/passkey", "POST", again);
   assert.equal(again.body.errorCode, "invalid_challenge");
   conforms("/v1/client/user-authenticators/passkey/skip-prompt", "POST", await client("/user-authenticators/passkey/skip-prompt", tk));

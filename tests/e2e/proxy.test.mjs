@@ -261,6 +261,9 @@ test("BLOCK is 403 and REVIEW 202, as JSON or as a page", async () => {
   r = await post("/withdraw", { user, form: { amount: 1, to: "BLOCKED" }, html: true });
   assert.equal(r.status, 403);
   assert.match(r.headers.get("content-type"), /^text\/html/);
+  // Every page the worker renders carries the hosted page's policy, and no frame may show it.
+  assert.match(r.headers.get("content-security-policy"), /default-src 'none'; script-src 'self'; style-src 'self'.*frame-ancestors 'none'/);
+  assert.equal(r.headers.get("x-frame-options"), "DENY");
   r = await post("/api/withdraw", { user, body: { amount: 20000, to: "NZ-1" } });
   assert.equal(r.status, 202);
   assert.equal(r.body.state, "REVIEW_REQUIRED");

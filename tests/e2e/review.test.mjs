@@ -297,7 +297,9 @@ test("action.verify: the app vetoes or confirms a completed challenge, synchrono
   let { userId, r, a } = await challenge("veto-action");
   assert.deepEqual(r.body, { isVerified: false, failureReason: "VETOED", reason: "too many payees added today" });
   assert.equal(a.state, "CHALLENGE_FAILED");
-  assert.deepEqual(a.history.map((h) => h.to), ["CHALLENGE_REQUIRED", "CHALLENGE_SUCCEEDED", "CHALLENGE_FAILED"]);
+  // The app was enrolled by its first code (ENROLLED, the state unchanged), then vetoed.
+  assert.deepEqual(a.history.map((h) => h.to), ["CHALLENGE_REQUIRED", "CHALLENGE_SUCCEEDED", "CHALLENGE_SUCCEEDED", "CHALLENGE_FAILED"]);
+  assert.equal(a.history[2].cause.type, "ENROLLED");
   assert.deepEqual(a.history.at(-1).cause, { type: "VETOED", reason: "too many payees added today" });
   // What the app was asked, signed like every webhook.
   assert.equal(asked.length, before + 1);

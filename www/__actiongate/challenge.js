@@ -5,7 +5,9 @@
 
 (function () {
   const params = new URLSearchParams(location.search);
-  const token = params.get("token");
+  // The track token until a verification here hands back an access token:
+  // from then on calls carry that proof (adding a passkey needs it).
+  let token = params.get("token");
   const popup = params.get("mode") === "popup";
   const api = location.origin + "/v1/client";
   const $ = (id) => document.getElementById(id);
@@ -242,6 +244,7 @@
   }
 
   async function finish(accessToken, info) {
+    if (accessToken) token = accessToken;
     $("code-form").hidden = true;
     $("enroll").hidden = true;
     $("methods").hidden = true;
@@ -504,6 +507,7 @@
       try {
         const path = { EMAIL_OTP: "/verify/email-otp", SMS: "/verify/sms" }[current] || "/verify/totp";
         const r = await call("POST", path, { verificationCode: code });
+        if (r.isVerified && r.accessToken) token = r.accessToken;
         if (r.isVerified && r.state === "CHALLENGE_REQUIRED") {
           // That proved the user; this passkey-only request still needs a passkey.
           $("code-form").hidden = true;

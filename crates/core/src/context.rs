@@ -70,6 +70,22 @@ pub struct EdgeInfo {
     pub user_agent: Option<String>,
 }
 
+/// The network an address belongs to, as per-IP limits count it: the
+/// address itself for IPv4 (and IPv4-mapped IPv6), the /64 prefix for IPv6
+/// (one host may hold a whole /64 and pick any address in it).
+pub fn network_of(ip: &str) -> String {
+    match ip.parse::<std::net::Ipv6Addr>() {
+        Ok(v6) if v6.to_ipv4_mapped().is_none() => {
+            let [a, b, c, d, ..] = v6.segments();
+            format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+        }
+        Ok(v6) => v6
+            .to_ipv4_mapped()
+            .map_or_else(|| ip.to_owned(), |v4| v4.to_string()),
+        Err(_) => ip.to_owned(),
+    }
+}
+
 /// A located moment in the user's history.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -462,6 +478,15 @@ mod tests {
             ..auckland
         };
         assert!(!impossible_travel(&auckland, &same_place_same_time));
+    }
+
+    #[test]
+    fn networks_are_addresses_or_ipv6_prefixes() {
+        assert_eq!(network_of("203.0.113.7"), "203.0.113.7");
+        assert_eq!(network_of("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(network_of("2001:db8:1:2:ffff:1:2:3"), "2001:db8:1:2::/64");
+        assert_eq!(network_of("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(network_of("unknown"), "unknown");
     }
 
     #[test]

@@ -11,6 +11,8 @@ use crate::state::ActionState;
 pub enum ErrorKind {
     /// The request is malformed or asks for something invalid (400).
     BadRequest,
+    /// Refused by the action's own decision (403).
+    Forbidden,
     /// The thing asked for does not exist (404).
     NotFound,
     /// The request conflicts with stored state (409).
@@ -60,6 +62,15 @@ pub enum CoreError {
     /// A limit on how often something may be done was reached.
     #[error("{0}")]
     TooManyRequests(String),
+    /// Too many attempts for now: the client may try again after
+    /// `retry_after` seconds (sent as `Retry-After`).
+    #[error("{message}")]
+    Throttled {
+        /// What was limited, for the client.
+        message: String,
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// A code went out on this channel moments ago; it still works.
     #[error("{0}")]
     CodeRecentlySent(String),
@@ -81,6 +92,9 @@ pub enum CoreError {
         /// What is wrong with it.
         message: String,
     },
+    /// The action's configuration or rules block it.
+    #[error("{0}")]
+    Blocked(String),
     /// Storage failed; the message is for logs only.
     #[error("internal error: {0}")]
     Internal(String),
@@ -110,11 +124,12 @@ impl CoreError {
             | CoreError::InvalidAttribute { .. }
             | CoreError::WebAuthn(_) => ErrorKind::BadRequest,
             CoreError::UnsupportedMediaType(_) => ErrorKind::UnsupportedMediaType,
+            CoreError::Blocked(_) => ErrorKind::Forbidden,
             CoreError::ActionNotFound | CoreError::AuthenticatorNotFound => ErrorKind::NotFound,
             CoreError::IdempotencyConflict(_) => ErrorKind::Conflict,
-            CoreError::TooManyRequests(_) | CoreError::CodeRecentlySent(_) => {
-                ErrorKind::TooManyRequests
-            }
+            CoreError::TooManyRequests(_)
+            | CoreError::Throttled { .. }
+            | CoreError::CodeRecentlySent(_) => ErrorKind::TooManyRequests,
             CoreError::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -133,10 +148,19 @@ impl CoreError {
             CoreError::ActionNotFound => "action_not_found",
             CoreError::AuthenticatorNotFound => "authenticator_not_found",
             CoreError::IdempotencyConflict(_) => "idempotency_conflict",
-            CoreError::TooManyRequests(_) => "too_many_requests",
+            CoreError::TooManyRequests(_) | CoreError::Throttled { .. } => "too_many_requests",
             CoreError::CodeRecentlySent(_) => "code_recently_sent",
+            CoreError::Blocked(_) => "action_blocked",
             CoreError::Internal(_) => "internal_error",
             CoreError::WebAuthn(e) => e.code(),
+        }
+    }
+
+    /// Seconds a client should wait before trying again, if known.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            CoreError::Throttled { retry_after, .. } => Some(*retry_after),
+            _ => None,
         }
     }
 

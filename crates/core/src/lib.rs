@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod analytics;
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod config_doc;
 pub mod context;
@@ -39,6 +40,7 @@ pub mod service;
 pub mod snapshot_cache;
 pub mod state;
 pub mod store;
+pub mod throttle;
 pub mod time;
 pub mod token;
 pub mod webauthn;

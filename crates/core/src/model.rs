@@ -154,7 +154,8 @@ pub struct ActionRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enrollment_unlocked_by: Option<VerificationMethod>,
     /// Every state the action has been in, oldest first: append-only, one
-    /// entry per change (see [`ActionRecord::set_state`]).
+    /// entry per change (see [`ActionRecord::set_state`]), and one per
+    /// authenticator enrolled during it ([`ActionRecord::note_enrollment`]).
     #[serde(default)]
     pub history: Vec<StateChange>,
     /// Where the action came from (device, country, location), which
@@ -246,6 +247,14 @@ pub enum Cause {
         /// The app's reason, or why the app could not be asked.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+    },
+    /// An authenticator was enrolled (its first code or ceremony passed)
+    /// during this action; the state does not change (`from` = `to`).
+    Enrolled {
+        /// Its method.
+        method: VerificationMethod,
+        /// Its id.
+        user_authenticator_id: String,
     },
     /// A reviewer's decision.
     Review {
@@ -396,6 +405,21 @@ impl ActionRecord {
                 })
                 .collect(),
         }
+    }
+
+    /// Record in the audit trail that an authenticator was enrolled during
+    /// this action (the state stays).
+    pub fn note_enrollment(&mut self, method: VerificationMethod, id: &str, now: Millis) {
+        self.history.push(StateChange {
+            from: Some(self.state),
+            to: self.state,
+            at: now,
+            cause: Cause::Enrolled {
+                method,
+                user_authenticator_id: id.to_owned(),
+            },
+        });
+        self.updated_at = now;
     }
 
     /// Move to `to` for `cause` at `now`, appending to the audit trail.

@@ -80,6 +80,8 @@ pub struct ActionRef<'a> {
     pub code: &'a str,
     /// The action's idempotency key.
     pub key: &'a str,
+    /// Whether the client's token is proof (see `token::ActionClaims::proved`).
+    pub proved: bool,
 }
 
 /// Whether the user may register `method` during this action now.
@@ -87,6 +89,7 @@ fn check_may_register<S: UserStore>(
     store: &S,
     record: &ActionRecord,
     method: VerificationMethod,
+    proved: bool,
 ) -> Result<bool, CoreError> {
     if !is_webauthn(method) {
         return Err(CoreError::field(
@@ -94,45 +97,11 @@ fn check_may_register<S: UserStore>(
             "only PASSKEY or SECURITY_KEY",
         ));
     }
-    let verified = store
-        .list_authenticators()?
-        .iter()
-        .any(|a| a.verified_at.is_some());
-    if verified {
-        // After passing the challenge, any method may be added (the prompt);
-        // during it, only what a passkey-only action needs, once the user
-        // proved themselves with a method they have.
-        let auths = store.list_authenticators()?;
-        let unlocked = record.allowed_verification_methods.contains(&method)
-            && record
-                .enrollment_unlocked_by
-                .is_some_and(|m| crate::service::unlocks_enrollment(record, &auths, m));
-        if record.state != ActionState::ChallengeSucceeded && !unlocked {
-            return Err(CoreError::field(
-                "token",
-                "complete the challenge with an enrolled method before adding another",
-            ));
-        }
-    } else {
-        if record.state != ActionState::ChallengeRequired {
-            return Err(CoreError::field(
-                "token",
-                "the action is not waiting for a challenge",
-            ));
-        }
-        if !record.allowed_verification_methods.contains(&method) {
-            return Err(CoreError::field(
-                "verificationMethod",
-                format!(
-                    "{} is not allowed for this action",
-                    if method == VerificationMethod::Passkey {
-                        "PASSKEY"
-                    } else {
-                        "SECURITY_KEY"
-                    }
-                ),
-            ));
-        }
+    let auths = store.list_authenticators()?;
+    let verified = auths.iter().any(|a| a.verified_at.is_some());
+    crate::service::check_may_add(record, &auths, method, proved)?;
+    if !verified && !record.allowed_verification_methods.contains(&method) {
+        return Err(crate::service::not_allowed(method));
     }
     Ok(verified)
 }
@@ -171,7 +140,7 @@ pub fn begin_registration<S: UserStore>(
     now: Millis,
 ) -> Result<Begun, CoreError> {
     let record = get_action(store, action.code, action.key)?;
-    check_may_register(store, &record, method)?;
+    check_may_register(store, &record, method, action.proved)?;
     let handle = user_handle(action.user_id)?;
     let user = store.get_user()?.unwrap_or_default();
     let name = username
@@ -309,7 +278,7 @@ pub fn finish_registration<S: UserStore>(
         return Err(WebAuthnError::InvalidChallengeId.into());
     }
     let record = get_action(store, action.code, action.key)?;
-    let verified_before = check_may_register(store, &record, ceremony.method)?;
+    let verified_before = check_may_register(store, &record, ceremony.method, action.proved)?;
     let challenge = ceremony.challenge_bytes()?;
     let cred = crate::webauthn::verify_registration(
         response,
@@ -342,11 +311,13 @@ pub fn finish_registration<S: UserStore>(
     store.emit(crate::events::Event::AuthenticatorCreated {
         authenticator: Box::new(auth.view(action.user_id)),
     })?;
-    let record = if verified_before {
+    let mut record = if verified_before {
         record
     } else {
         complete_challenge(store, action.code, action.key, ceremony.method, now)?
     };
+    record.note_enrollment(ceremony.method, &auth.user_authenticator_id, now);
+    store.update_action(&record)?;
     Ok(Registered {
         authenticator: auth.view(action.user_id),
         record,
@@ -479,9 +450,9 @@ pub struct SignedIn {
 
 /// Verify a passkey sign-in by `user_id` (the token's user, or the user
 /// handle of a discoverable credential). A ceremony bound to an action
-/// completes that action's challenge; one that is not records a new
-/// action (`action_code`, else [`DEFAULT_SIGN_IN_ACTION`]) in
-/// `CHALLENGE_SUCCEEDED`, keyed `new_key`.
+/// completes that action's challenge; one that is not is decided as a
+/// track of its action (`action_code`, else [`DEFAULT_SIGN_IN_ACTION`]),
+/// made with `sign_in` (see [`crate::service::sign_in`]).
 ///
 /// # Errors
 /// [`CoreError::WebAuthn`] when refused (unknown credential, bad
@@ -496,7 +467,7 @@ pub fn finish_authentication<S: UserStore>(
     response: &AuthenticationResponse,
     rp: &RelyingParty,
     policy: CounterPolicy,
-    new_key: String,
+    sign_in: Option<crate::service::TrackInput<'_>>,
     now: Millis,
 ) -> Result<SignedIn, CoreError> {
     let action = ceremony
@@ -525,17 +496,7 @@ pub fn finish_authentication<S: UserStore>(
         None => ceremony.allowed_methods.clone().unwrap_or_default(),
     };
     if !allowed.contains(&method) {
-        return Err(CoreError::field(
-            "verificationMethod",
-            format!(
-                "{} is not allowed for this action",
-                if method == VerificationMethod::SecurityKey {
-                    "SECURITY_KEY"
-                } else {
-                    "PASSKEY"
-                }
-            ),
-        ));
+        return Err(crate::service::not_allowed(method));
     }
     let challenge = ceremony.challenge_bytes()?;
     let assertion = crate::webauthn::verify_authentication(
@@ -569,17 +530,18 @@ pub fn finish_authentication<S: UserStore>(
     store.put_authenticator(&auth)?;
     let record = match action {
         Some((code, key)) => complete_challenge(store, code, key, method, now)?,
-        None => crate::service::record_sign_in(
-            store,
-            ceremony
+        None => {
+            let code = ceremony
                 .action_code
                 .as_deref()
-                .unwrap_or(DEFAULT_SIGN_IN_ACTION),
-            new_key,
-            method,
-            allowed,
-            now,
-        )?,
+                .unwrap_or(DEFAULT_SIGN_IN_ACTION);
+            let input = sign_in
+                .filter(|i| i.action_code == code && i.user_id == user_id)
+                .ok_or_else(|| {
+                    CoreError::Internal("a sign-in without the track it is decided as".into())
+                })?;
+            crate::service::sign_in(store, input, method)?
+        }
     };
     Ok(SignedIn {
         record,

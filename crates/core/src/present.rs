@@ -52,6 +52,23 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// A wait in plain words, rounded up: "45 seconds", "1 minute",
+/// "15 minutes", "2 hours".
+pub fn wait_text(secs: u64) -> String {
+    let (n, unit) = if secs < 60 {
+        (secs.max(1), "second")
+    } else if secs < 3600 {
+        (secs.div_ceil(60), "minute")
+    } else {
+        (secs.div_ceil(3600), "hour")
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}
+
 /// An SVG QR code (error correction M, 4-module quiet zone) for `text`.
 pub fn qr_svg(text: &str) -> Option<String> {
     let qr = QrCode::encode_text(text, QrCodeEcc::Medium).ok()?;
@@ -77,6 +94,17 @@ mod tests {
     use serde_json::json;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn waits_in_plain_words() {
+        assert_eq!(wait_text(0), "1 second");
+        assert_eq!(wait_text(45), "45 seconds");
+        assert_eq!(wait_text(60), "1 minute");
+        assert_eq!(wait_text(61), "2 minutes");
+        assert_eq!(wait_text(900), "15 minutes");
+        assert_eq!(wait_text(3600), "1 hour");
+        assert_eq!(wait_text(86_400), "24 hours");
+    }
 
     #[test]
     fn renders_and_escapes() {

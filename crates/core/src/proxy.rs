@@ -99,6 +99,10 @@ pub struct JwtIdentity {
     /// Required audience, if any.
     #[serde(default)]
     pub audience: Option<String>,
+    /// Accept session tokens without an expiry (`exp`). Default: false:
+    /// such a token, once stolen, would never stop working.
+    #[serde(default)]
+    pub allow_missing_exp: bool,
 }
 
 fn yes() -> bool {
@@ -786,6 +790,9 @@ pub fn verify_session_jwt(
         }
         _ => return Err(invalid("the session key is not configured")),
     };
+    if claims.expires_at.is_none() && !cfg.allow_missing_exp {
+        return Err(invalid("the session token has no expiry (exp)"));
+    }
     let value = if cfg.user_id_claim == "sub" {
         claims.subject.map(Value::String)
     } else {

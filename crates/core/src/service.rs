@@ -22,6 +22,7 @@ use crate::redirect::RedirectAllowlist;
 use crate::rules::{CompiledRules, Evaluation};
 use crate::state::{ActionState, Actor, Outcome, check_transition};
 use crate::store::{ActionQuery, UserStore};
+use crate::throttle::{Guesses, Refusal};
 use crate::time::Millis;
 
 /// Everything track needs besides the store.
@@ -49,6 +50,34 @@ pub struct TrackInput<'a> {
     pub now: Millis,
     /// A fresh UUID v4 to use when the request has no idempotency key.
     pub fresh_key: String,
+}
+
+impl<'a> TrackInput<'a> {
+    /// A track of `action_code` for `user_id` with its configuration and
+    /// rules, seen by no edge, holding no request, at `now`, with no fresh
+    /// key (set `fresh_key` when the request may lack one).
+    pub fn new(
+        user_id: &'a str,
+        action_code: &'a str,
+        request: TrackRequest,
+        (config, rules): (Option<&'a ActionConfiguration>, Option<&'a CompiledRules>),
+        allowlist: &'a RedirectAllowlist,
+        now: Millis,
+    ) -> Self {
+        TrackInput {
+            user_id,
+            action_code,
+            request,
+            config,
+            rules,
+            edge: None,
+            pending: None,
+            allowlist,
+            origin: None,
+            now,
+            fresh_key: String::new(),
+        }
+    }
 }
 
 /// What track did.
@@ -424,10 +453,7 @@ pub fn complete_challenge<S: UserStore>(
     // The one place a challenge completes: the method must be one the
     // action (or its deciding rule) allows, whatever route got here.
     if !record.allowed_verification_methods.contains(&method) {
-        return Err(CoreError::field(
-            "verificationMethod",
-            format!("{} is not allowed for this action", method_name(method)),
-        ));
+        return Err(not_allowed(method));
     }
     let to = if record.review_after_challenge {
         ActionState::ReviewRequired
@@ -449,60 +475,48 @@ pub fn complete_challenge<S: UserStore>(
     Ok(record)
 }
 
-/// Record an action that a sign-in completed without being tracked first
-/// (a passkey sign-in that names only an action code): it is stored in
-/// `CHALLENGE_SUCCEEDED`, verified by `method`, so its token validates.
+/// A passkey sign-in that names only an action (no token): decided
+/// exactly as a track of that action would be, with the passkey as its
+/// completed challenge. The configuration's default outcome and the rules
+/// decide: a challenge that allows `method` succeeds (or goes to review
+/// when the deciding rule asks for both); REVIEW leaves the action in
+/// review; an ALLOW records the passkey that was used; BLOCK, or a
+/// challenge that does not allow `method`, refuses. Every outcome is
+/// stored, with its context and rules, as a track's is.
 ///
 /// # Errors
-/// [`CoreError::InvalidField`] for a bad action code; storage errors.
-pub fn record_sign_in<S: UserStore>(
+/// [`CoreError::Blocked`]; [`CoreError::InvalidField`] when the decided
+/// challenge does not allow `method`; the errors of [`track`].
+pub fn sign_in<S: UserStore>(
     store: &S,
-    code: &str,
-    key: String,
+    input: TrackInput<'_>,
     method: VerificationMethod,
-    allowed: Vec<VerificationMethod>,
-    now: Millis,
 ) -> Result<ActionRecord, CoreError> {
-    check_action_code(code, "action")?;
-    let request = TrackRequest::default();
-    let record = ActionRecord {
-        action_code: code.to_owned(),
-        idempotency_key: key,
-        state: ActionState::ChallengeSucceeded,
-        created_at: now,
-        updated_at: now,
-        state_updated_at: now,
-        verification_method: Some(method),
-        request_hash: request_hash(&request)?,
-        rule_ids: Vec::new(),
-        rules: Vec::new(),
-        deciding_rule_id: None,
-        review_after_challenge: false,
-        prompt_to_enroll_verification_methods: Vec::new(),
-        context: None,
-        pending_request: None,
-        replayed_at: None,
-        failed_attempts: 0,
-        sent_code: None,
-        codes_sent: 0,
-        last_code_sent_at: None,
-        allowed_verification_methods: allowed,
-        default_verification_method: Some(method),
-        request,
-        output: None,
-        webauthn_ceremony: None,
-        enrollment_unlocked_by: None,
-        whereabouts: None,
-        history: vec![StateChange {
-            from: None,
-            to: ActionState::ChallengeSucceeded,
-            at: now,
-            cause: Cause::SignIn { method },
-        }],
-    };
-    store.insert_action(&record)?;
-    store.emit(Event::created(&record))?;
-    Ok(record)
+    let now = input.now;
+    let mut record = track(store, input)?.record;
+    match record.state {
+        ActionState::ChallengeRequired if record.allowed_verification_methods.contains(&method) => {
+            complete_challenge(
+                store,
+                &record.action_code,
+                &record.idempotency_key,
+                method,
+                now,
+            )
+        }
+        ActionState::ChallengeRequired => Err(not_allowed(method)),
+        ActionState::Allow => {
+            record.verification_method = Some(method);
+            record.updated_at = now;
+            store.update_action(&record)?;
+            Ok(record)
+        }
+        ActionState::ReviewRequired => Ok(record),
+        _ => Err(CoreError::Blocked(format!(
+            "{} is blocked for this user.",
+            record.action_code
+        ))),
+    }
 }
 
 /// Store an action whose state just changed, with the event that says so.
@@ -559,6 +573,84 @@ pub fn unlocks_enrollment(
         && auths
             .iter()
             .any(|a| a.verified_at.is_some() && a.verification_method == method)
+}
+
+/// The scope a track grants to add authenticators (Authsignal's name).
+pub const ADD_AUTHENTICATORS: &str = "add:authenticators";
+
+/// Whether the action was tracked with `scope` naming
+/// [`ADD_AUTHENTICATORS`] (a space-separated list, as Authsignal's).
+pub fn grants_adding(record: &ActionRecord) -> bool {
+    record
+        .request
+        .scope
+        .as_deref()
+        .is_some_and(|s| s.split_whitespace().any(|x| x == ADD_AUTHENTICATORS))
+}
+
+/// Whether a client may enroll `method` during this action.
+///
+/// With no verified authenticator yet (first enrollment) the action must be
+/// waiting for its challenge, which the new authenticator's first code or
+/// ceremony completes. A user who has one is protected against a stolen
+/// session adding its own factor: the client must hold proof, the
+/// `accessToken` it was handed when it verified with one of the user's
+/// authenticators for this action (`proved`; never a track token, never a
+/// magic link), and the addition must be granted: the action was tracked
+/// with `scope: "add:authenticators"`, or its configuration prompts to
+/// enroll `method` after its challenge, or it is the passkey that a
+/// passkey-only action needs once the user proved themselves with another
+/// method they have (see [`unlocks_enrollment`]).
+///
+/// # Errors
+/// [`CoreError::InvalidField`] saying what is missing.
+pub fn check_may_add(
+    record: &ActionRecord,
+    auths: &[Authenticator],
+    method: VerificationMethod,
+    proved: bool,
+) -> Result<(), CoreError> {
+    if !auths.iter().any(|a| a.verified_at.is_some()) {
+        return if record.state == ActionState::ChallengeRequired {
+            Ok(())
+        } else {
+            Err(CoreError::field(
+                "token",
+                "the action is not waiting for a challenge",
+            ))
+        };
+    }
+    let unlocked = record.allowed_verification_methods.contains(&method)
+        && record
+            .enrollment_unlocked_by
+            .is_some_and(|m| unlocks_enrollment(record, auths, m));
+    if !unlocked && record.state != ActionState::ChallengeSucceeded {
+        return Err(CoreError::field(
+            "token",
+            "complete the challenge with an enrolled method before adding another",
+        ));
+    }
+    if !proved {
+        return Err(CoreError::field(
+            "token",
+            "adding another authenticator needs the accessToken returned to the client that completed the challenge, not the track token",
+        ));
+    }
+    if unlocked
+        || grants_adding(record)
+        || record
+            .prompt_to_enroll_verification_methods
+            .contains(&method)
+    {
+        Ok(())
+    } else {
+        Err(CoreError::field(
+            "scope",
+            format!(
+                "adding another authenticator needs an action tracked with scope \"{ADD_AUTHENTICATORS}\""
+            ),
+        ))
+    }
 }
 
 /// Record that the user proved themselves with `method` to add a passkey
@@ -715,6 +807,7 @@ pub fn enroll_totp<S: UserStore>(
     id: String,
     random: [u8; 20],
     issuer: &str,
+    proved: bool,
     now: Millis,
 ) -> Result<TotpEnrollment, CoreError> {
     let record = get_action(store, code, key)?;
@@ -729,21 +822,12 @@ pub fn enroll_totp<S: UserStore>(
     }
     let auths = store.list_authenticators()?;
     let verified = auths.iter().any(|a| a.verified_at.is_some());
-    let allowed_state = if verified {
-        record.state == ActionState::ChallengeSucceeded
-    } else {
-        record.state == ActionState::ChallengeRequired
-    };
-    if !allowed_state {
-        return Err(CoreError::field(
-            "token",
-            if verified {
-                "complete the challenge with an enrolled method before adding another"
-            } else {
-                "the action is not waiting for a challenge"
-            },
-        ));
-    }
+    check_may_add(
+        &record,
+        &auths,
+        VerificationMethod::AuthenticatorApp,
+        proved,
+    )?;
     // Only one authenticator app per user: a pending enrollment is replaced,
     // a verified one must be removed first.
     for a in &auths {
@@ -832,6 +916,7 @@ pub fn verify_totp<S: UserStore>(
     let enrolling = auth.verified_at.is_none();
     // Confirming a new app after the challenge was passed with another method.
     let confirming_only = enrolling && record.state == ActionState::ChallengeSucceeded;
+    check_pending(&record, &auths, &auth, confirming_only)?;
     // Proving an existing app to add the passkey a passkey-only action needs.
     let unlocking = unlocks_enrollment(&record, &auths, VerificationMethod::AuthenticatorApp);
     if record.state == ActionState::ChallengeFailed {
@@ -860,8 +945,10 @@ pub fn verify_totp<S: UserStore>(
         .and_then(|v| serde_json::from_value(v).ok())
         .ok_or_else(|| CoreError::Internal("authenticator app without a secret".into()))?;
     let now_secs = u64::try_from(now / 1000).unwrap_or(0);
+    let guesses = check_guesses(store, now)?;
     match secret.matching_step(entered, now_secs)? {
         Some(step) => {
+            clear_guesses(store, &guesses)?;
             secret.last_step = Some(step);
             auth.secret = Some(
                 serde_json::to_value(&secret).map_err(|e| CoreError::Internal(e.to_string()))?,
@@ -876,12 +963,16 @@ pub fn verify_totp<S: UserStore>(
             } else {
                 complete_challenge(store, code, key, VerificationMethod::AuthenticatorApp, now)?
             };
+            let (record, enrolled) = enrolled_event(store, enrolling, &auth, user_id, record, now)?;
             Ok(CodeCheck::Verified {
                 record: Box::new(record),
-                enrolled: enrolled_event(store, enrolling, &auth, user_id)?,
+                enrolled,
             })
         }
-        None => count_wrong_code(store, record, confirming_only, now),
+        None => {
+            count_guess(store, guesses, now)?;
+            count_wrong_code(store, record, confirming_only, now)
+        }
     }
 }
 
@@ -918,6 +1009,7 @@ pub fn issue_code<S: UserStore>(
     new_id: String,
     digits: String,
     salt: String,
+    proved: bool,
     now: Millis,
 ) -> Result<CodeToSend, CoreError> {
     let method = channel.method();
@@ -926,10 +1018,7 @@ pub fn issue_code<S: UserStore>(
     let usable = record.allowed_verification_methods.contains(&method)
         || (enroll_to.is_none() && unlocks_enrollment(&record, &auths, method));
     if !usable {
-        return Err(CoreError::field(
-            "verificationMethod",
-            format!("{} is not allowed for this action", method_name(method)),
-        ));
+        return Err(not_allowed(method));
     }
     let mut recent_sends = check_send_limits(store, &record, channel, now)?;
     let verified_any = auths.iter().any(|a| a.verified_at.is_some());
@@ -940,21 +1029,7 @@ pub fn issue_code<S: UserStore>(
             } else {
                 check_phone(to, "phoneNumber")?;
             }
-            let allowed = if verified_any {
-                record.state == ActionState::ChallengeSucceeded
-            } else {
-                record.state == ActionState::ChallengeRequired
-            };
-            if !allowed {
-                return Err(CoreError::field(
-                    "token",
-                    if verified_any {
-                        "complete the challenge with an enrolled method before adding another"
-                    } else {
-                        "the action is not waiting for a challenge"
-                    },
-                ));
-            }
+            check_may_add(&record, &auths, method, proved)?;
             if auths
                 .iter()
                 .any(|a| a.verification_method == method && a.verified_at.is_some())
@@ -1074,18 +1149,34 @@ fn check_send_limits<S: UserStore>(
         .filter(|t| *t > now.saturating_sub(HOUR) && *t <= now)
         .collect();
     if recent.len() >= MAX_SENDS_PER_USER_HOUR {
-        return Err(CoreError::TooManyRequests(format!(
-            "{MAX_SENDS_PER_USER_HOUR} codes were sent to this user in the last hour; try again later"
-        )));
+        let oldest = recent.iter().copied().min().unwrap_or(now);
+        let wait = oldest.saturating_add(HOUR).saturating_sub(now).max(1000);
+        let secs = u64::try_from(wait.saturating_add(999) / 1000).unwrap_or(1);
+        return Err(CoreError::Throttled {
+            message: format!(
+                "{MAX_SENDS_PER_USER_HOUR} codes were sent to this user in the last hour. Try again in {}.",
+                crate::present::wait_text(secs)
+            ),
+            retry_after: secs,
+        });
     }
     Ok(recent)
 }
 
-fn method_name(m: VerificationMethod) -> String {
+/// A method's wire name (`PASSKEY`), for messages.
+pub(crate) fn method_name(m: VerificationMethod) -> String {
     serde_json::to_value(m)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+/// The refusal of a method the action does not allow.
+pub(crate) fn not_allowed(m: VerificationMethod) -> CoreError {
+    CoreError::field(
+        "verificationMethod",
+        format!("{} is not allowed for this action", method_name(m)),
+    )
 }
 
 /// Check a code sent on `channel` for an action's challenge. A right code
@@ -1122,6 +1213,12 @@ pub fn verify_code<S: UserStore>(
         .ok_or_else(|| CoreError::field("verificationMethod", "the authenticator was removed"))?;
     let enrolling = auth.verified_at.is_none();
     let confirming_only = enrolling && record.state == ActionState::ChallengeSucceeded;
+    check_pending(
+        &record,
+        &store.list_authenticators()?,
+        &auth,
+        confirming_only,
+    )?;
     if record.state != ActionState::ChallengeRequired && !confirming_only {
         return Err(CoreError::field(
             "token",
@@ -1133,7 +1230,9 @@ pub fn verify_code<S: UserStore>(
             .allowed_verification_methods
             .contains(&channel.method())
         && unlocks_enrollment(&record, &store.list_authenticators()?, channel.method());
+    let guesses = check_guesses(store, now)?;
     if sent.matches(entered, now) {
+        clear_guesses(store, &guesses)?;
         record.sent_code = None;
         record.updated_at = now;
         store.update_action(&record)?;
@@ -1163,12 +1262,108 @@ pub fn verify_code<S: UserStore>(
         } else {
             complete_challenge(store, code, key, channel.method(), now)?
         };
+        let (record, enrolled) = enrolled_event(store, enrolling, &auth, user_id, record, now)?;
         return Ok(CodeCheck::Verified {
             record: Box::new(record),
-            enrolled: enrolled_event(store, enrolling, &auth, user_id)?,
+            enrolled,
         });
     }
+    count_guess(store, guesses, now)?;
     count_wrong_code(store, record, confirming_only, now)
+}
+
+/// A pending (unconfirmed) authenticator is confirmed only within the
+/// action that started it, under the rules [`check_may_add`] applied then:
+/// one started earlier (while the user had no factor, say) cannot be
+/// confirmed later, and once the user has another verified authenticator a
+/// pending one no longer completes a challenge as a first factor would.
+fn check_pending(
+    record: &ActionRecord,
+    auths: &[Authenticator],
+    auth: &Authenticator,
+    confirming_only: bool,
+) -> Result<(), CoreError> {
+    if auth.verified_at.is_some() {
+        return Ok(());
+    }
+    let others = auths
+        .iter()
+        .any(|a| a.verified_at.is_some() && a.user_authenticator_id != auth.user_authenticator_id);
+    if auth.created_at < record.created_at || (others && !confirming_only) {
+        return Err(CoreError::field(
+            "verificationMethod",
+            "this authenticator's enrollment was not started for this request; add it again",
+        ));
+    }
+    Ok(())
+}
+
+/// The user's wrong codes across challenges (see [`crate::throttle`]).
+const GUESSES_SETTING: &str = "wrong-codes";
+
+/// The user's wrong codes. A stored value that does not parse refuses
+/// verification rather than forget the count.
+fn guesses<S: UserStore>(store: &S) -> Result<Guesses, CoreError> {
+    match store.get_setting(GUESSES_SETTING)? {
+        None => Ok(Guesses::default()),
+        Some(s) => serde_json::from_str(&s)
+            .map_err(|e| CoreError::Internal(format!("wrong-code count unreadable: {e}"))),
+    }
+}
+
+/// Refuse a verification, before its code is looked at, while the user's
+/// wrong codes impose a wait or a lock.
+fn check_guesses<S: UserStore>(store: &S, now: Millis) -> Result<Guesses, CoreError> {
+    let g = guesses(store)?;
+    match g.check(now) {
+        Ok(()) => Ok(g),
+        Err(Refusal::Wait(secs)) => Err(CoreError::Throttled {
+            message: format!(
+                "Too many wrong codes for this user. Try again in {}.",
+                crate::present::wait_text(secs)
+            ),
+            retry_after: secs,
+        }),
+        Err(Refusal::Locked) => Err(CoreError::Throttled {
+            message: format!(
+                "Too many wrong codes for this user: verification is locked until the app lifts the lock (after {} wrong codes).",
+                crate::throttle::LOCK_AFTER
+            ),
+            retry_after: 86_400,
+        }),
+    }
+}
+
+/// Count a wrong code against the user.
+fn count_guess<S: UserStore>(store: &S, mut g: Guesses, now: Millis) -> Result<(), CoreError> {
+    g.failed(now);
+    put_guesses(store, &g)
+}
+
+/// A right code clears the user's wrong codes.
+fn clear_guesses<S: UserStore>(store: &S, g: &Guesses) -> Result<(), CoreError> {
+    if g.is_clear() {
+        Ok(())
+    } else {
+        put_guesses(store, &Guesses::default())
+    }
+}
+
+fn put_guesses<S: UserStore>(store: &S, g: &Guesses) -> Result<(), CoreError> {
+    let text = serde_json::to_string(g).map_err(|e| CoreError::Internal(e.to_string()))?;
+    store.put_setting(GUESSES_SETTING, &text)
+}
+
+/// Lift the user's verification lock and clear their wrong codes (the
+/// server API's `DELETE /v1/users/{userId}/lockout`). Returns the counts
+/// as they were.
+///
+/// # Errors
+/// Storage errors.
+pub fn lift_lockout<S: UserStore>(store: &S) -> Result<Guesses, CoreError> {
+    let before = guesses(store).unwrap_or_default();
+    put_guesses(store, &Guesses::default())?;
+    Ok(before)
 }
 
 /// A wrong code: count it against the challenge; past
@@ -1257,7 +1452,10 @@ pub fn update_state<S: UserStore>(
 ) -> Result<ActionRecord, CoreError> {
     let actor = match cause {
         Cause::Review { .. } => Actor::Reviewer,
-        Cause::Challenge { .. } | Cause::SignIn { .. } | Cause::TooManyAttempts => Actor::Challenge,
+        Cause::Challenge { .. }
+        | Cause::SignIn { .. }
+        | Cause::TooManyAttempts
+        | Cause::Enrolled { .. } => Actor::Challenge,
         Cause::Api | Cause::Track { .. } => Actor::Api,
         Cause::Vetoed { .. } => Actor::Veto,
     };
@@ -1428,21 +1626,26 @@ pub fn enroll_authenticator<S: UserStore>(
 }
 
 /// The view of an authenticator whose enrollment a code just confirmed
-/// (with its `authenticator.created` event), or `None`.
+/// (with its `authenticator.created` event and an entry in the action's
+/// audit trail), or `None`.
 fn enrolled_event<S: UserStore>(
     store: &S,
     enrolling: bool,
     auth: &Authenticator,
     user_id: &str,
-) -> Result<Option<Box<AuthenticatorView>>, CoreError> {
+    mut record: ActionRecord,
+    now: Millis,
+) -> Result<(ActionRecord, Option<Box<AuthenticatorView>>), CoreError> {
     if !enrolling {
-        return Ok(None);
+        return Ok((record, None));
     }
+    record.note_enrollment(auth.verification_method, &auth.user_authenticator_id, now);
+    store.update_action(&record)?;
     let view = Box::new(auth.view(user_id));
     store.emit(Event::AuthenticatorCreated {
         authenticator: view.clone(),
     })?;
-    Ok(Some(view))
+    Ok((record, Some(view)))
 }
 
 /// Remove an authenticator.

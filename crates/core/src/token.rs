@@ -31,6 +31,12 @@ pub struct ActionClaims {
     pub action_code: String,
     /// The action's idempotency key.
     pub idempotency_key: String,
+    /// Set on the `accessToken` handed to the client that just completed a
+    /// verification for this action with one of the user's authenticators:
+    /// proof in that client, which adding another authenticator needs (see
+    /// `service::check_may_add`). Track tokens and magic links never carry it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub proved: bool,
 }
 
 /// A verified token: its claims and its expiry.
@@ -273,6 +279,7 @@ mod tests {
             user_id: "alice".into(),
             action_code: "withdraw-funds".into(),
             idempotency_key: "key-1".into(),
+            proved: false,
         }
     }
 
@@ -297,6 +304,14 @@ mod tests {
         let v = keys.verify(&t, NOW + 599).unwrap();
         assert_eq!(v.claims, claims());
         assert_eq!(v.expires_at, NOW + 600);
+        // A track token proves nothing; an access token says so.
+        assert!(!v.claims.proved);
+        let proof = ActionClaims {
+            proved: true,
+            ..claims()
+        };
+        let t = keys.sign(&proof, NOW, 600).unwrap();
+        assert!(keys.verify(&t, NOW).unwrap().claims.proved);
     }
 
     #[test]

@@ -86,6 +86,16 @@ fn js_number(s: &str) -> f64 {
 fn js_string(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
+        // JavaScript writes an integral double as an integer (`1e0` is
+        // "1", where serde_json writes "1.0"), and others in the shortest
+        // form, as Rust does, between 1e-6 and 1e21.
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (_, Some(u), _) => u.to_string(),
+            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 1e21 => format!("{f:.0}"),
+            (_, _, Some(f)) => format!("{f}"),
+            _ => n.to_string(),
+        },
         other => other.to_string(),
     }
 }

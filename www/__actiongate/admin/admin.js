@@ -433,6 +433,7 @@
       case "VETOED": return `vetoed by the app${c.reason ? `: ${c.reason}` : ""}`;
       case "SIGN_IN": return `sign-in (${c.method})`;
       case "TOO_MANY_ATTEMPTS": return "too many wrong codes";
+      case "ENROLLED": return `authenticator added (${c.method}, ${c.userAuthenticatorId})`;
       default: return "server API";
     }
   }

@@ -22,6 +22,30 @@ struct F {
     store: MemoryUserStore,
 }
 
+/// What a token-less sign-in for `code` is decided as (no configuration:
+/// the default, ALLOW, unless `cfg`).
+fn sign_in_track<'a>(
+    code: &'a str,
+    key: &str,
+    cfg: Option<&'a ActionConfiguration>,
+    list: &'a RedirectAllowlist,
+) -> Option<TrackInput<'a>> {
+    Some(TrackInput {
+        fresh_key: key.into(),
+        ..TrackInput::new(USER, code, TrackRequest::default(), (cfg, None), list, NOW)
+    })
+}
+
+fn config(code: &str, input: &str) -> ActionConfiguration {
+    ActionConfiguration {
+        action_code: code.into(),
+        input: ActionConfigurationInput::parse(input.as_bytes()).unwrap(),
+        rules: Vec::new(),
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
 fn b64(s: &Value) -> Vec<u8> {
     use ct_codecs::{Base64UrlSafeNoPadding, Decoder as _};
     Base64UrlSafeNoPadding::decode_to_vec(s.as_str().unwrap(), None).unwrap()
@@ -57,6 +81,10 @@ impl F {
     }
     /// Track `key` for an action that challenges with `methods`.
     fn track(&self, key: &str, methods: &str, prompt: &str) {
+        self.track_scoped(key, methods, prompt, None);
+    }
+    /// The same, tracked with a token `scope`.
+    fn track_scoped(&self, key: &str, methods: &str, prompt: &str, scope: Option<&str>) {
         let cfg = ActionConfiguration {
             action_code: "withdraw".into(),
             input: ActionConfigurationInput::parse(
@@ -76,6 +104,7 @@ impl F {
                 action_code: "withdraw",
                 request: TrackRequest {
                     idempotency_key: Some(key.into()),
+                    scope: scope.map(str::to_owned),
                     ..TrackRequest::default()
                 },
                 config: Some(&cfg),
@@ -95,6 +124,8 @@ impl F {
             user_id: USER,
             code: "withdraw",
             key,
+            // The client that passed the challenge; `track_token` is the other.
+            proved: true,
         }
     }
     fn register(&self, key: &str, name: &str) -> Result<Registered, CoreError> {
@@ -148,7 +179,7 @@ impl F {
             &self.assertion(name, i),
             &rp,
             policy,
-            String::new(),
+            None,
             NOW,
         )
     }
@@ -181,7 +212,9 @@ fn first_passkey_registration_completes_the_challenge() {
 #[test]
 fn a_registration_cannot_be_replayed() {
     let f = F::new();
-    f.track("a1", r#"["PASSKEY"]"#, "[]");
+    // The scope lets the replay reach the ceremony check once the first
+    // registration made the user enrolled.
+    f.track_scoped("a1", r#"["PASSKEY"]"#, "[]", Some("add:authenticators"));
     let rp = f.rp();
     let begun = begin_registration(
         &f.store,
@@ -311,8 +344,9 @@ fn user_verification_is_enforced_when_the_action_requires_it() {
 }
 
 #[test]
-fn sign_in_without_a_token_records_a_succeeded_action() {
+fn sign_in_without_a_token_is_decided_as_a_track() {
     let f = F::new();
+    let list = RedirectAllowlist::parse("https://app.example.com").unwrap();
     f.track("a1", r#"["PASSKEY"]"#, "[]");
     f.register("a1", "es256").unwrap();
     let rp = f.rp();
@@ -340,13 +374,18 @@ fn sign_in_without_a_token_records_a_succeeded_action() {
         &f.assertion("es256", 0),
         &rp,
         CounterPolicy::Reject,
-        "k-login".into(),
+        sign_in_track("login", "k-login", None, &list),
         NOW,
     )
     .unwrap();
     assert_eq!(s.record.action_code, "login");
     assert_eq!(s.record.idempotency_key, "k-login");
-    assert_eq!(s.record.state, ActionState::ChallengeSucceeded);
+    // Unconfigured, the action is allowed: the passkey it used is recorded.
+    assert_eq!(s.record.state, ActionState::Allow);
+    assert_eq!(
+        s.record.verification_method,
+        Some(VerificationMethod::Passkey)
+    );
     assert!(get_action(&f.store, "login", "k-login").is_ok());
     // Claimed by another user: the handle in the assertion does not match.
     let other = MemoryUserStore::new();
@@ -365,11 +404,109 @@ fn sign_in_without_a_token_records_a_succeeded_action() {
         &f.assertion("es256", 1),
         &rp,
         CounterPolicy::Reject,
-        "k".into(),
+        None,
         NOW,
     )
     .unwrap_err();
     assert_eq!(err, CoreError::WebAuthn(WebAuthnError::UnknownCredential));
+}
+
+/// A token-less sign-in for a configured action: its default outcome and
+/// its rules decide, as for a track; the passkey is the challenge.
+#[test]
+fn a_sign_in_without_a_token_obeys_the_action_configuration_and_rules() {
+    // A fresh user each time: the fixture's assertions share one challenge.
+    let sign_in =
+        |code: &str, cfg: &ActionConfiguration, rules: Option<&crate::rules::CompiledRules>| {
+            let f = F::new();
+            f.track("a1", r#"["PASSKEY"]"#, "[]");
+            f.register("a1", "es256").unwrap();
+            let rp = f.rp();
+            let list = RedirectAllowlist::parse("https://app.example.com").unwrap();
+            let begun = begin_discoverable(
+                Some(code),
+                vec![VerificationMethod::Passkey, VerificationMethod::SecurityKey],
+                UserVerification::Preferred,
+                &rp,
+                &b64(&f.doc["authenticationChallenges"][0]),
+                NOW,
+            );
+            let key = format!("k-{code}");
+            let mut input = sign_in_track(code, &key, Some(cfg), &list);
+            if let Some(i) = input.as_mut() {
+                i.rules = rules;
+            }
+            let r = finish_authentication(
+                &f.store,
+                USER,
+                &begun.ceremony,
+                &f.assertion("es256", 0),
+                &rp,
+                CounterPolicy::Reject,
+                input,
+                NOW,
+            );
+            (r, get_action(&f.store, code, &key).ok().map(|a| a.state))
+        };
+    // REVIEW by default: the passkey does not approve it.
+    let review = config(
+        "add-payee",
+        r#"{"defaultUserActionResult":"REVIEW","verificationMethods":["PASSKEY"]}"#,
+    );
+    let (r, stored) = sign_in("add-payee", &review, None);
+    assert_eq!(r.unwrap().record.state, ActionState::ReviewRequired);
+    assert_eq!(stored, Some(ActionState::ReviewRequired));
+    // CHALLENGE that allows passkeys: passed.
+    let challenge = config(
+        "pay",
+        r#"{"defaultUserActionResult":"CHALLENGE","verificationMethods":["PASSKEY"]}"#,
+    );
+    let (r, _) = sign_in("pay", &challenge, None);
+    let record = r.unwrap().record;
+    assert_eq!(record.state, ActionState::ChallengeSucceeded);
+    assert_eq!(
+        record.verification_method,
+        Some(VerificationMethod::Passkey)
+    );
+    // A rule that blocks: refused, and stored as blocked.
+    let block = crate::rules::Rule {
+        rule_id: "always".into(),
+        input: serde_json::from_value(serde_json::json!({"name": "always", "priority": 0, "type": "BLOCK", "conditions": true})).unwrap(),
+    };
+    let compiled = crate::rules::CompiledRules::compile(&[block], Default::default()).unwrap();
+    let (r, stored) = sign_in("pay", &challenge, Some(&compiled));
+    assert!(matches!(r.unwrap_err(), CoreError::Blocked(_)));
+    assert_eq!(stored, Some(ActionState::Block));
+    // A rule that challenges with security keys only: a passkey is refused.
+    let keys_only = crate::rules::Rule {
+        rule_id: "keys".into(),
+        input: serde_json::from_value(serde_json::json!({"name": "keys", "priority": 0, "type": "CHALLENGE", "conditions": true, "verificationMethods": ["SECURITY_KEY"]})).unwrap(),
+    };
+    let compiled = crate::rules::CompiledRules::compile(&[keys_only], Default::default()).unwrap();
+    let both = config(
+        "wire",
+        r#"{"defaultUserActionResult":"CHALLENGE","verificationMethods":["PASSKEY","SECURITY_KEY"]}"#,
+    );
+    let (r, stored) = sign_in("wire", &both, Some(&compiled));
+    assert!(
+        matches!(r.unwrap_err(), CoreError::InvalidField { ref field, .. } if field == "verificationMethod")
+    );
+    assert_eq!(stored, Some(ActionState::ChallengeRequired));
+    // A challenge-and-review rule: passed, then review.
+    let both_rule = crate::rules::Rule {
+        rule_id: "review-too".into(),
+        input: serde_json::from_value(serde_json::json!({"name": "r", "priority": 0, "type": "CHALLENGE", "conditions": true, "reviewAfterChallenge": true})).unwrap(),
+    };
+    let compiled = crate::rules::CompiledRules::compile(&[both_rule], Default::default()).unwrap();
+    let (r, _) = sign_in(
+        "payee-2",
+        &config(
+            "payee-2",
+            r#"{"defaultUserActionResult":"ALLOW","verificationMethods":["PASSKEY"]}"#,
+        ),
+        Some(&compiled),
+    );
+    assert_eq!(r.unwrap().record.state, ActionState::ReviewRequired);
 }
 
 #[test]
@@ -381,14 +518,44 @@ fn an_enrolled_user_adds_a_passkey_only_after_the_challenge() {
     f.track("a2", r#"["PASSKEY"]"#, "[]");
     let err = f.register("a2", "eddsa").unwrap_err();
     assert!(matches!(err, CoreError::InvalidField { ref field, .. } if field == "token"));
-    // After passing it: allowed, and it does not change the action.
+    // After passing it, without `scope: "add:authenticators"` (or a
+    // prompt for passkeys): refused, even to the client that passed it.
     f.sign_in("a2", "es256", 0, CounterPolicy::Reject).unwrap();
-    let r = f.register_at("a2", "eddsa", NOW + 400_000).unwrap();
+    let err = f.register_at("a2", "eddsa", NOW + 400_000).unwrap_err();
+    assert!(matches!(err, CoreError::InvalidField { ref field, .. } if field == "scope"));
+    // Tracked with the scope: the track token still adds nothing; the
+    // access token of the client that passed the challenge does, and that
+    // does not change the action.
+    f.track_scoped("a4", r#"["PASSKEY"]"#, "[]", Some("add:authenticators"));
+    f.sign_in("a4", "es256", 1, CounterPolicy::Reject).unwrap();
+    let rp = f.rp();
+    let track_token = ActionRef {
+        proved: false,
+        ..F::action("a4")
+    };
+    let err = begin_registration(
+        &f.store,
+        track_token,
+        VerificationMethod::Passkey,
+        None,
+        None,
+        UserVerification::Required,
+        &rp,
+        &b64(&f.doc["registrationChallenge"]),
+        NOW + 400_000,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, CoreError::InvalidField { ref field, ref message } if field == "token" && message.contains("accessToken")),
+        "{err:?}"
+    );
+    assert_eq!(f.store.list_authenticators().unwrap().len(), 1);
+    let r = f.register_at("a4", "eddsa", NOW + 400_000).unwrap();
     assert_eq!(r.record.state, ActionState::ChallengeSucceeded);
     assert_eq!(f.store.list_authenticators().unwrap().len(), 2);
     // The same credential twice: refused.
-    f.track("a3", r#"["PASSKEY"]"#, "[]");
-    f.sign_in("a3", "es256", 1, CounterPolicy::Reject).unwrap();
+    f.track_scoped("a3", r#"["PASSKEY"]"#, "[]", Some("add:authenticators"));
+    f.sign_in("a3", "eddsa", 0, CounterPolicy::Reject).unwrap();
     let rp = f.rp();
     let begun = begin_registration(
         &f.store,
@@ -528,6 +695,7 @@ fn a_passkey_only_action_lets_an_enrolled_user_add_one_after_proving_another_met
         "n".into(),
         "123456".into(),
         "salt".into(),
+        false,
         NOW,
     )
     .unwrap();
@@ -579,6 +747,7 @@ fn another_method_never_completes_a_passkey_only_challenge() {
         "n".into(),
         "123456".into(),
         "salt".into(),
+        false,
         NOW,
     )
     .unwrap_err();
@@ -619,6 +788,11 @@ fn another_method_never_completes_a_passkey_only_challenge() {
 #[test]
 fn a_sign_in_without_a_token_obeys_the_methods_sealed_into_its_ceremony() {
     let f = F::new();
+    let list = RedirectAllowlist::parse("https://app.example.com").unwrap();
+    let wire = config(
+        "wire",
+        r#"{"defaultUserActionResult":"CHALLENGE","verificationMethods":["PASSKEY"]}"#,
+    );
     f.track("a1", r#"["PASSKEY"]"#, "[]");
     f.register("a1", "es256").unwrap();
     let rp = f.rp();
@@ -639,7 +813,7 @@ fn a_sign_in_without_a_token_obeys_the_methods_sealed_into_its_ceremony() {
         &f.assertion("es256", 0),
         &rp,
         CounterPolicy::Reject,
-        "k".into(),
+        sign_in_track("wire", "k", None, &list),
         NOW,
     )
     .unwrap_err();
@@ -664,7 +838,7 @@ fn a_sign_in_without_a_token_obeys_the_methods_sealed_into_its_ceremony() {
         &f.assertion("es256", 0),
         &rp,
         CounterPolicy::Reject,
-        "k".into(),
+        sign_in_track("wire", "k", Some(&wire), &list),
         NOW,
     )
     .unwrap();
@@ -682,7 +856,7 @@ fn a_sign_in_without_a_token_obeys_the_methods_sealed_into_its_ceremony() {
         &f.assertion("es256", 1),
         &rp,
         CounterPolicy::Reject,
-        "k2".into(),
+        sign_in_track("wire", "k2", None, &list),
         NOW,
     )
     .unwrap_err();
@@ -703,7 +877,12 @@ fn a_used_challenge_is_remembered_past_its_expiry() {
         &b64(&f.doc["authenticationChallenges"][0]),
         NOW,
     );
+    let list = RedirectAllowlist::parse("https://app.example.com").unwrap();
     let at = |now: Millis, key: &str| {
+        let mut input = sign_in_track(DEFAULT_SIGN_IN_ACTION, key, None, &list);
+        if let Some(i) = input.as_mut() {
+            i.now = now;
+        }
         finish_authentication(
             &f.store,
             USER,
@@ -711,7 +890,7 @@ fn a_used_challenge_is_remembered_past_its_expiry() {
             &f.assertion("es256", 0),
             &rp,
             CounterPolicy::Report,
-            key.into(),
+            input,
             now,
         )
     };
@@ -740,6 +919,7 @@ fn once_a_passkey_exists_the_unlock_adds_no_more() {
         "n".into(),
         "123456".into(),
         "salt".into(),
+        false,
         NOW,
     )
     .unwrap();

@@ -629,6 +629,27 @@ fn session_jwts_are_verified_with_their_claim() {
         "issuer required"
     );
     assert!(verify_session_jwt("garbage", &cfg, SessionKeys::Secret(secret), now).is_err());
+    // Without `exp`: refused, unless the configuration accepts it.
+    let mut forever = Claims::create(Duration::from_secs(3600));
+    forever.expires_at = None;
+    forever.issued_at = Some(Duration::from_secs(now));
+    forever.invalid_before = Some(Duration::from_secs(now));
+    forever.subject = Some("alice".into());
+    let never_expires = key.authenticate(forever).unwrap();
+    assert_eq!(
+        verify_session_jwt(&never_expires, &cfg, SessionKeys::Secret(secret), now),
+        Err(IdentityError::Invalid(
+            "the session token has no expiry (exp)".into()
+        ))
+    );
+    let lenient = JwtIdentity {
+        allow_missing_exp: true,
+        ..cfg.clone()
+    };
+    assert_eq!(
+        verify_session_jwt(&never_expires, &lenient, SessionKeys::Secret(secret), now),
+        Ok("alice".into())
+    );
 }
 
 #[test]
@@ -714,6 +735,7 @@ fn es256_and_rs256_sessions_verify_against_a_jwks() {
         user_id_claim: "sub".into(),
         issuer: None,
         audience: None,
+        allow_missing_exp: false,
     };
     let good = es.sign(claims()).unwrap();
     assert_eq!(
@@ -980,6 +1002,7 @@ fn cookie_and_bearer(cookie: &str) -> JwtIdentity {
         user_id_claim: "sub".into(),
         issuer: None,
         audience: None,
+        allow_missing_exp: false,
     }
 }
 

@@ -1106,6 +1106,7 @@ mod authenticator_app {
             "auth-1".into(),
             [5; 20],
             "ActionGate",
+            false,
             NOW,
         )
         .unwrap();
@@ -1141,6 +1142,7 @@ mod authenticator_app {
             "auth-1".into(),
             [5; 20],
             "ActionGate",
+            false,
             NOW,
         )
         .unwrap();
@@ -1183,6 +1185,7 @@ mod authenticator_app {
             "a".into(),
             [5; 20],
             "ActionGate",
+            false,
             NOW,
         )
         .unwrap();
@@ -1212,6 +1215,7 @@ mod authenticator_app {
             "a".into(),
             [5; 20],
             "ActionGate",
+            false,
             NOW,
         )
         .unwrap();
@@ -1242,52 +1246,212 @@ mod authenticator_app {
         );
     }
 
+    /// A new challenge is no new set of guesses: wrong codes count per
+    /// user, and the eleventh is refused before any code is looked at.
     #[test]
-    fn an_enrolled_user_must_verify_before_adding_a_factor() {
+    fn wrong_codes_across_challenges_stop_at_the_user() {
+        let store = MemoryUserStore::new();
+        challenged(&store, "k0", NOW);
+        enroll_totp(
+            &store,
+            "alice",
+            "withdraw-funds",
+            "k0",
+            "a".into(),
+            [5; 20],
+            "ActionGate",
+            false,
+            NOW,
+        )
+        .unwrap();
+        let right = code_for(&store, NOW);
+        verify_totp(&store, "alice", "withdraw-funds", "k0", &right, NOW).unwrap();
+        let wrong = |at: Millis| {
+            if code_for(&store, at) == "000000" {
+                "111111"
+            } else {
+                "000000"
+            }
+        };
+        let mut judged = 0;
+        for k in 1..=5 {
+            let key = format!("k{k}");
+            challenged(&store, &key, NOW);
+            for _ in 0..3 {
+                match verify_totp(&store, "alice", "withdraw-funds", &key, wrong(NOW), NOW) {
+                    Ok(_) => judged += 1,
+                    Err(e) => {
+                        assert_eq!(e.retry_after(), Some(15 * 60), "{e}");
+                        assert_eq!(e.code(), "too_many_requests");
+                    }
+                }
+            }
+        }
+        assert_eq!(judged, crate::throttle::PER_WAIT);
+        // Even the right code waits.
+        challenged(&store, "k9", NOW);
+        let later = NOW + 60_000;
+        let err = verify_totp(
+            &store,
+            "alice",
+            "withdraw-funds",
+            "k9",
+            &code_for(&store, later),
+            later,
+        )
+        .unwrap_err();
+        assert_eq!(err.retry_after(), Some(14 * 60));
+        assert_eq!(
+            get_action(&store, "withdraw-funds", "k9")
+                .unwrap()
+                .failed_attempts,
+            0,
+            "a refused verification is not judged"
+        );
+        // After the wait, the right code passes and clears the count.
+        let after = NOW + 15 * 60_000;
+        let ok = verify_totp(
+            &store,
+            "alice",
+            "withdraw-funds",
+            "k9",
+            &code_for(&store, after),
+            after,
+        )
+        .unwrap();
+        assert!(matches!(ok, CodeCheck::Verified { .. }));
+        challenged(&store, "k10", after);
+        for _ in 0..5 {
+            assert!(
+                verify_totp(
+                    &store,
+                    "alice",
+                    "withdraw-funds",
+                    "k10",
+                    wrong(after),
+                    after
+                )
+                .is_ok()
+            );
+        }
+        // The server lifts a lock the same way.
+        assert_eq!(lift_lockout(&store).unwrap().consecutive, 5);
+        assert_eq!(lift_lockout(&store).unwrap().consecutive, 0);
+    }
+
+    /// An authenticator app left pending while the user had no factor
+    /// cannot be confirmed once the user has one: not in the action that
+    /// started it, not in a later one.
+    #[test]
+    fn a_pending_app_left_behind_adds_no_factor_later() {
+        let store = MemoryUserStore::new();
+        challenged(&store, "k1", NOW);
+        enroll_totp(
+            &store,
+            "alice",
+            "withdraw-funds",
+            "k1",
+            "attacker-app".into(),
+            [7; 20],
+            "ActionGate",
+            false,
+            NOW,
+        )
+        .unwrap();
+        // The user enrolls their email (the app's server does it).
+        let req: EnrollAuthenticatorRequest = crate::error::parse_json(
+            br#"{"verificationMethod":"EMAIL_OTP","email":"a@example.com"}"#,
+        )
+        .unwrap();
+        enroll_authenticator(&store, "alice", req, "email-1".into(), NOW + 500).unwrap();
+        challenged(&store, "k2", NOW + 1_000);
+        for key in ["k1", "k2"] {
+            let code = code_for(&store, NOW + 1_000);
+            let err = verify_totp(&store, "alice", "withdraw-funds", key, &code, NOW + 1_000)
+                .unwrap_err();
+            assert!(err.to_string().contains("add it again"), "{key}: {err}");
+            assert_eq!(
+                get_action(&store, "withdraw-funds", key).unwrap().state,
+                ActionState::ChallengeRequired
+            );
+        }
+        let verified: Vec<_> = store
+            .list_authenticators()
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.verified_at.is_some())
+            .map(|a| a.user_authenticator_id)
+            .collect();
+        assert_eq!(verified, ["email-1"]);
+    }
+
+    /// A stolen session holds the track token, never the accessToken of
+    /// the client that passed the challenge: only that accessToken, for an
+    /// action tracked with `scope: "add:authenticators"`, adds a factor.
+    #[test]
+    fn an_enrolled_user_adds_a_factor_only_with_proof_and_scope() {
         let store = MemoryUserStore::new();
         let req: EnrollAuthenticatorRequest = crate::error::parse_json(
             br#"{"verificationMethod":"EMAIL_OTP","email":"a@example.com"}"#,
         )
         .unwrap();
         enroll_authenticator(&store, "alice", req, "email-1".into(), NOW).unwrap();
+        let enroll = |key: &str, proved: bool| {
+            enroll_totp(
+                &store,
+                "alice",
+                "withdraw-funds",
+                key,
+                "a".into(),
+                [5; 20],
+                "ActionGate",
+                proved,
+                NOW,
+            )
+            .map_err(|e| e.to_string())
+        };
+        let pass = |key: &str| {
+            complete_challenge(
+                &store,
+                "withdraw-funds",
+                key,
+                VerificationMethod::EmailOtp,
+                NOW,
+            )
+            .unwrap();
+        };
+        // Without the scope: never, before or after the challenge.
         challenged(&store, "k1", NOW);
-        let err = enroll_totp(
-            &store,
-            "alice",
-            "withdraw-funds",
-            "k1",
-            "a".into(),
-            [5; 20],
-            "ActionGate",
-            NOW,
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string().starts_with("token: complete the challenge"),
-            "{err}"
-        );
-        complete_challenge(
-            &store,
-            "withdraw-funds",
-            "k1",
+        for proved in [false, true] {
+            let err = enroll("k1", proved).unwrap_err();
+            assert!(err.starts_with("token: complete the challenge"), "{err}");
+        }
+        pass("k1");
+        let err = enroll("k1", false).unwrap_err();
+        assert!(err.contains("accessToken"), "{err}");
+        let err = enroll("k1", true).unwrap_err();
+        assert!(err.starts_with("scope: "), "{err}");
+        // With the scope: the track token still adds nothing.
+        let mut cfg = config("CHALLENGE");
+        cfg.input.verification_methods = vec![
+            VerificationMethod::AuthenticatorApp,
             VerificationMethod::EmailOtp,
-            NOW,
-        )
-        .unwrap();
-        enroll_totp(
-            &store,
-            "alice",
-            "withdraw-funds",
-            "k1",
-            "a".into(),
-            [5; 20],
-            "ActionGate",
-            NOW,
-        )
-        .unwrap();
+        ];
+        let list = allowlist();
+        let scoped = TrackRequest {
+            scope: Some("read:authenticators add:authenticators".into()),
+            ..keyed("k2")
+        };
+        track(&store, input(scoped, Some(&cfg), &list, NOW)).unwrap();
+        assert!(enroll("k2", true).is_err(), "not before the challenge");
+        pass("k2");
+        let err = enroll("k2", false).unwrap_err();
+        assert!(err.contains("accessToken"), "{err}");
+        assert_eq!(store.list_authenticators().unwrap().len(), 1);
+        enroll("k2", true).unwrap();
         let code = code_for(&store, NOW);
         let CodeCheck::Verified { record, enrolled } =
-            verify_totp(&store, "alice", "withdraw-funds", "k1", &code, NOW).unwrap()
+            verify_totp(&store, "alice", "withdraw-funds", "k2", &code, NOW).unwrap()
         else {
             panic!()
         };
@@ -1297,6 +1461,32 @@ mod authenticator_app {
             "the challenge was already done"
         );
         assert!(enrolled.is_some());
+        // The enrollment is in the action's audit trail, the state unchanged.
+        let stored = get_action(&store, "withdraw-funds", "k2").unwrap();
+        let last = stored.history.last().unwrap();
+        assert_eq!(
+            last.cause,
+            Cause::Enrolled {
+                method: VerificationMethod::AuthenticatorApp,
+                user_authenticator_id: "a".into()
+            }
+        );
+        assert_eq!(
+            (last.from, last.to),
+            (
+                Some(ActionState::ChallengeSucceeded),
+                ActionState::ChallengeSucceeded
+            )
+        );
+        assert_eq!(
+            store
+                .events()
+                .iter()
+                .filter(|e| e.webhook_type() == "authenticator.created")
+                .count(),
+            2,
+            "the email the server enrolled, and the app"
+        );
     }
 
     #[test]
@@ -1314,6 +1504,7 @@ mod authenticator_app {
             "a".into(),
             [5; 20],
             "ActionGate",
+            false,
             NOW,
         )
         .unwrap_err();
@@ -1351,6 +1542,7 @@ mod email_codes {
             format!("auth-{key}"),
             code.into(),
             "salt".into(),
+            false,
             now,
         )
     }
@@ -1594,6 +1786,7 @@ mod email_codes {
             "a".into(),
             "123456".into(),
             "x".into(),
+            false,
             NOW,
         )
         .unwrap_err();
@@ -1607,6 +1800,7 @@ mod email_codes {
             "a".into(),
             "123456".into(),
             "x".into(),
+            false,
             NOW,
         )
         .unwrap();
@@ -1663,6 +1857,7 @@ mod email_codes {
             "a".into(),
             secret.into(),
             "x".into(),
+            false,
             NOW,
         )
         .unwrap();
