@@ -576,10 +576,11 @@ enum Session {
 
 fn session(req: &Request, env: &Env, cfg: &ProxyConfig) -> Session {
     let id = &cfg.identity;
+    let local = req.url().is_ok_and(|u| settings::is_local(&u));
     if let Some(t) = &id.trusted_header
         && let Some(presented) = header(req, &t.secret_header)
     {
-        let Ok(secret) = settings::secret(env, &t.secret_env) else {
+        let Some(secret) = settings::identity_secret(env, &t.secret_env, 24, local) else {
             return Session::Known(Err(IdentityError::Invalid(
                 "the upstream secret is not configured".into(),
             )));
@@ -610,7 +611,7 @@ fn session(req: &Request, env: &Env, cfg: &ProxyConfig) -> Session {
                 JwtAlgorithm::HS256 => Session::Known(
                     j.secret_env
                         .as_deref()
-                        .and_then(|name| settings::secret(env, name).ok())
+                        .and_then(|name| settings::identity_secret(env, name, 32, local))
                         .ok_or_else(|| {
                             IdentityError::Invalid("the session key is not configured".into())
                         })

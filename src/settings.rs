@@ -101,11 +101,7 @@ pub fn check_deployment(env: &Env, local: bool) -> Result<(), ApiError> {
         let Some(value) = optional_secret(env, name) else {
             continue;
         };
-        let problem = if value.len() < *min {
-            format!("is shorter than {min} bytes")
-        } else if !local && dev_value(name) == Some(value.as_str()) {
-            "is the example's development value".to_owned()
-        } else {
+        let Some(problem) = secret_problem(name, &value, *min, local) else {
             continue;
         };
         worker::console_error!("secret {name} {problem}; refusing to serve");
@@ -118,6 +114,34 @@ pub fn check_deployment(env: &Env, local: bool) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// What is wrong with a secret's value, if anything: shorter than `min`
+/// bytes, or, outside local dev, the example's development value.
+fn secret_problem(name: &str, value: &str, min: usize, local: bool) -> Option<String> {
+    if value.len() < min {
+        Some(format!("is shorter than {min} bytes"))
+    } else if !local && dev_value(name) == Some(value) {
+        Some("is the example's development value".to_owned())
+    } else {
+        None
+    }
+}
+
+/// A secret the edge proxy uses to believe who a request is from (the
+/// app's session key, at least 32 bytes; a trusted upstream's shared
+/// secret, at least 24): set, long enough, and outside local dev not the
+/// example's value. `None` (and a log line naming it) otherwise, so the
+/// request is refused, never believed.
+pub fn identity_secret(env: &Env, name: &str, min: usize, local: bool) -> Option<String> {
+    let value = optional_secret(env, name)?;
+    match secret_problem(name, &value, min, local) {
+        None => Some(value),
+        Some(problem) => {
+            worker::console_error!("secret {name} {problem}; sessions are refused");
+            None
+        }
+    }
 }
 
 /// A string variable, empty when unset.

@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startWorker, devVars } from "./harness.mjs";
+import { startBank, sessionToken } from "../../demo/bank.mjs";
 
 let worker;
 let dir;
@@ -84,7 +85,9 @@ test("deployed with real secrets: the dev outbox stays shut and sign-ins without
   const strong = () => randomBytes(32).toString("base64url");
   const envFile = join(dir, "deployed.env");
   const secrets = { API_SECRET_KEY: strong(), MANAGEMENT_SECRET_KEY: strong(), TOKEN_SIGNING_KEY: strong(), ORIGIN_SIGNING_KEY: strong() };
-  writeFileSync(envFile, Object.entries({ ...secrets, DEV_OUTBOX: "true" }).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
+  // The app's session key left at the example's value: anyone could sign sessions with it.
+  const appSession = devVars().APP_SESSION_SECRET;
+  writeFileSync(envFile, Object.entries({ ...secrets, APP_SESSION_SECRET: appSession, DEV_OUTBOX: "true" }).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
   const deployed = await startWorker({ extraArgs: ["--env-file", envFile, "--local-upstream", "actiongate.example.com"] });
   try {
     const basic = (s) => "Basic " + Buffer.from(`${s}:`).toString("base64");
@@ -102,6 +105,36 @@ test("deployed with real secrets: the dev outbox stays shut and sign-ins without
     const body = await r.json();
     assert.equal(body.error, "server_misconfigured");
     assert.match(body.errorDescription, /TENANT_ID/);
+
+    // A session signed with the example's key is not believed at the edge.
+    const bank = await startBank(0);
+    try {
+      const put = await fetch(`${deployed.baseUrl}/v1/management/configuration`, {
+        method: "PUT",
+        headers: { Authorization: basic(secrets.MANAGEMENT_SECRET_KEY), "Content-Type": "application/json" },
+        body: JSON.stringify({
+          actionConfigurations: { "dep-withdraw": { defaultUserActionResult: "ALLOW" } },
+          proxy: {
+            originUrl: bank.url,
+            identity: { jwt: { cookie: "session", algorithm: "HS256", secretEnv: "APP_SESSION_SECRET" } },
+            routes: [{ method: "POST", path: "/api/withdraw", action: "dep-withdraw", custom: { amount: { from: "body:/amount", type: "number" }, to: "body:/to" } }],
+          },
+        }),
+      });
+      assert.equal(put.status, 200, await put.text());
+      const forged = await fetch(`${deployed.baseUrl}/api/withdraw`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Cookie: `session=${sessionToken("victim", appSession)}` },
+        body: JSON.stringify({ amount: 10, to: "NZ-1" }),
+      });
+      // Refused by the worker itself (the bank never saw it: it would answer not_verified).
+      assert.equal(forged.status, 401);
+      assert.equal((await forged.json()).error, "unauthenticated");
+      const ledger = await (await fetch(`${bank.url}/api/ledger`)).json();
+      assert.deepEqual(ledger.executed, [], "the bank ran nothing");
+    } finally {
+      bank.close();
+    }
   } finally {
     await deployed.stop();
   }
