@@ -120,7 +120,7 @@ pub async fn handle(
         }
         ["users", user, "lockout"] => {
             // ActionGate extension: lift the lock that wrong codes put on
-            // a user's verification (see the README's throttles).
+            // a user's verification (see docs/security.md, Throttles).
             allow(&req, &[Delete])?;
             authenticate(&req, env, API_SECRET)?;
             check_user_id(user)?;

@@ -398,7 +398,7 @@
   }
 
   // A passkey-only request and a user without one who has another method:
-  // that method proves them, then they create the passkey (see README).
+  // that method proves them, then they create the passkey (see docs/passkeys.md).
   let needed = null;
   function renderMethods(info) {
     const webauthnOnly = info.allowedVerificationMethods.length > 0 &&

@@ -264,7 +264,7 @@ fn wire_form_is_flat() {
 }
 
 /// How an optional attribute's `null` meets each kind of condition (the
-/// README's edge proxy section documents this table).
+/// edge proxy page, docs/proxy.md, documents this table).
 #[test]
 fn null_attributes_meet_conditions_as_documented() {
     let cases = [
