@@ -97,6 +97,11 @@ fn dev_value(name: &str) -> Option<&'static str> {
 /// # Errors
 /// The 500.
 pub fn check_deployment(env: &Env, local: bool) -> Result<(), ApiError> {
+    // Secrets do not change under a running isolate (a new secret is a new
+    // deployment): once they passed, hot paths skip reading them again.
+    if DEPLOYMENT_CHECKED.with(|c| c.get().get(usize::from(local)).copied() == Some(true)) {
+        return Ok(());
+    }
     for (name, min) in CHECKED_SECRETS {
         let Some(value) = optional_secret(env, name) else {
             continue;
@@ -113,6 +118,13 @@ pub fn check_deployment(env: &Env, local: bool) -> Result<(), ApiError> {
             ),
         ));
     }
+    DEPLOYMENT_CHECKED.with(|c| {
+        let mut done = c.get();
+        if let Some(slot) = done.get_mut(usize::from(local)) {
+            *slot = true;
+        }
+        c.set(done);
+    });
     Ok(())
 }
 
@@ -158,6 +170,9 @@ pub fn var_u64(env: &Env, name: &str, default: u64) -> u64 {
 type CachedKeys = (String, Option<String>, Rc<TokenKeys>);
 
 thread_local! {
+    /// Whether [`check_deployment`] passed in this isolate, for requests
+    /// from elsewhere (`[0]`) and from local dev (`[1]`).
+    static DEPLOYMENT_CHECKED: std::cell::Cell<[bool; 2]> = const { std::cell::Cell::new([false; 2]) };
     static KEYS: RefCell<Option<CachedKeys>> = const { RefCell::new(None) };
     static ALLOWLIST: RefCell<Option<(String, Rc<RedirectAllowlist>)>> = const { RefCell::new(None) };
 }

@@ -1818,13 +1818,17 @@ impl UserObject {
     ) -> std::result::Result<String, ApiError> {
         let keys = settings::token_keys(&self.env)?;
         let ttl = settings::var_u64(&self.env, "TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS);
-        let claims = ActionClaims {
-            user_id: user_id.to_owned(),
-            action_code: action_code.to_owned(),
-            idempotency_key: idempotency_key.to_owned(),
-            proved,
-        };
-        Ok(keys.sign(&claims, u64::try_from(now / 1000).unwrap_or(0), ttl)?)
+        mint(
+            &keys,
+            ttl,
+            ActionClaims {
+                user_id: user_id.to_owned(),
+                action_code: action_code.to_owned(),
+                idempotency_key: idempotency_key.to_owned(),
+                proved,
+            },
+            now,
+        )
     }
 
     /// The Client API's answer to a code: a fresh token when verified.
@@ -1914,14 +1918,17 @@ impl UserObject {
             },
         )?;
         let r = tracked.record;
-        let claims = ActionClaims {
-            user_id,
-            action_code,
-            idempotency_key: r.idempotency_key.clone(),
-            proved: false,
-        };
-        let now_secs = u64::try_from(now / 1000).unwrap_or(0);
-        let token = keys.sign(&claims, now_secs, ttl)?;
+        let token = mint(
+            &keys,
+            ttl,
+            ActionClaims {
+                user_id,
+                action_code,
+                idempotency_key: r.idempotency_key.clone(),
+                proved: false,
+            },
+            now,
+        )?;
         let url = format!("{origin}/challenge?token={token}");
         let body = TrackResponse {
             idempotency_key: r.idempotency_key,
@@ -1936,6 +1943,17 @@ impl UserObject {
         };
         serde_json::to_string(&body).map_err(ApiError::internal)
     }
+}
+
+/// The one place action tokens are signed: track's token and the access
+/// tokens of verifications.
+fn mint(
+    keys: &actiongate_core::token::TokenKeys,
+    ttl: u64,
+    claims: ActionClaims,
+    now: i64,
+) -> std::result::Result<String, ApiError> {
+    Ok(keys.sign(&claims, u64::try_from(now / 1000).unwrap_or(0), ttl)?)
 }
 
 /// The app's reason for a veto, from the action's audit trail.
