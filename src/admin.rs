@@ -195,9 +195,9 @@ pub async fn session(mut req: Request, env: &Env) -> Result<Response, ApiError> 
                 .map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
             let (sid, csrf) = random.split_at(16);
             let session = AdminSession {
-                sid: actiongate_core::proxy::b64url(sid),
+                sid: actiongate_core::encoding::b64url(sid),
                 exp: now_secs() + SESSION_TTL_SECS,
-                csrf: actiongate_core::proxy::b64url(csrf),
+                csrf: actiongate_core::encoding::b64url(csrf),
             };
             let token = admin::seal(&secret, &session);
             let resp = json_response(

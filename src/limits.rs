@@ -101,5 +101,5 @@ pub async fn check(env: &Env, limit: Limit, key: &str) -> Result<(), ApiError> {
 /// A destination (email address or phone number) as a key: hashed, so no
 /// address leaves the worker, and case-folded, so `A@x` is `a@x`.
 pub fn destination_key(to: &str) -> String {
-    actiongate_core::proxy::sha256_hex(to.trim().to_lowercase().as_bytes())
+    actiongate_core::encoding::sha256_hex(to.trim().to_lowercase().as_bytes())
 }

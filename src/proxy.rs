@@ -16,11 +16,12 @@
 
 use actiongate_core::auth::secrets_equal;
 use actiongate_core::context::{EdgeInfo, Geo};
+use actiongate_core::encoding::sha256_hex;
 use actiongate_core::model::PendingRequest;
 use actiongate_core::proxy::{
     DEVICE_COOKIE, ForwardFacts, IdentityError, Jwks, JwtAlgorithm, METHODS, ProxyConfig,
     RequestParts, RouteConfig, Selection, SessionKeys, ambiguous_path, body_method_overrides,
-    cookie, is_our_header, read_custom, sha256_hex, verify_session_jwt, without_our_cookies,
+    cookie, is_our_header, read_custom, verify_session_jwt, without_our_cookies,
 };
 use serde_json::{Value, json};
 use std::cell::RefCell;
@@ -1155,11 +1156,11 @@ fn into_js(r: Response) -> JsValue {
 }
 
 fn b64(bytes: &[u8]) -> String {
-    actiongate_core::proxy::b64url(bytes)
+    actiongate_core::encoding::b64url(bytes)
 }
 
 fn unb64(s: &str) -> Option<Vec<u8>> {
-    actiongate_core::proxy::unb64url(s)
+    actiongate_core::encoding::unb64url(s)
 }
 
 /// Forward a checked request to the app, signed, with the body as read.

@@ -60,7 +60,9 @@ pub struct Cursor(pub i64, pub String, pub String, pub String);
 impl Cursor {
     /// The opaque form in URLs.
     pub fn encode(&self) -> String {
-        actiongate_core::proxy::b64url(serde_json::to_string(self).unwrap_or_default().as_bytes())
+        actiongate_core::encoding::b64url(
+            serde_json::to_string(self).unwrap_or_default().as_bytes(),
+        )
     }
 
     /// Parse the opaque form.

@@ -1186,8 +1186,8 @@ impl UserObject {
                     .map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
                 // A magic link carries a 128-bit secret; codes are six digits.
                 let digits = if channel == actiongate_core::otp::Channel::MagicLink {
-                    actiongate_core::proxy::b64url(random.get(..16).unwrap_or(&[]))
-                        + &actiongate_core::proxy::b64url(random.get(16..).unwrap_or(&[]))
+                    actiongate_core::encoding::b64url(random.get(..16).unwrap_or(&[]))
+                        + &actiongate_core::encoding::b64url(random.get(16..).unwrap_or(&[]))
                 } else {
                     actiongate_core::otp::six_digits(random.get(..8).unwrap_or(&[]))
                         .ok_or_else(|| ApiError::internal("no random bytes"))?

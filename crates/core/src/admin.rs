@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::auth::secrets_equal;
-use crate::proxy::{b64url, unb64url};
+use crate::encoding::{b64url, unb64url};
 
 /// Name of the session cookie over plain http (local development).
 pub const COOKIE: &str = "ag_admin";

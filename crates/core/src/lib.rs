@@ -23,6 +23,7 @@ pub mod cache;
 pub mod config;
 pub mod config_doc;
 pub mod context;
+pub mod encoding;
 pub mod error;
 pub mod events;
 pub mod ids;

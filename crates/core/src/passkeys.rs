@@ -195,7 +195,7 @@ fn action_ceremony(
 ) -> Ceremony {
     Ceremony {
         purpose,
-        challenge: crate::proxy::b64url(challenge),
+        challenge: crate::encoding::b64url(challenge),
         method,
         user_verification: uv,
         user_id: Some(action.user_id.to_owned()),
@@ -401,7 +401,7 @@ pub fn begin_discoverable(
         options: crate::webauthn::request_options(rp, challenge, &[], uv),
         ceremony: Ceremony {
             purpose: Purpose::Authentication,
-            challenge: crate::proxy::b64url(challenge),
+            challenge: crate::encoding::b64url(challenge),
             method: VerificationMethod::Passkey,
             user_verification: uv,
             user_id: None,

@@ -31,8 +31,8 @@ use coset::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::encoding::b64url;
 use crate::methods::VerificationMethod;
-use crate::proxy::b64url;
 
 /// COSE algorithm ids we accept, in order of preference.
 pub const ALG_EDDSA: i64 = -8;

@@ -2,6 +2,7 @@
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use super::*;
+use crate::encoding::sha256_hex;
 use serde_json::json;
 
 fn config() -> ProxyConfig {
