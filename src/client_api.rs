@@ -89,12 +89,14 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
             crate::limits::check(env, crate::limits::Limit::CodesPerIp, &ip).await?;
             let body = read_json_body(req).await?;
             let v: VerifyRequest = parse_json(&body)?;
+            let verifier = verifier(req);
             match code_channel(kind) {
                 None => UserCommand::VerifyTotp {
                     user_id,
                     action_code,
                     idempotency_key,
                     code: v.verification_code,
+                    verifier,
                 },
                 Some(channel) => UserCommand::VerifyCode {
                     user_id,
@@ -102,6 +104,7 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
                     idempotency_key,
                     channel,
                     code: v.verification_code,
+                    verifier,
                 },
             }
         }
@@ -302,6 +305,14 @@ struct VerifyRequest {
     verification_code: String,
 }
 
+/// Where the verifying client is: its device cookie and its country.
+pub(crate) fn verifier(req: &Request) -> crate::user_object::Verifier {
+    crate::user_object::Verifier {
+        device_id: crate::proxy::existing_device(req),
+        country: crate::proxy::edge_info(req).geo.country_code,
+    }
+}
+
 pub(crate) fn bearer_token(req: &Request) -> Option<String> {
     let header = req.headers().get("Authorization").ok().flatten()?;
     header.strip_prefix("Bearer ").map(|t| t.trim().to_owned())
@@ -434,6 +445,8 @@ pub async fn open_magic_link(mut req: Request, env: &Env) -> Result<Response, Ap
         idempotency_key: claims.idempotency_key,
         channel: Channel::MagicLink,
         code: secret,
+        // A magic link proves no whereabouts at all.
+        verifier: crate::user_object::Verifier::default(),
     };
     let resp = call_user(env, &claims.user_id, &cmd).await?;
     let body: serde_json::Value = crate::http::read_json(&resp).await.unwrap_or_default();

@@ -220,6 +220,7 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
                 credential: b.registration_credential,
                 rp,
                 proved: c.proved,
+                verifier: crate::client_api::verifier(req),
             };
             call_user(env, &c.user_id, &cmd).await
         }
@@ -241,8 +242,9 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
                 challenge_id: b.challenge_id,
                 credential: b.authentication_credential,
                 rp,
-                edge: None,
-                device_id: None,
+                // Where the verifying client is (see `service::note_verifier`).
+                edge: Some(crate::proxy::edge_info(req)),
+                device_id: crate::proxy::existing_device(req),
             };
             call_user(env, &c.user_id, &cmd).await
         }

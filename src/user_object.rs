@@ -60,6 +60,33 @@ pub struct Track {
     pub pending: Option<actiongate_core::model::PendingRequest>,
 }
 
+/// Where a verifying client is (its device cookie, its country), so that a
+/// proof from elsewhere does not make the action's whereabouts known (see
+/// `service::note_verifier`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verifier {
+    pub device_id: Option<String>,
+    pub country: Option<String>,
+}
+
+impl Verifier {
+    fn note(
+        &self,
+        store: &impl actiongate_core::store::UserStore,
+        code: &str,
+        key: &str,
+    ) -> std::result::Result<(), ApiError> {
+        Ok(service::note_verifier(
+            store,
+            code,
+            key,
+            self.device_id.as_deref(),
+            self.country.as_deref(),
+        )?)
+    }
+}
+
 /// A request from the worker to a user's object.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
@@ -96,6 +123,8 @@ pub enum UserCommand {
         action_code: String,
         idempotency_key: String,
         code: String,
+        #[serde(default)]
+        verifier: Verifier,
     },
     /// Issue a code by email or SMS for the action's challenge (Client API):
     /// to `enroll_to` when enrolling, else to the enrolled address.
@@ -115,6 +144,8 @@ pub enum UserCommand {
         idempotency_key: String,
         channel: actiongate_core::otp::Channel,
         code: String,
+        #[serde(default)]
+        verifier: Verifier,
     },
     /// Whether the challenge was completed by a magic link (Client API finalize).
     MagicLinkStatus {
@@ -189,6 +220,8 @@ pub enum UserCommand {
         rp: RelyingParty,
         #[serde(default)]
         proved: bool,
+        #[serde(default)]
+        verifier: Verifier,
     },
     /// Verify a passkey sign-in (Client API): for the token's action
     /// (`action` = code and key), or, with no token, for the user the
@@ -1155,9 +1188,11 @@ impl UserObject {
                 action_code,
                 idempotency_key,
                 code,
+                verifier,
             } => {
                 let veto = self.veto_wanted(&action_code).await?;
                 let store = self.store()?;
+                verifier.note(&store, &action_code, &idempotency_key)?;
                 let now = now_ms();
                 let check = service::verify_totp(
                     &store,
@@ -1227,9 +1262,11 @@ impl UserObject {
                 idempotency_key,
                 channel,
                 code,
+                verifier,
             } => {
                 let veto = self.veto_wanted(&action_code).await?;
                 let store = self.store()?;
+                verifier.note(&store, &action_code, &idempotency_key)?;
                 let now = now_ms();
                 let check = service::verify_code(
                     &store,
@@ -1435,9 +1472,11 @@ impl UserObject {
                 credential,
                 rp,
                 proved,
+                verifier,
             } => {
                 let veto = self.veto_wanted(&action_code).await?;
                 let store = self.store()?;
+                verifier.note(&store, &action_code, &idempotency_key)?;
                 let now = now_ms();
                 let record = service::get_action(&store, &action_code, &idempotency_key)?;
                 let ceremony =
@@ -1494,6 +1533,13 @@ impl UserObject {
                 }
                 let store = self.store()?;
                 let now = now_ms();
+                if let Some((code, key)) = &action {
+                    Verifier {
+                        device_id: device_id.clone(),
+                        country: edge.as_ref().and_then(|e| e.geo.country_code.clone()),
+                    }
+                    .note(&store, code, key)?;
+                }
                 let stored = match &action {
                     Some((code, key)) if challenge_id.is_none() => {
                         service::get_action(&store, code, key)?.webauthn_ceremony

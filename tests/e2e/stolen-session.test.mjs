@@ -234,3 +234,22 @@ test("a token-less passkey sign-in is decided like a track: REVIEW stays in revi
   const actions = (await authsignal.queryUserActions({ userId: user })).filter((a) => a.actionCode === "ss-close-account");
   assert.deepEqual(actions.map((a) => a.state), ["BLOCK"]);
 });
+
+test("a challenge the victim passes on their own device does not make the attacker's device known", async () => {
+  const { user, email } = await victim("elsewhere");
+  const first = await withdraw(user, "attacker-laptop", { amount: 40, to: "NZ-4" });
+  assertError(first, 401, "challenge_required");
+  const token = first.body.token;
+  // The victim's own browser (its device cookie) asks for and types the code.
+  const fromPhone = (path, body = {}) => fetch(`${BASE}/v1/client${path}`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json", Cookie: "__as_aid=victim-phone" },
+    body: JSON.stringify(body),
+  }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  assert.equal((await fromPhone("/challenge/email-otp")).status, 200);
+  const passed = await fromPhone("/verify/email-otp", { verificationCode: (await lastMessageTo(email)).code });
+  assert.equal(passed.body.isVerified, true, JSON.stringify(passed.body));
+  // The laptop is still new: the next request from it is challenged again.
+  assertError(await withdraw(user, "attacker-laptop", { amount: 41, to: "NZ-4" }), 401, "challenge_required");
+  assert.deepEqual((await executed(user)).map((e) => e.amount), [], "nothing new ran");
+});

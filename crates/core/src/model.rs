@@ -178,6 +178,11 @@ pub struct Whereabouts {
     /// The location.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fix: Option<crate::context::Fix>,
+    /// A client that verified for this action showed another device or
+    /// country (say, the victim's phone, for a request an attacker made):
+    /// its proof does not make these whereabouts known.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub contested: bool,
 }
 
 impl ActionRecord {

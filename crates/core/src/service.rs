@@ -369,6 +369,7 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
             device_id: signals.device_id.clone(),
             country: signals.geo.country_code.clone(),
             fix: signals.fix(input.now),
+            contested: false,
         }),
     };
     record.history.push(StateChange {
@@ -525,9 +526,10 @@ fn save_state_change<S: UserStore>(store: &S, record: &ActionRecord) -> Result<(
     if let Some(e) = Event::state_changed(record) {
         store.emit(e)?;
     }
-    // A passed challenge or an approval: where it came from is now known.
+    // A passed challenge or an approval: where it came from is now known,
+    // unless the proof came from elsewhere.
     if record.proves_whereabouts()
-        && let Some(w) = &record.whereabouts
+        && let Some(w) = record.whereabouts.as_ref().filter(|w| !w.contested)
     {
         store.remember(
             w.device_id.as_deref(),
@@ -536,6 +538,36 @@ fn save_state_change<S: UserStore>(store: &S, record: &ActionRecord) -> Result<(
             true,
             record.state_updated_at,
         )?;
+    }
+    Ok(())
+}
+
+/// Note where a client that is about to verify for this action is (its
+/// device cookie and country, where the request showed them): when either
+/// differs from where the action came from, a proof from this client does
+/// not make the action's device, country and location known (see
+/// [`ActionRecord::proves_whereabouts`]). Unknown to the client (no cookie,
+/// no country) contests nothing.
+///
+/// # Errors
+/// [`CoreError::ActionNotFound`] or storage errors.
+pub fn note_verifier<S: UserStore>(
+    store: &S,
+    code: &str,
+    key: &str,
+    device: Option<&str>,
+    country: Option<&str>,
+) -> Result<(), CoreError> {
+    let mut record = get_action(store, code, key)?;
+    let Some(w) = record.whereabouts.as_mut() else {
+        return Ok(());
+    };
+    let differs = |ours: Option<&str>, theirs: Option<&str>| matches!((ours, theirs), (Some(a), Some(b)) if !a.eq_ignore_ascii_case(b));
+    if !w.contested
+        && (differs(w.device_id.as_deref(), device) || differs(w.country.as_deref(), country))
+    {
+        w.contested = true;
+        store.update_action(&record)?;
     }
     Ok(())
 }

@@ -826,6 +826,58 @@ mod with_rules {
         assert_eq!((h.device_known, h.country_known), (Some(true), Some(true)));
     }
 
+    /// The victim types the code on their own phone for a request the
+    /// attacker made from a laptop: the laptop is not proved.
+    #[test]
+    fn a_proof_from_another_device_or_country_proves_nothing_there() {
+        let store = MemoryUserStore::new();
+        let list = allowlist();
+        let cfg = config("CHALLENGE");
+        let req = |key: &str| -> TrackRequest {
+            serde_json::from_value(
+                json!({"idempotencyKey": key, "deviceId": "laptop", "geo": {"countryCode": "RU"}}),
+            )
+            .unwrap()
+        };
+        let known = |at: Millis| {
+            let h = store
+                .history("withdraw-funds", Some("laptop"), Some("RU"), at)
+                .unwrap();
+            (h.device_known, h.country_known)
+        };
+        for (key, device, country) in [
+            ("other-device", Some("victim-phone"), Some("RU")),
+            ("other-country", Some("laptop"), Some("NZ")),
+        ] {
+            track(&store, input(req(key), Some(&cfg), &list, NOW)).unwrap();
+            note_verifier(&store, "withdraw-funds", key, device, country).unwrap();
+            complete_challenge(
+                &store,
+                "withdraw-funds",
+                key,
+                VerificationMethod::EmailOtp,
+                NOW + 1,
+            )
+            .unwrap();
+            assert_eq!(known(NOW + 2), (Some(false), Some(false)), "{key}");
+        }
+        // A client that shows nothing contests nothing; the same device proves it.
+        for (key, device, country) in [("silent", None, None), ("same", Some("laptop"), Some("ru"))]
+        {
+            track(&store, input(req(key), Some(&cfg), &list, NOW + 3)).unwrap();
+            note_verifier(&store, "withdraw-funds", key, device, country).unwrap();
+            complete_challenge(
+                &store,
+                "withdraw-funds",
+                key,
+                VerificationMethod::EmailOtp,
+                NOW + 4,
+            )
+            .unwrap();
+        }
+        assert_eq!(known(NOW + 5), (Some(true), Some(true)));
+    }
+
     #[test]
     fn simulate_agrees_with_track_and_writes_nothing() {
         let store = MemoryUserStore::new();
