@@ -1644,6 +1644,11 @@ impl UserObject {
                     &serde_json::json!({
                         "user": service::get_user(&store, &user_id)?,
                         "authenticators": service::list_authenticators(&store, &user_id)?,
+                        "authenticatorChanges": service::authenticator_log::read(&store)?
+                            .iter()
+                            .rev()
+                            .map(service::authenticator_log::Entry::to_wire)
+                            .collect::<Vec<_>>(),
                         "actions": actions,
                     }),
                 )

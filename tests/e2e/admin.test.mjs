@@ -108,10 +108,12 @@ test("the portal: sign in, configure an action and see track follow, rules and s
     assert.equal(approved.state, "REVIEW_SUCCEEDED");
     assert.deepEqual(approved.history.at(-1).cause, { type: "REVIEW", reviewer: "ops@bank.example", note: "checked with the customer" });
 
-    // The user's page shows that history.
+    // The user's page shows that history, and the factors the app's server added.
+    await authsignal.enrollVerifiedAuthenticator({ userId: reviewed, attributes: { verificationMethod: "EMAIL_OTP", email: `${reviewed}@example.com` } });
     await page.goto(`${ADMIN}#/users/${encodeURIComponent(reviewed)}`);
     await page.waitForSelector("#user-actions ol.history li");
     assert.match(await page.textContent("#user-actions"), /reviewed by ops@bank\.example: checked with the customer/);
+    assert.match(await page.textContent("#authenticator-changes"), /added\s*EMAIL_OTP.*the app's server/s);
     await page.screenshot({ path: join(SHOTS, "34-admin-user.png"), fullPage: true });
 
     // The analytics chart for the action tracked above (counts arrive from the outboxes).

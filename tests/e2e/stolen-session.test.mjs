@@ -100,6 +100,13 @@ async function victim(prefix, method = "EMAIL_OTP") {
   return { user, email };
 }
 
+/** The user's audit trail of factors, newest first. */
+async function factorChanges(user) {
+  const r = await mgmt("GET", `/users/${encodeURIComponent(user)}`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body.authenticatorChanges;
+}
+
 const authenticators = async (user) => (await authsignal.getAuthenticators({ userId: user })).map((a) => a.verificationMethod).sort();
 
 /** Every way a client adds a factor, with `token`: each must be refused. */
@@ -146,6 +153,8 @@ test("the track token adds no factor, even after the victim passed the challenge
   assert.equal(own.status, 400, JSON.stringify(own.body));
   assert.match(own.body.errorDescription, /add:authenticators/);
   assert.deepEqual(await authenticators(user), ["EMAIL_OTP"], "no authenticator was stored");
+  assert.deepEqual((await factorChanges(user)).map((c) => [c.change, c.verificationMethod, c.by.type]),
+    [["ADDED", "EMAIL_OTP", "SERVER_API"]], "the user's audit trail holds only the app's enrollment");
   const outbox = await (await fetch(`${BASE}/__actiongate/outbox.json`)).json();
   assert.equal(outbox.some((m) => m.data.to === "attacker@example.net"), false, "nothing was sent to the attacker");
 });
@@ -196,6 +205,19 @@ test("with scope add:authenticators, the client that passed the challenge adds a
   const v = await authsignal.validateChallenge({ token: passed.body.accessToken });
   assert.equal(v.isValid, true);
   assert.equal(v.state, "CHALLENGE_SUCCEEDED");
+
+  // The app's server removes the email factor. The user's audit trail of
+  // factors holds every change, newest first, with who made it.
+  const email0 = (await authsignal.getAuthenticators({ userId: user })).find((a) => a.verificationMethod === "EMAIL_OTP");
+  await authsignal.deleteAuthenticator({ userId: user, userAuthenticatorId: email0.userAuthenticatorId });
+  assert.deepEqual(await authenticators(user), ["AUTHENTICATOR_APP"]);
+  const changes = await factorChanges(user);
+  assert.deepEqual(changes.map((c) => [c.change, c.verificationMethod, c.userAuthenticatorId, c.by]), [
+    ["REMOVED", "EMAIL_OTP", email0.userAuthenticatorId, { type: "SERVER_API" }],
+    ["ADDED", "AUTHENTICATOR_APP", added.body.userAuthenticatorId, { type: "ACTION", actionCode: "ss-add", idempotencyKey: t.idempotencyKey }],
+    ["ADDED", "EMAIL_OTP", email0.userAuthenticatorId, { type: "SERVER_API" }],
+  ]);
+  assert.ok(changes.every((c, i) => i === 0 || Date.parse(changes[i - 1].at) >= Date.parse(c.at)), "newest first");
 });
 
 test("a token-less passkey sign-in is decided like a track: REVIEW stays in review, BLOCK refuses", async () => {

@@ -308,9 +308,16 @@ pub fn finish_registration<S: UserStore>(
         secret: Some(serde_json::to_value(&cred).map_err(|e| CoreError::Internal(e.to_string()))?),
     };
     store.put_authenticator(&auth)?;
-    store.emit(crate::events::Event::AuthenticatorCreated {
-        authenticator: Box::new(auth.view(action.user_id)),
-    })?;
+    let view = crate::service::authenticator_log::added(
+        store,
+        &auth,
+        action.user_id,
+        crate::service::authenticator_log::By::Action {
+            action_code: action.code.to_owned(),
+            idempotency_key: action.key.to_owned(),
+        },
+        now,
+    )?;
     let mut record = if verified_before {
         record
     } else {
@@ -319,7 +326,7 @@ pub fn finish_registration<S: UserStore>(
     record.note_enrollment(ceremony.method, &auth.user_authenticator_id, now);
     store.update_action(&record)?;
     Ok(Registered {
-        authenticator: auth.view(action.user_id),
+        authenticator: view,
         record,
     })
 }

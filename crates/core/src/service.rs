@@ -1650,11 +1650,7 @@ pub fn enroll_authenticator<S: UserStore>(
     }
     user.updated_at = now;
     store.put_user(&user)?;
-    let view = auth.view(user_id);
-    store.emit(Event::AuthenticatorCreated {
-        authenticator: Box::new(view.clone()),
-    })?;
-    Ok(view)
+    authenticator_log::added(store, &auth, user_id, By::ServerApi, now)
 }
 
 /// The view of an authenticator whose enrollment a code just confirmed
@@ -1673,11 +1669,12 @@ fn enrolled_event<S: UserStore>(
     }
     record.note_enrollment(auth.verification_method, &auth.user_authenticator_id, now);
     store.update_action(&record)?;
-    let view = Box::new(auth.view(user_id));
-    store.emit(Event::AuthenticatorCreated {
-        authenticator: view.clone(),
-    })?;
-    Ok((record, Some(view)))
+    let by = By::Action {
+        action_code: record.action_code.clone(),
+        idempotency_key: record.idempotency_key.clone(),
+    };
+    let view = authenticator_log::added(store, auth, user_id, by, now)?;
+    Ok((record, Some(Box::new(view))))
 }
 
 /// Remove an authenticator.
@@ -1696,14 +1693,13 @@ pub fn delete_authenticator<S: UserStore>(
         .ok_or(CoreError::AuthenticatorNotFound)?;
     store.delete_authenticator(id)?;
     if gone.verified_at.is_some() {
-        store.emit(Event::AuthenticatorDeleted {
-            user_authenticator_id: gone.user_authenticator_id,
-            verification_method: gone.verification_method,
-            at: now,
-        })?;
+        authenticator_log::removed(store, &gone, By::ServerApi, now)?;
     }
     Ok(())
 }
+
+pub mod authenticator_log;
+use authenticator_log::By;
 
 #[cfg(test)]
 mod tests;

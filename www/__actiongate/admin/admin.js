@@ -417,6 +417,16 @@
           el("td", {}, a.verifiedAt ? `verified ${new Date(a.verifiedAt).toLocaleString()}` : "not verified"),
           el("td", {}, a.lastVerifiedAt ? `last used ${new Date(a.lastVerifiedAt).toLocaleString()}` : "")))))
           : el("p", { class: "muted" }, "None.")),
+      el("section", { id: "authenticator-changes" }, el("h2", {}, "Authenticator changes"),
+        (o.authenticatorChanges || []).length ? el("table", {},
+          el("thead", {}, el("tr", {}, ["When", "Change", "Method", "Authenticator", "By"].map((h) => el("th", {}, h)))),
+          el("tbody", {}, o.authenticatorChanges.map((c) => el("tr", {},
+            el("td", {}, new Date(c.at).toLocaleString()),
+            el("td", {}, c.change === "ADDED" ? "added" : "removed"),
+            el("td", {}, c.verificationMethod),
+            el("td", {}, c.userAuthenticatorId),
+            el("td", {}, c.by.type === "ACTION" ? `the user, during ${c.by.actionCode} (${c.by.idempotencyKey})` : "the app's server")))))
+          : el("p", { class: "muted" }, "None recorded.")),
       el("section", { id: "user-actions" }, el("h2", {}, "Recent actions"),
         o.actions.length ? o.actions.map((a) => el("div", {},
           el("p", {}, el("strong", {}, a.actionCode), ` ${a.state} · ${new Date(a.createdAt).toLocaleString()}`),
