@@ -61,7 +61,7 @@ pub fn client_ip(req: &Request) -> String {
         .ok()
         .flatten()
         .unwrap_or_else(|| "unknown".to_owned());
-    actiongate_core::context::network_of(&ip)
+    actiongate_core::geo::network_of(&ip)
 }
 
 /// Count one request against `limit` for `key`.

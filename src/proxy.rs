@@ -15,8 +15,8 @@
 //! request stays claimable.
 
 use actiongate_core::auth::secrets_equal;
-use actiongate_core::context::{EdgeInfo, Geo};
 use actiongate_core::encoding::sha256_hex;
+use actiongate_core::geo::{EdgeInfo, Geo};
 use actiongate_core::model::PendingRequest;
 use actiongate_core::proxy::{
     DEVICE_COOKIE, ForwardFacts, IdentityError, Jwks, JwtAlgorithm, METHODS, ProxyConfig,

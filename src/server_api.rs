@@ -158,7 +158,11 @@ fn query_command(req: &Request) -> Result<UserCommand, ApiError> {
                     codes.push(code.to_owned());
                 }
             }
-            "state" => state = Some(ActionState::parse(&v, "state")?),
+            "state" => {
+                state = Some(
+                    ActionState::parse(&v, "state").map_err(actiongate_core::CoreError::from)?,
+                )
+            }
             "limit" => {
                 limit = v
                     .parse::<usize>()

@@ -10,8 +10,9 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use actiongate_core::context::{Fix, History};
+use actiongate_core::context::History;
 use actiongate_core::error::CoreError;
+use actiongate_core::geo::Fix;
 use actiongate_core::model::{
     ActionRecord, Authenticator, EnrollAuthenticatorRequest, TrackRequest, TrackResponse,
     UserPatch, UserRecord,
@@ -20,7 +21,8 @@ use actiongate_core::passkeys::{self, ActionRef};
 use actiongate_core::service::{self, TrackInput};
 use actiongate_core::snapshot_cache::{Cached, SnapshotCache};
 use actiongate_core::state::ActionState;
-use actiongate_core::store::{ActionQuery, HOUR, TrackSnapshot, UserStore};
+use actiongate_core::store::{ActionQuery, TrackSnapshot, UserStore};
+use actiongate_core::time::HOUR;
 use actiongate_core::time::Millis;
 use actiongate_core::token::ActionClaims;
 use actiongate_core::webauthn::{
@@ -54,7 +56,7 @@ pub struct Track {
     pub origin: String,
     /// What the edge saw (edge proxy only).
     #[serde(default)]
-    pub edge: Option<actiongate_core::context::EdgeInfo>,
+    pub edge: Option<actiongate_core::geo::EdgeInfo>,
     /// The request held back (edge proxy only).
     #[serde(default)]
     pub pending: Option<actiongate_core::model::PendingRequest>,
@@ -235,7 +237,7 @@ pub enum UserCommand {
         /// Without a token: what the edge saw of the request, and its
         /// device cookie, for the track the sign-in is decided as.
         #[serde(default)]
-        edge: Option<actiongate_core::context::EdgeInfo>,
+        edge: Option<actiongate_core::geo::EdgeInfo>,
         #[serde(default)]
         device_id: Option<String>,
     },

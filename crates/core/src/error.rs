@@ -4,7 +4,7 @@
 //! worker maps [`ErrorKind`] to an HTTP status in one place and never shows
 //! the text of an [`CoreError::Internal`] to a client.
 
-use crate::state::ActionState;
+use crate::state::{ActionState, IllegalTransition, UnknownState};
 
 /// Broad class of a [`CoreError`], used by the HTTP layer to pick a status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +101,22 @@ pub enum CoreError {
     /// A WebAuthn ceremony was refused.
     #[error("{0}")]
     WebAuthn(#[from] crate::webauthn::WebAuthnError),
+}
+
+impl From<IllegalTransition> for CoreError {
+    fn from(e: IllegalTransition) -> Self {
+        CoreError::IllegalTransition {
+            from: e.from,
+            to: e.to,
+        }
+    }
+}
+
+impl From<UnknownState> for CoreError {
+    fn from(e: UnknownState) -> Self {
+        let message = e.to_string();
+        CoreError::field(e.field, message)
+    }
 }
 
 impl CoreError {

@@ -26,6 +26,7 @@ pub mod context;
 pub mod encoding;
 pub mod error;
 pub mod events;
+pub mod geo;
 pub mod ids;
 pub mod lists;
 pub mod memory;

@@ -3,11 +3,13 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use crate::context::{Fix, History};
+use crate::context::History;
 use crate::error::CoreError;
+use crate::geo::Fix;
 use crate::model::{ActionRecord, Authenticator, UserRecord};
-use crate::store::{ActionQuery, DAY, HOUR, MAX_PAGE_SIZE, TrackSnapshot, UserStore};
+use crate::store::{ActionQuery, MAX_PAGE_SIZE, TrackSnapshot, UserStore};
 use crate::time::Millis;
+use crate::time::{DAY, HOUR};
 
 /// One user's data in memory.
 #[derive(Debug, Default)]

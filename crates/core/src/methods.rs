@@ -59,6 +59,57 @@ impl VerificationMethod {
     }
 }
 
+/// Problems with the method fields that action configurations and rules
+/// share: a method listed twice, a default method that is not allowed (the
+/// allowed ones are `methods`, or `fallback` when `methods` is empty), and a
+/// prompt for anything but a passkey.
+pub fn method_problems(
+    methods: &[VerificationMethod],
+    default: Option<VerificationMethod>,
+    prompt: &[VerificationMethod],
+    fallback: &[VerificationMethod],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, m) in methods.iter().enumerate() {
+        if methods.get(..i).is_some_and(|before| before.contains(m)) {
+            problems.push(format!(
+                "verificationMethods[{i}]: {} is listed twice",
+                name(*m)
+            ));
+        }
+    }
+    let allowed = if methods.is_empty() {
+        fallback
+    } else {
+        methods
+    };
+    if let Some(d) = default
+        && !allowed.is_empty()
+        && !allowed.contains(&d)
+    {
+        problems.push(format!(
+            "defaultVerificationMethod: {} is not among the allowed verificationMethods",
+            name(d)
+        ));
+    }
+    for (i, m) in prompt.iter().enumerate() {
+        if *m != VerificationMethod::Passkey {
+            problems.push(format!(
+                "promptToEnrollVerificationMethods[{i}]: only PASSKEY can be prompted for, not {}",
+                name(*m)
+            ));
+        }
+    }
+    problems
+}
+
+fn name(m: VerificationMethod) -> String {
+    serde_json::to_value(m)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

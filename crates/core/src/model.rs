@@ -7,8 +7,9 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+use crate::error::CoreError;
 use crate::methods::VerificationMethod;
-use crate::state::ActionState;
+use crate::state::{ActionState, Actor, check_transition};
 use crate::time::{Millis, to_rfc3339};
 
 /// Body of `POST /v1/users/{userId}/actions/{action}` (the SDK's `TrackAttributes`).
@@ -60,7 +61,7 @@ pub struct TrackRequest {
     /// ActionGate extension: where the end user is, when the app knows
     /// (e.g. from Cloudflare's `CF-IPCountry`); used by `ip.*` rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub geo: Option<crate::context::Geo>,
+    pub geo: Option<crate::geo::Geo>,
 }
 
 /// A rule that matched an action, as get action reports it.
@@ -177,7 +178,7 @@ pub struct Whereabouts {
     pub country: Option<String>,
     /// The location.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fix: Option<crate::context::Fix>,
+    pub fix: Option<crate::geo::Fix>,
     /// A client that verified for this action showed another device or
     /// country (say, the victim's phone, for a request an attacker made):
     /// its proof does not make these whereabouts known.
@@ -269,6 +270,22 @@ pub enum Cause {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
     },
+}
+
+impl Cause {
+    /// Who takes a state change for this cause (what the state machine
+    /// checks).
+    pub fn actor(&self) -> Actor {
+        match self {
+            Cause::Review { .. } => Actor::Reviewer,
+            Cause::Challenge { .. }
+            | Cause::SignIn { .. }
+            | Cause::TooManyAttempts
+            | Cause::Enrolled { .. } => Actor::Challenge,
+            Cause::Api | Cause::Track { .. } => Actor::Api,
+            Cause::Vetoed { .. } => Actor::Veto,
+        }
+    }
 }
 
 /// The wire form of a [`StateChange`] (`at` in RFC 3339).
@@ -427,9 +444,22 @@ impl ActionRecord {
         self.updated_at = now;
     }
 
-    /// Move to `to` for `cause` at `now`, appending to the audit trail.
-    /// The caller has checked the transition.
-    pub fn set_state(&mut self, to: ActionState, cause: Cause, now: Millis) {
+    /// Move to `to` for `cause` at `now`, appending to the audit trail,
+    /// when the state machine lets `cause` take that edge (the only way an
+    /// action's state changes after it is tracked). `Ok(false)`: the action
+    /// is already in `to`, nothing changes.
+    ///
+    /// # Errors
+    /// [`CoreError::IllegalTransition`] naming both states.
+    pub fn move_to(
+        &mut self,
+        to: ActionState,
+        cause: Cause,
+        now: Millis,
+    ) -> Result<bool, CoreError> {
+        if !check_transition(self.state, to, cause.actor())? {
+            return Ok(false);
+        }
         self.history.push(StateChange {
             from: Some(self.state),
             to,
@@ -439,6 +469,7 @@ impl ActionRecord {
         self.state = to;
         self.state_updated_at = now;
         self.updated_at = now;
+        Ok(true)
     }
 
     /// The query-actions item.

@@ -179,7 +179,7 @@ pub fn validate_rule(rule_id: &str, rule: &RuleInput, lists: &ListTypes) -> Vec<
         );
     }
     // Without methods of its own a rule keeps the action's, so any default goes.
-    problems.extend(crate::config::method_problems(
+    problems.extend(crate::methods::method_problems(
         &rule.verification_methods,
         rule.default_verification_method,
         &rule.prompt_to_enroll_verification_methods,

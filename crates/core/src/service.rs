@@ -7,9 +7,10 @@
 use serde_json::Value;
 
 use crate::config::ActionConfiguration;
-use crate::context::{self, EdgeInfo, History, Signals};
+use crate::context::{self, History, Signals};
 use crate::error::CoreError;
 use crate::events::Event;
+use crate::geo::EdgeInfo;
 use crate::ids::{check_action_code, check_idempotency_key, check_user_id};
 use crate::methods::{DEFAULT_METHODS, VerificationMethod};
 use crate::model::{
@@ -20,7 +21,7 @@ use crate::model::{
 use crate::otp::Channel;
 use crate::redirect::RedirectAllowlist;
 use crate::rules::{CompiledRules, Evaluation};
-use crate::state::{ActionState, Actor, Outcome, check_transition};
+use crate::state::{ActionState, Outcome};
 use crate::store::{ActionQuery, UserStore};
 use crate::throttle::{Guesses, Refusal};
 use crate::time::Millis;
@@ -462,15 +463,13 @@ pub fn complete_challenge<S: UserStore>(
         ActionState::ChallengeSucceeded
     };
     // Only a pending challenge completes (the no-op rule of updates does not apply).
-    if record.state != ActionState::ChallengeRequired
-        || !check_transition(record.state, to, Actor::Challenge)?
-    {
+    if record.state != ActionState::ChallengeRequired {
         return Err(CoreError::IllegalTransition {
             from: record.state,
             to,
         });
     }
-    record.set_state(to, Cause::Challenge { method }, now);
+    record.move_to(to, Cause::Challenge { method }, now)?;
     record.verification_method = Some(method);
     save_state_change(store, &record)?;
     Ok(record)
@@ -1411,8 +1410,7 @@ fn count_wrong_code<S: UserStore>(
     record.failed_attempts = record.failed_attempts.saturating_add(1);
     record.updated_at = now;
     if record.failed_attempts > crate::otp::MAX_FAILED_ATTEMPTS && !confirming_only {
-        check_transition(record.state, ActionState::ChallengeFailed, Actor::Challenge)?;
-        record.set_state(ActionState::ChallengeFailed, Cause::TooManyAttempts, now);
+        record.move_to(ActionState::ChallengeFailed, Cause::TooManyAttempts, now)?;
         record.sent_code = None;
         save_state_change(store, &record)?;
         return Ok(CodeCheck::Failed);
@@ -1482,18 +1480,8 @@ pub fn update_state<S: UserStore>(
     cause: Cause,
     now: Millis,
 ) -> Result<ActionRecord, CoreError> {
-    let actor = match cause {
-        Cause::Review { .. } => Actor::Reviewer,
-        Cause::Challenge { .. }
-        | Cause::SignIn { .. }
-        | Cause::TooManyAttempts
-        | Cause::Enrolled { .. } => Actor::Challenge,
-        Cause::Api | Cause::Track { .. } => Actor::Api,
-        Cause::Vetoed { .. } => Actor::Veto,
-    };
     let mut record = get_action(store, code, key)?;
-    if check_transition(record.state, to, actor)? {
-        record.set_state(to, cause, now);
+    if record.move_to(to, cause, now)? {
         save_state_change(store, &record)?;
     }
     Ok(record)

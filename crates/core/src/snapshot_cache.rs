@@ -20,10 +20,12 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use crate::context::{Fix, History};
+use crate::context::History;
 use crate::error::CoreError;
+use crate::geo::Fix;
 use crate::model::{ActionRecord, Authenticator, UserRecord};
-use crate::store::{ActionQuery, DAY, TrackSnapshot, UserStore};
+use crate::store::{ActionQuery, TrackSnapshot, UserStore};
+use crate::time::DAY;
 use crate::time::Millis;
 
 /// Most devices, countries or action codes remembered.

@@ -37,8 +37,6 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-use crate::error::CoreError;
-
 /// Configured result of evaluating an action (`defaultUserActionResult`, a rule's `type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -114,22 +112,18 @@ impl ActionState {
         }
     }
 
-    /// Parse a wire name.
+    /// Parse a wire name; `field` names where it came from.
     ///
     /// # Errors
-    /// [`CoreError::InvalidField`] naming `field` when `s` is not a state.
-    pub fn parse(s: &str, field: &str) -> Result<Self, CoreError> {
+    /// [`UnknownState`] (a [`crate::CoreError::InvalidField`] naming `field`)
+    /// when `s` is not a state.
+    pub fn parse(s: &str, field: &str) -> Result<Self, UnknownState> {
         ALL_STATES
             .into_iter()
             .find(|st| st.as_str() == s)
-            .ok_or_else(|| {
-                CoreError::field(
-                    field,
-                    format!(
-                        "unknown state {s:?}, expected one of {}",
-                        ALL_STATES.map(|s| s.as_str()).join(", ")
-                    ),
-                )
+            .ok_or_else(|| UnknownState {
+                field: field.to_owned(),
+                value: s.to_owned(),
             })
     }
 
@@ -156,6 +150,45 @@ impl fmt::Display for ActionState {
     }
 }
 
+/// A name that is no state (see [`ActionState::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownState {
+    /// Where the name came from.
+    pub field: String,
+    /// The name.
+    pub value: String,
+}
+
+impl fmt::Display for UnknownState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown state {:?}, expected one of {}",
+            self.value,
+            ALL_STATES.map(|s| s.as_str()).join(", ")
+        )
+    }
+}
+
+/// A state change the state machine refuses (see [`check_transition`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IllegalTransition {
+    /// Current state.
+    pub from: ActionState,
+    /// Requested state.
+    pub to: ActionState,
+}
+
+impl fmt::Display for IllegalTransition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "cannot change action state from {} to {}",
+            self.from, self.to
+        )
+    }
+}
+
 /// Who asks for a state change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {
@@ -174,14 +207,17 @@ pub enum Actor {
 /// Returns `Ok(true)` when the state changes, `Ok(false)` for a no-op (the
 /// action is already in `to`).
 ///
+/// Actions move only through `ActionRecord::move_to` (in the model),
+/// which checks here first.
+///
 /// # Errors
-/// [`CoreError::IllegalTransition`] naming both states when the edge does not
-/// exist or `actor` may not take it.
+/// [`IllegalTransition`] naming both states when the edge does not exist or
+/// `actor` may not take it.
 pub fn check_transition(
     from: ActionState,
     to: ActionState,
     actor: Actor,
-) -> Result<bool, CoreError> {
+) -> Result<bool, IllegalTransition> {
     use ActionState as S;
     use Actor as A;
     if from == to {
@@ -203,7 +239,7 @@ pub fn check_transition(
     if allowed {
         Ok(true)
     } else {
-        Err(CoreError::IllegalTransition { from, to })
+        Err(IllegalTransition { from, to })
     }
 }
 
@@ -225,7 +261,7 @@ mod tests {
     fn refused(from: S, to: S, actor: A) {
         assert_eq!(
             check_transition(from, to, actor),
-            Err(CoreError::IllegalTransition { from, to }),
+            Err(IllegalTransition { from, to }),
             "{from} -> {to} by {actor:?} must be refused"
         );
     }
@@ -355,7 +391,7 @@ mod tests {
         for s in ALL_STATES {
             assert_eq!(ActionState::parse(s.as_str(), "state"), Ok(s));
         }
-        let err = ActionState::parse("DONE", "state").unwrap_err();
+        let err = crate::CoreError::from(ActionState::parse("DONE", "state").unwrap_err());
         assert!(err.to_string().starts_with("state: unknown state \"DONE\""));
     }
 }

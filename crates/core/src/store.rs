@@ -6,16 +6,12 @@
 //! is atomic inside the object, which is what makes idempotency hold under
 //! concurrent requests.
 
-use crate::context::{Fix, History};
+use crate::context::History;
 use crate::error::CoreError;
+use crate::geo::Fix;
 use crate::model::{ActionRecord, Authenticator, UserRecord};
 use crate::state::ActionState;
 use crate::time::Millis;
-
-/// An hour, for the history windows.
-pub const HOUR: Millis = 3_600_000;
-/// A day, the longest history window.
-pub const DAY: Millis = 24 * HOUR;
 
 /// What a track reads before it decides.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -11,6 +11,10 @@ use crate::error::CoreError;
 /// Milliseconds since 1970-01-01T00:00:00Z.
 pub type Millis = i64;
 
+/// An hour in milliseconds (history windows).
+pub const HOUR: Millis = 3_600_000;
+/// A day in milliseconds, the longest history window.
+pub const DAY: Millis = 24 * HOUR;
 const DAY_MS: i64 = 86_400_000;
 
 /// Days since 1970-01-01 of a date (month 1–12, day 1–31).

@@ -1,11 +1,11 @@
 use super::*;
-use crate::context::{EdgeInfo, Geo};
+use crate::geo::{EdgeInfo, Geo};
 use crate::memory::MemoryUserStore;
 use crate::methods::VerificationMethod;
 use crate::model::TrackRequest;
 use crate::redirect::RedirectAllowlist;
 use crate::service::{self, TrackInput};
-use crate::store::HOUR;
+use crate::time::HOUR;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -147,7 +147,7 @@ fn a_warm_cache_answers_what_the_store_would_through_any_sequence_of_writes() {
                     // and a place tracks ask about (a challenge passed).
                     let device = dice.pick(&["d1", "d2", "d3"]);
                     let country = dice.pick(&["NZ", "AU"]);
-                    let fix = (dice.below(2) == 0).then_some(crate::context::Fix {
+                    let fix = (dice.below(2) == 0).then_some(crate::geo::Fix {
                         latitude: -36.8,
                         longitude: 174.7,
                         at: now,
