@@ -15,7 +15,7 @@
 //! origin, `Sec-Fetch-Site: cross-site | same-site`): with a cached Basic
 //! login or a cookie, a page elsewhere must not be able to act.
 
-use actiongate_core::admin::{self, AdminSession, CSRF_HEADER, SESSION_TTL_SECS};
+use actiongate_core::auth::admin_session::{self, AdminSession, CSRF_HEADER, SESSION_TTL_SECS};
 use serde::Deserialize;
 use serde_json::json;
 use worker::{Date, Env, Headers, Method, Request, Response};
@@ -51,13 +51,14 @@ async fn current_session(
     let Some(all) = header(req, "Cookie") else {
         return Ok(None);
     };
-    let Some(session) = actiongate_core::proxy::cookie(&all, admin::cookie_name(https(req)))
-        .and_then(|t| admin::open(secret, t, now_secs()))
+    let Some(session) =
+        actiongate_core::proxy::cookie(&all, admin_session::cookie_name(https(req)))
+            .and_then(|t| admin_session::open(secret, t, now_secs()))
     else {
         return Ok(None);
     };
     let revoked = crate::config_store::kv(env)?
-        .get(&admin::revocation_key(&session))
+        .get(&admin_session::revocation_key(&session))
         .text()
         .await
         .map_err(ApiError::unavailable)?;
@@ -72,7 +73,7 @@ async fn revoke(env: &Env, session: &AdminSession) -> Result<(), ApiError> {
     // KV keeps an entry for at least 60 s.
     let ttl = session.exp.saturating_sub(now_secs()).max(60);
     crate::config_store::kv(env)?
-        .put(&admin::revocation_key(session), "revoked")
+        .put(&admin_session::revocation_key(session), "revoked")
         .map_err(ApiError::unavailable)?
         .expiration_ttl(ttl)
         .execute()
@@ -118,7 +119,9 @@ pub async fn authorize(req: &Request, env: &Env) -> Result<(), ApiError> {
     }
     let secret = settings::secret(env, SECRET)?;
     match current_session(req, env, &secret).await? {
-        Some(session) if admin::csrf_ok(&session, header(req, CSRF_HEADER).as_deref()) => Ok(()),
+        Some(session) if admin_session::csrf_ok(&session, header(req, CSRF_HEADER).as_deref()) => {
+            Ok(())
+        }
         Some(_) => Err(ApiError::new(
             403,
             "csrf_token_missing",
@@ -148,7 +151,7 @@ fn session_cookie(req: &Request, value: &str, max_age: u64) -> String {
     let secure = https(req);
     format!(
         "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
-        admin::cookie_name(secure),
+        admin_session::cookie_name(secure),
         if secure { "; Secure" } else { "" }
     )
 }
@@ -183,7 +186,8 @@ pub async fn session(mut req: Request, env: &Env) -> Result<Response, ApiError> 
             crate::limits::check(env, crate::limits::Limit::Unauthenticated, &ip).await?;
             let body = crate::http::read_json_body(&mut req).await?;
             let s: SignIn = actiongate_core::error::parse_json(&body)?;
-            if !actiongate_core::auth::secrets_equal(s.secret.as_bytes(), secret.as_bytes()) {
+            if !actiongate_core::auth::basic::secrets_equal(s.secret.as_bytes(), secret.as_bytes())
+            {
                 return Err(ApiError::new(
                     401,
                     "unauthorized",
@@ -199,7 +203,7 @@ pub async fn session(mut req: Request, env: &Env) -> Result<Response, ApiError> 
                 exp: now_secs() + SESSION_TTL_SECS,
                 csrf: actiongate_core::encoding::b64url(csrf),
             };
-            let token = admin::seal(&secret, &session);
+            let token = admin_session::seal(&secret, &session);
             let resp = json_response(
                 200,
                 &json!({"csrfToken": session.csrf, "expiresAt": session.exp}),
@@ -212,7 +216,7 @@ pub async fn session(mut req: Request, env: &Env) -> Result<Response, ApiError> 
         },
         _ => {
             if let Some(s) = &current {
-                if !admin::csrf_ok(s, header(&req, CSRF_HEADER).as_deref()) {
+                if !admin_session::csrf_ok(s, header(&req, CSRF_HEADER).as_deref()) {
                     return Err(ApiError::new(
                         403,
                         "csrf_token_missing",

@@ -10,9 +10,9 @@
 //! Browsers call it from the app's origin, so answers carry CORS headers for
 //! the origins of `REDIRECT_URL_ALLOWLIST` (and the worker's own).
 
+use actiongate_core::auth::otp::Channel;
+use actiongate_core::auth::token::ActionClaims;
 use actiongate_core::error::parse_json;
-use actiongate_core::otp::Channel;
-use actiongate_core::token::ActionClaims;
 use serde::Deserialize;
 use worker::{Date, Env, Headers, Method, Request, Response};
 
@@ -211,7 +211,7 @@ impl EnrollAddressRequest {
 /// issuer), valid as long as the link's secret.
 fn magic_link_base(req: &Request, env: &Env, claims: &ActionClaims) -> Result<String, ApiError> {
     let url = req.url().map_err(ApiError::internal)?;
-    let ttl = u64::try_from(actiongate_core::otp::EMAIL_CODE_TTL_MS / 1000).unwrap_or(600);
+    let ttl = u64::try_from(actiongate_core::auth::otp::EMAIL_CODE_TTL_MS / 1000).unwrap_or(600);
     let token = settings::token_keys(env)?
         .sign_link(
             &ActionClaims {

@@ -18,9 +18,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use actiongate_core::config::ActionConfiguration;
-use actiongate_core::lists::{ValueList, ValueSet};
-use actiongate_core::rules::{CompiledRules, ListTypes, referenced_lists};
+use actiongate_core::policy::config::ActionConfiguration;
+use actiongate_core::policy::lists::{ValueList, ValueSet};
+use actiongate_core::policy::rules::{CompiledRules, ListTypes, referenced_lists};
 use worker::{Date, Env, KvStore};
 
 use crate::http::ApiError;
@@ -201,7 +201,7 @@ async fn load_list(env: &Env, alias: &str, now: u64) -> Result<Option<Rc<CachedL
 pub fn parts(
     policy: Option<&Policy>,
 ) -> (
-    Option<&actiongate_core::config::ActionConfiguration>,
+    Option<&actiongate_core::policy::config::ActionConfiguration>,
     Option<&CompiledRules>,
 ) {
     (

@@ -1,7 +1,7 @@
 //! Limits per client IP and per destination, with Cloudflare's Workers Rate
 //! Limiting binding (`[[ratelimits]]` in `wrangler.toml`; it also runs under
 //! `wrangler dev`). Per-user limits are exact and live in the user's Durable
-//! Object (see `actiongate_core::throttle`); these are per location, so
+//! Object (see `actiongate_core::auth::throttle`); these are per location, so
 //! approximate, and catch what spreads over many users: one network trying
 //! codes or sign-ins for many accounts, or one mailbox or phone number
 //! flooded through several accounts.

@@ -8,7 +8,7 @@
 //!   cannot be deleted.
 //! - `simulate`: a hypothetical track, evaluated without writing.
 //! - `configuration` (PUT) and `configuration/validate` (POST): a whole
-//!   configuration document (see `actiongate_core::config_doc`), validated
+//!   configuration document (see `actiongate_core::policy::config_doc`), validated
 //!   as one; PUT writes it only when all of it is valid.
 //!
 //! - `users/{userId}` (GET): profile, authenticators and recent actions with
@@ -21,13 +21,13 @@
 //! invalid is stored, and refreshes this isolate's cache.
 
 use actiongate_core::CoreError;
-use actiongate_core::config::{ActionConfiguration, ActionConfigurationInput};
-use actiongate_core::config_doc::ConfigDocument;
+use actiongate_core::actions::model::TrackRequest;
 use actiongate_core::error::parse_json;
 use actiongate_core::ids::{check_action_code, check_user_id};
-use actiongate_core::lists::{ValueList, ValueListInput};
-use actiongate_core::model::TrackRequest;
-use actiongate_core::rules::{MAX_RULES, Rule, RuleInput, referenced_lists, validate_rule};
+use actiongate_core::policy::config::{ActionConfiguration, ActionConfigurationInput};
+use actiongate_core::policy::config_doc::ConfigDocument;
+use actiongate_core::policy::lists::{ValueList, ValueListInput};
+use actiongate_core::policy::rules::{MAX_RULES, Rule, RuleInput, referenced_lists, validate_rule};
 use serde::Deserialize;
 use worker::{Date, Env, Method, Request, Response};
 

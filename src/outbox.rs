@@ -14,7 +14,7 @@
 //! in the same sink, so the review queue never sees a `leave` before its
 //! `enter`. After [`MAX_ATTEMPTS`] an event is dropped and logged.
 
-use actiongate_core::events::{Event, ReviewChange};
+use actiongate_core::actions::events::{Event, ReviewChange};
 use serde::Deserialize;
 use std::cell::Cell;
 use worker::{Date, Env, SqlStorageValue, State};
@@ -575,7 +575,7 @@ async fn deliver_counts(state: &State, env: &Env) -> Result<(), String> {
 /// # Errors
 /// When SQLite refuses.
 pub(crate) fn count_tracks(sql: &worker::SqlStorage) -> Result<bool, String> {
-    use actiongate_core::state::ActionState;
+    use actiongate_core::actions::state::ActionState;
     #[derive(Deserialize)]
     struct Mark {
         user_id: String,

@@ -18,10 +18,10 @@
 //! | the same four under `security-key` (answers without `challengeId`) | token |
 //! | `POST /v1/client/user-authenticators/passkey/skip-prompt` | token |
 
+use actiongate_core::auth::methods::VerificationMethod;
+use actiongate_core::auth::webauthn::{UserVerification, WebAuthnError};
 use actiongate_core::error::{CoreError, parse_json};
-use actiongate_core::methods::VerificationMethod;
-use actiongate_core::passkeys;
-use actiongate_core::webauthn::{UserVerification, WebAuthnError};
+use actiongate_core::service::passkeys;
 use serde::Deserialize;
 use serde_json::json;
 use worker::{Date, Env, Method, Request, Response};
@@ -187,7 +187,7 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
             if ceremony.idempotency_key.is_some() {
                 return Err(CoreError::from(WebAuthnError::InvalidChallengeId).into());
             }
-            let options = actiongate_core::webauthn::request_options(
+            let options = actiongate_core::auth::webauthn::request_options(
                 &rp,
                 &ceremony.challenge_bytes().map_err(CoreError::from)?,
                 &[],
@@ -293,14 +293,16 @@ fn now_secs() -> u64 {
 async fn discoverable(
     env: &Env,
     action: Option<&str>,
-    rp: &actiongate_core::webauthn::RelyingParty,
+    rp: &actiongate_core::auth::webauthn::RelyingParty,
 ) -> Result<passkeys::Begun, ApiError> {
     let code = action.unwrap_or(passkeys::DEFAULT_SIGN_IN_ACTION);
     actiongate_core::ids::check_action_code(code, "action")?;
     let policy = crate::config_store::load(env, code).await?;
     let (allowed, uv) = match &policy {
         Some(p) => {
-            if p.config.input.default_user_action_result == actiongate_core::state::Outcome::Block {
+            if p.config.input.default_user_action_result
+                == actiongate_core::actions::state::Outcome::Block
+            {
                 return Err(ApiError::new(
                     403,
                     "action_blocked",
@@ -313,7 +315,7 @@ async fn discoverable(
             )
         }
         None => (
-            actiongate_core::methods::DEFAULT_METHODS.to_vec(),
+            actiongate_core::auth::methods::DEFAULT_METHODS.to_vec(),
             UserVerification::default(),
         ),
     };
@@ -337,7 +339,7 @@ async fn discoverable(
 
 /// The user a discoverable credential names (its user handle is the user id).
 fn user_of(credential: &serde_json::Value) -> Result<String, ApiError> {
-    let response: actiongate_core::webauthn::AuthenticationResponse =
+    let response: actiongate_core::auth::webauthn::AuthenticationResponse =
         parse_json(credential.to_string().as_bytes())?;
     let handle = response
         .user_handle()

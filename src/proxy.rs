@@ -14,10 +14,10 @@
 //! 503 (fail closed); an unreachable origin is 502 and the held-back
 //! request stays claimable.
 
-use actiongate_core::auth::secrets_equal;
+use actiongate_core::actions::model::PendingRequest;
+use actiongate_core::auth::basic::secrets_equal;
 use actiongate_core::encoding::sha256_hex;
 use actiongate_core::geo::{EdgeInfo, Geo};
-use actiongate_core::model::PendingRequest;
 use actiongate_core::proxy::{
     DEVICE_COOKIE, ForwardFacts, IdentityError, Jwks, JwtAlgorithm, METHODS, ProxyConfig,
     RequestParts, RouteConfig, Selection, SessionKeys, ambiguous_path, body_method_overrides,

@@ -129,7 +129,7 @@ pub fn authenticate_header(
     secret_name: &str,
 ) -> Result<(), ApiError> {
     let secret = crate::settings::secret(env, secret_name)?;
-    actiongate_core::auth::check_basic(header, &secret).map_err(|f| {
+    actiongate_core::auth::basic::check_basic(header, &secret).map_err(|f| {
         let mut e = ApiError::new(401, "unauthorized", f.description());
         e.headers
             .push(("WWW-Authenticate", "Basic realm=\"ActionGate\"".to_owned()));

@@ -5,13 +5,13 @@
 //! and hands the work to the user's Durable Object, whose answer is the
 //! response. Nothing here decides anything.
 
+use actiongate_core::actions::model::{TrackRequest, UpdateActionRequest};
+use actiongate_core::actions::state::ActionState;
+use actiongate_core::auth::token::TokenError;
 use actiongate_core::error::parse_json;
 use actiongate_core::ids::{check_action_code, check_idempotency_key, check_user_id};
-use actiongate_core::model::{TrackRequest, UpdateActionRequest};
-use actiongate_core::state::ActionState;
 use actiongate_core::store::MAX_PAGE_SIZE;
 use actiongate_core::time::parse_date;
-use actiongate_core::token::TokenError;
 use serde::Deserialize;
 use worker::{Date, Env, Method, Request, RequestInit, Response};
 

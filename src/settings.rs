@@ -25,8 +25,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use actiongate_core::auth::token::TokenKeys;
 use actiongate_core::redirect::RedirectAllowlist;
-use actiongate_core::token::TokenKeys;
 use worker::Env;
 
 use crate::http::ApiError;
@@ -233,7 +233,7 @@ pub fn redirect_allowlist(env: &Env) -> Result<Rc<RedirectAllowlist>, ApiError> 
 }
 
 /// The WebAuthn relying party for a request to the worker at `url`.
-pub fn relying_party(env: &Env, url: &url::Url) -> actiongate_core::webauthn::RelyingParty {
+pub fn relying_party(env: &Env, url: &url::Url) -> actiongate_core::auth::webauthn::RelyingParty {
     let id = match var(env, "PASSKEY_RP_ID").trim() {
         "" => url.host_str().unwrap_or_default().to_owned(),
         s => s.to_owned(),
@@ -250,27 +250,27 @@ pub fn relying_party(env: &Env, url: &url::Url) -> actiongate_core::webauthn::Re
             .map(|o| o.trim().trim_end_matches('/').to_owned())
             .filter(|o| !o.is_empty()),
     );
-    actiongate_core::webauthn::RelyingParty { id, name, origins }
+    actiongate_core::auth::webauthn::RelyingParty { id, name, origins }
 }
 
 /// Keys that seal WebAuthn ceremonies (derived from the token signing keys).
 ///
 /// # Errors
 /// 500 when `TOKEN_SIGNING_KEY` is missing.
-pub fn ceremony_keys(env: &Env) -> Result<actiongate_core::webauthn::CeremonyKeys, ApiError> {
+pub fn ceremony_keys(env: &Env) -> Result<actiongate_core::auth::webauthn::CeremonyKeys, ApiError> {
     let current = secret(env, "TOKEN_SIGNING_KEY")?;
     let previous = optional_secret(env, "TOKEN_SIGNING_KEY_PREVIOUS");
-    Ok(actiongate_core::webauthn::CeremonyKeys::new(
+    Ok(actiongate_core::auth::webauthn::CeremonyKeys::new(
         current.as_bytes(),
         previous.as_deref().map(str::as_bytes),
     ))
 }
 
 /// `PASSKEY_COUNTER_REGRESSION`.
-pub fn counter_policy(env: &Env) -> actiongate_core::passkeys::CounterPolicy {
+pub fn counter_policy(env: &Env) -> actiongate_core::service::passkeys::CounterPolicy {
     if var(env, "PASSKEY_COUNTER_REGRESSION").trim() == "report" {
-        actiongate_core::passkeys::CounterPolicy::Report
+        actiongate_core::service::passkeys::CounterPolicy::Report
     } else {
-        actiongate_core::passkeys::CounterPolicy::Reject
+        actiongate_core::service::passkeys::CounterPolicy::Reject
     }
 }

@@ -10,25 +10,25 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use actiongate_core::context::History;
-use actiongate_core::error::CoreError;
-use actiongate_core::geo::Fix;
-use actiongate_core::model::{
+use actiongate_core::actions::model::{
     ActionRecord, Authenticator, EnrollAuthenticatorRequest, TrackRequest, TrackResponse,
     UserPatch, UserRecord,
 };
-use actiongate_core::passkeys::{self, ActionRef};
-use actiongate_core::service::{self, TrackInput};
-use actiongate_core::snapshot_cache::{Cached, SnapshotCache};
-use actiongate_core::state::ActionState;
-use actiongate_core::store::{ActionQuery, TrackSnapshot, UserStore};
-use actiongate_core::time::HOUR;
-use actiongate_core::time::Millis;
-use actiongate_core::token::ActionClaims;
-use actiongate_core::webauthn::{
+use actiongate_core::actions::state::ActionState;
+use actiongate_core::auth::token::ActionClaims;
+use actiongate_core::auth::webauthn::{
     AuthenticationResponse, Ceremony, RegistrationResponse, RelyingParty, UserVerification,
     WebAuthnError,
 };
+use actiongate_core::error::CoreError;
+use actiongate_core::geo::Fix;
+use actiongate_core::policy::context::History;
+use actiongate_core::service::passkeys::{self, ActionRef};
+use actiongate_core::service::{self, TrackInput};
+use actiongate_core::store::snapshot_cache::{Cached, SnapshotCache};
+use actiongate_core::store::{ActionQuery, TrackSnapshot, UserStore};
+use actiongate_core::time::HOUR;
+use actiongate_core::time::Millis;
 use serde::{Deserialize, Serialize};
 use worker::{
     Date, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State,
@@ -59,7 +59,7 @@ pub struct Track {
     pub edge: Option<actiongate_core::geo::EdgeInfo>,
     /// The request held back (edge proxy only).
     #[serde(default)]
-    pub pending: Option<actiongate_core::model::PendingRequest>,
+    pub pending: Option<actiongate_core::actions::model::PendingRequest>,
 }
 
 /// Where a verifying client is (its device cookie, its country), so that a
@@ -134,7 +134,7 @@ pub enum UserCommand {
         user_id: String,
         action_code: String,
         idempotency_key: String,
-        channel: actiongate_core::otp::Channel,
+        channel: actiongate_core::auth::otp::Channel,
         enroll_to: Option<String>,
         #[serde(default)]
         proved: bool,
@@ -144,7 +144,7 @@ pub enum UserCommand {
         user_id: String,
         action_code: String,
         idempotency_key: String,
-        channel: actiongate_core::otp::Channel,
+        channel: actiongate_core::auth::otp::Channel,
         code: String,
         #[serde(default)]
         verifier: Verifier,
@@ -205,7 +205,7 @@ pub enum UserCommand {
         action_code: String,
         idempotency_key: String,
         registration: bool,
-        method: actiongate_core::methods::VerificationMethod,
+        method: actiongate_core::auth::methods::VerificationMethod,
         username: Option<String>,
         attachment: Option<String>,
         rp: RelyingParty,
@@ -659,7 +659,7 @@ impl UserStore for SqlUserStore {
             history: HistoryRow,
         }
         // The history's counts, and the creation times they count (which a
-        // user object keeps: see actiongate_core::snapshot_cache).
+        // user object keeps: see actiongate_core::store::snapshot_cache).
         let row: Row = self.one_row(
             &format!(
                 "SELECT (SELECT data FROM profile WHERE id = 1) AS profile,
@@ -765,7 +765,10 @@ impl UserStore for SqlUserStore {
         .map(|_| ())
     }
 
-    fn emit(&self, event: actiongate_core::events::Event) -> std::result::Result<(), CoreError> {
+    fn emit(
+        &self,
+        event: actiongate_core::actions::events::Event,
+    ) -> std::result::Result<(), CoreError> {
         // Analytics: a track's stored action is counted when its batch is
         // made (`outbox::count_tracks`), so nothing more is written for it;
         // any other count moves one counter of this user's open batch (see
@@ -1092,7 +1095,7 @@ impl UserObject {
                 let record = service::get_action(&store, &action_code, &idempotency_key)?;
                 let auths = store.list_authenticators()?;
                 let user = service::get_user(&store, &user_id)?;
-                let has = |m: actiongate_core::methods::VerificationMethod| {
+                let has = |m: actiongate_core::auth::methods::VerificationMethod| {
                     auths
                         .iter()
                         .any(|a| a.verified_at.is_some() && a.verification_method == m)
@@ -1111,7 +1114,7 @@ impl UserObject {
                 let has_app = auths.iter().any(|a| {
                     a.verified_at.is_some()
                         && a.verification_method
-                            == actiongate_core::methods::VerificationMethod::AuthenticatorApp
+                            == actiongate_core::auth::methods::VerificationMethod::AuthenticatorApp
                 });
                 // The message in the action's locale, else English.
                 let message = policy.as_ref().and_then(|p| {
@@ -1138,8 +1141,8 @@ impl UserObject {
                         "isEnrolled": user.is_enrolled,
                         "enrolledVerificationMethods": user.enrolled_verification_methods,
                         "hasAuthenticatorApp": has_app,
-                        "hasPasskey": has(actiongate_core::methods::VerificationMethod::Passkey),
-                        "hasSecurityKey": has(actiongate_core::methods::VerificationMethod::SecurityKey),
+                        "hasPasskey": has(actiongate_core::auth::methods::VerificationMethod::Passkey),
+                        "hasSecurityKey": has(actiongate_core::auth::methods::VerificationMethod::SecurityKey),
                         "promptPasskey": prompt_passkey,
                         "unlockMethods": unlock_methods,
                         "enrollmentUnlocked": record.enrollment_unlocked_by.is_some(),
@@ -1222,11 +1225,11 @@ impl UserObject {
                 getrandom::fill(&mut random)
                     .map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
                 // A magic link carries a 128-bit secret; codes are six digits.
-                let digits = if channel == actiongate_core::otp::Channel::MagicLink {
+                let digits = if channel == actiongate_core::auth::otp::Channel::MagicLink {
                     actiongate_core::encoding::b64url(random.get(..16).unwrap_or(&[]))
                         + &actiongate_core::encoding::b64url(random.get(16..).unwrap_or(&[]))
                 } else {
-                    actiongate_core::otp::six_digits(random.get(..8).unwrap_or(&[]))
+                    actiongate_core::auth::otp::six_digits(random.get(..8).unwrap_or(&[]))
                         .ok_or_else(|| ApiError::internal("no random bytes"))?
                 };
                 let salt: String = random.iter().skip(8).map(|b| format!("{b:02x}")).collect();
@@ -1352,7 +1355,7 @@ impl UserObject {
                     &action_code,
                     &idempotency_key,
                     state,
-                    actiongate_core::model::Cause::Api,
+                    actiongate_core::actions::model::Cause::Api,
                     now_ms(),
                 )?;
                 json_response(200, &r.to_get_response())
@@ -1586,7 +1589,7 @@ impl UserObject {
                     ..TrackInput::new(
                         &user_id,
                         &code,
-                        actiongate_core::model::TrackRequest {
+                        actiongate_core::actions::model::TrackRequest {
                             device_id,
                             ..Default::default()
                         },
@@ -1682,7 +1685,7 @@ impl UserObject {
                     &action_code,
                     &idempotency_key,
                     to,
-                    actiongate_core::model::Cause::Review { reviewer, note },
+                    actiongate_core::actions::model::Cause::Review { reviewer, note },
                     now_ms(),
                 )?;
                 json_response(200, &r.to_get_response())
@@ -1713,7 +1716,7 @@ impl UserObject {
                     &serde_json::json!({
                         "success": true,
                         "wrongCodes": before.consecutive,
-                        "wasLocked": before.consecutive >= actiongate_core::throttle::LOCK_AFTER,
+                        "wasLocked": before.consecutive >= actiongate_core::auth::throttle::LOCK_AFTER,
                     }),
                 )
             }
@@ -1829,7 +1832,7 @@ impl UserObject {
             &record.action_code,
             &record.idempotency_key,
             ActionState::ChallengeFailed,
-            actiongate_core::model::Cause::Vetoed { reason },
+            actiongate_core::actions::model::Cause::Vetoed { reason },
             now_ms(),
         )?;
         Ok(Some(vetoed))
@@ -2001,7 +2004,7 @@ impl UserObject {
 /// The one place action tokens are signed: track's token and the access
 /// tokens of verifications.
 fn mint(
-    keys: &actiongate_core::token::TokenKeys,
+    keys: &actiongate_core::auth::token::TokenKeys,
     ttl: u64,
     claims: ActionClaims,
     now: i64,
@@ -2012,7 +2015,7 @@ fn mint(
 /// The app's reason for a veto, from the action's audit trail.
 fn vetoed_reason(record: &ActionRecord) -> Option<String> {
     match record.history.last().map(|h| &h.cause) {
-        Some(actiongate_core::model::Cause::Vetoed { reason }) => reason.clone(),
+        Some(actiongate_core::actions::model::Cause::Vetoed { reason }) => reason.clone(),
         _ => None,
     }
 }

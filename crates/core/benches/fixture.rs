@@ -3,7 +3,10 @@
 // (Included with `include!`, so it names crates, not `crate::`.)
 
 /// The compiled fixture rules and the context to evaluate them against.
-pub fn fixture() -> (actiongate_core::rules::CompiledRules, serde_json::Value) {
+pub fn fixture() -> (
+    actiongate_core::policy::rules::CompiledRules,
+    serde_json::Value,
+) {
     use std::collections::HashMap;
     use std::sync::Arc;
     let raw = include_str!("../../../bench/rules-fixture.json");
@@ -13,15 +16,16 @@ pub fn fixture() -> (actiongate_core::rules::CompiledRules, serde_json::Value) {
         .and_then(|o| o.remove("context"))
         .unwrap_or_default();
     let bytes = serde_json::to_vec(&doc).unwrap_or_default();
-    let parsed = actiongate_core::config_doc::ConfigDocument::parse(&bytes, &HashMap::new())
-        .unwrap_or_else(|e| panic!("fixture does not validate: {e}"));
-    let lists: HashMap<String, Arc<actiongate_core::lists::ValueSet>> = parsed
+    let parsed =
+        actiongate_core::policy::config_doc::ConfigDocument::parse(&bytes, &HashMap::new())
+            .unwrap_or_else(|e| panic!("fixture does not validate: {e}"));
+    let lists: HashMap<String, Arc<actiongate_core::policy::lists::ValueSet>> = parsed
         .value_lists
         .iter()
         .map(|(k, v)| {
             (
                 k.clone(),
-                Arc::new(actiongate_core::lists::ValueSet::from_list(v)),
+                Arc::new(actiongate_core::policy::lists::ValueSet::from_list(v)),
             )
         })
         .collect();
@@ -30,7 +34,7 @@ pub fn fixture() -> (actiongate_core::rules::CompiledRules, serde_json::Value) {
         .values()
         .next()
         .unwrap_or_else(|| panic!("fixture has no action configuration"));
-    let compiled = actiongate_core::rules::CompiledRules::compile(rules, Arc::new(lists))
+    let compiled = actiongate_core::policy::rules::CompiledRules::compile(rules, Arc::new(lists))
         .unwrap_or_else(|e| panic!("fixture does not compile: {e}"));
     (compiled, context)
 }

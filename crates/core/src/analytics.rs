@@ -1,7 +1,7 @@
 //! Analytics per action code and UTC day: tracks by outcome, challenges
 //! succeeded and failed, and how long challenges took.
 //!
-//! Counts come from the same events as webhooks ([`crate::events::Event`]).
+//! Counts come from the same events as webhooks ([`crate::actions::events::Event`]).
 //! Each user object adds them up in its own counters and sends the sums to
 //! its shard in numbered batches. Tracks write nothing for it on the request
 //! path: the stored actions are counted when a batch is made
@@ -15,9 +15,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::events::Event;
-use crate::model::Cause;
-use crate::state::ActionState;
+use crate::actions::events::Event;
+use crate::actions::model::Cause;
+use crate::actions::state::ActionState;
 use crate::time::Millis;
 
 /// How many shard objects hold the counts.
@@ -361,7 +361,7 @@ mod tests {
             to: ActionState::ChallengeSucceeded,
             at: 1_795_380_179_000 + 12_000,
             cause: Cause::Challenge {
-                method: crate::methods::VerificationMethod::Passkey,
+                method: crate::auth::methods::VerificationMethod::Passkey,
             },
             created_at: 1_795_380_179_000,
             rule_ids: vec![],

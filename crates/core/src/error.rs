@@ -4,7 +4,7 @@
 //! worker maps [`ErrorKind`] to an HTTP status in one place and never shows
 //! the text of an [`CoreError::Internal`] to a client.
 
-use crate::state::{ActionState, IllegalTransition, UnknownState};
+use crate::actions::state::{ActionState, IllegalTransition, UnknownState};
 
 /// Broad class of a [`CoreError`], used by the HTTP layer to pick a status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +100,7 @@ pub enum CoreError {
     Internal(String),
     /// A WebAuthn ceremony was refused.
     #[error("{0}")]
-    WebAuthn(#[from] crate::webauthn::WebAuthnError),
+    WebAuthn(#[from] crate::auth::webauthn::WebAuthnError),
 }
 
 impl From<IllegalTransition> for CoreError {

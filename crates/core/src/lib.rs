@@ -16,36 +16,21 @@
     clippy::indexing_slicing
 )]
 
-pub mod admin;
+pub mod actions;
 pub mod analytics;
 pub mod auth;
 pub mod cache;
-pub mod config;
-pub mod config_doc;
-pub mod context;
 pub mod encoding;
 pub mod error;
-pub mod events;
 pub mod geo;
 pub mod ids;
-pub mod lists;
-pub mod memory;
-pub mod methods;
-pub mod model;
-pub mod otp;
-pub mod passkeys;
+pub mod policy;
 pub mod present;
 pub mod proxy;
 pub mod redirect;
-pub mod rules;
 pub mod service;
-pub mod snapshot_cache;
-pub mod state;
 pub mod store;
-pub mod throttle;
 pub mod time;
-pub mod token;
-pub mod webauthn;
 pub mod webhook;
 
 pub use error::{CoreError, ErrorKind};

@@ -964,7 +964,10 @@ pub fn is_our_header(name: &str) -> bool {
 /// session, in both spellings. (The device id cookie, `__as_aid`, is not
 /// secret and is Authsignal's documented device cookie, which apps read to
 /// pass a `deviceId` to track: it reaches the app.)
-pub const OUR_COOKIES: [&str; 2] = [crate::admin::COOKIE, crate::admin::HOST_COOKIE];
+pub const OUR_COOKIES: [&str; 2] = [
+    crate::auth::admin_session::COOKIE,
+    crate::auth::admin_session::HOST_COOKIE,
+];
 
 /// A `Cookie` header without ActionGate's own cookies; `None` when nothing
 /// else is left.

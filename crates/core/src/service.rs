@@ -6,24 +6,24 @@
 
 use serde_json::Value;
 
-use crate::config::ActionConfiguration;
-use crate::context::{self, History, Signals};
-use crate::error::CoreError;
-use crate::events::Event;
-use crate::geo::EdgeInfo;
-use crate::ids::{check_action_code, check_idempotency_key, check_user_id};
-use crate::methods::{DEFAULT_METHODS, VerificationMethod};
-use crate::model::{
+use crate::actions::events::Event;
+use crate::actions::model::{
     ActionRecord, Authenticator, AuthenticatorView, Cause, EnrollAuthenticatorRequest,
     PendingRequest, RuleRef, StateChange, TrackRequest, UserPatch, UserRecord, UserView,
     Whereabouts,
 };
-use crate::otp::Channel;
+use crate::actions::state::{ActionState, Outcome};
+use crate::auth::methods::{DEFAULT_METHODS, VerificationMethod};
+use crate::auth::otp::Channel;
+use crate::auth::throttle::{Guesses, Refusal};
+use crate::error::CoreError;
+use crate::geo::EdgeInfo;
+use crate::ids::{check_action_code, check_idempotency_key, check_user_id};
+use crate::policy::config::ActionConfiguration;
+use crate::policy::context::{self, History, Signals};
+use crate::policy::rules::{CompiledRules, Evaluation};
 use crate::redirect::RedirectAllowlist;
-use crate::rules::{CompiledRules, Evaluation};
-use crate::state::{ActionState, Outcome};
 use crate::store::{ActionQuery, UserStore};
-use crate::throttle::{Guesses, Refusal};
 use crate::time::Millis;
 
 /// Everything track needs besides the store.
@@ -872,7 +872,7 @@ pub fn enroll_totp<S: UserStore>(
             store.delete_authenticator(&a.user_authenticator_id)?;
         }
     }
-    let secret = crate::otp::TotpSecret::new(random);
+    let secret = crate::auth::otp::TotpSecret::new(random);
     let user = store.get_user()?.unwrap_or_default();
     let account = user
         .email
@@ -970,7 +970,7 @@ pub fn verify_totp<S: UserStore>(
             "the action is not waiting for a challenge",
         ));
     }
-    let mut secret: crate::otp::TotpSecret = auth
+    let mut secret: crate::auth::otp::TotpSecret = auth
         .secret
         .clone()
         .and_then(|v| serde_json::from_value(v).ok())
@@ -1110,7 +1110,7 @@ pub fn issue_code<S: UserStore>(
             (to.unwrap_or_default(), a.user_authenticator_id.clone())
         }
     };
-    record.sent_code = Some(crate::otp::SentCode::new(
+    record.sent_code = Some(crate::auth::otp::SentCode::new(
         channel,
         &to,
         &authenticator_id,
@@ -1140,9 +1140,9 @@ pub fn issue_code<S: UserStore>(
 /// Per-user setting holding the times of the last hour's sends.
 const SENDS_SETTING: &str = "code-sends";
 
-/// Refuse a send past [`crate::otp::MAX_SENDS_PER_ACTION`] for one action,
-/// sooner than [`crate::otp::RESEND_INTERVAL_MS`] after the last on the
-/// same channel, or past [`crate::otp::MAX_SENDS_PER_USER_HOUR`] for the
+/// Refuse a send past [`crate::auth::otp::MAX_SENDS_PER_ACTION`] for one action,
+/// sooner than [`crate::auth::otp::RESEND_INTERVAL_MS`] after the last on the
+/// same channel, or past [`crate::auth::otp::MAX_SENDS_PER_USER_HOUR`] for the
 /// user across actions: a token, or a stream of tracks, must not turn the
 /// worker into a mail or text cannon. Returns the user's recent sends.
 fn check_send_limits<S: UserStore>(
@@ -1151,7 +1151,7 @@ fn check_send_limits<S: UserStore>(
     channel: Channel,
     now: Millis,
 ) -> Result<Vec<Millis>, CoreError> {
-    use crate::otp::{MAX_SENDS_PER_ACTION, MAX_SENDS_PER_USER_HOUR, RESEND_INTERVAL_MS};
+    use crate::auth::otp::{MAX_SENDS_PER_ACTION, MAX_SENDS_PER_USER_HOUR, RESEND_INTERVAL_MS};
     if record.codes_sent >= MAX_SENDS_PER_ACTION {
         return Err(CoreError::TooManyRequests(format!(
             "{MAX_SENDS_PER_ACTION} codes were already sent for this request; start again from the app"
@@ -1329,7 +1329,7 @@ fn check_pending(
     Ok(())
 }
 
-/// The user's wrong codes across challenges (see [`crate::throttle`]).
+/// The user's wrong codes across challenges (see [`crate::auth::throttle`]).
 const GUESSES_SETTING: &str = "wrong-codes";
 
 /// The user's wrong codes. A stored value that does not parse refuses
@@ -1358,7 +1358,7 @@ fn check_guesses<S: UserStore>(store: &S, now: Millis) -> Result<Guesses, CoreEr
         Err(Refusal::Locked) => Err(CoreError::Throttled {
             message: format!(
                 "Too many wrong codes for this user: verification is locked until the app lifts the lock (after {} wrong codes).",
-                crate::throttle::LOCK_AFTER
+                crate::auth::throttle::LOCK_AFTER
             ),
             retry_after: 86_400,
         }),
@@ -1398,8 +1398,8 @@ pub fn lift_lockout<S: UserStore>(store: &S) -> Result<Guesses, CoreError> {
 }
 
 /// A wrong code: count it against the challenge; past
-/// [`crate::otp::MAX_FAILED_ATTEMPTS`] the challenge fails (see the diagram in
-/// [`crate::otp`]). Confirming a new authenticator after the challenge was
+/// [`crate::auth::otp::MAX_FAILED_ATTEMPTS`] the challenge fails (see the diagram in
+/// [`crate::auth::otp`]). Confirming a new authenticator after the challenge was
 /// passed counts nothing against the action.
 fn count_wrong_code<S: UserStore>(
     store: &S,
@@ -1409,7 +1409,7 @@ fn count_wrong_code<S: UserStore>(
 ) -> Result<CodeCheck, CoreError> {
     record.failed_attempts = record.failed_attempts.saturating_add(1);
     record.updated_at = now;
-    if record.failed_attempts > crate::otp::MAX_FAILED_ATTEMPTS && !confirming_only {
+    if record.failed_attempts > crate::auth::otp::MAX_FAILED_ATTEMPTS && !confirming_only {
         record.move_to(ActionState::ChallengeFailed, Cause::TooManyAttempts, now)?;
         record.sent_code = None;
         save_state_change(store, &record)?;
@@ -1417,7 +1417,7 @@ fn count_wrong_code<S: UserStore>(
     }
     store.update_action(&record)?;
     Ok(CodeCheck::Wrong {
-        remaining: crate::otp::MAX_FAILED_ATTEMPTS.saturating_sub(record.failed_attempts),
+        remaining: crate::auth::otp::MAX_FAILED_ATTEMPTS.saturating_sub(record.failed_attempts),
     })
 }
 
@@ -1687,6 +1687,7 @@ pub fn delete_authenticator<S: UserStore>(
 }
 
 pub mod authenticator_log;
+pub mod passkeys;
 use authenticator_log::By;
 
 #[cfg(test)]

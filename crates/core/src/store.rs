@@ -6,11 +6,11 @@
 //! is atomic inside the object, which is what makes idempotency hold under
 //! concurrent requests.
 
-use crate::context::History;
+use crate::actions::model::{ActionRecord, Authenticator, UserRecord};
+use crate::actions::state::ActionState;
 use crate::error::CoreError;
 use crate::geo::Fix;
-use crate::model::{ActionRecord, Authenticator, UserRecord};
-use crate::state::ActionState;
+use crate::policy::context::History;
 use crate::time::Millis;
 
 /// What a track reads before it decides.
@@ -122,7 +122,7 @@ pub trait UserStore {
     /// `proved`, also that the user proved themselves there (a challenge
     /// passed, a review approved): the device and country become known and
     /// `fix` the last proved location. An unproved `fix` is not kept. See
-    /// [`crate::context`], "known only after proof".
+    /// [`crate::policy::context`], "known only after proof".
     ///
     /// # Errors
     /// [`CoreError::Internal`] if storage fails.
@@ -160,10 +160,13 @@ pub trait UserStore {
     ///
     /// # Errors
     /// [`CoreError::Internal`] if storage fails.
-    fn emit(&self, event: crate::events::Event) -> Result<(), CoreError>;
+    fn emit(&self, event: crate::actions::events::Event) -> Result<(), CoreError>;
     /// Delete everything stored for the user.
     ///
     /// # Errors
     /// [`CoreError::Internal`] if storage fails.
     fn delete_all(&self) -> Result<(), CoreError>;
 }
+
+pub mod memory;
+pub mod snapshot_cache;

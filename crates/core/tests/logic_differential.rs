@@ -17,8 +17,8 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use actiongate_core::lists::{ItemType, ValueListInput, ValueSet};
-use actiongate_core::rules::logic::{self, LogicError};
+use actiongate_core::policy::lists::{ItemType, ValueListInput, ValueSet};
+use actiongate_core::policy::rules::logic::{self, LogicError};
 use datalogic_rs::bumpalo::Bump;
 use datalogic_rs::{ArenaExt, CustomOperator, DataValue, Engine};
 use proptest::prelude::*;

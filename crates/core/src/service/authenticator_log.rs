@@ -12,10 +12,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::actions::events::Event;
+use crate::actions::model::{Authenticator, AuthenticatorView};
+use crate::auth::methods::VerificationMethod;
 use crate::error::CoreError;
-use crate::events::Event;
-use crate::methods::VerificationMethod;
-use crate::model::{Authenticator, AuthenticatorView};
 use crate::store::UserStore;
 use crate::time::{Millis, to_rfc3339};
 
@@ -167,7 +167,7 @@ pub fn removed<S: UserStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::MemoryUserStore;
+    use crate::store::memory::MemoryUserStore;
 
     fn auth(id: &str) -> Authenticator {
         Authenticator {

@@ -1,8 +1,8 @@
 use super::*;
-use crate::config::ActionConfigurationInput;
-use crate::memory::MemoryUserStore;
-use crate::model::UserPatch;
+use crate::actions::model::UserPatch;
+use crate::policy::config::ActionConfigurationInput;
 use crate::store::MAX_PAGE_SIZE;
+use crate::store::memory::MemoryUserStore;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -400,8 +400,8 @@ fn server_enrollment_refuses_client_ceremony_methods_and_missing_contacts() {
 
 mod with_rules {
     use super::*;
-    use crate::lists::{ItemType, ValueListInput, ValueSet};
-    use crate::rules::{CompiledRules, Rule};
+    use crate::policy::lists::{ItemType, ValueListInput, ValueSet};
+    use crate::policy::rules::{CompiledRules, Rule};
     use serde_json::json;
     use std::collections::HashMap;
     use std::sync::Arc;
@@ -912,7 +912,7 @@ mod with_rules {
 
 mod held_requests {
     use super::*;
-    use crate::model::PendingRequest;
+    use crate::actions::model::PendingRequest;
     use serde_json::json;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -1121,7 +1121,7 @@ mod held_requests {
 
 mod authenticator_app {
     use super::*;
-    use crate::otp::{MAX_FAILED_ATTEMPTS, TotpSecret};
+    use crate::auth::otp::{MAX_FAILED_ATTEMPTS, TotpSecret};
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -1339,7 +1339,7 @@ mod authenticator_app {
                 }
             }
         }
-        assert_eq!(judged, crate::throttle::PER_WAIT);
+        assert_eq!(judged, crate::auth::throttle::PER_WAIT);
         // Even the right code waits.
         challenged(&store, "k9", NOW);
         let later = NOW + 60_000;
@@ -1566,8 +1566,8 @@ mod authenticator_app {
 
 mod email_codes {
     use super::*;
-    use crate::otp::Channel;
-    use crate::otp::{EMAIL_CODE_TTL_MS, MAX_FAILED_ATTEMPTS};
+    use crate::auth::otp::Channel;
+    use crate::auth::otp::{EMAIL_CODE_TTL_MS, MAX_FAILED_ATTEMPTS};
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -1655,7 +1655,7 @@ mod email_codes {
 
     #[test]
     fn sends_are_spaced_and_limited_per_action() {
-        use crate::otp::{MAX_SENDS_PER_ACTION, RESEND_INTERVAL_MS};
+        use crate::auth::otp::{MAX_SENDS_PER_ACTION, RESEND_INTERVAL_MS};
         let store = MemoryUserStore::new();
         challenged(&store, "k1");
         issue(&store, "k1", Some("a@example.com"), "111111", NOW).unwrap();
@@ -1694,7 +1694,7 @@ mod email_codes {
 
     #[test]
     fn one_user_gets_at_most_ten_codes_an_hour_across_actions() {
-        use crate::otp::MAX_SENDS_PER_USER_HOUR;
+        use crate::auth::otp::MAX_SENDS_PER_USER_HOUR;
         let store = MemoryUserStore::new();
         let mut at = NOW;
         for n in 0..MAX_SENDS_PER_USER_HOUR {
@@ -2072,7 +2072,7 @@ fn every_state_change_is_kept_in_the_audit_trail() {
 
 #[test]
 fn changes_emit_the_events_webhooks_and_the_review_queue_need() {
-    use crate::events::{Event, ReviewChange};
+    use crate::actions::events::{Event, ReviewChange};
     let store = MemoryUserStore::new();
     let list = allowlist();
     let cfg = config("REVIEW");

@@ -306,9 +306,8 @@ impl ValueSet {
                 .items
                 .iter()
                 .filter_map(|v| match v {
-                    Value::String(s) => {
-                        Some(crate::lists::normalize(s, &normalize)).filter(|s| !s.is_empty())
-                    }
+                    Value::String(s) => Some(crate::policy::lists::normalize(s, &normalize))
+                        .filter(|s| !s.is_empty()),
                     other => key_of(other),
                 })
                 .collect(),

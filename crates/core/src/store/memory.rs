@@ -3,10 +3,10 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use crate::context::History;
+use crate::actions::model::{ActionRecord, Authenticator, UserRecord};
 use crate::error::CoreError;
 use crate::geo::Fix;
-use crate::model::{ActionRecord, Authenticator, UserRecord};
+use crate::policy::context::History;
 use crate::store::{ActionQuery, MAX_PAGE_SIZE, TrackSnapshot, UserStore};
 use crate::time::Millis;
 use crate::time::{DAY, HOUR};
@@ -24,7 +24,7 @@ pub struct MemoryUserStore {
     last_fix: Cell<Option<Fix>>,
     used_challenges: RefCell<BTreeMap<String, Millis>>,
     settings: RefCell<BTreeMap<String, String>>,
-    events: RefCell<Vec<crate::events::Event>>,
+    events: RefCell<Vec<crate::actions::events::Event>>,
 }
 
 impl MemoryUserStore {
@@ -34,7 +34,7 @@ impl MemoryUserStore {
     }
 
     /// The events emitted so far, oldest first.
-    pub fn events(&self) -> Vec<crate::events::Event> {
+    pub fn events(&self) -> Vec<crate::actions::events::Event> {
         self.events.borrow().clone()
     }
 
@@ -228,7 +228,7 @@ impl UserStore for MemoryUserStore {
         Ok(())
     }
 
-    fn emit(&self, event: crate::events::Event) -> Result<(), CoreError> {
+    fn emit(&self, event: crate::actions::events::Event) -> Result<(), CoreError> {
         self.events.borrow_mut().push(event);
         Ok(())
     }

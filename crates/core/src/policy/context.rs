@@ -33,8 +33,8 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::actions::model::{TrackRequest, UserRecord};
 use crate::geo::{EdgeInfo, Fix, Geo};
-use crate::model::{TrackRequest, UserRecord};
 use crate::time::{DAY, HOUR, Millis};
 
 /// Above this speed between two located actions, travel is impossible.
@@ -326,7 +326,7 @@ mod tests {
         assert_eq!(c["velocity"]["actionsLastDay"], 7);
         assert_eq!(c["now"], 1_795_380_179);
         // Every fixed variable the validator accepts exists in the document.
-        for path in crate::rules::FIXED_VARIABLES {
+        for path in crate::policy::rules::FIXED_VARIABLES {
             let mut v = &c;
             for part in path.split('.') {
                 v = v.get(part).unwrap_or_else(|| panic!("{path} missing"));

@@ -12,9 +12,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::methods::VerificationMethod;
-use crate::model::{ActionRecord, AuthenticatorView, Cause};
-use crate::state::ActionState;
+use crate::actions::model::{ActionRecord, AuthenticatorView, Cause};
+use crate::actions::state::ActionState;
+use crate::auth::methods::VerificationMethod;
 use crate::time::{Millis, to_rfc3339};
 
 /// An event of one user.

@@ -1,10 +1,10 @@
 use super::*;
+use crate::actions::model::TrackRequest;
+use crate::auth::methods::VerificationMethod;
 use crate::geo::{EdgeInfo, Geo};
-use crate::memory::MemoryUserStore;
-use crate::methods::VerificationMethod;
-use crate::model::TrackRequest;
 use crate::redirect::RedirectAllowlist;
 use crate::service::{self, TrackInput};
+use crate::store::memory::MemoryUserStore;
 use crate::time::HOUR;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;

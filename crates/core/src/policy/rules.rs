@@ -4,7 +4,7 @@
 //! location, `rule "large-withdrawal": conditions.and[1]: unknown operator
 //! "gtt"`), compiled once per configuration version (validated and ordered
 //! by priority), and evaluated against the context of each track (see
-//! [`crate::context`]) by [`logic`], our evaluator of the validated operator
+//! [`crate::policy::context`]) by [`logic`], our evaluator of the validated operator
 //! set with datalogic-rs's semantics.
 //!
 //! All active rules are evaluated. Matching rules are ordered by priority
@@ -16,7 +16,7 @@
 //!
 //! Conditions may use the standard JSON Logic operators plus
 //! `{"inValueList": [<expression>, "<alias>"]}`, a hash lookup in a value
-//! list (see [`crate::lists`]). Variables must be among the documented data
+//! list (see [`crate::policy::lists`]). Variables must be among the documented data
 //! points ([`FIXED_VARIABLES`], or anything under `action.custom.` and
 //! `user.custom.`).
 
@@ -26,12 +26,12 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::actions::model::RuleRef;
+use crate::actions::state::Outcome;
+use crate::auth::methods::VerificationMethod;
 use crate::error::{CoreError, parse_json};
 use crate::ids::check_action_code;
-use crate::lists::{ItemType, ValueSet};
-use crate::methods::VerificationMethod;
-use crate::model::RuleRef;
-use crate::state::Outcome;
+use crate::policy::lists::{ItemType, ValueSet};
 
 /// Most rules one action configuration may hold.
 pub const MAX_RULES: usize = 200;
@@ -179,7 +179,7 @@ pub fn validate_rule(rule_id: &str, rule: &RuleInput, lists: &ListTypes) -> Vec<
         );
     }
     // Without methods of its own a rule keeps the action's, so any default goes.
-    problems.extend(crate::methods::method_problems(
+    problems.extend(crate::auth::methods::method_problems(
         &rule.verification_methods,
         rule.default_verification_method,
         &rule.prompt_to_enroll_verification_methods,

@@ -19,11 +19,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::config::ActionConfigurationInput;
 use crate::error::CoreError;
 use crate::ids::check_action_code;
-use crate::lists::ValueListInput;
-use crate::rules::{ListTypes, MAX_RULES, Rule, RuleInput, validate_rule};
+use crate::policy::config::ActionConfigurationInput;
+use crate::policy::lists::ValueListInput;
+use crate::policy::rules::{ListTypes, MAX_RULES, Rule, RuleInput, validate_rule};
 
 /// A parsed, validated configuration document.
 #[derive(Debug, Clone, PartialEq)]
@@ -206,12 +206,15 @@ mod tests {
     #[test]
     fn the_repository_demo_configuration_is_valid() {
         let doc = ConfigDocument::parse(
-            include_bytes!("../../../config/demo.json"),
+            include_bytes!("../../../../config/demo.json"),
             &ListTypes::new(),
         )
         .unwrap();
         let (wf, rules) = &doc.action_configurations["withdraw-funds"];
-        assert_eq!(wf.default_user_action_result, crate::state::Outcome::Allow);
+        assert_eq!(
+            wf.default_user_action_result,
+            crate::actions::state::Outcome::Allow
+        );
         assert!(rules.len() >= 4);
         assert!(doc.value_lists.contains_key("sanctioned-accounts"));
     }
@@ -256,7 +259,8 @@ mod tests {
             {"ruleId": "r", "name": "r", "priority": 0, "type": "BLOCK",
              "conditions": {"inValueList": [{"var": "action.custom.to"}, "stored"]}}]}}}"#;
         assert!(ConfigDocument::parse(doc, &ListTypes::new()).is_err());
-        let stored = ListTypes::from([("stored".to_owned(), crate::lists::ItemType::String)]);
+        let stored =
+            ListTypes::from([("stored".to_owned(), crate::policy::lists::ItemType::String)]);
         assert!(ConfigDocument::parse(doc, &stored).is_ok());
     }
 }

@@ -8,7 +8,7 @@ use super::*;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-const FIXTURE: &str = include_str!("../../tests/fixtures/webauthn/chromium.json");
+const FIXTURE: &str = include_str!("../../../tests/fixtures/webauthn/chromium.json");
 
 struct Fixture {
     doc: Value,

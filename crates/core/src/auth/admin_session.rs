@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::secrets_equal;
+use crate::auth::basic::secrets_equal;
 use crate::encoding::{b64url, unb64url};
 
 /// Name of the session cookie over plain http (local development).

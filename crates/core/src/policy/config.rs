@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::actions::state::Outcome;
+use crate::auth::methods::{DEFAULT_METHODS, VerificationMethod};
 use crate::error::{CoreError, parse_json};
-use crate::methods::{DEFAULT_METHODS, VerificationMethod};
-use crate::state::Outcome;
 use crate::time::Millis;
 
 /// Longest message template accepted, in bytes.
@@ -50,7 +50,7 @@ pub struct ActionConfigurationInput {
     /// authenticator check a PIN or biometric, and the worker checks that
     /// it did). Default: `preferred`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub passkey_user_verification: Option<crate::webauthn::UserVerification>,
+    pub passkey_user_verification: Option<crate::auth::webauthn::UserVerification>,
     /// ActionGate extension: ask the app (`ACTION_VERIFY_WEBHOOK_URL`, the
     /// synchronous `action.verify` webhook) before a challenge of this
     /// action succeeds; the app may veto it. Default: false.
@@ -70,7 +70,7 @@ pub struct ActionConfiguration {
     pub input: ActionConfigurationInput,
     /// Its rules (managed under `.../rules`).
     #[serde(default)]
-    pub rules: Vec<crate::rules::Rule>,
+    pub rules: Vec<crate::policy::rules::Rule>,
     /// When it was first stored (ms since epoch).
     pub created_at: Millis,
     /// When it was last replaced (ms since epoch).
@@ -95,7 +95,11 @@ impl ActionConfiguration {
         serde_json::to_value(WireConfiguration {
             action_code: &self.action_code,
             input: &self.input,
-            rules: self.rules.iter().map(crate::rules::Rule::to_wire).collect(),
+            rules: self
+                .rules
+                .iter()
+                .map(crate::policy::rules::Rule::to_wire)
+                .collect(),
             created_at: crate::time::to_rfc3339(self.created_at),
             updated_at: crate::time::to_rfc3339(self.updated_at),
         })
@@ -120,7 +124,7 @@ impl ActionConfigurationInput {
     /// # Errors
     /// [`CoreError::Invalid`] with one located message per problem.
     pub fn validate(&self) -> Result<(), CoreError> {
-        let mut problems = crate::methods::method_problems(
+        let mut problems = crate::auth::methods::method_problems(
             &self.verification_methods,
             self.default_verification_method,
             &self.prompt_to_enroll_verification_methods,

@@ -3,16 +3,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use super::*;
-use crate::config::{ActionConfiguration, ActionConfigurationInput};
-use crate::memory::MemoryUserStore;
-use crate::model::TrackRequest;
+use crate::actions::model::TrackRequest;
+use crate::auth::webauthn::CeremonyKeys;
+use crate::policy::config::{ActionConfiguration, ActionConfigurationInput};
 use crate::redirect::RedirectAllowlist;
 use crate::service::{TrackInput, track};
-use crate::webauthn::CeremonyKeys;
+use crate::store::memory::MemoryUserStore;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-const FIXTURE: &str = include_str!("../../tests/fixtures/webauthn/chromium.json");
+const FIXTURE: &str = include_str!("../../../tests/fixtures/webauthn/chromium.json");
 const NOW: Millis = 1_795_380_179_000;
 /// The user handle the fixtures were recorded with.
 const USER: &str = "user-fixture-1";
@@ -416,38 +416,39 @@ fn sign_in_without_a_token_is_decided_as_a_track() {
 #[test]
 fn a_sign_in_without_a_token_obeys_the_action_configuration_and_rules() {
     // A fresh user each time: the fixture's assertions share one challenge.
-    let sign_in =
-        |code: &str, cfg: &ActionConfiguration, rules: Option<&crate::rules::CompiledRules>| {
-            let f = F::new();
-            f.track("a1", r#"["PASSKEY"]"#, "[]");
-            f.register("a1", "es256").unwrap();
-            let rp = f.rp();
-            let list = RedirectAllowlist::parse("https://app.example.com").unwrap();
-            let begun = begin_discoverable(
-                Some(code),
-                vec![VerificationMethod::Passkey, VerificationMethod::SecurityKey],
-                UserVerification::Preferred,
-                &rp,
-                &b64(&f.doc["authenticationChallenges"][0]),
-                NOW,
-            );
-            let key = format!("k-{code}");
-            let mut input = sign_in_track(code, &key, Some(cfg), &list);
-            if let Some(i) = input.as_mut() {
-                i.rules = rules;
-            }
-            let r = finish_authentication(
-                &f.store,
-                USER,
-                &begun.ceremony,
-                &f.assertion("es256", 0),
-                &rp,
-                CounterPolicy::Reject,
-                input,
-                NOW,
-            );
-            (r, get_action(&f.store, code, &key).ok().map(|a| a.state))
-        };
+    let sign_in = |code: &str,
+                   cfg: &ActionConfiguration,
+                   rules: Option<&crate::policy::rules::CompiledRules>| {
+        let f = F::new();
+        f.track("a1", r#"["PASSKEY"]"#, "[]");
+        f.register("a1", "es256").unwrap();
+        let rp = f.rp();
+        let list = RedirectAllowlist::parse("https://app.example.com").unwrap();
+        let begun = begin_discoverable(
+            Some(code),
+            vec![VerificationMethod::Passkey, VerificationMethod::SecurityKey],
+            UserVerification::Preferred,
+            &rp,
+            &b64(&f.doc["authenticationChallenges"][0]),
+            NOW,
+        );
+        let key = format!("k-{code}");
+        let mut input = sign_in_track(code, &key, Some(cfg), &list);
+        if let Some(i) = input.as_mut() {
+            i.rules = rules;
+        }
+        let r = finish_authentication(
+            &f.store,
+            USER,
+            &begun.ceremony,
+            &f.assertion("es256", 0),
+            &rp,
+            CounterPolicy::Reject,
+            input,
+            NOW,
+        );
+        (r, get_action(&f.store, code, &key).ok().map(|a| a.state))
+    };
     // REVIEW by default: the passkey does not approve it.
     let review = config(
         "add-payee",
@@ -469,20 +470,22 @@ fn a_sign_in_without_a_token_obeys_the_action_configuration_and_rules() {
         Some(VerificationMethod::Passkey)
     );
     // A rule that blocks: refused, and stored as blocked.
-    let block = crate::rules::Rule {
+    let block = crate::policy::rules::Rule {
         rule_id: "always".into(),
         input: serde_json::from_value(serde_json::json!({"name": "always", "priority": 0, "type": "BLOCK", "conditions": true})).unwrap(),
     };
-    let compiled = crate::rules::CompiledRules::compile(&[block], Default::default()).unwrap();
+    let compiled =
+        crate::policy::rules::CompiledRules::compile(&[block], Default::default()).unwrap();
     let (r, stored) = sign_in("pay", &challenge, Some(&compiled));
     assert!(matches!(r.unwrap_err(), CoreError::Blocked(_)));
     assert_eq!(stored, Some(ActionState::Block));
     // A rule that challenges with security keys only: a passkey is refused.
-    let keys_only = crate::rules::Rule {
+    let keys_only = crate::policy::rules::Rule {
         rule_id: "keys".into(),
         input: serde_json::from_value(serde_json::json!({"name": "keys", "priority": 0, "type": "CHALLENGE", "conditions": true, "verificationMethods": ["SECURITY_KEY"]})).unwrap(),
     };
-    let compiled = crate::rules::CompiledRules::compile(&[keys_only], Default::default()).unwrap();
+    let compiled =
+        crate::policy::rules::CompiledRules::compile(&[keys_only], Default::default()).unwrap();
     let both = config(
         "wire",
         r#"{"defaultUserActionResult":"CHALLENGE","verificationMethods":["PASSKEY","SECURITY_KEY"]}"#,
@@ -493,11 +496,12 @@ fn a_sign_in_without_a_token_obeys_the_action_configuration_and_rules() {
     );
     assert_eq!(stored, Some(ActionState::ChallengeRequired));
     // A challenge-and-review rule: passed, then review.
-    let both_rule = crate::rules::Rule {
+    let both_rule = crate::policy::rules::Rule {
         rule_id: "review-too".into(),
         input: serde_json::from_value(serde_json::json!({"name": "r", "priority": 0, "type": "CHALLENGE", "conditions": true, "reviewAfterChallenge": true})).unwrap(),
     };
-    let compiled = crate::rules::CompiledRules::compile(&[both_rule], Default::default()).unwrap();
+    let compiled =
+        crate::policy::rules::CompiledRules::compile(&[both_rule], Default::default()).unwrap();
     let (r, _) = sign_in(
         "payee-2",
         &config(
@@ -677,7 +681,7 @@ fn verified_email(f: &F) {
 
 #[test]
 fn a_passkey_only_action_lets_an_enrolled_user_add_one_after_proving_another_method() {
-    use crate::otp::Channel;
+    use crate::auth::otp::Channel;
     use crate::service::{CodeCheck, issue_code, verify_code};
     let f = F::new();
     verified_email(&f);
@@ -732,7 +736,7 @@ fn a_passkey_only_action_lets_an_enrolled_user_add_one_after_proving_another_met
 
 #[test]
 fn another_method_never_completes_a_passkey_only_challenge() {
-    use crate::otp::Channel;
+    use crate::auth::otp::Channel;
     use crate::service::issue_code;
     let f = F::new();
     verified_email(&f);
@@ -905,7 +909,7 @@ fn a_used_challenge_is_remembered_past_its_expiry() {
 
 #[test]
 fn once_a_passkey_exists_the_unlock_adds_no_more() {
-    use crate::otp::Channel;
+    use crate::auth::otp::Channel;
     use crate::service::{issue_code, verify_code};
     let f = F::new();
     verified_email(&f);

@@ -20,10 +20,10 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use crate::context::History;
+use crate::actions::model::{ActionRecord, Authenticator, UserRecord};
 use crate::error::CoreError;
 use crate::geo::Fix;
-use crate::model::{ActionRecord, Authenticator, UserRecord};
+use crate::policy::context::History;
 use crate::store::{ActionQuery, TrackSnapshot, UserStore};
 use crate::time::DAY;
 use crate::time::Millis;
@@ -343,7 +343,7 @@ impl<S: UserStore> UserStore for Cached<'_, S> {
         self.store.put_setting(key, value)
     }
 
-    fn emit(&self, event: crate::events::Event) -> Result<(), CoreError> {
+    fn emit(&self, event: crate::actions::events::Event) -> Result<(), CoreError> {
         self.store.emit(event)
     }
 

@@ -2,7 +2,7 @@
 //! method, with a wait that doubles and a lock.
 //!
 //! One wrong code fails nothing by itself, and a challenge fails after
-//! [`crate::otp::MAX_FAILED_ATTEMPTS`]; but a new track is a new challenge,
+//! [`crate::auth::otp::MAX_FAILED_ATTEMPTS`]; but a new track is a new challenge,
 //! so without this an attacker could guess without end. The counts live in
 //! the user's Durable Object (exact, one writer) as one setting:
 //!

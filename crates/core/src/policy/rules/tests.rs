@@ -15,13 +15,13 @@ fn rule(id: &str, priority: u32, outcome: &str, conditions: Value) -> Rule {
 }
 
 fn lists() -> Arc<HashMap<String, Arc<ValueSet>>> {
-    let sanctioned = crate::lists::ValueListInput {
+    let sanctioned = crate::policy::lists::ValueListInput {
         name: "Sanctioned accounts".into(),
         item_type: ItemType::String,
         normalize: None,
         items: vec![json!("acct-666"), json!("acct-777")],
     };
-    let asns = crate::lists::ValueListInput {
+    let asns = crate::policy::lists::ValueListInput {
         name: "Hosting ASNs".into(),
         item_type: ItemType::Number,
         normalize: None,

@@ -13,17 +13,17 @@
 
 use serde_json::Value;
 
-use crate::error::CoreError;
-use crate::methods::VerificationMethod;
-use crate::model::{ActionRecord, Authenticator, AuthenticatorView};
-use crate::service::{complete_challenge, get_action};
-use crate::state::ActionState;
-use crate::store::UserStore;
-use crate::time::Millis;
-use crate::webauthn::{
+use crate::actions::model::{ActionRecord, Authenticator, AuthenticatorView};
+use crate::actions::state::ActionState;
+use crate::auth::methods::VerificationMethod;
+use crate::auth::webauthn::{
     AuthenticationResponse, CEREMONY_TTL_SECS, Ceremony, Expected, Purpose, RegistrationResponse,
     RelyingParty, StoredCredential, UserEntity, UserVerification, WebAuthnError,
 };
+use crate::error::CoreError;
+use crate::service::{complete_challenge, get_action};
+use crate::store::UserStore;
+use crate::time::Millis;
 
 /// Longest user id a passkey can carry (WebAuthn caps `user.id` at 64 bytes).
 pub const MAX_USER_HANDLE: usize = 64;
@@ -152,7 +152,7 @@ pub fn begin_registration<S: UserStore>(
     let display = user.display_name.clone().unwrap_or_else(|| name.clone());
     let existing = credentials(store)?;
     let exclude: Vec<&StoredCredential> = existing.iter().map(|(_, c)| c).collect();
-    let options = crate::webauthn::creation_options(
+    let options = crate::auth::webauthn::creation_options(
         rp,
         &UserEntity {
             handle,
@@ -280,7 +280,7 @@ pub fn finish_registration<S: UserStore>(
     let record = get_action(store, action.code, action.key)?;
     let verified_before = check_may_register(store, &record, ceremony.method, action.proved)?;
     let challenge = ceremony.challenge_bytes()?;
-    let cred = crate::webauthn::verify_registration(
+    let cred = crate::auth::webauthn::verify_registration(
         response,
         &Expected {
             rp,
@@ -381,7 +381,7 @@ pub fn begin_authentication<S: UserStore>(
         .copied()
         .unwrap_or(VerificationMethod::Passkey);
     Ok(Begun {
-        options: crate::webauthn::request_options(rp, challenge, &allow, uv),
+        options: crate::auth::webauthn::request_options(rp, challenge, &allow, uv),
         ceremony: action_ceremony(
             Purpose::Authentication,
             action,
@@ -405,7 +405,7 @@ pub fn begin_discoverable(
     now: Millis,
 ) -> Begun {
     Begun {
-        options: crate::webauthn::request_options(rp, challenge, &[], uv),
+        options: crate::auth::webauthn::request_options(rp, challenge, &[], uv),
         ceremony: Ceremony {
             purpose: Purpose::Authentication,
             challenge: crate::encoding::b64url(challenge),
@@ -506,7 +506,7 @@ pub fn finish_authentication<S: UserStore>(
         return Err(crate::service::not_allowed(method));
     }
     let challenge = ceremony.challenge_bytes()?;
-    let assertion = crate::webauthn::verify_authentication(
+    let assertion = crate::auth::webauthn::verify_authentication(
         response,
         &Expected {
             rp,

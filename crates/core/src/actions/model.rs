@@ -7,9 +7,9 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+use crate::actions::state::{ActionState, Actor, check_transition};
+use crate::auth::methods::VerificationMethod;
 use crate::error::CoreError;
-use crate::methods::VerificationMethod;
-use crate::state::{ActionState, Actor, check_transition};
 use crate::time::{Millis, to_rfc3339};
 
 /// Body of `POST /v1/users/{userId}/actions/{action}` (the SDK's `TrackAttributes`).
@@ -127,9 +127,9 @@ pub struct ActionRecord {
     pub failed_attempts: u32,
     /// The code sent (email or SMS) for this action's challenge, if one is outstanding.
     #[serde(default)]
-    pub sent_code: Option<crate::otp::SentCode>,
+    pub sent_code: Option<crate::auth::otp::SentCode>,
     /// Codes and links sent for this action's challenge, and when the last
-    /// went out (see [`crate::otp::MAX_SENDS_PER_ACTION`]).
+    /// went out (see [`crate::auth::otp::MAX_SENDS_PER_ACTION`]).
     #[serde(default)]
     pub codes_sent: u32,
     /// When the last code or link was sent.
@@ -198,7 +198,7 @@ impl ActionRecord {
             (
                 Cause::Challenge { method },
                 ActionState::ChallengeSucceeded | ActionState::ReviewRequired,
-            ) => *method != crate::methods::VerificationMethod::EmailMagicLink,
+            ) => *method != crate::auth::methods::VerificationMethod::EmailMagicLink,
             (Cause::Review { .. }, ActionState::ReviewSucceeded) => true,
             _ => false,
         })
@@ -691,7 +691,7 @@ impl Authenticator {
         ) {
             return None;
         }
-        let c: crate::webauthn::StoredCredential =
+        let c: crate::auth::webauthn::StoredCredential =
             serde_json::from_value(self.secret.clone()?).ok()?;
         let name = if self.verification_method == VerificationMethod::SecurityKey {
             "Security key"

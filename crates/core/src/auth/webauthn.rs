@@ -31,8 +31,8 @@ use coset::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::auth::methods::VerificationMethod;
 use crate::encoding::b64url;
-use crate::methods::VerificationMethod;
 
 /// COSE algorithm ids we accept, in order of preference.
 pub const ALG_EDDSA: i64 = -8;
@@ -353,7 +353,7 @@ fn check_client_data(
         });
     }
     let challenge = decode(&cd.challenge, "clientDataJSON.challenge")?;
-    if !crate::auth::secrets_equal(&challenge, exp.challenge) {
+    if !crate::auth::basic::secrets_equal(&challenge, exp.challenge) {
         return Err(WebAuthnError::ChallengeMismatch);
     }
     if !exp.rp.origins.iter().any(|o| o == &cd.origin) {
@@ -446,7 +446,7 @@ fn parse_auth_data(data: &[u8]) -> Result<AuthData, WebAuthnError> {
 }
 
 fn check_flags(ad: &AuthData, exp: &Expected<'_>) -> Result<(), WebAuthnError> {
-    if !crate::auth::secrets_equal(&ad.rp_id_hash, &sha256(exp.rp.id.as_bytes())) {
+    if !crate::auth::basic::secrets_equal(&ad.rp_id_hash, &sha256(exp.rp.id.as_bytes())) {
         return Err(WebAuthnError::RpIdMismatch(exp.rp.id.clone()));
     }
     if ad.flags & FLAG_UP == 0 {
@@ -906,7 +906,7 @@ impl CeremonyKeys {
             .ok_or(WebAuthnError::InvalidChallengeId)?;
         let mac = decode(mac, "mac").map_err(|_| WebAuthnError::InvalidChallengeId)?;
         if !self.keys.iter().any(|k| {
-            crate::auth::secrets_equal(&hmac_sha256::HMAC::mac(payload.as_bytes(), k), &mac)
+            crate::auth::basic::secrets_equal(&hmac_sha256::HMAC::mac(payload.as_bytes(), k), &mac)
         }) {
             return Err(WebAuthnError::InvalidChallengeId);
         }

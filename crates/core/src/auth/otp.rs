@@ -34,7 +34,7 @@ pub const STEP_SECONDS: u64 = 30;
 /// Digits per code.
 pub const DIGITS: usize = 6;
 
-/// What a TOTP authenticator stores (in [`crate::model::Authenticator::secret`]).
+/// What a TOTP authenticator stores (in [`crate::actions::model::Authenticator::secret`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TotpSecret {
@@ -128,11 +128,11 @@ pub enum Channel {
 
 impl Channel {
     /// The verification method a code on this channel proves.
-    pub fn method(self) -> crate::methods::VerificationMethod {
+    pub fn method(self) -> crate::auth::methods::VerificationMethod {
         match self {
-            Channel::Email => crate::methods::VerificationMethod::EmailOtp,
-            Channel::Sms => crate::methods::VerificationMethod::Sms,
-            Channel::MagicLink => crate::methods::VerificationMethod::EmailMagicLink,
+            Channel::Email => crate::auth::methods::VerificationMethod::EmailOtp,
+            Channel::Sms => crate::auth::methods::VerificationMethod::Sms,
+            Channel::MagicLink => crate::auth::methods::VerificationMethod::EmailMagicLink,
         }
     }
 

@@ -45,7 +45,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Number, Value};
 
-use crate::lists::ValueSet;
+use crate::policy::lists::ValueSet;
 
 /// Deepest nesting evaluated; validated conditions stop at [`super::MAX_DEPTH`].
 pub const MAX_EVAL_DEPTH: usize = 64;
