@@ -25,8 +25,8 @@ use serde_json::{Map, Number, Value};
 use std::collections::BTreeMap;
 use url::form_urlencoded;
 
-use super::{AttributeType, RouteConfig};
 use crate::error::CoreError;
+use crate::proxy::routes::{AttributeType, RouteConfig};
 
 /// What the worker knows of a request, for attribute extraction.
 #[derive(Debug, Clone, Default)]
@@ -514,7 +514,12 @@ pub fn strict_number(s: &str) -> Option<Number> {
 /// JavaScript reads, a multipart body naming it), every method counts.
 /// Upper-cased.
 pub fn body_method_overrides(body: &[u8], content_type: &str) -> Vec<String> {
-    let every = || -> Vec<String> { super::METHODS.iter().map(|m| (*m).to_owned()).collect() };
+    let every = || -> Vec<String> {
+        crate::proxy::routes::METHODS
+            .iter()
+            .map(|m| (*m).to_owned())
+            .collect()
+    };
     let body = without_bom(body);
     let form = body.strip_prefix(b"?").unwrap_or(body);
     let mut out = Vec::new();

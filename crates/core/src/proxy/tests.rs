@@ -3,6 +3,9 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use super::*;
 use crate::encoding::sha256_hex;
+use crate::error::CoreError;
+use jwt_simple::prelude::*;
+use serde_json::Value;
 use serde_json::json;
 
 fn config() -> ProxyConfig {
