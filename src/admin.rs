@@ -18,17 +18,14 @@
 use actiongate_core::auth::admin_session::{self, AdminSession, CSRF_HEADER, SESSION_TTL_SECS};
 use serde::Deserialize;
 use serde_json::json;
-use worker::{Date, Env, Headers, Method, Request, Response};
+use worker::{Env, Headers, Method, Request, Response};
 
+use crate::clock::now_secs;
 use crate::http::{ApiError, json_response};
 use crate::router::allow;
 use crate::settings;
 
 const SECRET: &str = "MANAGEMENT_SECRET_KEY";
-
-fn now_secs() -> u64 {
-    Date::now().as_millis() / 1000
-}
 
 fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()

@@ -14,7 +14,7 @@ use actiongate_core::auth::otp::Channel;
 use actiongate_core::auth::token::ActionClaims;
 use actiongate_core::error::parse_json;
 use serde::Deserialize;
-use worker::{Date, Env, Headers, Method, Request, Response};
+use worker::{Env, Headers, Method, Request, Response};
 
 use crate::http::{ApiError, json_response, read_json_body};
 use crate::router::allow;
@@ -218,7 +218,7 @@ fn magic_link_base(req: &Request, env: &Env, claims: &ActionClaims) -> Result<St
                 proved: false,
                 ..claims.clone()
             },
-            Date::now().as_millis() / 1000,
+            crate::clock::now_secs(),
             ttl,
         )
         .map_err(ApiError::internal)?;
@@ -328,7 +328,7 @@ pub(crate) fn bearer(req: &Request, env: &Env) -> Result<ActionClaims, ApiError>
         ));
     };
     let keys = settings::token_keys(env)?;
-    keys.verify(&token, Date::now().as_millis() / 1000)
+    keys.verify(&token, crate::clock::now_secs())
         .map(|v| v.claims)
         .map_err(|e| ApiError::new(401, e.code(), e.to_string()))
 }
@@ -431,7 +431,7 @@ pub async fn open_magic_link(mut req: Request, env: &Env) -> Result<Response, Ap
         );
     }
     let keys = settings::token_keys(env)?;
-    let Ok(verified) = keys.verify_link(&token, Date::now().as_millis() / 1000) else {
+    let Ok(verified) = keys.verify_link(&token, crate::clock::now_secs()) else {
         return page(
             403,
             "Link not valid",

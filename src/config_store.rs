@@ -21,7 +21,7 @@ use std::sync::Arc;
 use actiongate_core::policy::config::ActionConfiguration;
 use actiongate_core::policy::lists::{ValueList, ValueSet};
 use actiongate_core::policy::rules::{CompiledRules, ListTypes, referenced_lists};
-use worker::{Date, Env, KvStore};
+use worker::{Env, KvStore};
 
 use crate::http::ApiError;
 use crate::settings::{DEFAULT_CONFIG_CACHE_TTL_SECONDS, var_u64};
@@ -213,7 +213,7 @@ pub fn parts(
 /// The compiled policy for `code` if this isolate holds an unexpired copy
 /// (`Some(None)`: cached as absent); `None` when only KV can tell.
 pub fn cached(code: &str) -> Option<Option<Rc<Policy>>> {
-    let now = worker::js_sys::Date::now() as u64;
+    let now = crate::clock::now_ms_u64();
     POLICIES.with_borrow(|c| {
         c.get(code)
             .filter(|(exp, _)| *exp > now)
@@ -229,7 +229,7 @@ pub async fn load(env: &Env, code: &str) -> Result<Option<Rc<Policy>>, ApiError>
     if let Some(v) = cached(code) {
         return Ok(v);
     }
-    let now = Date::now().as_millis();
+    let now = crate::clock::now_ms_u64();
     let policy = match read(env, code).await? {
         None => None,
         Some(config) => {
@@ -298,7 +298,7 @@ pub async fn load_proxy(
     if let Some(v) = cached_proxy() {
         return Ok(v);
     }
-    let now = Date::now().as_millis();
+    let now = crate::clock::now_ms_u64();
     let value = read_json(env, PROXY_KEY).await?.map(Rc::new);
     let expires = now.saturating_add(ttl_ms(env));
     PROXY.with_borrow_mut(|c| *c = Some((expires, value.clone())));
@@ -308,8 +308,7 @@ pub async fn load_proxy(
 /// The proxy configuration if this isolate holds an unexpired copy
 /// (`Some(None)`: cached as absent); `None` when only KV can tell.
 pub fn cached_proxy() -> Option<Option<Rc<actiongate_core::proxy::ProxyConfig>>> {
-    // Date.now(), without the Date object `worker::Date::now` makes.
-    let now = worker::js_sys::Date::now() as u64;
+    let now = crate::clock::now_ms_u64();
     PROXY.with_borrow(|c| {
         c.as_ref()
             .filter(|(exp, _)| *exp > now)

@@ -8,7 +8,7 @@
 use actiongate_core::time::to_rfc3339;
 use actiongate_core::webhook::{envelope, signature_header};
 use serde_json::Value;
-use worker::{Date, Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response};
+use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response};
 
 use crate::config_store;
 use crate::http::{ApiError, html_response, json_response};
@@ -36,7 +36,7 @@ pub async fn deliver(
     event_type: &str,
     data: Value,
 ) -> Result<(), ApiError> {
-    let now = Date::now().as_millis();
+    let now = crate::clock::now_ms_u64();
     let id = uuid::Uuid::new_v4().to_string();
     let event = webhook_envelope(env, event_type, &id, data);
     let url = settings::var(
@@ -93,7 +93,7 @@ pub async fn deliver(
 
 /// The webhook envelope of an event, in Authsignal's format.
 pub fn webhook_envelope(env: &Env, event_type: &str, id: &str, data: Value) -> Value {
-    let now = Date::now().as_millis();
+    let now = crate::clock::now_ms_u64();
     let tenant = match settings::var(env, "TENANT_ID") {
         t if t.is_empty() => "actiongate".to_owned(),
         t => t,
@@ -113,7 +113,7 @@ pub fn webhook_envelope(env: &Env, event_type: &str, id: &str, data: Value) -> V
 /// Why it failed (status or network error), for the log.
 pub async fn post_signed(url: &str, body: &str, secret: &str) -> Result<(), String> {
     let headers = Headers::new();
-    let signed = signature_header(body, secret, Date::now().as_millis() / 1000);
+    let signed = signature_header(body, secret, crate::clock::now_secs());
     for (k, v) in [
         ("Content-Type", "application/json"),
         ("X-Signature-V2", signed.as_str()),

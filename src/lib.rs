@@ -7,6 +7,7 @@
 mod admin;
 mod analytics;
 mod client_api;
+mod clock;
 mod config_store;
 mod delivery;
 mod http;

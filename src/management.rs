@@ -29,8 +29,9 @@ use actiongate_core::policy::config_doc::ConfigDocument;
 use actiongate_core::policy::lists::{ValueList, ValueListInput};
 use actiongate_core::policy::rules::{MAX_RULES, Rule, RuleInput, referenced_lists, validate_rule};
 use serde::Deserialize;
-use worker::{Date, Env, Method, Request, Response};
+use worker::{Env, Method, Request, Response};
 
+use crate::clock::now_ms;
 use crate::config_store::{self, ACTION_CONFIG_PREFIX, VALUE_LIST_PREFIX};
 use crate::http::{
     ApiError, MAX_MANAGEMENT_BODY_BYTES, json_response, read_json_body, read_json_body_up_to,
@@ -150,7 +151,7 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
 async fn analytics(req: &Request, env: &Env) -> Result<Response, ApiError> {
     use actiongate_core::analytics::day;
     let url = req.url().map_err(ApiError::internal)?;
-    let now = i64::try_from(Date::now().as_millis()).unwrap_or(0);
+    let now = crate::clock::now_ms();
     let (mut from, mut to, mut action_code) = (None, None, None);
     for (k, v) in url.query_pairs() {
         match k.as_ref() {
@@ -308,10 +309,6 @@ fn list_not_found(alias: &str) -> ApiError {
         "value_list_not_found",
         format!("No value list {alias:?}."),
     )
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX)
 }
 
 async fn existing_config(env: &Env, code: &str) -> Result<ActionConfiguration, ApiError> {

@@ -17,8 +17,9 @@
 use actiongate_core::actions::events::{Event, ReviewChange};
 use serde::Deserialize;
 use std::cell::Cell;
-use worker::{Date, Env, SqlStorageValue, State};
+use worker::{Env, SqlStorageValue, State};
 
+use crate::clock::now_ms;
 use crate::review_queue::{self, QueueCommand};
 use crate::settings;
 
@@ -126,10 +127,6 @@ struct Row {
 #[derive(Deserialize)]
 struct Next {
     next_at: Option<f64>,
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Backoff after `attempts` failures, in ms.
@@ -406,8 +403,7 @@ const ASK_TIMEOUT_MS: u64 = 5_000;
 pub async fn ask_app(url: &str, body: &str, secret: &str) -> Result<Verdict, String> {
     use futures_util::future::{Either, select};
     let headers = worker::Headers::new();
-    let signed =
-        actiongate_core::webhook::signature_header(body, secret, Date::now().as_millis() / 1000);
+    let signed = actiongate_core::webhook::signature_header(body, secret, crate::clock::now_secs());
     for (k, v) in [
         ("Content-Type", "application/json"),
         ("X-Signature-V2", signed.as_str()),

@@ -24,8 +24,9 @@ use actiongate_core::error::{CoreError, parse_json};
 use actiongate_core::service::passkeys;
 use serde::Deserialize;
 use serde_json::json;
-use worker::{Date, Env, Method, Request, Response};
+use worker::{Env, Method, Request, Response};
 
+use crate::clock::now_secs;
 use crate::http::{ApiError, json_response, read_json_body};
 use crate::router::allow;
 use crate::server_api::{call_user, relay_error};
@@ -282,10 +283,6 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
     }
 }
 
-fn now_secs() -> u64 {
-    Date::now().as_millis() / 1000
-}
-
 /// A sign-in ceremony that names no user, for `action` (else the default
 /// sign-in action): the action's configuration decides whether passkeys
 /// may sign in for it and with which user verification; both are sealed
@@ -331,7 +328,7 @@ async fn discoverable(
     }
     let mut nonce = [0u8; 32];
     getrandom::fill(&mut nonce).map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
-    let now = i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX);
+    let now = crate::clock::now_ms();
     Ok(passkeys::begin_discoverable(
         action, allowed, uv, rp, &nonce, now,
     ))

@@ -30,8 +30,9 @@ use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys;
-use worker::{Date, Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
+use worker::{Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
 
+use crate::clock::now_secs;
 use crate::http::{ApiError, html_response, json_response};
 use crate::server_api::call_user;
 use crate::settings;
@@ -558,10 +559,6 @@ fn identify_now(
             fresh_jwks(&url, kid.as_deref()).map(|jwks| verify_with_jwks(cfg, &token, &jwks))
         }
     }
-}
-
-fn now_secs() -> u64 {
-    Date::now().as_millis() / 1000
 }
 
 /// What the request's session says, as far as it can tell without I/O.
@@ -1222,7 +1219,7 @@ fn signed_headers(env: &Env, s: &Signed<'_>) -> Result<Vec<(&'static str, String
         None => url.path().to_owned(),
     };
     let facts = ForwardFacts {
-        timestamp: Date::now().as_millis() / 1000,
+        timestamp: crate::clock::now_secs(),
         method: s.method,
         host: &host,
         path_and_query: &path_and_query,
@@ -1270,7 +1267,7 @@ async fn retry(
 ) -> Result<Response, ApiError> {
     let keys = settings::token_keys(env)?;
     let claims = keys
-        .verify(token, Date::now().as_millis() / 1000)
+        .verify(token, crate::clock::now_secs())
         .map_err(|e| ApiError::new(403, e.code(), e.to_string()))?
         .claims;
     if claims.user_id != user_id || claims.action_code != route.action {
@@ -1438,7 +1435,7 @@ async fn resume(req: Request, env: &Env, cfg: &ProxyConfig) -> Result<Response, 
         Err(why) => return unauthenticated(&req, cfg, why),
     };
     let keys = settings::token_keys(env)?;
-    let claims = match keys.verify(&token, Date::now().as_millis() / 1000) {
+    let claims = match keys.verify(&token, crate::clock::now_secs()) {
         Ok(v) => v.claims,
         Err(e) => return refuse(html, ApiError::new(403, e.code(), e.to_string())),
     };

@@ -13,7 +13,7 @@ use actiongate_core::ids::{check_action_code, check_idempotency_key, check_user_
 use actiongate_core::store::MAX_PAGE_SIZE;
 use actiongate_core::time::parse_date;
 use serde::Deserialize;
-use worker::{Date, Env, Method, Request, RequestInit, Response};
+use worker::{Env, Method, Request, RequestInit, Response};
 
 use crate::http::{ApiError, json_response, read_json_body};
 use crate::router::{allow, authenticate};
@@ -348,7 +348,7 @@ async fn validate(req: &mut Request, env: &Env) -> Result<Response, ApiError> {
     let body = read_json_body(req).await?;
     let v: ValidateRequest = parse_json(&body)?;
     let keys = settings::token_keys(env)?;
-    let now_secs = Date::now().as_millis() / 1000;
+    let now_secs = crate::clock::now_secs();
     let token = match keys.verify(&v.token, now_secs) {
         Ok(t) => t,
         Err(e) => return invalid(e.code(), &e.to_string()),

@@ -31,10 +31,11 @@ use actiongate_core::time::HOUR;
 use actiongate_core::time::Millis;
 use serde::{Deserialize, Serialize};
 use worker::{
-    Date, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State,
+    DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State,
     durable_object,
 };
 
+use crate::clock::now_ms;
 use crate::config_store;
 use crate::http::{ApiError, json_response, json_text_response};
 use crate::outbox;
@@ -1009,10 +1010,6 @@ impl UserObject {
     pub fn alarm_unknown(&self) {
         self.alarm_at.set(None);
     }
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(Date::now().as_millis()).unwrap_or(i64::MAX)
 }
 
 impl UserObject {
