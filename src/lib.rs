@@ -4,34 +4,28 @@
 //! and talks to storage (a SQLite Durable Object per user, KV for
 //! configuration). Every decision is made by the core.
 
-mod admin;
 mod analytics;
-mod client_api;
+mod api;
 mod clock;
 mod config_store;
 mod delivery;
 mod http;
 mod limits;
-mod management;
-mod outbox;
-mod passkey_api;
 mod proxy;
 mod review_queue;
-mod router;
-mod server_api;
 mod settings;
-mod user_object;
+mod users;
 
 pub use analytics::AnalyticsShard;
 pub use review_queue::ReviewQueue;
-pub use user_object::UserObject;
+pub use users::object::UserObject;
 
 use worker::{Context, Env, Request, Result, event, web_sys};
 
 /// Every request the JavaScript entry (src/entry.mjs) does not forward itself.
 #[event(fetch)]
 async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
-    let response = match router::route(Request::from(req), &env).await {
+    let response = match api::router::route(Request::from(req), &env).await {
         Ok(r) => r,
         Err(e) => e.into_response()?,
     };

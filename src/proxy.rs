@@ -34,9 +34,9 @@ use worker::{Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
 
 use crate::clock::now_secs;
 use crate::http::{ApiError, html_response, json_response};
-use crate::server_api::call_user;
 use crate::settings;
-use crate::user_object::UserCommand;
+use crate::users::client::call_user;
+use crate::users::commands::UserCommand;
 
 /// Where a browser comes back to after the challenge page.
 pub const RESUME_PATH: &str = "/__actiongate/resume";
@@ -419,8 +419,8 @@ pub fn pass_through_target(method: &str, url: &str, values: Vec<JsValue>) -> JsV
             Some((p, q)) => (p, Some(q)),
             None => (path_and_query, None),
         };
-        let segments = crate::router::segments(path).ok()?;
-        if !crate::router::is_app_path(&segments) {
+        let segments = crate::api::router::segments(path).ok()?;
+        if !crate::api::router::is_app_path(&segments) {
             return None;
         }
         let cfg = crate::config_store::cached_proxy()??;
@@ -926,7 +926,7 @@ fn plan(
         "redirectUrl": format!("{origin}{RESUME_PATH}"),
     }))
     .map_err(ApiError::internal)?;
-    let cmd = UserCommand::Track(crate::user_object::Track {
+    let cmd = UserCommand::Track(crate::users::commands::Track {
         user_id: user_id.clone(),
         action_code: route.action.clone(),
         request,
@@ -1079,7 +1079,7 @@ pub fn protect_call(request: web_sys::Request, body: Vec<u8>, env: Env) -> JsVal
             let plan_text = serde_json::to_string(&plan).map_err(ApiError::internal)?;
             let out = worker::js_sys::Array::new();
             out.push(&plan.user_id.as_str().into());
-            out.push(&crate::server_api::user_header(&plan.user_id).into());
+            out.push(&crate::users::client::user_header(&plan.user_id).into());
             out.push(&command.into());
             out.push(&plan_text.into());
             Ok(out.into())

@@ -31,14 +31,14 @@ use actiongate_core::policy::rules::{MAX_RULES, Rule, RuleInput, referenced_list
 use serde::Deserialize;
 use worker::{Env, Method, Request, Response};
 
+use crate::api::router::allow;
 use crate::clock::now_ms;
 use crate::config_store::{self, ACTION_CONFIG_PREFIX, VALUE_LIST_PREFIX};
 use crate::http::{
     ApiError, MAX_MANAGEMENT_BODY_BYTES, json_response, read_json_body, read_json_body_up_to,
 };
-use crate::router::allow;
-use crate::server_api::call_user;
-use crate::user_object::UserCommand;
+use crate::users::client::call_user;
+use crate::users::commands::UserCommand;
 
 /// Handle `/v1/management/<rest>`.
 ///
@@ -58,7 +58,7 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
         _ => return Err(ApiError::not_found()),
     };
     allow(&req, methods)?;
-    crate::admin::authorize(&req, env).await?;
+    crate::api::admin::authorize(&req, env).await?;
     let method = req.method();
     match (rest, method) {
         (["action-configurations"], _) => list_configs(env).await,

@@ -26,12 +26,12 @@ use serde::Deserialize;
 use serde_json::json;
 use worker::{Env, Method, Request, Response};
 
+use crate::api::router::allow;
 use crate::clock::now_secs;
 use crate::http::{ApiError, json_response, read_json_body};
-use crate::router::allow;
-use crate::server_api::{call_user, relay_error};
 use crate::settings;
-use crate::user_object::UserCommand;
+use crate::users::client::{call_user, relay_error};
+use crate::users::commands::UserCommand;
 
 /// Whether `rest` (after `/v1/client/`) is one of these routes.
 pub fn is_route(rest: &[&str]) -> bool {
@@ -111,9 +111,9 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
     allow(req, &[Method::Post])?;
     let url = req.url().map_err(ApiError::internal)?;
     let rp = settings::relying_party(env, &url);
-    let token = crate::client_api::bearer_token(req);
+    let token = crate::api::client::bearer_token(req);
     let claims = match token {
-        Some(_) => Some(crate::client_api::bearer(req, env)?),
+        Some(_) => Some(crate::api::client::bearer(req, env)?),
         None => {
             check_tenant(req, env)?;
             let ip = crate::limits::client_ip(req);
@@ -221,7 +221,7 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
                 credential: b.registration_credential,
                 rp,
                 proved: c.proved,
-                verifier: crate::client_api::verifier(req),
+                verifier: crate::api::client::verifier(req),
             };
             call_user(env, &c.user_id, &cmd).await
         }

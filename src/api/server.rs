@@ -13,12 +13,13 @@ use actiongate_core::ids::{check_action_code, check_idempotency_key, check_user_
 use actiongate_core::store::MAX_PAGE_SIZE;
 use actiongate_core::time::parse_date;
 use serde::Deserialize;
-use worker::{Env, Method, Request, RequestInit, Response};
+use worker::{Env, Method, Request, Response};
 
+use crate::api::router::{allow, authenticate};
 use crate::http::{ApiError, json_response, read_json_body};
-use crate::router::{allow, authenticate};
 use crate::settings;
-use crate::user_object::{BINDING, UserCommand};
+use crate::users::client::{call_user, user_header};
+use crate::users::commands::UserCommand;
 
 const API_SECRET: &str = "API_SECRET_KEY";
 
@@ -198,7 +199,7 @@ fn track_command(
     origin: &str,
 ) -> Result<UserCommand, ApiError> {
     let request: TrackRequest = parse_json(body)?;
-    Ok(UserCommand::Track(crate::user_object::Track {
+    Ok(UserCommand::Track(crate::users::commands::Track {
         user_id: user.to_owned(),
         action_code: action.to_owned(),
         request,
@@ -231,7 +232,7 @@ pub fn track_call(
     env: Env,
 ) -> Option<wasm_bindgen::JsValue> {
     let parsed = url::Url::parse(url).ok()?;
-    let segments = crate::router::segments(parsed.path()).ok()?;
+    let segments = crate::api::router::segments(parsed.path()).ok()?;
     let [v1, users, user, actions, action] = segments.as_slice() else {
         return None;
     };
@@ -241,7 +242,7 @@ pub fn track_call(
     let origin = parsed.origin().ascii_serialization();
     let call = || -> Result<wasm_bindgen::JsValue, ApiError> {
         crate::settings::check_deployment(&env, crate::settings::is_local(&parsed))?;
-        crate::router::authenticate_header(authorization.as_deref(), &env, API_SECRET)?;
+        crate::api::router::authenticate_header(authorization.as_deref(), &env, API_SECRET)?;
         check_user_id(user)?;
         check_action_code(action, "action")?;
         let body = crate::http::json_body(body, content_type.as_deref())?;
@@ -269,58 +270,6 @@ pub fn user_object_unavailable(
     detail: &str,
 ) -> Result<worker::web_sys::Response, wasm_bindgen::JsValue> {
     Ok(ApiError::unavailable(detail).into_response()?.into())
-}
-
-/// [`USER_HEADER`](crate::user_object::USER_HEADER)'s value: the user id,
-/// percent-encoded.
-pub(crate) fn user_header(user_id: &str) -> String {
-    percent_encoding::utf8_percent_encode(user_id, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-pub async fn call_user(env: &Env, user_id: &str, cmd: &UserCommand) -> Result<Response, ApiError> {
-    let body = serde_json::to_string(cmd).map_err(ApiError::internal)?;
-    let ns = env.durable_object(BINDING).map_err(ApiError::unavailable)?;
-    let stub = ns
-        .id_from_name(user_id)
-        .and_then(|id| id.get_stub())
-        .map_err(ApiError::unavailable)?;
-    let headers = worker::Headers::new();
-    headers
-        .set(crate::user_object::USER_HEADER, &user_header(user_id))
-        .map_err(ApiError::internal)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(body.into()));
-    let request =
-        Request::new_with_init("https://user-object/", &init).map_err(ApiError::internal)?;
-    stub.fetch_with_request(request)
-        .await
-        .map_err(ApiError::unavailable)
-}
-
-/// Turn a user object's error answer back into an [`ApiError`].
-pub async fn relay_error(resp: &mut Response) -> ApiError {
-    let status = resp.status_code();
-    let retry_after = resp.headers().get("Retry-After").ok().flatten();
-    let body: serde_json::Value = crate::http::read_json(resp).await.unwrap_or_default();
-    let mut err = ApiError::from_body(
-        status,
-        &body,
-        &[
-            "invalid_request",
-            "action_not_found",
-            "too_many_requests",
-            "code_recently_sent",
-            "service_unavailable",
-            "server_misconfigured",
-        ],
-        "internal_error",
-    );
-    if let Some(secs) = retry_after.filter(|v| v.bytes().all(|b| b.is_ascii_digit())) {
-        err.headers.push(("Retry-After", secs));
-    }
-    err
 }
 
 #[derive(Deserialize)]

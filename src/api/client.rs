@@ -16,11 +16,11 @@ use actiongate_core::error::parse_json;
 use serde::Deserialize;
 use worker::{Env, Headers, Method, Request, Response};
 
+use crate::api::router::allow;
 use crate::http::{ApiError, json_response, read_json_body};
-use crate::router::allow;
-use crate::server_api::call_user;
 use crate::settings;
-use crate::user_object::UserCommand;
+use crate::users::client::call_user;
+use crate::users::commands::UserCommand;
 use serde_json::json;
 
 /// Handle `/v1/client/<rest>`.
@@ -44,8 +44,8 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
 }
 
 async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, ApiError> {
-    if crate::passkey_api::is_route(rest) {
-        return crate::passkey_api::handle(req, env, rest).await;
+    if crate::api::passkey::is_route(rest) {
+        return crate::api::passkey::handle(req, env, rest).await;
     }
     // Every route is the user's: the method, then the token, then the work.
     let method = match rest {
@@ -261,7 +261,7 @@ async fn issue_code(
     };
     let mut resp = call_user(env, &claims.user_id, &cmd).await?;
     if resp.status_code() != 200 {
-        return Err(crate::server_api::relay_error(&mut resp).await);
+        return Err(crate::users::client::relay_error(&mut resp).await);
     }
     let mut sent: serde_json::Value = crate::http::read_json(&resp)
         .await
@@ -306,8 +306,8 @@ struct VerifyRequest {
 }
 
 /// Where the verifying client is: its device cookie and its country.
-pub(crate) fn verifier(req: &Request) -> crate::user_object::Verifier {
-    crate::user_object::Verifier {
+pub(crate) fn verifier(req: &Request) -> crate::users::commands::Verifier {
+    crate::users::commands::Verifier {
         device_id: crate::proxy::existing_device(req),
         country: crate::proxy::edge_info(req).geo.country_code,
     }
@@ -446,7 +446,7 @@ pub async fn open_magic_link(mut req: Request, env: &Env) -> Result<Response, Ap
         channel: Channel::MagicLink,
         code: secret,
         // A magic link proves no whereabouts at all.
-        verifier: crate::user_object::Verifier::default(),
+        verifier: crate::users::commands::Verifier::default(),
     };
     let resp = call_user(env, &claims.user_id, &cmd).await?;
     let body: serde_json::Value = crate::http::read_json(&resp).await.unwrap_or_default();

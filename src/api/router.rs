@@ -4,8 +4,8 @@
 use percent_encoding::percent_decode_str;
 use worker::{Env, Method, Request, Response};
 
+use crate::api::{management, server};
 use crate::http::{ApiError, json_response};
-use crate::{management, server_api};
 
 /// Route a request to its handler.
 ///
@@ -40,9 +40,9 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
             allow(&req, &[Method::Get, Method::Post])?;
             let ip = crate::limits::client_ip(&req);
             crate::limits::check(env, crate::limits::Limit::Unauthenticated, &ip).await?;
-            crate::client_api::open_magic_link(req, env).await
+            crate::api::client::open_magic_link(req, env).await
         }
-        ["__actiongate", "admin", "session"] => crate::admin::session(req, env).await,
+        ["__actiongate", "admin", "session"] => crate::api::admin::session(req, env).await,
         ["__actiongate", "outbox"] => {
             crate::delivery::outbox(env, crate::settings::is_local(&url), false).await
         }
@@ -58,8 +58,8 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
             Err(ApiError::not_found())
         }
         ["v1", "management", rest @ ..] => management::handle(req, env, rest).await,
-        ["v1", "client", rest @ ..] => crate::client_api::handle(req, env, rest).await,
-        ["v1", rest @ ..] => server_api::handle(req, env, rest, &origin).await,
+        ["v1", "client", rest @ ..] => crate::api::client::handle(req, env, rest).await,
+        ["v1", rest @ ..] => server::handle(req, env, rest, &origin).await,
         // App paths were handled above.
         _ => Err(ApiError::not_found()),
     }

@@ -22,6 +22,7 @@ use worker::{Env, SqlStorageValue, State};
 use crate::clock::now_ms;
 use crate::review_queue::{self, QueueCommand};
 use crate::settings;
+use crate::users::sql_store::{Sink, SqlUserStore, count_tracks};
 
 /// How long a user's analytics counts wait before they travel to the
 /// user's shard (`ANALYTICS_FLUSH_SECONDS`), so that the counts of a busy
@@ -78,31 +79,6 @@ pub async fn schedule(
 pub const MAX_ATTEMPTS: i64 = 30;
 /// Events delivered per sink per alarm.
 const BATCH: usize = 50;
-
-/// Where an outbox row goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Sink {
-    /// The review queue object.
-    Review,
-    /// `WEBHOOK_URL`.
-    Webhook,
-    /// The app, with an approved held request.
-    Replay,
-    /// The user's analytics shard.
-    Analytics,
-}
-
-impl Sink {
-    /// Its name in the `outbox` table.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Sink::Review => "review",
-            Sink::Webhook => "webhook",
-            Sink::Replay => "replay",
-            Sink::Analytics => "analytics",
-        }
-    }
-}
 
 /// Whether analytics are counted (`ANALYTICS` is not `off`).
 pub fn analytics_enabled(env: &Env) -> bool {
@@ -337,7 +313,7 @@ async fn replay(state: &State, env: &Env, user_id: &str, event: &Event) -> Resul
     let Some((code, key)) = event.replay() else {
         return Ok(());
     };
-    let store = crate::user_object::SqlUserStore::new(
+    let store = SqlUserStore::new(
         state.storage().sql(),
         user_id.to_owned(),
         false,
@@ -560,80 +536,6 @@ async fn deliver_counts(state: &State, env: &Env) -> Result<(), String> {
             Err(e)
         }
     }
-}
-
-/// Count the tracks stored since the last count into the open batch
-/// (number 0), and move the mark past them; `true` when there were any.
-/// Tracks write no counter of their own: the stored actions are the count
-/// (see `SqlUserStore::start_counting`). Nothing here awaits, so no track
-/// comes between reading them and moving the mark.
-///
-/// # Errors
-/// When SQLite refuses.
-pub(crate) fn count_tracks(sql: &worker::SqlStorage) -> Result<bool, String> {
-    use actiongate_core::actions::state::ActionState;
-    #[derive(Deserialize)]
-    struct Mark {
-        user_id: String,
-        counted_rowid: f64,
-    }
-    #[derive(Deserialize)]
-    struct Track {
-        id: f64,
-        created_at: f64,
-        action_code: String,
-        started: Option<String>,
-    }
-    let err = |e: worker::Error| e.to_string();
-    let Some(mark) = sql
-        .exec(
-            "SELECT user_id, counted_rowid FROM counting WHERE id = 1",
-            None,
-        )
-        .and_then(|c| c.to_array::<Mark>())
-        .map_err(err)?
-        .into_iter()
-        .next()
-    else {
-        return Ok(false);
-    };
-    // The state each started in is the first of its audit trail.
-    let tracks: Vec<Track> = sql
-        .exec(
-            "SELECT rowid AS id, created_at, action_code,
-                    json_extract(data, '$.history[0].to') AS started
-             FROM actions WHERE rowid > ? ORDER BY rowid",
-            vec![mark.counted_rowid.into()],
-        )
-        .and_then(|c| c.to_array())
-        .map_err(err)?;
-    let Some(last) = tracks.last().map(|t| t.id) else {
-        return Ok(false);
-    };
-    let counts = actiongate_core::analytics::count_tracks(tracks.iter().filter_map(|t| {
-        let state = ActionState::parse(t.started.as_deref()?, "state").ok()?;
-        Some((t.created_at as i64, t.action_code.as_str(), state))
-    }));
-    for c in counts {
-        sql.exec(
-            "INSERT INTO metrics (batch, user_id, day, action_code, kind, bucket, n) VALUES (0, ?, ?, ?, ?, ?, ?) ON CONFLICT (batch, day, action_code, kind, bucket) DO UPDATE SET n = n + excluded.n",
-            vec![
-                mark.user_id.as_str().into(),
-                c.day.into(),
-                c.action_code.into(),
-                c.kind.into(),
-                c.bucket.into(),
-                c.n.into(),
-            ],
-        )
-        .map_err(err)?;
-    }
-    sql.exec(
-        "UPDATE counting SET counted_rowid = ? WHERE id = 1",
-        vec![last.into()],
-    )
-    .map_err(err)?;
-    Ok(true)
 }
 
 /// Analytics events that earlier versions kept in the outbox go to the

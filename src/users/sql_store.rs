@@ -1,0 +1,721 @@
+//! The user's SQLite database in its Durable Object, as a [`UserStore`]:
+//! the schema, the history a track reads in one statement, and the outbox
+//! rows events are written to in the same step as the change they report.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use actiongate_core::actions::model::{ActionRecord, Authenticator, UserRecord};
+use actiongate_core::error::CoreError;
+use actiongate_core::geo::Fix;
+use actiongate_core::policy::context::History;
+use actiongate_core::store::{ActionQuery, TrackSnapshot, UserStore};
+use actiongate_core::time::{HOUR, Millis};
+use serde::{Deserialize, Serialize};
+use worker::{SqlStorage, SqlStorageValue};
+
+/// SQLite-backed [`UserStore`].
+pub struct SqlUserStore {
+    sql: SqlStorage,
+    /// Whose store this is (for the outbox: events name no user).
+    user_id: String,
+    /// Whether webhooks are configured (otherwise only review events are kept).
+    webhooks: bool,
+    /// Whether analytics are counted: then how long counts wait before
+    /// they travel to the user's shard (ms).
+    analytics: Option<i64>,
+    /// When the outbox wants delivering, if this store put events in it:
+    /// at once (ms 0) for reviews, webhooks and replays, a little later for
+    /// analytics alone, so a user's counts travel together.
+    emitted: Rc<Cell<Option<i64>>>,
+}
+
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS actions (
+  action_code TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  PRIMARY KEY (action_code, idempotency_key)
+);
+CREATE INDEX IF NOT EXISTS actions_by_created ON actions (created_at);
+CREATE INDEX IF NOT EXISTS actions_by_code_created ON actions (action_code, created_at);
+CREATE TABLE IF NOT EXISTS devices (id TEXT PRIMARY KEY, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS countries (code TEXT PRIMARY KEY, first_seen INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS known_devices (id TEXT PRIMARY KEY, proved_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS known_countries (code TEXT PRIMARY KEY, proved_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS profile (id INTEGER PRIMARY KEY CHECK (id = 1), data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS used_challenges (challenge TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  sink TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  event TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS outbox_by_sink ON outbox (sink, id);
+CREATE TABLE IF NOT EXISTS authenticators (
+  id TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL,
+  data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+  batch INTEGER NOT NULL,
+  user_id TEXT NOT NULL,
+  day TEXT NOT NULL,
+  action_code TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  bucket INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (batch, day, action_code, kind, bucket)
+);
+CREATE TABLE IF NOT EXISTS counting (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  user_id TEXT NOT NULL,
+  counted_rowid INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metrics_batch (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  seq INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_at INTEGER NOT NULL DEFAULT 0
+);
+";
+
+#[derive(Deserialize)]
+struct DataRow {
+    data: String,
+}
+
+/// What a user's history knows besides counts, for one `SELECT` (bindings
+/// from [`history_bindings`]).
+///
+/// Seen devices and countries (`devices`, `countries`) are written by
+/// every track; known ones (`known_devices`, `known_countries`, the
+/// `proved_fix`) only when the user proved themselves there. (The `last_fix`
+/// key of earlier versions, written by every track, is no longer read.)
+const FACT_COLUMNS: &str = "
+    (SELECT COUNT(*) FROM devices WHERE id = ?1) AS device_seen,
+    (SELECT COUNT(*) FROM known_devices WHERE id = ?1) AS device_known,
+    (SELECT first_seen FROM devices WHERE id = ?1) AS device_first_seen,
+    (SELECT COUNT(*) FROM devices) AS device_count,
+    (SELECT COUNT(*) FROM countries WHERE code = ?2) AS country_seen,
+    (SELECT COUNT(*) FROM known_countries WHERE code = ?2) AS country_known,
+    (SELECT value FROM meta WHERE key = 'proved_fix') AS last_fix";
+
+/// The history's counts of tracks of the action code, for the same `SELECT`.
+const COUNT_COLUMNS: &str = "
+    (SELECT COUNT(*) FROM actions WHERE action_code = ?3 AND created_at >= ?4) AS last_hour,
+    (SELECT COUNT(*) FROM actions WHERE action_code = ?3 AND created_at >= ?5) AS last_day";
+
+/// The creation times of the tracks `last_day` counts, for the same `SELECT`.
+const TRACK_TIMES_IN_DAY: &str = "SELECT created_at FROM actions WHERE action_code = ?3 AND created_at >= ?5 ORDER BY created_at";
+
+fn history_bindings(
+    code: &str,
+    device_id: Option<&str>,
+    country: Option<&str>,
+    now: Millis,
+) -> Vec<SqlStorageValue> {
+    vec![
+        device_id.unwrap_or("").into(),
+        country.unwrap_or("").into(),
+        code.into(),
+        (now - HOUR).into(),
+        (now - 24 * HOUR).into(),
+    ]
+}
+
+#[derive(Deserialize)]
+struct HistoryRow {
+    device_seen: f64,
+    device_known: f64,
+    device_first_seen: Option<f64>,
+    device_count: f64,
+    country_seen: f64,
+    country_known: f64,
+    last_fix: Option<String>,
+    /// Absent when the counts come from creation times instead.
+    #[serde(default)]
+    last_hour: f64,
+    #[serde(default)]
+    last_day: f64,
+}
+
+impl HistoryRow {
+    fn into_history(
+        self,
+        device_id: Option<&str>,
+        country: Option<&str>,
+    ) -> std::result::Result<History, CoreError> {
+        let n = |v: f64| v.max(0.0) as u64;
+        Ok(History {
+            device_seen: device_id.map(|_| self.device_seen > 0.0),
+            device_known: device_id.map(|_| self.device_known > 0.0),
+            device_first_seen: device_id.and(self.device_first_seen).map(|t| t as Millis),
+            device_count: n(self.device_count),
+            country_seen: country.map(|_| self.country_seen > 0.0),
+            country_known: country.map(|_| self.country_known > 0.0),
+            last_fix: self.last_fix.as_deref().map(from_json).transpose()?,
+            actions_last_hour: n(self.last_hour),
+            actions_last_day: n(self.last_day),
+            is_enrolled: false,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+struct CountRow {
+    n: f64,
+}
+
+/// Whether this object's database has its tables (an object that never
+/// stored anything has none), found out by reading only.
+pub fn has_tables(sql: &SqlStorage) -> bool {
+    sql.exec(
+        "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'authenticators'",
+        None,
+    )
+    .and_then(|c| c.to_array::<CountRow>())
+    .is_ok_and(|rows| rows.first().is_some_and(|r| r.n > 0.0))
+}
+
+fn storage_err(e: impl std::fmt::Display) -> CoreError {
+    CoreError::Internal(format!("sqlite: {e}"))
+}
+
+fn to_json<T: Serialize>(v: &T) -> std::result::Result<String, CoreError> {
+    serde_json::to_string(v).map_err(|e| CoreError::Internal(format!("encoding a record: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> std::result::Result<T, CoreError> {
+    serde_json::from_str(s).map_err(|e| CoreError::Internal(format!("decoding a record: {e}")))
+}
+
+impl SqlUserStore {
+    /// Wrap the object's SQL storage (its tables made by `UserObject::ensure_schema`).
+    pub fn new(
+        sql: SqlStorage,
+        user_id: String,
+        webhooks: bool,
+        analytics: Option<i64>,
+        emitted: Rc<Cell<Option<i64>>>,
+    ) -> Self {
+        SqlUserStore {
+            sql,
+            user_id,
+            webhooks,
+            analytics,
+            emitted,
+        }
+    }
+
+    /// Whether this store counts the user's tracks for analytics.
+    pub fn counts_analytics(&self) -> bool {
+        self.analytics.is_some()
+    }
+
+    /// Set up counting the user's tracks for analytics (`on`), which reads
+    /// the actions stored after a mark (`count_tracks`); the mark
+    /// starts at the newest action stored so far, which the counters of
+    /// earlier versions counted already. Analytics off: no mark, so turning
+    /// it on again does not count the tracks made meanwhile.
+    ///
+    /// # Errors
+    /// When SQLite refuses.
+    pub fn start_counting(&self, on: bool) -> std::result::Result<(), CoreError> {
+        if on {
+            self.run(
+                "INSERT INTO counting (id, user_id, counted_rowid)
+                 SELECT 1, ?, COALESCE(MAX(rowid), 0) FROM actions WHERE true
+                 ON CONFLICT (id) DO NOTHING",
+                vec![self.user_id.as_str().into()],
+            )
+        } else {
+            self.run("DELETE FROM counting", vec![])
+        }
+        .map(|_| ())
+    }
+
+    /// Every row of a statement.
+    fn all<T: serde::de::DeserializeOwned>(
+        &self,
+        query: &str,
+        bindings: Vec<SqlStorageValue>,
+    ) -> std::result::Result<Vec<T>, CoreError> {
+        self.sql
+            .exec(query, bindings)
+            .and_then(|c| c.to_array())
+            .map_err(storage_err)
+    }
+
+    /// The `data` column of every row.
+    fn rows(
+        &self,
+        query: &str,
+        bindings: Vec<SqlStorageValue>,
+    ) -> std::result::Result<Vec<String>, CoreError> {
+        let rows: Vec<DataRow> = self.all(query, bindings)?;
+        Ok(rows.into_iter().map(|r| r.data).collect())
+    }
+
+    /// A statement that returns exactly one row.
+    fn one_row<T: serde::de::DeserializeOwned>(
+        &self,
+        query: &str,
+        bindings: Vec<SqlStorageValue>,
+    ) -> std::result::Result<T, CoreError> {
+        self.all(query, bindings)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| storage_err("a single-row query returned none"))
+    }
+
+    fn run(
+        &self,
+        query: &str,
+        bindings: Vec<SqlStorageValue>,
+    ) -> std::result::Result<usize, CoreError> {
+        let cursor = self.sql.exec(query, bindings).map_err(storage_err)?;
+        // Drain the cursor so the statement completes.
+        let _ = cursor.raw().count();
+        Ok(cursor.rows_written())
+    }
+}
+
+impl UserStore for SqlUserStore {
+    fn get_action(
+        &self,
+        code: &str,
+        key: &str,
+    ) -> std::result::Result<Option<ActionRecord>, CoreError> {
+        self.rows(
+            "SELECT data FROM actions WHERE action_code = ? AND idempotency_key = ?",
+            vec![code.into(), key.into()],
+        )?
+        .first()
+        .map(|d| from_json(d))
+        .transpose()
+    }
+
+    fn insert_action(&self, r: &ActionRecord) -> std::result::Result<(), CoreError> {
+        self.run(
+            "INSERT INTO actions (action_code, idempotency_key, state, created_at, data) VALUES (?, ?, ?, ?, ?)",
+            vec![
+                r.action_code.as_str().into(),
+                r.idempotency_key.as_str().into(),
+                r.state.as_str().into(),
+                r.created_at.into(),
+                to_json(r)?.into(),
+            ],
+        )
+        .map(|_| ())
+    }
+
+    fn update_action(&self, r: &ActionRecord) -> std::result::Result<(), CoreError> {
+        let n = self.run(
+            "UPDATE actions SET state = ?, data = ? WHERE action_code = ? AND idempotency_key = ?",
+            vec![
+                r.state.as_str().into(),
+                to_json(r)?.into(),
+                r.action_code.as_str().into(),
+                r.idempotency_key.as_str().into(),
+            ],
+        )?;
+        if n == 0 {
+            return Err(CoreError::Internal("update of a missing action".into()));
+        }
+        Ok(())
+    }
+
+    fn query_actions(&self, q: &ActionQuery) -> std::result::Result<Vec<ActionRecord>, CoreError> {
+        let mut sql = String::from("SELECT data FROM actions WHERE 1 = 1");
+        let mut b: Vec<SqlStorageValue> = Vec::new();
+        if let Some(from) = q.from {
+            sql.push_str(" AND created_at >= ?");
+            b.push(from.into());
+        }
+        if !q.codes.is_empty() {
+            sql.push_str(" AND action_code IN (");
+            sql.push_str(&vec!["?"; q.codes.len()].join(", "));
+            sql.push(')');
+            b.extend(q.codes.iter().map(|c| c.as_str().into()));
+        }
+        if let Some(s) = q.state {
+            sql.push_str(" AND state = ?");
+            b.push(s.as_str().into());
+        }
+        sql.push_str(" ORDER BY created_at DESC, rowid DESC LIMIT ?");
+        let limit = q.limit.min(actiongate_core::store::MAX_PAGE_SIZE);
+        b.push(i64::try_from(limit).unwrap_or(0).into());
+        self.rows(&sql, b)?.iter().map(|d| from_json(d)).collect()
+    }
+
+    fn get_user(&self) -> std::result::Result<Option<UserRecord>, CoreError> {
+        self.rows("SELECT data FROM profile WHERE id = 1", vec![])?
+            .first()
+            .map(|d| from_json(d))
+            .transpose()
+    }
+
+    fn put_user(&self, user: &UserRecord) -> std::result::Result<(), CoreError> {
+        self.run(
+            "INSERT INTO profile (id, data) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            vec![to_json(user)?.into()],
+        )
+        .map(|_| ())
+    }
+
+    fn list_authenticators(&self) -> std::result::Result<Vec<Authenticator>, CoreError> {
+        self.rows(
+            "SELECT data FROM authenticators ORDER BY created_at, id",
+            vec![],
+        )?
+        .iter()
+        .map(|d| from_json(d))
+        .collect()
+    }
+
+    fn put_authenticator(&self, a: &Authenticator) -> std::result::Result<(), CoreError> {
+        self.run(
+            "INSERT INTO authenticators (id, created_at, data) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            vec![
+                a.user_authenticator_id.as_str().into(),
+                a.created_at.into(),
+                to_json(a)?.into(),
+            ],
+        )
+        .map(|_| ())
+    }
+
+    fn delete_authenticator(&self, id: &str) -> std::result::Result<bool, CoreError> {
+        Ok(self.run("DELETE FROM authenticators WHERE id = ?", vec![id.into()])? > 0)
+    }
+
+    fn history(
+        &self,
+        code: &str,
+        device_id: Option<&str>,
+        country: Option<&str>,
+        now: Millis,
+    ) -> std::result::Result<History, CoreError> {
+        // One statement instead of six: each exec crosses into the runtime.
+        let row: HistoryRow = self.one_row(
+            &format!("SELECT {FACT_COLUMNS}, {COUNT_COLUMNS}"),
+            history_bindings(code, device_id, country, now),
+        )?;
+        row.into_history(device_id, country)
+    }
+
+    fn track_snapshot(
+        &self,
+        code: &str,
+        device_id: Option<&str>,
+        country: Option<&str>,
+        now: Millis,
+    ) -> std::result::Result<TrackSnapshot, CoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            profile: Option<String>,
+            authenticators: String,
+            track_times: String,
+            #[serde(flatten)]
+            history: HistoryRow,
+        }
+        // The history's counts, and the creation times they count (which a
+        // user object keeps: see actiongate_core::store::snapshot_cache).
+        let row: Row = self.one_row(
+            &format!(
+                "SELECT (SELECT data FROM profile WHERE id = 1) AS profile,
+                        (SELECT json_group_array(data) FROM authenticators) AS authenticators,
+                        (SELECT json_group_array(created_at) FROM ({TRACK_TIMES_IN_DAY})) AS track_times,
+                        {FACT_COLUMNS}"
+            ),
+            history_bindings(code, device_id, country, now),
+        )?;
+        let mut authenticators = from_json::<Vec<String>>(&row.authenticators)?
+            .iter()
+            .map(|d| from_json::<Authenticator>(d))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        authenticators.sort_by(|a, b| {
+            (a.created_at, &a.user_authenticator_id).cmp(&(b.created_at, &b.user_authenticator_id))
+        });
+        let track_times: Vec<Millis> = from_json(&row.track_times)?;
+        let counted = History::counted(&track_times, now);
+        Ok(TrackSnapshot {
+            authenticators,
+            user: row.profile.as_deref().map(from_json).transpose()?,
+            history: History {
+                actions_last_hour: counted.actions_last_hour,
+                actions_last_day: counted.actions_last_day,
+                ..row.history.into_history(device_id, country)?
+            },
+            track_times,
+        })
+    }
+
+    fn remember(
+        &self,
+        device_id: Option<&str>,
+        country: Option<&str>,
+        fix: Option<Fix>,
+        proved: bool,
+        now: Millis,
+    ) -> std::result::Result<(), CoreError> {
+        if let Some(d) = device_id {
+            self.run(
+                "INSERT INTO devices (id, first_seen, last_seen) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
+                vec![d.into(), now.into(), now.into()],
+            )?;
+            if proved {
+                self.run(
+                    "INSERT INTO known_devices (id, proved_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET proved_at = excluded.proved_at",
+                    vec![d.into(), now.into()],
+                )?;
+            }
+        }
+        if let Some(c) = country {
+            self.run(
+                "INSERT INTO countries (code, first_seen) VALUES (?, ?) ON CONFLICT (code) DO NOTHING",
+                vec![c.into(), now.into()],
+            )?;
+            if proved {
+                self.run(
+                    "INSERT INTO known_countries (code, proved_at) VALUES (?, ?) ON CONFLICT (code) DO UPDATE SET proved_at = excluded.proved_at",
+                    vec![c.into(), now.into()],
+                )?;
+            }
+        }
+        if let Some(f) = fix.filter(|_| proved) {
+            self.run(
+                "INSERT INTO meta (key, value) VALUES ('proved_fix', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                vec![to_json(&f)?.into()],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn consume_challenge(
+        &self,
+        challenge: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> std::result::Result<bool, CoreError> {
+        self.run(
+            "DELETE FROM used_challenges WHERE expires_at < ?",
+            vec![now.into()],
+        )?;
+        Ok(self.run(
+            "INSERT INTO used_challenges (challenge, expires_at) VALUES (?, ?) ON CONFLICT (challenge) DO NOTHING",
+            vec![challenge.into(), expires_at.into()],
+        )? > 0)
+    }
+
+    fn get_setting(&self, key: &str) -> std::result::Result<Option<String>, CoreError> {
+        Ok(self
+            .rows(
+                "SELECT value AS data FROM meta WHERE key = ?",
+                vec![format!("setting:{key}").into()],
+            )?
+            .into_iter()
+            .next())
+    }
+
+    fn put_setting(&self, key: &str, value: &str) -> std::result::Result<(), CoreError> {
+        self.run(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            vec![format!("setting:{key}").into(), value.into()],
+        )
+        .map(|_| ())
+    }
+
+    fn emit(
+        &self,
+        event: actiongate_core::actions::events::Event,
+    ) -> std::result::Result<(), CoreError> {
+        // Analytics: a track's stored action is counted when its batch is
+        // made (`count_tracks`), so nothing more is written for it;
+        // any other count moves one counter of this user's open batch (see
+        // `outbox::deliver_counts`). No event is kept for either.
+        use actiongate_core::analytics::Metric;
+        let counted = match (self.analytics, Metric::of(&event)) {
+            (Some(delay), Some(Metric::Tracked { .. })) => Some(delay),
+            (Some(delay), Some(metric)) => match metric.counter() {
+                Some((day, code, kind, bucket)) => {
+                    self.run(
+                        "INSERT INTO metrics (batch, user_id, day, action_code, kind, bucket, n) VALUES (0, ?, ?, ?, ?, ?, 1) ON CONFLICT (batch, day, action_code, kind, bucket) DO UPDATE SET n = n + 1",
+                        vec![
+                            self.user_id.as_str().into(),
+                            day.into(),
+                            code.into(),
+                            kind.into(),
+                            bucket.into(),
+                        ],
+                    )?;
+                    Some(delay)
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        let mut sinks = Vec::new();
+        if event.review_change().is_some() {
+            sinks.push(Sink::Review);
+        }
+        if self.webhooks && event.webhook_type() != "user.deleted" {
+            sinks.push(Sink::Webhook);
+        }
+        if event.replay().is_some() {
+            sinks.push(Sink::Replay);
+        }
+        if !sinks.is_empty() {
+            let text = to_json(&event)?;
+            for sink in sinks {
+                self.run(
+                    "INSERT INTO outbox (sink, user_id, event_id, event) VALUES (?, ?, ?, ?)",
+                    vec![
+                        sink.as_str().into(),
+                        self.user_id.as_str().into(),
+                        uuid::Uuid::new_v4().to_string().into(),
+                        text.as_str().into(),
+                    ],
+                )?;
+            }
+            self.emitted.set(Some(0));
+        } else if let Some(delay) = counted {
+            // Counts wait, so that more of them travel together.
+            self.emitted
+                .set(Some(self.emitted.get().map_or(delay, |d| d.min(delay))));
+        }
+        Ok(())
+    }
+
+    fn delete_all(&self) -> std::result::Result<(), CoreError> {
+        // Not the outbox or the counts: what happened must still be told.
+        if let Some(delay) = self.analytics
+            && count_tracks(&self.sql).map_err(storage_err)?
+        {
+            self.emitted
+                .set(Some(self.emitted.get().map_or(delay, |d| d.min(delay))));
+        }
+        for table in [
+            "used_challenges",
+            "actions",
+            "profile",
+            "authenticators",
+            "devices",
+            "countries",
+            "known_devices",
+            "known_countries",
+            "meta",
+        ] {
+            self.run(&format!("DELETE FROM {table}"), vec![])?;
+        }
+        // Row ids start again from 1.
+        self.run("UPDATE counting SET counted_rowid = 0 WHERE id = 1", vec![])?;
+        Ok(())
+    }
+}
+
+/// Where an outbox row goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sink {
+    /// The review queue object.
+    Review,
+    /// `WEBHOOK_URL`.
+    Webhook,
+    /// The app, with an approved held request.
+    Replay,
+    /// The user's analytics shard.
+    Analytics,
+}
+
+/// Count the tracks stored since the last count into the open batch
+/// (number 0), and move the mark past them; `true` when there were any.
+/// Tracks write no counter of their own: the stored actions are the count
+/// (see `SqlUserStore::start_counting`). Nothing here awaits, so no track
+/// comes between reading them and moving the mark.
+///
+/// # Errors
+/// When SQLite refuses.
+pub fn count_tracks(sql: &worker::SqlStorage) -> Result<bool, String> {
+    use actiongate_core::actions::state::ActionState;
+    #[derive(Deserialize)]
+    struct Mark {
+        user_id: String,
+        counted_rowid: f64,
+    }
+    #[derive(Deserialize)]
+    struct Track {
+        id: f64,
+        created_at: f64,
+        action_code: String,
+        started: Option<String>,
+    }
+    let err = |e: worker::Error| e.to_string();
+    let Some(mark) = sql
+        .exec(
+            "SELECT user_id, counted_rowid FROM counting WHERE id = 1",
+            None,
+        )
+        .and_then(|c| c.to_array::<Mark>())
+        .map_err(err)?
+        .into_iter()
+        .next()
+    else {
+        return Ok(false);
+    };
+    // The state each started in is the first of its audit trail.
+    let tracks: Vec<Track> = sql
+        .exec(
+            "SELECT rowid AS id, created_at, action_code,
+                    json_extract(data, '$.history[0].to') AS started
+             FROM actions WHERE rowid > ? ORDER BY rowid",
+            vec![mark.counted_rowid.into()],
+        )
+        .and_then(|c| c.to_array())
+        .map_err(err)?;
+    let Some(last) = tracks.last().map(|t| t.id) else {
+        return Ok(false);
+    };
+    let counts = actiongate_core::analytics::count_tracks(tracks.iter().filter_map(|t| {
+        let state = ActionState::parse(t.started.as_deref()?, "state").ok()?;
+        Some((t.created_at as i64, t.action_code.as_str(), state))
+    }));
+    for c in counts {
+        sql.exec(
+            "INSERT INTO metrics (batch, user_id, day, action_code, kind, bucket, n) VALUES (0, ?, ?, ?, ?, ?, ?) ON CONFLICT (batch, day, action_code, kind, bucket) DO UPDATE SET n = n + excluded.n",
+            vec![
+                mark.user_id.as_str().into(),
+                c.day.into(),
+                c.action_code.into(),
+                c.kind.into(),
+                c.bucket.into(),
+                c.n.into(),
+            ],
+        )
+        .map_err(err)?;
+    }
+    sql.exec(
+        "UPDATE counting SET counted_rowid = ? WHERE id = 1",
+        vec![last.into()],
+    )
+    .map_err(err)?;
+    Ok(true)
+}
+
+impl Sink {
+    /// Its name in the `outbox` table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sink::Review => "review",
+            Sink::Webhook => "webhook",
+            Sink::Replay => "replay",
+            Sink::Analytics => "analytics",
+        }
+    }
+}
