@@ -12,6 +12,7 @@ mod delivery;
 mod http;
 mod limits;
 mod proxy;
+mod request;
 mod review_queue;
 mod settings;
 mod users;

@@ -17,11 +17,10 @@
 use actiongate_core::actions::model::PendingRequest;
 use actiongate_core::auth::basic::secrets_equal;
 use actiongate_core::encoding::sha256_hex;
-use actiongate_core::geo::{EdgeInfo, Geo};
 use actiongate_core::proxy::{
-    DEVICE_COOKIE, ForwardFacts, IdentityError, Jwks, JwtAlgorithm, METHODS, ProxyConfig,
-    RequestParts, RouteConfig, Selection, SessionKeys, ambiguous_path, body_method_overrides,
-    cookie, is_our_header, read_custom, verify_session_jwt, without_our_cookies,
+    ForwardFacts, IdentityError, Jwks, JwtAlgorithm, METHODS, ProxyConfig, RequestParts,
+    RouteConfig, Selection, SessionKeys, ambiguous_path, body_method_overrides, is_our_header,
+    read_custom, verify_session_jwt, without_our_cookies,
 };
 use serde_json::{Value, json};
 use std::cell::RefCell;
@@ -34,16 +33,13 @@ use worker::{Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
 
 use crate::clock::now_secs;
 use crate::http::{ApiError, html_response, json_response};
+use crate::request::{
+    RESUME_PATH, TOKEN_HEADER, device_cookie, device_id, edge_info, header, wants_html,
+};
 use crate::settings;
 use crate::users::client::call_user;
 use crate::users::commands::UserCommand;
 
-/// Where a browser comes back to after the challenge page.
-pub const RESUME_PATH: &str = "/__actiongate/resume";
-/// Where the link in a magic-link email leads.
-pub const MAGIC_LINK_PATH: &str = "/__actiongate/magic-link";
-/// Header an API client retries with.
-pub const TOKEN_HEADER: &str = "X-ActionGate-Token";
 /// Request headers kept with a held-back request for its replay (the
 /// method overrides too: the route checked may be the one they named).
 const KEPT_HEADERS: [&str; 10] = [
@@ -250,15 +246,6 @@ fn method_overrides(header: impl Fn(&str) -> Option<String>, query: Option<&str>
     overrides
 }
 
-/// Whether the client asked for a page rather than JSON.
-pub fn wants_html(req: &Request) -> bool {
-    header(req, "Accept").is_some_and(|a| a.contains("text/html"))
-}
-
-fn header(req: &Request, name: &str) -> Option<String> {
-    req.headers().get(name).ok().flatten()
-}
-
 /// Host of the URLs sent to an app behind a service binding (the binding
 /// ignores it; the app sees it as its host).
 const SERVICE_HOST: &str = "https://origin.actiongate.internal";
@@ -419,8 +406,8 @@ pub fn pass_through_target(method: &str, url: &str, values: Vec<JsValue>) -> JsV
             Some((p, q)) => (p, Some(q)),
             None => (path_and_query, None),
         };
-        let segments = crate::api::router::segments(path).ok()?;
-        if !crate::api::router::is_app_path(&segments) {
+        let segments = crate::request::segments(path).ok()?;
+        if !crate::request::is_app_path(&segments) {
             return None;
         }
         let cfg = crate::config_store::cached_proxy()??;
@@ -710,46 +697,6 @@ fn unauthenticated(
     let mut e = ApiError::new(401, "unauthenticated", reason);
     e.headers.push(("WWW-Authenticate", "Bearer".to_owned()));
     refuse(wants_html(req), e)
-}
-
-/// What the edge sees of the request's connection: IP, location, user agent.
-pub(crate) fn edge_info(req: &Request) -> EdgeInfo {
-    let cf = req.cf();
-    let coords = cf.and_then(|c| c.coordinates());
-    EdgeInfo {
-        ip: header(req, "CF-Connecting-IP"),
-        geo: Geo {
-            country_code: cf
-                .and_then(|c| c.country())
-                .filter(|c| c.len() == 2 && c != "XX" && c != "T1"),
-            asn: cf.and_then(|c| c.asn()).filter(|a| *a != 0),
-            latitude: coords.map(|(la, _)| f64::from(la)),
-            longitude: coords.map(|(_, lo)| f64::from(lo)),
-        },
-        user_agent: header(req, "User-Agent"),
-    }
-}
-
-/// The device cookie the request carries, if it is one of ours.
-pub(crate) fn existing_device(req: &Request) -> Option<String> {
-    match device_id(req) {
-        (id, false) => Some(id),
-        (_, true) => None,
-    }
-}
-
-fn device_id(req: &Request) -> (String, bool) {
-    match header(req, "Cookie").and_then(|c| cookie(&c, DEVICE_COOKIE).map(str::to_owned)) {
-        Some(id) if !id.is_empty() && id.len() <= 64 => (id, false),
-        _ => (uuid::Uuid::new_v4().to_string(), true),
-    }
-}
-
-fn device_cookie(id: &str, secure: bool) -> String {
-    format!(
-        "{DEVICE_COOKIE}={id}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax{}",
-        if secure { "; Secure" } else { "" }
-    )
 }
 
 /// Copy a response (the origin's, whose headers are immutable) adding headers.

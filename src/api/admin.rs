@@ -20,9 +20,9 @@ use serde::Deserialize;
 use serde_json::json;
 use worker::{Env, Headers, Method, Request, Response};
 
-use crate::api::router::allow;
 use crate::clock::now_secs;
 use crate::http::{ApiError, json_response};
+use crate::request::allow;
 use crate::settings;
 
 const SECRET: &str = "MANAGEMENT_SECRET_KEY";
@@ -112,7 +112,7 @@ fn same_site_only(req: &Request) -> Result<(), ApiError> {
 pub async fn authorize(req: &Request, env: &Env) -> Result<(), ApiError> {
     same_site_only(req)?;
     if header(req, "Authorization").is_some() {
-        return crate::api::router::authenticate(req, env, SECRET);
+        return crate::request::authenticate(req, env, SECRET);
     }
     let secret = settings::secret(env, SECRET)?;
     match current_session(req, env, &secret).await? {
@@ -124,7 +124,7 @@ pub async fn authorize(req: &Request, env: &Env) -> Result<(), ApiError> {
             "csrf_token_missing",
             format!("Send the session's CSRF token in {CSRF_HEADER}."),
         )),
-        None => crate::api::router::authenticate(req, env, SECRET).map_err(|mut e| {
+        None => crate::request::authenticate(req, env, SECRET).map_err(|mut e| {
             // A script's fetch (the portal after its session ended) must not
             // make the browser pop up its own Basic login.
             if header(req, "Sec-Fetch-Mode").is_some_and(|m| m != "navigate") {

@@ -16,8 +16,8 @@ use actiongate_core::error::parse_json;
 use serde::Deserialize;
 use worker::{Env, Headers, Method, Request, Response};
 
-use crate::api::router::allow;
 use crate::http::{ApiError, json_response, read_json_body};
+use crate::request::{allow, bearer, verifier};
 use crate::settings;
 use crate::users::client::call_user;
 use crate::users::commands::UserCommand;
@@ -223,7 +223,7 @@ fn magic_link_base(req: &Request, env: &Env, claims: &ActionClaims) -> Result<St
         )
         .map_err(ApiError::internal)?;
     let mut link = url
-        .join(crate::proxy::MAGIC_LINK_PATH)
+        .join(crate::request::MAGIC_LINK_PATH)
         .map_err(ApiError::internal)?;
     link.query_pairs_mut().append_pair("token", &token);
     Ok(link.to_string())
@@ -303,34 +303,6 @@ async fn issue_code(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct VerifyRequest {
     verification_code: String,
-}
-
-/// Where the verifying client is: its device cookie and its country.
-pub(crate) fn verifier(req: &Request) -> crate::users::commands::Verifier {
-    crate::users::commands::Verifier {
-        device_id: crate::proxy::existing_device(req),
-        country: crate::proxy::edge_info(req).geo.country_code,
-    }
-}
-
-pub(crate) fn bearer_token(req: &Request) -> Option<String> {
-    let header = req.headers().get("Authorization").ok().flatten()?;
-    header.strip_prefix("Bearer ").map(|t| t.trim().to_owned())
-}
-
-/// The action a `Bearer` token is bound to.
-pub(crate) fn bearer(req: &Request, env: &Env) -> Result<ActionClaims, ApiError> {
-    let Some(token) = bearer_token(req) else {
-        return Err(ApiError::new(
-            401,
-            "unauthorized",
-            "Send the token from track as Authorization: Bearer <token>.",
-        ));
-    };
-    let keys = settings::token_keys(env)?;
-    keys.verify(&token, crate::clock::now_secs())
-        .map(|v| v.claims)
-        .map_err(|e| ApiError::new(401, e.code(), e.to_string()))
 }
 
 /// The origins allowed to call the Client API from a browser, and to receive

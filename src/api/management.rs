@@ -31,12 +31,12 @@ use actiongate_core::policy::rules::{MAX_RULES, Rule, RuleInput, referenced_list
 use serde::Deserialize;
 use worker::{Env, Method, Request, Response};
 
-use crate::api::router::allow;
 use crate::clock::now_ms;
 use crate::config_store::{self, ACTION_CONFIG_PREFIX, VALUE_LIST_PREFIX};
 use crate::http::{
     ApiError, MAX_MANAGEMENT_BODY_BYTES, json_response, read_json_body, read_json_body_up_to,
 };
+use crate::request::allow;
 use crate::users::client::call_user;
 use crate::users::commands::UserCommand;
 

@@ -26,9 +26,9 @@ use serde::Deserialize;
 use serde_json::json;
 use worker::{Env, Method, Request, Response};
 
-use crate::api::router::allow;
 use crate::clock::now_secs;
 use crate::http::{ApiError, json_response, read_json_body};
+use crate::request::allow;
 use crate::settings;
 use crate::users::client::{call_user, relay_error};
 use crate::users::commands::UserCommand;
@@ -111,9 +111,9 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
     allow(req, &[Method::Post])?;
     let url = req.url().map_err(ApiError::internal)?;
     let rp = settings::relying_party(env, &url);
-    let token = crate::api::client::bearer_token(req);
+    let token = crate::request::bearer_token(req);
     let claims = match token {
-        Some(_) => Some(crate::api::client::bearer(req, env)?),
+        Some(_) => Some(crate::request::bearer(req, env)?),
         None => {
             check_tenant(req, env)?;
             let ip = crate::limits::client_ip(req);
@@ -221,7 +221,7 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
                 credential: b.registration_credential,
                 rp,
                 proved: c.proved,
-                verifier: crate::api::client::verifier(req),
+                verifier: crate::request::verifier(req),
             };
             call_user(env, &c.user_id, &cmd).await
         }
@@ -244,8 +244,8 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
                 credential: b.authentication_credential,
                 rp,
                 // Where the verifying client is (see `service::note_verifier`).
-                edge: Some(crate::proxy::edge_info(req)),
-                device_id: crate::proxy::existing_device(req),
+                edge: Some(crate::request::edge_info(req)),
+                device_id: crate::request::existing_device(req),
             };
             call_user(env, &c.user_id, &cmd).await
         }
@@ -270,8 +270,8 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
                 rp,
                 // The sign-in is decided as a track: its rules see the
                 // connection and the device as a track's would.
-                edge: Some(crate::proxy::edge_info(req)),
-                device_id: crate::proxy::existing_device(req),
+                edge: Some(crate::request::edge_info(req)),
+                device_id: crate::request::existing_device(req),
             };
             call_user(env, &user_id, &cmd).await
         }

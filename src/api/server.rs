@@ -15,8 +15,8 @@ use actiongate_core::time::parse_date;
 use serde::Deserialize;
 use worker::{Env, Method, Request, Response};
 
-use crate::api::router::{allow, authenticate};
 use crate::http::{ApiError, json_response, read_json_body};
+use crate::request::{allow, authenticate};
 use crate::settings;
 use crate::users::client::{call_user, user_header};
 use crate::users::commands::UserCommand;
@@ -232,7 +232,7 @@ pub fn track_call(
     env: Env,
 ) -> Option<wasm_bindgen::JsValue> {
     let parsed = url::Url::parse(url).ok()?;
-    let segments = crate::api::router::segments(parsed.path()).ok()?;
+    let segments = crate::request::segments(parsed.path()).ok()?;
     let [v1, users, user, actions, action] = segments.as_slice() else {
         return None;
     };
@@ -242,7 +242,7 @@ pub fn track_call(
     let origin = parsed.origin().ascii_serialization();
     let call = || -> Result<wasm_bindgen::JsValue, ApiError> {
         crate::settings::check_deployment(&env, crate::settings::is_local(&parsed))?;
-        crate::api::router::authenticate_header(authorization.as_deref(), &env, API_SECRET)?;
+        crate::request::authenticate_header(authorization.as_deref(), &env, API_SECRET)?;
         check_user_id(user)?;
         check_action_code(action, "action")?;
         let body = crate::http::json_body(body, content_type.as_deref())?;
