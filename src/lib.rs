@@ -11,6 +11,7 @@ mod config_store;
 mod delivery;
 mod http;
 mod limits;
+mod origin;
 mod proxy;
 mod request;
 mod review_queue;

@@ -18,9 +18,8 @@ use actiongate_core::actions::model::PendingRequest;
 use actiongate_core::auth::basic::secrets_equal;
 use actiongate_core::encoding::sha256_hex;
 use actiongate_core::proxy::{
-    ForwardFacts, IdentityError, Jwks, JwtAlgorithm, METHODS, ProxyConfig, RequestParts,
-    RouteConfig, Selection, SessionKeys, ambiguous_path, body_method_overrides, is_our_header,
-    read_custom, verify_session_jwt, without_our_cookies,
+    IdentityError, Jwks, JwtAlgorithm, METHODS, ProxyConfig, RequestParts, RouteConfig, Selection,
+    SessionKeys, ambiguous_path, body_method_overrides, read_custom, verify_session_jwt,
 };
 use serde_json::{Value, json};
 use std::cell::RefCell;
@@ -29,10 +28,14 @@ use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys;
-use worker::{Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
+use worker::{Env, Fetch, Headers, Request, Response};
 
 use crate::clock::now_secs;
 use crate::http::{ApiError, html_response, json_response};
+use crate::origin::{
+    Signed, b64, body_value, held_to_origin, js_internal, origin_url, request_to_origin, send,
+    signed_headers, strip_ours, stripped_headers, unreachable_origin, with_extra_headers,
+};
 use crate::request::{
     RESUME_PATH, TOKEN_HEADER, device_cookie, device_id, edge_info, header, wants_html,
 };
@@ -146,14 +149,6 @@ fn select_with_body<'a>(
     cfg.select(&method, url.path(), &overrides)
 }
 
-/// A body for the origin (none for GET and HEAD).
-fn body_value(method: &Method, body: &[u8]) -> Option<JsValue> {
-    match method {
-        Method::Get | Method::Head => None,
-        _ => Some(JsValue::from(js_sys::Uint8Array::from(body))),
-    }
-}
-
 /// What the edge proxy does with a request for the app.
 enum Class {
     /// A method routes cannot name (workers-rs would read it as GET): 405.
@@ -246,87 +241,11 @@ fn method_overrides(header: impl Fn(&str) -> Option<String>, query: Option<&str>
     overrides
 }
 
-/// Host of the URLs sent to an app behind a service binding (the binding
-/// ignores it; the app sees it as its host).
-const SERVICE_HOST: &str = "https://origin.actiongate.internal";
-
-fn origin_url(cfg: &ProxyConfig, path_and_query: &str) -> String {
-    let base = if cfg.origin_service.is_some() {
-        SERVICE_HOST
-    } else {
-        cfg.origin_url.trim_end_matches('/')
-    };
-    format!("{base}{path_and_query}")
-}
-
 fn path_and_query(url: &worker::Url) -> String {
     match url.query() {
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_owned(),
     }
-}
-
-/// The request's headers without any `X-ActionGate-*` a client sent
-/// (a copy: the incoming request's headers are immutable).
-fn stripped_headers(req: &Request) -> Result<Headers, ApiError> {
-    strip_ours(&req.inner().headers())
-}
-
-/// A copy of `headers` without ActionGate's own: `X-ActionGate-*` in any
-/// spelling ([`is_our_header`]) and its cookies ([`without_our_cookies`]).
-fn strip_ours(headers: &web_sys::Headers) -> Result<Headers, ApiError> {
-    let out = Headers(web_sys::Headers::new_with_headers(headers).map_err(js_internal)?);
-    let ours: Vec<String> = out.keys().filter(|k| is_our_header(k)).collect();
-    for k in ours {
-        out.delete(&k).map_err(ApiError::internal)?;
-    }
-    if let Some(c) = out.get("Cookie").map_err(ApiError::internal)? {
-        match without_our_cookies(&c) {
-            Some(kept) if kept != c => out.set("Cookie", &kept).map_err(ApiError::internal)?,
-            Some(_) => {}
-            None => out.delete("Cookie").map_err(ApiError::internal)?,
-        }
-    }
-    Ok(out)
-}
-
-/// Send a request to the app: over its service binding, or by URL.
-async fn send(env: &Env, cfg: &ProxyConfig, request: Request) -> Result<Response, ApiError> {
-    let sent = match &cfg.origin_service {
-        Some(binding) => match env.service(binding) {
-            Ok(app) => app.fetch_request(request).await,
-            Err(e) => Err(e),
-        },
-        None => Fetch::Request(request).send().await,
-    };
-    sent.map_err(unreachable_origin)
-}
-
-fn js_internal(e: JsValue) -> ApiError {
-    ApiError::internal(worker::Error::from(e))
-}
-
-fn unreachable_origin(e: worker::Error) -> ApiError {
-    worker::console_error!("origin unreachable: {e}");
-    ApiError::new(
-        502,
-        "origin_unreachable",
-        "The application could not be reached. Nothing was lost; try again.",
-    )
-}
-
-fn request_to_origin(
-    url: &str,
-    method: Method,
-    headers: Headers,
-    body: Option<JsValue>,
-) -> Result<Request, ApiError> {
-    let mut init = RequestInit::new();
-    init.with_method(method)
-        .with_headers(headers)
-        .with_redirect(RequestRedirect::Manual)
-        .with_body(body);
-    Request::new_with_init(url, &init).map_err(ApiError::internal)
 }
 
 /// An unprotected app route, forwarded as it came (body streamed), without
@@ -697,21 +616,6 @@ fn unauthenticated(
     let mut e = ApiError::new(401, "unauthenticated", reason);
     e.headers.push(("WWW-Authenticate", "Bearer".to_owned()));
     refuse(wants_html(req), e)
-}
-
-/// Copy a response (the origin's, whose headers are immutable) adding headers.
-fn with_extra_headers(resp: Response, extra: &[(&str, String)]) -> Result<Response, ApiError> {
-    if extra.is_empty() {
-        return Ok(resp);
-    }
-    let headers = Headers::new();
-    for (k, v) in resp.headers().entries() {
-        headers.append(&k, &v).map_err(ApiError::internal)?;
-    }
-    for (k, v) in extra {
-        headers.append(k, v).map_err(ApiError::internal)?;
-    }
-    Ok(resp.with_headers(headers))
 }
 
 async fn protected(
@@ -1099,14 +1003,6 @@ fn into_js(r: Response) -> JsValue {
     web_sys::Response::from(r).into()
 }
 
-fn b64(bytes: &[u8]) -> String {
-    actiongate_core::encoding::b64url(bytes)
-}
-
-fn unb64(s: &str) -> Option<Vec<u8>> {
-    actiongate_core::encoding::unb64url(s)
-}
-
 /// Forward a checked request to the app, signed, with the body as read.
 #[allow(clippy::too_many_arguments)]
 async fn forward(
@@ -1138,45 +1034,6 @@ async fn forward(
     }
     let body = body_value(&method, &body);
     send(env, cfg, request_to_origin(&url, method, headers, body)?).await
-}
-
-/// What [`signed_headers`] signs of a request sent to the app.
-struct Signed<'a> {
-    method: &'a str,
-    /// The URL it is sent to (its host is signed, as the app sees it).
-    url: &'a str,
-    body_sha256: &'a str,
-    user_id: &'a str,
-    action: &'a str,
-    state: &'a str,
-    idempotency_key: &'a str,
-}
-
-/// The signed `X-ActionGate-*` headers of a request forwarded to the app.
-fn signed_headers(env: &Env, s: &Signed<'_>) -> Result<Vec<(&'static str, String)>, ApiError> {
-    let signing = settings::secret(env, "ORIGIN_SIGNING_KEY")?;
-    let url = url::Url::parse(s.url).map_err(ApiError::internal)?;
-    let host = match (url.host_str(), url.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_owned(),
-        (None, _) => return Err(ApiError::internal("the app's URL has no host")),
-    };
-    let path_and_query = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_owned(),
-    };
-    let facts = ForwardFacts {
-        timestamp: crate::clock::now_secs(),
-        method: s.method,
-        host: &host,
-        path_and_query: &path_and_query,
-        body_sha256: s.body_sha256,
-        user_id: s.user_id,
-        action: s.action,
-        state: s.state,
-        idempotency_key: s.idempotency_key,
-    };
-    Ok(facts.headers(signing.as_bytes()))
 }
 
 /// A string field of a JSON object, empty when absent.
@@ -1294,77 +1151,6 @@ async fn release_on_failure(
         }
     }
     result
-}
-
-/// The held request, rebuilt for the origin: its stored headers (plus the
-/// returning browser's cookies, if any: the session may have been
-/// refreshed meanwhile) and freshly signed `X-ActionGate-*` headers.
-#[allow(clippy::too_many_arguments)]
-fn held_to_origin(
-    env: &Env,
-    cfg: &ProxyConfig,
-    user_id: &str,
-    action_code: &str,
-    idempotency_key: &str,
-    state: &str,
-    held: &PendingRequest,
-    cookie: Option<String>,
-) -> Result<Request, ApiError> {
-    let body = unb64(&held.body).ok_or_else(|| ApiError::internal("stored body is not base64"))?;
-    let method = Method::from(held.method.clone());
-    let replay_headers = Headers::new();
-    for (k, v) in &held.headers {
-        replay_headers.set(k, v).map_err(ApiError::internal)?;
-    }
-    if let Some(c) = cookie.as_deref().and_then(without_our_cookies) {
-        replay_headers
-            .set("Cookie", &c)
-            .map_err(ApiError::internal)?;
-    }
-    let url = origin_url(cfg, &held.path_and_query);
-    let facts = Signed {
-        method: &held.method,
-        url: &url,
-        body_sha256: &sha256_hex(&body),
-        user_id,
-        action: action_code,
-        state,
-        idempotency_key,
-    };
-    for (k, v) in signed_headers(env, &facts)? {
-        replay_headers.set(k, &v).map_err(ApiError::internal)?;
-    }
-    let body = body_value(&method, &body);
-    request_to_origin(&url, method, replay_headers, body)
-}
-
-/// Send a held request to the app because a reviewer approved it (routes
-/// with `replayOnApproval`). The caller has claimed it.
-///
-/// # Errors
-/// 503 without a proxy configuration, 502 when the app cannot be reached.
-pub async fn replay_approved(
-    env: &Env,
-    user_id: &str,
-    action_code: &str,
-    idempotency_key: &str,
-    state: &str,
-    held: &PendingRequest,
-) -> Result<Response, ApiError> {
-    let cfg = crate::config_store::load_proxy(env)
-        .await?
-        .ok_or_else(|| ApiError::unavailable("no proxy configuration"))?;
-    let out = held_to_origin(
-        env,
-        &cfg,
-        user_id,
-        action_code,
-        idempotency_key,
-        state,
-        held,
-        None,
-    )?;
-    send(env, &cfg, out).await
 }
 
 async fn resume(req: Request, env: &Env, cfg: &ProxyConfig) -> Result<Response, ApiError> {

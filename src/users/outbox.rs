@@ -336,7 +336,7 @@ async fn replay(state: &State, env: &Env, user_id: &str, event: &Event) -> Resul
         return Ok(());
     };
     let result =
-        crate::proxy::replay_approved(env, user_id, code, key, record.state.as_str(), held).await;
+        crate::origin::replay_approved(env, user_id, code, key, record.state.as_str(), held).await;
     match result {
         // Once the app has answered, whatever the status, it may have run the
         // request: it is not sent again (the app deduplicates on
