@@ -22,6 +22,10 @@ cargo fmt --all -- --check
 cargo clippy -p actiongate-core --all-targets -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --all-targets -- -D warnings
 
+step "the code's shape (no import circles; bridge, clock and layers in place)"
+node_modules/.bin/node --test scripts/check-shape.test.mjs
+node_modules/.bin/node scripts/check-shape.mjs
+
 step "core unit tests (native)"
 cargo test -p actiongate-core
 

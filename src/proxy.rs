@@ -290,7 +290,6 @@ async fn pass_through(
 
 /// The request headers [`classify`] reads besides the method and URL, for
 /// the JavaScript entry (src/entry.mjs) to pass to [`pass_through_target`].
-#[wasm_bindgen::prelude::wasm_bindgen(js_name = classifyHeaders)]
 pub fn classify_headers() -> Vec<String> {
     classify_header_names()
         .map(str::to_ascii_lowercase)
@@ -299,7 +298,6 @@ pub fn classify_headers() -> Vec<String> {
 
 /// The cookies of ActionGate's own that the JavaScript entry removes from
 /// what it forwards (`actiongate_core::proxy::OUR_COOKIES`).
-#[wasm_bindgen::prelude::wasm_bindgen(js_name = ourCookies)]
 pub fn our_cookies() -> Vec<String> {
     actiongate_core::proxy::OUR_COOKIES
         .iter()
@@ -317,7 +315,6 @@ pub fn our_cookies() -> Vec<String> {
 /// paths, the resume path, refused requests, and a proxy configuration
 /// this isolate has not cached (or that is missing). The entry strips
 /// client `X-ActionGate-*` headers itself before it forwards.
-#[wasm_bindgen::prelude::wasm_bindgen(js_name = passThroughTarget)]
 pub fn pass_through_target(method: &str, url: &str, values: Vec<JsValue>) -> JsValue {
     let target = || {
         let path_and_query = raw_path_and_query(url)?;
@@ -365,7 +362,6 @@ fn raw_path_and_query(url: &str) -> Option<&str> {
 
 /// The JavaScript entry's answer when the app could not be reached: the
 /// same 502 as the full path's.
-#[wasm_bindgen::prelude::wasm_bindgen(js_name = originUnreachable)]
 pub fn origin_unreachable(reason: String) -> Result<web_sys::Response, JsValue> {
     unreachable_origin(worker::Error::RustError(reason))
         .into_response()
@@ -897,7 +893,6 @@ fn answer(plan: &Plan, status: u16, text: &str) -> Result<Answer, ApiError> {
 /// `undefined` to leave the request to [`handle`]: a configuration not
 /// cached, a request that is not for a protected route after all, a retry
 /// with a token, a JWKS not cached, a body over the limit.
-#[wasm_bindgen::prelude::wasm_bindgen(js_name = protectCall)]
 pub fn protect_call(request: web_sys::Request, body: Vec<u8>, env: Env) -> JsValue {
     let call = || -> Option<Result<JsValue, ApiError>> {
         let cfg = crate::config_store::cached_proxy()??;
@@ -952,7 +947,6 @@ pub fn protect_call(request: web_sys::Request, body: Vec<u8>, env: Env) -> JsVal
 /// headers, setCookie | undefined]`, where `headers` alternates names and
 /// values of the signed `X-ActionGate-*` headers to set on a copy of the
 /// request's headers without the client's own `X-ActionGate-*`.
-#[wasm_bindgen::prelude::wasm_bindgen(js_name = protectAnswer)]
 pub fn protect_answer(plan: &str, status: u16, text: &str, env: Env) -> Result<JsValue, JsValue> {
     let decide = || -> Result<JsValue, ApiError> {
         let plan: Plan = serde_json::from_str(plan).map_err(ApiError::internal)?;

@@ -211,7 +211,6 @@ fn track_command(
 
 /// The largest body the JavaScript entry reads for a track (larger ones,
 /// and bodies of unknown length, take the Rust handler).
-#[wasm_bindgen::prelude::wasm_bindgen(js_name = maxBodyBytes)]
 pub fn max_body_bytes() -> usize {
     crate::http::MAX_BODY_BYTES
 }
@@ -223,7 +222,6 @@ pub fn max_body_bytes() -> usize {
 /// `[user id, X-ActionGate-User header, command]`, or the error response
 /// the Rust handler would answer. `undefined` when the URL is not a track's
 /// after all (the entry's test is only a quick filter).
-#[wasm_bindgen::prelude::wasm_bindgen(js_name = trackCall)]
 pub fn track_call(
     url: &str,
     authorization: Option<String>,
@@ -265,7 +263,6 @@ pub fn track_call(
 
 /// The answer when the user object cannot be reached (the entry's
 /// `stub.fetch` failed), as [`call_user`] gives it.
-#[wasm_bindgen::prelude::wasm_bindgen(js_name = userObjectUnavailable)]
 pub fn user_object_unavailable(
     detail: &str,
 ) -> Result<worker::web_sys::Response, wasm_bindgen::JsValue> {

@@ -145,48 +145,34 @@ fn decode_user(header: Option<&str>) -> String {
 }
 
 /// The synchronous path for tracks, called by the object's JavaScript class
-/// (`src/entry.mjs`), which reads the request body and sets the alarm
-/// itself: nothing here awaits, so a track crosses no futures bridge.
-#[wasm_bindgen::prelude::wasm_bindgen]
+/// (`src/entry.mjs`, through `src/bridge.rs`), which reads the request body
+/// and sets the alarm itself: nothing here awaits, so a track crosses no
+/// futures bridge.
 impl UserObject {
     /// Answer a `track` command (JSON text) when everything it needs is at
-    /// hand: `[status, body]` (the body JSON, as [`json_response`] would
-    /// send it), or `undefined` when it must take [`DurableObject::fetch`]
-    /// instead (another command, or a policy this isolate has not cached),
-    /// having changed nothing. Afterwards ask [`Self::alarm_wanted`].
-    ///
-    /// # Errors
-    /// When the answer cannot be built (the track may have been stored).
-    #[wasm_bindgen::prelude::wasm_bindgen(js_name = trackNow)]
-    pub fn track_now(
-        &self,
-        user: Option<String>,
-        command: &str,
-    ) -> std::result::Result<wasm_bindgen::JsValue, wasm_bindgen::JsValue> {
+    /// hand: the status and the body JSON, as [`json_response`] would send
+    /// them, or `None` when it must take [`DurableObject::fetch`] instead
+    /// (another command, or a policy this isolate has not cached), having
+    /// changed nothing. Afterwards ask [`Self::alarm_wanted`].
+    pub fn track_now(&self, user: Option<String>, command: &str) -> Option<(u16, String)> {
         if !command.starts_with(r#"{"op":"track","#) {
-            return Ok(wasm_bindgen::JsValue::UNDEFINED);
+            return None;
         }
         // The command's fields follow its tag, which `Track` ignores.
-        let Ok(track) = serde_json::from_str::<Track>(command) else {
-            return Ok(wasm_bindgen::JsValue::UNDEFINED);
-        };
-        let Some(policy) = config_store::cached(&track.action_code) else {
-            return Ok(wasm_bindgen::JsValue::UNDEFINED);
-        };
+        let track = serde_json::from_str::<Track>(command).ok()?;
+        let policy = config_store::cached(&track.action_code)?;
         *self.user_id.borrow_mut() = decode_user(user.as_deref());
-        let (status, body) = match self.track_with(policy, track) {
+        Some(match self.track_with(policy, track) {
             Ok(body) => (200, body),
             Err(e) => (e.status, e.body().to_string()),
-        };
-        Ok(worker::js_sys::Array::of2(&status.into(), &body.into()).into())
+        })
     }
 
     /// After [`Self::track_now`]: the time (ms since the epoch) the alarm must
     /// fire by to deliver what it put in the outbox, when an alarm must be set
-    /// for it (unless one is due sooner); `undefined` when none is needed or
+    /// for it (unless one is due sooner); `None` when none is needed or
     /// this object already set one that fires in time.
-    #[wasm_bindgen::prelude::wasm_bindgen(js_name = alarmWanted)]
-    pub fn alarm_wanted(&self) -> Option<f64> {
+    pub fn alarm_wanted(&self) -> Option<actiongate_core::time::Millis> {
         let delay = self.emitted.take()?;
         let want = now_ms().saturating_add(delay);
         if !self.in_alarm.get() {
@@ -198,11 +184,10 @@ impl UserObject {
             }
             self.alarm_at.set(Some(want));
         }
-        Some(want as f64)
+        Some(want)
     }
 
     /// The alarm [`Self::alarm_wanted`] asked for could not be set.
-    #[wasm_bindgen::prelude::wasm_bindgen(js_name = alarmUnknown)]
     pub fn alarm_unknown(&self) {
         self.alarm_at.set(None);
     }

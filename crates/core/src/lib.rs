@@ -7,6 +7,14 @@
 //! reads the clock or a random source: `now` and fresh identifiers are
 //! parameters, so every rule about time is deterministic under test.
 //!
+//! **Nevers** (`scripts/check-shape.mjs` checks them on every test run):
+//! - the core never imports `worker`, `wasm-bindgen` or `js-sys`, and never
+//!   reads the clock or a random source;
+//! - no import circles between modules;
+//! - `policy/` and `auth/` never import `service` or `store`;
+//! - nothing on a request path panics (clippy denies `unwrap`, `expect`,
+//!   `panic!` and indexing outside tests).
+//!
 //! The HTTP wire format follows Authsignal's Server API v1 so that the
 //! official SDKs work unchanged against an ActionGate deployment.
 #![deny(
