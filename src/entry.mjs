@@ -38,7 +38,7 @@ const MAX_BODY = maxBodyBytes();
 /** A quick filter for a track's URL (trackCall decides). */
 const TRACK_URL = /^[a-z]+:\/\/[^/]+\/v1\/users\/[^/?#]+\/actions\/[^/?#]+\/?(?:[?#]|$)/;
 
-/** The header that names the user to the user object (src/user_object.rs, USER_HEADER). */
+/** The header that names the user to the user object (src/users/commands.rs, USER_HEADER). */
 const USER_HEADER = "X-ActionGate-User";
 
 /**
@@ -110,7 +110,7 @@ const JSON_HEADERS = { "Content-Type": "application/json", "Cache-Control": "no-
 /**
  * The user object (wrangler.toml `UserObject`): the Rust object, with tracks
  * answered by one synchronous call into it (trackNow, in
- * src/user_object.rs) and the alarm set from here, so a track crosses no
+ * src/users/object.rs) and the alarm set from here, so a track crosses no
  * futures bridge. The entry calls it over RPC (`command`), the Rust worker
  * with `fetch`. Any other command, or a track whose policy this isolate has
  * not cached, goes to the Rust object's fetch, which changes nothing
@@ -122,7 +122,7 @@ export class UserObject extends DurableObject {
     this.inner = new RustUserObject(ctx, env);
   }
 
-  /** A command from the Rust worker (src/server_api.rs, call_user). */
+  /** A command from the Rust worker (src/users/client.rs, call_user). */
   async fetch(request) {
     const user = request.headers.get(USER_HEADER);
     const command = await request.text();
@@ -171,7 +171,7 @@ export class UserObject extends DurableObject {
 /**
  * A track (POST /v1/users/{userId}/actions/{action}) with a body of known
  * length within MAX_BODY: one synchronous call into the wasm (trackCall, in
- * src/server_api.rs) checks and builds the user object's command, or
+ * src/api/server.rs) checks and builds the user object's command, or
  * answers the error the Rust handler would; the object is called from here.
  * `undefined` leaves the request to the Rust handler.
  */

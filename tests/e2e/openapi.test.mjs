@@ -253,7 +253,13 @@ test("review operations conform", async () => {
 test("the user overview conforms", async () => {
   const user = uid("oa-ov");
   await call("POST", `/v1/users/${user}/actions/openapi-action`, { body: {} });
-  conforms("/v1/management/users/{userId}", "GET", await mgmt("GET", `/users/${user}`));
+  // An authenticator added and removed, so the audit trail of factors has entries.
+  const added = await call("POST", `/v1/users/${user}/authenticators`, { body: { verificationMethod: "SMS", phoneNumber: "+64211234567" } });
+  assert.equal(added.status, 200, JSON.stringify(added.body));
+  assert.equal((await call("DELETE", `/v1/users/${user}/authenticators/${added.body.authenticator.userAuthenticatorId}`)).status, 200);
+  const overview = await mgmt("GET", `/users/${user}`);
+  assert.deepEqual(overview.body.authenticatorChanges.map((c) => c.change), ["REMOVED", "ADDED"]);
+  conforms("/v1/management/users/{userId}", "GET", overview);
   conforms("/v1/management/users/{userId}", "GET", await mgmt("GET", "/users/u", { headers: { Origin: "https://evil.example" } }));
 });
 
