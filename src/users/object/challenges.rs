@@ -1,0 +1,323 @@
+//! The user object's commands: the challenge page and the Client API: what to show, codes sent and checked, authenticator apps, magic links.
+
+use super::*;
+
+impl UserObject {
+    /// Answer one command of this concern.
+    pub(super) async fn challenges(
+        &self,
+        cmd: UserCommand,
+    ) -> std::result::Result<Response, ApiError> {
+        match cmd {
+            UserCommand::ChallengeInfo {
+                user_id,
+                action_code,
+                idempotency_key,
+                proved,
+            } => {
+                let policy = config_store::load(&self.env, &action_code).await?;
+                let store = self.store()?;
+                let record = service::get_action(&store, &action_code, &idempotency_key)?;
+                let auths = store.list_authenticators()?;
+                let user = service::get_user(&store, &user_id)?;
+                let has = |m: actiongate_core::auth::methods::VerificationMethod| {
+                    auths
+                        .iter()
+                        .any(|a| a.verified_at.is_some() && a.verification_method == m)
+                };
+                // Only a client holding proof could accept the offer.
+                let prompt_passkey = proved && passkeys::should_prompt(&store, &record, now_ms())?;
+                // Methods the user has that can prove them to add the
+                // passkey a passkey-only action needs.
+                let mut unlock_methods: Vec<_> = auths
+                    .iter()
+                    .map(|a| a.verification_method)
+                    .filter(|m| service::unlocks_enrollment(&record, &auths, *m))
+                    .collect();
+                unlock_methods.sort();
+                unlock_methods.dedup();
+                let has_app = auths.iter().any(|a| {
+                    a.verified_at.is_some()
+                        && a.verification_method
+                            == actiongate_core::auth::methods::VerificationMethod::AuthenticatorApp
+                });
+                // The message in the action's locale, else English.
+                let message = policy.as_ref().and_then(|p| {
+                    let templates = &p.config.input.messaging_templates;
+                    let locale = record.request.locale.as_deref().unwrap_or("en");
+                    templates
+                        .get(locale)
+                        .or_else(|| templates.get(locale.split('-').next().unwrap_or("en")))
+                        .or_else(|| templates.get("en"))
+                        .and_then(|t| {
+                            record.context.as_ref().and_then(|c| {
+                                actiongate_core::present::render_template(&t.default_template, c)
+                            })
+                        })
+                });
+                json_response(
+                    200,
+                    &serde_json::json!({
+                        "actionCode": action_code,
+                        "idempotencyKey": idempotency_key,
+                        "state": record.state,
+                        "allowedVerificationMethods": record.allowed_verification_methods,
+                        "defaultVerificationMethod": record.default_verification_method,
+                        "isEnrolled": user.is_enrolled,
+                        "enrolledVerificationMethods": user.enrolled_verification_methods,
+                        "hasAuthenticatorApp": has_app,
+                        "hasPasskey": has(actiongate_core::auth::methods::VerificationMethod::Passkey),
+                        "hasSecurityKey": has(actiongate_core::auth::methods::VerificationMethod::SecurityKey),
+                        "promptPasskey": prompt_passkey,
+                        "unlockMethods": unlock_methods,
+                        "enrollmentUnlocked": record.enrollment_unlocked_by.is_some(),
+                        "messageHtml": message,
+                        "redirectUrl": record.request.redirect_url,
+                        "failedAttempts": record.failed_attempts,
+                    }),
+                )
+            }
+            UserCommand::EnrollTotp {
+                user_id,
+                action_code,
+                idempotency_key,
+                proved,
+            } => {
+                let store = self.store()?;
+                let mut random = [0u8; 20];
+                getrandom::fill(&mut random)
+                    .map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
+                let issuer = match settings::var(&self.env, "TOTP_ISSUER") {
+                    s if s.is_empty() => "ActionGate".to_owned(),
+                    s => s,
+                };
+                let e = service::enroll_totp(
+                    &store,
+                    &user_id,
+                    &action_code,
+                    &idempotency_key,
+                    uuid::Uuid::new_v4().to_string(),
+                    random,
+                    &issuer,
+                    proved,
+                    now_ms(),
+                )?;
+                json_response(
+                    200,
+                    &serde_json::json!({
+                        "userAuthenticatorId": e.authenticator_id,
+                        "userId": user_id,
+                        "uri": e.uri,
+                        "secret": e.secret,
+                        "qrCodeSvg": actiongate_core::present::qr_svg(&e.uri),
+                    }),
+                )
+            }
+            UserCommand::VerifyTotp {
+                user_id,
+                action_code,
+                idempotency_key,
+                code,
+                verifier,
+            } => {
+                let veto = self.veto_wanted(&action_code).await?;
+                let store = self.store()?;
+                verifier.note(&store, &action_code, &idempotency_key)?;
+                let now = now_ms();
+                let check = service::verify_totp(
+                    &store,
+                    &user_id,
+                    &action_code,
+                    &idempotency_key,
+                    &code,
+                    now,
+                )?;
+                if let Some(r) = self.vetoed_check(&store, &user_id, &check, veto).await? {
+                    return Ok(r);
+                }
+                self.code_check_response(check, user_id, action_code, true, now)
+            }
+            UserCommand::IssueCode {
+                user_id,
+                action_code,
+                idempotency_key,
+                channel,
+                enroll_to,
+                proved,
+            } => {
+                let store = self.store()?;
+                let mut random = [0u8; 24];
+                getrandom::fill(&mut random)
+                    .map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
+                // A magic link carries a 128-bit secret; codes are six digits.
+                let digits = if channel == actiongate_core::auth::otp::Channel::MagicLink {
+                    actiongate_core::encoding::b64url(random.get(..16).unwrap_or(&[]))
+                        + &actiongate_core::encoding::b64url(random.get(16..).unwrap_or(&[]))
+                } else {
+                    actiongate_core::auth::otp::six_digits(random.get(..8).unwrap_or(&[]))
+                        .ok_or_else(|| ApiError::internal("no random bytes"))?
+                };
+                let salt: String = random.iter().skip(8).map(|b| format!("{b:02x}")).collect();
+                let sent = service::issue_code(
+                    &store,
+                    &action_code,
+                    &idempotency_key,
+                    channel,
+                    enroll_to.as_deref(),
+                    uuid::Uuid::new_v4().to_string(),
+                    digits,
+                    salt,
+                    proved,
+                    now_ms(),
+                )?;
+                let req = &sent.record.request;
+                json_response(
+                    200,
+                    &serde_json::json!({
+                        "to": sent.to,
+                        "code": sent.code,
+                        "userAuthenticatorId": sent.authenticator_id,
+                        "userId": user_id,
+                        "actionCode": action_code,
+                        "idempotencyKey": idempotency_key,
+                        "userAgent": req.user_agent,
+                        "ipAddress": req.ip_address,
+                        "locale": req.locale,
+                    }),
+                )
+            }
+            UserCommand::VerifyCode {
+                user_id,
+                action_code,
+                idempotency_key,
+                channel,
+                code,
+                verifier,
+            } => {
+                let veto = self.veto_wanted(&action_code).await?;
+                let store = self.store()?;
+                verifier.note(&store, &action_code, &idempotency_key)?;
+                let now = now_ms();
+                let check = service::verify_code(
+                    &store,
+                    &user_id,
+                    &action_code,
+                    &idempotency_key,
+                    channel,
+                    &code,
+                    now,
+                )?;
+                if let Some(r) = self.vetoed_check(&store, &user_id, &check, veto).await? {
+                    return Ok(r);
+                }
+                self.code_check_response(check, user_id, action_code, true, now)
+            }
+            UserCommand::MagicLinkStatus {
+                user_id,
+                action_code,
+                idempotency_key,
+            } => {
+                let store = self.store()?;
+                match service::magic_link_status(&store, &action_code, &idempotency_key)? {
+                    Some(record) => self.code_check_response(
+                        service::CodeCheck::Verified {
+                            record: Box::new(record),
+                            enrolled: None,
+                        },
+                        user_id,
+                        action_code,
+                        // The link was opened wherever the email was read:
+                        // this client proved nothing.
+                        false,
+                        now_ms(),
+                    ),
+                    None => json_response(200, &serde_json::json!({"isVerified": false})),
+                }
+            }
+            _ => Err(ApiError::internal(
+                "a user command reached the wrong handler",
+            )),
+        }
+    }
+}
+
+impl UserObject {
+    /// A token for an action whose challenge was just completed.
+    /// An access token for the action; `proved` when the client just
+    /// verified with one of the user's authenticators (not a magic link).
+    pub(super) fn fresh_token(
+        &self,
+        user_id: &str,
+        action_code: &str,
+        idempotency_key: &str,
+        proved: bool,
+        now: i64,
+    ) -> std::result::Result<String, ApiError> {
+        let keys = settings::token_keys(&self.env)?;
+        let ttl = settings::var_u64(&self.env, "TOKEN_TTL_SECONDS", DEFAULT_TOKEN_TTL_SECONDS);
+        mint(
+            &keys,
+            ttl,
+            ActionClaims {
+                user_id: user_id.to_owned(),
+                action_code: action_code.to_owned(),
+                idempotency_key: idempotency_key.to_owned(),
+                proved,
+            },
+            now,
+        )
+    }
+
+    /// The Client API's answer to a code: a fresh token when verified.
+    pub(super) fn code_check_response(
+        &self,
+        check: service::CodeCheck,
+        user_id: String,
+        action_code: String,
+        proved: bool,
+        now: i64,
+    ) -> std::result::Result<Response, ApiError> {
+        match check {
+            service::CodeCheck::Verified { record, enrolled } => {
+                // A fresh token for the same action: the app validates it.
+                let token =
+                    self.fresh_token(&user_id, &action_code, &record.idempotency_key, proved, now)?;
+                let mut body = serde_json::json!({
+                    "isVerified": true,
+                    "accessToken": token,
+                    "state": record.state,
+                });
+                if let (Some(a), Some(o)) = (enrolled, body.as_object_mut()) {
+                    o.insert(
+                        "userAuthenticator".into(),
+                        serde_json::to_value(a).unwrap_or_default(),
+                    );
+                }
+                json_response(200, &body)
+            }
+            service::CodeCheck::Wrong { remaining } => json_response(
+                200,
+                &serde_json::json!({
+                    "isVerified": false,
+                    "failureReason": "CODE_INVALID_OR_EXPIRED",
+                    "remainingAttempts": remaining,
+                }),
+            ),
+            service::CodeCheck::Failed => json_response(
+                200,
+                &serde_json::json!({"isVerified": false, "failureReason": "MAX_ATTEMPTS_EXCEEDED"}),
+            ),
+        }
+    }
+}
+
+/// The one place action tokens are signed: track's token and the access
+/// tokens of verifications.
+pub(super) fn mint(
+    keys: &actiongate_core::auth::token::TokenKeys,
+    ttl: u64,
+    claims: ActionClaims,
+    now: i64,
+) -> std::result::Result<String, ApiError> {
+    Ok(keys.sign(&claims, u64::try_from(now / 1000).unwrap_or(0), ttl)?)
+}

@@ -1,0 +1,64 @@
+//! The user object's commands: the user's profile and authenticators, and the wrong-code lock.
+
+use super::*;
+
+impl UserObject {
+    /// Answer one command of this concern.
+    pub(super) async fn profile(
+        &self,
+        cmd: UserCommand,
+    ) -> std::result::Result<Response, ApiError> {
+        match cmd {
+            UserCommand::GetUser { user_id } => {
+                let store = self.store()?;
+                json_response(200, &service::get_user(&store, &user_id)?)
+            }
+            UserCommand::PatchUser { user_id, patch } => {
+                let patch: UserPatch =
+                    actiongate_core::error::parse_json(patch.to_string().as_bytes())?;
+                let store = self.store()?;
+                json_response(
+                    200,
+                    &service::patch_user(&store, &user_id, patch, now_ms())?,
+                )
+            }
+            UserCommand::DeleteUser => {
+                let store = self.store()?;
+                service::delete_user(&store, now_ms())?;
+                json_response(200, &serde_json::json!({"success": true}))
+            }
+            UserCommand::ListAuthenticators { user_id } => {
+                let store = self.store()?;
+                json_response(200, &service::list_authenticators(&store, &user_id)?)
+            }
+            UserCommand::EnrollAuthenticator { user_id, request } => {
+                let req: EnrollAuthenticatorRequest =
+                    actiongate_core::error::parse_json(request.to_string().as_bytes())?;
+                let store = self.store()?;
+                let id = uuid::Uuid::new_v4().to_string();
+                let view = service::enroll_authenticator(&store, &user_id, req, id, now_ms())?;
+                json_response(200, &serde_json::json!({ "authenticator": view }))
+            }
+            UserCommand::DeleteAuthenticator { id } => {
+                let store = self.store()?;
+                service::delete_authenticator(&store, &id, now_ms())?;
+                json_response(200, &serde_json::json!({"success": true}))
+            }
+            UserCommand::LiftLockout => {
+                let store = self.store()?;
+                let before = service::lift_lockout(&store)?;
+                json_response(
+                    200,
+                    &serde_json::json!({
+                        "success": true,
+                        "wrongCodes": before.consecutive,
+                        "wasLocked": before.consecutive >= actiongate_core::auth::throttle::LOCK_AFTER,
+                    }),
+                )
+            }
+            _ => Err(ApiError::internal(
+                "a user command reached the wrong handler",
+            )),
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The app's `action.verify` webhook: asked before a challenge succeeds,
+//! able to refuse it.
+
+use super::*;
+
+impl UserObject {
+    /// Whether the action asks the app before a challenge succeeds
+    /// (`actionVerifyWebhook`). Read before the challenge is checked: once
+    /// it is, nothing may be awaited until the app has answered.
+    pub(super) async fn veto_wanted(
+        &self,
+        action_code: &str,
+    ) -> std::result::Result<bool, ApiError> {
+        Ok(config_store::load(&self.env, action_code)
+            .await?
+            .is_some_and(|p| p.config.input.action_verify_webhook))
+    }
+
+    /// The answer to a code that verified but was vetoed, if it was.
+    pub(super) async fn vetoed_check(
+        &self,
+        store: &Cached<'_, SqlUserStore>,
+        user_id: &str,
+        check: &service::CodeCheck,
+        wanted: bool,
+    ) -> std::result::Result<Option<Response>, ApiError> {
+        let service::CodeCheck::Verified { record, .. } = check else {
+            return Ok(None);
+        };
+        match self.veto(store, user_id, record, wanted).await? {
+            None => Ok(None),
+            Some(v) => {
+                let mut body = serde_json::json!({"isVerified": false, "failureReason": "VETOED"});
+                if let (Some(reason), Some(o)) = (vetoed_reason(&v), body.as_object_mut()) {
+                    o.insert("reason".into(), serde_json::json!(reason));
+                }
+                json_response(200, &body).map(Some)
+            }
+        }
+    }
+
+    /// The synchronous `action.verify` webhook: a challenge of an action
+    /// that asks for it has just succeeded; the app says whether it stands.
+    /// While the app is asked, the object takes no other request, so
+    /// nothing (no retry with the token, no validate) sees the action
+    /// succeeded before the answer. No answer (down, slow, not 2xx, no
+    /// `ACTION_VERIFY_WEBHOOK_URL`) counts as a veto: it fails closed.
+    /// Returns the action after a veto (`CHALLENGE_FAILED`), or `None`.
+    pub(super) async fn veto(
+        &self,
+        store: &Cached<'_, SqlUserStore>,
+        user_id: &str,
+        record: &ActionRecord,
+        wanted: bool,
+    ) -> std::result::Result<Option<ActionRecord>, ApiError> {
+        if !wanted || record.state != ActionState::ChallengeSucceeded {
+            return Ok(None);
+        }
+        let url = settings::var(&self.env, "ACTION_VERIFY_WEBHOOK_URL")
+            .trim()
+            .to_owned();
+        let verdict: std::result::Result<outbox::Verdict, String> = if url.is_empty() {
+            Err("ACTION_VERIFY_WEBHOOK_URL is not set".to_owned())
+        } else {
+            let secret = settings::secret(&self.env, "API_SECRET_KEY")?;
+            let data = serde_json::json!({
+                "userId": user_id,
+                "actionCode": record.action_code,
+                "idempotencyKey": record.idempotency_key,
+                "verificationMethod": record.verification_method,
+                "ruleIds": record.rule_ids,
+                "custom": record.request.custom,
+            });
+            let body = crate::delivery::webhook_envelope(
+                &self.env,
+                "action.verify",
+                &uuid::Uuid::new_v4().to_string(),
+                data,
+            )
+            .to_string();
+            // The gate closes with this call, before anything else runs.
+            self.state
+                .block_concurrency_while(
+                    async move { Ok(outbox::ask_app(&url, &body, &secret).await) },
+                )
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
+        };
+        let reason = match verdict {
+            Ok(v) if v.is_verified => return Ok(None),
+            Ok(v) => v.reason,
+            Err(e) => {
+                worker::console_error!("action.verify: {e}");
+                Some("the app could not confirm this request".to_owned())
+            }
+        };
+        let vetoed = service::update_state(
+            store,
+            &record.action_code,
+            &record.idempotency_key,
+            ActionState::ChallengeFailed,
+            actiongate_core::actions::model::Cause::Vetoed { reason },
+            now_ms(),
+        )?;
+        Ok(Some(vetoed))
+    }
+}
+
+/// The app's reason for a veto, from the action's audit trail.
+pub(super) fn vetoed_reason(record: &ActionRecord) -> Option<String> {
+    match record.history.last().map(|h| &h.cause) {
+        Some(actiongate_core::actions::model::Cause::Vetoed { reason }) => reason.clone(),
+        _ => None,
+    }
+}
+
+/// The error a passkey route answers when the app vetoed the sign-in.
+pub(super) fn vetoed_error(record: &ActionRecord) -> ApiError {
+    ApiError::new(
+        403,
+        "challenge_vetoed",
+        match vetoed_reason(record) {
+            Some(r) => format!("The app refused this request: {r}"),
+            None => "The app refused this request.".to_owned(),
+        },
+    )
+}
