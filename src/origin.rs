@@ -12,6 +12,7 @@ use worker::web_sys;
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
 
 use crate::http::ApiError;
+use crate::request::TOKEN_HEADER;
 use crate::settings;
 
 /// Host of the URLs sent to an app behind a service binding (the binding
@@ -229,4 +230,37 @@ pub fn with_extra_headers(resp: Response, extra: &[(&str, String)]) -> Result<Re
         headers.append(k, v).map_err(ApiError::internal)?;
     }
     Ok(resp.with_headers(headers))
+}
+
+/// Forward a checked request to the app, signed, with the body as read.
+#[allow(clippy::too_many_arguments)]
+pub async fn forward(
+    req: &Request,
+    env: &Env,
+    cfg: &ProxyConfig,
+    pq: &str,
+    user_id: &str,
+    action: &str,
+    state: &str,
+    key: &str,
+    body: Vec<u8>,
+) -> Result<Response, ApiError> {
+    let method = req.method();
+    let url = origin_url(cfg, pq);
+    let headers = stripped_headers(req)?;
+    headers.delete(TOKEN_HEADER).map_err(ApiError::internal)?;
+    let facts = Signed {
+        method: method.as_ref(),
+        url: &url,
+        body_sha256: &sha256_hex(&body),
+        user_id,
+        action,
+        state,
+        idempotency_key: key,
+    };
+    for (k, v) in signed_headers(env, &facts)? {
+        headers.set(k, &v).map_err(ApiError::internal)?;
+    }
+    let body = body_value(&method, &body);
+    send(env, cfg, request_to_origin(&url, method, headers, body)?).await
 }

@@ -1,0 +1,87 @@
+//! Pages and refusals on app routes: plain words for browsers, JSON
+//! for API clients; storage failures fail closed.
+
+use actiongate_core::proxy::{IdentityError, ProxyConfig};
+use worker::{Headers, Request, Response};
+
+use crate::http::{ApiError, html_response};
+use crate::request::wants_html;
+
+pub(super) fn page(status: u16, title: &str, text: &str) -> Result<Response, ApiError> {
+    let esc = actiongate_core::present::escape;
+    html_response(
+        status,
+        format!(
+            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title><link rel=\"stylesheet\" href=\"/__actiongate/challenge.css\"><body><main><h1>{t}</h1><p>{x}</p></main></body></html>",
+            t = esc(title),
+            x = esc(text)
+        ),
+    )
+}
+
+/// Storage or configuration could not be reached on an app route: refuse
+/// (fail closed), as a page or JSON, saying nothing of the cause (logged).
+/// Errors other than 503 pass unchanged.
+///
+/// # Errors
+/// The 503 for API clients, or `e` itself.
+pub fn fail_closed(html: bool, e: ApiError) -> Result<Response, ApiError> {
+    if e.status != 503 {
+        return Err(e);
+    }
+    worker::console_error!(
+        "app request refused, storage unavailable: {}",
+        e.description
+    );
+    refuse(
+        html,
+        ApiError::new(
+            503,
+            "service_unavailable",
+            "The request could not be checked; nothing was forwarded. Retry later.",
+        ),
+    )
+}
+
+/// An error as a page for browsers, JSON otherwise.
+pub(super) fn refuse(html: bool, e: ApiError) -> Result<Response, ApiError> {
+    if html {
+        page(e.status, "Request refused", &e.description)
+    } else {
+        Err(e)
+    }
+}
+
+pub(super) fn unauthenticated(
+    req: &Request,
+    cfg: &ProxyConfig,
+    why: IdentityError,
+) -> Result<Response, ApiError> {
+    let reason = match why {
+        IdentityError::Ambiguous(r) => {
+            return refuse(
+                wants_html(req),
+                ApiError::new(
+                    400,
+                    "ambiguous_request",
+                    format!("The request carries more than one session ({r}); send one."),
+                ),
+            );
+        }
+        IdentityError::Missing => "Sign in first.".to_owned(),
+        IdentityError::Invalid(r) => format!("Sign in again: {r}."),
+    };
+    if wants_html(req)
+        && let Some(login) = &cfg.identity.login_url
+    {
+        let headers = Headers::new();
+        headers.set("Location", login).map_err(ApiError::internal)?;
+        return Ok(Response::empty()
+            .map_err(ApiError::internal)?
+            .with_status(303)
+            .with_headers(headers));
+    }
+    let mut e = ApiError::new(401, "unauthenticated", reason);
+    e.headers.push(("WWW-Authenticate", "Bearer".to_owned()));
+    refuse(wants_html(req), e)
+}
