@@ -21,7 +21,7 @@ use crate::auth::webauthn::{
     RelyingParty, StoredCredential, UserEntity, UserVerification, WebAuthnError,
 };
 use crate::error::CoreError;
-use crate::service::{complete_challenge, get_action};
+use crate::service::actions::{complete_challenge, get_action};
 use crate::store::UserStore;
 use crate::time::Millis;
 
@@ -99,9 +99,9 @@ fn check_may_register<S: UserStore>(
     }
     let auths = store.list_authenticators()?;
     let verified = auths.iter().any(|a| a.verified_at.is_some());
-    crate::service::check_may_add(record, &auths, method, proved)?;
+    crate::service::enroll::check_may_add(record, &auths, method, proved)?;
     if !verified && !record.allowed_verification_methods.contains(&method) {
-        return Err(crate::service::not_allowed(method));
+        return Err(crate::service::actions::not_allowed(method));
     }
     Ok(verified)
 }
@@ -459,7 +459,7 @@ pub struct SignedIn {
 /// handle of a discoverable credential). A ceremony bound to an action
 /// completes that action's challenge; one that is not is decided as a
 /// track of its action (`action_code`, else [`DEFAULT_SIGN_IN_ACTION`]),
-/// made with `sign_in` (see [`crate::service::sign_in`]).
+/// made with `sign_in` (see [`crate::service::actions::sign_in`]).
 ///
 /// # Errors
 /// [`CoreError::WebAuthn`] when refused (unknown credential, bad
@@ -474,7 +474,7 @@ pub fn finish_authentication<S: UserStore>(
     response: &AuthenticationResponse,
     rp: &RelyingParty,
     policy: CounterPolicy,
-    sign_in: Option<crate::service::TrackInput<'_>>,
+    sign_in: Option<crate::service::track::TrackInput<'_>>,
     now: Millis,
 ) -> Result<SignedIn, CoreError> {
     let action = ceremony
@@ -503,7 +503,7 @@ pub fn finish_authentication<S: UserStore>(
         None => ceremony.allowed_methods.clone().unwrap_or_default(),
     };
     if !allowed.contains(&method) {
-        return Err(crate::service::not_allowed(method));
+        return Err(crate::service::actions::not_allowed(method));
     }
     let challenge = ceremony.challenge_bytes()?;
     let assertion = crate::auth::webauthn::verify_authentication(
@@ -547,7 +547,7 @@ pub fn finish_authentication<S: UserStore>(
                 .ok_or_else(|| {
                     CoreError::Internal("a sign-in without the track it is decided as".into())
                 })?;
-            crate::service::sign_in(store, input, method)?
+            crate::service::actions::sign_in(store, input, method)?
         }
     };
     Ok(SignedIn {

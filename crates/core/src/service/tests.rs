@@ -1,5 +1,16 @@
 use super::*;
-use crate::actions::model::UserPatch;
+use super::{actions::*, codes::*, track::*};
+
+use crate::actions::model::{Cause, EnrollAuthenticatorRequest, TrackRequest, UserPatch};
+use crate::actions::state::{ActionState, Outcome};
+use crate::auth::methods::{DEFAULT_METHODS, VerificationMethod};
+use crate::error::CoreError;
+use crate::policy::config::ActionConfiguration;
+use crate::redirect::RedirectAllowlist;
+use crate::store::{ActionQuery, UserStore};
+use crate::time::Millis;
+
+/// Everything track needs besides the store.
 use crate::policy::config::ActionConfigurationInput;
 use crate::store::MAX_PAGE_SIZE;
 use crate::store::memory::MemoryUserStore;

@@ -7,7 +7,7 @@ use crate::actions::model::TrackRequest;
 use crate::auth::webauthn::CeremonyKeys;
 use crate::policy::config::{ActionConfiguration, ActionConfigurationInput};
 use crate::redirect::RedirectAllowlist;
-use crate::service::{TrackInput, track};
+use crate::service::track::{TrackInput, track};
 use crate::store::memory::MemoryUserStore;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -682,7 +682,7 @@ fn verified_email(f: &F) {
 #[test]
 fn a_passkey_only_action_lets_an_enrolled_user_add_one_after_proving_another_method() {
     use crate::auth::otp::Channel;
-    use crate::service::{CodeCheck, issue_code, verify_code};
+    use crate::service::codes::{CodeCheck, issue_code, verify_code};
     let f = F::new();
     verified_email(&f);
     f.track("a1", r#"["PASSKEY"]"#, "[]");
@@ -737,7 +737,7 @@ fn a_passkey_only_action_lets_an_enrolled_user_add_one_after_proving_another_met
 #[test]
 fn another_method_never_completes_a_passkey_only_challenge() {
     use crate::auth::otp::Channel;
-    use crate::service::issue_code;
+    use crate::service::codes::issue_code;
     let f = F::new();
     verified_email(&f);
     f.track("a1", r#"["PASSKEY"]"#, "[]");
@@ -782,7 +782,7 @@ fn another_method_never_completes_a_passkey_only_challenge() {
         })
         .unwrap();
     let record = get_action(&f.store, "withdraw", "a2").unwrap();
-    assert!(!crate::service::unlocks_enrollment(
+    assert!(!crate::service::enroll::unlocks_enrollment(
         &record,
         &f.store.list_authenticators().unwrap(),
         VerificationMethod::EmailOtp
@@ -910,7 +910,7 @@ fn a_used_challenge_is_remembered_past_its_expiry() {
 #[test]
 fn once_a_passkey_exists_the_unlock_adds_no_more() {
     use crate::auth::otp::Channel;
-    use crate::service::{issue_code, verify_code};
+    use crate::service::codes::{issue_code, verify_code};
     let f = F::new();
     verified_email(&f);
     f.track("a1", r#"["PASSKEY"]"#, "[]");

@@ -3,7 +3,8 @@ use crate::actions::model::TrackRequest;
 use crate::auth::methods::VerificationMethod;
 use crate::geo::{EdgeInfo, Geo};
 use crate::redirect::RedirectAllowlist;
-use crate::service::{self, TrackInput};
+use crate::service;
+use crate::service::track::TrackInput;
 use crate::store::memory::MemoryUserStore;
 use crate::time::HOUR;
 #[cfg(target_arch = "wasm32")]
