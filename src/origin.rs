@@ -6,7 +6,9 @@
 
 use actiongate_core::actions::model::PendingRequest;
 use actiongate_core::encoding::sha256_hex;
-use actiongate_core::proxy::{ForwardFacts, ProxyConfig, is_our_header, without_our_cookies};
+use actiongate_core::proxy::{
+    ActionFacts, ForwardFacts, ProxyConfig, is_our_header, without_our_cookies,
+};
 use wasm_bindgen::JsValue;
 use worker::web_sys;
 use worker::{Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
@@ -99,22 +101,18 @@ pub fn body_value(method: &Method, body: &[u8]) -> Option<JsValue> {
     }
 }
 
-/// What [`signed_headers`] signs of a request sent to the app.
-pub struct Signed<'a> {
-    pub method: &'a str,
-    /// The URL it is sent to (its host is signed, as the app sees it).
-    pub url: &'a str,
-    pub body_sha256: &'a str,
-    pub user_id: &'a str,
-    pub action: &'a str,
-    pub state: &'a str,
-    pub idempotency_key: &'a str,
-}
-
-/// The signed `X-ActionGate-*` headers of a request forwarded to the app.
-pub fn signed_headers(env: &Env, s: &Signed<'_>) -> Result<Vec<(&'static str, String)>, ApiError> {
+/// The signed `X-ActionGate-*` headers of a request of `action` sent to the
+/// app: `method` to `url` (its host is signed as the app sees it) with a
+/// body of that SHA-256.
+pub fn signed_headers(
+    env: &Env,
+    method: &str,
+    url: &str,
+    body_sha256: &str,
+    action: ActionFacts<'_>,
+) -> Result<Vec<(&'static str, String)>, ApiError> {
     let signing = settings::secret(env, "ORIGIN_SIGNING_KEY")?;
-    let url = url::Url::parse(s.url).map_err(ApiError::internal)?;
+    let url = url::Url::parse(url).map_err(ApiError::internal)?;
     let host = match (url.host_str(), url.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_owned(),
@@ -126,14 +124,11 @@ pub fn signed_headers(env: &Env, s: &Signed<'_>) -> Result<Vec<(&'static str, St
     };
     let facts = ForwardFacts {
         timestamp: crate::clock::now_secs(),
-        method: s.method,
+        method,
         host: &host,
         path_and_query: &path_and_query,
-        body_sha256: s.body_sha256,
-        user_id: s.user_id,
-        action: s.action,
-        state: s.state,
-        idempotency_key: s.idempotency_key,
+        body_sha256,
+        action,
     };
     Ok(facts.headers(signing.as_bytes()))
 }
@@ -164,16 +159,13 @@ pub fn held_to_origin(
             .map_err(ApiError::internal)?;
     }
     let url = origin_url(cfg, &held.path_and_query);
-    let facts = Signed {
-        method: &held.method,
-        url: &url,
-        body_sha256: &sha256_hex(&body),
+    let action = ActionFacts {
         user_id,
         action: action_code,
         state,
         idempotency_key,
     };
-    for (k, v) in signed_headers(env, &facts)? {
+    for (k, v) in signed_headers(env, &held.method, &url, &sha256_hex(&body), action)? {
         replay_headers.set(k, &v).map_err(ApiError::internal)?;
     }
     let body = body_value(&method, &body);
@@ -249,16 +241,13 @@ pub async fn forward(
     let url = origin_url(cfg, pq);
     let headers = stripped_headers(req)?;
     headers.delete(TOKEN_HEADER).map_err(ApiError::internal)?;
-    let facts = Signed {
-        method: method.as_ref(),
-        url: &url,
-        body_sha256: &sha256_hex(&body),
+    let facts = ActionFacts {
         user_id,
         action,
         state,
         idempotency_key: key,
     };
-    for (k, v) in signed_headers(env, &facts)? {
+    for (k, v) in signed_headers(env, method.as_ref(), &url, &sha256_hex(&body), facts)? {
         headers.set(k, &v).map_err(ApiError::internal)?;
     }
     let body = body_value(&method, &body);

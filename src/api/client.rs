@@ -90,22 +90,13 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
             let body = read_json_body(req).await?;
             let v: VerifyRequest = parse_json(&body)?;
             let verifier = verifier(req);
-            match code_channel(kind) {
-                None => UserCommand::VerifyTotp {
-                    user_id,
-                    action_code,
-                    idempotency_key,
-                    code: v.verification_code,
-                    verifier,
-                },
-                Some(channel) => UserCommand::VerifyCode {
-                    user_id,
-                    action_code,
-                    idempotency_key,
-                    channel,
-                    code: v.verification_code,
-                    verifier,
-                },
+            UserCommand::VerifyCode {
+                user_id,
+                action_code,
+                idempotency_key,
+                channel: code_channel(kind),
+                code: v.verification_code,
+                verifier,
             }
         }
         [step @ ("user-authenticators" | "challenge"), kind] => {
@@ -415,7 +406,7 @@ pub async fn open_magic_link(mut req: Request, env: &Env) -> Result<Response, Ap
         user_id: claims.user_id.clone(),
         action_code: claims.action_code,
         idempotency_key: claims.idempotency_key,
-        channel: Channel::MagicLink,
+        channel: Some(Channel::MagicLink),
         code: secret,
         // A magic link proves no whereabouts at all.
         verifier: crate::users::commands::Verifier::default(),

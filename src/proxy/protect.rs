@@ -3,7 +3,9 @@
 
 use actiongate_core::actions::model::PendingRequest;
 use actiongate_core::encoding::sha256_hex;
-use actiongate_core::proxy::{ProxyConfig, RequestParts, RouteConfig, Selection, read_custom};
+use actiongate_core::proxy::{
+    ActionFacts, ProxyConfig, RequestParts, RouteConfig, Selection, read_custom,
+};
 use serde_json::{Value, json};
 use wasm_bindgen::JsValue;
 use worker::web_sys;
@@ -11,7 +13,7 @@ use worker::{Env, Headers, Request, Response};
 
 use crate::http::{ApiError, json_response};
 use crate::origin::forward;
-use crate::origin::{Signed, b64, origin_url, signed_headers, with_extra_headers};
+use crate::origin::{b64, origin_url, signed_headers, with_extra_headers};
 use crate::request::{
     RESUME_PATH, TOKEN_HEADER, device_cookie, device_id, edge_info, header, wants_html,
 };
@@ -379,10 +381,10 @@ pub fn protect_answer(plan: &str, status: u16, text: &str, env: Env) -> Result<J
             Answer::Forward { key, cookie } => {
                 let signed = signed_headers(
                     &env,
-                    &Signed {
-                        method: &plan.method,
-                        url: &plan.to,
-                        body_sha256: &plan.body_sha256,
+                    &plan.method,
+                    &plan.to,
+                    &plan.body_sha256,
+                    ActionFacts {
                         user_id: &plan.user_id,
                         action: &plan.action,
                         state: "ALLOW",

@@ -69,15 +69,6 @@ pub enum UserCommand {
         #[serde(default)]
         proved: bool,
     },
-    /// Check an authenticator-app code for the action's challenge (Client API).
-    VerifyTotp {
-        user_id: String,
-        action_code: String,
-        idempotency_key: String,
-        code: String,
-        #[serde(default)]
-        verifier: Verifier,
-    },
     /// Issue a code by email or SMS for the action's challenge (Client API):
     /// to `enroll_to` when enrolling, else to the enrolled address.
     IssueCode {
@@ -89,12 +80,14 @@ pub enum UserCommand {
         #[serde(default)]
         proved: bool,
     },
-    /// Check a code sent by email or SMS (Client API).
+    /// Check a code for the action's challenge (Client API): one sent by
+    /// email, SMS or magic link (`channel`), or an authenticator app's
+    /// (`channel` absent).
     VerifyCode {
         user_id: String,
         action_code: String,
         idempotency_key: String,
-        channel: actiongate_core::auth::otp::Channel,
+        channel: Option<actiongate_core::auth::otp::Channel>,
         code: String,
         #[serde(default)]
         verifier: Verifier,

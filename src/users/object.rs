@@ -39,23 +39,6 @@ mod challenges;
 mod profile;
 mod veto;
 
-impl Verifier {
-    fn note(
-        &self,
-        store: &impl actiongate_core::store::UserStore,
-        code: &str,
-        key: &str,
-    ) -> std::result::Result<(), ApiError> {
-        Ok(service::note_verifier(
-            store,
-            code,
-            key,
-            self.device_id.as_deref(),
-            self.country.as_deref(),
-        )?)
-    }
-}
-
 /// The Durable Object class (`UserObject` in wrangler.toml).
 #[durable_object(alarm)]
 pub struct UserObject {
@@ -246,7 +229,6 @@ impl UserObject {
             | UserCommand::Overview { .. } => self.actions(cmd).await,
             UserCommand::ChallengeInfo { .. }
             | UserCommand::EnrollTotp { .. }
-            | UserCommand::VerifyTotp { .. }
             | UserCommand::IssueCode { .. }
             | UserCommand::VerifyCode { .. }
             | UserCommand::MagicLinkStatus { .. } => self.challenges(cmd).await,

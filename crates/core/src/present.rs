@@ -9,6 +9,19 @@
 use qrcodegen::{QrCode, QrCodeEcc};
 use serde_json::Value;
 
+/// The template for `locale` among `templates` (keyed by locale tag): the
+/// exact tag, else its language (`en-GB` → `en`), else English.
+pub fn template_for<'a, T>(
+    templates: &'a std::collections::BTreeMap<String, T>,
+    locale: Option<&str>,
+) -> Option<&'a T> {
+    let locale = locale.unwrap_or("en");
+    templates
+        .get(locale)
+        .or_else(|| templates.get(locale.split('-').next().unwrap_or("en")))
+        .or_else(|| templates.get("en"))
+}
+
 /// Render a template against a context; `None` when any value is missing.
 pub fn render_template(template: &str, context: &Value) -> Option<String> {
     let mut out = String::with_capacity(template.len());
@@ -144,5 +157,20 @@ mod tests {
                 .unwrap();
         assert!(svg.starts_with("<svg "));
         assert!(svg.contains("<path d=\"M"));
+    }
+
+    #[test]
+    fn the_template_of_a_locale_else_its_language_else_english() {
+        let t: std::collections::BTreeMap<String, &str> =
+            [("en", "E"), ("fr", "F"), ("fr-CA", "FC")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect();
+        assert_eq!(template_for(&t, Some("fr-CA")), Some(&"FC"));
+        assert_eq!(template_for(&t, Some("fr-BE")), Some(&"F"));
+        assert_eq!(template_for(&t, Some("de")), Some(&"E"));
+        assert_eq!(template_for(&t, None), Some(&"E"));
+        let none: std::collections::BTreeMap<String, &str> = std::collections::BTreeMap::new();
+        assert_eq!(template_for(&none, Some("en")), None);
     }
 }

@@ -5,11 +5,12 @@
 //! clock, generate randomness or touch HTTP. Fresh identifiers are passed in.
 //!
 //! One module per concern (`track`, `actions`, `enroll`, `codes`, `users`,
-//! `passkeys`, `authenticator_log`); their public items are re-exported
+//! `passkeys`, `challenge_page`, `authenticator_log`); their public items are re-exported
 //! here, the service's API.
 
 pub mod actions;
 pub mod authenticator_log;
+pub mod challenge_page;
 pub mod codes;
 pub mod enroll;
 pub mod passkeys;
@@ -20,6 +21,7 @@ pub use actions::{
     Claim, ClaimError, claim, complete_challenge, get_action, note_verifier, query_actions,
     sign_in, unclaim, update_state,
 };
+pub use challenge_page::{ChallengeView, challenge_view};
 pub use codes::{
     CodeCheck, CodeToSend, issue_code, lift_lockout, magic_link_status, verify_code, verify_totp,
 };

@@ -65,9 +65,9 @@ impl UserObject {
                 proved,
                 verifier,
             } => {
-                let veto = self.veto_wanted(&action_code).await?;
-                let store = self.store()?;
-                verifier.note(&store, &action_code, &idempotency_key)?;
+                let (veto, store) = self
+                    .verifying(&action_code, &idempotency_key, &verifier)
+                    .await?;
                 let now = now_ms();
                 let record = service::get_action(&store, &action_code, &idempotency_key)?;
                 let ceremony =
@@ -125,11 +125,13 @@ impl UserObject {
                 let store = self.store()?;
                 let now = now_ms();
                 if let Some((code, key)) = &action {
-                    Verifier {
-                        device_id: device_id.clone(),
-                        country: edge.as_ref().and_then(|e| e.geo.country_code.clone()),
-                    }
-                    .note(&store, code, key)?;
+                    service::note_verifier(
+                        &store,
+                        code,
+                        key,
+                        device_id.as_deref(),
+                        edge.as_ref().and_then(|e| e.geo.country_code.as_deref()),
+                    )?;
                 }
                 let stored = match &action {
                     Some((code, key)) if challenge_id.is_none() => {

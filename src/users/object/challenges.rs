@@ -17,65 +17,16 @@ impl UserObject {
             } => {
                 let policy = config_store::load(&self.env, &action_code).await?;
                 let store = self.store()?;
-                let record = service::get_action(&store, &action_code, &idempotency_key)?;
-                let auths = store.list_authenticators()?;
-                let user = service::get_user(&store, &user_id)?;
-                let has = |m: actiongate_core::auth::methods::VerificationMethod| {
-                    auths
-                        .iter()
-                        .any(|a| a.verified_at.is_some() && a.verification_method == m)
-                };
-                // Only a client holding proof could accept the offer.
-                let prompt_passkey = proved && passkeys::should_prompt(&store, &record, now_ms())?;
-                // Methods the user has that can prove them to add the
-                // passkey a passkey-only action needs.
-                let mut unlock_methods: Vec<_> = auths
-                    .iter()
-                    .map(|a| a.verification_method)
-                    .filter(|m| service::unlocks_enrollment(&record, &auths, *m))
-                    .collect();
-                unlock_methods.sort();
-                unlock_methods.dedup();
-                let has_app = auths.iter().any(|a| {
-                    a.verified_at.is_some()
-                        && a.verification_method
-                            == actiongate_core::auth::methods::VerificationMethod::AuthenticatorApp
-                });
-                // The message in the action's locale, else English.
-                let message = policy.as_ref().and_then(|p| {
-                    let templates = &p.config.input.messaging_templates;
-                    let locale = record.request.locale.as_deref().unwrap_or("en");
-                    templates
-                        .get(locale)
-                        .or_else(|| templates.get(locale.split('-').next().unwrap_or("en")))
-                        .or_else(|| templates.get("en"))
-                        .and_then(|t| {
-                            record.context.as_ref().and_then(|c| {
-                                actiongate_core::present::render_template(&t.default_template, c)
-                            })
-                        })
-                });
-                json_response(
-                    200,
-                    &serde_json::json!({
-                        "actionCode": action_code,
-                        "idempotencyKey": idempotency_key,
-                        "state": record.state,
-                        "allowedVerificationMethods": record.allowed_verification_methods,
-                        "defaultVerificationMethod": record.default_verification_method,
-                        "isEnrolled": user.is_enrolled,
-                        "enrolledVerificationMethods": user.enrolled_verification_methods,
-                        "hasAuthenticatorApp": has_app,
-                        "hasPasskey": has(actiongate_core::auth::methods::VerificationMethod::Passkey),
-                        "hasSecurityKey": has(actiongate_core::auth::methods::VerificationMethod::SecurityKey),
-                        "promptPasskey": prompt_passkey,
-                        "unlockMethods": unlock_methods,
-                        "enrollmentUnlocked": record.enrollment_unlocked_by.is_some(),
-                        "messageHtml": message,
-                        "redirectUrl": record.request.redirect_url,
-                        "failedAttempts": record.failed_attempts,
-                    }),
-                )
+                let view = service::challenge_view(
+                    &store,
+                    &user_id,
+                    &action_code,
+                    &idempotency_key,
+                    policy.as_ref().map(|p| &p.config.input),
+                    proved,
+                    now_ms(),
+                )?;
+                json_response(200, &view)
             }
             UserCommand::EnrollTotp {
                 user_id,
@@ -112,30 +63,6 @@ impl UserObject {
                         "qrCodeSvg": actiongate_core::present::qr_svg(&e.uri),
                     }),
                 )
-            }
-            UserCommand::VerifyTotp {
-                user_id,
-                action_code,
-                idempotency_key,
-                code,
-                verifier,
-            } => {
-                let veto = self.veto_wanted(&action_code).await?;
-                let store = self.store()?;
-                verifier.note(&store, &action_code, &idempotency_key)?;
-                let now = now_ms();
-                let check = service::verify_totp(
-                    &store,
-                    &user_id,
-                    &action_code,
-                    &idempotency_key,
-                    &code,
-                    now,
-                )?;
-                if let Some(r) = self.vetoed_check(&store, &user_id, &check, veto).await? {
-                    return Ok(r);
-                }
-                self.code_check_response(check, user_id, action_code, true, now)
             }
             UserCommand::IssueCode {
                 user_id,
@@ -194,19 +121,29 @@ impl UserObject {
                 code,
                 verifier,
             } => {
-                let veto = self.veto_wanted(&action_code).await?;
-                let store = self.store()?;
-                verifier.note(&store, &action_code, &idempotency_key)?;
+                let (veto, store) = self
+                    .verifying(&action_code, &idempotency_key, &verifier)
+                    .await?;
                 let now = now_ms();
-                let check = service::verify_code(
-                    &store,
-                    &user_id,
-                    &action_code,
-                    &idempotency_key,
-                    channel,
-                    &code,
-                    now,
-                )?;
+                let check = match channel {
+                    None => service::verify_totp(
+                        &store,
+                        &user_id,
+                        &action_code,
+                        &idempotency_key,
+                        &code,
+                        now,
+                    )?,
+                    Some(channel) => service::verify_code(
+                        &store,
+                        &user_id,
+                        &action_code,
+                        &idempotency_key,
+                        channel,
+                        &code,
+                        now,
+                    )?,
+                };
                 if let Some(r) = self.vetoed_check(&store, &user_id, &check, veto).await? {
                     return Ok(r);
                 }

@@ -4,6 +4,28 @@
 use super::*;
 
 impl UserObject {
+    /// What every verification does first: ask whether the app vetoes
+    /// (before anything is checked: see [`Self::veto_wanted`]), open the
+    /// store, and note where the verifying client is (a proof from another
+    /// device or country makes nothing known there).
+    pub(super) async fn verifying(
+        &self,
+        action_code: &str,
+        key: &str,
+        verifier: &Verifier,
+    ) -> std::result::Result<(bool, Cached<'_, SqlUserStore>), ApiError> {
+        let veto = self.veto_wanted(action_code).await?;
+        let store = self.store()?;
+        service::note_verifier(
+            &store,
+            action_code,
+            key,
+            verifier.device_id.as_deref(),
+            verifier.country.as_deref(),
+        )?;
+        Ok((veto, store))
+    }
+
     /// Whether the action asks the app before a challenge succeeds
     /// (`actionVerifyWebhook`). Read before the challenge is checked: once
     /// it is, nothing may be awaited until the app has answered.

@@ -10,8 +10,21 @@ pub const DEVICE_COOKIE: &str = "__as_aid";
 /// headers with this prefix are removed before anything is forwarded.
 pub const HEADER_PREFIX: &str = "x-actiongate-";
 
+/// The action an allowed request to the origin belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActionFacts<'a> {
+    /// The user.
+    pub user_id: &'a str,
+    /// The action code.
+    pub action: &'a str,
+    /// The action's state.
+    pub state: &'a str,
+    /// The action's idempotency key.
+    pub idempotency_key: &'a str,
+}
+
 /// What the worker tells the origin about an allowed request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ForwardFacts<'a> {
     /// Seconds since the epoch.
     pub timestamp: u64,
@@ -24,14 +37,8 @@ pub struct ForwardFacts<'a> {
     pub path_and_query: &'a str,
     /// SHA-256 of the forwarded body, hex (of nothing for no body).
     pub body_sha256: &'a str,
-    /// The user.
-    pub user_id: &'a str,
-    /// The action code.
-    pub action: &'a str,
-    /// The action's state.
-    pub state: &'a str,
-    /// The action's idempotency key.
-    pub idempotency_key: &'a str,
+    /// Its action.
+    pub action: ActionFacts<'a>,
 }
 
 impl ForwardFacts<'_> {
@@ -46,10 +53,10 @@ impl ForwardFacts<'_> {
             self.host,
             self.path_and_query,
             self.body_sha256,
-            self.user_id,
-            self.action,
-            self.state,
-            self.idempotency_key,
+            self.action.user_id,
+            self.action.action,
+            self.action.state,
+            self.action.idempotency_key,
         ]
         .join("\n")
     }
@@ -60,12 +67,12 @@ impl ForwardFacts<'_> {
         let mac = hmac_sha256::HMAC::mac(self.canonical().as_bytes(), key);
         vec![
             ("X-ActionGate-Timestamp", self.timestamp.to_string()),
-            ("X-ActionGate-User-Id", self.user_id.to_owned()),
-            ("X-ActionGate-Action", self.action.to_owned()),
-            ("X-ActionGate-State", self.state.to_owned()),
+            ("X-ActionGate-User-Id", self.action.user_id.to_owned()),
+            ("X-ActionGate-Action", self.action.action.to_owned()),
+            ("X-ActionGate-State", self.action.state.to_owned()),
             (
                 "X-ActionGate-Idempotency-Key",
-                self.idempotency_key.to_owned(),
+                self.action.idempotency_key.to_owned(),
             ),
             ("X-ActionGate-Body-SHA256", self.body_sha256.to_owned()),
             ("X-ActionGate-Signature", format!("v2={}", b64url(&mac))),

@@ -672,10 +672,12 @@ fn forwarded_headers_carry_a_verifiable_signature() {
         host: "bank.example:8443",
         path_and_query: "/api/withdraw?x=1",
         body_sha256: &sha256_hex(b"amount=5"),
-        user_id: "alice",
-        action: "withdraw-funds",
-        state: "ALLOW",
-        idempotency_key: "k1",
+        action: ActionFacts {
+            user_id: "alice",
+            action: "withdraw-funds",
+            state: "ALLOW",
+            idempotency_key: "k1",
+        },
     };
     let headers = f.headers(b"origin-key");
     let sig = &headers
@@ -699,12 +701,12 @@ fn forwarded_headers_carry_a_verifiable_signature() {
     // Another body, host or path signs differently.
     let other = ForwardFacts {
         body_sha256: &sha256_hex(b"amount=500000"),
-        ..f.clone()
+        ..f
     };
     assert_ne!(other.headers(b"origin-key"), headers);
     let other = ForwardFacts {
         host: "evil.example",
-        ..f.clone()
+        ..f
     };
     assert_ne!(other.headers(b"origin-key"), headers);
 }
