@@ -5,4 +5,5 @@ pub mod client;
 pub mod commands;
 pub mod object;
 pub mod outbox;
+pub mod sql;
 pub mod sql_store;

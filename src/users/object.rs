@@ -10,9 +10,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use actiongate_core::actions::model::{
-    ActionRecord, EnrollAuthenticatorRequest, TrackResponse, UserPatch,
-};
+use actiongate_core::actions::model::{ActionRecord, TrackResponse};
 use actiongate_core::actions::state::ActionState;
 use actiongate_core::auth::token::ActionClaims;
 use actiongate_core::auth::webauthn::{
@@ -23,6 +21,7 @@ use actiongate_core::service::passkeys::{self, ActionRef};
 use actiongate_core::service::{self, TrackInput};
 use actiongate_core::store::snapshot_cache::{Cached, SnapshotCache};
 use actiongate_core::store::{ActionQuery, UserStore};
+use actiongate_core::user::{EnrollAuthenticatorRequest, UserPatch};
 use worker::{DurableObject, Env, Request, Response, Result, State, durable_object};
 
 use crate::clock::now_ms;
@@ -31,7 +30,8 @@ use crate::http::{ApiError, json_response, json_text_response};
 use crate::settings::{self, DEFAULT_TOKEN_TTL_SECONDS};
 use crate::users::commands::{Track, USER_HEADER, UserCommand, Verifier};
 use crate::users::outbox;
-use crate::users::sql_store::{SCHEMA, SqlUserStore};
+use crate::users::sql::SCHEMA;
+use crate::users::sql_store::SqlUserStore;
 
 mod actions;
 mod ceremonies;
@@ -252,6 +252,6 @@ impl UserObject {
         if self.schema_ready.get() {
             return true;
         }
-        crate::users::sql_store::has_tables(&self.state.storage().sql())
+        crate::users::sql::has_tables(&self.state.storage().sql())
     }
 }

@@ -22,7 +22,8 @@ use worker::{Env, SqlStorageValue, State};
 use crate::clock::now_ms;
 use crate::review_queue::{self, QueueCommand};
 use crate::settings;
-use crate::users::sql_store::{Sink, SqlUserStore, count_tracks};
+use crate::users::sql::{Sink, count_tracks};
+use crate::users::sql_store::SqlUserStore;
 
 /// How long a user's analytics counts wait before they travel to the
 /// user's shard (`ANALYTICS_FLUSH_SECONDS`), so that the counts of a busy

@@ -39,6 +39,7 @@ pub mod redirect;
 pub mod service;
 pub mod store;
 pub mod time;
+pub mod user;
 pub mod webhook;
 
 pub use error::{CoreError, ErrorKind};

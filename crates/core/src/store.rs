@@ -6,12 +6,13 @@
 //! is atomic inside the object, which is what makes idempotency hold under
 //! concurrent requests.
 
-use crate::actions::model::{ActionRecord, Authenticator, UserRecord};
+use crate::actions::model::ActionRecord;
 use crate::actions::state::ActionState;
 use crate::error::CoreError;
 use crate::geo::Fix;
 use crate::policy::context::History;
 use crate::time::Millis;
+use crate::user::{Authenticator, UserRecord};
 
 /// What a track reads before it decides.
 #[derive(Debug, Clone, Default, PartialEq)]

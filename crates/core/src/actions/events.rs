@@ -12,10 +12,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::actions::model::{ActionRecord, AuthenticatorView, Cause};
+use crate::actions::model::{ActionRecord, Cause};
 use crate::actions::state::ActionState;
 use crate::auth::methods::VerificationMethod;
 use crate::time::{Millis, to_rfc3339};
+use crate::user::AuthenticatorView;
 
 /// An event of one user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

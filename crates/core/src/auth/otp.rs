@@ -34,7 +34,7 @@ pub const STEP_SECONDS: u64 = 30;
 /// Digits per code.
 pub const DIGITS: usize = 6;
 
-/// What a TOTP authenticator stores (in [`crate::actions::model::Authenticator::secret`]).
+/// What a TOTP authenticator stores (in [`crate::user::Authenticator::secret`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TotpSecret {

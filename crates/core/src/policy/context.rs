@@ -33,9 +33,10 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::actions::model::{TrackRequest, UserRecord};
+use crate::actions::model::TrackRequest;
 use crate::geo::{EdgeInfo, Fix, Geo};
 use crate::time::{DAY, HOUR, Millis};
+use crate::user::UserRecord;
 
 /// Above this speed between two located actions, travel is impossible.
 pub const IMPOSSIBLE_TRAVEL_KMH: f64 = 1_000.0;

@@ -13,11 +13,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::actions::events::Event;
-use crate::actions::model::{Authenticator, AuthenticatorView};
 use crate::auth::methods::VerificationMethod;
 use crate::error::CoreError;
 use crate::store::UserStore;
 use crate::time::{Millis, to_rfc3339};
+use crate::user::{Authenticator, AuthenticatorView};
 
 /// The per-user setting the log is kept in.
 const SETTING: &str = "authenticator-log";

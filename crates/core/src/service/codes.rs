@@ -6,7 +6,7 @@ use super::enroll::{
     check_may_add, check_pending, enrolled_event, unlock_enrollment, unlocks_enrollment,
 };
 use super::users::{check_email, check_phone};
-use crate::actions::model::{ActionRecord, Authenticator, AuthenticatorView, Cause, UserRecord};
+use crate::actions::model::{ActionRecord, Cause};
 use crate::actions::state::ActionState;
 use crate::auth::methods::VerificationMethod;
 use crate::auth::otp::Channel;
@@ -14,6 +14,7 @@ use crate::auth::throttle::{Guesses, Refusal};
 use crate::error::CoreError;
 use crate::store::UserStore;
 use crate::time::Millis;
+use crate::user::{Authenticator, AuthenticatorView, UserRecord};
 
 /// The result of checking a code.
 #[derive(Debug, Clone, PartialEq)]

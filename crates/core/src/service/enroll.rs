@@ -3,12 +3,13 @@
 
 use super::actions::get_action;
 use super::authenticator_log::{self, By};
-use crate::actions::model::{ActionRecord, Authenticator, AuthenticatorView};
+use crate::actions::model::ActionRecord;
 use crate::actions::state::ActionState;
 use crate::auth::methods::VerificationMethod;
 use crate::error::CoreError;
 use crate::store::UserStore;
 use crate::time::Millis;
+use crate::user::{Authenticator, AuthenticatorView};
 
 /// Whether `method`, a verified method of the user that the action does not
 /// allow, may prove the user so they can add what the action needs: the

@@ -13,7 +13,7 @@
 
 use serde_json::Value;
 
-use crate::actions::model::{ActionRecord, Authenticator, AuthenticatorView};
+use crate::actions::model::ActionRecord;
 use crate::actions::state::ActionState;
 use crate::auth::methods::VerificationMethod;
 use crate::auth::webauthn::{
@@ -24,6 +24,7 @@ use crate::error::CoreError;
 use crate::service::actions::{complete_challenge, get_action};
 use crate::store::UserStore;
 use crate::time::Millis;
+use crate::user::{Authenticator, AuthenticatorView};
 
 /// Longest user id a passkey can carry (WebAuthn caps `user.id` at 64 bytes).
 pub const MAX_USER_HANDLE: usize = 64;

@@ -1,7 +1,7 @@
 use super::*;
 use super::{actions::*, codes::*, track::*};
 
-use crate::actions::model::{Cause, EnrollAuthenticatorRequest, TrackRequest, UserPatch};
+use crate::actions::model::{Cause, TrackRequest};
 use crate::actions::state::{ActionState, Outcome};
 use crate::auth::methods::{DEFAULT_METHODS, VerificationMethod};
 use crate::error::CoreError;
@@ -9,6 +9,7 @@ use crate::policy::config::ActionConfiguration;
 use crate::redirect::RedirectAllowlist;
 use crate::store::{ActionQuery, UserStore};
 use crate::time::Millis;
+use crate::user::{EnrollAuthenticatorRequest, UserPatch};
 
 /// Everything track needs besides the store.
 use crate::policy::config::ActionConfigurationInput;

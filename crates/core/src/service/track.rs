@@ -7,8 +7,7 @@ use serde_json::Value;
 use super::users::{check_email, check_phone, enrolled_methods};
 use crate::actions::events::Event;
 use crate::actions::model::{
-    ActionRecord, Cause, PendingRequest, RuleRef, StateChange, TrackRequest, UserRecord,
-    Whereabouts,
+    ActionRecord, Cause, PendingRequest, RuleRef, StateChange, TrackRequest, Whereabouts,
 };
 use crate::actions::state::Outcome;
 use crate::auth::methods::{DEFAULT_METHODS, VerificationMethod};
@@ -21,6 +20,7 @@ use crate::policy::rules::{CompiledRules, Evaluation};
 use crate::redirect::RedirectAllowlist;
 use crate::store::UserStore;
 use crate::time::Millis;
+use crate::user::UserRecord;
 
 /// Everything track needs besides the store.
 #[derive(Debug)]

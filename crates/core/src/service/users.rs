@@ -3,14 +3,14 @@
 
 use super::authenticator_log::{self, By};
 use crate::actions::events::Event;
-use crate::actions::model::{
-    Authenticator, AuthenticatorView, EnrollAuthenticatorRequest, UserPatch, UserRecord, UserView,
-};
 use crate::auth::methods::VerificationMethod;
 use crate::error::CoreError;
 use crate::ids::check_user_id;
 use crate::store::UserStore;
 use crate::time::Millis;
+use crate::user::{
+    Authenticator, AuthenticatorView, EnrollAuthenticatorRequest, UserPatch, UserRecord, UserView,
+};
 
 pub(crate) fn check_email(email: &str, field: &str) -> Result<(), CoreError> {
     let ok = email.len() <= 254

@@ -3,13 +3,14 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use crate::actions::model::{ActionRecord, Authenticator, UserRecord};
+use crate::actions::model::ActionRecord;
 use crate::error::CoreError;
 use crate::geo::Fix;
 use crate::policy::context::History;
 use crate::store::{ActionQuery, MAX_PAGE_SIZE, TrackSnapshot, UserStore};
 use crate::time::Millis;
 use crate::time::{DAY, HOUR};
+use crate::user::{Authenticator, UserRecord};
 
 /// One user's data in memory.
 #[derive(Debug, Default)]

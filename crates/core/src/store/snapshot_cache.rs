@@ -20,13 +20,14 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use crate::actions::model::{ActionRecord, Authenticator, UserRecord};
+use crate::actions::model::ActionRecord;
 use crate::error::CoreError;
 use crate::geo::Fix;
 use crate::policy::context::History;
 use crate::store::{ActionQuery, TrackSnapshot, UserStore};
 use crate::time::DAY;
 use crate::time::Millis;
+use crate::user::{Authenticator, UserRecord};
 
 /// Most devices, countries or action codes remembered.
 pub const MAX_KEYS: usize = 256;
