@@ -5,6 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use super::*;
+use super::{auth_data::*, ceremony::*, options::*, verify::*, wire::*};
+use crate::auth::methods::VerificationMethod;
+use crate::encoding::b64url;
+use ciborium::value::Value as Cbor;
+use coset::{CborSerializable, iana};
+use serde_json::{Value, json};
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
