@@ -127,7 +127,7 @@ export class UserObject extends DurableObject {
     const user = request.headers.get(USER_HEADER);
     const command = await request.text();
     const answer = await this.#tracked(user, command);
-    if (answer !== undefined) return new Response(answer[1], { status: answer[0], headers: JSON_HEADERS });
+    if (answer !== undefined) return new Response(answer.body, { status: answer.status, headers: JSON_HEADERS });
     return this.inner.fetch(new Request(request.url, { method: "POST", headers: request.headers, body: command }));
   }
 
@@ -137,14 +137,14 @@ export class UserObject extends DurableObject {
    */
   async command(user, command) {
     const answer = await this.#tracked(user, command);
-    if (answer !== undefined) return answer;
+    if (answer !== undefined) return [answer.status, answer.body];
     const response = await this.inner.fetch(
       new Request("https://user-object/", { method: "POST", headers: { [USER_HEADER]: user }, body: command }),
     );
     return [response.status, await response.text()];
   }
 
-  /** trackNow's answer, with the alarm it asks for set; `undefined` when it declined. */
+  /** trackNow's answer (`{status, body}`), with the alarm it asks for set; `undefined` when it declined. */
   async #tracked(user, command) {
     const answer = this.inner.trackNow(user, command);
     if (answer === undefined) return undefined;
@@ -188,19 +188,18 @@ async function track(request, env) {
   // Not a track after all (or the wasm failed): the full path, with the body read.
   if (call === undefined) return rebuilt(request, body);
   if (call instanceof Response) return call;
-  const [user, userHeader, command] = call;
   let status, text;
   try {
-    [status, text] = await callUser(env, user, userHeader, command);
+    [status, text] = await callUser(env, call);
   } catch (e) {
     return userObjectUnavailable(String(e?.message ?? e));
   }
   return new Response(text, { status, headers: JSON_HEADERS });
 }
 
-/** Send the user object a command (as trackCall and protectCall build them): `[status, body]`. */
-function callUser(env, user, userHeader, command) {
-  return env.USERS.get(env.USERS.idFromName(user)).command(userHeader, command);
+/** Send the user object the command of a UserCall (trackCall's, protectCall's): `[status, body]`. */
+function callUser(env, call) {
+  return env.USERS.get(env.USERS.idFromName(call.user)).command(call.userHeader, call.command);
 }
 
 /** Read a request's body if its declared length is within `max` (GET and HEAD without one: empty). */
@@ -245,24 +244,23 @@ async function protect(request, env, max) {
   }
   if (call === undefined) return rebuilt(request, body);
   if (call instanceof Response) return call;
-  const [user, userHeader, command, plan] = call;
   let status, text;
   try {
-    [status, text] = await callUser(env, user, userHeader, command);
+    [status, text] = await callUser(env, call);
   } catch (e) {
     status = 0;
     text = String(e?.message ?? e);
   }
   let next;
   try {
-    next = protectAnswer(plan, status, text, env);
+    next = protectAnswer(call.plan, status, text, env);
   } catch (e) {
     markAborted(e);
     // Tracked, but no decision could be made: nothing is forwarded.
     return userObjectUnavailable(String(e?.message ?? e));
   }
   if (next instanceof Response) return next;
-  const [url, service, signed, cookie] = next;
+  const { url, binding: service, headers: signed, setCookie: cookie } = next;
   const headers = new Headers(stripped(request.headers));
   for (let i = 0; i < signed.length; i += 2) headers.set(signed[i], signed[i + 1]);
   const method = request.method;
@@ -295,7 +293,7 @@ export default {
       if (answer !== undefined) request = answer;
       return new Worker(ctx, env).fetch(request);
     }
-    const [url, service] = typeof to === "string" ? [to] : to;
+    const { url, binding: service } = typeof to === "string" ? { url: to } : to;
     const method = request.method;
     const init = {
       method,

@@ -20,9 +20,12 @@ mod protect;
 mod release;
 mod session;
 
-pub use classify::{classify_headers, origin_unreachable, our_cookies, pass_through_target};
+pub use classify::{
+    Target, classify_header_names, classify_headers, origin_unreachable, our_cookies,
+    pass_through_target,
+};
 pub use pages::fail_closed;
-pub use protect::{protect_answer, protect_call};
+pub use protect::{Next, Protect, protect_answer, protect_call};
 
 use actiongate_core::proxy::{METHODS, ProxyConfig, Selection};
 use worker::{Env, Request, Response};

@@ -218,17 +218,17 @@ pub fn max_body_bytes() -> usize {
 /// A track (`POST /v1/users/{userId}/actions/{action}`) as the JavaScript
 /// entry makes it, without awaiting: given the request's URL, its
 /// `Authorization` and `Content-Type` headers and its body (read whole,
-/// within [`max_body_bytes`]), either the call to make to the user object,
-/// `[user id, X-ActionGate-User header, command]`, or the error response
-/// the Rust handler would answer. `undefined` when the URL is not a track's
-/// after all (the entry's test is only a quick filter).
+/// within [`max_body_bytes`]), either the call to make to the user object
+/// or the error response the Rust handler would answer. `None` when the
+/// URL is not a track's after all (the entry's test is only a quick
+/// filter).
 pub fn track_call(
     url: &str,
-    authorization: Option<String>,
-    content_type: Option<String>,
+    authorization: Option<&str>,
+    content_type: Option<&str>,
     body: Vec<u8>,
-    env: Env,
-) -> Option<wasm_bindgen::JsValue> {
+    env: &Env,
+) -> Option<Result<TrackCall, Response>> {
     let parsed = url::Url::parse(url).ok()?;
     let segments = crate::request::segments(parsed.path()).ok()?;
     let [v1, users, user, actions, action] = segments.as_slice() else {
@@ -238,35 +238,39 @@ pub fn track_call(
         return None;
     }
     let origin = parsed.origin().ascii_serialization();
-    let call = || -> Result<wasm_bindgen::JsValue, ApiError> {
-        crate::settings::check_deployment(&env, crate::settings::is_local(&parsed))?;
-        crate::request::authenticate_header(authorization.as_deref(), &env, API_SECRET)?;
+    let call = || -> Result<TrackCall, ApiError> {
+        crate::settings::check_deployment(env, crate::settings::is_local(&parsed))?;
+        crate::request::authenticate_header(authorization, env, API_SECRET)?;
         check_user_id(user)?;
         check_action_code(action, "action")?;
-        let body = crate::http::json_body(body, content_type.as_deref())?;
+        let body = crate::http::json_body(body, content_type)?;
         let cmd = track_command(user, action, &body, &origin)?;
-        let text = serde_json::to_string(&cmd).map_err(ApiError::internal)?;
-        let out = worker::js_sys::Array::new();
-        out.push(&user.as_str().into());
-        out.push(&user_header(user).into());
-        out.push(&text.into());
-        Ok(out.into())
+        Ok(TrackCall {
+            user: user.clone(),
+            user_header: user_header(user),
+            command: serde_json::to_string(&cmd).map_err(ApiError::internal)?,
+        })
     };
     Some(match call() {
-        Ok(v) => v,
-        Err(e) => match e.into_response() {
-            Ok(r) => worker::web_sys::Response::from(r).into(),
-            Err(_) => return None,
-        },
+        Ok(c) => Ok(c),
+        Err(e) => Err(e.into_response().ok()?),
     })
+}
+
+/// A track the entry sends to the user object itself.
+pub struct TrackCall {
+    /// The user.
+    pub user: String,
+    /// The header naming them to the object.
+    pub user_header: String,
+    /// The track command (JSON).
+    pub command: String,
 }
 
 /// The answer when the user object cannot be reached (the entry's
 /// `stub.fetch` failed), as [`call_user`] gives it.
-pub fn user_object_unavailable(
-    detail: &str,
-) -> Result<worker::web_sys::Response, wasm_bindgen::JsValue> {
-    Ok(ApiError::unavailable(detail).into_response()?.into())
+pub fn user_object_unavailable(detail: &str) -> worker::Result<Response> {
+    ApiError::unavailable(detail).into_response()
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,7 @@
 use actiongate_core::proxy::{
     METHODS, ProxyConfig, Selection, ambiguous_path, body_method_overrides,
 };
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsCast;
 use worker::wasm_bindgen_futures::JsFuture;
 use worker::web_sys;
 use worker::{Env, Request};
@@ -120,7 +120,7 @@ pub(super) const METHOD_OVERRIDE_HEADERS: [&str; 6] = [
 ];
 
 /// Every header [`classify`] reads: the method overrides.
-pub(super) fn classify_header_names() -> impl Iterator<Item = &'static str> {
+pub fn classify_header_names() -> impl Iterator<Item = &'static str> {
     METHOD_OVERRIDE_HEADERS.into_iter()
 }
 
@@ -209,46 +209,57 @@ pub fn our_cookies() -> Vec<String> {
         .collect()
 }
 
-/// The JavaScript entry's question (src/entry.mjs), answered without
-/// awaiting anything: where an unprotected app request goes, as the
-/// origin URL, or `[url, serviceBinding]`; for a protected route, the
-/// largest body it takes (a number: the entry reads the body and goes on
-/// with [`protect_call`]). `values` holds the request's values of
-/// [`classify_headers`], in that order, `null` for an absent one.
-/// `undefined` sends the request down the full path: ActionGate's own
-/// paths, the resume path, refused requests, and a proxy configuration
-/// this isolate has not cached (or that is missing). The entry strips
-/// client `X-ActionGate-*` headers itself before it forwards.
-pub fn pass_through_target(method: &str, url: &str, values: Vec<JsValue>) -> JsValue {
-    let target = || {
-        let path_and_query = raw_path_and_query(url)?;
-        let (path, query) = match path_and_query.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (path_and_query, None),
-        };
-        let segments = crate::request::segments(path).ok()?;
-        if !crate::request::is_app_path(&segments) {
-            return None;
-        }
-        let cfg = crate::config_store::cached_proxy()??;
-        let header = |name: &str| {
-            let i = classify_header_names().position(|h| h.eq_ignore_ascii_case(name))?;
-            values.get(i)?.as_string()
-        };
-        match classify(method, header, path, query, &cfg) {
-            Class::PassThrough => {}
-            Class::Protected => {
-                return Some(JsValue::from(cfg.max_body_bytes as f64));
-            }
-            _ => return None,
-        }
-        let to: JsValue = origin_url(&cfg, path_and_query).into();
-        Some(match &cfg.origin_service {
-            Some(binding) => worker::js_sys::Array::of2(&to, &binding.into()).into(),
-            None => to,
-        })
+/// The JavaScript entry's question (src/entry.mjs, through the bridge),
+/// answered without awaiting anything: where an unprotected app request
+/// goes, or for a protected route the largest body it takes (the entry
+/// reads the body and goes on with [`crate::proxy::protect_call`]).
+/// `header` reads the request's headers of [`classify_headers`]. `None`
+/// sends the request down the full path: ActionGate's own paths, the
+/// resume path, refused requests, and a proxy configuration this isolate
+/// has not cached (or that is missing). The entry strips client
+/// `X-ActionGate-*` headers itself before it forwards.
+pub fn pass_through_target(
+    method: &str,
+    url: &str,
+    header: impl Fn(&str) -> Option<String>,
+) -> Option<Target> {
+    let path_and_query = raw_path_and_query(url)?;
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path_and_query, None),
     };
-    target().unwrap_or(JsValue::UNDEFINED)
+    let segments = crate::request::segments(path).ok()?;
+    if !crate::request::is_app_path(&segments) {
+        return None;
+    }
+    let cfg = crate::config_store::cached_proxy()??;
+    match classify(method, header, path, query, &cfg) {
+        Class::PassThrough => Some(Target::Origin {
+            url: origin_url(&cfg, path_and_query),
+            binding: cfg.origin_service.clone(),
+        }),
+        Class::Protected => Some(Target::Protected {
+            max_body: cfg.max_body_bytes,
+        }),
+        _ => None,
+    }
+}
+
+/// Where the entry sends an app request it handles itself.
+pub enum Target {
+    /// Forward it as it came: to this URL, over this service binding if any.
+    Origin {
+        /// The app's URL for it.
+        url: String,
+        /// The app's service binding, if it has one.
+        binding: Option<String>,
+    },
+    /// A protected route: read a body of up to `max_body` bytes, then ask
+    /// [`crate::proxy::protect_call`].
+    Protected {
+        /// The largest body the route takes.
+        max_body: usize,
+    },
 }
 
 /// The path and query of an absolute URL, as written: the runtime's
@@ -266,9 +277,6 @@ pub(super) fn raw_path_and_query(url: &str) -> Option<&str> {
 
 /// The JavaScript entry's answer when the app could not be reached: the
 /// same 502 as the full path's.
-pub fn origin_unreachable(reason: String) -> Result<web_sys::Response, JsValue> {
-    unreachable_origin(worker::Error::RustError(reason))
-        .into_response()
-        .map(Into::into)
-        .map_err(Into::into)
+pub fn origin_unreachable(reason: String) -> worker::Result<worker::Response> {
+    unreachable_origin(worker::Error::RustError(reason)).into_response()
 }

@@ -7,7 +7,6 @@ use actiongate_core::proxy::{
     ActionFacts, ProxyConfig, RequestParts, RouteConfig, Selection, read_custom,
 };
 use serde_json::{Value, json};
-use wasm_bindgen::JsValue;
 use worker::web_sys;
 use worker::{Env, Headers, Request, Response};
 
@@ -314,111 +313,116 @@ pub(super) fn answer(plan: &Plan, status: u16, text: &str) -> Result<Answer, Api
 
 /// The JavaScript entry's first question for a protected route (src/entry.mjs),
 /// answered without awaiting anything once it has read the body: the user
-/// object's track command, or the answer itself (401, a login redirect).
-/// Returns `[userId, userHeader, command, plan]`, a `Response`, or
-/// `undefined` to leave the request to [`handle`]: a configuration not
+/// object's track command and the plan for [`protect_answer`], or the
+/// answer itself (401, a login redirect). `None` leaves the request to the
+/// full path ([`crate::proxy::handle`]): a configuration not
 /// cached, a request that is not for a protected route after all, a retry
 /// with a token, a JWKS not cached, a body over the limit.
-pub fn protect_call(request: web_sys::Request, body: Vec<u8>, env: Env) -> JsValue {
-    let call = || -> Option<Result<JsValue, ApiError>> {
-        let cfg = crate::config_store::cached_proxy()??;
-        if body.len() > cfg.max_body_bytes {
-            return None;
-        }
-        let req = Request::from(request);
-        let url = req.url().ok()?;
-        if let Err(e) = crate::settings::check_deployment(&env, crate::settings::is_local(&url)) {
-            return Some(Err(e));
-        }
-        // Which route, now that the body (and any `_method` in it) is known;
-        // an unprotected or ambiguous request takes the full path.
-        let Selection::One(route, params) = select_with_body(req.inner(), &url, &cfg, &body) else {
-            return None;
-        };
-        if header(&req, TOKEN_HEADER).is_some() {
-            return None;
-        }
-        let user_id = match identify_now(&req, &env, &cfg)? {
-            Ok(u) => u,
-            Err(why) => return Some(unauthenticated(&req, &cfg, why).map(into_js)),
-        };
-        Some((|| {
-            let (plan, cmd) = match plan(&req, &url, &cfg, route, params, user_id, &body) {
-                Ok(p) => p,
-                Err(e) => return refuse(wants_html(&req), e).map(into_js),
-            };
-            let command = serde_json::to_string(&cmd).map_err(ApiError::internal)?;
-            let plan_text = serde_json::to_string(&plan).map_err(ApiError::internal)?;
-            let out = worker::js_sys::Array::new();
-            out.push(&plan.user_id.as_str().into());
-            out.push(&crate::users::client::user_header(&plan.user_id).into());
-            out.push(&command.into());
-            out.push(&plan_text.into());
-            Ok(out.into())
-        })())
-    };
-    match call() {
-        None => JsValue::UNDEFINED,
-        Some(Ok(v)) => v,
-        Some(Err(e)) => e
-            .into_response()
-            .map_or(JsValue::UNDEFINED, |r| web_sys::Response::from(r).into()),
+pub fn protect_call(request: web_sys::Request, body: &[u8], env: &Env) -> Option<Protect> {
+    let cfg = crate::config_store::cached_proxy()??;
+    if body.len() > cfg.max_body_bytes {
+        return None;
     }
+    let req = Request::from(request);
+    let url = req.url().ok()?;
+    if let Err(e) = crate::settings::check_deployment(env, crate::settings::is_local(&url)) {
+        return Some(Protect::Respond(e.into_response().ok()?));
+    }
+    // Which route, now that the body (and any `_method` in it) is known;
+    // an unprotected or ambiguous request takes the full path.
+    let Selection::One(route, params) = select_with_body(req.inner(), &url, &cfg, body) else {
+        return None;
+    };
+    if header(&req, TOKEN_HEADER).is_some() {
+        return None;
+    }
+    let user_id = match identify_now(&req, env, &cfg)? {
+        Ok(u) => u,
+        Err(why) => return unauthenticated(&req, &cfg, why).ok().map(Protect::Respond),
+    };
+    let call = || -> Result<Protect, ApiError> {
+        let (plan, cmd) = match plan(&req, &url, &cfg, route, params, user_id, body) {
+            Ok(p) => p,
+            Err(e) => return refuse(wants_html(&req), e).map(Protect::Respond),
+        };
+        Ok(Protect::Call {
+            user_header: crate::users::client::user_header(&plan.user_id),
+            command: serde_json::to_string(&cmd).map_err(ApiError::internal)?,
+            plan: serde_json::to_string(&plan).map_err(ApiError::internal)?,
+            user: plan.user_id,
+        })
+    };
+    Some(match call() {
+        Ok(p) => p,
+        Err(e) => Protect::Respond(e.into_response().ok()?),
+    })
+}
+
+/// What [`protect_call`] tells the entry to do.
+pub enum Protect {
+    /// Answer this.
+    Respond(Response),
+    /// Send the user object this command, then ask [`protect_answer`] with
+    /// its reply and the plan.
+    Call {
+        /// The user.
+        user: String,
+        /// The header naming them to the object.
+        user_header: String,
+        /// The track command (JSON).
+        command: String,
+        /// What the answer needs of the request (JSON).
+        plan: String,
+    },
 }
 
 /// The JavaScript entry's second question for a protected route: given
 /// the user object's reply to [`protect_call`]'s command (`status` 0: the
-/// object could not be reached, `text` says why), either the answer
-/// (`Response`) or how to forward: `[url, serviceBinding | undefined,
-/// headers, setCookie | undefined]`, where `headers` alternates names and
-/// values of the signed `X-ActionGate-*` headers to set on a copy of the
-/// request's headers without the client's own `X-ActionGate-*`.
-pub fn protect_answer(plan: &str, status: u16, text: &str, env: Env) -> Result<JsValue, JsValue> {
-    let decide = || -> Result<JsValue, ApiError> {
-        let plan: Plan = serde_json::from_str(plan).map_err(ApiError::internal)?;
-        match answer(&plan, status, text)? {
-            Answer::Respond(r) => Ok(into_js(r)),
-            Answer::Forward { key, cookie } => {
-                let signed = signed_headers(
-                    &env,
-                    &plan.method,
-                    &plan.to,
-                    &plan.body_sha256,
-                    ActionFacts {
-                        user_id: &plan.user_id,
-                        action: &plan.action,
-                        state: "ALLOW",
-                        idempotency_key: &key,
-                    },
-                )?;
-                let headers = worker::js_sys::Array::new();
-                for (k, v) in signed {
-                    headers.push(&k.into());
-                    headers.push(&v.into());
-                }
-                let out = worker::js_sys::Array::new();
-                out.push(&plan.to.as_str().into());
-                out.push(
-                    &plan
-                        .service
-                        .as_deref()
-                        .map_or(JsValue::UNDEFINED, JsValue::from),
-                );
-                out.push(&headers.into());
-                out.push(&cookie.map_or(JsValue::UNDEFINED, JsValue::from));
-                Ok(out.into())
-            }
+/// object could not be reached, `text` says why), either the answer or how
+/// to forward (the signed `X-ActionGate-*` headers to set on a copy of the
+/// request's headers without the client's own `X-ActionGate-*`).
+pub fn protect_answer(plan: &str, status: u16, text: &str, env: &Env) -> Result<Next, ApiError> {
+    let plan: Plan = serde_json::from_str(plan).map_err(ApiError::internal)?;
+    match answer(&plan, status, text)? {
+        Answer::Respond(r) => Ok(Next::Respond(r)),
+        Answer::Forward { key, cookie } => {
+            let signed = signed_headers(
+                env,
+                &plan.method,
+                &plan.to,
+                &plan.body_sha256,
+                ActionFacts {
+                    user_id: &plan.user_id,
+                    action: &plan.action,
+                    state: "ALLOW",
+                    idempotency_key: &key,
+                },
+            )?;
+            Ok(Next::Forward {
+                url: plan.to,
+                binding: plan.service,
+                headers: signed.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                set_cookie: cookie,
+            })
         }
-    };
-    match decide() {
-        Ok(v) => Ok(v),
-        Err(e) => e
-            .into_response()
-            .map(|r| web_sys::Response::from(r).into())
-            .map_err(Into::into),
     }
 }
 
-pub(super) fn into_js(r: Response) -> JsValue {
-    web_sys::Response::from(r).into()
+/// What [`protect_answer`] tells the entry to do.
+pub enum Next {
+    /// Answer this.
+    Respond(Response),
+    /// Forward the request (its headers without any of ActionGate's own,
+    /// plus `headers`) to `url`, over `binding` if any, and add `set_cookie`
+    /// to the app's answer if any.
+    Forward {
+        /// The app's URL for it.
+        url: String,
+        /// The app's service binding, if it has one.
+        binding: Option<String>,
+        /// The signed `X-ActionGate-*` headers, name and value.
+        headers: Vec<(String, String)>,
+        /// The device cookie to set, if the request had none.
+        set_cookie: Option<String>,
+    },
 }
