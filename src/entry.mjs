@@ -111,10 +111,10 @@ const JSON_HEADERS = { "Content-Type": "application/json", "Cache-Control": "no-
  * The user object (wrangler.toml `UserObject`): the Rust object, with tracks
  * answered by one synchronous call into it (trackNow, in
  * src/users/object.rs) and the alarm set from here, so a track crosses no
- * futures bridge. The entry calls it over RPC (`command`), the Rust worker
- * with `fetch`. Any other command, or a track whose policy this isolate has
- * not cached, goes to the Rust object's fetch, which changes nothing
- * trackNow did not.
+ * futures bridge. The entry and the Rust worker both call it over RPC
+ * (`command`). Any other command, or a track whose policy this isolate has
+ * not cached, goes to the Rust object's fetch handler, which changes
+ * nothing trackNow did not.
  */
 export class UserObject extends DurableObject {
   constructor(ctx, env) {
@@ -122,18 +122,11 @@ export class UserObject extends DurableObject {
     this.inner = new RustUserObject(ctx, env);
   }
 
-  /** A command from the Rust worker (src/users/client.rs, call_user). */
-  async fetch(request) {
-    const user = request.headers.get(USER_HEADER);
-    const command = await request.text();
-    const answer = await this.#tracked(user, command);
-    if (answer !== undefined) return new Response(answer.body, { status: answer.status, headers: JSON_HEADERS });
-    return this.inner.fetch(new Request(request.url, { method: "POST", headers: request.headers, body: command }));
-  }
-
   /**
-   * A command from the entry (RPC): `[status, body]`, the body JSON. The
-   * Rust object's other answers are JSON too (src/http.rs).
+   * A command, over RPC: from the entry (tracks and protected routes) and
+   * from the Rust worker (src/users/client.rs, call_user), the one way in.
+   * Answers `[status, body, retryAfter]`, the body JSON (the Rust object's
+   * answers are JSON too, src/http.rs), `retryAfter` when it asks to wait.
    */
   async command(user, command) {
     const answer = await this.#tracked(user, command);
@@ -141,7 +134,7 @@ export class UserObject extends DurableObject {
     const response = await this.inner.fetch(
       new Request("https://user-object/", { method: "POST", headers: { [USER_HEADER]: user }, body: command }),
     );
-    return [response.status, await response.text()];
+    return [response.status, await response.text(), response.headers.get("Retry-After") ?? undefined];
   }
 
   /** trackNow's answer (`{status, body}`), with the alarm it asks for set; `undefined` when it declined. */

@@ -1,7 +1,10 @@
 //! The only way into a user's object: a command sent to the object of that
 //! user, and its error answers turned back into errors.
 
-use worker::{Env, Method, Request, RequestInit, Response};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::js_sys::{Array, Function, Promise, Reflect};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{Env, Response};
 
 use crate::http::ApiError;
 use crate::users::commands::{BINDING, UserCommand};
@@ -12,26 +15,50 @@ pub(crate) fn user_header(user_id: &str) -> String {
     percent_encoding::utf8_percent_encode(user_id, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
+/// Send a user's object a command over RPC (its `command` method, in
+/// src/entry.mjs), as the JavaScript entry does for tracks: one transport
+/// into the object. The answer comes back as the object gave it (status,
+/// JSON body, and `Retry-After` when it asks to wait).
+///
+/// # Errors
+/// 503 when the object cannot be reached (nothing was changed, or the
+/// command is safe to retry), 500 when the command cannot be encoded.
 pub async fn call_user(env: &Env, user_id: &str, cmd: &UserCommand) -> Result<Response, ApiError> {
     let body = serde_json::to_string(cmd).map_err(ApiError::internal)?;
     let ns = env.durable_object(BINDING).map_err(ApiError::unavailable)?;
-    let stub = ns
+    let stub: JsValue = ns
         .id_from_name(user_id)
         .and_then(|id| id.get_stub())
-        .map_err(ApiError::unavailable)?;
-    let headers = worker::Headers::new();
-    headers
-        .set(crate::users::commands::USER_HEADER, &user_header(user_id))
-        .map_err(ApiError::internal)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(body.into()));
-    let request =
-        Request::new_with_init("https://user-object/", &init).map_err(ApiError::internal)?;
-    stub.fetch_with_request(request)
+        .map_err(ApiError::unavailable)?
+        .into_rpc();
+    let unreachable = |e: JsValue| {
+        ApiError::unavailable(e.as_string().unwrap_or_else(|| format!("{e:?}")))
+    };
+    let command: Function = Reflect::get(&stub, &JsValue::from_str("command"))
+        .and_then(JsCast::dyn_into)
+        .map_err(unreachable)?;
+    let promise: Promise = command
+        .call2(&stub, &user_header(user_id).into(), &body.into())
+        .and_then(JsCast::dyn_into)
+        .map_err(unreachable)?;
+    let answer: Array = JsFuture::from(promise)
         .await
-        .map_err(ApiError::unavailable)
+        .and_then(JsCast::dyn_into)
+        .map_err(unreachable)?;
+    let status = answer
+        .get(0)
+        .as_f64()
+        .and_then(|s| u16::try_from(s as i64).ok())
+        .ok_or_else(|| ApiError::internal("the user object's answer has no status"))?;
+    let text = answer.get(1).as_string().unwrap_or_default();
+    let response = crate::http::json_text_response(status, text)?;
+    if let Some(wait) = answer.get(2).as_string() {
+        response
+            .headers()
+            .set("Retry-After", &wait)
+            .map_err(ApiError::internal)?;
+    }
+    Ok(response)
 }
 
 /// Turn a user object's error answer back into an [`ApiError`].
