@@ -7,12 +7,14 @@ use worker::{Headers, Request, Response};
 use crate::http::{ApiError, html_response};
 use crate::request::wants_html;
 
+/// A page for a browser on an app route: what happened, in plain words, and
+/// a way back to the app.
 pub(super) fn page(status: u16, title: &str, text: &str) -> Result<Response, ApiError> {
     let esc = actiongate_core::present::escape;
     html_response(
         status,
         format!(
-            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title><link rel=\"stylesheet\" href=\"/__actiongate/challenge.css\"><body><main><h1>{t}</h1><p>{x}</p></main></body></html>",
+            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title><link rel=\"stylesheet\" href=\"/__actiongate/challenge.css\"><body><main><h1>{t}</h1><p>{x}</p><p><a href=\"/\">Back to the app</a></p></main></body></html>",
             t = esc(title),
             x = esc(text)
         ),
@@ -43,10 +45,15 @@ pub fn fail_closed(html: bool, e: ApiError) -> Result<Response, ApiError> {
     )
 }
 
-/// An error as a page for browsers, JSON otherwise.
+/// An error as a page for browsers (in the customer's words, by its code:
+/// [`actiongate_core::present::refusal_words`]), JSON otherwise.
 pub(super) fn refuse(html: bool, e: ApiError) -> Result<Response, ApiError> {
     if html {
-        page(e.status, "Request refused", &e.description)
+        if e.status >= 500 {
+            worker::console_error!("app request refused: {} {}", e.code, e.description);
+        }
+        let (title, text) = actiongate_core::present::refusal_words(e.code);
+        page(e.status, title, text)
     } else {
         Err(e)
     }

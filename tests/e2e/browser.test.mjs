@@ -63,7 +63,7 @@ test("a challenged withdrawal: enroll an authenticator app on the hosted page, t
   assert.equal(resumes.length, 1);
   const again = await page.goto(resumes[0]);
   assert.equal(again.status(), 403);
-  assert.match(await page.textContent("body"), /already used/);
+  assert.match(await page.textContent("body"), /already completed/);
   await page.screenshot({ path: join(SHOTS, "05-resume-link-reused.png"), fullPage: true });
   assert.equal((await executed(user)).length, 1, "exactly once");
   await context.close();
@@ -93,6 +93,46 @@ test("a challenged withdrawal completed with an emailed code from the dev outbox
     assert.match(await page.textContent(".msg"), /Withdrew \$2500/);
     const done = await executed(user);
     assert.deepEqual(done.map((d) => [d.amount, d.state]), [[2500, "CHALLENGE_SUCCEEDED"]]);
+  } finally {
+    await context.close();
+  }
+});
+
+test("a verified withdrawal is never lost: reloading at the passkey offer continues to the bank, which runs it once; the link opened again says it is done", async () => {
+  const user = uid("browser-reload");
+  const context = await demo.browser.newContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(`${BASE}/login?user=${user}`);
+    await page.fill("input[name=amount]", "3500");
+    await page.fill("input[name=to]", "NZ-0201-2222222-00");
+    await Promise.all([page.waitForURL(/\/challenge\?token=/), page.click("form[action='/withdraw'] button")]);
+    const challengeUrl = page.url();
+    await page.waitForSelector("#methods:not([hidden])");
+    await page.check("input[value=EMAIL_OTP]");
+    await page.waitForSelector("#email-form:not([hidden])");
+    await page.fill("#email", `${user}@example.com`);
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("#code-form:not([hidden])");
+    const outbox = await (await fetch(`${BASE}/__actiongate/outbox.json`)).json();
+    const code = outbox.find((m) => m.data.to === `${user}@example.com`).data.code;
+    await page.fill("#code", code);
+    await page.keyboard.press("Enter");
+    // Verified; the page offers a passkey. The person reloads instead of answering.
+    await page.waitForSelector("#prompt:not([hidden])");
+    assert.equal((await executed(user)).length, 0, "nothing runs before the return");
+    await Promise.all([page.waitForURL((u) => u.pathname === "/" && u.searchParams.has("msg")), page.reload()]);
+    assert.match(await page.textContent(".msg"), /Withdrew \$3500/);
+    assert.deepEqual((await executed(user)).map((d) => [d.amount, d.state]), [[3500, "CHALLENGE_SUCCEEDED"]]);
+    // The challenge link opened again: it continues, and the bank is told it was done already.
+    await page.goto(challengeUrl);
+    await page.waitForURL(/\/__actiongate\/resume/);
+    await page.waitForSelector("h1");
+    assert.equal(await page.textContent("h1"), "Already done");
+    assert.match(await page.textContent("body"), /already completed/);
+    assert.equal(await page.getAttribute("a[href='/']", "href"), "/", "a way back to the app");
+    await page.screenshot({ path: join(SHOTS, "06-challenge-link-reopened.png"), fullPage: true });
+    assert.equal((await executed(user)).length, 1, "exactly once");
   } finally {
     await context.close();
   }

@@ -328,7 +328,7 @@ test("returning with the token replays the stored request exactly once", async (
   assert.deepEqual(done.map((d) => [d.amount, d.to]), [[30000, "NZ-8"]]);
   r = await resume(held.body.token);
   assert.equal(r.status, 403, "a replayed token replays nothing");
-  assert.match(await r.text(), /already used/);
+  assert.match(await r.text(), /already completed/);
   done = await executedFor(user);
   assert.equal(done.length, 1);
   // A tampered token is refused.

@@ -106,7 +106,7 @@ async function assertUnavailablePage(user) {
   const page = await withdraw(user, { html: true });
   assert.equal(page.status, 503, page.text);
   assert.match(page.type, /text\/html/);
-  assert.match(page.text, /nothing was forwarded/i);
+  assert.match(page.text, /nothing was carried out/i);
   assert.doesNotMatch(page.text, /sqlite|not a database|\.wrangler/i);
 }
 

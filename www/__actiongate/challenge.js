@@ -252,16 +252,17 @@
     $("done").hidden = false;
     $("done").textContent = "Verified. You can continue.";
     status("");
-    if (current !== "PASSKEY") await offerPasskey(accessToken, info);
+    // The offer needs the proof only a just-verified client holds.
+    if (accessToken && current !== "PASSKEY") await offerPasskey(accessToken, info);
     if (popup) {
-      if (!post({ event: "AUTHSIGNAL_CLOSE_POPUP", token: accessToken }, true)) {
+      if (!post({ event: "AUTHSIGNAL_CLOSE_POPUP", token }, true)) {
         $("done").textContent = "Verified, but this window was opened from a site that may not receive the result. Close it and start again from the app.";
       }
       return;
     }
     if (info.redirectUrl) {
       const url = new URL(info.redirectUrl);
-      url.searchParams.set("token", accessToken);
+      url.searchParams.set("token", token);
       $("done").textContent = "Verified. Taking you back…";
       location.assign(url.toString());
     }
@@ -461,10 +462,16 @@
       $("message").innerHTML = info.messageHtml; // escaped by the worker
       $("message").hidden = false;
     }
+    if (info.verified && (info.state === "CHALLENGE_SUCCEEDED" || info.state === "REVIEW_REQUIRED")) {
+      // Verified already (the page reloaded, went back, or the link was
+      // opened again): say so and continue to the app.
+      finish(undefined, info);
+      return;
+    }
     if (info.state !== "CHALLENGE_REQUIRED") {
       showFailure(info.state === "CHALLENGE_FAILED"
         ? "Too many wrong codes: this request was refused. Start again from the app."
-        : "There is nothing to verify for this request.");
+        : "There is nothing left to verify for this request. Go back to the app to continue.");
       return;
     }
     status("");

@@ -27,6 +27,9 @@ pub struct ChallengeView {
     pub idempotency_key: String,
     /// Its state.
     pub state: ActionState,
+    /// Whether a challenge of it was passed (its state may since have moved
+    /// on to review): the page says "Verified" and continues.
+    pub verified: bool,
     /// The methods its challenge may use.
     pub allowed_verification_methods: Vec<VerificationMethod>,
     /// The method to show first.
@@ -100,6 +103,7 @@ pub fn challenge_view<S: UserStore>(
         action_code: code.to_owned(),
         idempotency_key: key.to_owned(),
         state: record.state,
+        verified: record.verification_method.is_some(),
         allowed_verification_methods: record.allowed_verification_methods.clone(),
         default_verification_method: record.default_verification_method,
         is_enrolled: user.is_enrolled,
