@@ -15,6 +15,7 @@
 //! request stays claimable.
 
 mod classify;
+mod outcome;
 mod pages;
 mod protect;
 mod release;
@@ -24,6 +25,7 @@ pub use classify::{
     Target, classify_header_names, classify_headers, origin_unreachable, our_cookies,
     pass_through_target,
 };
+pub use outcome::outcome;
 pub use pages::fail_closed;
 pub use protect::{Next, Protect, protect_answer, protect_call};
 

@@ -42,6 +42,7 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
             crate::limits::check(env, crate::limits::Limit::Unauthenticated, &ip).await?;
             crate::api::client::open_magic_link(req, env).await
         }
+        ["__actiongate", "outcome"] => crate::proxy::outcome(req, env).await,
         ["__actiongate", "admin", "session"] => crate::api::admin::session(req, env).await,
         ["__actiongate", "outbox"] => {
             crate::delivery::outbox(env, crate::settings::is_local(&url), false).await

@@ -264,19 +264,7 @@ pub(super) fn answer(plan: &Plan, status: u16, text: &str) -> Result<Answer, Api
         .then(|| device_cookie(&plan.device, plan.secure));
     let response = match state.as_str() {
         "ALLOW" => return Ok(Answer::Forward { key, cookie }),
-        "CHALLENGE_REQUIRED" if html => {
-            let headers = Headers::new();
-            headers
-                .set("Location", &challenge_url)
-                .map_err(ApiError::internal)?;
-            headers
-                .set("Cache-Control", "no-store")
-                .map_err(ApiError::internal)?;
-            Response::empty()
-                .map_err(ApiError::internal)?
-                .with_status(303)
-                .with_headers(headers)
-        }
+        "CHALLENGE_REQUIRED" if html => see_other(&challenge_url)?,
         "CHALLENGE_REQUIRED" => json_response(
             401,
             &json!({
@@ -286,21 +274,26 @@ pub(super) fn answer(plan: &Plan, status: u16, text: &str) -> Result<Answer, Api
                 "state": state, "token": token, "url": challenge_url, "idempotencyKey": key,
             }),
         )?,
+        // A browser sees where its request stands on a page of its own
+        // (Post/Redirect/Get): reloading it never sends the request again.
+        "REVIEW_REQUIRED" | "BLOCK" if html && !token.is_empty() => {
+            see_other(&super::outcome::outcome_url(&token, plan.replay_on_approval))?
+        }
         "REVIEW_REQUIRED" if html => page(
             202,
             "Under review",
-            if plan.replay_on_approval {
-                "This request is held for review. If it is approved, it will be carried out without anything more from you."
-            } else {
-                "This request is held for review. You will hear from us once it has been looked at."
-            },
+            "This request is held for a check. You will hear from us once it has been looked at.",
         )?,
         "REVIEW_REQUIRED" => json_response(
             202,
             &json!({"state": state, "token": token, "idempotencyKey": key,
                     "message": format!("The request is held for manual review; retry it with the {TOKEN_HEADER} header once approved.")}),
         )?,
-        _ if html => page(403, "Not allowed", "This request was blocked.")?,
+        _ if html => page(
+            403,
+            "Not allowed",
+            "This request is not allowed, and nothing was carried out.",
+        )?,
         _ => json_response(
             403,
             &json!({"error": "blocked", "errorCode": "blocked", "errorDescription": "This request was blocked.",
@@ -425,4 +418,19 @@ pub enum Next {
         /// The device cookie to set, if the request had none.
         set_cookie: Option<String>,
     },
+}
+
+/// A 303 to `location` (a browser then GETs it), never cached.
+fn see_other(location: &str) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    headers
+        .set("Location", location)
+        .map_err(ApiError::internal)?;
+    headers
+        .set("Cache-Control", "no-store")
+        .map_err(ApiError::internal)?;
+    Ok(Response::empty()
+        .map_err(ApiError::internal)?
+        .with_status(303)
+        .with_headers(headers))
 }

@@ -211,9 +211,12 @@ test("a browser's held withdrawal: the person sees it is under review; approved 
     for (const amount of [20000, 21000]) {
       await person.fill("input[name=amount]", String(amount));
       await person.fill("input[name=to]", "NZ-0201-9999999-00");
-      const [resp] = await Promise.all([person.waitForNavigation(), person.click("form[action='/withdraw'] button")]);
-      assert.equal(resp.status(), 202);
-      assert.match(await person.textContent("body"), /held for review.*carried out without anything more from you/s);
+      await Promise.all([person.waitForURL(/\/__actiongate\/outcome\?token=/), person.click("form[action='/withdraw'] button")]);
+      assert.match(await person.textContent("body"), /held for a check.*carried out without anything more from you/s);
+      // Reloading the page submits nothing again.
+      const reloaded = await person.reload();
+      assert.equal(reloaded.status(), 200);
+      assert.match(await person.textContent("h1"), /Under review/);
       if (amount === 20000) await person.screenshot({ path: join(SHOTS, "36-under-review.png") });
       await person.goto(`${BASE}/`);
     }

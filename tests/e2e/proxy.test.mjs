@@ -258,20 +258,47 @@ test("BLOCK is 403 and REVIEW 202, as JSON or as a page", async () => {
   const user = uid("p");
   let r = await post("/api/withdraw", { user, body: { amount: 1, to: "BLOCKED" } });
   assertError(r, 403, "blocked");
+  // A browser's form post gets a 303 to a page of its own (Post/Redirect/Get).
   r = await post("/withdraw", { user, form: { amount: 1, to: "BLOCKED" }, html: true });
-  assert.equal(r.status, 403);
-  assert.match(r.headers.get("content-type"), /^text\/html/);
+  assert.equal(r.status, 303);
+  const blockedPage = r.headers.get("location");
+  assert.match(blockedPage, /^\/__actiongate\/outcome\?token=/);
+  let page = await outcomePage(blockedPage);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get("content-type"), /^text\/html/);
   // Every page the worker renders carries the hosted page's policy, and no frame may show it.
-  assert.match(r.headers.get("content-security-policy"), /default-src 'none'; script-src 'self'; style-src 'self'.*frame-ancestors 'none'/);
-  assert.equal(r.headers.get("x-frame-options"), "DENY");
+  assert.match(page.headers.get("content-security-policy"), /default-src 'none'; script-src 'self'; style-src 'self'.*frame-ancestors 'none'/);
+  assert.equal(page.headers.get("x-frame-options"), "DENY");
+  assert.match(page.text, /<h1>Not allowed<\/h1>/);
+  assert.match(page.text, /nothing was carried out/);
+  assert.match(page.text, /Reference: <strong id="reference">[0-9A-F]{8}<\/strong>/);
+  assert.match(page.text, /<a href="\/">Back to the app<\/a>/);
+  assert.doesNotMatch(page.text, /blocked-payee|rule/i, "no rule internals");
   r = await post("/api/withdraw", { user, body: { amount: 20000, to: "NZ-1" } });
   assert.equal(r.status, 202);
   assert.equal(r.body.state, "REVIEW_REQUIRED");
   r = await post("/withdraw", { user, form: { amount: 20000, to: "NZ-1" }, html: true });
-  assert.equal(r.status, 202);
-  assert.match(r.text, /Under review/);
+  assert.equal(r.status, 303);
+  page = await outcomePage(r.headers.get("location"));
+  assert.equal(page.status, 200);
+  assert.match(page.text, /<h1>Under review<\/h1>/);
+  // Reloading either page (twice) shows it again and submits nothing.
+  for (const again of [blockedPage, r.headers.get("location"), r.headers.get("location")]) {
+    assert.equal((await outcomePage(again)).status, 200);
+  }
+  const actions = await authsignal.queryUserActions({ userId: user });
+  assert.equal(actions.length, 3, "one action per request sent, none per page shown");
   assert.equal((await executedFor(user)).length, 0);
+  // A page without a valid token says so in plain words.
+  page = await outcomePage("/__actiongate/outcome?token=nope");
+  assert.equal(page.status, 403);
+  assert.match(page.text, /This link no longer works/);
 });
+
+async function outcomePage(path) {
+  const r = await fetch(`${BASE}${path}`, { headers: { Accept: "text/html" } });
+  return { status: r.status, headers: r.headers, text: await r.text() };
+}
 
 test("an approved API request executes exactly once on retry; tampering and reuse release nothing", async () => {
   const user = uid("p");
