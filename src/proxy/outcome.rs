@@ -63,7 +63,9 @@ pub async fn outcome(req: Request, env: &Env) -> Result<Response, ApiError> {
         let (title, text) = actiongate_core::present::refusal_words(e.code);
         return page(e.status, title, text);
     }
-    let view: Value = crate::http::read_json(&resp).await.map_err(ApiError::internal)?;
+    let view: Value = crate::http::read_json(&resp)
+        .await
+        .map_err(ApiError::internal)?;
     let field = |k: &str| view.get(k).and_then(Value::as_str).unwrap_or_default();
     let replay = query("then").as_deref() == Some("replay");
     let (title, text) = match field("state") {

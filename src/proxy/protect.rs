@@ -276,9 +276,9 @@ pub(super) fn answer(plan: &Plan, status: u16, text: &str) -> Result<Answer, Api
         )?,
         // A browser sees where its request stands on a page of its own
         // (Post/Redirect/Get): reloading it never sends the request again.
-        "REVIEW_REQUIRED" | "BLOCK" if html && !token.is_empty() => {
-            see_other(&super::outcome::outcome_url(&token, plan.replay_on_approval))?
-        }
+        "REVIEW_REQUIRED" | "BLOCK" if html && !token.is_empty() => see_other(
+            &super::outcome::outcome_url(&token, plan.replay_on_approval),
+        )?,
         "REVIEW_REQUIRED" if html => page(
             202,
             "Under review",

@@ -31,9 +31,8 @@ pub async fn call_user(env: &Env, user_id: &str, cmd: &UserCommand) -> Result<Re
         .and_then(|id| id.get_stub())
         .map_err(ApiError::unavailable)?
         .into_rpc();
-    let unreachable = |e: JsValue| {
-        ApiError::unavailable(e.as_string().unwrap_or_else(|| format!("{e:?}")))
-    };
+    let unreachable =
+        |e: JsValue| ApiError::unavailable(e.as_string().unwrap_or_else(|| format!("{e:?}")));
     let command: Function = Reflect::get(&stub, &JsValue::from_str("command"))
         .and_then(JsCast::dyn_into)
         .map_err(unreachable)?;

@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { uid, BASE, totpCode } from "./lib.mjs";
+import { uid, BASE, totpCode, authsignal, configure } from "./lib.mjs";
 import { SHOTS, useBrowserDemo, startTestApp, executed as executedAt } from "./browser-kit.mjs";
 
 const demo = useBrowserDemo();
@@ -136,6 +136,37 @@ test("a verified withdrawal is never lost: reloading at the passkey offer contin
   } finally {
     await context.close();
   }
+});
+
+test("a dead end is said in plain words with a way back, and recorded in the action's history", async () => {
+  // Email is all this person has; the action wants a passkey or an
+  // authenticator app, which only a client that proved itself could add.
+  await configure("dead-end", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["PASSKEY", "AUTHENTICATOR_APP"] });
+  const user = uid("dead-end");
+  await authsignal.enrollVerifiedAuthenticator({ userId: user, attributes: { verificationMethod: "EMAIL_OTP", email: `${user}@example.com` } });
+  const t = await authsignal.track({ userId: user, action: "dead-end" });
+  assert.equal(t.state, "CHALLENGE_REQUIRED");
+  const context = await demo.browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  try {
+    await page.goto(t.url);
+    await page.waitForSelector("#back:not([hidden])");
+    assert.match(await page.textContent("#status"), /isn't set up on your account yet/);
+    assert.equal(await page.isVisible("#methods"), false, "no method offered that would fail");
+    assert.equal(await page.getAttribute("#back-link", "href"), "/");
+    await page.screenshot({ path: join(SHOTS, "07-challenge-dead-end.png"), fullPage: true });
+    await page.reload();
+    await page.waitForSelector("#back:not([hidden])");
+    assert.deepEqual(errors, [], "no script error");
+  } finally {
+    await context.close();
+  }
+  const a = await authsignal.getAction({ userId: user, action: "dead-end", idempotencyKey: t.idempotencyKey });
+  assert.equal(a.state, "CHALLENGE_REQUIRED");
+  assert.deepEqual(a.history.filter((h) => h.cause.type === "NO_USABLE_METHOD").map((h) => [h.from, h.to]),
+    [["CHALLENGE_REQUIRED", "CHALLENGE_REQUIRED"]], "recorded once, the state unchanged");
 });
 
 test("the page works by keyboard alone and says when a link is bad", async () => {

@@ -271,7 +271,15 @@
   function showFailure(text) {
     $("code-form").hidden = true;
     $("enroll").hidden = true;
+    $("methods").hidden = true;
     status(text);
+    // A way back: the app's site (where the request came from).
+    let back = "/";
+    try {
+      if (info && info.redirectUrl) back = new URL(info.redirectUrl).origin + "/";
+    } catch (e) { /* keep "/" */ }
+    $("back-link").href = back;
+    $("back").hidden = false;
   }
 
   function showCodeForm(label) {
@@ -412,9 +420,13 @@
         "First confirm it's you with a method you have; then create one.");
       return renderList(unlock, [info.defaultVerificationMethod, ...unlock].find((m) => unlock.includes(m)));
     }
-    const usable = info.allowedVerificationMethods.filter((m) => SUPPORTED.includes(m));
+    // The allowed methods this person can complete now (the worker knows what
+    // they have and what they may add), in the configured order.
+    const usable = (info.usableVerificationMethods ?? info.allowedVerificationMethods)
+      .filter((m) => SUPPORTED.includes(m));
     if (usable.length === 0) {
-      showFailure("None of the verification methods this action allows can be used here yet.");
+      showFailure("This request needs a way of confirming it's you that isn't set up on your account yet, " +
+        "so it can't be completed here. Go back to the app to set one up or to choose another way.");
       return null;
     }
     const preferred = [info.defaultVerificationMethod, ...info.enrolledVerificationMethods, ...usable]

@@ -230,7 +230,10 @@ mod tests {
             assert!(!title.is_empty() && text.ends_with('.'), "{code}");
             // No developer words: codes, headers, tokens.
             for word in ["_", "X-ActionGate", "header", "JSON"] {
-                assert!(!text.contains(word) && !title.contains(word), "{code}: {word}");
+                assert!(
+                    !text.contains(word) && !title.contains(word),
+                    "{code}: {word}"
+                );
             }
         }
         assert_eq!(refusal_words("token_already_used").0, "Already done");

@@ -444,6 +444,7 @@
       case "SIGN_IN": return `sign-in (${c.method})`;
       case "TOO_MANY_ATTEMPTS": return "too many wrong codes";
       case "ENROLLED": return `authenticator added (${c.method}, ${c.userAuthenticatorId})`;
+      case "NO_USABLE_METHOD": return "no usable method: the person could not complete the challenge";
       default: return "server API";
     }
   }

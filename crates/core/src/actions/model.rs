@@ -262,6 +262,10 @@ pub enum Cause {
         /// Its id.
         user_authenticator_id: String,
     },
+    /// The challenge page found no method the user can complete now (none
+    /// of the allowed ones is enrolled, and none can be added); the state
+    /// does not change (`from` = `to`), so the app can react.
+    NoUsableMethod,
     /// A reviewer's decision.
     Review {
         /// Who decided.
@@ -281,7 +285,8 @@ impl Cause {
             Cause::Challenge { .. }
             | Cause::SignIn { .. }
             | Cause::TooManyAttempts
-            | Cause::Enrolled { .. } => Actor::Challenge,
+            | Cause::Enrolled { .. }
+            | Cause::NoUsableMethod => Actor::Challenge,
             Cause::Api | Cause::Track { .. } => Actor::Api,
             Cause::Vetoed { .. } => Actor::Veto,
         }
@@ -442,6 +447,26 @@ impl ActionRecord {
             },
         });
         self.updated_at = now;
+    }
+
+    /// Record in the audit trail that the challenge page found no usable
+    /// method, once (the state stays). `false` when it was recorded already.
+    pub fn note_no_usable_method(&mut self, now: Millis) -> bool {
+        if self
+            .history
+            .iter()
+            .any(|h| h.cause == Cause::NoUsableMethod)
+        {
+            return false;
+        }
+        self.history.push(StateChange {
+            from: Some(self.state),
+            to: self.state,
+            at: now,
+            cause: Cause::NoUsableMethod,
+        });
+        self.updated_at = now;
+        true
     }
 
     /// Move to `to` for `cause` at `now`, appending to the audit trail,

@@ -32,6 +32,12 @@ pub struct ChallengeView {
     pub verified: bool,
     /// The methods its challenge may use.
     pub allowed_verification_methods: Vec<VerificationMethod>,
+    /// Those the user can complete now, in the configured order: enrolled
+    /// ones (any allowed one for a user with nothing enrolled yet, who
+    /// enrolls it here), and a passkey or security key that a method they
+    /// have can unlock. Empty: a dead end, recorded in the action's history
+    /// (`NO_USABLE_METHOD`).
+    pub usable_verification_methods: Vec<VerificationMethod>,
     /// The method to show first.
     pub default_verification_method: Option<VerificationMethod>,
     /// Whether the user has a verified authenticator.
@@ -62,7 +68,8 @@ pub struct ChallengeView {
 
 /// The challenge page's view of the action `code`/`key` of `user_id`,
 /// configured by `config` (its message templates), for a client that
-/// holds proof (`proved`) or not.
+/// holds proof (`proved`) or not. A dead end (no usable method) is
+/// recorded in the action's history, once.
 ///
 /// # Errors
 /// [`CoreError::ActionNotFound`], or storage errors.
@@ -91,6 +98,29 @@ pub fn challenge_view<S: UserStore>(
         .collect();
     unlock_methods.sort();
     unlock_methods.dedup();
+    let any_verified = auths.iter().any(|a| a.verified_at.is_some());
+    let unlockable = !unlock_methods.is_empty() || record.enrollment_unlocked_by.is_some();
+    let usable: Vec<VerificationMethod> = record
+        .allowed_verification_methods
+        .iter()
+        .copied()
+        .filter(|m| {
+            !any_verified
+                || has(*m)
+                || (unlockable
+                    && matches!(
+                        m,
+                        VerificationMethod::Passkey | VerificationMethod::SecurityKey
+                    ))
+        })
+        .collect();
+    let mut record = record;
+    if usable.is_empty()
+        && record.state == ActionState::ChallengeRequired
+        && record.note_no_usable_method(now)
+    {
+        store.update_action(&record)?;
+    }
     let message_html = config
         .and_then(|c| template_for(&c.messaging_templates, record.request.locale.as_deref()))
         .and_then(|t| {
@@ -105,6 +135,7 @@ pub fn challenge_view<S: UserStore>(
         state: record.state,
         verified: record.verification_method.is_some(),
         allowed_verification_methods: record.allowed_verification_methods.clone(),
+        usable_verification_methods: usable,
         default_verification_method: record.default_verification_method,
         is_enrolled: user.is_enrolled,
         enrolled_verification_methods: user.enrolled_verification_methods,
@@ -118,4 +149,97 @@ pub fn challenge_view<S: UserStore>(
         redirect_url: record.request.redirect_url.clone(),
         failed_attempts: record.failed_attempts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::model::{Cause, TrackRequest};
+    use crate::policy::config::{ActionConfiguration, ActionConfigurationInput};
+    use crate::redirect::RedirectAllowlist;
+    use crate::service::track::{TrackInput, track};
+    use crate::service::users::enroll_authenticator;
+    use crate::store::memory::MemoryUserStore;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    const NOW: Millis = 1_795_380_179_000;
+
+    /// A user with `enrolled` (server enrollments of email or SMS) and a
+    /// challenged action allowing `methods`: its view.
+    fn view(enrolled: &[&str], methods: &str) -> (MemoryUserStore, ChallengeView) {
+        let store = MemoryUserStore::new();
+        for (i, m) in enrolled.iter().enumerate() {
+            let body = match *m {
+                "SMS" => r#"{"verificationMethod":"SMS","phoneNumber":"+64211234567"}"#,
+                _ => r#"{"verificationMethod":"EMAIL_OTP","email":"a@example.com"}"#,
+            };
+            let req = crate::error::parse_json(body.as_bytes()).unwrap();
+            enroll_authenticator(&store, "alice", req, format!("auth-{i}"), NOW).unwrap();
+        }
+        let cfg = ActionConfiguration {
+            action_code: "withdraw".into(),
+            input: ActionConfigurationInput::parse(
+                format!(
+                    r#"{{"defaultUserActionResult":"CHALLENGE","verificationMethods":{methods}}}"#
+                )
+                .as_bytes(),
+            )
+            .unwrap(),
+            rules: Vec::new(),
+            created_at: 0,
+            updated_at: 0,
+        };
+        let list = RedirectAllowlist::parse("https://app.example.com").unwrap();
+        let req = TrackRequest {
+            idempotency_key: Some("k".into()),
+            ..TrackRequest::default()
+        };
+        let input = TrackInput {
+            config: Some(&cfg),
+            fresh_key: "k".into(),
+            ..TrackInput::new("alice", "withdraw", req, (Some(&cfg), None), &list, NOW)
+        };
+        track(&store, input).unwrap();
+        let v = challenge_view(&store, "alice", "withdraw", "k", None, false, NOW).unwrap();
+        (store, v)
+    }
+
+    fn dead_ends(store: &MemoryUserStore) -> usize {
+        get_action(store, "withdraw", "k")
+            .unwrap()
+            .history
+            .iter()
+            .filter(|h| h.cause == Cause::NoUsableMethod)
+            .count()
+    }
+
+    #[test]
+    fn only_methods_the_user_can_complete_are_usable() {
+        use VerificationMethod::*;
+        // Nothing enrolled yet: any allowed method, enrolled on the page.
+        let (_, v) = view(&[], r#"["AUTHENTICATOR_APP","EMAIL_OTP"]"#);
+        assert_eq!(v.usable_verification_methods, [AuthenticatorApp, EmailOtp]);
+        // Email enrolled: only email, in the configured order.
+        let (s, v) = view(&["EMAIL_OTP"], r#"["AUTHENTICATOR_APP","SMS","EMAIL_OTP"]"#);
+        assert_eq!(v.usable_verification_methods, [EmailOtp]);
+        assert_eq!(dead_ends(&s), 0);
+        // A passkey-only action: the email the user has unlocks adding one.
+        let (_, v) = view(&["EMAIL_OTP"], r#"["PASSKEY"]"#);
+        assert_eq!(v.usable_verification_methods, [Passkey]);
+    }
+
+    #[test]
+    fn a_dead_end_is_said_and_recorded_once() {
+        // Email enrolled; the action wants a passkey or an authenticator app,
+        // which only a proved client could add.
+        let (s, v) = view(&["EMAIL_OTP"], r#"["PASSKEY","AUTHENTICATOR_APP"]"#);
+        assert!(v.usable_verification_methods.is_empty());
+        assert_eq!(dead_ends(&s), 1);
+        let again = challenge_view(&s, "alice", "withdraw", "k", None, false, NOW + 1).unwrap();
+        assert!(again.usable_verification_methods.is_empty());
+        assert_eq!(dead_ends(&s), 1, "recorded once");
+        let a = get_action(&s, "withdraw", "k").unwrap();
+        assert_eq!(a.state, ActionState::ChallengeRequired, "the state stays");
+    }
 }
