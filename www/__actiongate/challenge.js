@@ -64,6 +64,20 @@
     return true;
   }
 
+  // The person's words for an error code (www/__actiongate/messages.js),
+  // never the API's developer text; a wait says how long.
+  function humanMessage(code, retryAfter) {
+    const secs = Number(retryAfter);
+    if (code === "too_many_requests" && secs > 0) {
+      const minutes = Math.ceil(secs / 60);
+      return secs < 90 ? "Too many attempts. Try again in a minute."
+        : minutes < 90 ? `Too many attempts. Try again in ${minutes} minutes.`
+          : `Too many attempts. Try again in ${Math.ceil(minutes / 60)} hours.`;
+    }
+    const messages = window.ACTIONGATE_MESSAGES || {};
+    return messages[code] || "Something went wrong. Try again, or go back to the app.";
+  }
+
   async function call(method, path, body) {
     const r = await fetch(api + path, {
       method,
@@ -73,7 +87,7 @@
     const data = await r.json().catch(() => ({}));
     if (!r.ok) {
       post({ event: "AUTHSIGNAL_API_ERROR", errorCode: data.errorCode, statusCode: r.status });
-      const e = new Error(data.errorDescription || "Something went wrong.");
+      const e = new Error(humanMessage(data.errorCode, r.headers.get("Retry-After")));
       e.code = data.errorCode;
       throw e;
     }
@@ -332,7 +346,7 @@
       } else if (e.code === "code_recently_sent") {
         $("email-form").hidden = true;
         showCodeForm("Code we emailed you");
-        status("Use the code we already sent. " + e.message[0].toUpperCase() + e.message.slice(1) + ".");
+        status("We sent you a code moments ago: use that one.");
       } else {
         $("email-error").textContent = e.message;
       }
@@ -366,7 +380,7 @@
       if (e.code === "code_recently_sent") {
         $("sms-form").hidden = true;
         showCodeForm("Code we texted you");
-        status("Use the code we already sent. " + e.message[0].toUpperCase() + e.message.slice(1) + ".");
+        status("We sent you a code moments ago: use that one.");
       } else {
         $("phone-error").textContent = e.message;
       }
@@ -455,7 +469,7 @@
 
   async function main() {
     if (!token) {
-      showFailure("This link is incomplete: it has no token.");
+      showFailure("This link is incomplete. Start again from the app.");
       return;
     }
     try {
