@@ -31,7 +31,7 @@ test("a challenged withdrawal: enroll an authenticator app on the hosted page, t
   assert.equal(await page.isChecked("input[value=PASSKEY]"), true);
   await page.check("input[value=AUTHENTICATOR_APP]");
   await page.waitForSelector("#secret:not(:empty)");
-  assert.equal(await page.textContent("#message"), "Please confirm your withdrawal of 5000 to NZ-0201-7654321-00");
+  assert.equal(await page.textContent("#message"), "Please confirm your withdrawal of NZD 5,000.00 to NZ-0201-7654321-00");
   assert.ok(await page.isVisible("#qr svg"), "the QR code is drawn without external services");
   await page.screenshot({ path: join(SHOTS, "02-challenge-enroll.png"), fullPage: true });
 

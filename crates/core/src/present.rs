@@ -2,7 +2,9 @@
 //! rendered from its template, and the enrollment QR code.
 //!
 //! Templates substitute `{{path}}` with values from the action's context
-//! (`{{action.custom.amount}}`). Every value is HTML-escaped. If any path is
+//! (`{{action.custom.amount}}`), optionally through a filter
+//! (`{{action.custom.amount | currency: "NZD"}}`, `| number`, `| date`; see
+//! [`render_template`]). Every value is HTML-escaped. If any path is
 //! missing or `null`, no message is shown at all: a half-filled sentence
 //! about money is worse than none.
 
@@ -22,7 +24,16 @@ pub fn template_for<'a, T>(
         .or_else(|| templates.get("en"))
 }
 
-/// Render a template against a context; `None` when any value is missing.
+/// Render a template against a context; `None` when any value is missing
+/// or a filter does not apply to it.
+///
+/// A placeholder is `{{path}}` or `{{path | filter}}`, the filters being:
+/// - `number`: digits grouped by thousands (`5000` → `5,000`, `1234.5` →
+///   `1,234.5`);
+/// - `currency: "NZD"`: two decimals, grouped, after the ISO 4217 code
+///   (`NZD 5,000.00`);
+/// - `date`: seconds since the epoch or an RFC 3339 time as a day
+///   (`3 December 2026`, UTC).
 pub fn render_template(template: &str, context: &Value) -> Option<String> {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
@@ -30,23 +41,158 @@ pub fn render_template(template: &str, context: &Value) -> Option<String> {
         out.push_str(&escape(rest.get(..start)?));
         let after = rest.get(start + 2..)?;
         let end = after.find("}}")?;
-        let path = after.get(..end)?.trim();
+        let (path, filter) = placeholder(after.get(..end)?)?;
         let mut v = context;
         for part in path.split('.') {
             v = v.get(part)?;
         }
-        let text = match v {
-            Value::Null => return None,
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            Value::Array(_) | Value::Object(_) => return None,
+        let text = match (v, filter) {
+            (Value::Null | Value::Array(_) | Value::Object(_), _) => return None,
+            (v, Some(f)) => apply_filter(v, f)?,
+            (Value::String(s), None) => s.clone(),
+            (Value::Number(n), None) => n.to_string(),
+            (Value::Bool(b), None) => b.to_string(),
         };
         out.push_str(&escape(&text));
         rest = after.get(end + 2..)?;
     }
     out.push_str(&escape(rest));
     Some(out)
+}
+
+/// A filter of a placeholder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filter<'a> {
+    Number,
+    Currency(&'a str),
+    Date,
+}
+
+/// The path and filter of a placeholder's inside (`action.custom.amount |
+/// currency: "NZD"`); `None` when the filter is not one of ours.
+fn placeholder(inside: &str) -> Option<(&str, Option<Filter<'_>>)> {
+    let Some((path, filter)) = inside.split_once('|') else {
+        return Some((inside.trim(), None));
+    };
+    let filter = filter.trim();
+    let f = match filter.split_once(':') {
+        None if filter == "number" => Filter::Number,
+        None if filter == "date" => Filter::Date,
+        Some((name, arg)) if name.trim() == "currency" => {
+            let code = arg.trim().strip_prefix('"')?.strip_suffix('"')?;
+            if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+                return None;
+            }
+            Filter::Currency(code)
+        }
+        _ => return None,
+    };
+    Some((path.trim(), Some(f)))
+}
+
+/// Problems with a template's placeholders (unclosed, or a filter that is
+/// not `number`, `currency: "XYZ"` or `date`), for configuration checks.
+pub fn template_problems(template: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let after = rest.get(start + 2..).unwrap_or("");
+        let Some(end) = after.find("}}") else {
+            problems.push("a {{ is not closed by }}".to_owned());
+            break;
+        };
+        let inside = after.get(..end).unwrap_or("");
+        if placeholder(inside).is_none() {
+            problems.push(format!(
+                "{{{{{}}}}}: unknown filter (use number, currency: \"NZD\" or date)",
+                inside.trim()
+            ));
+        }
+        rest = after.get(end + 2..).unwrap_or("");
+    }
+    problems
+}
+
+fn apply_filter(v: &Value, f: Filter<'_>) -> Option<String> {
+    match f {
+        Filter::Number => {
+            let n = number_of(v)?;
+            Some(group(&n))
+        }
+        Filter::Currency(code) => {
+            let n = number_of(v)?.parse::<f64>().ok()?;
+            if !n.is_finite() {
+                return None;
+            }
+            let fixed = format!("{:.2}", n.abs());
+            let sign = if n < 0.0 && fixed != "0.00" { "-" } else { "" };
+            Some(format!("{code} {sign}{}", group(&fixed)))
+        }
+        Filter::Date => {
+            let ms = match v {
+                Value::Number(n) => n.as_f64().map(|s| (s * 1000.0) as crate::time::Millis)?,
+                Value::String(s) => crate::time::parse_date(s, "date").ok()?,
+                _ => return None,
+            };
+            let day = crate::time::to_rfc3339(ms);
+            let (y, m, d) = (day.get(0..4)?, day.get(5..7)?, day.get(8..10)?);
+            const MONTHS: [&str; 12] = [
+                "January",
+                "February",
+                "March",
+                "April",
+                "May",
+                "June",
+                "July",
+                "August",
+                "September",
+                "October",
+                "November",
+                "December",
+            ];
+            let month = MONTHS.get(m.parse::<usize>().ok()?.checked_sub(1)?)?;
+            Some(format!("{} {month} {y}", d.trim_start_matches('0')))
+        }
+    }
+}
+
+/// A number's decimal text: a JSON number, or a string holding one.
+fn number_of(v: &Value) -> Option<String> {
+    let text = match v {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.trim().to_owned(),
+        _ => return None,
+    };
+    let digits = text.strip_prefix('-').unwrap_or(&text);
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    (!int.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit()))
+    .then_some(text)
+}
+
+/// Group a decimal's integer digits by thousands (`-1234567.5` →
+/// `-1,234,567.5`).
+fn group(text: &str) -> String {
+    let (sign, digits) = match text.strip_prefix('-') {
+        Some(d) => ("-", d),
+        None => ("", text),
+    };
+    let (int, frac) = match digits.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (digits, None),
+    };
+    let mut grouped = String::with_capacity(int.len() + int.len() / 3);
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    match frac {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
 }
 
 /// HTML-escape text for element content and quoted attributes.
@@ -237,5 +383,52 @@ mod tests {
             }
         }
         assert_eq!(refusal_words("token_already_used").0, "Already done");
+    }
+
+    #[test]
+    fn filters_format_numbers_money_and_days() {
+        let ctx = json!({"action": {"custom": {
+            "amount": 5000, "big": 1234567.5, "text": "250000", "neg": -12.345,
+            "at": 1_795_380_179, "iso": "2026-12-03T09:36:05Z", "word": "five"
+        }}});
+        let r = |t: &str| render_template(t, &ctx);
+        assert_eq!(
+            r("{{action.custom.amount | number}}").as_deref(),
+            Some("5,000")
+        );
+        assert_eq!(
+            r("{{action.custom.big|number}}").as_deref(),
+            Some("1,234,567.5")
+        );
+        assert_eq!(
+            r("Withdraw {{ action.custom.amount | currency: \"NZD\" }}?").as_deref(),
+            Some("Withdraw NZD 5,000.00?")
+        );
+        assert_eq!(
+            r("{{action.custom.text | currency: \"USD\"}}").as_deref(),
+            Some("USD 250,000.00")
+        );
+        assert_eq!(
+            r("{{action.custom.neg | currency: \"EUR\"}}").as_deref(),
+            Some("EUR -12.35")
+        );
+        assert_eq!(
+            r("{{action.custom.at | date}}").as_deref(),
+            Some("22 November 2026")
+        );
+        assert_eq!(
+            r("{{action.custom.iso | date}}").as_deref(),
+            Some("3 December 2026")
+        );
+        // A filter that does not apply, or is unknown: no message at all.
+        assert_eq!(r("{{action.custom.word | number}}"), None);
+        assert_eq!(r("{{action.custom.amount | money}}"), None);
+        assert_eq!(r("{{action.custom.amount | currency: \"nzd\"}}"), None);
+        assert!(
+            template_problems("{{a | number}} {{b | currency: \"NZD\"}} {{c | date}} {{d}}")
+                .is_empty()
+        );
+        assert_eq!(template_problems("{{a | money}}").len(), 1);
+        assert_eq!(template_problems("{{a").len(), 1);
     }
 }

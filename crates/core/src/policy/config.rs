@@ -141,6 +141,9 @@ impl ActionConfigurationInput {
                     "messagingTemplates.{locale}.defaultTemplate: longer than {MAX_TEMPLATE_LEN} bytes"
                 ));
             }
+            for p in crate::present::template_problems(&t.default_template) {
+                problems.push(format!("messagingTemplates.{locale}.defaultTemplate: {p}"));
+            }
         }
         if problems.is_empty() {
             Ok(())
