@@ -36,7 +36,11 @@ test("a challenged withdrawal: enroll an authenticator app on the hosted page, t
   await page.screenshot({ path: join(SHOTS, "02-challenge-enroll.png"), fullPage: true });
 
   // A wrong code: an inline error, focus back on the input.
-  const secret = (await page.textContent("#secret")).trim();
+  // The key is shown in groups of four, with a copy button and an otpauth:// link.
+  const secret = (await page.textContent("#secret")).replace(/\s/g, "");
+  assert.match(await page.textContent("#secret"), /^([A-Z2-7]{4} )+[A-Z2-7]{1,4}$/);
+  assert.match(await page.getAttribute("#otpauth", "href"), /^otpauth:\/\/totp\/.*secret=/);
+  assert.equal(await page.isVisible("#copy-secret"), true);
   const right = totpCode(secret);
   await page.fill("#code", right === "000000" ? "111111" : "000000");
   await page.keyboard.press("Enter");
@@ -366,9 +370,17 @@ test("email OTP on the hosted page, with the code read from the dev outbox", asy
     await page.goto(t.url);
     await page.waitForSelector("#email-form:not([hidden])");
     assert.equal(await page.isChecked("input[value=EMAIL_OTP]"), true, "the action's default method is preselected");
-    await page.fill("#email", email);
+    // A mistyped address: the code form offers a new code and another address.
+    await page.fill("#email", `${userId}@example.nett`);
     await page.keyboard.press("Enter");
     await page.waitForSelector("#code-form:not([hidden])");
+    assert.match(await page.textContent("#code-label"), /example\.nett/);
+    assert.equal(await page.isVisible("#resend"), true);
+    await page.click("#change-destination");
+    await page.waitForSelector("#email-form:not([hidden])");
+    await page.fill("#email", email);
+    await page.keyboard.press("Enter");
+    await page.waitForFunction((to) => document.getElementById("code-label").textContent.includes(to), email);
     await page.screenshot({ path: join(SHOTS, "08-email-code-sent.png"), fullPage: true });
 
     const outbox = await context.newPage();

@@ -167,7 +167,7 @@ pub fn issue_code<S: UserStore>(
     if !usable {
         return Err(not_allowed(method));
     }
-    let mut recent_sends = check_send_limits(store, &record, channel, now)?;
+    let mut recent_sends = check_send_limits(store, &record, channel, enroll_to, now)?;
     let verified_any = auths.iter().any(|a| a.verified_at.is_some());
     let (to, authenticator_id) = match enroll_to {
         Some(to) => {
@@ -258,13 +258,15 @@ pub(super) const SENDS_SETTING: &str = "code-sends";
 
 /// Refuse a send past [`crate::auth::otp::MAX_SENDS_PER_ACTION`] for one action,
 /// sooner than [`crate::auth::otp::RESEND_INTERVAL_MS`] after the last on the
-/// same channel, or past [`crate::auth::otp::MAX_SENDS_PER_USER_HOUR`] for the
+/// same channel to the same place (a person who mistyped the address they
+/// are enrolling may correct it at once: `enroll_to` is the new one), or past [`crate::auth::otp::MAX_SENDS_PER_USER_HOUR`] for the
 /// user across actions: a token, or a stream of tracks, must not turn the
 /// worker into a mail or text cannon. Returns the user's recent sends.
 pub(crate) fn check_send_limits<S: UserStore>(
     store: &S,
     record: &ActionRecord,
     channel: Channel,
+    enroll_to: Option<&str>,
     now: Millis,
 ) -> Result<Vec<Millis>, CoreError> {
     use crate::auth::otp::{MAX_SENDS_PER_ACTION, MAX_SENDS_PER_USER_HOUR, RESEND_INTERVAL_MS};
@@ -277,7 +279,7 @@ pub(crate) fn check_send_limits<S: UserStore>(
         && record
             .sent_code
             .as_ref()
-            .is_some_and(|c| c.channel == channel)
+            .is_some_and(|c| c.channel == channel && enroll_to.is_none_or(|to| to == c.to))
     {
         let wait = last.saturating_add(RESEND_INTERVAL_MS).saturating_sub(now);
         if wait > 0 {

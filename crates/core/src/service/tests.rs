@@ -1675,12 +1675,37 @@ mod email_codes {
         assert_eq!(again.code(), "code_recently_sent");
         assert_eq!(again.kind(), crate::error::ErrorKind::TooManyRequests);
         assert!(again.to_string().contains("wait 29 seconds"), "{again}");
+        // A mistyped address corrected at once: the new one gets its code
+        // (the per-action count still applies), the old code is gone.
+        let fixed = issue(&store, "k1", Some("b@example.com"), "333333", NOW + 2_000).unwrap();
+        assert_eq!(fixed.to, "b@example.com");
+        let b_again =
+            issue(&store, "k1", Some("b@example.com"), "444444", NOW + 3_000).unwrap_err();
+        assert_eq!(b_again.code(), "code_recently_sent");
+        assert!(
+            !matches!(
+                verify_email_code(
+                    &store,
+                    "alice",
+                    "withdraw-funds",
+                    "k1",
+                    "111111",
+                    NOW + 3_500
+                )
+                .unwrap(),
+                CodeCheck::Verified { .. }
+            ),
+            "the code sent to the mistyped address no longer works"
+        );
+        // Start the count again on a fresh action for the rest of this test.
+        challenged(&store, "k9");
+        issue(&store, "k9", Some("a@example.com"), "111111", NOW).unwrap();
         let mut at = NOW;
         for n in 2..=MAX_SENDS_PER_ACTION {
             at += RESEND_INTERVAL_MS;
             issue(
                 &store,
-                "k1",
+                "k9",
                 Some("a@example.com"),
                 &format!("{n}{n}{n}{n}{n}{n}"),
                 at,
@@ -1688,7 +1713,7 @@ mod email_codes {
             .unwrap();
         }
         at += RESEND_INTERVAL_MS;
-        let over = issue(&store, "k1", Some("a@example.com"), "999999", at).unwrap_err();
+        let over = issue(&store, "k9", Some("a@example.com"), "999999", at).unwrap_err();
         assert_eq!(over.code(), "too_many_requests");
         assert!(
             over.to_string().contains("start again from the app"),
@@ -1697,7 +1722,7 @@ mod email_codes {
         // The last code sent still works; another action has its own limits.
         let last = format!("{0}{0}{0}{0}{0}{0}", MAX_SENDS_PER_ACTION);
         assert!(matches!(
-            verify_email_code(&store, "alice", "withdraw-funds", "k1", &last, at).unwrap(),
+            verify_email_code(&store, "alice", "withdraw-funds", "k9", &last, at).unwrap(),
             CodeCheck::Verified { .. }
         ));
         challenged(&store, "k2");
