@@ -161,6 +161,22 @@ pub fn var(env: &Env, name: &str) -> String {
     env.var(name).map(|v| v.to_string()).unwrap_or_default()
 }
 
+/// The deployment's branding for the hosted page (`BRAND_NAME`,
+/// `BRAND_LOGO_URL`, `BRAND_COLOR`, `SUPPORT_URL`); values not of their kind
+/// are logged and left out.
+pub fn branding(env: &Env) -> actiongate_core::present::Branding {
+    let (b, problems) = actiongate_core::present::Branding::from_vars(
+        &var(env, "BRAND_NAME"),
+        &var(env, "BRAND_LOGO_URL"),
+        &var(env, "BRAND_COLOR"),
+        &var(env, "SUPPORT_URL"),
+    );
+    for p in problems {
+        worker::console_error!("branding ignored: {p}");
+    }
+    b
+}
+
 /// A numeric variable with a default.
 pub fn var_u64(env: &Env, name: &str, default: u64) -> u64 {
     var(env, name).trim().parse().unwrap_or(default)

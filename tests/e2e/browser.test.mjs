@@ -28,6 +28,11 @@ test("a challenged withdrawal: enroll an authenticator app on the hosted page, t
   await Promise.all([page.waitForURL(/\/challenge\?token=/), page.click("form[action='/withdraw'] button")]);
   // Passkey comes first in the demo's methods; this person picks the app.
   await page.waitForSelector("#methods:not([hidden])");
+  // The deployment's branding (its variables): name, logo, colour, help.
+  assert.equal(await page.textContent("#brand-name"), "Demo Bank");
+  assert.equal(await page.getAttribute("#brand-logo", "src"), "/__actiongate/brand/demo-logo.svg");
+  assert.equal(await page.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue("--accent").trim()), "#0b6e4f");
+  assert.equal(await page.getAttribute("#support-link", "href"), "mailto:help@bank.example");
   assert.equal(await page.isChecked("input[value=PASSKEY]"), true);
   await page.check("input[value=AUTHENTICATOR_APP]");
   await page.waitForSelector("#secret:not(:empty)");

@@ -78,6 +78,26 @@
     return messages[code] || "Something went wrong. Try again, or go back to the app.";
   }
 
+  // The deployment's branding (its variables, checked by the worker): name,
+  // logo, colour, where to get help.
+  function brand(b) {
+    if (b.name) {
+      $("brand-name").textContent = b.name;
+      document.title = `Confirm it's you · ${b.name}`;
+    }
+    if (b.logoUrl) {
+      $("brand-logo").src = b.logoUrl;
+      $("brand-logo").alt = b.name || "";
+      $("brand-logo").hidden = false;
+    }
+    if (b.name || b.logoUrl) $("brand").hidden = false;
+    if (b.color) document.documentElement.style.setProperty("--accent", b.color);
+    if (b.supportUrl) {
+      $("support-link").href = b.supportUrl;
+      $("support").hidden = false;
+    }
+  }
+
   async function call(method, path, body) {
     const r = await fetch(api + path, {
       method,
@@ -505,6 +525,7 @@
       showFailure("This page cannot be shown inside another site. Open it from the app.");
       return;
     }
+    brand(info.branding || {});
     post({ event: "AUTHSIGNAL_READY" });
     if (info.messageHtml) {
       $("message").innerHTML = info.messageHtml; // escaped by the worker

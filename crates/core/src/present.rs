@@ -283,6 +283,77 @@ pub fn refusal_words(code: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// The deployment's branding on the hosted page (variables `BRAND_NAME`,
+/// `BRAND_LOGO_URL`, `BRAND_COLOR`, `SUPPORT_URL`): configuration, not code.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Branding {
+    /// The name shown above the page (the bank's, the shop's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A logo: a path on this worker (`/__actiongate/brand/logo.svg`) or a
+    /// `data:image/…` URI (the page's policy loads images from nowhere else).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
+    /// The primary colour, `#rrggbb`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+    /// Where a person gets help: an `https://` or `mailto:` URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub support_url: Option<String>,
+}
+
+impl Branding {
+    /// Branding from the variables' values (empty: not set). A value that
+    /// is not of its kind is left out and named among the problems, so a
+    /// typo shows in the log rather than on customers' pages.
+    pub fn from_vars(name: &str, logo: &str, color: &str, support: &str) -> (Self, Vec<String>) {
+        let mut problems = Vec::new();
+        let mut keep = |var: &str, value: &str, ok: bool, what: &str| {
+            let value = value.trim();
+            if value.is_empty() {
+                None
+            } else if ok {
+                Some(value.to_owned())
+            } else {
+                problems.push(format!("{var}: {what}"));
+                None
+            }
+        };
+        let name_ok = name.trim().chars().count() <= 60 && !name.contains(['<', '>']);
+        let logo_ok = (logo.trim().starts_with('/') && !logo.trim().starts_with("//"))
+            || logo.trim().starts_with("data:image/");
+        let c = color.trim();
+        let color_ok =
+            c.len() == 7 && c.starts_with('#') && c.bytes().skip(1).all(|b| b.is_ascii_hexdigit());
+        let s = support.trim();
+        let support_ok = (s.starts_with("https://") || s.starts_with("mailto:"))
+            && !s.contains(['"', '<', '>', ' ']);
+        let b = Branding {
+            name: keep(
+                "BRAND_NAME",
+                name,
+                name_ok,
+                "at most 60 characters, no < or >",
+            ),
+            logo_url: keep(
+                "BRAND_LOGO_URL",
+                logo,
+                logo_ok,
+                "a path on this worker (/…) or a data:image/ URI",
+            ),
+            color: keep("BRAND_COLOR", color, color_ok, "a colour such as #1a56db"),
+            support_url: keep(
+                "SUPPORT_URL",
+                support,
+                support_ok,
+                "an https:// or mailto: URL",
+            ),
+        };
+        (b, problems)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,5 +501,28 @@ mod tests {
         );
         assert_eq!(template_problems("{{a | money}}").len(), 1);
         assert_eq!(template_problems("{{a").len(), 1);
+    }
+
+    #[test]
+    fn branding_keeps_what_is_of_its_kind() {
+        let (b, p) = Branding::from_vars(
+            "Demo Bank",
+            "/__actiongate/brand/logo.svg",
+            "#0b6e4f",
+            "mailto:help@bank.example",
+        );
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(b.name.as_deref(), Some("Demo Bank"));
+        assert_eq!(b.color.as_deref(), Some("#0b6e4f"));
+        let (b, p) = Branding::from_vars(
+            "",
+            "https://cdn.example/logo.png",
+            "red",
+            "javascript:alert(1)",
+        );
+        assert_eq!(b, Branding::default());
+        assert_eq!(p.len(), 3, "{p:?}");
+        let (b, _) = Branding::from_vars(" ", "//evil.example/x.svg", "", "");
+        assert_eq!(b.logo_url, None, "a protocol-relative URL is another site");
     }
 }

@@ -26,7 +26,15 @@ impl UserObject {
                     proved,
                     now_ms(),
                 )?;
-                json_response(200, &view)
+                let mut body = serde_json::to_value(&view).map_err(ApiError::internal)?;
+                if let Some(o) = body.as_object_mut() {
+                    o.insert(
+                        "branding".into(),
+                        serde_json::to_value(settings::branding(&self.env))
+                            .map_err(ApiError::internal)?,
+                    );
+                }
+                json_response(200, &body)
             }
             UserCommand::EnrollTotp {
                 user_id,
