@@ -57,6 +57,10 @@ pub fn allow(req: &Request, methods: &[Method]) -> Result<(), ApiError> {
     }
 }
 
+/// What every refused Basic credential is told, as Authsignal says it.
+pub const UNAUTHORIZED: &str =
+    "The request is unauthorized. Check that your API key and region base URL are correctly configured.";
+
 /// Check an HTTP Basic secret from the `Authorization` header.
 ///
 /// # Errors
@@ -76,8 +80,10 @@ pub fn authenticate_header(
     secret_name: &str,
 ) -> Result<(), ApiError> {
     let secret = crate::settings::secret(env, secret_name)?;
-    actiongate_core::auth::basic::check_basic(header, &secret).map_err(|f| {
-        let mut e = ApiError::new(401, "unauthorized", f.description());
+    actiongate_core::auth::basic::check_basic(header, &secret).map_err(|_| {
+        // Authsignal's words exactly (its SDKs' own tests compare them); which
+        // part was wrong (missing, malformed, another key) is not said.
+        let mut e = ApiError::new(401, "unauthorized", UNAUTHORIZED);
         e.headers
             .push(("WWW-Authenticate", "Basic realm=\"ActionGate\"".to_owned()));
         e

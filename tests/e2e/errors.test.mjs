@@ -10,6 +10,8 @@ test("server endpoints need the API secret", async () => {
   let r = await call("POST", path, { body: {}, secret: null });
   assertError(r, 401, "unauthorized");
   assert.match(r.headers.get("www-authenticate"), /^Basic /);
+  // Authsignal's own words (the official SDKs' test suites compare them).
+  assert.equal(r.body.errorDescription, "The request is unauthorized. Check that your API key and region base URL are correctly configured.");
   r = await call("POST", path, { body: {}, secret: "wrong-secret" });
   assertError(r, 401, "unauthorized");
   r = await call("POST", path, { body: {}, secret: MGMT_SECRET });
