@@ -58,8 +58,7 @@ pub fn allow(req: &Request, methods: &[Method]) -> Result<(), ApiError> {
 }
 
 /// What every refused Basic credential is told, as Authsignal says it.
-pub const UNAUTHORIZED: &str =
-    "The request is unauthorized. Check that your API key and region base URL are correctly configured.";
+pub const UNAUTHORIZED: &str = "The request is unauthorized. Check that your API key and region base URL are correctly configured.";
 
 /// Check an HTTP Basic secret from the `Authorization` header.
 ///

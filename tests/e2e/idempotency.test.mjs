@@ -44,11 +44,15 @@ test("50 concurrent tracks without a key create 50 actions", async () => {
   assert.equal((await authsignal.queryUserActions({ userId })).length, 50);
 });
 
-test("reusing a key with a different body is a 409 and changes nothing", async () => {
+test("reusing a key with other attributes returns the stored action, as Authsignal does, and changes nothing", async () => {
   const userId = uid();
-  await authsignal.track({ userId, action: "idem-conflict", attributes: { idempotencyKey: "k", custom: { amount: 1 } } });
+  const first = await authsignal.track({ userId, action: "idem-conflict", attributes: { idempotencyKey: "k", custom: { amount: 1 } } });
   const r = await call("POST", `/v1/users/${userId}/actions/idem-conflict`, { body: { idempotencyKey: "k", custom: { amount: 1000000 } } });
-  assertError(r, 409, "idempotency_conflict");
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.equal(r.body.idempotencyKey, "k");
+  assert.equal(r.body.state, first.state);
   const stored = await authsignal.queryUserActions({ userId });
   assert.equal(stored.length, 1);
+  const a = await authsignal.getAction({ userId, action: "idem-conflict", idempotencyKey: "k" });
+  assert.equal(a.history.length, 1, "decided once");
 });

@@ -90,6 +90,13 @@ test("getAction, queryUserActions, updateAction and validateChallenge through th
     (e) => e.statusCode === 400 && e.errorCode === "invalid_state_transition"
       && /REVIEW_SUCCEEDED/.test(e.errorDescription) && /CHALLENGE_REQUIRED/.test(e.errorDescription),
   );
+  // The app may send a pending challenge to review (Authsignal's own suite
+  // does); the history says the API did it.
+  await authsignal.track({ userId, action: "sdk-challenge", attributes: { idempotencyKey: "chal-2" } });
+  const toReview = await authsignal.updateAction({ userId, action: "sdk-challenge", idempotencyKey: "chal-2", attributes: { state: "REVIEW_REQUIRED" } });
+  assert.equal(toReview.state, "REVIEW_REQUIRED");
+  const moved = await authsignal.getAction({ userId, action: "sdk-challenge", idempotencyKey: "chal-2" });
+  assert.deepEqual(moved.history.map((h) => [h.from ?? null, h.to, h.cause.type]).at(-1), ["CHALLENGE_REQUIRED", "REVIEW_REQUIRED", "API"]);
   // Block the pending challenge.
   const blocked = await authsignal.updateAction({ userId, action: "sdk-challenge", idempotencyKey: "chal-1", attributes: { state: "BLOCK" } });
   assert.equal(blocked.state, "BLOCK");

@@ -21,7 +21,9 @@
 //! ```
 //!
 //! - `CHALLENGE_REQUIRED → CHALLENGE_SUCCEEDED | CHALLENGE_FAILED` by a challenge;
-//!   `→ REVIEW_REQUIRED` by a challenge whose rule also demands manual review.
+//!   `→ REVIEW_REQUIRED` by a challenge whose rule also demands manual review,
+//!   or by the server API (the app sends a pending action to review, as
+//!   Authsignal's `updateAction` allows).
 //! - `ALLOW | CHALLENGE_SUCCEEDED → REVIEW_REQUIRED` by the server API (send to review).
 //! - `REVIEW_REQUIRED → REVIEW_SUCCEEDED | REVIEW_FAILED` by the API or a reviewer.
 //! - `CHALLENGE_REQUIRED | REVIEW_REQUIRED → BLOCK` by the API or a reviewer.
@@ -225,7 +227,7 @@ pub fn check_transition(
     }
     let allowed = match (from, to) {
         (S::ChallengeRequired, S::ChallengeSucceeded | S::ChallengeFailed) => actor == A::Challenge,
-        (S::ChallengeRequired, S::ReviewRequired) => actor == A::Challenge,
+        (S::ChallengeRequired, S::ReviewRequired) => matches!(actor, A::Challenge | A::Api),
         (S::Allow | S::ChallengeSucceeded, S::ReviewRequired) => actor == A::Api,
         (S::ReviewRequired, S::ReviewSucceeded | S::ReviewFailed) => {
             matches!(actor, A::Api | A::Reviewer)
@@ -288,9 +290,10 @@ mod tests {
     }
 
     #[test]
-    fn challenge_required_to_review_required_by_challenge_and_review_rule() {
+    fn challenge_required_to_review_required_by_challenge_or_the_app() {
         ok(S::ChallengeRequired, S::ReviewRequired, A::Challenge);
-        refused(S::ChallengeRequired, S::ReviewRequired, A::Api);
+        ok(S::ChallengeRequired, S::ReviewRequired, A::Api);
+        refused(S::ChallengeRequired, S::ReviewRequired, A::Reviewer);
     }
 
     #[test]
@@ -363,7 +366,7 @@ mod tests {
 
     #[test]
     fn exactly_the_documented_edges_exist() {
-        // Count every (from, to, actor) accepted: the module docs list 14.
+        // Count every (from, to, actor) accepted: the module docs list 15.
         let mut n = 0;
         for from in ALL_STATES {
             for to in ALL_STATES {
@@ -374,7 +377,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(n, 14);
+        assert_eq!(n, 15);
     }
 
     #[test]

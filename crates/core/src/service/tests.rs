@@ -127,14 +127,19 @@ fn same_key_returns_the_stored_action_without_re_evaluating() {
 }
 
 #[test]
-fn same_key_with_a_different_body_is_a_conflict() {
+fn same_key_with_a_different_body_returns_the_stored_action() {
     let store = MemoryUserStore::new();
     let list = allowlist();
-    track(&store, input(keyed("k1"), None, &list, NOW)).unwrap();
+    let cfg = config("CHALLENGE");
+    let first = track(&store, input(keyed("k1"), Some(&cfg), &list, NOW)).unwrap();
     let mut other = keyed("k1");
     other.custom = Some(serde_json::from_str(r#"{"amount": 1000}"#).unwrap());
-    let err = track(&store, input(other, None, &list, NOW)).unwrap_err();
-    assert!(matches!(err, CoreError::IdempotencyConflict(k) if k == "k1"));
+    let again = track(&store, input(other, None, &list, NOW + 1)).unwrap();
+    assert!(!again.created);
+    assert_eq!(
+        again.record, first.record,
+        "as it was decided, not re-evaluated"
+    );
     assert_eq!(store.action_count(), 1);
 }
 
@@ -173,7 +178,7 @@ fn bad_identifiers_and_contacts_are_refused_and_nothing_is_stored() {
             .starts_with("email: ")
     );
     let mut req = keyed("k");
-    req.phone_number = Some("021 555".into());
+    req.phone_number = Some("call me <maybe>".into());
     assert!(
         track(&store, input(req, None, &list, NOW))
             .unwrap_err()
@@ -181,6 +186,16 @@ fn bad_identifiers_and_contacts_are_refused_and_nothing_is_stored() {
             .starts_with("phoneNumber: ")
     );
     assert_eq!(store.action_count(), 0);
+    // A profile keeps a number as the app sends it (only SMS enrollment
+    // needs E.164).
+    let patched = patch_user(
+        &store,
+        "alice",
+        crate::error::parse_json(br#"{"phoneNumber":"9876543210"}"#).unwrap(),
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(patched.phone_number.as_deref(), Some("9876543210"));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::users::{check_email, check_phone, enrolled_methods};
+use super::users::{check_email, check_profile_phone, enrolled_methods};
 use crate::actions::events::Event;
 use crate::actions::model::{
     ActionRecord, Cause, PendingRequest, RuleRef, StateChange, TrackRequest, Whereabouts,
@@ -203,8 +203,7 @@ pub(crate) fn request_hash(request: &TrackRequest) -> Result<String, CoreError> 
 ///
 /// # Errors
 /// [`CoreError::InvalidField`] for a bad key, code, email, phone or
-/// `redirectUrl`; [`CoreError::IdempotencyConflict`] when the key was used
-/// with a different body; [`CoreError::Internal`] when storage fails.
+/// `redirectUrl`; [`CoreError::Internal`] when storage fails.
 pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, CoreError> {
     check_user_id(input.user_id)?;
     check_action_code(input.action_code, "action")?;
@@ -219,14 +218,14 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
         check_email(e, "email")?;
     }
     if let Some(p) = &req.phone_number {
-        check_phone(p, "phoneNumber")?;
+        check_profile_phone(p, "phoneNumber")?;
     }
     let hash = request_hash(&req)?;
 
+    // A known key returns the stored action as it was decided, whatever
+    // this request says (Authsignal: "multiple calls with the same user
+    // ID, action, and idempotency key will return the same result").
     if key_given && let Some(existing) = store.get_action(input.action_code, &key)? {
-        if existing.request_hash != hash {
-            return Err(CoreError::IdempotencyConflict(key));
-        }
         return Ok(Tracked {
             record: existing,
             created: false,

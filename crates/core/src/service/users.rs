@@ -40,6 +40,27 @@ pub(crate) fn check_phone(phone: &str, field: &str) -> Result<(), CoreError> {
     }
 }
 
+/// A phone number as a profile keeps it (Authsignal stores what the app
+/// sends, `9876543210` included): up to 32 characters of digits, spaces and
+/// `+-().`, at least one digit. Only enrolling SMS needs E.164
+/// ([`check_phone`]).
+pub(crate) fn check_profile_phone(phone: &str, field: &str) -> Result<(), CoreError> {
+    let ok = !phone.is_empty()
+        && phone.len() <= 32
+        && phone.bytes().any(|b| b.is_ascii_digit())
+        && phone
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b" +-().".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::field(
+            field,
+            format!("{phone:?} is not a phone number (digits, spaces and +-(). only, at most 32)"),
+        ))
+    }
+}
+
 /// Methods of the user's verified authenticators (a pending enrollment is not one).
 pub(crate) fn enrolled_methods(auths: &[Authenticator]) -> Vec<VerificationMethod> {
     let mut methods: Vec<VerificationMethod> = auths
@@ -90,7 +111,7 @@ pub fn patch_user<S: UserStore>(
         check_email(e, "email")?;
     }
     if let Some(Some(p)) = &patch.phone_number {
-        check_phone(p, "phoneNumber")?;
+        check_profile_phone(p, "phoneNumber")?;
     }
     let mut user = store.get_user()?.unwrap_or(UserRecord {
         created_at: now,
