@@ -132,6 +132,14 @@ pub fn our_cookies() -> Vec<String> {
     crate::proxy::our_cookies()
 }
 
+/// The rule for ActionGate's own request headers, as a regular expression
+/// for the entry (`actiongate_core::proxy::our_header_pattern`): no header
+/// it matches reaches the app.
+#[wasm_bindgen(js_name = ourHeaderPattern)]
+pub fn our_header_pattern() -> String {
+    actiongate_core::proxy::our_header_pattern()
+}
+
 /// Where an app request goes when the entry can tell without awaiting
 /// ([`crate::proxy::pass_through_target`]): the app's URL (a string) for an
 /// unprotected route of an app reached by URL, a [`Forward`] for one behind
@@ -229,6 +237,20 @@ impl UserObject {
     #[allow(clippy::cast_precision_loss)]
     pub fn js_alarm_wanted(&self) -> Option<f64> {
         self.alarm_wanted().map(|at| at as f64)
+    }
+
+    /// Whether the alarm already set (`current`, ms, `undefined` for none)
+    /// serves for the one [`UserObject::alarm_wanted`] asked for at `at`
+    /// ([`crate::users::outbox::alarm_serves`]): the class sets `at` only
+    /// when it does not.
+    #[wasm_bindgen(js_name = alarmServes)]
+    #[allow(clippy::cast_possible_truncation)]
+    pub fn js_alarm_serves(&self, current: Option<f64>, at: f64) -> bool {
+        crate::users::outbox::alarm_serves(
+            current.map(|c| c as i64),
+            at as i64,
+            crate::clock::now_ms(),
+        )
     }
 
     /// The alarm asked for could not be set ([`UserObject::alarm_unknown`]).

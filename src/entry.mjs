@@ -21,14 +21,14 @@ export { ReviewQueue, AnalyticsShard } from "./index.js";
 // #[wasm_bindgen] functions on its entrypoint class's prototype.
 const NEEDED = [
   ...["passThroughTarget", "originUnreachable", "classifyHeaders", "trackCall", "userObjectUnavailable"],
-  ...["maxBodyBytes", "protectCall", "protectAnswer", "ourCookies"],
+  ...["maxBodyBytes", "protectCall", "protectAnswer", "ourCookies", "ourHeaderPattern"],
 ];
 const missing = NEEDED.filter((name) => typeof Worker.prototype[name] !== "function");
 if (missing.length > 0) {
   throw new Error(`build/index.js lacks ${missing.join(", ")}: rebuild with scripts/build.sh`);
 }
 const { passThroughTarget, originUnreachable, classifyHeaders, trackCall, userObjectUnavailable } = Worker.prototype;
-const { maxBodyBytes, protectCall, protectAnswer, ourCookies } = Worker.prototype;
+const { maxBodyBytes, protectCall, protectAnswer, ourCookies, ourHeaderPattern } = Worker.prototype;
 
 /** The headers whose values passThroughTarget takes, in its order. */
 const CLASSIFY_HEADERS = classifyHeaders();
@@ -43,10 +43,10 @@ const USER_HEADER = "X-ActionGate-User";
 
 /**
  * Client-sent headers of this prefix never reach the app, in any spelling
- * a CGI/WSGI server folds onto the same name (`X_ActionGate_User_Id`); the
- * rule of actiongate_core::proxy::is_our_header.
+ * a CGI/WSGI server folds onto the same name (`X_ActionGate_User_Id`): the
+ * rule of actiongate_core::proxy::is_our_header, as the wasm writes it.
  */
-const OURS = /^x[-_]actiongate[-_]/;
+const OURS = new RegExp(ourHeaderPattern());
 
 /** ActionGate's own cookies (the portal session), which never reach the app. */
 const OUR_COOKIES = new Set(ourCookies());
@@ -145,9 +145,9 @@ export class UserObject extends DurableObject {
     if (at !== undefined) {
       const storage = this.ctx.storage;
       try {
-        // Keep an alarm that fires sooner; one due now is always set again.
+        // The wasm decides whether the alarm already set serves.
         const current = await storage.getAlarm();
-        if (current === null || current > at || at <= Date.now()) await storage.setAlarm(at);
+        if (!this.inner.alarmServes(current ?? undefined, at)) await storage.setAlarm(at);
       } catch (e) {
         this.inner.alarmUnknown();
         console.error(`could not schedule outbox delivery: ${e?.message ?? e}`);

@@ -49,6 +49,14 @@ pub fn analytics_delay_ms(env: &Env) -> i64 {
 ///
 /// # Errors
 /// When the alarm cannot be read or set.
+/// Whether an alarm already set (`current`, ms since the epoch) serves for
+/// one wanted at `at`: it fires no later, and `at` is not due now (an alarm
+/// due now is always set again). The one rule for the Rust path
+/// ([`schedule`]) and the JavaScript class's tracks (through the bridge).
+pub fn alarm_serves(current: Option<i64>, at: i64, now: i64) -> bool {
+    at > now && current.is_some_and(|c| c <= at)
+}
+
 pub async fn schedule(
     state: &State,
     delay: i64,
@@ -61,7 +69,7 @@ pub async fn schedule(
             None => state.storage().get_alarm().await?,
         };
         if let Some(at) = at
-            && at <= now.saturating_add(delay)
+            && alarm_serves(Some(at), now.saturating_add(delay), now)
         {
             if let Some(k) = known {
                 k.set(Some(at));

@@ -91,6 +91,13 @@ pub fn is_our_header(name: &str) -> bool {
             .all(|(a, b)| a.to_ascii_lowercase() == b || (a == b'_' && b == b'-'))
 }
 
+/// [`is_our_header`] as a case-insensitive regular expression over
+/// lower-cased header names (what the JavaScript entry tests): the prefix,
+/// with `-` or `_` wherever it has `-`.
+pub fn our_header_pattern() -> String {
+    format!("^{}", HEADER_PREFIX.replace('-', "[-_]"))
+}
+
 /// The cookies of ActionGate's own that never reach the app: the portal
 /// session, in both spellings. (The device id cookie, `__as_aid`, is not
 /// secret and is Authsignal's documented device cookie, which apps read to

@@ -542,6 +542,8 @@ fn our_headers_and_cookies_are_recognised_in_every_spelling() {
     for name in ["X-ActionGate", "X-Other", "X-ActionGatekeeper"] {
         assert!(!is_our_header(name), "{name}");
     }
+    // The same rule as the JavaScript entry's regular expression.
+    assert_eq!(our_header_pattern(), "^x[-_]actiongate[-_]");
     assert_eq!(
         without_our_cookies("session=abc; ag_admin=x.y; __Host-ag_admin=z; __as_aid=d; theme=dark")
             .as_deref(),
