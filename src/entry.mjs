@@ -88,8 +88,13 @@ function stripped(headers) {
 function target(request) {
   const headers = request.headers;
   const values = CLASSIFY_HEADERS.map((name) => headers.get(name));
+  return ask(() => passThroughTarget(request.method, request.url, values));
+}
+
+/** A synchronous question to the wasm; its failure answers `undefined` (the full path). */
+function ask(question) {
   try {
-    return passThroughTarget(request.method, request.url, values);
+    return question();
   } catch (e) {
     markAborted(e);
     return undefined;
@@ -172,12 +177,7 @@ async function track(request, env) {
   const body = await smallBody(request, MAX_BODY);
   if (body === undefined) return undefined;
   const headers = request.headers;
-  let call;
-  try {
-    call = trackCall(request.url, headers.get("authorization"), headers.get("content-type"), body, env);
-  } catch (e) {
-    markAborted(e);
-  }
+  const call = ask(() => trackCall(request.url, headers.get("authorization"), headers.get("content-type"), body, env));
   // Not a track after all (or the wasm failed): the full path, with the body read.
   if (call === undefined) return rebuilt(request, body);
   if (call instanceof Response) return call;
@@ -229,12 +229,7 @@ function rebuilt(request, body) {
 async function protect(request, env, max) {
   const body = await smallBody(request, max);
   if (body === undefined) return undefined;
-  let call;
-  try {
-    call = protectCall(request, body, env);
-  } catch (e) {
-    markAborted(e);
-  }
+  const call = ask(() => protectCall(request, body, env));
   if (call === undefined) return rebuilt(request, body);
   if (call instanceof Response) return call;
   let status, text;
