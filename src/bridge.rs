@@ -222,14 +222,12 @@ pub fn protect_answer(plan: &str, status: u16, text: &str, env: Env) -> JsValue 
 /// The user object's synchronous track, for its JavaScript class.
 #[wasm_bindgen]
 impl UserObject {
-    /// `[status, body]` of a track answered at once
+    /// The [`Answer`] to a track answered at once
     /// ([`UserObject::track_now`]), or `undefined`.
     #[wasm_bindgen(js_name = trackNow)]
-    pub fn js_track_now(&self, user: Option<String>, command: &str) -> JsValue {
-        match self.track_now(user, command) {
-            Some((status, body)) => worker::js_sys::Array::of2(&status.into(), &body.into()).into(),
-            None => JsValue::UNDEFINED,
-        }
+    pub fn js_track_now(&self, user: Option<String>, command: &str) -> Option<Answer> {
+        self.track_now(user, command)
+            .map(|(status, body)| Answer { status, body })
     }
 
     /// When the outbox's alarm must fire by ([`UserObject::alarm_wanted`]).

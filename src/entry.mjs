@@ -187,6 +187,8 @@ async function track(request, env) {
   } catch (e) {
     return userObjectUnavailable(String(e?.message ?? e));
   }
+  // An answer without a proper status is no answer (never a 200 by default).
+  if (!Number.isInteger(status) || status < 100 || status > 599) return userObjectUnavailable("no status in the answer");
   return new Response(text, { status, headers: JSON_HEADERS });
 }
 

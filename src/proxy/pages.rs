@@ -92,3 +92,18 @@ pub(super) fn unauthenticated(
     e.headers.push(("WWW-Authenticate", "Bearer".to_owned()));
     refuse(wants_html(req), e)
 }
+
+/// A 303 to `location` (a browser then GETs it), never cached.
+pub(super) fn see_other(location: &str) -> Result<Response, ApiError> {
+    let headers = Headers::new();
+    headers
+        .set("Location", location)
+        .map_err(ApiError::internal)?;
+    headers
+        .set("Cache-Control", "no-store")
+        .map_err(ApiError::internal)?;
+    Ok(Response::empty()
+        .map_err(ApiError::internal)?
+        .with_status(303)
+        .with_headers(headers))
+}

@@ -8,7 +8,7 @@ use actiongate_core::proxy::{
 };
 use serde_json::{Value, json};
 use worker::web_sys;
-use worker::{Env, Headers, Request, Response};
+use worker::{Env, Request, Response};
 
 use crate::http::{ApiError, json_response};
 use crate::origin::forward;
@@ -20,7 +20,7 @@ use crate::users::client::call_user;
 use crate::users::commands::UserCommand;
 
 use super::classify::{path_and_query, select_with_body};
-use super::pages::{fail_closed, page, refuse, unauthenticated};
+use super::pages::{fail_closed, page, refuse, see_other, unauthenticated};
 use super::release::{retry, text_field};
 use super::session::{identify, identify_now};
 
@@ -418,19 +418,4 @@ pub enum Next {
         /// The device cookie to set, if the request had none.
         set_cookie: Option<String>,
     },
-}
-
-/// A 303 to `location` (a browser then GETs it), never cached.
-fn see_other(location: &str) -> Result<Response, ApiError> {
-    let headers = Headers::new();
-    headers
-        .set("Location", location)
-        .map_err(ApiError::internal)?;
-    headers
-        .set("Cache-Control", "no-store")
-        .map_err(ApiError::internal)?;
-    Ok(Response::empty()
-        .map_err(ApiError::internal)?
-        .with_status(303)
-        .with_headers(headers))
 }

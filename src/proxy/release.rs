@@ -178,7 +178,13 @@ pub(super) async fn resume(
         .await
         .map_err(ApiError::internal)?;
     if status != 200 {
-        return refuse(html, claim_refusal(status, &record));
+        let e = claim_refusal(status, &record);
+        // Verified, then held for a check (a rule's reviewAfterChallenge): a
+        // browser sees where it stands rather than a refusal.
+        if html && e.code == "challenge_not_completed" {
+            return super::pages::see_other(&super::outcome::outcome_url(&token, false));
+        }
+        return refuse(html, e);
     }
     let held: PendingRequest =
         serde_json::from_value(record.get("pendingRequest").cloned().unwrap_or_default())

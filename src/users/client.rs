@@ -48,7 +48,8 @@ pub async fn call_user(env: &Env, user_id: &str, cmd: &UserCommand) -> Result<Re
         .get(0)
         .as_f64()
         .and_then(|s| u16::try_from(s as i64).ok())
-        .ok_or_else(|| ApiError::internal("the user object's answer has no status"))?;
+        .filter(|s| (100..=599).contains(s))
+        .ok_or_else(|| ApiError::unavailable("the user object's answer has no status"))?;
     let text = answer.get(1).as_string().unwrap_or_default();
     let response = crate::http::json_text_response(status, text)?;
     if let Some(wait) = answer.get(2).as_string() {

@@ -120,17 +120,32 @@ fn apply_filter(v: &Value, f: Filter<'_>) -> Option<String> {
             Some(group(&n))
         }
         Filter::Currency(code) => {
-            let n = number_of(v)?.parse::<f64>().ok()?;
-            if !n.is_finite() {
+            // From the decimal text, never through a float: an amount is
+            // shown exactly as sent, or not at all (more than two decimals).
+            let text = number_of(v)?;
+            let (sign, digits) = match text.strip_prefix('-') {
+                Some(d) => ("-", d),
+                None => ("", text.as_str()),
+            };
+            let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+            if frac.len() > 2 || int.len() > 15 {
                 return None;
             }
-            let fixed = format!("{:.2}", n.abs());
-            let sign = if n < 0.0 && fixed != "0.00" { "-" } else { "" };
+            let int = int.trim_start_matches('0');
+            let int = if int.is_empty() { "0" } else { int };
+            let fixed = format!("{int}.{frac:0<2}");
+            let sign = if fixed == "0.00" { "" } else { sign };
             Some(format!("{code} {sign}{}", group(&fixed)))
         }
         Filter::Date => {
+            // Years 1 to 9999 only: anything else shows no message.
+            const LAST_MS: f64 = 253_402_300_799_999.0;
             let ms = match v {
-                Value::Number(n) => n.as_f64().map(|s| (s * 1000.0) as crate::time::Millis)?,
+                Value::Number(n) => n
+                    .as_f64()
+                    .map(|s| s * 1000.0)
+                    .filter(|ms| (-62_135_596_800_000.0..=LAST_MS).contains(ms))
+                    .map(|ms| ms as crate::time::Millis)?,
                 Value::String(s) => crate::time::parse_date(s, "date").ok()?,
                 _ => return None,
             };
@@ -321,8 +336,10 @@ impl Branding {
             }
         };
         let name_ok = name.trim().chars().count() <= 60 && !name.contains(['<', '>']);
-        let logo_ok = (logo.trim().starts_with('/') && !logo.trim().starts_with("//"))
-            || logo.trim().starts_with("data:image/");
+        let l = logo.trim();
+        let logo_ok = ((l.starts_with('/') && !l.starts_with("//"))
+            || l.starts_with("data:image/"))
+            && !l.contains(['\\', '"', '<', '>', ' ']);
         let c = color.trim();
         let color_ok =
             c.len() == 7 && c.starts_with('#') && c.bytes().skip(1).all(|b| b.is_ascii_hexdigit());
@@ -460,7 +477,8 @@ mod tests {
     fn filters_format_numbers_money_and_days() {
         let ctx = json!({"action": {"custom": {
             "amount": 5000, "big": 1234567.5, "text": "250000", "neg": -12.345,
-            "at": 1_795_380_179, "iso": "2026-12-03T09:36:05Z", "word": "five"
+            "at": 1_795_380_179, "iso": "2026-12-03T09:36:05Z", "word": "five",
+            "neg2": -12.3, "exact": "4999.99", "far": 1e18
         }}});
         let r = |t: &str| render_template(t, &ctx);
         assert_eq!(
@@ -480,8 +498,22 @@ mod tests {
             Some("USD 250,000.00")
         );
         assert_eq!(
-            r("{{action.custom.neg | currency: \"EUR\"}}").as_deref(),
-            Some("EUR -12.35")
+            r("{{action.custom.neg | currency: \"EUR\"}}"),
+            None,
+            "three decimals are not money"
+        );
+        assert_eq!(
+            r("{{action.custom.neg2 | currency: \"EUR\"}}").as_deref(),
+            Some("EUR -12.30")
+        );
+        assert_eq!(
+            r("{{action.custom.exact | currency: \"NZD\"}}").as_deref(),
+            Some("NZD 4,999.99")
+        );
+        assert_eq!(
+            r("{{action.custom.far | date}}"),
+            None,
+            "no 1970 for a date out of range"
         );
         assert_eq!(
             r("{{action.custom.at | date}}").as_deref(),
@@ -524,5 +556,7 @@ mod tests {
         assert_eq!(p.len(), 3, "{p:?}");
         let (b, _) = Branding::from_vars(" ", "//evil.example/x.svg", "", "");
         assert_eq!(b.logo_url, None, "a protocol-relative URL is another site");
+        let (b, _) = Branding::from_vars("", "/\\evil.example/x.svg", "", "");
+        assert_eq!(b.logo_url, None, "browsers read /\\ as //");
     }
 }

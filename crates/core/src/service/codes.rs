@@ -276,10 +276,10 @@ pub(crate) fn check_send_limits<S: UserStore>(
         )));
     }
     if let Some(last) = record.last_code_sent_at
-        && record
-            .sent_code
-            .as_ref()
-            .is_some_and(|c| c.channel == channel && enroll_to.is_none_or(|to| to == c.to))
+        && record.sent_code.as_ref().is_some_and(|c| {
+            c.channel == channel
+                && enroll_to.is_none_or(|to| to.trim().eq_ignore_ascii_case(c.to.trim()))
+        })
     {
         let wait = last.saturating_add(RESEND_INTERVAL_MS).saturating_sub(now);
         if wait > 0 {
