@@ -250,6 +250,7 @@ async function protect(request, env, max) {
     return userObjectUnavailable(String(e?.message ?? e));
   }
   if (next instanceof Response) return next;
+  if (next === undefined) return userObjectUnavailable("no decision");
   const { url, binding: service, headers: signed, setCookie: cookie } = next;
   const headers = new Headers(stripped(request.headers));
   for (let i = 0; i < signed.length; i += 2) headers.set(signed[i], signed[i + 1]);
