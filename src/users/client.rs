@@ -33,17 +33,28 @@ pub async fn call_user(env: &Env, user_id: &str, cmd: &UserCommand) -> Result<Re
         .into_rpc();
     let unreachable =
         |e: JsValue| ApiError::unavailable(e.as_string().unwrap_or_else(|| format!("{e:?}")));
-    let command: Function = Reflect::get(&stub, &JsValue::from_str("command"))
-        .and_then(JsCast::dyn_into)
-        .map_err(unreachable)?;
-    let promise: Promise = command
-        .call2(&stub, &user_header(user_id).into(), &body.into())
-        .and_then(JsCast::dyn_into)
-        .map_err(unreachable)?;
-    let answer: Array = JsFuture::from(promise)
+    // An RPC stub's method and its answer are the runtime's own objects (a
+    // callable proxy, a thenable): checked by what they do, not their class.
+    let command = Reflect::get(&stub, &JsValue::from_str("command")).map_err(unreachable)?;
+    if !command.is_function() {
+        return Err(ApiError::unavailable(
+            "the user object has no command method",
+        ));
+    }
+    let command: Function = command.unchecked_into();
+    // Reflect.apply, not Function.prototype.call: the stub would take
+    // `.call` for a method of the object's.
+    let args = Array::of2(&user_header(user_id).into(), &body.into());
+    let pending = Reflect::apply(&command, &stub, &args).map_err(unreachable)?;
+    let answer = JsFuture::from(Promise::resolve(&pending))
         .await
-        .and_then(JsCast::dyn_into)
         .map_err(unreachable)?;
+    if !Array::is_array(&answer) {
+        return Err(ApiError::unavailable(
+            "the user object's answer is not a list",
+        ));
+    }
+    let answer: Array = answer.unchecked_into();
     let status = answer
         .get(0)
         .as_f64()
