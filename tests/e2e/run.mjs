@@ -16,7 +16,7 @@ console.log(`[e2e] worker ready at ${worker.baseUrl}`);
 let code = 1;
 try {
   code = await new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--test", "--test-concurrency=1", ...selected], {
+    const child = spawn(process.execPath, ["--test", "--test-concurrency=1", "--test-timeout=600000", ...selected], {
       cwd: ROOT,
       env: { ...process.env, AG_BASE_URL: worker.baseUrl },
       stdio: "inherit",
