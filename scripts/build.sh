@@ -13,8 +13,11 @@ export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
 out=build/index_bg.wasm
 if [ "${FORCE_BUILD:-0}" != 1 ] && [ -f "$out" ] && [ -f build/index.js ] \
    && [ -z "$(find src crates Cargo.toml Cargo.lock -newer "$out" -type f ! -name entry.mjs -print -quit)" ]; then
-  # The JavaScript entry (wrangler.toml's main) beside the generated module.
-  cp src/entry.mjs build/entry.mjs
+  # The JavaScript entry (wrangler.toml's main) beside the generated module,
+  # written only when it changed: a running `wrangler dev` reloads on any
+  # write to build/, and could read a half-copied file (tests start workers
+  # of their own while the suite's worker runs).
+  cmp -s src/entry.mjs build/entry.mjs || { cp src/entry.mjs build/entry.mjs.tmp && mv build/entry.mjs.tmp build/entry.mjs; }
   echo "[build] build/ is up to date"
   exit 0
 fi
@@ -31,4 +34,4 @@ worker-build --release "$@"
 wasm-opt --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   --strip-debug -Oz "$out" -o "$out"
-cp src/entry.mjs build/entry.mjs
+cmp -s src/entry.mjs build/entry.mjs || { cp src/entry.mjs build/entry.mjs.tmp && mv build/entry.mjs.tmp build/entry.mjs; }

@@ -17,6 +17,7 @@ pub mod passkeys;
 pub mod track;
 pub mod users;
 
+pub use crate::policy::decide::{Decision, decide};
 pub use actions::{
     Claim, ClaimError, claim, complete_challenge, get_action, note_verifier, query_actions,
     sign_in, unclaim, update_state,
@@ -29,7 +30,7 @@ pub use enroll::{
     ADD_AUTHENTICATORS, TotpEnrollment, check_may_add, enroll_totp, grants_adding,
     unlocks_enrollment,
 };
-pub use track::{Decision, Simulation, TrackInput, Tracked, decide, history, simulate, track};
+pub use track::{Simulation, TrackInput, Tracked, history, simulate, track};
 pub use users::{
     delete_authenticator, delete_user, enroll_authenticator, get_user, list_authenticators,
     patch_user,
