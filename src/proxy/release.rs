@@ -181,7 +181,10 @@ pub(super) async fn resume(
         let e = claim_refusal(status, &record);
         // Verified, then held for a check (a rule's reviewAfterChallenge): a
         // browser sees where it stands rather than a refusal.
-        if html && e.code == "challenge_not_completed" {
+        if html
+            && e.code == "challenge_not_completed"
+            && text_field(&record, "errorDescription").contains("REVIEW_REQUIRED")
+        {
             return super::pages::see_other(&super::outcome::outcome_url(&token, false));
         }
         return refuse(html, e);

@@ -287,7 +287,7 @@ test("BLOCK is 403 and REVIEW 202, as JSON or as a page", async () => {
     assert.equal((await outcomePage(again)).status, 200);
   }
   const actions = await authsignal.queryUserActions({ userId: user });
-  assert.equal(actions.length, 3, "one action per request sent, none per page shown");
+  assert.equal(actions.length, 4, "one action per request sent, none per page shown");
   assert.equal((await executedFor(user)).length, 0);
   // A page without a valid token says so in plain words.
   page = await outcomePage("/__actiongate/outcome?token=nope");
@@ -338,13 +338,18 @@ test("returning with the token replays the stored request exactly once", async (
   const challengeToken = new URL(challenged.headers.get("location")).searchParams.get("token");
   let r = await resume(challengeToken);
   assert.equal(r.status, 403);
-  assert.match(await r.text(), /not approved|CHALLENGE_REQUIRED/);
+  assert.match(await r.text(), /Not verified yet/, "in the customer's words");
 
   // A held request, approved: the stored request (method, body, content type) is replayed.
   const held = await post("/api/withdraw", { user, body: { amount: 30000, to: "NZ-8" } });
   assert.equal(held.status, 202);
   r = await resume(held.body.token);
-  assert.equal(r.status, 403, "not approved yet");
+  // Not approved yet: a browser is shown where the request stands, nothing is sent.
+  assert.equal(r.status, 303, "not approved yet");
+  assert.match(r.headers.get("location"), /^\/__actiongate\/outcome\?token=/);
+  const standing = await fetch(`${BASE}${r.headers.get("location")}`, { headers: { Accept: "text/html" } });
+  assert.match(await standing.text(), /<h1>Under review<\/h1>/);
+  assert.equal((await executedFor(user)).length, 0);
   await authsignal.updateAction({ userId: user, action: "proxy-withdraw", idempotencyKey: held.body.idempotencyKey, attributes: { state: "REVIEW_SUCCEEDED" } });
   r = await resume(held.body.token, uid("someone-else"));
   assert.equal(r.status, 403, "another user's session");

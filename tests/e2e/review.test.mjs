@@ -217,8 +217,10 @@ test("a route with replayOnApproval: approval sends the held request to the app 
     // A browser's form post is held; the page says it will run if approved.
     const yes = uid("replay-yes");
     let r = await post(yes, 25000);
-    assert.equal(r.status, 202);
-    assert.match(await r.text(), /carried out without anything more from you/);
+    assert.equal(r.status, 303, "a page of its own (Post/Redirect/Get)");
+    const page = await fetch(`${BASE}${r.headers.get("location")}`, { headers: { Accept: "text/html" } });
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /carried out without anything more from you/);
     const queued = await until("the held request in the queue", async () => (await queue("rq-replay")).find((q) => q.userId === yes));
     assert.equal((await executed(yes)).length, 0);
     await decide(yes, "rq-replay", queued.idempotencyKey, { decision: "APPROVE", reviewer: "ops" });
@@ -233,7 +235,7 @@ test("a route with replayOnApproval: approval sends the held request to the app 
     // A rejected one never reaches the app.
     const no = uid("replay-no");
     r = await post(no, 26000);
-    assert.equal(r.status, 202);
+    assert.equal(r.status, 303);
     const q2 = await until("the second held request", async () => (await queue("rq-replay")).find((q) => q.userId === no));
     await decide(no, "rq-replay", q2.idempotencyKey, { decision: "REJECT", reviewer: "ops" });
     await new Promise((res) => setTimeout(res, 1500));
