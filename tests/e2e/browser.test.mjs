@@ -78,26 +78,37 @@ test("a challenged withdrawal: enroll an authenticator app on the hosted page, t
   await context.close();
 });
 
+/**
+ * Sign in to the demo bank as `user`, withdraw `amount` to `to`, and pass the
+ * challenge with an emailed code (read from the dev outbox), up to the
+ * passkey offer. Returns the challenge page's URL.
+ */
+async function withdrawByEmailCode(page, user, amount, to) {
+  await page.goto(`${BASE}/login?user=${user}`);
+  await page.fill("input[name=amount]", String(amount));
+  await page.fill("input[name=to]", to);
+  await Promise.all([page.waitForURL(/\/challenge\?token=/), page.click("form[action='/withdraw'] button")]);
+  const challengeUrl = page.url();
+  await page.waitForSelector("#methods:not([hidden])");
+  await page.check("input[value=EMAIL_OTP]");
+  await page.waitForSelector("#email-form:not([hidden])");
+  await page.fill("#email", `${user}@example.com`);
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#code-form:not([hidden])");
+  const outbox = await (await fetch(`${BASE}/__actiongate/outbox.json`)).json();
+  const code = outbox.find((m) => m.data.to === `${user}@example.com`).data.code;
+  await page.fill("#code", code);
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#prompt:not([hidden])");
+  return challengeUrl;
+}
+
 test("a challenged withdrawal completed with an emailed code from the dev outbox", async () => {
   const user = uid("browser-email");
   const context = await demo.browser.newContext();
   const page = await context.newPage();
   try {
-    await page.goto(`${BASE}/login?user=${user}`);
-    await page.fill("input[name=amount]", "2500");
-    await page.fill("input[name=to]", "NZ-0201-1111111-00");
-    await Promise.all([page.waitForURL(/\/challenge\?token=/), page.click("form[action='/withdraw'] button")]);
-    await page.waitForSelector("#methods:not([hidden])");
-    await page.check("input[value=EMAIL_OTP]");
-    await page.waitForSelector("#email-form:not([hidden])");
-    await page.fill("#email", `${user}@example.com`);
-    await page.keyboard.press("Enter");
-    await page.waitForSelector("#code-form:not([hidden])");
-    const outbox = await (await fetch(`${BASE}/__actiongate/outbox.json`)).json();
-    const code = outbox.find((m) => m.data.to === `${user}@example.com`).data.code;
-    await page.fill("#code", code);
-    await page.keyboard.press("Enter");
-    await page.waitForSelector("#prompt:not([hidden])");
+    await withdrawByEmailCode(page, user, 2500, "NZ-0201-1111111-00");
     await Promise.all([page.waitForURL((u) => u.pathname === "/" && u.searchParams.has("msg")), page.click("#prompt-skip")]);
     assert.match(await page.textContent(".msg"), /Withdrew \$2500/);
     const done = await executed(user);
@@ -112,23 +123,8 @@ test("a verified withdrawal is never lost: reloading at the passkey offer contin
   const context = await demo.browser.newContext();
   const page = await context.newPage();
   try {
-    await page.goto(`${BASE}/login?user=${user}`);
-    await page.fill("input[name=amount]", "3500");
-    await page.fill("input[name=to]", "NZ-0201-2222222-00");
-    await Promise.all([page.waitForURL(/\/challenge\?token=/), page.click("form[action='/withdraw'] button")]);
-    const challengeUrl = page.url();
-    await page.waitForSelector("#methods:not([hidden])");
-    await page.check("input[value=EMAIL_OTP]");
-    await page.waitForSelector("#email-form:not([hidden])");
-    await page.fill("#email", `${user}@example.com`);
-    await page.keyboard.press("Enter");
-    await page.waitForSelector("#code-form:not([hidden])");
-    const outbox = await (await fetch(`${BASE}/__actiongate/outbox.json`)).json();
-    const code = outbox.find((m) => m.data.to === `${user}@example.com`).data.code;
-    await page.fill("#code", code);
-    await page.keyboard.press("Enter");
     // Verified; the page offers a passkey. The person reloads instead of answering.
-    await page.waitForSelector("#prompt:not([hidden])");
+    const challengeUrl = await withdrawByEmailCode(page, user, 3500, "NZ-0201-2222222-00");
     assert.equal((await executed(user)).length, 0, "nothing runs before the return");
     await Promise.all([page.waitForURL((u) => u.pathname === "/" && u.searchParams.has("msg")), page.reload()]);
     assert.match(await page.textContent(".msg"), /Withdrew \$3500/);
