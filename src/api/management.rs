@@ -40,6 +40,8 @@ use crate::request::allow;
 use crate::users::client::call_user;
 use crate::users::commands::UserCommand;
 
+mod reviews;
+
 /// Handle `/v1/management/<rest>`.
 ///
 /// # Errors
@@ -125,7 +127,7 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
             }
         }
         (["configuration"], _) => apply_document(&mut req, env).await,
-        (["reviews"], _) => list_reviews(&req, env).await,
+        (["reviews"], _) => reviews::list(&req, env).await,
         (["analytics"], _) => analytics(&req, env).await,
         (["users", user_id], _) => {
             check_user_id(user_id)?;
@@ -139,7 +141,7 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
             .await
         }
         (["reviews", user_id, code, key], _) => {
-            decide_review(&mut req, env, user_id, code, key).await
+            reviews::decide(&mut req, env, user_id, code, key).await
         }
         _ => Err(ApiError::not_found()),
     }
@@ -184,107 +186,6 @@ async fn analytics(req: &Request, env: &Env) -> Result<Response, ApiError> {
         200,
         &serde_json::json!({"from": day(from), "to": day(to), "days": days}),
     )
-}
-
-/// `GET /v1/management/reviews?actionCode=&limit=&cursor=`.
-async fn list_reviews(req: &Request, env: &Env) -> Result<Response, ApiError> {
-    let url = req.url().map_err(ApiError::internal)?;
-    let mut action_code = None;
-    let mut limit = crate::review_queue::MAX_PAGE;
-    let mut after = None;
-    for (k, v) in url.query_pairs() {
-        match k.as_ref() {
-            "actionCode" => {
-                check_action_code(&v, "actionCode")?;
-                action_code = Some(v.into_owned());
-            }
-            "limit" => {
-                limit = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=crate::review_queue::MAX_PAGE).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::bad_request(format!(
-                            "limit: a number from 1 to {}",
-                            crate::review_queue::MAX_PAGE
-                        ))
-                    })?;
-            }
-            "cursor" => after = Some(crate::review_queue::Cursor::decode(&v)?),
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "{other}: unknown query parameter (actionCode, limit, cursor)"
-                )));
-            }
-        }
-    }
-    crate::review_queue::call(
-        env,
-        &crate::review_queue::QueueCommand::List {
-            action_code,
-            limit,
-            after,
-        },
-    )
-    .await
-}
-
-/// A reviewer's decision on an action in review.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ReviewDecision {
-    decision: Decision,
-    reviewer: String,
-    #[serde(default)]
-    note: Option<String>,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-enum Decision {
-    Approve,
-    Reject,
-}
-
-/// Longest reviewer name and note accepted.
-const MAX_REVIEWER_LEN: usize = 200;
-const MAX_NOTE_LEN: usize = 2_000;
-
-/// `POST /v1/management/reviews/{userId}/{actionCode}/{idempotencyKey}`
-/// `{decision: "APPROVE" | "REJECT", reviewer, note?}`: the action becomes
-/// `REVIEW_SUCCEEDED` or `REVIEW_FAILED`, with who, when and why in its
-/// audit trail.
-async fn decide_review(
-    req: &mut Request,
-    env: &Env,
-    user_id: &str,
-    code: &str,
-    key: &str,
-) -> Result<Response, ApiError> {
-    check_user_id(user_id)?;
-    check_action_code(code, "actionCode")?;
-    actiongate_core::ids::check_idempotency_key(key)?;
-    let body = read_json_body(req).await?;
-    let d: ReviewDecision = parse_json(&body)?;
-    let reviewer = d.reviewer.trim();
-    if reviewer.is_empty() || reviewer.len() > MAX_REVIEWER_LEN {
-        return Err(ApiError::bad_request(format!(
-            "reviewer: who decides, 1 to {MAX_REVIEWER_LEN} bytes"
-        )));
-    }
-    if d.note.as_ref().is_some_and(|n| n.len() > MAX_NOTE_LEN) {
-        return Err(ApiError::bad_request(format!(
-            "note: at most {MAX_NOTE_LEN} bytes"
-        )));
-    }
-    let cmd = UserCommand::Review {
-        action_code: code.to_owned(),
-        idempotency_key: key.to_owned(),
-        approve: d.decision == Decision::Approve,
-        reviewer: reviewer.to_owned(),
-        note: d.note.filter(|n| !n.trim().is_empty()),
-    };
-    call_user(env, user_id, &cmd).await
 }
 
 fn not_configured(code: &str) -> ApiError {

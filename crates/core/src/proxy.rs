@@ -6,11 +6,13 @@
 //! user's Durable Object); everything here is a function of plain values.
 
 pub mod forward;
+pub mod path;
 pub mod request;
 pub mod routes;
 pub mod session;
 
 pub use forward::*;
+pub use path::*;
 pub use request::{
     RequestParts, body_method_overrides, parse_strict_json, read_custom, strict_number,
 };

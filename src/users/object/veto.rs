@@ -81,7 +81,7 @@ impl UserObject {
         let url = settings::var(&self.env, "ACTION_VERIFY_WEBHOOK_URL")
             .trim()
             .to_owned();
-        let verdict: std::result::Result<outbox::Verdict, String> = if url.is_empty() {
+        let verdict: std::result::Result<Verdict, String> = if url.is_empty() {
             Err("ACTION_VERIFY_WEBHOOK_URL is not set".to_owned())
         } else {
             let secret = settings::secret(&self.env, "API_SECRET_KEY")?;
@@ -102,9 +102,7 @@ impl UserObject {
             .to_string();
             // The gate closes with this call, before anything else runs.
             self.state
-                .block_concurrency_while(
-                    async move { Ok(outbox::ask_app(&url, &body, &secret).await) },
-                )
+                .block_concurrency_while(async move { Ok(ask_app(&url, &body, &secret).await) })
                 .await
                 .unwrap_or_else(|e| Err(e.to_string()))
         };
@@ -146,4 +144,54 @@ pub(super) fn vetoed_error(record: &ActionRecord) -> ApiError {
             None => "The app refused this request.".to_owned(),
         },
     )
+}
+
+/// The app's answer to `action.verify`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    /// Whether the completed challenge stands.
+    pub is_verified: bool,
+    /// Why not, shown to the user and kept in the audit trail.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// How long the app has to answer `action.verify`.
+const ASK_TIMEOUT_MS: u64 = 5_000;
+
+/// POST the signed `action.verify` event and read the app's verdict.
+///
+/// # Errors
+/// Why there is no verdict (unreachable, slow, not 2xx, not a verdict).
+pub async fn ask_app(url: &str, body: &str, secret: &str) -> Result<Verdict, String> {
+    use futures_util::future::{Either, select};
+    let headers = worker::Headers::new();
+    let signed = actiongate_core::webhook::signature_header(body, secret, crate::clock::now_secs());
+    for (k, v) in [
+        ("Content-Type", "application/json"),
+        ("X-Signature-V2", signed.as_str()),
+    ] {
+        headers.set(k, v).map_err(|e| e.to_string())?;
+    }
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.to_owned().into()));
+    let request = worker::Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
+    let fetch = worker::Fetch::Request(request);
+    let send = Box::pin(fetch.send());
+    let timeout = Box::pin(worker::Delay::from(std::time::Duration::from_millis(
+        ASK_TIMEOUT_MS,
+    )));
+    let mut resp = match select(send, timeout).await {
+        Either::Left((r, _)) => r.map_err(|e| e.to_string())?,
+        Either::Right(_) => return Err(format!("no answer within {ASK_TIMEOUT_MS} ms")),
+    };
+    if !(200..300).contains(&resp.status_code()) {
+        return Err(format!("the app answered {}", resp.status_code()));
+    }
+    let text = resp.text().await.map_err(|e| e.to_string())?;
+    serde_json::from_str(&text)
+        .map_err(|e| format!("not a verdict ({e}): expected {{\"isVerified\": bool}}"))
 }

@@ -2,6 +2,7 @@
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use super::*;
+use crate::policy::lists::ItemType;
 use serde_json::json;
 
 fn rule(id: &str, priority: u32, outcome: &str, conditions: Value) -> Rule {

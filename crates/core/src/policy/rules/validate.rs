@@ -1,0 +1,227 @@
+//! A rule's validation: every problem of its fields and its conditions
+//! (unknown operators, wrong argument counts, unknown variables, lists
+//! that do not exist or hold another type), each located.
+
+use serde_json::Value;
+
+use super::input::{FIXED_VARIABLES, ListTypes, MAX_DEPTH, OPEN_PREFIXES, RuleInput};
+use crate::actions::state::Outcome;
+use crate::ids::check_action_code;
+
+/// Every problem of a rule, each prefixed with `rule "<id>": `.
+pub fn validate_rule(rule_id: &str, rule: &RuleInput, lists: &ListTypes) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Err(e) = check_action_code(rule_id, "ruleId") {
+        problems.push(e.to_string());
+    }
+    if rule.name.trim().is_empty() || rule.name.len() > 200 {
+        problems.push("name: must be 1 to 200 characters".to_owned());
+    }
+    if rule.description.as_ref().is_some_and(|d| d.len() > 2000) {
+        problems.push("description: at most 2000 characters".to_owned());
+    }
+    if rule.review_after_challenge && rule.outcome != Outcome::Challenge {
+        problems.push(
+            "reviewAfterChallenge: only a CHALLENGE rule can require review after its challenge"
+                .to_owned(),
+        );
+    }
+    // Without methods of its own a rule keeps the action's, so any default goes.
+    problems.extend(crate::auth::methods::method_problems(
+        &rule.verification_methods,
+        rule.default_verification_method,
+        &rule.prompt_to_enroll_verification_methods,
+        &[],
+    ));
+    let mut v = Validator {
+        lists,
+        problems: Vec::new(),
+    };
+    v.expr(&rule.conditions, "conditions", false, 0);
+    if matches!(
+        rule.conditions,
+        Value::Array(_) | Value::Null | Value::String(_) | Value::Number(_)
+    ) {
+        v.problems.push(
+            "conditions: must be a JSON Logic expression (an object) or a boolean".to_owned(),
+        );
+    }
+    problems.extend(v.problems);
+    problems
+        .into_iter()
+        .map(|p| format!("rule {rule_id:?}: {p}"))
+        .collect()
+}
+
+struct Validator<'a> {
+    lists: &'a ListTypes,
+    problems: Vec<String>,
+}
+
+/// Accepted argument counts of an operator: (min, max).
+fn arity(op: &str) -> Option<(usize, usize)> {
+    const ANY: usize = usize::MAX;
+    Some(match op {
+        "var" => (0, 2),
+        "missing" => (0, ANY),
+        "missing_some" => (2, 2),
+        "if" | "?:" => (1, ANY),
+        "==" | "===" | "!=" | "!==" => (2, 2),
+        "!" | "!!" => (1, 1),
+        "or" | "and" => (1, ANY),
+        ">" | ">=" => (2, 2),
+        "<" | "<=" => (2, 3),
+        "max" | "min" => (1, ANY),
+        "+" | "*" => (1, ANY),
+        "-" => (1, 2),
+        "/" | "%" => (2, 2),
+        "map" | "filter" | "all" | "none" | "some" => (2, 2),
+        "reduce" => (3, 3),
+        "merge" | "cat" => (0, ANY),
+        "in" => (2, 2),
+        "substr" => (2, 3),
+        "inValueList" => (2, 2),
+        _ => return None,
+    })
+}
+
+fn variable_known(path: &str) -> bool {
+    FIXED_VARIABLES.contains(&path)
+        || OPEN_PREFIXES.iter().any(|p| {
+            path == *p
+                || path
+                    .strip_prefix(p)
+                    .is_some_and(|rest| rest.starts_with('.') && rest.len() > 1)
+        })
+}
+
+impl Validator<'_> {
+    fn expr(&mut self, e: &Value, at: &str, in_iteration: bool, depth: usize) {
+        if depth > MAX_DEPTH {
+            self.problems
+                .push(format!("{at}: nested deeper than {MAX_DEPTH} levels"));
+            return;
+        }
+        match e {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    self.expr(item, &format!("{at}[{i}]"), in_iteration, depth + 1);
+                }
+            }
+            Value::Object(map) => {
+                let mut entries = map.iter();
+                let (Some((op, args)), None) = (entries.next(), entries.next()) else {
+                    self.problems.push(format!(
+                        "{at}: an operation is an object with exactly one key (the operator), found {}",
+                        map.len()
+                    ));
+                    return;
+                };
+                let at = format!("{at}.{op}");
+                let Some((min, max)) = arity(op) else {
+                    self.problems
+                        .push(format!("{}: unknown operator {op:?}", parent(&at)));
+                    return;
+                };
+                let args: Vec<&Value> = match args {
+                    Value::Array(a) => a.iter().collect(),
+                    other => vec![other],
+                };
+                if args.len() < min || args.len() > max {
+                    let want = if min == max {
+                        format!("{min}")
+                    } else if max == usize::MAX {
+                        format!("at least {min}")
+                    } else {
+                        format!("{min} to {max}")
+                    };
+                    self.problems.push(format!(
+                        "{at}: {op:?} takes {want} argument(s), found {}",
+                        args.len()
+                    ));
+                    return;
+                }
+                match op.as_str() {
+                    "var" => self.var(args.first().copied(), &at, in_iteration),
+                    "missing" | "missing_some" => {
+                        // Paths are data, not expressions.
+                        let paths: Vec<&Value> = if op == "missing" {
+                            args.clone()
+                        } else {
+                            match args.get(1) {
+                                Some(Value::Array(a)) => a.iter().collect(),
+                                _ => Vec::new(),
+                            }
+                        };
+                        for p in paths {
+                            if let Value::String(s) = p
+                                && !in_iteration
+                                && !variable_known(s)
+                            {
+                                self.problems.push(format!("{at}: unknown variable {s:?}"));
+                            }
+                        }
+                    }
+                    "inValueList" => {
+                        if let Some(first) = args.first() {
+                            self.expr(first, &format!("{at}[0]"), in_iteration, depth + 1);
+                        }
+                        match args.get(1) {
+                            Some(Value::String(alias)) => {
+                                if !self.lists.contains_key(alias.as_str()) {
+                                    self.problems
+                                        .push(format!("{at}[1]: no value list {alias:?}"));
+                                }
+                            }
+                            _ => self.problems.push(format!(
+                                "{at}[1]: must be the alias of a value list, as a string"
+                            )),
+                        }
+                    }
+                    "map" | "filter" | "all" | "none" | "some" | "reduce" => {
+                        for (i, a) in args.iter().enumerate() {
+                            // The body runs with each element as its data.
+                            let inner = in_iteration || i >= 1;
+                            self.expr(a, &format!("{at}[{i}]"), inner, depth + 1);
+                        }
+                    }
+                    _ => {
+                        for (i, a) in args.iter().enumerate() {
+                            self.expr(a, &format!("{at}[{i}]"), in_iteration, depth + 1);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn var(&mut self, path: Option<&Value>, at: &str, in_iteration: bool) {
+        match path {
+            None => {}
+            Some(Value::String(p)) if !in_iteration && !variable_known(p) => {
+                let root = p.split('.').next().unwrap_or("");
+                let roots = [
+                    "action", "user", "device", "ip", "request", "ua", "velocity", "now",
+                ];
+                if roots.contains(&root) {
+                    self.problems.push(format!("{at}: unknown variable {p:?}"));
+                } else {
+                    self.problems.push(format!(
+                        "{at}: unknown variable {p:?} (variables start with one of {})",
+                        roots.join(", ")
+                    ));
+                }
+            }
+            Some(Value::String(_)) => {}
+            Some(Value::Number(_)) if in_iteration => {}
+            Some(other) => self.problems.push(format!(
+                "{at}: a variable path must be a string literal, found {other}"
+            )),
+        }
+    }
+}
+
+fn parent(at: &str) -> &str {
+    at.rsplit_once('.').map_or(at, |(p, _)| p)
+}
