@@ -14,8 +14,7 @@ use actiongate_core::analytics::{BUCKETS, Count, DayCounts, KINDS, Metric, SHARD
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use worker::{
-    DurableObject, Env, Method, Request, RequestInit, Response, Result, SqlStorageValue, State,
-    durable_object,
+    DurableObject, Env, Request, Response, Result, SqlStorageValue, State, durable_object,
 };
 
 use crate::http::{ApiError, json_response};
@@ -56,19 +55,7 @@ async fn call(
     shard: u32,
     cmd: &ShardCommand,
 ) -> std::result::Result<Response, ApiError> {
-    let body = serde_json::to_string(cmd).map_err(ApiError::internal)?;
-    let ns = env.durable_object(BINDING).map_err(ApiError::unavailable)?;
-    let stub = ns
-        .id_from_name(&format!("analytics-{shard}"))
-        .and_then(|id| id.get_stub())
-        .map_err(ApiError::unavailable)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let request =
-        Request::new_with_init("https://analytics/", &init).map_err(ApiError::internal)?;
-    stub.fetch_with_request(request)
-        .await
-        .map_err(ApiError::unavailable)
+    crate::objects::send(env, BINDING, &format!("analytics-{shard}"), cmd).await
 }
 
 /// Count events of `user_id` (event id, metric) in its shard.
@@ -202,20 +189,8 @@ impl DurableObject for AnalyticsShard {
         }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let result = match req.bytes().await {
-            Ok(body) => match serde_json::from_slice::<ShardCommand>(&body) {
-                Ok(cmd) => self.handle(cmd),
-                Err(e) => Err(ApiError::internal(format!("bad analytics command: {e}"))),
-            },
-            Err(e) => Err(ApiError::internal(format!(
-                "reading an analytics command: {e}"
-            ))),
-        };
-        match result {
-            Ok(r) => Ok(r),
-            Err(e) => e.into_response(),
-        }
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        crate::objects::answer(req, "analytics", |cmd| self.handle(cmd)).await
     }
 }
 

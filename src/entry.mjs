@@ -15,7 +15,7 @@
 import { DurableObject } from "cloudflare:workers";
 import Worker, { UserObject as RustUserObject } from "./index.js";
 
-export { ReviewQueue, AnalyticsShard } from "./index.js";
+export { ReviewQueue, AnalyticsShard, ConfigHistory } from "./index.js";
 
 // worker-build (0.8, pinned by scripts/setup.sh) puts the crate's
 // #[wasm_bindgen] functions on its entrypoint class's prototype.

@@ -26,6 +26,9 @@ pub struct ApiError {
     pub description: String,
     /// Extra headers (`Allow`, `WWW-Authenticate`).
     pub headers: Vec<(&'static str, String)>,
+    /// Every problem of a body found invalid, one located line each (sent
+    /// as `problems` when there are any).
+    pub problems: Vec<String>,
 }
 
 impl ApiError {
@@ -36,6 +39,7 @@ impl ApiError {
             code,
             description: description.into(),
             headers: Vec::new(),
+            problems: Vec::new(),
         }
     }
 
@@ -78,11 +82,15 @@ impl ApiError {
 
     /// The JSON body.
     pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut body = serde_json::json!({
             "error": self.code,
             "errorCode": self.code,
             "errorDescription": self.description,
-        })
+        });
+        if let (false, Some(o)) = (self.problems.is_empty(), body.as_object_mut()) {
+            o.insert("problems".into(), serde_json::json!(self.problems));
+        }
+        body
     }
 
     /// The response.
@@ -139,6 +147,9 @@ impl From<CoreError> for ApiError {
             ErrorKind::Internal => return ApiError::internal(e),
         };
         let mut err = ApiError::new(status, e.code(), e.public_description());
+        if let CoreError::Invalid(problems) = &e {
+            err.problems.clone_from(problems);
+        }
         if let Some(secs) = e.retry_after() {
             err.headers.push(("Retry-After", secs.to_string()));
         }

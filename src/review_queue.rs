@@ -11,8 +11,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use worker::{
-    DurableObject, Env, Method, Request, RequestInit, Response, Result, SqlStorageValue, State,
-    durable_object,
+    DurableObject, Env, Request, Response, Result, SqlStorageValue, State, durable_object,
 };
 
 use crate::http::{ApiError, json_response};
@@ -83,19 +82,7 @@ impl Cursor {
 /// # Errors
 /// 503 when the queue cannot be reached.
 pub async fn call(env: &Env, cmd: &QueueCommand) -> std::result::Result<Response, ApiError> {
-    let body = serde_json::to_string(cmd).map_err(ApiError::internal)?;
-    let ns = env.durable_object(BINDING).map_err(ApiError::unavailable)?;
-    let stub = ns
-        .id_from_name(NAME)
-        .and_then(|id| id.get_stub())
-        .map_err(ApiError::unavailable)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let request =
-        Request::new_with_init("https://review-queue/", &init).map_err(ApiError::internal)?;
-    stub.fetch_with_request(request)
-        .await
-        .map_err(ApiError::unavailable)
+    crate::objects::send(env, BINDING, NAME, cmd).await
 }
 
 const SCHEMA: &str = "
@@ -133,18 +120,8 @@ impl DurableObject for ReviewQueue {
         Self { state }
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let result = match req.bytes().await {
-            Ok(body) => match serde_json::from_slice::<QueueCommand>(&body) {
-                Ok(cmd) => self.handle(cmd),
-                Err(e) => Err(ApiError::internal(format!("bad queue command: {e}"))),
-            },
-            Err(e) => Err(ApiError::internal(format!("reading a queue command: {e}"))),
-        };
-        match result {
-            Ok(r) => Ok(r),
-            Err(e) => e.into_response(),
-        }
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        crate::objects::answer(req, "queue", |cmd| self.handle(cmd)).await
     }
 }
 

@@ -50,6 +50,7 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
     // Every route is the user's: the method, then the token, then the work.
     let method = match rest {
         ["action"] => Method::Get,
+        ["action", "cancel"] => Method::Post,
         [
             "user-authenticators",
             "totp" | "email-otp" | "sms" | "email-magic-link",
@@ -72,6 +73,10 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
             action_code,
             idempotency_key,
             proved: claims.proved,
+        },
+        ["action", "cancel"] => UserCommand::Cancel {
+            action_code,
+            idempotency_key,
         },
         ["user-authenticators", "totp"] => UserCommand::EnrollTotp {
             user_id,

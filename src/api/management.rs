@@ -41,6 +41,10 @@ use crate::users::client::call_user;
 use crate::users::commands::UserCommand;
 
 mod reviews;
+mod versions;
+
+use crate::config_history::Actor;
+use versions::commit;
 
 /// Handle `/v1/management/<rest>`.
 ///
@@ -53,6 +57,10 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
         ["action-configurations", _] | ["value-lists", _] => &[Get, Put, Delete],
         ["action-configurations", _, "rules"] => &[Get, Post],
         ["action-configurations", _, "rules", _] => &[Get, Put, Delete],
+        ["action-configurations", _, "versions"] | ["action-configurations", _, "versions", _] => {
+            &[Get]
+        }
+        ["action-configurations", _, "versions", _, "restore"] => &[Post],
         ["simulate"] | ["configuration", "validate"] => &[Post],
         ["configuration"] => &[Put],
         ["reviews"] | ["analytics"] | ["users", _] => &[Get],
@@ -61,6 +69,7 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
     };
     allow(&req, methods)?;
     crate::api::admin::authorize(&req, env).await?;
+    let actor = versions::actor(&req)?;
     let method = req.method();
     match (rest, method) {
         (["action-configurations"], _) => list_configs(env).await,
@@ -68,8 +77,8 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
             check_action_code(code, "actionCode")?;
             match m {
                 Get => json_response(200, &existing_config(env, code).await?.to_wire()),
-                Put => put_config(&mut req, env, code).await,
-                _ => delete_config(env, code).await,
+                Put => put_config(&mut req, env, &actor, code).await,
+                _ => delete_config(env, &actor, code).await,
             }
         }
         (["action-configurations", code, "rules"], m) => {
@@ -80,7 +89,7 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
                 json_response(200, &rules)
             } else {
                 let id = uuid::Uuid::new_v4().to_string();
-                put_rule(&mut req, env, code, &id).await
+                put_rule(&mut req, env, &actor, code, &id).await
             }
         }
         (["action-configurations", code, "rules", rule_id], m) => {
@@ -96,9 +105,22 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
                         .ok_or_else(|| rule_not_found(rule_id))?;
                     json_response(200, &rule.to_wire())
                 }
-                Put => put_rule(&mut req, env, code, rule_id).await,
-                _ => delete_rule(env, code, rule_id).await,
+                Put => put_rule(&mut req, env, &actor, code, rule_id).await,
+                _ => delete_rule(env, &actor, code, rule_id).await,
             }
+        }
+        (["action-configurations", code, "versions"], _) => {
+            check_action_code(code, "actionCode")?;
+            versions::list(&req, env, code).await
+        }
+        (["action-configurations", code, "versions", n], _) => {
+            check_action_code(code, "actionCode")?;
+            versions::get(env, code, versions::number(n)?).await
+        }
+        (["action-configurations", code, "versions", n, "restore"], _) => {
+            check_action_code(code, "actionCode")?;
+            let n = versions::number(n)?;
+            versions::restore(&mut req, env, &actor, code, n).await
         }
         (["value-lists"], _) => list_lists(env).await,
         (["value-lists", alias], m) => {
@@ -126,7 +148,7 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
                 ),
             }
         }
-        (["configuration"], _) => apply_document(&mut req, env).await,
+        (["configuration"], _) => apply_document(&mut req, env, &actor).await,
         (["reviews"], _) => reviews::list(&req, env).await,
         (["analytics"], _) => analytics(&req, env).await,
         (["users", user_id], _) => {
@@ -218,13 +240,12 @@ async fn existing_config(env: &Env, code: &str) -> Result<ActionConfiguration, A
         .ok_or_else(|| not_configured(code))
 }
 
-async fn store_config(env: &Env, config: &ActionConfiguration) -> Result<(), ApiError> {
-    config_store::write_json(env, &config_store::key(&config.action_code), config).await?;
-    config_store::forget(&config.action_code);
-    Ok(())
-}
-
-async fn put_config(req: &mut Request, env: &Env, code: &str) -> Result<Response, ApiError> {
+async fn put_config(
+    req: &mut Request,
+    env: &Env,
+    actor: &Actor,
+    code: &str,
+) -> Result<Response, ApiError> {
     let body = read_json_body(req).await?;
     let input = ActionConfigurationInput::parse(&body)?;
     let existing = config_store::read(env, code).await?;
@@ -238,25 +259,44 @@ async fn put_config(req: &mut Request, env: &Env, code: &str) -> Result<Response
             .map(|e| e.rules.clone())
             .unwrap_or_default(),
         created_at: existing.as_ref().map_or(now, |e| e.created_at),
-        updated_at: now,
+        updated_at: existing
+            .as_ref()
+            .map_or(now, |e| now.max(e.updated_at.saturating_add(1))),
     };
-    store_config(env, &config).await?;
+    let change = if existing.is_some() {
+        "changed the configuration"
+    } else {
+        "created the configuration"
+    };
+    commit(
+        env,
+        actor,
+        code,
+        existing.as_ref(),
+        Some(&config),
+        change.to_owned(),
+    )
+    .await?;
     json_response(
         if existing.is_some() { 200 } else { 201 },
         &config.to_wire(),
     )
 }
 
-async fn delete_config(env: &Env, code: &str) -> Result<Response, ApiError> {
-    existing_config(env, code).await?;
-    config_store::kv(env)?
-        .delete(&config_store::key(code))
-        .await
-        .map_err(ApiError::unavailable)?;
-    config_store::forget(code);
+async fn delete_config(env: &Env, actor: &Actor, code: &str) -> Result<Response, ApiError> {
+    let existing = existing_config(env, code).await?;
+    let version = commit(
+        env,
+        actor,
+        code,
+        Some(&existing),
+        None,
+        "deleted the configuration".to_owned(),
+    )
+    .await?;
     json_response(
         200,
-        &serde_json::json!({ "actionCode": code, "deleted": true }),
+        &serde_json::json!({ "actionCode": code, "deleted": true, "version": version }),
     )
 }
 
@@ -274,12 +314,14 @@ async fn list_configs(env: &Env) -> Result<Response, ApiError> {
 async fn put_rule(
     req: &mut Request,
     env: &Env,
+    actor: &Actor,
     code: &str,
     rule_id: &str,
 ) -> Result<Response, ApiError> {
     let body = read_json_body(req).await?;
     let input = RuleInput::parse(&body)?;
-    let mut config = existing_config(env, code).await?;
+    let before = existing_config(env, code).await?;
+    let mut config = before.clone();
     let rule = Rule {
         rule_id: rule_id.to_owned(),
         input,
@@ -305,23 +347,33 @@ async fn put_rule(
             true
         }
     };
-    config.updated_at = now_ms();
-    store_config(env, &config).await?;
+    config.updated_at = now_ms().max(before.updated_at.saturating_add(1));
+    let change = format!(
+        "{} rule {rule_id}",
+        if created { "added" } else { "changed" }
+    );
+    commit(env, actor, code, Some(&before), Some(&config), change).await?;
     json_response(if created { 201 } else { 200 }, &rule.to_wire())
 }
 
-async fn delete_rule(env: &Env, code: &str, rule_id: &str) -> Result<Response, ApiError> {
-    let mut config = existing_config(env, code).await?;
-    let before = config.rules.len();
+async fn delete_rule(
+    env: &Env,
+    actor: &Actor,
+    code: &str,
+    rule_id: &str,
+) -> Result<Response, ApiError> {
+    let before = existing_config(env, code).await?;
+    let mut config = before.clone();
     config.rules.retain(|r| r.rule_id != rule_id);
-    if config.rules.len() == before {
+    if config.rules.len() == before.rules.len() {
         return Err(rule_not_found(rule_id));
     }
-    config.updated_at = now_ms();
-    store_config(env, &config).await?;
+    config.updated_at = now_ms().max(before.updated_at.saturating_add(1));
+    let change = format!("deleted rule {rule_id}");
+    let version = commit(env, actor, code, Some(&before), Some(&config), change).await?;
     json_response(
         200,
-        &serde_json::json!({ "ruleId": rule_id, "deleted": true }),
+        &serde_json::json!({ "ruleId": rule_id, "deleted": true, "version": version }),
     )
 }
 
@@ -465,18 +517,12 @@ fn summary(doc: &ConfigDocument) -> serde_json::Value {
     })
 }
 
-async fn apply_document(req: &mut Request, env: &Env) -> Result<Response, ApiError> {
+async fn apply_document(req: &mut Request, env: &Env, actor: &Actor) -> Result<Response, ApiError> {
     let body = read_json_body_up_to(req, MAX_MANAGEMENT_BODY_BYTES).await?;
     let doc = match parse_document(env, &body).await? {
         Ok(doc) => doc,
-        Err(problems) => {
-            // The usual error body, plus the problems as a list.
-            let mut e = ApiError::from(CoreError::Invalid(problems.clone())).body();
-            if let Some(o) = e.as_object_mut() {
-                o.insert("problems".into(), serde_json::json!(problems));
-            }
-            return json_response(400, &e);
-        }
+        // The usual error body, plus the problems as a list.
+        Err(problems) => return Err(CoreError::Invalid(problems).into()),
     };
     // Lists first, so that no stored rule ever names a missing list.
     for (alias, input) in &doc.value_lists {
@@ -490,9 +536,25 @@ async fn apply_document(req: &mut Request, env: &Env) -> Result<Response, ApiErr
             input: input.clone(),
             rules: rules.clone(),
             created_at: existing.as_ref().map_or(now, |e| e.created_at),
-            updated_at: existing.as_ref().map_or(now, |e| now.max(e.updated_at + 1)),
+            updated_at: existing
+                .as_ref()
+                .map_or(now, |e| now.max(e.updated_at.saturating_add(1))),
         };
-        store_config(env, &config).await?;
+        if existing
+            .as_ref()
+            .is_some_and(|e| e.input == config.input && e.rules == config.rules)
+        {
+            continue;
+        }
+        commit(
+            env,
+            actor,
+            code,
+            existing.as_ref(),
+            Some(&config),
+            "applied a configuration document".to_owned(),
+        )
+        .await?;
     }
     if let Some(proxy) = &doc.proxy {
         config_store::write_json(env, config_store::PROXY_KEY, proxy).await?;

@@ -78,6 +78,10 @@ pub async fn outcome(req: Request, env: &Env) -> Result<Response, ApiError> {
             "This request is held for a check. You will hear from us once it has been looked at.",
         ),
         "REVIEW_SUCCEEDED" => ("Approved", "This request was checked and approved."),
+        "CHALLENGE_FAILED" => (
+            "Not completed",
+            "This request was cancelled or could not be verified, so nothing was carried out. Go back to the app to try again.",
+        ),
         "REVIEW_FAILED" => (
             "Not approved",
             "This request was checked and not approved. Nothing was carried out.",

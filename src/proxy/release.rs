@@ -181,9 +181,11 @@ pub(super) async fn resume(
         let e = claim_refusal(status, &record);
         // Verified, then held for a check (a rule's reviewAfterChallenge): a
         // browser sees where it stands rather than a refusal.
+        // Cancelled or failed: where it stands, in the same words.
+        let said = text_field(&record, "errorDescription");
         if html
             && e.code == "challenge_not_completed"
-            && text_field(&record, "errorDescription").contains("REVIEW_REQUIRED")
+            && (said.contains("REVIEW_REQUIRED") || said.contains("CHALLENGE_FAILED"))
         {
             return super::pages::see_other(&super::outcome::outcome_url(&token, false));
         }

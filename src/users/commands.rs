@@ -98,6 +98,11 @@ pub enum UserCommand {
         action_code: String,
         idempotency_key: String,
     },
+    /// The person cancels the challenge (Client API, the challenge page).
+    Cancel {
+        action_code: String,
+        idempotency_key: String,
+    },
     /// Make a claimed request claimable again after an origin failure.
     Unclaim {
         action_code: String,

@@ -231,7 +231,8 @@ impl UserObject {
             | UserCommand::EnrollTotp { .. }
             | UserCommand::IssueCode { .. }
             | UserCommand::VerifyCode { .. }
-            | UserCommand::MagicLinkStatus { .. } => self.challenges(cmd).await,
+            | UserCommand::MagicLinkStatus { .. }
+            | UserCommand::Cancel { .. } => self.challenges(cmd).await,
             UserCommand::PasskeyOptions { .. }
             | UserCommand::PasskeyRegister { .. }
             | UserCommand::PasskeyVerify { .. }

@@ -65,11 +65,24 @@ test("the portal's main pages", async () => {
     await p.fill("#secret", MGMT_SECRET);
     await p.click("#sign-in button");
     await p.waitForSelector("#nav:not([hidden])");
-    for (const [hash, ready] of [["#/actions", "#view h1"], ["#/lists", "#view h1"], ["#/reviews", "#reviewer"], ["#/users", "#user-id"], ["#/analytics", "#view h1"]]) {
+    for (const [hash, ready] of [["#/actions", "#actions"], ["#/actions/withdraw-funds", "#versions"], ["#/lists", "#lists"],
+      ["#/lists/sanctioned-accounts", "#list-items"], ["#/reviews", "#reviewer"], ["#/users", "#user-id"], ["#/analytics", "#analytics-action"]]) {
       await p.goto(`${BASE}/__actiongate/admin${hash}`);
       await p.waitForSelector(ready);
       assert.deepEqual(await violations(p), [], hash);
     }
+    // The version diff and an open confirmation, too.
+    await p.goto(`${BASE}/__actiongate/admin#/actions/withdraw-funds`);
+    await p.waitForSelector("#versions");
+    if (await p.locator(".show-version").count()) {
+      await p.locator(".show-version").first().click();
+      await p.waitForSelector("#version-diff");
+      assert.deepEqual(await violations(p), [], "version diff");
+    }
+    await p.locator(".delete-rule").first().click();
+    await p.waitForSelector(".confirm");
+    assert.deepEqual(await violations(p), [], "delete confirmation");
+    await p.click(".confirm-no");
   } finally {
     await context.close();
   }

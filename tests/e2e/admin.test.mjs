@@ -233,7 +233,7 @@ test("a browser's held withdrawal: the person sees it is under review; approved 
     }
     await admin.fill("#reviewer", "ops@bank.example");
     // Oldest first: approve the 20,000, reject the 21,000.
-    assert.match(await rows.nth(0).textContent(), /20000/);
+    assert.match(await rows.nth(0).textContent(), /amount\s*20,000/);
     await rows.nth(0).locator("button.approve").click();
     await admin.waitForSelector("#view .ok");
     await rows.nth(0).locator("button.reject").click();

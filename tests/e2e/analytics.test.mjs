@@ -21,7 +21,7 @@ test("per action and day: outcomes, challenge success rate, median time to compl
   await track(5);
   await track(50);
   await track(50000);
-  // Three challenges: two completed, one failed with six wrong codes.
+  // Challenges: two completed, one failed with six wrong codes.
   const challenged = [await track(500), await track(600), await track(700)];
   for (const t of challenged) assert.equal(t.state, "CHALLENGE_REQUIRED");
   for (const t of challenged.slice(0, 2)) {
@@ -32,6 +32,10 @@ test("per action and day: outcomes, challenge success rate, median time to compl
   const e = await client("/user-authenticators/totp", challenged[2].token);
   const wrong = totpCode(e.body.secret) === "000000" ? "111111" : "000000";
   for (let i = 0; i < 6; i++) await client("/verify/totp", challenged[2].token, { verificationCode: wrong });
+  // Two more: one cancelled by the person, one left open. Neither passed,
+  // so both count against the success rate, not as failures.
+  const left = [await track(800), await track(900)];
+  assert.equal((await client("/action/cancel", left[0].token)).status, 200);
 
   const today = new Date().toISOString().slice(0, 10);
   let day;
@@ -39,15 +43,16 @@ test("per action and day: outcomes, challenge success rate, median time to compl
     const r = await mgmt("GET", `/analytics?actionCode=${action}&from=${today}&to=${today}`);
     assert.equal(r.status, 200, JSON.stringify(r.body));
     day = r.body.days.find((d) => d.actionCode === action && d.day === today);
-    if (day && day.tracks === 6 && day.challengesSucceeded + day.challengesFailed === 3) break;
+    if (day && day.tracks === 8 && day.challengesSucceeded + day.challengesFailed === 3) break;
     await new Promise((res) => setTimeout(res, 200));
   }
   assert.ok(day, "the day was counted");
-  assert.deepEqual(day.byOutcome, { ALLOW: 2, CHALLENGE: 3, REVIEW: 0, BLOCK: 1 });
-  assert.equal(day.tracks, 6);
+  assert.deepEqual(day.byOutcome, { ALLOW: 2, CHALLENGE: 5, REVIEW: 0, BLOCK: 1 });
+  assert.equal(day.tracks, 8);
   assert.equal(day.challengesSucceeded, 2);
   assert.equal(day.challengesFailed, 1);
-  assert.ok(Math.abs(day.challengeSuccessRate - 2 / 3) < 1e-9);
+  assert.equal(day.challengesAbandoned, 2);
+  assert.ok(Math.abs(day.challengeSuccessRate - 2 / 5) < 1e-9, "of the challenges issued");
   assert.equal(typeof day.medianChallengeSeconds, "number");
   assert.ok(day.medianChallengeSeconds >= 0 && day.medianChallengeSeconds < 60, String(day.medianChallengeSeconds));
 });

@@ -93,7 +93,20 @@ test("management API responses match the document", async () => {
   conforms("/v1/management/action-configurations/{actionCode}/rules/{ruleId}", "GET", await mgmt("GET", `/action-configurations/${code}/rules/r1`));
   conforms("/v1/management/value-lists/{alias}", "DELETE", await mgmt("DELETE", `/value-lists/${code}-l`));
   conforms("/v1/management/simulate", "POST", await mgmt("POST", "/simulate", { body: { userId: uid("oa"), action: code, attributes: { custom: { x: "a" } } } }));
-  conforms("/v1/management/action-configurations/{actionCode}/rules/{ruleId}", "DELETE", await mgmt("DELETE", `/action-configurations/${code}/rules/r1`));
+  const deleted = await mgmt("DELETE", `/action-configurations/${code}/rules/r1`);
+  conforms("/v1/management/action-configurations/{actionCode}/rules/{ruleId}", "DELETE", deleted);
+  // The history, and putting a state back.
+  const versions = await mgmt("GET", `/action-configurations/${code}/versions?limit=2`);
+  conforms("/v1/management/action-configurations/{actionCode}/versions", "GET", versions);
+  conforms("/v1/management/action-configurations/{actionCode}/versions", "GET", await mgmt("GET", `/action-configurations/${code}/versions?limit=x`));
+  const v = `/action-configurations/${code}/versions/${deleted.body.version}`;
+  conforms("/v1/management/action-configurations/{actionCode}/versions/{version}", "GET", await mgmt("GET", v));
+  conforms("/v1/management/action-configurations/{actionCode}/versions/{version}", "GET", await mgmt("GET", `/action-configurations/${code}/versions/999999999`));
+  conforms("/v1/management/action-configurations/{actionCode}/versions/{version}/restore", "POST", await mgmt("POST", `${v}/restore`, { body: { to: "BEFORE" } }));
+  conforms("/v1/management/action-configurations/{actionCode}/versions/{version}/restore", "POST", await mgmt("POST", `${v}/restore`, { body: { to: "NOW" } }));
+  const first = (await mgmt("GET", `/action-configurations/${code}/versions?limit=100`)).body.versions.at(-1).version;
+  conforms("/v1/management/action-configurations/{actionCode}/versions/{version}/restore", "POST", await mgmt("POST", `/action-configurations/${code}/versions/${first}/restore`, { body: { to: "BEFORE" } }));
+  await configure(code, { defaultUserActionResult: "ALLOW" });
   conforms("/v1/management/action-configurations/{actionCode}", "DELETE", await mgmt("DELETE", `/action-configurations/${code}`));
 });
 
@@ -117,6 +130,10 @@ test("Client API responses match the document", async () => {
   conforms("/v1/client/verify/totp", "POST", await client("/verify/totp", token, { verificationCode: "000000" === totpCode(e.body.secret) ? "111111" : "000000" }));
   conforms("/v1/client/verify/totp", "POST", await client("/verify/totp", token, { verificationCode: totpCode(e.body.secret) }));
   conforms("/v1/client/verify/totp", "POST", await client("/verify/totp", "expired-or-bad", { verificationCode: "1" }));
+  // Cancelling: a challenged action, then one with nothing left to cancel.
+  const cancelled = await call("POST", `/v1/users/${uid("oa")}/actions/openapi-action`, { body: {} });
+  conforms("/v1/client/action/cancel", "POST", await client("/action/cancel", cancelled.body.token));
+  conforms("/v1/client/action/cancel", "POST", await client("/action/cancel", token));
 
   // Email, SMS and magic links (their webhooks land on a receiver that says 200).
   const { createServer } = await import("node:http");

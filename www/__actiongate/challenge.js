@@ -279,6 +279,7 @@
 
   async function finish(accessToken, info) {
     if (accessToken) token = accessToken;
+    $("cancel-row").hidden = true;
     $("code-form").hidden = true;
     $("enroll").hidden = true;
     $("methods").hidden = true;
@@ -302,7 +303,34 @@
     }
   }
 
+  // "Cancel this request": the action is refused (CHALLENGE_FAILED, its
+  // history says the person cancelled) and the person goes back the way a
+  // verified one would, so the app learns it at once; nothing is done.
+  async function cancel(info) {
+    $("cancel").disabled = true;
+    try {
+      await call("POST", "/action/cancel");
+    } catch (e) {
+      $("cancel").disabled = false;
+      status(e.message);
+      return;
+    }
+    for (const id of ["code-form", "enroll", "methods", "passkey", "email-form", "sms-form"]) $(id).hidden = true;
+    $("cancel-row").hidden = true;
+    if (popup && post({ event: "AUTHSIGNAL_CLOSE_POPUP", token }, true)) return;
+    if (info.redirectUrl) {
+      const url = new URL(info.redirectUrl);
+      url.searchParams.set("token", token);
+      $("done").hidden = false;
+      $("done").textContent = "Cancelled. Taking you back…";
+      location.assign(url.toString());
+      return;
+    }
+    showFailure("You cancelled this request, so nothing was done. Go back to the app.");
+  }
+
   function showFailure(text) {
+    $("cancel-row").hidden = true;
     $("code-form").hidden = true;
     $("enroll").hidden = true;
     $("methods").hidden = true;
@@ -544,6 +572,8 @@
       return;
     }
     status("");
+    $("cancel-row").hidden = false;
+    $("cancel").addEventListener("click", () => cancel(info));
     const method = renderMethods(info);
     if (needed) $("methods").hidden = false;
     if (method) await start(method);

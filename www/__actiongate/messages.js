@@ -45,5 +45,6 @@ window.ACTIONGATE_MESSAGES = {
   "unknown_credential": "That passkey or security key isn't on your account. Try another, or another way to confirm it's you.",
   "unsupported_media_type": "That didn't work. Reload the page and try again.",
   "value_list_in_use": "This request can't be checked right now. Try again later.",
-  "value_list_not_found": "This request can't be checked right now. Try again later."
+  "value_list_not_found": "This request can't be checked right now. Try again later.",
+  "version_not_found": "This request can't be checked right now. Try again later."
 };

@@ -116,6 +116,8 @@ impl Metric {
                     day: day(*at),
                     bucket: bucket(at.saturating_sub(*created_at)),
                 }),
+                // Cancelled: counted as never completed, not as failed.
+                (_, ActionState::ChallengeFailed, Cause::Abandoned) => None,
                 (_, ActionState::ChallengeFailed, _) => Some(Metric::ChallengeFailed {
                     action_code: action_code.clone(),
                     day: day(*at),
@@ -285,7 +287,10 @@ impl DayCounts {
     /// The API form.
     pub fn to_wire(&self, day: &str, action_code: &str) -> Value {
         let tracks = self.allow + self.challenge + self.review + self.block;
+        // Of the challenges issued that day: the ones neither passed nor
+        // failed (cancelled, left, or still open) count against the rate.
         let finished = self.succeeded + self.failed;
+        let issued = self.challenge.max(finished);
         json!({
             "day": day,
             "actionCode": action_code,
@@ -293,7 +298,8 @@ impl DayCounts {
             "byOutcome": {"ALLOW": self.allow, "CHALLENGE": self.challenge, "REVIEW": self.review, "BLOCK": self.block},
             "challengesSucceeded": self.succeeded,
             "challengesFailed": self.failed,
-            "challengeSuccessRate": (finished > 0).then(|| self.succeeded as f64 / finished as f64),
+            "challengesAbandoned": issued - finished,
+            "challengeSuccessRate": (issued > 0).then(|| self.succeeded as f64 / issued as f64),
             "medianChallengeSeconds": self.median_seconds(),
         })
     }

@@ -213,6 +213,61 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Cor
     }
 }
 
+/// [`parse_json`] that goes on after the first type error: each field in
+/// error is noted with its location and left out, and the rest read again,
+/// so that a body with three wrong fields is told all three at once. A
+/// field left out this way is not reported again as missing.
+///
+/// # Errors
+/// [`CoreError::InvalidBody`] for a body that is not JSON or has one
+/// problem, [`CoreError::Invalid`] listing each when it has several.
+pub fn parse_json_all<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CoreError> {
+    /// More problems than a person reads at once.
+    const MOST: usize = 20;
+    // One problem, or one that is not a field's (syntax, a missing field):
+    // as [`parse_json`] says it.
+    let first = match parse_json(bytes) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Err(first);
+    };
+    let mut problems = Vec::new();
+    let mut left_out = false;
+    loop {
+        match serde_path_to_error::deserialize::<_, T>(&doc) {
+            Ok(v) if problems.is_empty() => return Ok(v),
+            Ok(_) => break,
+            Err(e) => {
+                let path = e.path().to_string();
+                let msg = strip_position(&e.into_inner().to_string());
+                let top = path.split(['.', '[']).next().unwrap_or("").to_owned();
+                let at_root = path.is_empty() || path == ".";
+                if at_root && left_out {
+                    // Most likely a field we left out, now missing.
+                    break;
+                }
+                problems.push(if at_root {
+                    msg
+                } else {
+                    format!("{path}: {msg}")
+                });
+                let removed = doc.as_object_mut().and_then(|o| o.remove(&top)).is_some();
+                if at_root || !removed || problems.len() >= MOST {
+                    break;
+                }
+                left_out = true;
+            }
+        }
+    }
+    if problems.len() <= 1 {
+        Err(first)
+    } else {
+        Err(CoreError::Invalid(problems))
+    }
+}
+
 /// serde_json appends " at line 1 column 17"; the field path says more.
 fn strip_position(msg: &str) -> String {
     match msg.rfind(" at line ") {
@@ -249,5 +304,65 @@ mod tests {
     fn type_errors_name_the_field_without_position() {
         let err = parse_json::<Doc>(br#"{"a": "x"}"#).unwrap_err().to_string();
         assert_eq!(err, "a: invalid type: string \"x\", expected u32");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Rule {
+        name: String,
+        priority: u32,
+        #[serde(rename = "type")]
+        outcome: Kind,
+        #[serde(default)]
+        methods: Vec<Kind>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    enum Kind {
+        Allow,
+        Challenge,
+    }
+
+    #[test]
+    fn every_wrong_field_is_told_at_once() {
+        let body = br#"{"name": 7, "priority": "high", "type": "CHALENGE", "methods": ["Allow", 3], "extra": 1}"#;
+        let CoreError::Invalid(p) = parse_json_all::<Rule>(body).unwrap_err() else {
+            panic!("several problems")
+        };
+        assert_eq!(p.len(), 5, "{p:?}");
+        for start in [
+            "name: invalid type: integer `7`",
+            "priority: invalid type: string",
+            "type: unknown variant `CHALENGE`",
+            "methods[1]: invalid type: integer `3`",
+            "extra: unknown field `extra`",
+        ] {
+            assert!(p.iter().any(|x| x.starts_with(start)), "{start}: {p:?}");
+        }
+        // Fields left out are not reported as missing as well.
+        assert!(!p.iter().any(|x| x.contains("missing field")), "{p:?}");
+    }
+
+    #[test]
+    fn one_problem_reads_as_before_and_missing_fields_are_told() {
+        let one = parse_json_all::<Rule>(br#"{"name": "x", "priority": -1, "type": "Allow"}"#);
+        assert!(
+            matches!(one, Err(CoreError::InvalidBody(ref m)) if m.starts_with("priority: invalid value")),
+            "{one:?}"
+        );
+        let missing = parse_json_all::<Rule>(br#"{"name": "x", "type": "Allow"}"#);
+        assert!(
+            matches!(missing, Err(CoreError::InvalidBody(ref m)) if m.contains("missing field `priority`")),
+            "{missing:?}"
+        );
+        assert!(
+            parse_json_all::<Rule>(br#"{"name": "x", "priority": 1, "type": "Allow"}"#).is_ok()
+        );
+        assert!(matches!(
+            parse_json_all::<Rule>(b"{x"),
+            Err(CoreError::InvalidBody(_))
+        ));
     }
 }

@@ -19,7 +19,7 @@ pub mod users;
 
 pub use crate::policy::decide::{Decision, decide};
 pub use actions::{
-    Claim, ClaimError, claim, complete_challenge, get_action, note_verifier, query_actions,
+    Claim, ClaimError, cancel, claim, complete_challenge, get_action, note_verifier, query_actions,
     sign_in, unclaim, update_state,
 };
 pub use challenge_page::{ChallengeView, challenge_view};

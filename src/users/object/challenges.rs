@@ -179,6 +179,18 @@ impl UserObject {
                     None => json_response(200, &serde_json::json!({"isVerified": false})),
                 }
             }
+            UserCommand::Cancel {
+                action_code,
+                idempotency_key,
+            } => {
+                let store = self.store()?;
+                let (record, cancelled) =
+                    service::cancel(&store, &action_code, &idempotency_key, now_ms())?;
+                json_response(
+                    200,
+                    &serde_json::json!({"state": record.state, "cancelled": cancelled}),
+                )
+            }
             _ => Err(ApiError::internal(
                 "a user command reached the wrong handler",
             )),

@@ -266,6 +266,9 @@ pub enum Cause {
     /// of the allowed ones is enrolled, and none can be added); the state
     /// does not change (`from` = `to`), so the app can react.
     NoUsableMethod,
+    /// The person cancelled the challenge on the challenge page
+    /// (`CHALLENGE_REQUIRED → CHALLENGE_FAILED`).
+    Abandoned,
     /// A reviewer's decision.
     Review {
         /// Who decided.
@@ -286,7 +289,8 @@ impl Cause {
             | Cause::SignIn { .. }
             | Cause::TooManyAttempts
             | Cause::Enrolled { .. }
-            | Cause::NoUsableMethod => Actor::Challenge,
+            | Cause::NoUsableMethod
+            | Cause::Abandoned => Actor::Challenge,
             Cause::Api | Cause::Track { .. } => Actor::Api,
             Cause::Vetoed { .. } => Actor::Veto,
         }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::actions::state::Outcome;
 use crate::auth::methods::{DEFAULT_METHODS, VerificationMethod};
-use crate::error::{CoreError, parse_json};
+use crate::error::{CoreError, parse_json_all};
 use crate::time::Millis;
 
 /// Longest message template accepted, in bytes.
@@ -114,7 +114,7 @@ impl ActionConfigurationInput {
     /// [`CoreError::InvalidBody`] for a JSON or type error (naming the
     /// field), [`CoreError::Invalid`] listing every semantic problem.
     pub fn parse(body: &[u8]) -> Result<Self, CoreError> {
-        let input: ActionConfigurationInput = parse_json(body)?;
+        let input: ActionConfigurationInput = parse_json_all(body)?;
         input.validate()?;
         Ok(input)
     }

@@ -30,7 +30,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::{CoreError, parse_json};
+use crate::error::{CoreError, parse_json_all};
 use crate::time::Millis;
 
 /// Most items a list may hold.
@@ -185,7 +185,7 @@ impl ValueListInput {
     /// [`CoreError::InvalidBody`] naming the field for type errors;
     /// [`CoreError::Invalid`] listing every bad item (at most 20 shown).
     pub fn parse(body: &[u8]) -> Result<Self, CoreError> {
-        let mut input: ValueListInput = parse_json(body)?;
+        let mut input: ValueListInput = parse_json_all(body)?;
         let mut problems = Vec::new();
         if input.name.trim().is_empty() || input.name.len() > 200 {
             problems.push("name: must be 1 to 200 characters".to_owned());

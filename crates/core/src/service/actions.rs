@@ -241,6 +241,34 @@ pub fn claim<S: UserStore>(
     Ok(record)
 }
 
+/// The person cancels the challenge (the challenge page's "Cancel this
+/// request"): `CHALLENGE_REQUIRED` becomes `CHALLENGE_FAILED`, the history
+/// says [`Cause::Abandoned`], and no code is left outstanding. Asked again
+/// (or for a challenge already failed) nothing changes; answers the action
+/// and whether it was cancelled.
+///
+/// # Errors
+/// [`CoreError::ActionNotFound`]; [`CoreError::IllegalTransition`] from
+/// any state but those two (nothing is left to cancel); storage errors.
+pub fn cancel<S: UserStore>(
+    store: &S,
+    code: &str,
+    key: &str,
+    now: Millis,
+) -> Result<(ActionRecord, bool), CoreError> {
+    let mut record = get_action(store, code, key)?;
+    if record.move_to(ActionState::ChallengeFailed, Cause::Abandoned, now)? {
+        record.sent_code = None;
+        save_state_change(store, &record)?;
+    }
+    let cancelled = record.state == ActionState::ChallengeFailed
+        && record
+            .history
+            .last()
+            .is_some_and(|h| h.cause == Cause::Abandoned);
+    Ok((record, cancelled))
+}
+
 /// Make a claimed request claimable again (the origin could not be reached).
 ///
 /// # Errors

@@ -342,6 +342,61 @@ fn update_follows_the_state_machine() {
 }
 
 #[test]
+fn a_cancelled_challenge_fails_once_and_only_from_challenge_required() {
+    let store = MemoryUserStore::new();
+    let list = allowlist();
+    track(
+        &store,
+        input(keyed("c"), Some(&config("CHALLENGE")), &list, NOW),
+    )
+    .unwrap();
+    let (r, cancelled) = cancel(&store, "withdraw-funds", "c", NOW + 5).unwrap();
+    assert!(cancelled);
+    assert_eq!(r.state, ActionState::ChallengeFailed);
+    let last = r.history.last().unwrap();
+    assert_eq!(
+        (last.from, last.to, &last.cause),
+        (
+            Some(ActionState::ChallengeRequired),
+            ActionState::ChallengeFailed,
+            &Cause::Abandoned
+        )
+    );
+    // Asked again: the same answer, nothing more written.
+    let (again, cancelled) = cancel(&store, "withdraw-funds", "c", NOW + 9).unwrap();
+    assert!(cancelled);
+    assert_eq!(again.history.len(), r.history.len());
+    assert_eq!(again.state_updated_at, NOW + 5);
+    // The event says so (webhooks, analytics).
+    assert!(store.events().iter().any(|e| matches!(
+        e,
+        crate::actions::events::Event::ActionStateChanged {
+            cause: Cause::Abandoned,
+            ..
+        }
+    )));
+    // Nothing to cancel in an allowed action, nor after a review.
+    track(
+        &store,
+        input(keyed("a"), Some(&config("ALLOW")), &list, NOW),
+    )
+    .unwrap();
+    let err = cancel(&store, "withdraw-funds", "a", NOW + 5).unwrap_err();
+    assert!(
+        matches!(err, CoreError::IllegalTransition { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        get_action(&store, "withdraw-funds", "a").unwrap().state,
+        ActionState::Allow
+    );
+    assert!(matches!(
+        cancel(&store, "withdraw-funds", "none", NOW),
+        Err(CoreError::ActionNotFound)
+    ));
+}
+
+#[test]
 fn unknown_action_is_not_found() {
     let store = MemoryUserStore::new();
     assert_eq!(

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::actions::state::Outcome;
 use crate::auth::methods::VerificationMethod;
-use crate::error::{CoreError, parse_json};
+use crate::error::{CoreError, parse_json_all};
 use crate::policy::lists::ItemType;
 
 /// Most rules one action configuration may hold.
@@ -96,6 +96,6 @@ impl RuleInput {
     /// # Errors
     /// [`CoreError::InvalidBody`] naming the field.
     pub fn parse(body: &[u8]) -> Result<Self, CoreError> {
-        parse_json(body)
+        parse_json_all(body)
     }
 }

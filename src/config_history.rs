@@ -1,0 +1,294 @@
+//! The history of every action configuration: each change made through the
+//! management API (the configuration, a rule, a configuration document, a
+//! restore) as a numbered version with who, when, what, and the whole
+//! configuration before and after, so the portal can show a diff and put
+//! any earlier state back.
+//!
+//! Configuration itself lives in KV, which has no order and no listing one
+//! can trust right after a write; the history lives in this one SQLite
+//! Durable Object, which numbers versions in the order they are recorded.
+//! A change is recorded before it is written to KV and the record is
+//! discarded when the write fails, so the history never misses a change
+//! that was made (and shows one that was not only while a write is failing).
+
+use actiongate_core::policy::config::ActionConfiguration;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use worker::{
+    DurableObject, Env, Request, Response, Result, SqlStorageValue, State, durable_object,
+};
+
+use crate::http::{ApiError, json_response};
+
+/// Binding name in wrangler.toml.
+pub const BINDING: &str = "HISTORY";
+/// The one history object's name.
+const NAME: &str = "configuration-history";
+/// Largest page of `list`.
+pub const MAX_PAGE: usize = 100;
+/// Versions kept per action code; older ones are dropped.
+pub const KEPT: i64 = 500;
+
+/// Who made a change: the name they gave (the portal asks for it; API
+/// callers may send `X-ActionGate-Actor`) and the way they came in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Actor {
+    /// A name, when one was given.
+    pub name: Option<String>,
+    /// `PORTAL` (a signed-in session) or `API` (the management secret).
+    pub via: String,
+}
+
+/// A request to the history.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum HistoryCommand {
+    /// A change about to be written; answers `{version}`.
+    Record {
+        action_code: String,
+        at: i64,
+        actor: Actor,
+        change: String,
+        before: Option<ActionConfiguration>,
+        after: Option<ActionConfiguration>,
+    },
+    /// The write of a recorded change failed: forget it.
+    Discard { version: i64 },
+    /// A page of an action's versions, newest first, older than `before`.
+    List {
+        action_code: String,
+        limit: usize,
+        before: Option<i64>,
+    },
+    /// One version with the configuration before and after it.
+    Get { action_code: String, version: i64 },
+}
+
+/// One recorded version, as `Get` answers it (configurations in their
+/// stored form).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Version {
+    /// Its number (increasing across all action codes).
+    pub version: i64,
+    /// The configuration before the change (None: there was none).
+    pub before: Option<ActionConfiguration>,
+    /// The configuration after it (None: it was deleted).
+    pub after: Option<ActionConfiguration>,
+    /// The rest (actor, change, at) as the API shows them.
+    #[serde(flatten)]
+    pub meta: serde_json::Map<String, Value>,
+}
+
+async fn send(env: &Env, cmd: &HistoryCommand) -> std::result::Result<Response, ApiError> {
+    crate::objects::send(env, BINDING, NAME, cmd).await
+}
+
+/// Send a command and pass its answer on (for the API's GET routes).
+///
+/// # Errors
+/// 503 when the history cannot be reached.
+pub async fn call(env: &Env, cmd: &HistoryCommand) -> std::result::Result<Response, ApiError> {
+    send(env, cmd).await
+}
+
+/// Send a command and read its JSON answer.
+///
+/// # Errors
+/// 503 when the history cannot be reached or answers with an error (its
+/// own status and body when it said why).
+pub async fn ask<T: serde::de::DeserializeOwned>(
+    env: &Env,
+    cmd: &HistoryCommand,
+) -> std::result::Result<T, ApiError> {
+    let mut r = send(env, cmd).await?;
+    let text = r.text().await.map_err(ApiError::unavailable)?;
+    if !(200..300).contains(&r.status_code()) {
+        let body: Value = serde_json::from_str(&text).unwrap_or_default();
+        let said = body
+            .get("errorDescription")
+            .and_then(Value::as_str)
+            .unwrap_or("no answer")
+            .to_owned();
+        return Err(if r.status_code() == 404 {
+            ApiError::new(404, "version_not_found", said)
+        } else {
+            ApiError::unavailable(format!("configuration history: {said}"))
+        });
+    }
+    serde_json::from_str(&text).map_err(ApiError::internal)
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS versions (
+  version INTEGER PRIMARY KEY AUTOINCREMENT,
+  action_code TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  actor TEXT NOT NULL,
+  change TEXT NOT NULL,
+  before TEXT,
+  after TEXT
+);
+CREATE INDEX IF NOT EXISTS versions_by_code ON versions (action_code, version);
+";
+
+#[derive(Deserialize)]
+struct Row {
+    version: f64,
+    at: f64,
+    actor: String,
+    change: String,
+    before: Option<String>,
+    after: Option<String>,
+}
+
+impl Row {
+    fn meta(&self) -> Value {
+        let actor: Value = serde_json::from_str(&self.actor).unwrap_or_default();
+        json!({
+            "version": self.version as i64,
+            "at": actiongate_core::time::to_rfc3339(self.at as i64),
+            "actor": actor,
+            "change": self.change,
+        })
+    }
+}
+
+/// The history object (`ConfigHistory` in wrangler.toml).
+#[durable_object(fetch)]
+pub struct ConfigHistory {
+    state: State,
+    ready: std::cell::Cell<bool>,
+}
+
+impl DurableObject for ConfigHistory {
+    fn new(state: State, _env: Env) -> Self {
+        Self {
+            state,
+            ready: std::cell::Cell::new(false),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        crate::objects::answer(req, "history", |cmd| self.handle(cmd)).await
+    }
+}
+
+fn json_text<T: Serialize>(v: &T) -> std::result::Result<String, ApiError> {
+    serde_json::to_string(v).map_err(ApiError::internal)
+}
+
+impl ConfigHistory {
+    fn rows(&self, q: &str, b: Vec<SqlStorageValue>) -> std::result::Result<Vec<Row>, ApiError> {
+        crate::http::create_tables_once(&self.state, &self.ready, SCHEMA)?;
+        let sql = self.state.storage().sql();
+        sql.exec(q, b)
+            .and_then(|c| c.to_array())
+            .map_err(ApiError::unavailable)
+    }
+
+    fn run(&self, q: &str, b: Vec<SqlStorageValue>) -> std::result::Result<(), ApiError> {
+        crate::http::create_tables_once(&self.state, &self.ready, SCHEMA)?;
+        let cursor = self
+            .state
+            .storage()
+            .sql()
+            .exec(q, b)
+            .map_err(ApiError::unavailable)?;
+        let _ = cursor.raw().count();
+        Ok(())
+    }
+
+    fn handle(&self, cmd: HistoryCommand) -> std::result::Result<Response, ApiError> {
+        match cmd {
+            HistoryCommand::Record {
+                action_code,
+                at,
+                actor,
+                change,
+                before,
+                after,
+            } => {
+                let opt = |c: &Option<ActionConfiguration>| {
+                    c.as_ref().map(json_text).transpose().map(|t| match t {
+                        Some(t) => SqlStorageValue::from(t),
+                        None => SqlStorageValue::Null,
+                    })
+                };
+                let rows = self.rows(
+                    "INSERT INTO versions (action_code, at, actor, change, before, after) VALUES (?, ?, ?, ?, ?, ?) RETURNING version, at, actor, change, NULL AS before, NULL AS after",
+                    vec![
+                        action_code.clone().into(),
+                        at.into(),
+                        json_text(&actor)?.into(),
+                        change.into(),
+                        opt(&before)?,
+                        opt(&after)?,
+                    ],
+                )?;
+                let version = rows.first().map_or(0, |r| r.version as i64);
+                self.run(
+                    "DELETE FROM versions WHERE action_code = ? AND version <= ? - ?",
+                    vec![action_code.into(), version.into(), KEPT.into()],
+                )?;
+                json_response(200, &json!({ "version": version }))
+            }
+            HistoryCommand::Discard { version } => {
+                self.run(
+                    "DELETE FROM versions WHERE version = ?",
+                    vec![version.into()],
+                )?;
+                json_response(200, &json!({ "ok": true }))
+            }
+            HistoryCommand::List {
+                action_code,
+                limit,
+                before,
+            } => {
+                let limit = limit.clamp(1, MAX_PAGE);
+                let rows = self.rows(
+                    "SELECT version, at, actor, change, NULL AS before, NULL AS after FROM versions WHERE action_code = ? AND version < ? ORDER BY version DESC LIMIT ?",
+                    vec![
+                        action_code.into(),
+                        before.unwrap_or(i64::MAX).into(),
+                        i64::try_from(limit + 1).unwrap_or(i64::MAX).into(),
+                    ],
+                )?;
+                let more = rows.len() > limit;
+                let page: Vec<Value> = rows.iter().take(limit).map(Row::meta).collect();
+                let mut body = json!({ "versions": page });
+                if more && let (Some(last), Some(o)) = (rows.get(limit - 1), body.as_object_mut()) {
+                    o.insert("nextBefore".into(), json!(last.version as i64));
+                }
+                json_response(200, &body)
+            }
+            HistoryCommand::Get {
+                action_code,
+                version,
+            } => {
+                let rows = self.rows(
+                    "SELECT version, at, actor, change, before, after FROM versions WHERE action_code = ? AND version = ?",
+                    vec![action_code.into(), version.into()],
+                )?;
+                let Some(r) = rows.first() else {
+                    return Err(ApiError::new(
+                        404,
+                        "version_not_found",
+                        format!("No version {version} of this action configuration."),
+                    ));
+                };
+                let parse = |t: &Option<String>| -> Value {
+                    t.as_deref()
+                        .and_then(|t| serde_json::from_str(t).ok())
+                        .unwrap_or(Value::Null)
+                };
+                let mut body = r.meta();
+                if let Some(o) = body.as_object_mut() {
+                    o.insert("before".into(), parse(&r.before));
+                    o.insert("after".into(), parse(&r.after));
+                }
+                json_response(200, &body)
+            }
+        }
+    }
+}

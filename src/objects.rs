@@ -1,0 +1,57 @@
+//! What the worker's own single-purpose Durable Objects (the review queue,
+//! the analytics shards, the configuration history) share: a JSON command
+//! sent to the object of a name, and the object answering one.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use worker::{Env, Method, Request, RequestInit, Response};
+
+use crate::http::ApiError;
+
+/// Send `cmd` (JSON) to the object named `name` of the namespace `binding`.
+///
+/// # Errors
+/// 503 when the object cannot be reached.
+pub async fn send<C: Serialize>(
+    env: &Env,
+    binding: &str,
+    name: &str,
+    cmd: &C,
+) -> Result<Response, ApiError> {
+    let body = serde_json::to_string(cmd).map_err(ApiError::internal)?;
+    let ns = env.durable_object(binding).map_err(ApiError::unavailable)?;
+    let stub = ns
+        .id_from_name(name)
+        .and_then(|id| id.get_stub())
+        .map_err(ApiError::unavailable)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let request = Request::new_with_init("https://object/", &init).map_err(ApiError::internal)?;
+    stub.fetch_with_request(request)
+        .await
+        .map_err(ApiError::unavailable)
+}
+
+/// An object's answer to a request carrying a JSON command: `handle`'s
+/// response, or its error as the API's error body (`what` names the kind
+/// of command in the log of one that cannot be read).
+///
+/// # Errors
+/// Only if the runtime cannot build a response.
+pub async fn answer<C: DeserializeOwned>(
+    mut req: Request,
+    what: &str,
+    handle: impl FnOnce(C) -> Result<Response, ApiError>,
+) -> worker::Result<Response> {
+    let result = match req.bytes().await {
+        Ok(body) => match serde_json::from_slice::<C>(&body) {
+            Ok(cmd) => handle(cmd),
+            Err(e) => Err(ApiError::internal(format!("bad {what} command: {e}"))),
+        },
+        Err(e) => Err(ApiError::internal(format!("reading a {what} command: {e}"))),
+    };
+    match result {
+        Ok(r) => Ok(r),
+        Err(e) => e.into_response(),
+    }
+}
