@@ -95,30 +95,65 @@ export function verifySignature(headers, method, pathAndQuery, body, key = ORIGI
 
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 
-function home(user, msg) {
+/** What each try does, and the rule in config/demo.json that decides it. */
+export const TRIES = [
+  { amount: 250, to: "NZ-0201-1234567-00", what: "allowed", why: "no rule matches (on a device that verified before; a new browser is challenged first: new-device)" },
+  { amount: 5000, to: "NZ-0201-1234567-00", what: "challenged", why: "rule large-withdrawal (over 1,000)" },
+  { amount: 20000, to: "NZ-0201-1234567-00", what: "held for review", why: "rule very-large-withdrawal (over 10,000); approved in the portal, it runs here once" },
+  { amount: 250000, to: "NZ-0201-7654321-00", payee: true, what: "challenged, then reviewed", why: "rule large-transfer-to-new-payee (over 100,000 to a payee added today)" },
+  { amount: 250, to: "GB-1234-999", what: "blocked", why: "rule sanctioned-destination (the sanctioned-accounts list)" },
+];
+
+const FAVICON = "data:image/svg+xml," + encodeURIComponent(
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#0b6e4f"/><path d="M6 13 16 6l10 7v2H6zM8 17h3v8H8zm6.5 0h3v8h-3zM21 17h3v8h-3zM6 26h20v2H6z" fill="#fff"/></svg>');
+
+const STYLE = `:root{--brand:#0b6e4f;color-scheme:light}*{box-sizing:border-box}
+body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d2939;background:#f4f7f6}
+header{background:var(--brand);color:#fff;padding:.9rem 1.25rem;display:flex;align-items:center;gap:.6rem}
+header strong{font-size:1.2rem}header img{height:1.8rem;width:1.8rem}
+main{max-width:42rem;margin:1.5rem auto;padding:0 1rem}
+section{background:#fff;border:1px solid #dde5e2;border-radius:.6rem;padding:1rem 1.2rem;margin-bottom:1rem}
+h2{font-size:1.1rem;margin:0 0 .6rem}label{display:block;margin:.5rem 0;font-weight:500}
+input[type=number],input[type=email],input:not([type]){display:block;width:100%;padding:.5rem;border:1px solid #b7c4bf;border-radius:.35rem;font:inherit;margin-top:.2rem}
+button{padding:.55rem 1.1rem;border:0;border-radius:.35rem;background:var(--brand);color:#fff;font:inherit;cursor:pointer;margin-top:.4rem}
+.danger{background:#b42318}.bal b{font-size:1.4rem}.msg{background:#e8f5e9;border-left:4px solid var(--brand);padding:.6rem .8rem}
+ul.tries{padding-left:1.1rem}ul.tries li{margin:.35rem 0}.muted{color:#5b6472;font-size:.92rem}a{color:#0b5cad}`;
+
+function page(body) {
+  return `<!doctype html><html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Demo Bank</title><link rel="icon" href="${FAVICON}"><style>${STYLE}</style>
+<header><img src="${FAVICON}" alt=""><strong>Demo Bank</strong></header><main>${body}</main></html>`;
+}
+
+function home(user, msg, fill = {}) {
   const acct = user && account(user);
+  const amount = Number(fill.amount) > 0 ? Number(fill.amount) : 250;
+  const to = fill.to || "NZ-0201-1234567-00";
+  const tryLink = (t) => `/?amount=${t.amount}&to=${encodeURIComponent(t.to)}${t.payee ? "&payee=1" : ""}`;
   const body = user
     ? `<p>Signed in as <b>${esc(user)}</b> · <a href="/logout">sign out</a></p>
        <p class="bal">Balance: <b id="balance">$${acct.balance.toLocaleString("en-US")}</b></p>
        ${msg ? `<p class="msg" role="status">${esc(msg)}</p>` : ""}
-       <h2>Withdraw</h2>
+       <section><h2>Withdraw</h2>
        <form method="post" action="/withdraw">
-         <label>Amount <input name="amount" type="number" min="1" value="250" required></label>
-         <label>To account <input name="to" value="NZ-0201-1234567-00" required></label>
-         <label><input type="checkbox" name="payeeAddedAt" value="${Math.floor(Date.now() / 1000)}"> payee added today</label>
+         <label>Amount <input name="amount" type="number" min="1" value="${esc(amount)}" required></label>
+         <label>To account <input name="to" value="${esc(to)}" required></label>
+         <label><input type="checkbox" name="payeeAddedAt" value="${Math.floor(Date.now() / 1000)}"${fill.payee ? " checked" : ""}> payee added today</label>
          <button>Withdraw</button>
        </form>
-       <p class="hint">Try 250 (allowed on a known device), 5,000 (challenge), 20,000 (review),
-       250,000 to a payee added today (challenge and review), or to GB-1234-999 (sanctioned: blocked).</p>
-       <h2>Change email</h2>
+       <p class="muted">Try one (it fills the form; ActionGate decides when you press Withdraw):</p>
+       <ul class="tries">${TRIES.map((t) => `<li><a href="${tryLink(t)}">$${t.amount.toLocaleString("en-US")} to ${esc(t.to)}${t.payee ? ", payee added today" : ""}</a>: <b>${t.what}</b> — ${esc(t.why)}</li>`).join("")}</ul>
+       </section>
+       <section><h2>Change email</h2>
        <form method="post" action="/account/email"><label>New email <input name="email" type="email" value="${esc(acct.email)}" required></label><button>Change</button></form>
-       <h2>Close account</h2>
-       <form method="post" action="/account/close"><button>Close my account</button></form>`
-    : `<p>Sign in as <a href="/login?user=alice">alice</a> or <a href="/login?user=bob">bob</a>.</p>`;
-  return `<!doctype html><html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Demo Bank</title><style>body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}
-label{display:block;margin:.5rem 0}input{padding:.3rem}button{padding:.4rem .9rem}.msg{background:#e8f5e9;padding:.5rem}</style>
-<h1>Demo Bank</h1>${body}</html>`;
+       <p class="muted">Challenged: the change-email action asks everyone to verify (its default outcome).</p></section>
+       <section><h2>Close account</h2>
+       <form method="post" action="/account/close"><button class="danger">Close my account</button></form>
+       <p class="muted">Blocked: the close-account action is never allowed online (its default outcome).</p></section>`
+    : `<section><h2>Welcome</h2><p>Sign in as <a href="/login?user=alice">alice</a> or <a href="/login?user=bob">bob</a>.</p>
+       <p class="muted">A toy bank behind ActionGate: every withdrawal, email change and account closure is
+       checked by the rules in config/demo.json before the bank sees it.</p></section>`;
+  return page(body);
 }
 
 function account(user) {
@@ -176,7 +211,9 @@ async function handle(req, res) {
     return send(res, 303, "", { Location: "/", "Set-Cookie": "session=; Path=/; Max-Age=0" });
   }
   if (req.method === "GET" && url.pathname === "/") {
-    return send(res, 200, home(sessionUser(req), url.searchParams.get("msg")), { "Content-Type": "text/html; charset=utf-8" });
+    const q = (k) => url.searchParams.get(k) ?? undefined;
+    return send(res, 200, home(sessionUser(req), q("msg"), { amount: q("amount"), to: q("to"), payee: q("payee") === "1" }),
+      { "Content-Type": "text/html; charset=utf-8" });
   }
   if (req.method === "POST" && PROTECTED.has(url.pathname)) {
     // Defence in depth: the bank only acts on requests ActionGate approved,

@@ -16,18 +16,33 @@ BANK_PORT=8788
 bash scripts/setup.sh
 bash scripts/build.sh
 
+wait_for_health() { # PORT PID
+  for _ in $(seq 1 240); do
+    if curl -fsS "http://127.0.0.1:$1/health" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$2" 2>/dev/null || { echo "wrangler dev stopped" >&2; exit 1; }
+    sleep 0.5
+  done
+  echo "wrangler dev did not answer on port $1" >&2
+  exit 1
+}
+
+# The demo configuration first, on a port nobody browses, so that the first
+# request the demo serves already has it (it stays in .wrangler/state).
+SETUP_PORT=$((PORT + 20))
+wrangler dev --local --ip 127.0.0.1 --port "$SETUP_PORT" --show-interactive-dev-session=false --log-level warn &
+setup=$!
+trap 'kill "$setup" 2>/dev/null || true' EXIT INT TERM
+wait_for_health "$SETUP_PORT" "$setup"
+node scripts/config.mjs apply config/demo.json --url "http://127.0.0.1:$SETUP_PORT"
+kill "$setup" 2>/dev/null || true
+wait "$setup" 2>/dev/null || true
+
 PORT=$BANK_PORT node demo/bank.mjs &
 bank=$!
 wrangler dev --local --ip 127.0.0.1 --port "$PORT" --show-interactive-dev-session=false &
 pid=$!
 trap 'kill "$pid" "$bank" 2>/dev/null || true' EXIT INT TERM
-
-for _ in $(seq 1 240); do
-  if curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; then break; fi
-  kill -0 "$pid" 2>/dev/null || { echo "wrangler dev stopped" >&2; exit 1; }
-  sleep 0.5
-done
-node scripts/config.mjs apply config/demo.json --url "http://127.0.0.1:$PORT"
+wait_for_health "$PORT" "$pid"
 
 api_key=$(sed -n 's/^API_SECRET_KEY=//p' .dev.vars)
 mgmt_key=$(sed -n 's/^MANAGEMENT_SECRET_KEY=//p' .dev.vars)

@@ -75,9 +75,12 @@ pub struct Version {
     pub before: Option<ActionConfiguration>,
     /// The configuration after it (None: it was deleted).
     pub after: Option<ActionConfiguration>,
-    /// The rest (actor, change, at) as the API shows them.
-    #[serde(flatten)]
-    pub meta: serde_json::Map<String, Value>,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who.
+    pub actor: Actor,
+    /// What, in words.
+    pub change: String,
 }
 
 async fn send(env: &Env, cmd: &HistoryCommand) -> std::result::Result<Response, ApiError> {

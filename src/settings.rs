@@ -8,6 +8,8 @@
 //! Variables (`[vars]` in wrangler.toml), each with its default:
 //! - `REDIRECT_URL_ALLOWLIST`: where `redirectUrl` may point; empty refuses every redirect URL.
 //! - `TOKEN_TTL_SECONDS`: lifetime of action tokens; 600.
+//! - `HELD_REQUEST_TTL_SECONDS`: how long a request the edge proxy holds back
+//!   waits for the person to come back; 1800 (at most 7 days).
 //! - `CONFIG_CACHE_TTL_SECONDS`: how long an isolate keeps an action configuration; 10.
 //! - `PASSKEY_RP_ID`: the WebAuthn relying party id passkeys are bound to;
 //!   the worker's host name. Set it to the registrable domain (e.g.
@@ -33,6 +35,11 @@ use crate::http::ApiError;
 
 /// Default `TOKEN_TTL_SECONDS`.
 pub const DEFAULT_TOKEN_TTL_SECONDS: u64 = 600;
+/// How long a request the edge proxy holds back waits for the person to
+/// pass the challenge and come back (`HELD_REQUEST_TTL_SECONDS`); then it
+/// is dropped unreleased. Requests that wait for a reviewer
+/// (`replayOnApproval`) have no limit.
+pub const DEFAULT_HELD_REQUEST_TTL_SECONDS: u64 = 1800;
 /// Default `CONFIG_CACHE_TTL_SECONDS`.
 pub const DEFAULT_CONFIG_CACHE_TTL_SECONDS: u64 = 10;
 

@@ -1,8 +1,10 @@
 //! One Durable Object per user: the object and its command handlers, its
-//! SQLite store, and the outbox that delivers its events.
+//! SQLite store, the outbox that delivers its events, and the expiry of the
+//! requests it holds back.
 
 pub mod client;
 pub mod commands;
+pub mod holds;
 pub mod object;
 pub mod outbox;
 pub mod sql;

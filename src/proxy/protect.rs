@@ -188,6 +188,8 @@ pub(super) fn plan(
         body: b64(body),
         body_sha256: sha256_hex(body),
         replay_on_approval: route.replay_on_approval,
+        // Set by the user object when it stores the action.
+        expires_at: None,
     };
     let body_sha256 = pending.body_sha256.clone();
     let request = serde_json::from_value(json!({

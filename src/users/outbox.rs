@@ -156,13 +156,19 @@ pub async fn deliver(state: &State, env: &Env) {
     if let Err(e) = deliver_counts(state, env).await {
         worker::console_error!("analytics counts: {e}");
     }
+    if let Err(e) = crate::users::holds::sweep(state, now_ms()) {
+        worker::console_error!("held requests: {e}");
+    }
     // The next alarm: the outbox's next event, a batch of counts waiting
-    // for its retry, or counts that came in since.
+    // for its retry, counts that came in since, or a held request's expiry.
     let next = state
         .storage()
         .sql()
         .exec(
-            "SELECT MIN(at) AS next_at FROM (
+            &format!(
+                "SELECT MIN(at) AS next_at FROM (
+                 {}
+                 UNION ALL
                  SELECT MIN(next_at) AS at FROM outbox
                  UNION ALL
                  SELECT CASE WHEN EXISTS (SELECT 1 FROM metrics WHERE batch > 0)
@@ -172,7 +178,12 @@ pub async fn deliver(state: &State, env: &Env) {
                                             (SELECT counted_rowid FROM counting WHERE id = 1))
                              THEN ? END
              )",
-            vec![now_ms().saturating_add(analytics_delay_ms(env)).into()],
+                crate::users::holds::NEXT_EXPIRY
+            ),
+            vec![
+                crate::users::holds::window_start(now_ms()).into(),
+                now_ms().saturating_add(analytics_delay_ms(env)).into(),
+            ],
         )
         .and_then(|c| c.to_array::<Next>())
         .ok()
@@ -337,7 +348,8 @@ async fn replay(state: &State, env: &Env, user_id: &str, event: &Event) -> Resul
             ClaimError::AlreadyUsed
             | ClaimError::NotApproved(_)
             | ClaimError::NothingHeld
-            | ClaimError::Mismatch,
+            | ClaimError::Mismatch
+            | ClaimError::Expired,
         ) => return Ok(()),
         Err(ClaimError::Storage(e)) => return Err(e.to_string()),
     };

@@ -160,6 +160,13 @@ impl UserStore for SqlUserStore {
     }
 
     fn insert_action(&self, r: &ActionRecord) -> std::result::Result<(), CoreError> {
+        // A held request must be dropped when its time is up: the alarm
+        // comes by then (outbox::deliver sweeps it).
+        if let Some(at) = r.pending_request.as_ref().and_then(|p| p.expires_at) {
+            let delay = at.saturating_sub(r.created_at).max(0);
+            self.emitted
+                .set(Some(self.emitted.get().map_or(delay, |d| d.min(delay))));
+        }
         self.run(
             "INSERT INTO actions (action_code, idempotency_key, state, created_at, data) VALUES (?, ?, ?, ?, ?)",
             vec![

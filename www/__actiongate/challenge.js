@@ -27,6 +27,39 @@
   let current = null; // the method being used
   let info = null;
 
+  // The page's language: the action's locale when this page is translated
+  // into it (www/__actiongate/i18n.js), else English. Until the action is
+  // read, the browser's.
+  const I18N = window.ACTIONGATE_I18N || {};
+  let lang = "en";
+  function useLanguage(locale) {
+    const base = String(locale || "").toLowerCase().split(/[-_]/)[0];
+    lang = I18N[base] ? base : "en";
+    document.documentElement.lang = lang;
+    if (lang !== "en") translateStatic(document);
+  }
+  // A sentence in the page's language; `{name}` parts filled from `vars`.
+  function t(english, vars) {
+    let out = (I18N[lang] && I18N[lang].strings[english]) || english;
+    for (const [k, v] of Object.entries(vars || {})) out = out.split(`{${k}}`).join(String(v));
+    return out;
+  }
+  // The page's own words (in challenge.html), translated in place.
+  function translateStatic(root) {
+    const walker = document.createTreeWalker(root.body || root, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const text = n.nodeValue.trim();
+      if (text && t(text) !== text) n.nodeValue = n.nodeValue.replace(text, t(text));
+    }
+    for (const el of (root.body || root).querySelectorAll("[aria-label], [placeholder], [alt]")) {
+      for (const a of ["aria-label", "placeholder", "alt"]) {
+        const v = el.getAttribute(a);
+        if (v && t(v) !== v) el.setAttribute(a, t(v));
+      }
+    }
+    document.title = t(document.title);
+  }
+
   // Inside a frame (popup mode is an iframe on the app's page), or opened in
   // popup mode: the page around or behind this one. Its origin comes from
   // the browser's list of framing origins or the referrer; the worker says
@@ -70,12 +103,13 @@
     const secs = Number(retryAfter);
     if (code === "too_many_requests" && secs > 0) {
       const minutes = Math.ceil(secs / 60);
-      return secs < 90 ? "Too many attempts. Try again in a minute."
-        : minutes < 90 ? `Too many attempts. Try again in ${minutes} minutes.`
-          : `Too many attempts. Try again in ${Math.ceil(minutes / 60)} hours.`;
+      return secs < 90 ? t("Too many attempts. Try again in a minute.")
+        : minutes < 90 ? t("Too many attempts. Try again in {minutes} minutes.", { minutes })
+          : t("Too many attempts. Try again in {hours} hours.", { hours: Math.ceil(minutes / 60) });
     }
+    const translated = (I18N[lang] && I18N[lang].messages) || {};
     const messages = window.ACTIONGATE_MESSAGES || {};
-    return messages[code] || "Something went wrong. Try again, or go back to the app.";
+    return translated[code] || messages[code] || t("Something went wrong. Try again, or go back to the app.");
   }
 
   // The deployment's branding (its variables, checked by the worker): name,
@@ -83,7 +117,7 @@
   function brand(b) {
     if (b.name) {
       $("brand-name").textContent = b.name;
-      document.title = `Confirm it's you · ${b.name}`;
+      document.title = `${t("Confirm it's you")} · ${b.name}`;
     }
     if (b.logoUrl) {
       $("brand-logo").src = b.logoUrl;
@@ -109,6 +143,7 @@
       post({ event: "AUTHSIGNAL_API_ERROR", errorCode: data.errorCode, statusCode: r.status });
       const e = new Error(humanMessage(data.errorCode, r.headers.get("Retry-After")));
       e.code = data.errorCode;
+      e.retryAfter = r.headers.get("Retry-After");
       throw e;
     }
     return data;
@@ -150,9 +185,9 @@
     };
   }
   function webauthnMessage(e) {
-    if (e && e.name === "NotAllowedError") return "The request was cancelled or timed out. Try again.";
-    if (e && e.name === "InvalidStateError") return "This device already has a passkey for you.";
-    return (e && e.message) || "Something went wrong.";
+    if (e && e.name === "NotAllowedError") return t("The request was cancelled or timed out. Try again.");
+    if (e && e.name === "InvalidStateError") return t("This device already has a passkey for you.");
+    return t("Something went wrong. Try again, or go back to the app.");
   }
 
   // Register a passkey (or security key); resolves with the Client API's answer.
@@ -197,11 +232,12 @@
     // Either kind the action allows can sign in: the worker offers both.
     const enrolled = (info.hasPasskey && allowed.includes("PASSKEY")) ||
       (info.hasSecurityKey && allowed.includes("SECURITY_KEY"));
-    const noun = key ? "security key" : "passkey";
     $("passkey-text").textContent = enrolled
-      ? `Confirm with your ${noun}.`
-      : `Create a ${noun} on this device to confirm. You can use it next time too.`;
-    $("passkey-go").textContent = enrolled ? `Use ${noun}` : `Create ${noun}`;
+      ? t(key ? "Confirm with your security key." : "Confirm with your passkey.")
+      : t(key ? "Create a security key on this device to confirm. You can use it next time too."
+        : "Create a passkey on this device to confirm. You can use it next time too.");
+    $("passkey-go").textContent = t(enrolled ? (key ? "Use security key" : "Use passkey")
+      : (key ? "Create security key" : "Create passkey"));
     $("passkey-error").textContent = "";
     $("passkey").hidden = false;
     $("passkey-go").onclick = async () => {
@@ -214,14 +250,14 @@
           // second tap (browsers want a gesture for each ceremony).
           if (key) info.hasSecurityKey = true;
           else info.hasPasskey = true;
-          note(`Added. Now confirm with your new ${noun}.`);
+          note(t(key ? "Added. Now confirm with your new security key." : "Added. Now confirm with your new passkey."));
           startWebAuthn(method);
           return;
         }
         if (r.state === "CHALLENGE_SUCCEEDED" || r.state === "REVIEW_REQUIRED") {
           finish(r.accessToken, info);
         } else {
-          $("passkey-error").textContent = "That did not confirm the request.";
+          $("passkey-error").textContent = t("That did not confirm the request.");
         }
       } catch (e) {
         $("passkey-error").textContent = e.code ? e.message : webauthnMessage(e);
@@ -285,20 +321,20 @@
     $("methods").hidden = true;
     $("passkey").hidden = true;
     $("done").hidden = false;
-    $("done").textContent = "Verified. You can continue.";
+    $("done").textContent = t("Verified. You can continue.");
     status("");
     // The offer needs the proof only a just-verified client holds.
     if (accessToken && current !== "PASSKEY") await offerPasskey(accessToken, info);
     if (popup) {
       if (!post({ event: "AUTHSIGNAL_CLOSE_POPUP", token }, true)) {
-        $("done").textContent = "Verified, but this window was opened from a site that may not receive the result. Close it and start again from the app.";
+        $("done").textContent = t("Verified, but this window was opened from a site that may not receive the result. Close it and start again from the app.");
       }
       return;
     }
     if (info.redirectUrl) {
       const url = new URL(info.redirectUrl);
       url.searchParams.set("token", token);
-      $("done").textContent = "Verified. Taking you back…";
+      $("done").textContent = t("Verified. Taking you back…");
       location.assign(url.toString());
     }
   }
@@ -322,11 +358,11 @@
       const url = new URL(info.redirectUrl);
       url.searchParams.set("token", token);
       $("done").hidden = false;
-      $("done").textContent = "Cancelled. Taking you back…";
+      $("done").textContent = t("Cancelled. Taking you back…");
       location.assign(url.toString());
       return;
     }
-    showFailure("You cancelled this request, so nothing was done. Go back to the app.");
+    showFailure(t("You cancelled this request, so nothing was done. Go back to the app."));
   }
 
   function showFailure(text) {
@@ -354,13 +390,13 @@
     $("code-actions").hidden = !resend;
     $("resend").onclick = resend || null;
     $("change-destination").hidden = !change;
-    $("change-destination").textContent = changeLabel || "Use another address";
+    $("change-destination").textContent = t(changeLabel || "Use another address");
     $("change-destination").onclick = change || null;
     $("code").focus();
   }
 
   function waitForLink() {
-    status("We emailed you a link. Open it (on any device) and this page continues by itself.");
+    status(t("We emailed you a link. Open it (on any device) and this page continues by itself."));
     clearInterval(polling);
     polling = setInterval(async () => {
       try {
@@ -391,10 +427,10 @@
       if (email) await call("POST", "/user-authenticators/email-otp", { email });
       else await call("POST", "/challenge/email-otp", {});
       $("email-form").hidden = true;
-      showCodeForm("Code we emailed you" + (email ? " at " + email : ""),
+      showCodeForm(email ? t("Code we emailed you at {address}", { address: email }) : t("Code we emailed you"),
         () => sendEmailCode(email),
         email ? () => { $("code-form").hidden = true; status(""); $("email-form").hidden = false; $("email").select(); $("email").focus(); } : null);
-      status("We sent a 6-digit code. It is valid for 10 minutes.");
+      status(t("We sent a 6-digit code. It is valid for 10 minutes."));
     } catch (e) {
       if (e.code === "code_recently_sent" && link) {
         // A link went out moments ago (say, before a reload): it still works.
@@ -402,8 +438,8 @@
         waitForLink();
       } else if (e.code === "code_recently_sent") {
         $("email-form").hidden = true;
-        showCodeForm("Code we emailed you");
-        status("We sent you a code moments ago: use that one.");
+        showCodeForm(t("Code we emailed you"));
+        status(t("We sent you a code moments ago: use that one."));
       } else {
         $("email-error").textContent = e.message;
       }
@@ -415,7 +451,7 @@
   async function startEmail(info) {
     $("enroll").hidden = true;
     $("code-form").hidden = true;
-    $("send").textContent = current === "EMAIL_MAGIC_LINK" ? "Email me a link" : "Send code";
+    $("send").textContent = t(current === "EMAIL_MAGIC_LINK" ? "Email me a link" : "Send code");
     if (info.enrolledVerificationMethods.includes(current)) {
       await sendEmailCode(null);
     } else {
@@ -431,16 +467,16 @@
       if (phone) await call("POST", "/user-authenticators/sms", { phoneNumber: phone });
       else await call("POST", "/challenge/sms", {});
       $("sms-form").hidden = true;
-      showCodeForm("Code we texted you" + (phone ? " at " + phone : ""),
+      showCodeForm(phone ? t("Code we texted you at {number}", { number: phone }) : t("Code we texted you"),
         () => sendSmsCode(phone),
         phone ? () => { $("code-form").hidden = true; status(""); $("sms-form").hidden = false; $("phone").select(); $("phone").focus(); } : null,
         "Use another number");
-      status("We sent a 6-digit code. It is valid for 10 minutes.");
+      status(t("We sent a 6-digit code. It is valid for 10 minutes."));
     } catch (e) {
       if (e.code === "code_recently_sent") {
         $("sms-form").hidden = true;
-        showCodeForm("Code we texted you");
-        status("We sent you a code moments ago: use that one.");
+        showCodeForm(t("Code we texted you"));
+        status(t("We sent you a code moments ago: use that one."));
       } else {
         $("phone-error").textContent = e.message;
       }
@@ -479,15 +515,15 @@
       $("copy-secret").onclick = async () => {
         try {
           await navigator.clipboard.writeText(e.secret);
-          $("copy-secret").textContent = "Copied";
+          $("copy-secret").textContent = t("Copied");
         } catch (err) {
-          $("copy-secret").textContent = "Select the key to copy it";
+          $("copy-secret").textContent = t("Select the key to copy it");
         }
       };
       $("otpauth").href = e.uri;
       $("enroll").hidden = false;
     }
-    showCodeForm("Code from your authenticator app");
+    showCodeForm(t("Code from your authenticator app"));
   }
 
   // A passkey-only request and a user without one who has another method:
@@ -500,8 +536,9 @@
     if (webauthnOnly && unlock.length > 0 && !info.enrollmentUnlocked &&
         info.allowedVerificationMethods.some((m) => SUPPORTED.includes(m))) {
       needed = info.allowedVerificationMethods.find((m) => SUPPORTED.includes(m));
-      note(`This request needs a ${needed === "SECURITY_KEY" ? "security key" : "passkey"}, and you have none yet. ` +
-        "First confirm it's you with a method you have; then create one.");
+      note(t(needed === "SECURITY_KEY"
+        ? "This request needs a security key, and you have none yet. First confirm it's you with a method you have; then create one."
+        : "This request needs a passkey, and you have none yet. First confirm it's you with a method you have; then create one."));
       return renderList(unlock, [info.defaultVerificationMethod, ...unlock].find((m) => unlock.includes(m)));
     }
     // The allowed methods this person can complete now (the worker knows what
@@ -509,8 +546,7 @@
     const usable = (info.usableVerificationMethods ?? info.allowedVerificationMethods)
       .filter((m) => SUPPORTED.includes(m));
     if (usable.length === 0) {
-      showFailure("This request needs a way of confirming it's you that isn't set up on your account yet, " +
-        "so it can't be completed here. Go back to the app to set one up or to choose another way.");
+      showFailure(t("This request needs a way of confirming it's you that isn't set up on your account yet, so it can't be completed here. Go back to the app to set one up or to choose another way."));
       return null;
     }
     const preferred = [info.defaultVerificationMethod, ...info.enrolledVerificationMethods, ...usable]
@@ -530,7 +566,7 @@
       input.value = m;
       input.checked = m === preferred;
       input.addEventListener("change", () => { if (input.checked) start(m); });
-      row.append(input, document.createTextNode(METHOD_NAMES[m] || m));
+      row.append(input, document.createTextNode(t(METHOD_NAMES[m] || m)));
       list.append(row);
     }
     $("methods").hidden = usable.length < 2;
@@ -539,18 +575,23 @@
 
   async function main() {
     if (!token) {
-      showFailure("This link is incomplete. Start again from the app.");
+      useLanguage(navigator.language);
+      showFailure(t("This link is incomplete. Start again from the app."));
       return;
     }
     try {
       info = await call("GET", "/action" + (embedder ? "?embedder=" + encodeURIComponent(embedder) : ""));
       embedderAllowed = info.embedderAllowed === true;
     } catch (e) {
-      showFailure(e.code === "expired_token" ? "This link has expired. Start again from the app." : e.message);
+      // No action to take the language from: the browser's.
+      useLanguage(navigator.language);
+      showFailure(e.code === "expired_token" ? t("This link has expired. Start again from the app.")
+        : humanMessage(e.code, e.retryAfter));
       return;
     }
+    useLanguage(info.locale);
     if (framed && !embedderAllowed) {
-      showFailure("This page cannot be shown inside another site. Open it from the app.");
+      showFailure(t("This page cannot be shown inside another site. Open it from the app."));
       return;
     }
     brand(info.branding || {});
@@ -567,8 +608,8 @@
     }
     if (info.state !== "CHALLENGE_REQUIRED") {
       showFailure(info.state === "CHALLENGE_FAILED"
-        ? "Too many wrong codes: this request was refused. Start again from the app."
-        : "There is nothing left to verify for this request. Go back to the app to continue.");
+        ? t("Too many wrong codes: this request was refused. Start again from the app.")
+        : t("There is nothing left to verify for this request. Go back to the app to continue."));
       return;
     }
     status("");
@@ -582,7 +623,7 @@
       ev.preventDefault();
       const phone = $("phone").value.replace(/[\s()-]/g, "");
       if (!/^\+[0-9]{8,15}$/.test(phone)) {
-        $("phone-error").textContent = "Enter your number with its country code, starting with +.";
+        $("phone-error").textContent = t("Enter your number with its country code, starting with +.");
         $("phone").focus();
         return;
       }
@@ -593,7 +634,7 @@
       ev.preventDefault();
       const email = $("email").value.trim();
       if (!/^[^@\s]+@[^@\s]+$/.test(email)) {
-        $("email-error").textContent = "Enter your email address.";
+        $("email-error").textContent = t("Enter your email address.");
         $("email").focus();
         return;
       }
@@ -605,7 +646,7 @@
       const code = $("code").value.trim();
       $("code-error").textContent = "";
       if (!/^[0-9]{6}$/.test(code)) {
-        $("code-error").textContent = "Enter the 6-digit code.";
+        $("code-error").textContent = t("Enter the 6-digit code.");
         $("code").focus();
         return;
       }
@@ -618,16 +659,18 @@
           // That proved the user; this passkey-only request still needs a passkey.
           $("code-form").hidden = true;
           $("methods").hidden = true;
-          note(`Thanks. Now create the ${needed === "SECURITY_KEY" ? "security key" : "passkey"} this request needs.`);
+          note(t(needed === "SECURITY_KEY" ? "Thanks. Now create the security key this request needs." : "Thanks. Now create the passkey this request needs."));
           start(needed);
         } else if (r.isVerified) {
           finish(r.accessToken, info);
         } else if (r.failureReason === "MAX_ATTEMPTS_EXCEEDED") {
-          showFailure("Too many wrong codes: this request was refused. Start again from the app.");
+          showFailure(t("Too many wrong codes: this request was refused. Start again from the app."));
         } else {
           const left = r.remainingAttempts;
-          $("code-error").textContent = "That code is not right." +
-            (left === 0 ? " One more wrong code will refuse this request." : left !== undefined ? ` ${left} attempts left.` : "");
+          $("code-error").textContent = t("That code is not right.") +
+            (left === 0 ? " " + t("One more wrong code will refuse this request.")
+              : left === 1 ? " " + t("One attempt left.")
+                : left !== undefined ? " " + t("{count} attempts left.", { count: left }) : "");
           $("code").select();
           $("code").focus();
         }

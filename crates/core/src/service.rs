@@ -19,8 +19,8 @@ pub mod users;
 
 pub use crate::policy::decide::{Decision, decide};
 pub use actions::{
-    Claim, ClaimError, cancel, claim, complete_challenge, get_action, note_verifier, query_actions,
-    sign_in, unclaim, update_state,
+    Claim, ClaimError, cancel, claim, complete_challenge, expire_hold, get_action, note_verifier,
+    query_actions, sign_in, unclaim, update_state,
 };
 pub use challenge_page::{ChallengeView, challenge_view};
 pub use codes::{

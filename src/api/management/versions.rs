@@ -177,13 +177,17 @@ async fn fetch(env: &Env, code: &str, version: i64) -> Result<Version, ApiError>
 pub(super) async fn get(env: &Env, code: &str, version: i64) -> Result<Response, ApiError> {
     let v = fetch(env, code, version).await?;
     let wire = |c: &Option<ActionConfiguration>| c.as_ref().map_or(Value::Null, |c| c.to_wire());
-    let mut body = Value::Object(v.meta.clone());
-    if let Some(o) = body.as_object_mut() {
-        o.insert("version".into(), json!(v.version));
-        o.insert("before".into(), wire(&v.before));
-        o.insert("after".into(), wire(&v.after));
-    }
-    json_response(200, &body)
+    json_response(
+        200,
+        &json!({
+            "version": v.version,
+            "at": v.at,
+            "actor": v.actor,
+            "change": v.change,
+            "before": wire(&v.before),
+            "after": wire(&v.after),
+        }),
+    )
 }
 
 #[derive(Deserialize, Default)]

@@ -40,6 +40,7 @@ impl UserObject {
                             service::ClaimError::NotApproved(_) => (403, "challenge_not_completed"),
                             service::ClaimError::AlreadyUsed => (403, "token_already_used"),
                             service::ClaimError::Mismatch => (403, "request_mismatch"),
+                            service::ClaimError::Expired => (403, "expired_token"),
                             _ => (404, "invalid_token"),
                         };
                         Err(ApiError::new(status, code, e.to_string()))
@@ -173,7 +174,13 @@ impl UserObject {
                 };
                 let actions: Vec<_> = service::query_actions(&store, &q)?
                     .iter()
-                    .map(ActionRecord::to_get_response)
+                    .map(|r| {
+                        let mut a = serde_json::to_value(r.to_get_response()).unwrap_or_default();
+                        if let (Some(held), Some(o)) = (r.held_view(), a.as_object_mut()) {
+                            o.insert("heldRequest".into(), held);
+                        }
+                        a
+                    })
                     .collect();
                 json_response(
                     200,
@@ -225,6 +232,20 @@ impl UserObject {
             self.counting_ready.set(true);
         }
         let now = now_ms();
+        // A request held back waits this long for the person to come back.
+        let pending = pending.map(|mut p| {
+            if !p.replay_on_approval {
+                let secs = settings::var_u64(
+                    &self.env,
+                    "HELD_REQUEST_TTL_SECONDS",
+                    settings::DEFAULT_HELD_REQUEST_TTL_SECONDS,
+                );
+                let ms = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+                let ms = ms.clamp(1000, crate::users::holds::MAX_TTL);
+                p.expires_at = Some(now.saturating_add(ms));
+            }
+            p
+        });
         let tracked = service::track(
             &store,
             TrackInput {

@@ -70,11 +70,14 @@ function chart(days, { id, label, series, max, unit = "" }) {
   return svg;
 }
 
-/** The action with the most tracks in the period (the first configured when none has any). */
+/** The configured action with the most tracks in the period (the first when none has any). */
 async function busiest(configs) {
-  const all = await api("GET", "/analytics").catch(() => ({ days: [] }));
+  const all = await api("GET", "/analytics");
+  const configured = new Set(configs.map((c) => c.actionCode));
   const sums = new Map();
-  for (const d of all.days) sums.set(d.actionCode, (sums.get(d.actionCode) || 0) + d.tracks);
+  for (const d of all.days) {
+    if (configured.has(d.actionCode)) sums.set(d.actionCode, (sums.get(d.actionCode) || 0) + d.tracks);
+  }
   const best = [...sums].sort((a, b) => b[1] - a[1])[0];
   return best ? best[0] : configs[0]?.actionCode;
 }

@@ -13,8 +13,18 @@ export function describe(c) {
     case "ENROLLED": return `authenticator added (${c.method}, ${c.userAuthenticatorId})`;
     case "NO_USABLE_METHOD": return "no usable method: the person could not complete the challenge";
     case "ABANDONED": return "cancelled by the person on the challenge page";
+    case "HELD_REQUEST_EXPIRED": return "the held request expired: nobody came back for it, and the app never received it";
     default: return "server API";
   }
+}
+
+/** What became of the request the edge proxy held back for an action. */
+function held(h) {
+  if (h.expiredAt) return `Held request: expired ${when(h.expiredAt)} without being released; the app never received it.`;
+  const what = `Held request ${h.method} ${h.path}: `;
+  if (h.releasedAt) return `${what}released to the app ${when(h.releasedAt)}.`;
+  if (h.waitsForReview) return `${what}waits for a reviewer's decision.`;
+  return `${what}waiting for the person to verify and come back, until ${when(h.expiresAt)}.`;
 }
 
 export async function usersPage(userId) {
@@ -43,8 +53,9 @@ export async function usersPage(userId) {
           c.by.type === "ACTION" ? `the user, during ${c.by.actionCode} (${c.by.idempotencyKey})` : "the app's server"]))
         : el("p", { class: "muted" }, "None recorded.")),
     el("section", { id: "user-actions" }, el("h2", {}, "Recent actions"),
-      o.actions.length ? o.actions.map((a) => el("div", {},
+      o.actions.length ? o.actions.map((a) => el("div", { class: "user-action" },
         el("p", {}, el("strong", {}, a.actionCode), ` ${a.state} · ${when(a.createdAt)}`),
+        a.heldRequest ? el("p", { class: "held" }, held(a.heldRequest)) : null,
         el("ol", { class: "history" }, a.history.map((h) => el("li", {},
           `${h.from ? h.from + " → " : ""}${h.to} · ${when(h.at)} · ${describe(h.cause)}`)))))
         : el("p", { class: "muted" }, "None."))];

@@ -269,6 +269,10 @@ pub enum Cause {
     /// The person cancelled the challenge on the challenge page
     /// (`CHALLENGE_REQUIRED → CHALLENGE_FAILED`).
     Abandoned,
+    /// The request the edge proxy held back was dropped unreleased: nobody
+    /// came back for it before it expired. The state does not change
+    /// (`from` = `to`); the app never received the request.
+    HeldRequestExpired,
     /// A reviewer's decision.
     Review {
         /// Who decided.
@@ -290,7 +294,8 @@ impl Cause {
             | Cause::TooManyAttempts
             | Cause::Enrolled { .. }
             | Cause::NoUsableMethod
-            | Cause::Abandoned => Actor::Challenge,
+            | Cause::Abandoned
+            | Cause::HeldRequestExpired => Actor::Challenge,
             Cause::Api | Cause::Track { .. } => Actor::Api,
             Cause::Vetoed { .. } => Actor::Veto,
         }
@@ -332,6 +337,12 @@ pub struct PendingRequest {
     /// `replayOnApproval`).
     #[serde(default)]
     pub replay_on_approval: bool,
+    /// Until when it waits for the person to pass the challenge and come
+    /// back (ms since the epoch); then it is dropped unreleased
+    /// ([`crate::service::expire_hold`]). `None`: no limit (it waits for
+    /// a reviewer, `replayOnApproval`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Millis>,
 }
 
 /// The SDK's `TrackResponse`.
@@ -471,6 +482,51 @@ impl ActionRecord {
         });
         self.updated_at = now;
         true
+    }
+
+    /// Drop the held-back request unreleased once it expired, saying so in
+    /// the audit trail (the state stays). `false`: nothing held, released,
+    /// or not expired at `now`.
+    pub fn expire_hold(&mut self, now: Millis) -> bool {
+        let due = self
+            .pending_request
+            .as_ref()
+            .and_then(|p| p.expires_at)
+            .is_some_and(|at| at <= now);
+        if !due || self.replayed_at.is_some() {
+            return false;
+        }
+        self.pending_request = None;
+        self.history.push(StateChange {
+            from: Some(self.state),
+            to: self.state,
+            at: now,
+            cause: Cause::HeldRequestExpired,
+        });
+        self.updated_at = now;
+        true
+    }
+
+    /// The held-back request as the portal shows it: what it was, until when
+    /// it waits, when it was released; `None` when nothing was held.
+    pub fn held_view(&self) -> Option<Value> {
+        let expired = self
+            .history
+            .iter()
+            .rev()
+            .find(|h| h.cause == Cause::HeldRequestExpired)
+            .map(|h| to_rfc3339(h.at));
+        match (&self.pending_request, expired) {
+            (Some(p), _) => Some(serde_json::json!({
+                "method": p.method,
+                "path": p.path_and_query,
+                "expiresAt": p.expires_at.map(to_rfc3339),
+                "releasedAt": self.replayed_at.map(to_rfc3339),
+                "waitsForReview": p.replay_on_approval,
+            })),
+            (None, Some(at)) => Some(serde_json::json!({ "expiredAt": at })),
+            (None, None) => None,
+        }
     }
 
     /// Move to `to` for `cause` at `now`, appending to the audit trail,

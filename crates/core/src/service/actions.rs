@@ -181,6 +181,9 @@ pub enum ClaimError {
     /// It was released before: a token releases one request, once.
     #[error("this token was already used")]
     AlreadyUsed,
+    /// Nobody came back for it in time: it is no longer held.
+    #[error("the held-back request expired")]
+    Expired,
     /// A retry that is not the tracked request.
     #[error("the request does not match the one that was challenged")]
     Mismatch,
@@ -214,6 +217,9 @@ pub fn claim<S: UserStore>(
     }
     if record.replayed_at.is_some() {
         return Err(ClaimError::AlreadyUsed);
+    }
+    if held.expires_at.is_some_and(|at| at <= now) {
+        return Err(ClaimError::Expired);
     }
     if let Claim::Retry {
         method,
@@ -267,6 +273,26 @@ pub fn cancel<S: UserStore>(
             .last()
             .is_some_and(|h| h.cause == Cause::Abandoned);
     Ok((record, cancelled))
+}
+
+/// Drop a held-back request that nobody came back for
+/// ([`ActionRecord::expire_hold`]): what the user object's alarm does for
+/// each hold whose time is up. `false` when there was nothing to drop.
+///
+/// # Errors
+/// [`CoreError::ActionNotFound`] or storage errors.
+pub fn expire_hold<S: UserStore>(
+    store: &S,
+    code: &str,
+    key: &str,
+    now: Millis,
+) -> Result<bool, CoreError> {
+    let mut record = get_action(store, code, key)?;
+    if !record.expire_hold(now) {
+        return Ok(false);
+    }
+    store.update_action(&record)?;
+    Ok(true)
 }
 
 /// Make a claimed request claimable again (the origin could not be reached).

@@ -60,6 +60,9 @@ pub struct ChallengeView {
     pub enrollment_unlocked: bool,
     /// The action's message (HTML-escaped values) in its locale, else English.
     pub message_html: Option<String>,
+    /// The action's locale as tracked (`de-DE`): the page's own words follow
+    /// it where the page is translated, as the message does.
+    pub locale: Option<String>,
     /// Where the page returns to.
     pub redirect_url: Option<String>,
     /// Wrong answers so far.
@@ -146,6 +149,7 @@ pub fn challenge_view<S: UserStore>(
         unlock_methods,
         enrollment_unlocked: record.enrollment_unlocked_by.is_some(),
         message_html,
+        locale: record.request.locale.clone(),
         redirect_url: record.request.redirect_url.clone(),
         failed_attempts: record.failed_attempts,
     })

@@ -1007,7 +1007,103 @@ mod held_requests {
             body: "eyJhbW91bnQiOjUwMDB9".into(),
             body_sha256: "abc".into(),
             replay_on_approval: false,
+            expires_at: None,
         }
+    }
+
+    #[test]
+    fn a_hold_nobody_came_back_for_expires_unreleased_and_says_so() {
+        let store = MemoryUserStore::new();
+        let cfg = config("CHALLENGE");
+        let list = allowlist();
+        let mut i = input(keyed("k"), Some(&cfg), &list, NOW);
+        i.pending = Some(PendingRequest {
+            expires_at: Some(NOW + 1000),
+            ..held()
+        });
+        track(&store, i).unwrap();
+        let passed = Cause::Challenge {
+            method: VerificationMethod::EmailOtp,
+        };
+        update_state(
+            &store,
+            "withdraw-funds",
+            "k",
+            ActionState::ChallengeSucceeded,
+            passed,
+            NOW + 10,
+        )
+        .unwrap();
+        // Not yet: nothing to drop, and it can still be released.
+        assert!(!expire_hold(&store, "withdraw-funds", "k", NOW + 999).unwrap());
+        // Time is up: the retry is refused, even before the sweep.
+        assert_eq!(
+            claim(&store, "withdraw-funds", "k", retry(), NOW + 1000).unwrap_err(),
+            ClaimError::Expired
+        );
+        assert!(expire_hold(&store, "withdraw-funds", "k", NOW + 1000).unwrap());
+        let r = get_action(&store, "withdraw-funds", "k").unwrap();
+        assert_eq!(r.pending_request, None, "the request's body is not kept");
+        assert_eq!(r.state, ActionState::ChallengeSucceeded, "the state stays");
+        let last = r.history.last().unwrap();
+        assert_eq!(
+            (last.from, last.to, &last.cause),
+            (
+                Some(ActionState::ChallengeSucceeded),
+                ActionState::ChallengeSucceeded,
+                &Cause::HeldRequestExpired
+            )
+        );
+        assert_eq!(
+            r.held_view().unwrap()["expiredAt"],
+            crate::time::to_rfc3339(NOW + 1000)
+        );
+        // Once only; and a claim now finds nothing.
+        assert!(!expire_hold(&store, "withdraw-funds", "k", NOW + 5000).unwrap());
+        assert_eq!(
+            claim(&store, "withdraw-funds", "k", retry(), NOW + 5000).unwrap_err(),
+            ClaimError::NothingHeld
+        );
+    }
+
+    #[test]
+    fn a_released_hold_never_expires() {
+        let store = MemoryUserStore::new();
+        let cfg = config("ALLOW");
+        let list = allowlist();
+        let mut i = input(keyed("k"), Some(&cfg), &list, NOW);
+        i.pending = Some(PendingRequest {
+            expires_at: Some(NOW + 1000),
+            ..held()
+        });
+        track(&store, i).unwrap();
+        // An ALLOW holds nothing (forwarded at once), so nothing expires.
+        assert!(!expire_hold(&store, "withdraw-funds", "k", NOW + 2000).unwrap());
+        let cfg = config("REVIEW");
+        let mut i = input(keyed("r"), Some(&cfg), &list, NOW);
+        i.pending = Some(PendingRequest {
+            expires_at: Some(NOW + 1000),
+            ..held()
+        });
+        track(&store, i).unwrap();
+        let review = Cause::Review {
+            reviewer: "r".into(),
+            note: None,
+        };
+        update_state(
+            &store,
+            "withdraw-funds",
+            "r",
+            ActionState::ReviewSucceeded,
+            review,
+            NOW + 5,
+        )
+        .unwrap();
+        claim(&store, "withdraw-funds", "r", retry(), NOW + 6).unwrap();
+        assert!(!expire_hold(&store, "withdraw-funds", "r", NOW + 2000).unwrap());
+        let r = get_action(&store, "withdraw-funds", "r").unwrap();
+        assert!(r.pending_request.is_some());
+        assert!(r.held_view().unwrap()["releasedAt"].is_string());
     }
 
     #[test]
