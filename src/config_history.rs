@@ -230,9 +230,13 @@ impl ConfigHistory {
                     ],
                 )?;
                 let version = rows.first().map_or(0, |r| r.version as i64);
+                // The newest KEPT of this action code stay (numbers are shared
+                // by all codes, so they are counted, not subtracted).
                 self.run(
-                    "DELETE FROM versions WHERE action_code = ? AND version <= ? - ?",
-                    vec![action_code.into(), version.into(), KEPT.into()],
+                    "DELETE FROM versions WHERE action_code = ?1 AND version < (
+                       SELECT MIN(version) FROM (SELECT version FROM versions WHERE action_code = ?1
+                                                 ORDER BY version DESC LIMIT ?2))",
+                    vec![action_code.into(), KEPT.into()],
                 )?;
                 json_response(200, &json!({ "version": version }))
             }

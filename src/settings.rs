@@ -37,8 +37,7 @@ use crate::http::ApiError;
 pub const DEFAULT_TOKEN_TTL_SECONDS: u64 = 600;
 /// How long a request the edge proxy holds back waits for the person to
 /// pass the challenge and come back (`HELD_REQUEST_TTL_SECONDS`); then it
-/// is dropped unreleased. Requests that wait for a reviewer
-/// (`replayOnApproval`) have no limit.
+/// is dropped unreleased. Not while a reviewer has the action.
 pub const DEFAULT_HELD_REQUEST_TTL_SECONDS: u64 = 1800;
 /// Default `CONFIG_CACHE_TTL_SECONDS`.
 pub const DEFAULT_CONFIG_CACHE_TTL_SECONDS: u64 = 10;

@@ -69,8 +69,13 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
     };
     allow(&req, methods)?;
     crate::api::admin::authorize(&req, env).await?;
-    let actor = versions::actor(&req)?;
     let method = req.method();
+    // Reads record nothing: a bad name refuses only a write.
+    let actor = if method == Get {
+        versions::reader()
+    } else {
+        versions::actor(&req)?
+    };
     match (rest, method) {
         (["action-configurations"], _) => list_configs(env).await,
         (["action-configurations", code], m) => {

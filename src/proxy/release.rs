@@ -34,6 +34,7 @@ pub(super) fn claim_refusal(status: u16, body: &Value) -> ApiError {
             "challenge_not_completed",
             "token_already_used",
             "request_mismatch",
+            "expired_token",
         ],
         "invalid_token",
     )

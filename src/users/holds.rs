@@ -20,7 +20,8 @@ const WINDOW: Millis = MAX_TTL + DAY;
 /// For the alarm's `SELECT` of the next time anything is due (one `?`:
 /// the oldest creation time to look at): when the next hold expires.
 pub const NEXT_EXPIRY: &str = "SELECT MIN(json_extract(data, '$.pendingRequest.expiresAt')) AS at
-     FROM actions WHERE created_at >= ? AND json_extract(data, '$.replayedAt') IS NULL";
+     FROM actions WHERE created_at >= ? AND state NOT IN ('REVIEW_REQUIRED', 'REVIEW_SUCCEEDED')
+       AND json_extract(data, '$.replayedAt') IS NULL";
 
 /// The oldest creation time [`NEXT_EXPIRY`] looks at, at `now`.
 pub fn window_start(now: Millis) -> Millis {
@@ -42,7 +43,8 @@ pub fn sweep(state: &State, now: Millis) -> Result<usize, String> {
         .sql()
         .exec(
             "SELECT action_code, idempotency_key FROM actions
-             WHERE created_at >= ? AND json_extract(data, '$.pendingRequest.expiresAt') <= ?
+             WHERE created_at >= ? AND state NOT IN ('REVIEW_REQUIRED', 'REVIEW_SUCCEEDED')
+               AND json_extract(data, '$.pendingRequest.expiresAt') <= ?
                AND json_extract(data, '$.replayedAt') IS NULL",
             vec![window_start(now).into(), now.into()],
         )
@@ -61,11 +63,14 @@ pub fn sweep(state: &State, now: Millis) -> Result<usize, String> {
     );
     let mut dropped = 0;
     for d in due {
+        // One that cannot be dropped now is logged, and the rest go on.
         match actiongate_core::service::expire_hold(&store, &d.action_code, &d.idempotency_key, now)
         {
             Ok(true) => dropped += 1,
             Ok(false) => {}
-            Err(e) => return Err(e.to_string()),
+            Err(e) => {
+                worker::console_error!("held request {}/{}: {e}", d.action_code, d.idempotency_key)
+            }
         }
     }
     Ok(dropped)

@@ -189,7 +189,9 @@ pub async fn deliver(state: &State, env: &Env) {
         .ok()
         .and_then(|rows| rows.first().and_then(|r| r.next_at));
     if let Some(at) = next {
-        let delay = (at as i64).saturating_sub(now_ms()).max(0);
+        // Whatever is due still failed just now: not again at once (a hold
+        // that cannot be dropped must not spin the alarm).
+        let delay = (at as i64).saturating_sub(now_ms()).max(1000);
         if let Err(e) = state.storage().set_alarm(delay).await {
             worker::console_error!("could not schedule outbox delivery: {e}");
         }

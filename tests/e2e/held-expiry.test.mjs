@@ -97,6 +97,7 @@ test("verified, never resumed: the held withdrawal expires, is shown so, and nev
   // Coming back now releases nothing.
   const late = await call("POST", "/api/withdraw", { cookie: session(user), body, headers: { "X-ActionGate-Token": token } });
   assert.equal(late.status, 403, JSON.stringify(late.body));
+  assert.equal(late.body.errorCode, "expired_token");
   assert.deepEqual(await executed(user), [], "the bank never ran it");
 });
 

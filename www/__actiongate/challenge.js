@@ -608,7 +608,7 @@
     }
     if (info.state !== "CHALLENGE_REQUIRED") {
       showFailure(info.state === "CHALLENGE_FAILED"
-        ? t("Too many wrong codes: this request was refused. Start again from the app.")
+        ? t("This request was cancelled or could not be verified, so nothing was done. Start again from the app.")
         : t("There is nothing left to verify for this request. Go back to the app to continue."));
       return;
     }

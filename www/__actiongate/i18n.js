@@ -33,6 +33,7 @@ window.ACTIONGATE_I18N = {
       "This link is incomplete. Start again from the app.": "Dieser Link ist unvollständig. Bitte beginnen Sie erneut in der App.",
       "This link has expired. Start again from the app.": "Dieser Link ist abgelaufen. Bitte beginnen Sie erneut in der App.",
       "This page cannot be shown inside another site. Open it from the app.": "Diese Seite kann nicht innerhalb einer anderen Website angezeigt werden. Bitte öffnen Sie sie über die App.",
+      "This request was cancelled or could not be verified, so nothing was done. Start again from the app.": "Dieser Vorgang wurde abgebrochen oder konnte nicht bestätigt werden. Es wurde nichts ausgeführt. Bitte beginnen Sie erneut in der App.",
       "Too many wrong codes: this request was refused. Start again from the app.": "Zu viele falsche Codes: Dieser Vorgang wurde abgelehnt. Bitte beginnen Sie erneut in der App.",
       "There is nothing left to verify for this request. Go back to the app to continue.": "Für diesen Vorgang ist keine weitere Bestätigung nötig. Bitte kehren Sie zur App zurück, um fortzufahren.",
       "Enter your number with its country code, starting with +.": "Bitte geben Sie Ihre Nummer mit Ländervorwahl ein, beginnend mit +.",

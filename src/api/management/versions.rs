@@ -6,8 +6,8 @@
 //! the same way).
 
 use actiongate_core::CoreError;
-use actiongate_core::policy::config::ActionConfiguration;
-use actiongate_core::policy::rules::{referenced_lists, validate_rule};
+use actiongate_core::policy::config::{ActionConfiguration, ActionConfigurationInput};
+use actiongate_core::policy::rules::{MAX_RULES, referenced_lists, validate_rule};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use worker::{Env, Request, Response};
@@ -20,6 +20,14 @@ use crate::http::{ApiError, json_response, read_json_body};
 /// Header in which a caller names who makes a change.
 pub const ACTOR_HEADER: &str = "X-ActionGate-Actor";
 const MAX_ACTOR_LEN: usize = 200;
+
+/// The actor of a request that changes nothing.
+pub fn reader() -> Actor {
+    Actor {
+        name: None,
+        via: "API".to_owned(),
+    }
+}
 
 /// Who is making this request's changes.
 ///
@@ -235,6 +243,15 @@ pub(super) async fn restore(
         c
     });
     if let Some(c) = &restored {
+        // Checked as a write of today would be: the fields, the rule count,
+        // each rule against today's value lists.
+        let input = serde_json::to_vec(&c.input).map_err(ApiError::internal)?;
+        ActionConfigurationInput::parse(&input)?;
+        if c.rules.len() > MAX_RULES {
+            return Err(ApiError::bad_request(format!(
+                "rules: an action configuration holds at most {MAX_RULES} rules"
+            )));
+        }
         let types = config_store::list_types(env, referenced_lists(&c.rules)).await?;
         let problems: Vec<String> = c
             .rules

@@ -232,18 +232,16 @@ impl UserObject {
             self.counting_ready.set(true);
         }
         let now = now_ms();
-        // A request held back waits this long for the person to come back.
+        // A request held back waits this long for the person to pass the
+        // challenge and come back (not while a reviewer has it).
         let pending = pending.map(|mut p| {
-            if !p.replay_on_approval {
-                let secs = settings::var_u64(
-                    &self.env,
-                    "HELD_REQUEST_TTL_SECONDS",
-                    settings::DEFAULT_HELD_REQUEST_TTL_SECONDS,
-                );
-                let ms = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-                let ms = ms.clamp(1000, crate::users::holds::MAX_TTL);
-                p.expires_at = Some(now.saturating_add(ms));
-            }
+            let secs = settings::var_u64(
+                &self.env,
+                "HELD_REQUEST_TTL_SECONDS",
+                settings::DEFAULT_HELD_REQUEST_TTL_SECONDS,
+            );
+            let ms = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+            p.expires_at = Some(now.saturating_add(ms.clamp(1000, crate::users::holds::MAX_TTL)));
             p
         });
         let tracked = service::track(

@@ -60,10 +60,12 @@ export async function versionsSection(code, changed) {
         changed({ nodes: [done] });
       } catch (e) { say(status, e); }
     };
+    const later = page.versions[0] && page.versions[0].version !== v.version
+      ? " Every change made after it is undone too." : "";
     restore.addEventListener("click", () => put(restore, "AFTER",
-      `Make the configuration what version ${v.version} left?`, `Restored the configuration as version ${v.version} left it.`));
+      `Make the configuration what version ${v.version} left?${later}`, `Restored the configuration as version ${v.version} left it.`));
     undo.addEventListener("click", () => put(undo, "BEFORE",
-      `Make the configuration what it was before version ${v.version}?`, `Undid version ${v.version}.`));
+      `Make the configuration what it was before version ${v.version}?${later}`, `Undid version ${v.version}.`));
     detail.replaceChildren(el("div", { class: "card-inner", id: "version-diff" },
       el("h3", {}, `Version ${v.version}: ${v.change}`),
       el("p", { class: "muted" }, `${when(v.at)} · ${who(v.actor)}`),

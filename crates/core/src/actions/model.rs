@@ -339,8 +339,8 @@ pub struct PendingRequest {
     pub replay_on_approval: bool,
     /// Until when it waits for the person to pass the challenge and come
     /// back (ms since the epoch); then it is dropped unreleased
-    /// ([`crate::service::expire_hold`]). `None`: no limit (it waits for
-    /// a reviewer, `replayOnApproval`).
+    /// ([`crate::service::expire_hold`]), unless a reviewer has the action
+    /// ([`ActionRecord::hold_expired`]). `None`: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Millis>,
 }
@@ -488,12 +488,7 @@ impl ActionRecord {
     /// the audit trail (the state stays). `false`: nothing held, released,
     /// or not expired at `now`.
     pub fn expire_hold(&mut self, now: Millis) -> bool {
-        let due = self
-            .pending_request
-            .as_ref()
-            .and_then(|p| p.expires_at)
-            .is_some_and(|at| at <= now);
-        if !due || self.replayed_at.is_some() {
+        if !self.hold_expired(now) {
             return false;
         }
         self.pending_request = None;
@@ -505,6 +500,33 @@ impl ActionRecord {
         });
         self.updated_at = now;
         true
+    }
+
+    /// Whether the held-back request's time is up at `now`: it is still held,
+    /// not released, past its `expiresAt`, and waits for the person, not for
+    /// a reviewer (in review, and once approved by one, it waits for the
+    /// decision and its replay).
+    pub fn hold_expired(&self, now: Millis) -> bool {
+        let due = self
+            .pending_request
+            .as_ref()
+            .and_then(|p| p.expires_at)
+            .is_some_and(|at| at <= now);
+        due && self.replayed_at.is_none()
+            && !matches!(
+                self.state,
+                ActionState::ReviewRequired | ActionState::ReviewSucceeded
+            )
+    }
+
+    /// Whether the held-back request was dropped unreleased (its history
+    /// says [`Cause::HeldRequestExpired`]).
+    pub fn hold_was_dropped(&self) -> bool {
+        self.pending_request.is_none()
+            && self
+                .history
+                .iter()
+                .any(|h| h.cause == Cause::HeldRequestExpired)
     }
 
     /// The held-back request as the portal shows it: what it was, until when

@@ -209,6 +209,9 @@ pub fn claim<S: UserStore>(
         .get_action(code, key)
         .map_err(ClaimError::Storage)?
         .ok_or(ClaimError::NothingHeld)?;
+    if record.hold_was_dropped() {
+        return Err(ClaimError::Expired);
+    }
     let Some(held) = &record.pending_request else {
         return Err(ClaimError::NothingHeld);
     };
@@ -218,7 +221,7 @@ pub fn claim<S: UserStore>(
     if record.replayed_at.is_some() {
         return Err(ClaimError::AlreadyUsed);
     }
-    if held.expires_at.is_some_and(|at| at <= now) {
+    if record.hold_expired(now) {
         return Err(ClaimError::Expired);
     }
     if let Claim::Retry {

@@ -1058,11 +1058,11 @@ mod held_requests {
             r.held_view().unwrap()["expiredAt"],
             crate::time::to_rfc3339(NOW + 1000)
         );
-        // Once only; and a claim now finds nothing.
+        // Once only; and a claim now is told it expired.
         assert!(!expire_hold(&store, "withdraw-funds", "k", NOW + 5000).unwrap());
         assert_eq!(
             claim(&store, "withdraw-funds", "k", retry(), NOW + 5000).unwrap_err(),
-            ClaimError::NothingHeld
+            ClaimError::Expired
         );
     }
 
