@@ -43,7 +43,10 @@ pub struct Actor {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum HistoryCommand {
-    /// A change about to be written; answers `{version}`.
+    /// A change about to be written; answers `{version}`. Refused (409)
+    /// when the action's last recorded configuration is not the one the
+    /// change was made to: `expect` is its `updatedAt` (None: there was
+    /// none), so of two writers that read the same version, one is told.
     Record {
         action_code: String,
         at: i64,
@@ -51,7 +54,12 @@ pub enum HistoryCommand {
         change: String,
         before: Option<ActionConfiguration>,
         after: Option<ActionConfiguration>,
+        #[serde(default)]
+        expect: Option<i64>,
     },
+    /// The action's configuration as last recorded: `{found, after}`
+    /// (`found` false: nothing recorded yet).
+    Latest { action_code: String },
     /// The write of a recorded change failed: forget it.
     Discard { version: i64 },
     /// A page of an action's versions, newest first, older than `before`.
@@ -115,6 +123,8 @@ pub async fn ask<T: serde::de::DeserializeOwned>(
             .to_owned();
         return Err(if r.status_code() == 404 {
             ApiError::new(404, "version_not_found", said)
+        } else if r.status_code() == 409 {
+            ApiError::new(409, "configuration_changed", said)
         } else {
             ApiError::unavailable(format!("configuration history: {said}"))
         });
@@ -211,7 +221,37 @@ impl ConfigHistory {
                 change,
                 before,
                 after,
+                expect,
             } => {
+                #[derive(Deserialize)]
+                struct Last {
+                    version: f64,
+                    updated: Option<f64>,
+                }
+                crate::http::create_tables_once(&self.state, &self.ready, SCHEMA)?;
+                let last: Vec<Last> = self
+                    .state
+                    .storage()
+                    .sql()
+                    .exec(
+                        "SELECT version, json_extract(after, '$.updatedAt') AS updated FROM versions
+                         WHERE action_code = ? ORDER BY version DESC LIMIT 1",
+                        vec![action_code.clone().into()],
+                    )
+                    .and_then(|c| c.to_array())
+                    .map_err(ApiError::unavailable)?;
+                if let Some(l) = last.first()
+                    && l.updated.map(|u| u as i64) != expect
+                {
+                    return Err(ApiError::new(
+                        409,
+                        "configuration_changed",
+                        format!(
+                            "This configuration changed since it was read (version {}). Read it again and repeat the change.",
+                            l.version as i64
+                        ),
+                    ));
+                }
                 let opt = |c: &Option<ActionConfiguration>| {
                     c.as_ref().map(json_text).transpose().map(|t| match t {
                         Some(t) => SqlStorageValue::from(t),
@@ -239,6 +279,19 @@ impl ConfigHistory {
                     vec![action_code.into(), KEPT.into()],
                 )?;
                 json_response(200, &json!({ "version": version }))
+            }
+            HistoryCommand::Latest { action_code } => {
+                let rows = self.rows(
+                    "SELECT version, at, actor, change, NULL AS before, after FROM versions
+                     WHERE action_code = ? ORDER BY version DESC LIMIT 1",
+                    vec![action_code.into()],
+                )?;
+                let after: Value = rows
+                    .first()
+                    .and_then(|r| r.after.as_deref())
+                    .and_then(|t| serde_json::from_str(t).ok())
+                    .unwrap_or(Value::Null);
+                json_response(200, &json!({ "found": !rows.is_empty(), "after": after }))
             }
             HistoryCommand::Discard { version } => {
                 self.run(

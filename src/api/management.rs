@@ -239,6 +239,13 @@ fn list_not_found(alias: &str) -> ApiError {
     )
 }
 
+/// The configuration a change is made to ([`versions::current`]).
+async fn changed_config(env: &Env, code: &str) -> Result<ActionConfiguration, ApiError> {
+    versions::current(env, code)
+        .await?
+        .ok_or_else(|| not_configured(code))
+}
+
 async fn existing_config(env: &Env, code: &str) -> Result<ActionConfiguration, ApiError> {
     config_store::read(env, code)
         .await?
@@ -253,7 +260,7 @@ async fn put_config(
 ) -> Result<Response, ApiError> {
     let body = read_json_body(req).await?;
     let input = ActionConfigurationInput::parse(&body)?;
-    let existing = config_store::read(env, code).await?;
+    let existing = versions::current(env, code).await?;
     let now = now_ms();
     let config = ActionConfiguration {
         action_code: code.to_owned(),
@@ -289,7 +296,7 @@ async fn put_config(
 }
 
 async fn delete_config(env: &Env, actor: &Actor, code: &str) -> Result<Response, ApiError> {
-    let existing = existing_config(env, code).await?;
+    let existing = changed_config(env, code).await?;
     let version = commit(
         env,
         actor,
@@ -325,7 +332,7 @@ async fn put_rule(
 ) -> Result<Response, ApiError> {
     let body = read_json_body(req).await?;
     let input = RuleInput::parse(&body)?;
-    let before = existing_config(env, code).await?;
+    let before = changed_config(env, code).await?;
     let mut config = before.clone();
     let rule = Rule {
         rule_id: rule_id.to_owned(),
@@ -367,7 +374,7 @@ async fn delete_rule(
     code: &str,
     rule_id: &str,
 ) -> Result<Response, ApiError> {
-    let before = existing_config(env, code).await?;
+    let before = changed_config(env, code).await?;
     let mut config = before.clone();
     config.rules.retain(|r| r.rule_id != rule_id);
     if config.rules.len() == before.rules.len() {
@@ -535,7 +542,7 @@ async fn apply_document(req: &mut Request, env: &Env, actor: &Actor) -> Result<R
     }
     let now = now_ms();
     for (code, (input, rules)) in &doc.action_configurations {
-        let existing = config_store::read(env, code).await?;
+        let existing = versions::current(env, code).await?;
         let config = ActionConfiguration {
             action_code: code.clone(),
             input: input.clone(),

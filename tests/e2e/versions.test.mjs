@@ -84,6 +84,25 @@ test("every change is a version: who, when, what, before and after; restore and 
   assert.match(r.body.versions[0].change, /as it was before version/);
 });
 
+test("concurrent writes lose nothing: every rule whose write succeeded is in the configuration, the others were told 409", async () => {
+  const code = `hist-${uid("c").slice(-8)}`;
+  await mgmt("PUT", `/action-configurations/${code}`, { body: { defaultUserActionResult: "ALLOW" } });
+  const ids = ["r1", "r2", "r3", "r4", "r5", "r6"];
+  const answers = await Promise.all(ids.map((id, i) =>
+    mgmt("PUT", `/action-configurations/${code}/rules/${id}`, { body: { ...RULE, name: id, priority: i } })));
+  const kept = (await mgmt("GET", `/action-configurations/${code}`)).body.rules.map((r) => r.ruleId).sort();
+  const succeeded = ids.filter((_, i) => answers[i].status === 201).sort();
+  for (const [i, a] of answers.entries()) {
+    assert.ok(a.status === 201 || a.status === 409, `${ids[i]}: ${a.status} ${JSON.stringify(a.body)}`);
+    if (a.status === 409) assertError(a, 409, "configuration_changed");
+  }
+  assert.deepEqual(kept, succeeded, "no write that succeeded was lost");
+  assert.ok(succeeded.length >= 1);
+  // The history has exactly the writes that succeeded.
+  const versions = (await mgmt("GET", `/action-configurations/${code}/versions`)).body.versions;
+  assert.equal(versions.filter((v) => v.change.startsWith("added rule")).length, succeeded.length);
+});
+
 test("versions: unknown and malformed numbers, other actions' versions, bad bodies and names are refused", async () => {
   const code = `hist-${uid("c").slice(-8)}`;
   const other = `hist-${uid("o").slice(-8)}`;

@@ -101,6 +101,7 @@ window.ACTIONGATE_I18N = {
       "challenge_required": "Bitte bestätigen Sie, dass Sie es sind, um fortzufahren.",
       "challenge_vetoed": "Dieser Vorgang wurde nach Ihrer Bestätigung von der App gestoppt. Bitte kehren Sie zur App zurück.",
       "code_recently_sent": "Wir haben Ihnen gerade einen Code gesendet. Bitte warten Sie einen Moment, bevor Sie einen neuen anfordern.",
+      "configuration_changed": "Dieser Vorgang kann gerade nicht geprüft werden. Bitte versuchen Sie es später erneut.",
       "configuration_unavailable": "Dieser Vorgang kann gerade nicht geprüft werden. Bitte versuchen Sie es in ein paar Minuten erneut.",
       "credential_exists": "Dieser Passkey oder Sicherheitsschlüssel ist bereits in Ihrem Konto hinterlegt. Bitte melden Sie sich stattdessen damit an.",
       "cross_site_request": "Diese Seite wurde von einer Quelle aus geöffnet, der wir nicht vertrauen. Bitte beginnen Sie erneut in der App.",

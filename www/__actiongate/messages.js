@@ -13,6 +13,7 @@ window.ACTIONGATE_MESSAGES = {
   "challenge_required": "Please confirm it's you to continue.",
   "challenge_vetoed": "This request was stopped by the app after you verified. Go back to the app.",
   "code_recently_sent": "We've just sent you a code. Wait a moment before asking for another.",
+  "configuration_changed": "This request can't be checked right now. Try again later.",
   "configuration_unavailable": "This request can't be checked right now. Try again in a few minutes.",
   "credential_exists": "That passkey or security key is already on your account. Use it to sign in instead.",
   "cross_site_request": "This page was opened from somewhere we don't trust. Start again from the app.",

@@ -86,6 +86,7 @@ pub async fn commit(
             change,
             before: before.cloned(),
             after: after.cloned(),
+            expect: before.map(|c| c.updated_at),
         },
     )
     .await?;
@@ -114,6 +115,32 @@ pub async fn commit(
         return Err(e);
     }
     Ok(recorded.version)
+}
+
+/// The configuration of `code` a change is made to: the one last recorded
+/// in the history (which KV, eventually consistent, may not show yet in
+/// this place), else KV's.
+///
+/// # Errors
+/// 503 when neither can be read.
+pub async fn current(env: &Env, code: &str) -> Result<Option<ActionConfiguration>, ApiError> {
+    #[derive(Deserialize)]
+    struct Latest {
+        found: bool,
+        after: Option<ActionConfiguration>,
+    }
+    let latest: Latest = config_history::ask(
+        env,
+        &HistoryCommand::Latest {
+            action_code: code.to_owned(),
+        },
+    )
+    .await?;
+    if latest.found {
+        Ok(latest.after)
+    } else {
+        config_store::read(env, code).await
+    }
 }
 
 /// `GET .../versions?before=&limit=`: newest first.
@@ -233,7 +260,7 @@ pub(super) async fn restore(
     } else {
         v.after
     };
-    let current = config_store::read(env, code).await?;
+    let current = current(env, code).await?;
     let now = now_ms();
     let restored = target.map(|mut c| {
         c.created_at = current.as_ref().map_or(c.created_at, |e| e.created_at);
