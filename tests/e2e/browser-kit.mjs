@@ -27,12 +27,7 @@ export async function startBrowserDemo() {
   doc.proxy.originUrl = bank.url;
   const r = await mgmt("PUT", "/configuration", { body: doc });
   assert.equal(r.status, 200, JSON.stringify(r.body));
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    // playwright-core gives each launch a fresh, empty profile directory.
-  });
+  const browser = await launchChromium();
   return {
     browser,
     bank,
@@ -42,6 +37,27 @@ export async function startBrowserDemo() {
       await new Promise((r) => webhooks.close(r));
     },
   };
+}
+
+/**
+ * Debian's Chromium, headless. A launch that dies at once (Chromium has
+ * crashed with SIGSEGV at start-up on this machine, before any page) is
+ * tried again, twice at most; a browser that started is never retried.
+ */
+export async function launchChromium() {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await chromium.launch({
+        executablePath: "/usr/bin/chromium",
+        args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+          "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        // playwright-core gives each launch a fresh, empty profile directory.
+      });
+    } catch (e) {
+      if (attempt >= 3 || !/has been closed|SIGSEGV/.test(String(e.message))) throw e;
+      console.error(`chromium did not start (attempt ${attempt}): trying again`);
+    }
+  }
 }
 
 /**
