@@ -56,6 +56,8 @@ pub struct UserObject {
     alarm_at: Cell<Option<i64>>,
     /// Whether webhooks and analytics are on, read once.
     sinks: Cell<Option<(bool, Option<i64>)>>,
+    /// How long a held request waits (ms), read once.
+    hold_ttl: Cell<Option<i64>>,
     /// What tracks read of the user, kept while the object is awake.
     snapshot: SnapshotCache,
     /// Whether the alarm handler is running: it sets the alarm itself, so
@@ -75,6 +77,7 @@ impl DurableObject for UserObject {
             alarm_at: Cell::new(None),
             in_alarm: Cell::new(false),
             sinks: Cell::new(None),
+            hold_ttl: Cell::new(None),
             snapshot: SnapshotCache::new(),
         }
     }

@@ -235,13 +235,19 @@ impl UserObject {
         // A request held back waits this long for the person to pass the
         // challenge and come back (not while a reviewer has it).
         let pending = pending.map(|mut p| {
-            let secs = settings::var_u64(
-                &self.env,
-                "HELD_REQUEST_TTL_SECONDS",
-                settings::DEFAULT_HELD_REQUEST_TTL_SECONDS,
-            );
-            let ms = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-            p.expires_at = Some(now.saturating_add(ms.clamp(1000, crate::users::holds::MAX_TTL)));
+            // Variables do not change while an isolate lives: read once.
+            let ttl = self.hold_ttl.get().unwrap_or_else(|| {
+                let secs = settings::var_u64(
+                    &self.env,
+                    "HELD_REQUEST_TTL_SECONDS",
+                    settings::DEFAULT_HELD_REQUEST_TTL_SECONDS,
+                );
+                let ms = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+                let ms = ms.clamp(1000, crate::users::holds::MAX_TTL);
+                self.hold_ttl.set(Some(ms));
+                ms
+            });
+            p.expires_at = Some(now.saturating_add(ttl));
             p
         });
         let tracked = service::track(
