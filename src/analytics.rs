@@ -196,14 +196,12 @@ impl DurableObject for AnalyticsShard {
 
 impl AnalyticsShard {
     fn exec(&self, q: &str, b: Vec<SqlStorageValue>) -> std::result::Result<usize, ApiError> {
-        let cursor = self
-            .state
-            .storage()
-            .sql()
-            .exec(q, b)
-            .map_err(ApiError::unavailable)?;
-        let _ = cursor.raw().count();
-        Ok(cursor.rows_written())
+        crate::objects::Tables {
+            state: &self.state,
+            ready: &self.schema_ready,
+            schema: SCHEMA,
+        }
+        .run(q, b)
     }
 
     fn handle(&self, cmd: ShardCommand) -> std::result::Result<Response, ApiError> {

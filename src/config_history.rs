@@ -192,24 +192,20 @@ fn json_text<T: Serialize>(v: &T) -> std::result::Result<String, ApiError> {
 }
 
 impl ConfigHistory {
+    fn tables(&self) -> crate::objects::Tables<'_> {
+        crate::objects::Tables {
+            state: &self.state,
+            ready: &self.ready,
+            schema: SCHEMA,
+        }
+    }
+
     fn rows(&self, q: &str, b: Vec<SqlStorageValue>) -> std::result::Result<Vec<Row>, ApiError> {
-        crate::http::create_tables_once(&self.state, &self.ready, SCHEMA)?;
-        let sql = self.state.storage().sql();
-        sql.exec(q, b)
-            .and_then(|c| c.to_array())
-            .map_err(ApiError::unavailable)
+        self.tables().rows(q, b)
     }
 
     fn run(&self, q: &str, b: Vec<SqlStorageValue>) -> std::result::Result<(), ApiError> {
-        crate::http::create_tables_once(&self.state, &self.ready, SCHEMA)?;
-        let cursor = self
-            .state
-            .storage()
-            .sql()
-            .exec(q, b)
-            .map_err(ApiError::unavailable)?;
-        let _ = cursor.raw().count();
-        Ok(())
+        self.tables().run(q, b).map(|_| ())
     }
 
     fn handle(&self, cmd: HistoryCommand) -> std::result::Result<Response, ApiError> {
@@ -228,18 +224,11 @@ impl ConfigHistory {
                     version: f64,
                     updated: Option<f64>,
                 }
-                crate::http::create_tables_once(&self.state, &self.ready, SCHEMA)?;
-                let last: Vec<Last> = self
-                    .state
-                    .storage()
-                    .sql()
-                    .exec(
-                        "SELECT version, json_extract(after, '$.updatedAt') AS updated FROM versions
-                         WHERE action_code = ? ORDER BY version DESC LIMIT 1",
-                        vec![action_code.clone().into()],
-                    )
-                    .and_then(|c| c.to_array())
-                    .map_err(ApiError::unavailable)?;
+                let last: Vec<Last> = self.tables().rows(
+                    "SELECT version, json_extract(after, '$.updatedAt') AS updated FROM versions
+                     WHERE action_code = ? ORDER BY version DESC LIMIT 1",
+                    vec![action_code.clone().into()],
+                )?;
                 if let Some(l) = last.first()
                     && l.updated.map(|u| u as i64) != expect
                 {

@@ -55,3 +55,49 @@ pub async fn answer<C: DeserializeOwned>(
         Err(e) => e.into_response(),
     }
 }
+
+/// An object's SQLite, with its tables made once per instance.
+pub struct Tables<'a> {
+    /// The object's state.
+    pub state: &'a worker::State,
+    /// Whether this instance made its tables already.
+    pub ready: &'a std::cell::Cell<bool>,
+    /// Its `CREATE … IF NOT EXISTS` statements.
+    pub schema: &'static str,
+}
+
+impl Tables<'_> {
+    /// Run a statement that answers no rows; the number of rows it wrote.
+    ///
+    /// # Errors
+    /// 503 when SQLite refuses.
+    pub fn run(&self, q: &str, b: Vec<worker::SqlStorageValue>) -> Result<usize, ApiError> {
+        crate::http::create_tables_once(self.state, self.ready, self.schema)?;
+        let cursor = self
+            .state
+            .storage()
+            .sql()
+            .exec(q, b)
+            .map_err(ApiError::unavailable)?;
+        let _ = cursor.raw().count();
+        Ok(cursor.rows_written())
+    }
+
+    /// The rows a query answers.
+    ///
+    /// # Errors
+    /// 503 when SQLite refuses or a row is not a `T`.
+    pub fn rows<T: DeserializeOwned>(
+        &self,
+        q: &str,
+        b: Vec<worker::SqlStorageValue>,
+    ) -> Result<Vec<T>, ApiError> {
+        crate::http::create_tables_once(self.state, self.ready, self.schema)?;
+        self.state
+            .storage()
+            .sql()
+            .exec(q, b)
+            .and_then(|c| c.to_array())
+            .map_err(ApiError::unavailable)
+    }
+}

@@ -113,11 +113,16 @@ struct Row {
 #[durable_object(fetch)]
 pub struct ReviewQueue {
     state: State,
+    /// Whether this instance made its tables already.
+    ready: std::cell::Cell<bool>,
 }
 
 impl DurableObject for ReviewQueue {
     fn new(state: State, _env: Env) -> Self {
-        Self { state }
+        Self {
+            state,
+            ready: std::cell::Cell::new(false),
+        }
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
@@ -126,12 +131,16 @@ impl DurableObject for ReviewQueue {
 }
 
 impl ReviewQueue {
+    fn tables(&self) -> crate::objects::Tables<'_> {
+        crate::objects::Tables {
+            state: &self.state,
+            ready: &self.ready,
+            schema: SCHEMA,
+        }
+    }
+
     fn run(&self, q: &str, b: Vec<SqlStorageValue>) -> std::result::Result<(), ApiError> {
-        let sql = self.state.storage().sql();
-        sql.exec(SCHEMA, None).map_err(ApiError::unavailable)?;
-        let cursor = sql.exec(q, b).map_err(ApiError::unavailable)?;
-        let _ = cursor.raw().count();
-        Ok(())
+        self.tables().run(q, b).map(|_| ())
     }
 
     fn handle(&self, cmd: QueueCommand) -> std::result::Result<Response, ApiError> {
@@ -189,8 +198,6 @@ impl ReviewQueue {
         limit: usize,
         after: Option<Cursor>,
     ) -> std::result::Result<Response, ApiError> {
-        let sql = self.state.storage().sql();
-        sql.exec(SCHEMA, None).map_err(ApiError::unavailable)?;
         let mut q = String::from("SELECT * FROM reviews WHERE 1 = 1");
         let mut b: Vec<SqlStorageValue> = Vec::new();
         if let Some(code) = action_code {
@@ -203,10 +210,7 @@ impl ReviewQueue {
         }
         q.push_str(" ORDER BY entered_at, user_id, action_code, idempotency_key LIMIT ?");
         b.push(i64::try_from(limit + 1).unwrap_or(i64::MAX).into());
-        let rows: Vec<Row> = sql
-            .exec(&q, b)
-            .and_then(|c| c.to_array())
-            .map_err(ApiError::unavailable)?;
+        let rows: Vec<Row> = self.tables().rows(&q, b)?;
         let more = rows.len() > limit;
         let page: Vec<&Row> = rows.iter().take(limit).collect();
         let next = more.then(|| page.last()).flatten().map(|r| {

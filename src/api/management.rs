@@ -261,7 +261,6 @@ async fn put_config(
     let body = read_json_body(req).await?;
     let input = ActionConfigurationInput::parse(&body)?;
     let existing = versions::current(env, code).await?;
-    let now = now_ms();
     let config = ActionConfiguration {
         action_code: code.to_owned(),
         input,
@@ -270,11 +269,10 @@ async fn put_config(
             .as_ref()
             .map(|e| e.rules.clone())
             .unwrap_or_default(),
-        created_at: existing.as_ref().map_or(now, |e| e.created_at),
-        updated_at: existing
-            .as_ref()
-            .map_or(now, |e| now.max(e.updated_at.saturating_add(1))),
-    };
+        created_at: 0,
+        updated_at: 0,
+    }
+    .replacing(existing.as_ref(), now_ms());
     let change = if existing.is_some() {
         "changed the configuration"
     } else {
@@ -359,7 +357,7 @@ async fn put_rule(
             true
         }
     };
-    config.updated_at = now_ms().max(before.updated_at.saturating_add(1));
+    let config = config.replacing(Some(&before), now_ms());
     let change = format!(
         "{} rule {rule_id}",
         if created { "added" } else { "changed" }
@@ -380,7 +378,7 @@ async fn delete_rule(
     if config.rules.len() == before.rules.len() {
         return Err(rule_not_found(rule_id));
     }
-    config.updated_at = now_ms().max(before.updated_at.saturating_add(1));
+    let config = config.replacing(Some(&before), now_ms());
     let change = format!("deleted rule {rule_id}");
     let version = commit(env, actor, code, Some(&before), Some(&config), change).await?;
     json_response(
@@ -547,11 +545,10 @@ async fn apply_document(req: &mut Request, env: &Env, actor: &Actor) -> Result<R
             action_code: code.clone(),
             input: input.clone(),
             rules: rules.clone(),
-            created_at: existing.as_ref().map_or(now, |e| e.created_at),
-            updated_at: existing
-                .as_ref()
-                .map_or(now, |e| now.max(e.updated_at.saturating_add(1))),
-        };
+            created_at: 0,
+            updated_at: 0,
+        }
+        .replacing(existing.as_ref(), now);
         if existing
             .as_ref()
             .is_some_and(|e| e.input == config.input && e.rules == config.rules)

@@ -261,14 +261,7 @@ pub(super) async fn restore(
         v.after
     };
     let current = current(env, code).await?;
-    let now = now_ms();
-    let restored = target.map(|mut c| {
-        c.created_at = current.as_ref().map_or(c.created_at, |e| e.created_at);
-        c.updated_at = current
-            .as_ref()
-            .map_or(now, |e| now.max(e.updated_at.saturating_add(1)));
-        c
-    });
+    let restored = target.map(|c| c.replacing(current.as_ref(), now_ms()));
     if let Some(c) = &restored {
         // Checked as a write of today would be: the fields, the rule count,
         // each rule against today's value lists.

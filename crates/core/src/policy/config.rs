@@ -89,6 +89,15 @@ struct WireConfiguration<'a> {
 }
 
 impl ActionConfiguration {
+    /// This configuration as the version that replaces `previous` at `now`:
+    /// created when the first one was, updated later than any before it
+    /// (so `updatedAt` tells versions apart even within one millisecond).
+    pub fn replacing(mut self, previous: Option<&Self>, now: Millis) -> Self {
+        self.created_at = previous.map_or(now, |p| p.created_at);
+        self.updated_at = previous.map_or(now, |p| now.max(p.updated_at.saturating_add(1)));
+        self
+    }
+
     /// The management API's JSON form: the input's fields at top level,
     /// plus `actionCode`, `createdAt` and `updatedAt` (RFC 3339).
     pub fn to_wire(&self) -> serde_json::Value {
@@ -178,6 +187,26 @@ mod tests {
 
     fn parse(s: &str) -> Result<ActionConfigurationInput, CoreError> {
         ActionConfigurationInput::parse(s.as_bytes())
+    }
+
+    #[test]
+    fn a_replacing_version_keeps_its_creation_and_always_moves_on() {
+        let first = ActionConfiguration {
+            action_code: "a".into(),
+            input: parse(r#"{"defaultUserActionResult": "ALLOW"}"#).unwrap(),
+            rules: Vec::new(),
+            created_at: 0,
+            updated_at: 0,
+        }
+        .replacing(None, 1_000);
+        assert_eq!((first.created_at, first.updated_at), (1_000, 1_000));
+        // Within the same millisecond, and with a clock that went back.
+        let same = first.clone().replacing(Some(&first), 1_000);
+        assert_eq!((same.created_at, same.updated_at), (1_000, 1_001));
+        let back = same.clone().replacing(Some(&same), 900);
+        assert_eq!((back.created_at, back.updated_at), (1_000, 1_002));
+        let later = back.clone().replacing(Some(&back), 5_000);
+        assert_eq!((later.created_at, later.updated_at), (1_000, 5_000));
     }
 
     #[test]
