@@ -29,6 +29,11 @@
 # measure another build (its entry.mjs, index.js and index_bg.wasm, e.g. an
 # earlier commit's build/ in a git worktree) instead of building this one, so
 # two versions can be compared in one session.
+# PROFILE=track|protected: instead of the benchmark, load that one workload
+# (Durable Objects on the memory file system) for DURATION under `perf` and
+# print where the workerd thread's time goes, in µs per request, by
+# component and by function. Wasm functions are named only in a build that
+# keeps its name section (scripts/build.sh strips it; see docs/benchmark.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
@@ -65,12 +70,19 @@ read -r ag_port pt_port dw_port or_port pp_port agm_port dwm_port pf_port pfm_po
 const net = require("net");
 Promise.all(Array.from({ length: 9 }, () => new Promise((ok) => { const s = net.createServer().listen(0, "127.0.0.1", () => ok(s)); })))
   .then((all) => { console.log(all.map((s) => s.address().port).join(" ")); all.forEach((s) => s.close()); });')
-sed -e "s#@ROOT@#$root#g" -e "s#@MEMROOT@#$memroot#g" -e "s#@AGM_PORT@#$agm_port#" -e "s#@DWM_PORT@#$dwm_port#" \
+# A build from before the configuration history (issue 20) has no
+# ConfigHistory class: leave its binding out so older commits can be measured.
+history_lines='^$'
+grep -q ConfigHistory "$build_dir/entry.mjs" || history_lines='HISTORY|ConfigHistory'
+v8_flags=""
+[ -z "${PROFILE:-}" ] || v8_flags='"--perf-basic-prof"'
+sed -E "/$history_lines/d" bench/config.capnp.tmpl | sed -e "s#@V8_FLAGS@#$v8_flags#" \
+  | sed -e "s#@ROOT@#$root#g" -e "s#@MEMROOT@#$memroot#g" -e "s#@AGM_PORT@#$agm_port#" -e "s#@DWM_PORT@#$dwm_port#" \
     -e "s#@AG_PORT@#$ag_port#" -e "s#@PT_PORT@#$pt_port#" -e "s#@DW_PORT@#$dw_port#" \
     -e "s#@OR_PORT@#$or_port#g" -e "s#@PP_PORT@#$pp_port#" -e "s#@PF_PORT@#$pf_port#" -e "s#@PFM_PORT@#$pfm_port#" \
     -e "s#@ORIGIN_SIGNING_KEY@#$osign#" -e "s#@APP_SESSION_SECRET@#$session_key#" \
     -e "s#@API_SECRET_KEY@#$api#" -e "s#@MANAGEMENT_SECRET_KEY@#$mgmt#" -e "s#@TOKEN_SIGNING_KEY@#$sign#" \
-    bench/config.capnp.tmpl > "$root/config.capnp"
+    > "$root/config.capnp"
 
 workerd serve "$root/config.capnp" > "$root/workerd.log" 2>&1 &
 wpid=$!
@@ -173,6 +185,32 @@ protected() {
 # mean A/B C/D ... -> the mean of the quotients
 mean() { echo "$@" | tr ' ' '\n' | awk -F/ 'NF == 2 && $2 > 0 { s += $1 / $2; n++ } END { printf "%.2f", n ? s / n : 0 }'; }
 
+if [ -n "${PROFILE:-}" ]; then
+  case "$PROFILE" in
+    track) lua=bench/track.lua ;;
+    protected) lua=bench/protected.lua ;;
+    *) echo "PROFILE is track or protected" >&2; exit 2 ;;
+  esac
+  command -v perf >/dev/null || { echo "PROFILE needs perf (linux-perf)" >&2; exit 2; }
+  export AG_AUTH="$auth" AG_SESSIONS="$root/sessions.txt"
+  url="http://127.0.0.1:$agm_port"
+  # Every user's object made and the code hot before measuring.
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s "$lua" "$url" >/dev/null 2>&1
+  # The thread that runs every worker and object: the busiest of workerd's.
+  tid=$(ps -L -o tid=,pcpu= -p "$wpid" | sort -k2 -n | tail -1 | awk '{print $1}')
+  hz=997
+  perf record -F "$hz" -t "$tid" -o "$root/perf.data" -- sleep "${DURATION%s}" >/dev/null 2>"$root/perf.log" &
+  perf_pid=$!
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$lua" "$url")
+  wait "$perf_pid" || { cat "$root/perf.log" >&2; exit 1; }
+  if echo "$out" | grep -q "Non-2xx"; then echo "$out" >&2; exit 1; fi
+  requests=$(echo "$out" | awk '/requests in/ {print $1}')
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  # Self time per function: samples / hz seconds, over the requests served.
+  perf report -i "$root/perf.data" --stdio --no-children --sort sym -n -q 2>/dev/null \
+    | awk -v hz="$hz" -v n="$requests" -v rps="$rps" -v what="$PROFILE" -f bench/profile.awk
+  exit 0
+fi
 read -r pt_rps pt_p50 pt_p99 < <(run "http://127.0.0.1:$pt_port/")
 read -r or_rps or_p50 or_p99 < <(run "http://127.0.0.1:$or_port/")
 # Local disk.
