@@ -1,7 +1,7 @@
 //! A protected request: tracked with what the edge knows, then
 //! forwarded signed, challenged, held for review or refused.
 
-use actiongate_core::actions::model::PendingRequest;
+use actiongate_core::actions::model::{PendingRequest, TrackRequest};
 use actiongate_core::encoding::sha256_hex;
 use actiongate_core::proxy::{
     ActionFacts, ProxyConfig, RequestParts, RouteConfig, Selection, read_custom,
@@ -57,7 +57,7 @@ pub(super) async fn protected(
         // The retry must read as strictly as the request did, and to the
         // same attributes (the claim compares them, with the method, path
         // and body hash): headers and the query can change otherwise.
-        let custom = match attributes(&req, &url, route, params, &body) {
+        let custom = match attributes(&lowercase_headers(&req), &url, route, params, &body) {
             Ok(c) => c,
             Err(e) => return refuse(html, e),
         };
@@ -139,22 +139,29 @@ pub(super) fn lowercase_headers(req: &Request) -> Vec<(String, String)> {
 }
 
 /// The route's `custom` attributes, read strictly (one reading of each
-/// request: see `actiongate_core::proxy::read_custom`).
+/// request: see `actiongate_core::proxy::read_custom`), from the request's
+/// headers as [`lowercase_headers`] lists them (read once per request:
+/// each entry crosses from JavaScript).
 pub(super) fn attributes(
-    req: &Request,
+    headers: &[(String, String)],
     url: &worker::Url,
     route: &RouteConfig,
     params: std::collections::BTreeMap<String, String>,
     body: &[u8],
 ) -> Result<serde_json::Map<String, Value>, ApiError> {
-    let ctype = header(req, "Content-Type").unwrap_or_default();
+    // Header iteration joins a repeated header's values, as `get` does.
+    let ctype = headers
+        .iter()
+        .find(|(k, _)| k == "content-type")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
     read_custom(
         route,
         &RequestParts {
-            headers: lowercase_headers(req),
+            headers: headers.to_vec(),
             query: url.query().unwrap_or(""),
             body,
-            content_type: &ctype,
+            content_type: ctype,
             params,
         },
     )
@@ -174,7 +181,7 @@ pub(super) fn plan(
     let pq = path_and_query(url);
     let method = req.inner().method();
     let headers = lowercase_headers(req);
-    let custom = attributes(req, url, route, params, body)?;
+    let custom = attributes(&headers, url, route, params, body)?;
     let (device, new_device) = device_id(req);
     let edge = edge_info(req);
     let origin = url.origin().ascii_serialization();
@@ -192,14 +199,14 @@ pub(super) fn plan(
         expires_at: None,
     };
     let body_sha256 = pending.body_sha256.clone();
-    let request = serde_json::from_value(json!({
-        "custom": custom,
-        "deviceId": device,
-        "ipAddress": edge.ip,
-        "userAgent": edge.user_agent,
-        "redirectUrl": format!("{origin}{RESUME_PATH}"),
-    }))
-    .map_err(ApiError::internal)?;
+    let request = TrackRequest {
+        custom: Some(custom),
+        device_id: Some(device.clone()),
+        ip_address: edge.ip.clone(),
+        user_agent: edge.user_agent.clone(),
+        redirect_url: Some(format!("{origin}{RESUME_PATH}")),
+        ..TrackRequest::default()
+    };
     let cmd = UserCommand::Track(crate::users::commands::Track {
         user_id: user_id.clone(),
         action_code: route.action.clone(),
