@@ -62,6 +62,16 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# Python, for the official Python SDK as a client in the end-to-end tests
+# (pinned: the version whose behaviour the tests describe), in a virtual
+# environment of the project's own (.venv, not committed).
+AUTHSIGNAL_PY_VERSION=4.1.0
+if ! .venv/bin/python -c "import authsignal.version as v, sys; sys.exit(v.VERSION != '$AUTHSIGNAL_PY_VERSION')" >/dev/null 2>&1; then
+  say "installing the Python SDK authsignal $AUTHSIGNAL_PY_VERSION (.venv)"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "authsignal==$AUTHSIGNAL_PY_VERSION"
+fi
+
 if [ ! -f .dev.vars ]; then
   say "creating .dev.vars from .dev.vars.example (local secrets)"
   cp .dev.vars.example .dev.vars

@@ -250,6 +250,37 @@ pub async fn read_json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
     read_json_body_up_to(req, MAX_BODY_BYTES).await
 }
 
+/// A Server or Client API body read as `T`, a tolerant reader (see
+/// `actiongate_core::error::parse_wire`): fields it does not know are
+/// ignored and logged at debug level, by name only (never their values),
+/// so a misspelt field (`costum`) can be found in `wrangler tail`.
+///
+/// # Errors
+/// 400 when the body is not JSON or a known field has the wrong type.
+pub fn wire_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    /// Enough names to find a typo; the rest are counted.
+    const NAMED: usize = 10;
+    let (value, ignored) = actiongate_core::error::parse_wire(bytes)?;
+    if !ignored.is_empty() {
+        let names: Vec<String> = ignored
+            .iter()
+            .take(NAMED)
+            .map(|p| p.chars().take(64).collect())
+            .collect();
+        let more = ignored.len().saturating_sub(NAMED);
+        worker::console_debug!(
+            "request fields ignored (unknown to this endpoint): {}{}",
+            names.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(value)
+}
+
 /// [`read_json_body`] with another size limit.
 ///
 /// # Errors

@@ -12,11 +12,10 @@
 
 use actiongate_core::auth::otp::Channel;
 use actiongate_core::auth::token::ActionClaims;
-use actiongate_core::error::parse_json;
 use serde::Deserialize;
 use worker::{Env, Headers, Method, Request, Response};
 
-use crate::http::{ApiError, json_response, read_json_body};
+use crate::http::{ApiError, json_response, read_json_body, wire_body};
 use crate::request::{allow, bearer, verifier};
 use crate::settings;
 use crate::users::client::call_user;
@@ -93,7 +92,7 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
             let ip = crate::limits::client_ip(req);
             crate::limits::check(env, crate::limits::Limit::CodesPerIp, &ip).await?;
             let body = read_json_body(req).await?;
-            let v: VerifyRequest = parse_json(&body)?;
+            let v: VerifyRequest = wire_body(&body)?;
             let verifier = verifier(req);
             UserCommand::VerifyCode {
                 user_id,
@@ -108,7 +107,7 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
             let channel = code_channel(kind).ok_or_else(ApiError::not_found)?;
             let enroll_to = if *step == "user-authenticators" {
                 let body = read_json_body(req).await?;
-                let e: EnrollAddressRequest = parse_json(&body)?;
+                let e: EnrollAddressRequest = wire_body(&body)?;
                 Some(e.address(channel)?)
             } else {
                 None
@@ -176,7 +175,7 @@ fn code_channel(kind: &str) -> Option<Channel> {
 
 /// Body of an email, SMS or magic-link enrollment: the address the method uses.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct EnrollAddressRequest {
     #[serde(default)]
     email: Option<String>,
@@ -296,7 +295,7 @@ async fn issue_code(
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct VerifyRequest {
     verification_code: String,
 }

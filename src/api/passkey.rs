@@ -27,7 +27,7 @@ use serde_json::json;
 use worker::{Env, Method, Request, Response};
 
 use crate::clock::now_secs;
-use crate::http::{ApiError, json_response, read_json_body};
+use crate::http::{ApiError, json_response, read_json_body, wire_body};
 use crate::request::allow;
 use crate::settings;
 use crate::users::client::{call_user, relay_error};
@@ -50,14 +50,14 @@ pub fn is_route(rest: &[&str]) -> bool {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct ChallengeRequest {
     #[serde(default)]
     action: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct RegistrationOptionsRequest {
     #[serde(default)]
     username: Option<String>,
@@ -66,14 +66,14 @@ struct RegistrationOptionsRequest {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct AuthenticationOptionsRequest {
     #[serde(default)]
     challenge_id: Option<String>,
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct AddRequest {
     registration_credential: serde_json::Value,
     #[serde(default)]
@@ -83,7 +83,7 @@ struct AddRequest {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct VerifyRequest {
     authentication_credential: serde_json::Value,
     #[serde(default)]
@@ -98,7 +98,7 @@ async fn body<T: serde::de::DeserializeOwned + Default>(req: &mut Request) -> Re
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    Ok(parse_json(&bytes)?)
+    wire_body(&bytes)
 }
 
 /// Handle one of the routes of [`is_route`].
@@ -200,7 +200,7 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
             let raw = read_json_body(req).await?;
             // The security key client sends the credential itself.
             let b: AddRequest = if wrapped {
-                parse_json(&raw)?
+                wire_body(&raw)?
             } else {
                 AddRequest {
                     registration_credential: parse_json(&raw)?,
@@ -228,7 +228,7 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
         (["verify", _], Some(c)) => {
             let raw = read_json_body(req).await?;
             let b: VerifyRequest = if wrapped {
-                parse_json(&raw)?
+                wire_body(&raw)?
             } else {
                 VerifyRequest {
                     authentication_credential: parse_json(&raw)?,
@@ -250,7 +250,7 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
             call_user(env, &c.user_id, &cmd).await
         }
         (["verify", "passkey"], None) => {
-            let b: VerifyRequest = parse_json(&read_json_body(req).await?)?;
+            let b: VerifyRequest = wire_body(&read_json_body(req).await?)?;
             let Some(challenge_id) = b.challenge_id else {
                 return Err(ApiError::bad_request(
                     "challengeId: required without a token",

@@ -15,7 +15,7 @@ use actiongate_core::time::parse_date;
 use serde::Deserialize;
 use worker::{Env, Method, Request, Response};
 
-use crate::http::{ApiError, json_response, read_json_body};
+use crate::http::{ApiError, json_response, read_json_body, wire_body};
 use crate::request::{allow, authenticate};
 use crate::settings;
 use crate::users::client::{call_user, user_header};
@@ -85,7 +85,7 @@ pub async fn handle(
                 }
             } else {
                 let body = read_json_body(&mut req).await?;
-                let update: UpdateActionRequest = parse_json(&body)?;
+                let update: UpdateActionRequest = wire_body(&body)?;
                 UserCommand::UpdateAction {
                     action_code: (*action).to_owned(),
                     idempotency_key: (*key).to_owned(),
@@ -198,7 +198,7 @@ fn track_command(
     body: &[u8],
     origin: &str,
 ) -> Result<UserCommand, ApiError> {
-    let request: TrackRequest = parse_json(body)?;
+    let request: TrackRequest = wire_body(body)?;
     Ok(UserCommand::Track(crate::users::commands::Track {
         user_id: user.to_owned(),
         action_code: action.to_owned(),
@@ -274,7 +274,7 @@ pub fn user_object_unavailable(detail: &str) -> worker::Result<Response> {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct ValidateRequest {
     token: String,
     #[serde(default)]
@@ -296,7 +296,7 @@ fn invalid(code: &str, description: &str) -> Result<Response, ApiError> {
 
 async fn validate(req: &mut Request, env: &Env) -> Result<Response, ApiError> {
     let body = read_json_body(req).await?;
-    let v: ValidateRequest = parse_json(&body)?;
+    let v: ValidateRequest = wire_body(&body)?;
     let keys = settings::token_keys(env)?;
     let now_secs = crate::clock::now_secs();
     let token = match keys.verify(&v.token, now_secs) {

@@ -196,21 +196,123 @@ impl CoreError {
 /// `defaultUserActionResult: unknown variant "MAYBE", expected one of ...`.
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CoreError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize(de) {
-        Ok(v) => Ok(v),
-        Err(e) => {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if inner.is_syntax() || inner.is_eof() || path.is_empty() || path == "." {
-                Err(CoreError::InvalidBody(format!(
-                    "invalid JSON body: {inner}"
-                )))
-            } else {
-                let msg = strip_position(&inner.to_string());
-                Err(CoreError::InvalidBody(format!("{path}: {msg}")))
-            }
+    let v = serde_path_to_error::deserialize(&mut *de).map_err(body_error)?;
+    de.end().map_err(trailing)?;
+    Ok(v)
+}
+
+/// Parse a request body of the Server or Client API, a tolerant reader as
+/// Authsignal's API is: a field `T` does not know is ignored (the SDKs add
+/// fields release by release; the Python SDK passes attributes through as
+/// given), and the names of those at the top level are returned beside the
+/// value so the shell can log them. A known field of the wrong type, and a
+/// body that is not JSON, are errors as in [`parse_json`]. Configuration
+/// documents and management bodies stay strict ([`parse_json`],
+/// [`parse_json_all`] and `deny_unknown_fields`).
+///
+/// (`serde_ignored` would name nested fields too, but adds about 22 KiB
+/// gzipped to the upload; the top level is where a misspelt field lands.)
+///
+/// # Errors
+/// As [`parse_json`].
+pub fn parse_wire<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<(T, Vec<String>), CoreError> {
+    let value = parse_json(bytes)?;
+    let known = field_names::<T>();
+    let ignored = if known.is_empty() {
+        Vec::new()
+    } else {
+        top_level_keys(bytes)
+            .into_iter()
+            .filter(|k| !known.contains(&k.as_str()))
+            .collect()
+    };
+    Ok((value, ignored))
+}
+
+/// The field names a derived `Deserialize` of a struct declares (its
+/// `FIELDS`), read by asking it to deserialize from a deserializer that
+/// only notes them; empty for anything but a struct.
+fn field_names<T: serde::de::DeserializeOwned>() -> &'static [&'static str] {
+    use serde::de::{Deserializer, Error as _, Visitor};
+    #[derive(Debug)]
+    struct Noted(&'static [&'static str]);
+    impl std::fmt::Display for Noted {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("field names noted")
         }
     }
+    impl std::error::Error for Noted {}
+    impl serde::de::Error for Noted {
+        fn custom<M: std::fmt::Display>(_: M) -> Self {
+            Noted(&[])
+        }
+    }
+    struct Names;
+    impl<'de> Deserializer<'de> for Names {
+        type Error = Noted;
+        fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Noted> {
+            Err(Noted::custom(""))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Noted> {
+            Err(Noted(fields))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+    match T::deserialize(Names) {
+        Err(Noted(fields)) => fields,
+        Ok(_) => &[],
+    }
+}
+
+/// The keys of a JSON object, in order (empty for anything else).
+fn top_level_keys(bytes: &[u8]) -> Vec<String> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct Keys;
+    impl<'de> Visitor<'de> for Keys {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<String>, A::Error> {
+            let mut keys = Vec::new();
+            while let Some(k) = map.next_key::<String>()? {
+                map.next_value::<IgnoredAny>()?;
+                keys.push(k);
+            }
+            Ok(keys)
+        }
+    }
+    serde_json::Deserializer::from_slice(bytes)
+        .deserialize_map(Keys)
+        .unwrap_or_default()
+}
+
+/// A body that did not read as `T`: where and why.
+fn body_error(e: serde_path_to_error::Error<serde_json::Error>) -> CoreError {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    if inner.is_syntax() || inner.is_eof() || path.is_empty() || path == "." {
+        CoreError::InvalidBody(format!("invalid JSON body: {inner}"))
+    } else {
+        let msg = strip_position(&inner.to_string());
+        CoreError::InvalidBody(format!("{path}: {msg}"))
+    }
+}
+
+/// Something after the JSON document.
+fn trailing(e: serde_json::Error) -> CoreError {
+    CoreError::InvalidBody(format!("invalid JSON body: {e}"))
 }
 
 /// [`parse_json`] that goes on after the first type error: each field in

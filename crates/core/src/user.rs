@@ -1,9 +1,9 @@
 //! The user: their profile and authenticators, as stored in their Durable
 //! Object and as the Server API shows and changes them.
 //!
-//! Request types refuse unknown fields so that a typo is an error naming
-//! the field; response types carry exactly the fields the official SDKs
-//! read, in camelCase.
+//! Request types ignore fields they do not know, as Authsignal's API does
+//! (read with `crate::error::parse_wire`, which names them for the log);
+//! response types carry the fields the official SDKs read, in camelCase.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -58,7 +58,7 @@ where
 /// Body of `PATCH /v1/users/{userId}`: a field that is absent is left as it
 /// is; a field set to `null` is cleared.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct UserPatch {
     /// Email address.
     #[serde(default, deserialize_with = "present")]
@@ -237,7 +237,7 @@ impl Authenticator {
 
 /// Body of `POST /v1/users/{userId}/authenticators` (`enrollVerifiedAuthenticator`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct EnrollAuthenticatorRequest {
     /// Method to enroll: EMAIL_OTP, EMAIL_MAGIC_LINK, SMS or WHATSAPP.
     pub verification_method: VerificationMethod,

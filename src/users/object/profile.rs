@@ -14,8 +14,7 @@ impl UserObject {
                 json_response(200, &service::get_user(&store, &user_id)?)
             }
             UserCommand::PatchUser { user_id, patch } => {
-                let patch: UserPatch =
-                    actiongate_core::error::parse_json(patch.to_string().as_bytes())?;
+                let patch: UserPatch = crate::http::wire_body(patch.to_string().as_bytes())?;
                 let store = self.store()?;
                 json_response(
                     200,
@@ -33,7 +32,7 @@ impl UserObject {
             }
             UserCommand::EnrollAuthenticator { user_id, request } => {
                 let req: EnrollAuthenticatorRequest =
-                    actiongate_core::error::parse_json(request.to_string().as_bytes())?;
+                    crate::http::wire_body(request.to_string().as_bytes())?;
                 let store = self.store()?;
                 let id = uuid::Uuid::new_v4().to_string();
                 let view = service::enroll_authenticator(&store, &user_id, req, id, now_ms())?;

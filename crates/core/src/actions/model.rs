@@ -1,8 +1,9 @@
 //! Stored records and the wire shapes of the Server API.
 //!
-//! Request types refuse unknown fields so that a typo (`custon`) is an error
-//! naming the field instead of context silently lost. Response types carry
-//! exactly the fields the official SDKs read, in camelCase.
+//! Request types are read tolerantly, as Authsignal reads them: a field they
+//! do not know is ignored and named to the shell, which logs it
+//! (`crate::error::parse_wire`). Response types carry the fields the
+//! official SDKs read, in camelCase.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -14,7 +15,7 @@ use crate::time::{Millis, to_rfc3339};
 
 /// Body of `POST /v1/users/{userId}/actions/{action}` (the SDK's `TrackAttributes`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct TrackRequest {
     /// Caller-chosen key; a fresh UUID v4 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,57 +95,57 @@ pub struct ActionRecord {
     /// When the state last changed.
     pub state_updated_at: Millis,
     /// The method that completed its challenge, if any.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification_method: Option<VerificationMethod>,
     /// SHA-256 of the canonical track request, to detect a reused key.
     pub request_hash: String,
     /// Ids of the rules that matched, deciding rule first.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rule_ids: Vec<String>,
     /// The rules that matched, deciding rule first.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RuleRef>,
     /// The rule that decided the outcome, if any.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deciding_rule_id: Option<String>,
     /// Whether a successful challenge leads to manual review.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub review_after_challenge: bool,
     /// Methods to offer enrolling after the challenge.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prompt_to_enroll_verification_methods: Vec<VerificationMethod>,
     /// The data the rules saw (for audit and explanation).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Value>,
     /// The app request the edge proxy held back, to replay once approved.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_request: Option<PendingRequest>,
     /// When the held-back request was released to the origin (at most once).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replayed_at: Option<Millis>,
     /// Wrong codes entered for this action's challenge.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub failed_attempts: u32,
     /// The code sent (email or SMS) for this action's challenge, if one is outstanding.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_code: Option<crate::auth::otp::SentCode>,
     /// Codes and links sent for this action's challenge, and when the last
     /// went out (see [`crate::auth::otp::MAX_SENDS_PER_ACTION`]).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub codes_sent: u32,
     /// When the last code or link was sent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_code_sent_at: Option<Millis>,
     /// Methods its challenge may use.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_verification_methods: Vec<VerificationMethod>,
     /// Method the challenge page preselects.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_verification_method: Option<VerificationMethod>,
     /// The track request as received (context for rules, templates, replay).
     pub request: TrackRequest,
     /// Output attached by rules (reserved; `null` until rules produce any).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
     /// The sealed WebAuthn ceremony last started for this action's
     /// challenge, for clients that do not send a `challengeId` back.
@@ -164,6 +165,12 @@ pub struct ActionRecord {
     /// [`ActionRecord::proves_whereabouts`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub whereabouts: Option<Whereabouts>,
+}
+
+/// For `skip_serializing_if`: a count that is still zero is left out of
+/// the stored record (read back as its default).
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Where an action came from.
@@ -394,9 +401,14 @@ pub struct GetActionResponse {
     /// The rule that decided the outcome.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deciding_rule_id: Option<String>,
-    /// Rule output, if any.
+    /// The same, by Authsignal's name for it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub output: Option<Value>,
+    pub priority_rule_id: Option<String>,
+    /// Ids of the matched rules, deciding rule first.
+    pub rule_ids: Vec<String>,
+    /// What the rules engine produced when the action was tracked (see
+    /// [`ActionRecord::decision_output`]).
+    pub output: Value,
     /// ActionGate extension: the audit trail, oldest first.
     pub history: Vec<StateChangeView>,
 }
@@ -423,6 +435,42 @@ pub struct ActionSummary {
 }
 
 impl ActionRecord {
+    /// What the rules engine produced when the action was tracked, as get
+    /// action's `output` (Authsignal: "the output produced by the rules
+    /// engine when determining if the action requires a challenge"): the
+    /// outcome (`ALLOW`, `BLOCK`, `CHALLENGE` or `REVIEW`), the deciding
+    /// rule (`priorityRuleId`, absent when the default decided), the rules
+    /// that matched, and for a challenge the methods it allows and whether
+    /// review follows it. Never rule internals beyond their ids.
+    pub fn decision_output(&self) -> Value {
+        use crate::actions::state::ActionState as S;
+        let result = match self.history.first().map(|c| c.to) {
+            Some(S::Allow) => "ALLOW",
+            Some(S::Block) => "BLOCK",
+            Some(S::ReviewRequired) => "REVIEW",
+            // Tracked as a challenge (or, for a record without its first
+            // entry, the strictest reading: nothing here says it was allowed).
+            _ => "CHALLENGE",
+        };
+        let mut out = Map::new();
+        out.insert("result".into(), Value::from(result));
+        if let Some(id) = &self.deciding_rule_id {
+            out.insert("priorityRuleId".into(), Value::from(id.as_str()));
+        }
+        out.insert("ruleIds".into(), Value::from(self.rule_ids.clone()));
+        if result == "CHALLENGE" {
+            out.insert(
+                "allowedVerificationMethods".into(),
+                serde_json::to_value(&self.allowed_verification_methods).unwrap_or_default(),
+            );
+            out.insert(
+                "reviewAfterChallenge".into(),
+                Value::from(self.review_after_challenge),
+            );
+        }
+        Value::Object(out)
+    }
+
     /// The get-action response.
     pub fn to_get_response(&self) -> GetActionResponse {
         GetActionResponse {
@@ -435,7 +483,12 @@ impl ActionRecord {
             verification_method: self.verification_method,
             rules: self.rules.clone(),
             deciding_rule_id: self.deciding_rule_id.clone(),
-            output: self.output.clone(),
+            priority_rule_id: self.deciding_rule_id.clone(),
+            rule_ids: self.rule_ids.clone(),
+            output: self
+                .output
+                .clone()
+                .unwrap_or_else(|| self.decision_output()),
             history: self
                 .history
                 .iter()
@@ -595,7 +648,7 @@ impl ActionRecord {
 
 /// Body of `PATCH /v1/users/{u}/actions/{a}/{key}`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct UpdateActionRequest {
     /// The new state.
     pub state: ActionState,
@@ -619,14 +672,32 @@ mod tests {
     }
 
     #[test]
-    fn track_request_names_an_unknown_field() {
-        let err = parse_json::<TrackRequest>(br#"{"custon":{}}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("unknown field `custon`"), "{err}");
-        let err = parse_json::<TrackRequest>(br#"{"custom":[1]}"#)
+    fn track_request_ignores_an_unknown_field_and_names_it() {
+        // The Python SDK passes attributes through as given (snake_case).
+        let (r, ignored) = crate::error::parse_wire::<TrackRequest>(
+            br#"{"custon":{"amount":5},"ip_address":"1.2.3.4","custom":{"amount":7}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.custom.unwrap()["amount"], 7);
+        assert_eq!(r.ip_address, None);
+        assert_eq!(ignored, ["custon", "ip_address"]);
+        // A known field of the wrong type is still an error, located.
+        let err = crate::error::parse_wire::<TrackRequest>(br#"{"custom":[1]}"#)
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("custom: invalid type"), "{err}");
+        // Unknown fields inside our own extension are ignored too (only
+        // the top level's are named).
+        let (r, ignored) =
+            crate::error::parse_wire::<TrackRequest>(br#"{"geo":{"countryCode":"NZ","zz":1}}"#)
+                .unwrap();
+        assert_eq!(r.geo.unwrap().country_code.as_deref(), Some("NZ"));
+        assert!(ignored.is_empty());
+        // A body that is not a struct's reads as before, naming nothing.
+        let (v, ignored) = crate::error::parse_wire::<serde_json::Value>(br#"{"a":1}"#).unwrap();
+        assert_eq!(v["a"], 1);
+        assert!(ignored.is_empty());
+        // Something after the document is not JSON.
+        assert!(crate::error::parse_wire::<TrackRequest>(br#"{} {}"#).is_err());
     }
 }
