@@ -34,7 +34,7 @@ use worker::{Env, Request, Response};
 
 use crate::http::ApiError;
 use crate::origin::{body_value, origin_url, request_to_origin, send, stripped_headers};
-use crate::request::wants_html;
+use crate::request::browser;
 use classify::{
     Class, ambiguous_method, classify_request, pass_through, path_and_query, select_with_body,
 };
@@ -52,7 +52,7 @@ pub async fn handle(
     env: &Env,
     cfg: &ProxyConfig,
 ) -> Result<Response, ApiError> {
-    let html = wants_html(&req);
+    let html = browser(&req);
     match classify_request(req.inner(), url, cfg) {
         Class::UnknownMethod => {
             return refuse(html, ApiError::method_not_allowed(&METHODS));

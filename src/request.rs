@@ -131,6 +131,15 @@ pub fn wants_html(req: &Request) -> bool {
     header(req, "Accept").is_some_and(|a| a.contains("text/html"))
 }
 
+/// A browser's language for the worker's own pages (outcome, refusal,
+/// magic link), from its `Accept-Language`; `None` for an API client,
+/// which gets JSON (see [`wants_html`]).
+pub fn browser(req: &Request) -> Option<actiongate_core::present::Lang> {
+    wants_html(req).then(|| {
+        actiongate_core::present::Lang::choose(None, header(req, "Accept-Language").as_deref())
+    })
+}
+
 pub fn header(req: &Request, name: &str) -> Option<String> {
     req.headers().get(name).ok().flatten()
 }

@@ -354,24 +354,33 @@ const MAGIC_LINK_MAX_BODY: usize = 8 * 1024;
 /// # Errors
 /// Never: answers are pages.
 pub async fn open_magic_link(mut req: Request, env: &Env) -> Result<Response, ApiError> {
+    use actiongate_core::present::{Lang, LinkPage, link_words};
     let url = req.url().map_err(ApiError::internal)?;
+    let lang = Lang::choose(
+        None,
+        crate::request::header(&req, "Accept-Language").as_deref(),
+    );
     let esc = actiongate_core::present::escape;
     let page = |status: u16, title: &str, body: String| {
         crate::http::html_response(
             status,
             format!(
-                "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><title>{t}</title><link rel=\"stylesheet\" href=\"/__actiongate/challenge.css\"><body><main><h1>{t}</h1>{body}</main></body></html>",
+                "<!doctype html><html lang=\"{l}\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><title>{t}</title><link rel=\"stylesheet\" href=\"/__actiongate/challenge.css\"><body><main><h1>{t}</h1>{body}</main></body></html>",
+                l = lang.tag(),
                 t = esc(title)
             ),
         )
     };
-    let text = |s: &str| format!("<p id=\"result\">{}</p>", esc(s));
+    let words = |which: LinkPage, status: u16| {
+        let (title, text, _) = link_words(which, lang);
+        page(status, title, format!("<p id=\"result\">{}</p>", esc(text)))
+    };
     let fields: Vec<(String, String)> = if req.method() == Method::Post {
         // The confirmation form posts a token and a secret: a few hundred
         // bytes. Anything past the limit is refused before it is read.
         let body = match crate::http::read_limited(&mut req, MAGIC_LINK_MAX_BODY).await {
             Ok(b) => b,
-            Err(e) => return page(e.status, "Link not valid", text(&e.description)),
+            Err(e) => return words(LinkPage::Incomplete, e.status),
         };
         url::form_urlencoded::parse(&body).into_owned().collect()
     } else {
@@ -384,26 +393,25 @@ pub async fn open_magic_link(mut req: Request, env: &Env) -> Result<Response, Ap
             .map(|(_, v)| v.clone())
     };
     let (Some(token), Some(secret)) = (field("token"), field("secret")) else {
-        return page(400, "Link not valid", text("This link is incomplete."));
+        return words(LinkPage::Incomplete, 400);
     };
     if req.method() != Method::Post {
+        let (title, text, button) = link_words(LinkPage::Confirm, lang);
         return page(
             200,
-            "Confirm it's you",
+            title,
             format!(
-                "<p>Continue to confirm the request you made.</p><form method=\"post\"><input type=\"hidden\" name=\"token\" value=\"{}\"><input type=\"hidden\" name=\"secret\" value=\"{}\"><button id=\"confirm\">Confirm</button></form>",
+                "<p>{}</p><form method=\"post\"><input type=\"hidden\" name=\"token\" value=\"{}\"><input type=\"hidden\" name=\"secret\" value=\"{}\"><button id=\"confirm\">{}</button></form>",
+                esc(text),
                 esc(&token),
-                esc(&secret)
+                esc(&secret),
+                esc(button)
             ),
         );
     }
     let keys = settings::token_keys(env)?;
     let Ok(verified) = keys.verify_link(&token, crate::clock::now_secs()) else {
-        return page(
-            403,
-            "Link not valid",
-            text("This link is not valid or has expired. Ask for a new one."),
-        );
+        return words(LinkPage::Invalid, 403);
     };
     let claims = verified.claims;
     let cmd = UserCommand::VerifyCode {
@@ -418,16 +426,8 @@ pub async fn open_magic_link(mut req: Request, env: &Env) -> Result<Response, Ap
     let resp = call_user(env, &claims.user_id, &cmd).await?;
     let body: serde_json::Value = crate::http::read_json(&resp).await.unwrap_or_default();
     if body.get("isVerified").and_then(serde_json::Value::as_bool) == Some(true) {
-        page(
-            200,
-            "Verified",
-            text("Thanks, you are verified. Go back to the page where you asked for the link."),
-        )
+        words(LinkPage::Verified, 200)
     } else {
-        page(
-            403,
-            "Link not valid",
-            text("This link is not valid, was already used, or has expired. Ask for a new one."),
-        )
+        words(LinkPage::Refused, 403)
     }
 }

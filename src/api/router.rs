@@ -24,7 +24,7 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
         return match crate::config_store::load_proxy(env).await {
             Ok(Some(cfg)) => crate::proxy::handle(req, &url, env, &cfg).await,
             Ok(None) => Err(ApiError::not_found()),
-            Err(e) => crate::proxy::fail_closed(crate::request::wants_html(&req), e),
+            Err(e) => crate::proxy::fail_closed(crate::request::browser(&req), e),
         };
     }
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();

@@ -5,6 +5,7 @@
 //! action's own words (its message), gives a short reference, the kind of
 //! outcome (never a rule's internals), and a way back to the app.
 
+use actiongate_core::present::Lang;
 use serde_json::Value;
 use worker::{Env, Method, Request, Response};
 
@@ -42,13 +43,15 @@ pub async fn outcome(req: Request, env: &Env) -> Result<Response, ApiError> {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())
     };
-    let (title, text) = actiongate_core::present::refusal_words("invalid_token");
+    let accept = crate::request::header(&req, "Accept-Language");
+    let browser_lang = Lang::choose(None, accept.as_deref());
+    let (title, text) = actiongate_core::present::refusal_words("invalid_token", browser_lang);
     let Some(token) = query("token") else {
-        return page(400, title, text);
+        return page(browser_lang, 400, title, text);
     };
     let keys = settings::token_keys(env)?;
     let Ok(verified) = keys.verify(&token, crate::clock::now_secs()) else {
-        return page(403, title, text);
+        return page(browser_lang, 403, title, text);
     };
     let claims = verified.claims;
     let cmd = UserCommand::ChallengeInfo {
@@ -60,41 +63,20 @@ pub async fn outcome(req: Request, env: &Env) -> Result<Response, ApiError> {
     let mut resp = call_user(env, &claims.user_id, &cmd).await?;
     if resp.status_code() != 200 {
         let e = relay_error(&mut resp).await;
-        let (title, text) = actiongate_core::present::refusal_words(e.code);
-        return page(e.status, title, text);
+        let (title, text) = actiongate_core::present::refusal_words(e.code, browser_lang);
+        return page(browser_lang, e.status, title, text);
     }
     let view: Value = crate::http::read_json(&resp)
         .await
         .map_err(ApiError::internal)?;
     let field = |k: &str| view.get(k).and_then(Value::as_str).unwrap_or_default();
     let replay = query("then").as_deref() == Some("replay");
-    let (title, text) = match field("state") {
-        "REVIEW_REQUIRED" if replay => (
-            "Under review",
-            "This request is held for a check. If it is approved, it will be carried out without anything more from you.",
-        ),
-        "REVIEW_REQUIRED" => (
-            "Under review",
-            "This request is held for a check. You will hear from us once it has been looked at.",
-        ),
-        "REVIEW_SUCCEEDED" => ("Approved", "This request was checked and approved."),
-        "CHALLENGE_FAILED" => (
-            "Not completed",
-            "This request was cancelled or could not be verified, so nothing was carried out. Go back to the app to try again.",
-        ),
-        "REVIEW_FAILED" => (
-            "Not approved",
-            "This request was checked and not approved. Nothing was carried out.",
-        ),
-        "BLOCK" => (
-            "Not allowed",
-            "This request is not allowed, and nothing was carried out. If you think this is wrong, contact us and quote the reference below.",
-        ),
-        _ => (
-            "Request received",
-            "Go back to the app to see where this request stands.",
-        ),
-    };
+    // The action's language when the app gave one, else the browser's.
+    let lang = Lang::choose(
+        view.get("locale").and_then(Value::as_str),
+        accept.as_deref(),
+    );
+    let (title, text) = actiongate_core::present::outcome_words(field("state"), replay, lang);
     let esc = actiongate_core::present::escape;
     let reference: String = field("idempotencyKey")
         .chars()
@@ -111,10 +93,13 @@ pub async fn outcome(req: Request, env: &Env) -> Result<Response, ApiError> {
     html_response(
         200,
         format!(
-            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title><link rel=\"stylesheet\" href=\"/__actiongate/challenge.css\"><body><main><h1>{t}</h1>{message}<p>{x}</p><p>Reference: <strong id=\"reference\">{r}</strong></p><p><a href=\"/\">Back to the app</a></p></main></body></html>",
+            "<!doctype html><html lang=\"{l}\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title><link rel=\"stylesheet\" href=\"/__actiongate/challenge.css\"><body><main><h1>{t}</h1>{message}<p>{x}</p><p>{rl} <strong id=\"reference\">{r}</strong></p><p><a href=\"/\">{b}</a></p></main></body></html>",
+            l = lang.tag(),
             t = esc(title),
             x = esc(text),
+            rl = esc(lang.reference()),
             r = esc(&reference),
+            b = esc(lang.back()),
         ),
     )
 }

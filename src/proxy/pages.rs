@@ -1,22 +1,25 @@
 //! Pages and refusals on app routes: plain words for browsers, JSON
 //! for API clients; storage failures fail closed.
 
+use actiongate_core::present::Lang;
 use actiongate_core::proxy::{IdentityError, ProxyConfig};
 use worker::{Headers, Request, Response};
 
 use crate::http::{ApiError, html_response};
-use crate::request::wants_html;
+use crate::request::browser;
 
-/// A page for a browser on an app route: what happened, in plain words, and
-/// a way back to the app.
-pub(super) fn page(status: u16, title: &str, text: &str) -> Result<Response, ApiError> {
+/// A page for a browser on an app route, in its language: what happened,
+/// in plain words, and a way back to the app.
+pub(crate) fn page(lang: Lang, status: u16, title: &str, text: &str) -> Result<Response, ApiError> {
     let esc = actiongate_core::present::escape;
     html_response(
         status,
         format!(
-            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title><link rel=\"stylesheet\" href=\"/__actiongate/challenge.css\"><body><main><h1>{t}</h1><p>{x}</p><p><a href=\"/\">Back to the app</a></p></main></body></html>",
+            "<!doctype html><html lang=\"{l}\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title><link rel=\"stylesheet\" href=\"/__actiongate/challenge.css\"><body><main><h1>{t}</h1><p>{x}</p><p><a href=\"/\">{b}</a></p></main></body></html>",
+            l = lang.tag(),
             t = esc(title),
-            x = esc(text)
+            x = esc(text),
+            b = esc(lang.back()),
         ),
     )
 }
@@ -27,7 +30,7 @@ pub(super) fn page(status: u16, title: &str, text: &str) -> Result<Response, Api
 ///
 /// # Errors
 /// The 503 for API clients, or `e` itself.
-pub fn fail_closed(html: bool, e: ApiError) -> Result<Response, ApiError> {
+pub fn fail_closed(html: Option<Lang>, e: ApiError) -> Result<Response, ApiError> {
     if e.status != 503 {
         return Err(e);
     }
@@ -47,13 +50,13 @@ pub fn fail_closed(html: bool, e: ApiError) -> Result<Response, ApiError> {
 
 /// An error as a page for browsers (in the customer's words, by its code:
 /// [`actiongate_core::present::refusal_words`]), JSON otherwise.
-pub(super) fn refuse(html: bool, e: ApiError) -> Result<Response, ApiError> {
-    if html {
+pub(super) fn refuse(html: Option<Lang>, e: ApiError) -> Result<Response, ApiError> {
+    if let Some(lang) = html {
         if e.status >= 500 {
             worker::console_error!("app request refused: {} {}", e.code, e.description);
         }
-        let (title, text) = actiongate_core::present::refusal_words(e.code);
-        page(e.status, title, text)
+        let (title, text) = actiongate_core::present::refusal_words(e.code, lang);
+        page(lang, e.status, title, text)
     } else {
         Err(e)
     }
@@ -67,7 +70,7 @@ pub(super) fn unauthenticated(
     let reason = match why {
         IdentityError::Ambiguous(r) => {
             return refuse(
-                wants_html(req),
+                browser(req),
                 ApiError::new(
                     400,
                     "ambiguous_request",
@@ -78,7 +81,7 @@ pub(super) fn unauthenticated(
         IdentityError::Missing => "Sign in first.".to_owned(),
         IdentityError::Invalid(r) => format!("Sign in again: {r}."),
     };
-    if wants_html(req)
+    if browser(req).is_some()
         && let Some(login) = &cfg.identity.login_url
     {
         let headers = Headers::new();
@@ -90,7 +93,7 @@ pub(super) fn unauthenticated(
     }
     let mut e = ApiError::new(401, "unauthenticated", reason);
     e.headers.push(("WWW-Authenticate", "Bearer".to_owned()));
-    refuse(wants_html(req), e)
+    refuse(browser(req), e)
 }
 
 /// A 303 to `location` (a browser then GETs it), never cached.

@@ -14,7 +14,7 @@ use crate::http::{ApiError, json_response};
 use crate::origin::forward;
 use crate::origin::{b64, origin_url, signed_headers, with_extra_headers};
 use crate::request::{
-    RESUME_PATH, TOKEN_HEADER, device_cookie, device_id, edge_info, header, wants_html,
+    RESUME_PATH, TOKEN_HEADER, browser, device_cookie, device_id, edge_info, header,
 };
 use crate::users::client::call_user;
 use crate::users::commands::UserCommand;
@@ -47,7 +47,7 @@ pub(super) async fn protected(
     params: std::collections::BTreeMap<String, String>,
     body: Vec<u8>,
 ) -> Result<Response, ApiError> {
-    let html = wants_html(&req);
+    let html = browser(&req);
     let url = req.url().map_err(ApiError::internal)?;
     let user_id = match identify(&req, env, cfg).await {
         Ok(u) => u,
@@ -111,8 +111,8 @@ pub(super) async fn protected(
 pub(super) struct Plan {
     user_id: String,
     action: String,
-    /// The client asked for pages.
-    html: bool,
+    /// The client asked for pages, in this language.
+    html: Option<actiongate_core::present::Lang>,
     method: String,
     path_and_query: String,
     /// The device id the action is tracked with.
@@ -219,7 +219,7 @@ pub(super) fn plan(
     let plan = Plan {
         user_id,
         action: route.action.clone(),
-        html: wants_html(req),
+        html: browser(req),
         method,
         path_and_query: pq,
         device,
@@ -273,7 +273,7 @@ pub(super) fn answer(plan: &Plan, status: u16, text: &str) -> Result<Answer, Api
         .then(|| device_cookie(&plan.device, plan.secure));
     let response = match state.as_str() {
         "ALLOW" => return Ok(Answer::Forward { key, cookie }),
-        "CHALLENGE_REQUIRED" if html => see_other(&challenge_url)?,
+        "CHALLENGE_REQUIRED" if html.is_some() => see_other(&challenge_url)?,
         "CHALLENGE_REQUIRED" => json_response(
             401,
             &json!({
@@ -285,24 +285,23 @@ pub(super) fn answer(plan: &Plan, status: u16, text: &str) -> Result<Answer, Api
         )?,
         // A browser sees where its request stands on a page of its own
         // (Post/Redirect/Get): reloading it never sends the request again.
-        "REVIEW_REQUIRED" | "BLOCK" if html && !token.is_empty() => see_other(
+        "REVIEW_REQUIRED" | "BLOCK" if html.is_some() && !token.is_empty() => see_other(
             &super::outcome::outcome_url(&token, plan.replay_on_approval),
         )?,
-        "REVIEW_REQUIRED" if html => page(
-            202,
-            "Under review",
-            "This request is held for a check. You will hear from us once it has been looked at.",
-        )?,
+        "REVIEW_REQUIRED" if let Some(lang) = html => {
+            let (title, text) =
+                actiongate_core::present::outcome_words("REVIEW_REQUIRED", false, lang);
+            page(lang, 202, title, text)?
+        }
         "REVIEW_REQUIRED" => json_response(
             202,
             &json!({"state": state, "token": token, "idempotencyKey": key,
                     "message": format!("The request is held for manual review; retry it with the {TOKEN_HEADER} header once approved.")}),
         )?,
-        _ if html => page(
-            403,
-            "Not allowed",
-            "This request is not allowed, and nothing was carried out.",
-        )?,
+        _ if let Some(lang) = html => {
+            let (title, text) = actiongate_core::present::refusal_words("action_blocked", lang);
+            page(lang, 403, title, text)?
+        }
         _ => json_response(
             403,
             &json!({"error": "blocked", "errorCode": "blocked", "errorDescription": "This request was blocked.",
@@ -345,7 +344,7 @@ pub fn protect_call(request: web_sys::Request, body: &[u8], env: &Env) -> Option
     let call = || -> Result<Protect, ApiError> {
         let (plan, cmd) = match plan(&req, &url, &cfg, route, params, user_id, body) {
             Ok(p) => p,
-            Err(e) => return refuse(wants_html(&req), e).map(Protect::Respond),
+            Err(e) => return refuse(browser(&req), e).map(Protect::Respond),
         };
         Ok(Protect::Call {
             user_header: crate::users::client::user_header(&plan.user_id),

@@ -9,7 +9,7 @@ use worker::{Env, Request, Response};
 
 use crate::http::ApiError;
 use crate::origin::{held_to_origin, send};
-use crate::request::{header, wants_html};
+use crate::request::{browser, header};
 use crate::settings;
 use crate::users::client::call_user;
 use crate::users::commands::UserCommand;
@@ -77,7 +77,7 @@ pub(super) async fn retry(
     };
     let claimed = match call_user(env, user_id, &cmd).await {
         Ok(r) => r,
-        Err(e) => return fail_closed(false, e),
+        Err(e) => return fail_closed(None, e),
     };
     let status = claimed.status_code();
     let record: Value = crate::http::read_json(&claimed)
@@ -141,7 +141,7 @@ pub(super) async fn resume(
     env: &Env,
     cfg: &ProxyConfig,
 ) -> Result<Response, ApiError> {
-    let html = wants_html(&req);
+    let html = browser(&req);
     let url = req.url().map_err(ApiError::internal)?;
     let Some(token) = url
         .query_pairs()
@@ -184,7 +184,7 @@ pub(super) async fn resume(
         // browser sees where it stands rather than a refusal.
         // Cancelled or failed: where it stands, in the same words.
         let said = text_field(&record, "errorDescription");
-        if html
+        if html.is_some()
             && e.code == "challenge_not_completed"
             && (said.contains("REVIEW_REQUIRED") || said.contains("CHALLENGE_FAILED"))
         {

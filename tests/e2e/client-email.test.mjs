@@ -188,6 +188,10 @@ test("a magic link completes the challenge; the page that asked for it sees that
   assert.equal(fetched.status, 200);
   assert.match(fetched.headers.get("content-security-policy"), /frame-ancestors 'none'/);
   assert.match(await fetched.text(), /<button id="confirm"/);
+  // In the reader's language when their mail app says which.
+  const german = await (await fetch(event.data.url, { headers: { "Accept-Language": "de-AT" } })).text();
+  assert.match(german, /<html lang="de">/);
+  assert.match(german, /<button id="confirm">Bestätigen<\/button>/);
   r = await client("/verify/email-magic-link/finalize", t.token);
   assert.equal(r.body.isVerified, false, "a GET completes nothing");
   const link = new URL(event.data.url);

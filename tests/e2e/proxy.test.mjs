@@ -295,10 +295,42 @@ test("BLOCK is 403 and REVIEW 202, as JSON or as a page", async () => {
   assert.match(page.text, /This link no longer works/);
 });
 
-async function outcomePage(path) {
-  const r = await fetch(`${BASE}${path}`, { headers: { Accept: "text/html" } });
+async function outcomePage(path, language) {
+  const headers = { Accept: "text/html" };
+  if (language) headers["Accept-Language"] = language;
+  const r = await fetch(`${BASE}${path}`, { headers });
   return { status: r.status, headers: r.headers, text: await r.text() };
 }
+
+test("the worker's own pages speak the browser's language: German outcome and refusal pages", async () => {
+  const user = uid("p");
+  const german = "de-DE,de;q=0.9,en;q=0.5";
+  let r = await post("/withdraw", { user, form: { amount: 1, to: "BLOCKED" }, html: true, headers: { "Accept-Language": german } });
+  assert.equal(r.status, 303);
+  let page = await outcomePage(r.headers.get("location"), german);
+  assert.match(page.text, /<html lang="de">/);
+  assert.match(page.text, /<h1>Nicht erlaubt<\/h1>/);
+  assert.match(page.text, /Referenz: <strong id="reference">[0-9A-F]{8}<\/strong>/);
+  assert.match(page.text, /<a href="\/">Zurück zur App<\/a>/);
+  // The same page for an English browser, and for one that prefers neither.
+  page = await outcomePage(r.headers.get("location"), "en-NZ");
+  assert.match(page.text, /<html lang="en">.*<h1>Not allowed<\/h1>/s);
+  page = await outcomePage(r.headers.get("location"), "fr-FR, it;q=0.8");
+  assert.match(page.text, /<h1>Not allowed<\/h1>/);
+  r = await post("/withdraw", { user, form: { amount: 20000, to: "NZ-1" }, html: true, headers: { "Accept-Language": german } });
+  page = await outcomePage(r.headers.get("location"), german);
+  assert.match(page.text, /<h1>Wird geprüft<\/h1>/);
+  // A refusal as a page, in German: the resume link without its token.
+  const refused = await fetch(`${BASE}/__actiongate/resume`, { headers: { Accept: "text/html", "Accept-Language": "de", Cookie: `session=${session(user)}` } });
+  assert.equal(refused.status, 400);
+  const text = await refused.text();
+  assert.match(text, /<html lang="de">/);
+  assert.match(text, /<h1>Anfrage nicht angenommen<\/h1>/);
+  page = await outcomePage("/__actiongate/outcome?token=nope", "de");
+  assert.equal(page.status, 403);
+  assert.match(page.text, /Dieser Link funktioniert nicht mehr/);
+  assert.equal((await executedFor(user)).length, 0);
+});
 
 test("an approved API request executes exactly once on retry; tampering and reuse release nothing", async () => {
   const user = uid("p");

@@ -8,6 +8,9 @@
 //! missing or `null`, no message is shown at all: a half-filled sentence
 //! about money is worse than none.
 
+mod pages;
+pub use pages::{Lang, LinkPage, link_words, outcome_words, refusal_words};
+
 use qrcodegen::{QrCode, QrCodeEcc};
 use serde_json::Value;
 
@@ -262,42 +265,6 @@ pub fn qr_svg(text: &str) -> Option<String> {
     ))
 }
 
-/// What a customer reads when the edge proxy refuses a browser's request
-/// (never the developer text of the API error): a title and a sentence, by
-/// the error's code. Every page also links back to the app.
-pub fn refusal_words(code: &str) -> (&'static str, &'static str) {
-    match code {
-        "token_already_used" => (
-            "Already done",
-            "This request was already completed. Go back to the app to see where things stand.",
-        ),
-        "challenge_not_completed" => (
-            "Not verified yet",
-            "This request has not been verified yet. Go back to the app and try again.",
-        ),
-        "invalid_token" | "expired_token" | "request_mismatch" => (
-            "This link no longer works",
-            "The link has expired or belongs to another request. Go back to the app and start again.",
-        ),
-        "unauthenticated" => (
-            "Please sign in",
-            "Your session has ended. Sign in to the app again, then repeat what you were doing.",
-        ),
-        "service_unavailable" | "origin_unreachable" => (
-            "Please try again shortly",
-            "We could not complete this request just now, and nothing was carried out. Try again in a few minutes.",
-        ),
-        "payload_too_large" => (
-            "Request too large",
-            "This request is larger than we accept. Go back to the app and try again with less.",
-        ),
-        _ => (
-            "Request not accepted",
-            "We could not accept this request as it was sent, and nothing was carried out. Go back to the app and try again.",
-        ),
-    }
-}
-
 /// The deployment's branding on the hosted page (variables `BRAND_NAME`,
 /// `BRAND_LOGO_URL`, `BRAND_COLOR`, `SUPPORT_URL`): configuration, not code.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -442,35 +409,6 @@ mod tests {
         assert_eq!(template_for(&t, None), Some(&"E"));
         let none: std::collections::BTreeMap<String, &str> = std::collections::BTreeMap::new();
         assert_eq!(template_for(&none, Some("en")), None);
-    }
-
-    #[test]
-    fn refusals_speak_to_customers() {
-        for code in [
-            "token_already_used",
-            "challenge_not_completed",
-            "invalid_token",
-            "expired_token",
-            "request_mismatch",
-            "unauthenticated",
-            "service_unavailable",
-            "origin_unreachable",
-            "payload_too_large",
-            "ambiguous_request",
-            "method_not_allowed",
-            "something_new",
-        ] {
-            let (title, text) = refusal_words(code);
-            assert!(!title.is_empty() && text.ends_with('.'), "{code}");
-            // No developer words: codes, headers, tokens.
-            for word in ["_", "X-ActionGate", "header", "JSON"] {
-                assert!(
-                    !text.contains(word) && !title.contains(word),
-                    "{code}: {word}"
-                );
-            }
-        }
-        assert_eq!(refusal_words("token_already_used").0, "Already done");
     }
 
     #[test]
