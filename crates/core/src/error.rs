@@ -302,8 +302,19 @@ fn top_level_keys(bytes: &[u8]) -> Vec<String> {
 fn body_error(e: serde_path_to_error::Error<serde_json::Error>) -> CoreError {
     let path = e.path().to_string();
     let inner = e.into_inner();
-    if inner.is_syntax() || inner.is_eof() || path.is_empty() || path == "." {
+    if inner.is_syntax() || inner.is_eof() {
         CoreError::InvalidBody(format!("invalid JSON body: {inner}"))
+    } else if path.is_empty() || path == "." {
+        // The body is JSON, of the wrong shape: a field missing (named as
+        // the others are), or not an object at all.
+        let msg = strip_position(&inner.to_string());
+        match msg
+            .strip_prefix("missing field `")
+            .and_then(|m| m.strip_suffix('`'))
+        {
+            Some(field) => CoreError::InvalidBody(format!("{field}: required")),
+            None => CoreError::InvalidBody(format!("invalid body: {msg}")),
+        }
     } else {
         let msg = strip_position(&inner.to_string());
         CoreError::InvalidBody(format!("{path}: {msg}"))
@@ -460,7 +471,7 @@ mod tests {
         );
         let missing = parse_json_all::<Rule>(br#"{"name": "x", "type": "Allow"}"#);
         assert!(
-            matches!(missing, Err(CoreError::InvalidBody(ref m)) if m.contains("missing field `priority`")),
+            matches!(missing, Err(CoreError::InvalidBody(ref m)) if m == "priority: required"),
             "{missing:?}"
         );
         assert!(
