@@ -23,6 +23,7 @@ mod clock;
 mod config_history;
 mod config_store;
 mod delivery;
+mod directory;
 mod http;
 mod limits;
 mod objects;

@@ -41,6 +41,7 @@ use crate::users::client::call_user;
 use crate::users::commands::UserCommand;
 
 mod reviews;
+mod users;
 mod versions;
 
 use crate::config_history::Actor;
@@ -63,7 +64,7 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
         ["action-configurations", _, "versions", _, "restore"] => &[Post],
         ["simulate"] | ["configuration", "validate"] => &[Post],
         ["configuration"] => &[Put],
-        ["reviews"] | ["analytics"] | ["users", _] => &[Get],
+        ["reviews"] | ["analytics"] | ["users"] | ["users", _] => &[Get],
         ["reviews", _, _, _] => &[Post],
         _ => return Err(ApiError::not_found()),
     };
@@ -156,6 +157,7 @@ pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Respon
         (["configuration"], _) => apply_document(&mut req, env, &actor).await,
         (["reviews"], _) => reviews::list(&req, env).await,
         (["analytics"], _) => analytics(&req, env).await,
+        (["users"], _) => users::search(&req, env).await,
         (["users", user_id], _) => {
             check_user_id(user_id)?;
             call_user(

@@ -40,6 +40,11 @@ pub async fn handle(
             authenticate(&req, env, API_SECRET)?;
             validate(&mut req, env).await
         }
+        ["users"] => {
+            allow(&req, &[Get])?;
+            authenticate(&req, env, API_SECRET)?;
+            query_users(&req, env).await
+        }
         ["users", user] => {
             allow(&req, &[Get, Patch, Delete])?;
             authenticate(&req, env, API_SECRET)?;
@@ -140,6 +145,59 @@ async fn json_value(req: &mut Request) -> Result<serde_json::Value, ApiError> {
         ));
     }
     Ok(v)
+}
+
+/// `queryUsers`: users by exact email, phone number or username (every
+/// one given must match), a page at a time in user id order, from the
+/// user directory (see `crate::directory`).
+async fn query_users(req: &Request, env: &Env) -> Result<Response, ApiError> {
+    let url = req
+        .url()
+        .map_err(|_| ApiError::bad_request("The request URL is not valid."))?;
+    let mut q = crate::directory::Query {
+        limit: 10,
+        ..crate::directory::Query::default()
+    };
+    for (k, v) in url.query_pairs() {
+        let v = v.into_owned();
+        match k.as_ref() {
+            "email" => q.email = Some(v),
+            "phoneNumber" => q.phone_number = Some(v),
+            "username" => q.username = Some(v),
+            "lastEvaluatedUserId" => {
+                check_user_id(&v)?;
+                q.after = Some(v);
+            }
+            "limit" => {
+                q.limit = v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=crate::directory::MAX_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "limit: must be a whole number from 1 to {}",
+                            crate::directory::MAX_LIMIT
+                        ))
+                    })?;
+            }
+            _ => {}
+        }
+    }
+    if q.email.is_none() && q.phone_number.is_none() && q.username.is_none() {
+        return Err(ApiError::bad_request(
+            "email, phoneNumber or username: give at least one to look users up by",
+        ));
+    }
+    let (users, next) = crate::directory::query(env, &q).await?;
+    let mut body = serde_json::Map::new();
+    body.insert(
+        "users".into(),
+        serde_json::to_value(users).map_err(ApiError::internal)?,
+    );
+    if let Some(next) = next {
+        body.insert("lastEvaluatedUserId".into(), next.into());
+    }
+    json_response(200, &body)
 }
 
 fn query_command(req: &Request) -> Result<UserCommand, ApiError> {

@@ -141,11 +141,17 @@ pub async fn deliver(state: &State, env: &Env) {
         .and_then(|r| serde_json::from_str(&r.sinks).ok())
         // Unreadable: try every sink.
         .unwrap_or_else(|| {
-            ["review", "webhook", "replay", "analytics"]
+            ["review", "webhook", "replay", "analytics", "directory"]
                 .map(String::from)
                 .to_vec()
         });
-    for sink in [Sink::Review, Sink::Webhook, Sink::Replay, Sink::Analytics] {
+    for sink in [
+        Sink::Review,
+        Sink::Webhook,
+        Sink::Replay,
+        Sink::Analytics,
+        Sink::Directory,
+    ] {
         if !waiting.iter().any(|w| w == sink.as_str()) {
             continue;
         }
@@ -271,6 +277,10 @@ async fn send(
         Sink::Replay => replay(state, env, &row.user_id, event).await,
         // Delivered in batches by `deliver_analytics`.
         Sink::Analytics => Ok(()),
+        Sink::Directory => match event.directory_entry() {
+            Some(entry) => crate::directory::put(env, &row.user_id, &entry).await,
+            None => Ok(()),
+        },
         Sink::Review => {
             let Some(change) = event.review_change() else {
                 return Ok(());

@@ -173,6 +173,8 @@ pub enum Sink {
     Replay,
     /// The user's analytics shard.
     Analytics,
+    /// The user directory (D1, see `crate::directory`).
+    Directory,
 }
 
 /// Count the tracks stored since the last count into the open batch
@@ -257,6 +259,7 @@ impl Sink {
             Sink::Webhook => "webhook",
             Sink::Replay => "replay",
             Sink::Analytics => "analytics",
+            Sink::Directory => "directory",
         }
     }
 }

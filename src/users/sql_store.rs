@@ -430,8 +430,11 @@ impl UserStore for SqlUserStore {
         if event.review_change().is_some() {
             sinks.push(Sink::Review);
         }
-        if self.webhooks && event.webhook_type() != "user.deleted" {
+        if self.webhooks && event.is_webhook() {
             sinks.push(Sink::Webhook);
+        }
+        if event.directory_entry().is_some() {
+            sinks.push(Sink::Directory);
         }
         if event.replay().is_some() {
             sinks.push(Sink::Replay);

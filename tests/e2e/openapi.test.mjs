@@ -280,6 +280,17 @@ test("the user overview conforms", async () => {
   conforms("/v1/management/users/{userId}", "GET", await mgmt("GET", "/users/u", { headers: { Origin: "https://evil.example" } }));
 });
 
+test("the user directory's queries conform", async () => {
+  const user = uid("oa-dir");
+  await call("PATCH", `/v1/users/${user}`, { body: { email: `${user}@example.com`, username: user } });
+  conforms("/v1/users", "GET", await call("GET", `/v1/users?email=${encodeURIComponent(`${user}@example.com`)}`));
+  conforms("/v1/users", "GET", await call("GET", `/v1/users?username=${encodeURIComponent(user)}&limit=1`));
+  conforms("/v1/users", "GET", await call("GET", "/v1/users"));
+  conforms("/v1/users", "GET", await call("GET", "/v1/users?email=x", { secret: null }));
+  conforms("/v1/management/users", "GET", await mgmt("GET", `/users?q=${encodeURIComponent(user)}`));
+  conforms("/v1/management/users", "GET", await mgmt("GET", "/users"));
+});
+
 test("analytics conform", async () => {
   conforms("/v1/management/analytics", "GET", await mgmt("GET", "/analytics"));
   conforms("/v1/management/analytics", "GET", await mgmt("GET", "/analytics?from=soon"));

@@ -289,3 +289,32 @@ test("every main page at 390×844: nothing spills sideways, Approve and Reject o
     await context.close();
   }
 });
+
+test("users: found by the start of their id, their email or their phone number, then opened", async () => {
+  const stem = uid("portal-find");
+  await authsignal.updateUser({ userId: `${stem}-a`, attributes: { email: `${stem}-a@example.com` } });
+  await authsignal.updateUser({ userId: `${stem}-b`, attributes: { email: `${stem}-b@example.com`, phoneNumber: "+64219990000" } });
+  const context = await demo.browser.newContext({ viewport: { width: 390, height: 844 } });
+  const page = await context.newPage();
+  try {
+    await signIn(page);
+    await page.goto(`${ADMIN}#/users`);
+    await page.fill("#user-id", stem);
+    await page.click("#find-user");
+    await page.waitForSelector("#found table");
+    assert.deepEqual(await page.$$eval("#found td a", (as) => as.map((a) => a.textContent)), [`${stem}-a`, `${stem}-b`]);
+    await page.fill("#user-id", `${stem}-b@example.com`);
+    await page.click("#find-user");
+    await page.waitForFunction((id) => [...document.querySelectorAll("#found td a")].map((a) => a.textContent).join() === id, `${stem}-b`);
+    await page.screenshot({ path: join(SHOTS, "portal-user-search.png"), fullPage: true });
+    await page.click(`#found td a`);
+    await page.waitForSelector("#profile");
+    assert.match(await page.textContent("#profile"), /\+64219990000/);
+    await page.fill("#user-id", `nobody-${stem}`);
+    await page.click("#find-user");
+    await page.waitForSelector("#found p.muted");
+    assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true, "no sideways scroll");
+  } finally {
+    await context.close();
+  }
+});

@@ -47,6 +47,64 @@ pub struct UserRecord {
     pub updated_at: Millis,
 }
 
+/// What the user directory holds of a user (the shell's `directory`: a
+/// table across users, to find them by email, phone number, username or
+/// id): the fields users are found by, and when the profile last changed,
+/// which orders writes (an older one never overwrites a newer).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryEntry {
+    /// Email address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Whether it was verified.
+    #[serde(default)]
+    pub email_verified: bool,
+    /// Phone number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    /// Whether it was verified.
+    #[serde(default)]
+    pub phone_number_verified: bool,
+    /// Username.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// When the profile last changed (or the user was deleted).
+    pub updated_at: Millis,
+    /// The user was deleted (the row stays as a marker, so that a late
+    /// write from before the deletion cannot bring it back).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+}
+
+impl DirectoryEntry {
+    /// The same fields, whenever each was written.
+    pub fn same_fields(&self, other: &DirectoryEntry) -> bool {
+        DirectoryEntry {
+            updated_at: 0,
+            ..self.clone()
+        } == DirectoryEntry {
+            updated_at: 0,
+            ..other.clone()
+        }
+    }
+}
+
+impl UserRecord {
+    /// What the user directory holds of this profile.
+    pub fn directory_entry(&self) -> DirectoryEntry {
+        DirectoryEntry {
+            email: self.email.clone(),
+            email_verified: self.email_verified,
+            phone_number: self.phone_number.clone(),
+            phone_number_verified: self.phone_number_verified,
+            username: self.username.clone(),
+            updated_at: self.updated_at,
+            deleted: false,
+        }
+    }
+}
+
 fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,

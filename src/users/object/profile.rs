@@ -16,14 +16,25 @@ impl UserObject {
             UserCommand::PatchUser { user_id, patch } => {
                 let patch: UserPatch = crate::http::wire_body(patch.to_string().as_bytes())?;
                 let store = self.store()?;
-                json_response(
-                    200,
-                    &service::patch_user(&store, &user_id, patch, now_ms())?,
-                )
+                let view = service::patch_user(&store, &user_id, patch, now_ms())?;
+                // Read-your-writes: the directory has the change before the
+                // answer (the outbox delivers it as well, and again if this fails).
+                if let Some(user) = store.get_user()? {
+                    self.tell_directory(&user_id, &user.directory_entry()).await;
+                }
+                json_response(200, &view)
             }
             UserCommand::DeleteUser => {
                 let store = self.store()?;
-                service::delete_user(&store, now_ms())?;
+                let now = now_ms();
+                service::delete_user(&store, now)?;
+                let user_id = self.user_id.borrow().clone();
+                let marker = actiongate_core::user::DirectoryEntry {
+                    updated_at: now,
+                    deleted: true,
+                    ..Default::default()
+                };
+                self.tell_directory(&user_id, &marker).await;
                 json_response(200, &serde_json::json!({"success": true}))
             }
             UserCommand::ListAuthenticators { user_id } => {
@@ -58,6 +69,14 @@ impl UserObject {
             _ => Err(ApiError::internal(
                 "a user command reached the wrong handler",
             )),
+        }
+    }
+
+    /// Write the user's directory row now; a failure is logged, and the
+    /// outbox (which holds the same change) delivers it later.
+    async fn tell_directory(&self, user_id: &str, entry: &actiongate_core::user::DirectoryEntry) {
+        if let Err(e) = crate::directory::put(&self.env, user_id, entry).await {
+            worker::console_error!("user directory (the outbox will retry): {e}");
         }
     }
 }

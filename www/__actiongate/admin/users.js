@@ -27,11 +27,42 @@ function held(h) {
   return `${what}waiting for the person to verify and come back, until ${when(h.expiresAt)}.`;
 }
 
-export async function usersPage(userId) {
-  const input = el("input", { type: "text", id: "user-id", value: userId || "", autocomplete: "off" });
+/** Users whose email or phone number is `q`, or whose id starts with it, from the user directory. */
+async function found(q) {
+  const list = el("div", { id: "found" });
+  let after = null;
+  const more = el("button", { type: "button", id: "more-users" }, "Show more");
+  async function page() {
+    const r = await api("GET", `/users?q=${encodeURIComponent(q)}${after ? `&after=${encodeURIComponent(after)}` : ""}`);
+    if (!after && !r.users.length) list.append(el("p", { class: "muted" }, `No user found for "${q}". Users are found by the start of their id, their exact email or their phone number (+ and digits).`));
+    if (r.users.length) {
+      list.append(table({}, ["User", "Email", "Phone", "Username"], r.users.map((u) => [
+        el("a", { href: `#/users/${encodeURIComponent(u.userId)}` }, u.userId),
+        u.email ? `${u.email}${u.emailVerified ? " (verified)" : ""}` : "",
+        u.phoneNumber ? `${u.phoneNumber}${u.phoneNumberVerified ? " (verified)" : ""}` : "",
+        u.username || ""])));
+    }
+    after = r.lastEvaluatedUserId || null;
+    more.hidden = !after;
+  }
+  more.addEventListener("click", () => page());
+  await page();
+  return el("section", { id: "search-results" }, el("h2", {}, "Found"), list, more);
+}
+
+export async function usersPage(arg) {
+  // #/users/<id> shows a user; #/users/?<text> searches.
+  const searching = arg && arg.startsWith("?");
+  const userId = searching ? "" : arg;
+  const input = el("input", { type: "search", id: "user-id", value: searching ? arg.slice(1) : userId || "", autocomplete: "off" });
   const form = el("form", { class: "card", role: "search" },
-    el("label", { for: "user-id" }, "User id"), input, el("button", { type: "submit" }, "Show"));
-  form.addEventListener("submit", (ev) => { ev.preventDefault(); location.hash = `#/users/${encodeURIComponent(input.value.trim())}`; });
+    el("label", { for: "user-id" }, "User id (or its start), email or phone number"), input,
+    el("button", { type: "submit", id: "find-user" }, "Find"),
+    el("button", { type: "button", id: "open-user" }, "Open this id"));
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); location.hash = `#/users/${encodeURIComponent("?" + input.value.trim())}`; });
+  form.querySelector("#open-user").addEventListener("click", () => { location.hash = `#/users/${encodeURIComponent(input.value.trim())}`; });
+  if (searching && arg.slice(1).trim()) return [el("h1", {}, "Users"), form, await found(arg.slice(1).trim())];
+  if (searching) return [el("h1", {}, "Users"), form];
   if (!userId) return [el("h1", {}, "Users"), form];
   const o = await api("GET", `/users/${encodeURIComponent(userId)}`);
   const u = o.user;

@@ -87,6 +87,12 @@ pub enum Event {
         /// When.
         at: Millis,
     },
+    /// What the user directory holds of the user changed (or the user is
+    /// new): delivered to the directory only, never a webhook.
+    ProfileChanged {
+        /// The new entry.
+        entry: crate::user::DirectoryEntry,
+    },
 }
 
 /// How an event changes the review queue.
@@ -172,6 +178,7 @@ impl Event {
             Event::AuthenticatorCreated { .. } => "authenticator.created",
             Event::AuthenticatorDeleted { .. } => "authenticator.deleted",
             Event::UserDeleted { .. } => "user.deleted",
+            Event::ProfileChanged { .. } => "user.profile_changed",
         }
     }
 
@@ -228,6 +235,33 @@ impl Event {
                 "userId": user_id,
                 "deletedAt": to_rfc3339(*at),
             }),
+            Event::ProfileChanged { entry } => json!({
+                "userId": user_id,
+                "updatedAt": to_rfc3339(entry.updated_at),
+            }),
+        }
+    }
+
+    /// Whether the app hears of it as a webhook (the user's deletion and
+    /// profile changes are for the review queue and the directory only).
+    pub fn is_webhook(&self) -> bool {
+        !matches!(
+            self,
+            Event::UserDeleted { .. } | Event::ProfileChanged { .. }
+        )
+    }
+
+    /// What this event writes to the user directory, if anything: the new
+    /// entry, or the deletion's marker.
+    pub fn directory_entry(&self) -> Option<crate::user::DirectoryEntry> {
+        match self {
+            Event::ProfileChanged { entry } => Some(entry.clone()),
+            Event::UserDeleted { at } => Some(crate::user::DirectoryEntry {
+                updated_at: *at,
+                deleted: true,
+                ..crate::user::DirectoryEntry::default()
+            }),
+            _ => None,
         }
     }
 

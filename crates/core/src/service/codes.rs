@@ -373,7 +373,8 @@ pub fn verify_code<S: UserStore>(
         auth.last_verified_at = Some(now);
         store.put_authenticator(&auth)?;
         // The address was proven: the profile can say so.
-        let mut user = store.get_user()?.unwrap_or(UserRecord {
+        let before = store.get_user()?;
+        let mut user = before.clone().unwrap_or(UserRecord {
             created_at: now,
             ..UserRecord::default()
         });
@@ -386,7 +387,7 @@ pub fn verify_code<S: UserStore>(
             *slot = Some(sent.to.clone());
             *verified = true;
             user.updated_at = now;
-            store.put_user(&user)?;
+            super::users::save_user(store, before.as_ref(), &user)?;
         }
         let record = if confirming_only {
             record

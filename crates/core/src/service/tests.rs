@@ -2303,7 +2303,9 @@ fn changes_emit_the_events_webhooks_and_the_review_queue_need() {
         NOW + 6,
     )
     .unwrap();
-    let events = store.events();
+    // The user directory hears of the new user; the rest is as before.
+    let not_directory = |e: &Event| !matches!(e, Event::ProfileChanged { .. });
+    let events: Vec<Event> = store.events().into_iter().filter(not_directory).collect();
     let types: Vec<_> = events.iter().map(Event::webhook_type).collect();
     assert_eq!(types, ["action.created", "action.state_changed"]);
     match events[0].review_change() {
@@ -2340,7 +2342,8 @@ fn changes_emit_the_events_webhooks_and_the_review_queue_need() {
     .unwrap();
     delete_authenticator(&store, &a.user_authenticator_id, NOW).unwrap();
     delete_user(&store, NOW).unwrap();
-    let types: Vec<_> = store.events().iter().map(Event::webhook_type).collect();
+    let events: Vec<Event> = store.events().into_iter().filter(not_directory).collect();
+    let types: Vec<_> = events.iter().map(Event::webhook_type).collect();
     assert_eq!(
         types[2..],
         [
@@ -2349,8 +2352,64 @@ fn changes_emit_the_events_webhooks_and_the_review_queue_need() {
             "user.deleted"
         ]
     );
+    assert_eq!(events[4].review_change(), Some(ReviewChange::LeaveAll));
+    assert!(!events[4].is_webhook());
+    // What the directory was told, in order: the new user, the verified
+    // address, the deletion's marker.
+    let directory: Vec<_> = store
+        .events()
+        .iter()
+        .filter_map(Event::directory_entry)
+        .collect();
+    assert_eq!(directory.len(), 3, "{directory:?}");
     assert_eq!(
-        store.events()[4].review_change(),
-        Some(ReviewChange::LeaveAll)
+        (directory[0].email.as_deref(), directory[0].deleted),
+        (None, false)
     );
+    assert_eq!(directory[1].email.as_deref(), Some("a@b.example"));
+    assert!(directory[1].email_verified);
+    assert!(directory[2].deleted);
+    assert!(
+        !store
+            .events()
+            .iter()
+            .any(|e| matches!(e, Event::ProfileChanged { .. }) && e.is_webhook())
+    );
+}
+
+#[test]
+fn the_directory_hears_of_profile_changes_only_when_its_fields_change() {
+    use crate::actions::events::Event;
+    let store = MemoryUserStore::new();
+    let count = |s: &MemoryUserStore| {
+        s.events()
+            .iter()
+            .filter(|e| matches!(e, Event::ProfileChanged { .. }))
+            .count()
+    };
+    let patch = |body: &[u8]| crate::error::parse_json::<crate::user::UserPatch>(body).unwrap();
+    patch_user(&store, "bob", patch(br#"{"email":"bob@example.com"}"#), NOW).unwrap();
+    assert_eq!(count(&store), 1);
+    // Only the display name: nothing the directory holds.
+    patch_user(&store, "bob", patch(br#"{"displayName":"Bob"}"#), NOW + 1).unwrap();
+    assert_eq!(count(&store), 1);
+    patch_user(&store, "bob", patch(br#"{"username":"bobby"}"#), NOW + 2).unwrap();
+    assert_eq!(count(&store), 2);
+    let last = store
+        .events()
+        .iter()
+        .rev()
+        .find_map(Event::directory_entry)
+        .unwrap();
+    assert_eq!(
+        (
+            last.email.as_deref(),
+            last.username.as_deref(),
+            last.updated_at
+        ),
+        (Some("bob@example.com"), Some("bobby"), NOW + 2)
+    );
+    // A returning user's track that fills nothing tells it nothing.
+    track(&store, input(keyed("k1"), None, &allowlist(), NOW + 3)).unwrap();
+    assert_eq!(count(&store), 2);
 }

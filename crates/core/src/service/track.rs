@@ -201,8 +201,12 @@ pub fn track<S: UserStore>(store: &S, input: TrackInput<'_>) -> Result<Tracked, 
         }
     }
     if changed {
+        // New, or a profile field filled: what the directory holds changed.
         u.updated_at = input.now;
         store.put_user(u)?;
+        store.emit(Event::ProfileChanged {
+            entry: u.directory_entry(),
+        })?;
     }
 
     let mut record = ActionRecord {

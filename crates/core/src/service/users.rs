@@ -113,14 +113,33 @@ pub fn patch_user<S: UserStore>(
     if let Some(Some(p)) = &patch.phone_number {
         check_profile_phone(p, "phoneNumber")?;
     }
-    let mut user = store.get_user()?.unwrap_or(UserRecord {
+    let before = store.get_user()?;
+    let mut user = before.clone().unwrap_or(UserRecord {
         created_at: now,
         ..UserRecord::default()
     });
     patch.apply(&mut user);
     user.updated_at = now;
-    store.put_user(&user)?;
+    save_user(store, before.as_ref(), &user)?;
     get_user(store, user_id)
+}
+
+/// Store the user's profile (`before`: as it was, `None` for a new user),
+/// and tell the user directory when what it holds changed.
+///
+/// # Errors
+/// [`CoreError::Internal`] when storage fails.
+pub(crate) fn save_user<S: UserStore>(
+    store: &S,
+    before: Option<&UserRecord>,
+    user: &UserRecord,
+) -> Result<(), CoreError> {
+    store.put_user(user)?;
+    let entry = user.directory_entry();
+    if before.is_none_or(|b| !b.directory_entry().same_fields(&entry)) {
+        store.emit(Event::ProfileChanged { entry })?;
+    }
+    Ok(())
 }
 
 /// Delete the user's profile, actions and authenticators.
@@ -206,7 +225,8 @@ pub fn enroll_authenticator<S: UserStore>(
     };
     store.put_authenticator(&auth)?;
     // The app verified the address, so the profile can say so.
-    let mut user = store.get_user()?.unwrap_or(UserRecord {
+    let before = store.get_user()?;
+    let mut user = before.clone().unwrap_or(UserRecord {
         created_at: now,
         ..UserRecord::default()
     });
@@ -223,7 +243,7 @@ pub fn enroll_authenticator<S: UserStore>(
         user.phone_number_verified = true;
     }
     user.updated_at = now;
-    store.put_user(&user)?;
+    save_user(store, before.as_ref(), &user)?;
     authenticator_log::added(store, &auth, user_id, By::ServerApi, now)
 }
 
