@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import vm from "node:vm";
-import { authsignal, uid, configure } from "./lib.mjs";
+import { authsignal, uid, configure, mgmt } from "./lib.mjs";
 import { ROOT } from "./harness.mjs";
 import { SHOTS, useBrowserDemo } from "./browser-kit.mjs";
 
@@ -59,6 +59,15 @@ test("a challenge tracked in German is shown in German, message and errors too",
       de: { defaultTemplate: "Bestätigen Sie Ihre Auszahlung von {{action.custom.amount | currency: \"EUR\"}}" },
     },
   });
+  // The deciding rule says why it asks, in the customer's language.
+  const rule = await mgmt("PUT", "/action-configurations/page-language/rules/large", {
+    body: {
+      name: "large amounts (internal words)", priority: 1, type: "CHALLENGE",
+      conditions: { ">": [{ var: "action.custom.amount" }, 1000] },
+      customerReason: { en: "{{action.custom.amount | number}} is more than you usually withdraw.", de: "{{action.custom.amount | number}} ist mehr, als Sie sonst abheben." },
+    },
+  });
+  assert.ok([200, 201].includes(rule.status), JSON.stringify(rule.body));
   const user = uid("de");
   const t = await authsignal.track({ userId: user, action: "page-language", attributes: { locale: "de-DE", custom: { amount: 1500 } } });
   const context = await demo.browser.newContext({ locale: "en-US" });
@@ -70,6 +79,8 @@ test("a challenge tracked in German is shown in German, message and errors too",
     const de = load("www/__actiongate/i18n.js", "ACTIONGATE_I18N").de.strings;
     assert.equal(await page.textContent("h1"), de["Confirm it's you"]);
     assert.match(await page.textContent("#message"), /^Bestätigen Sie Ihre Auszahlung von/);
+    assert.equal(await page.textContent("#reason"), `${de["Why we ask:"]} 1,500 ist mehr, als Sie sonst abheben.`);
+    assert.doesNotMatch(await page.textContent("main"), /internal words|large/, "never the rule's name or id");
     assert.equal((await page.textContent("label[for=email]")).trim(), de["Your email address"]);
     assert.equal((await page.textContent("#cancel")).trim(), de["Cancel this request"]);
     // A mistake is told in German too.
@@ -89,6 +100,7 @@ test("a challenge tracked in German is shown in German, message and errors too",
     await p2.waitForSelector("#email-form:not([hidden])");
     assert.equal(await p2.getAttribute("html", "lang"), "en");
     assert.equal(await p2.textContent("h1"), "Confirm it's you");
+    assert.equal(await p2.textContent("#reason"), "Why we ask: 1,500 is more than you usually withdraw.");
   } finally {
     await c2.close();
   }

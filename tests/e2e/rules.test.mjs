@@ -214,6 +214,29 @@ test("simulate agrees with track and writes nothing", async () => {
   assertError(await mgmt("POST", "/simulate", { body: { action: "x" } }), 400, "invalid_request");
 });
 
+test("a rule's reason for the customer: only where the customer is asked, valid templates, a locale per entry; nothing stored otherwise", async () => {
+  const code = `reason-${Date.now()}`;
+  await mgmt("PUT", `/action-configurations/${code}`, { body: { defaultUserActionResult: "ALLOW" } });
+  const put = (body) => mgmt("PUT", `/action-configurations/${code}/rules/r`, { body: { name: "r", priority: 0, conditions: true, ...body } });
+  let r = await put({ type: "BLOCK", customerReason: { en: "Blocked because." } });
+  assertError(r, 400, "invalid_request");
+  assert.match(JSON.stringify(r.body), /customerReason: only a CHALLENGE or REVIEW rule/);
+  r = await put({ type: "CHALLENGE", customerReason: { "not a locale!": "x", de: "{{action.custom.amount" , en: "" } });
+  assertError(r, 400, "invalid_request");
+  const told = JSON.stringify(r.body);
+  for (const where of ["customerReason.not a locale!", "customerReason.de", "customerReason.en"]) assert.ok(told.includes(where), `${where}: ${told}`);
+  assert.equal((await mgmt("GET", `/action-configurations/${code}/rules/r`)).status, 404, "nothing was stored");
+  r = await put({ type: "REVIEW", customerReason: { en: "We check large payments by hand." } });
+  assert.ok([200, 201].includes(r.status), JSON.stringify(r.body));
+  assert.deepEqual(r.body.customerReason, { en: "We check large payments by hand." });
+  // The action keeps the reason of the rule that decided it.
+  const userId = uid();
+  const tracked = await authsignal.track({ userId, action: code });
+  assert.equal(tracked.state, "REVIEW_REQUIRED");
+  const got = await authsignal.getAction({ userId, action: code, idempotencyKey: tracked.idempotencyKey });
+  assert.deepEqual(got.rules[0].customerReason, { en: "We check large payments by hand." });
+});
+
 test("rules are managed one by one under the action configuration", async () => {
   const code = `rules-crud-${Date.now()}`;
   assertError(await mgmt("PUT", `/action-configurations/${code}/rules/r1`, {

@@ -600,6 +600,15 @@
       $("message").innerHTML = info.messageHtml; // escaped by the worker
       $("message").hidden = false;
     }
+    if (info.reasonHtml) {
+      // Why the deciding rule asks, in the customer's words (escaped by the worker).
+      const label = document.createElement("strong");
+      label.textContent = t("Why we ask:");
+      const text = document.createElement("span");
+      text.innerHTML = info.reasonHtml;
+      $("reason").replaceChildren(label, " ", text);
+      $("reason").hidden = false;
+    }
     if (info.verified && (info.state === "CHALLENGE_SUCCEEDED" || info.state === "REVIEW_REQUIRED")) {
       // Verified already (the page reloaded, went back, or the link was
       // opened again): say so and continue to the app.

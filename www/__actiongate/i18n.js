@@ -28,6 +28,7 @@ window.ACTIONGATE_I18N = {
       "Code we texted you at {number}": "Code aus unserer SMS an {number}",
       "Code we texted you": "Code aus unserer SMS",
       "Copied": "Kopiert",
+      "Why we ask:": "Warum wir fragen:",
       "Select the key to copy it": "Markieren Sie den Schlüssel, um ihn zu kopieren",
       "Code from your authenticator app": "Code aus Ihrer Authenticator-App",
       "This link is incomplete. Start again from the app.": "Dieser Link ist unvollständig. Bitte beginnen Sie erneut in der App.",

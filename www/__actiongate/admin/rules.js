@@ -161,12 +161,14 @@ export async function rulesSection(code, rules, changed, flash) {
   const type = el("select", { id: "rule-type" }, OUTCOMES.map((o) => el("option", {}, o)));
   const active = el("input", { type: "checkbox", id: "rule-active" });
   const reviewAfter = el("input", { type: "checkbox", id: "rule-review-after" });
+  // Why the customer is asked, in English here; other languages in the JSON (customerReason.de, …).
+  const reason = el("input", { type: "text", id: "rule-reason", maxlength: "500", placeholder: "e.g. {{action.custom.amount | number}} is more than you usually send." });
   const json = el("textarea", { id: "rule-json", rows: 14, spellcheck: "false", "aria-describedby": "rule-json-note" });
   const jsonNote = el("p", { class: "muted", id: "rule-json-note" }, "The rule as the API takes it. Fields the form does not show (methods, …) are kept.");
 
   let syncing = false;
   const builder = conditionsBuilder(lists, () => formToJson());
-  const fields = [name, description, priority, type, active, reviewAfter];
+  const fields = [name, description, priority, type, active, reviewAfter, reason];
 
   function current() {
     try { const v = JSON.parse(json.value); return isObject(v) ? v : {}; } catch { return null; }
@@ -180,6 +182,11 @@ export async function rulesSection(code, rules, changed, flash) {
     r.type = type.value;
     r.isActive = active.checked;
     if (type.value === "CHALLENGE" && reviewAfter.checked) r.reviewAfterChallenge = true; else delete r.reviewAfterChallenge;
+    const asks = type.value === "CHALLENGE" || type.value === "REVIEW";
+    const reasons = isObject(r.customerReason) ? { ...r.customerReason } : {};
+    if (asks && reason.value.trim()) reasons.en = reason.value; else delete reasons.en;
+    if (asks && Object.keys(reasons).length) r.customerReason = reasons; else delete r.customerReason;
+    reason.disabled = !asks;
     if (builder.usable()) r.conditions = builder.read();
     reviewAfter.disabled = type.value !== "CHALLENGE";
     json.value = JSON.stringify(r, null, 2);
@@ -196,6 +203,8 @@ export async function rulesSection(code, rules, changed, flash) {
     active.checked = r.isActive !== false;
     reviewAfter.checked = r.reviewAfterChallenge === true;
     reviewAfter.disabled = type.value !== "CHALLENGE";
+    reason.value = (isObject(r.customerReason) && r.customerReason.en) || "";
+    reason.disabled = !(type.value === "CHALLENGE" || type.value === "REVIEW");
     builder.show(r.conditions ?? true);
     syncing = false;
   }
@@ -234,6 +243,7 @@ export async function rulesSection(code, rules, changed, flash) {
         el("label", { for: "rule-priority" }, "Priority (0 runs first and wins)"), priority,
         el("label", { for: "rule-type" }, "Then"), type,
         el("div", { class: "checks" }, el("label", {}, active, "Active"), el("label", {}, reviewAfter, "Review after the challenge")),
+        el("label", { for: "rule-reason" }, "Why the customer is asked (shown on the challenge page; English, other languages in the JSON)"), reason,
         builder.box),
       el("div", { class: "rule-json" }, el("label", { for: "rule-json" }, "JSON"), json, jsonNote)),
     status,

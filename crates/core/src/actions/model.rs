@@ -76,6 +76,10 @@ pub struct RuleRef {
     /// The rule's description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Why the customer is asked, by locale (the rule's `customerReason`
+    /// as it was when the action was tracked).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub customer_reason: std::collections::BTreeMap<String, String>,
 }
 
 /// One tracked action, as the user's Durable Object stores it.

@@ -171,7 +171,7 @@ impl ActionConfigurationInput {
     }
 }
 
-fn valid_locale(tag: &str) -> bool {
+pub(crate) fn valid_locale(tag: &str) -> bool {
     !tag.is_empty()
         && tag.len() <= 35
         && tag.split('-').all(|part| {

@@ -65,6 +65,7 @@ impl Rule {
             rule_id: self.rule_id.clone(),
             name: self.input.name.clone(),
             description: self.input.description.clone(),
+            customer_reason: self.input.customer_reason.clone(),
         }
     }
 }

@@ -60,6 +60,11 @@ pub struct ChallengeView {
     pub enrollment_unlocked: bool,
     /// The action's message (HTML-escaped values) in its locale, else English.
     pub message_html: Option<String>,
+    /// Why the customer is asked: the deciding rule's `customerReason` in
+    /// the action's locale (else its language, else English), rendered
+    /// with every value escaped; none when the rule has none, or no rule
+    /// decided (the default outcome).
+    pub reason_html: Option<String>,
     /// The action's locale as tracked (`de-DE`): the page's own words follow
     /// it where the page is translated, as the message does.
     pub locale: Option<String>,
@@ -132,6 +137,12 @@ pub fn challenge_view<S: UserStore>(
                 .as_ref()
                 .and_then(|c| render_template(&t.default_template, c))
         });
+    let reason_html = record
+        .rules
+        .first()
+        .filter(|r| record.deciding_rule_id.as_deref() == Some(r.rule_id.as_str()))
+        .and_then(|r| template_for(&r.customer_reason, record.request.locale.as_deref()))
+        .and_then(|t| record.context.as_ref().and_then(|c| render_template(t, c)));
     Ok(ChallengeView {
         action_code: code.to_owned(),
         idempotency_key: key.to_owned(),
@@ -149,6 +160,7 @@ pub fn challenge_view<S: UserStore>(
         unlock_methods,
         enrollment_unlocked: record.enrollment_unlocked_by.is_some(),
         message_html,
+        reason_html,
         locale: record.request.locale.clone(),
         redirect_url: record.request.redirect_url.clone(),
         failed_attempts: record.failed_attempts,
@@ -245,5 +257,75 @@ mod tests {
         assert_eq!(dead_ends(&s), 1, "recorded once");
         let a = get_action(&s, "withdraw", "k").unwrap();
         assert_eq!(a.state, ActionState::ChallengeRequired, "the state stays");
+    }
+
+    #[test]
+    fn the_deciding_rules_reason_in_the_customers_language_escaped() {
+        use crate::policy::rules::{CompiledRules, Rule, RuleInput};
+        let rule = |id: &str, body: &str| Rule {
+            rule_id: id.into(),
+            input: RuleInput::parse(body.as_bytes()).unwrap(),
+        };
+        let rules = vec![
+            rule(
+                "big",
+                r#"{"name":"big amounts (internal)","priority":1,"type":"CHALLENGE",
+                    "conditions":{">":[{"var":"action.custom.amount"},1000]},
+                    "customerReason":{"en":"{{action.custom.amount | number}} is more than you usually send.",
+                                      "de":"{{action.custom.amount | number}} ist mehr, als Sie sonst senden. <b>"}}"#,
+            ),
+            rule(
+                "odd",
+                r#"{"name":"odd","priority":2,"type":"CHALLENGE","conditions":{"==":[{"var":"action.custom.to"},"X"]}}"#,
+            ),
+        ];
+        let cfg = ActionConfiguration {
+            action_code: "withdraw".into(),
+            input: ActionConfigurationInput::parse(br#"{"defaultUserActionResult":"CHALLENGE"}"#)
+                .unwrap(),
+            rules,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let compiled = CompiledRules::compile(&cfg.rules, Default::default()).unwrap();
+        let list = RedirectAllowlist::parse("https://app.example.com").unwrap();
+        let store = MemoryUserStore::new();
+        let mut seen = Vec::new();
+        for (key, custom, locale) in [
+            ("de", r#"{"amount":25000,"to":"NZ"}"#, Some("de-AT")),
+            ("en", r#"{"amount":25000,"to":"NZ"}"#, Some("fr")),
+            ("no-reason", r#"{"amount":5,"to":"X"}"#, None),
+            ("default", r#"{"amount":5,"to":"NZ"}"#, None),
+        ] {
+            let req = TrackRequest {
+                idempotency_key: Some(key.into()),
+                custom: Some(serde_json::from_str(custom).unwrap()),
+                locale: locale.map(str::to_owned),
+                ..TrackRequest::default()
+            };
+            let input = TrackInput {
+                fresh_key: key.into(),
+                ..TrackInput::new(
+                    "alice",
+                    "withdraw",
+                    req,
+                    (Some(&cfg), Some(&compiled)),
+                    &list,
+                    NOW,
+                )
+            };
+            track(&store, input).unwrap();
+            let v = challenge_view(&store, "alice", "withdraw", key, None, false, NOW).unwrap();
+            seen.push(v.reason_html);
+        }
+        assert_eq!(
+            seen,
+            [
+                Some("25,000 ist mehr, als Sie sonst senden. &lt;b&gt;".to_owned()),
+                Some("25,000 is more than you usually send.".to_owned()),
+                None,
+                None,
+            ]
+        );
     }
 }

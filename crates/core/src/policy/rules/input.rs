@@ -80,6 +80,13 @@ pub struct RuleInput {
     /// Default: false.
     #[serde(default)]
     pub review_after_challenge: bool,
+    /// For a CHALLENGE or REVIEW rule: why the customer is asked, in their
+    /// words, by locale (`{"en": "…", "de": "…"}`): shown on the hosted
+    /// page when this rule decided, rendered as message templates are
+    /// (`{{action.custom.amount | currency: "NZD"}}`, values escaped).
+    /// Never the rule's name or conditions. Default: none.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub customer_reason: std::collections::BTreeMap<String, String>,
 }
 
 fn default_true() -> bool {

@@ -26,6 +26,26 @@ pub fn validate_rule(rule_id: &str, rule: &RuleInput, lists: &ListTypes) -> Vec<
                 .to_owned(),
         );
     }
+    if !rule.customer_reason.is_empty()
+        && !matches!(rule.outcome, Outcome::Challenge | Outcome::Review)
+    {
+        problems.push(
+            "customerReason: only a CHALLENGE or REVIEW rule asks the customer anything".to_owned(),
+        );
+    }
+    for (locale, text) in &rule.customer_reason {
+        if !crate::policy::config::valid_locale(locale) {
+            problems.push(format!(
+                "customerReason.{locale}: not a locale tag such as \"en\" or \"en-GB\""
+            ));
+        }
+        if text.trim().is_empty() || text.len() > 500 {
+            problems.push(format!("customerReason.{locale}: must be 1 to 500 bytes"));
+        }
+        for p in crate::present::template_problems(text) {
+            problems.push(format!("customerReason.{locale}: {p}"));
+        }
+    }
     // Without methods of its own a rule keeps the action's, so any default goes.
     problems.extend(crate::auth::methods::method_problems(
         &rule.verification_methods,
