@@ -69,6 +69,16 @@ pub fn check_idempotency_key(key: &str) -> Result<(), CoreError> {
     Ok(())
 }
 
+/// A locale tag as message templates and rule reasons are keyed by (`en`,
+/// `en-GB`, `zh-Hant-TW`): up to 35 bytes of alphanumeric parts joined by `-`.
+pub fn valid_locale(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.len() <= 35
+        && tag.split('-').all(|part| {
+            !part.is_empty() && part.len() <= 8 && part.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

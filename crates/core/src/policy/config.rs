@@ -140,7 +140,7 @@ impl ActionConfigurationInput {
             &DEFAULT_METHODS,
         );
         for (locale, t) in &self.messaging_templates {
-            if !valid_locale(locale) {
+            if !crate::ids::valid_locale(locale) {
                 problems.push(format!(
                     "messagingTemplates.{locale}: not a locale tag such as \"en\" or \"en-GB\""
                 ));
@@ -169,14 +169,6 @@ impl ActionConfigurationInput {
             self.verification_methods.clone()
         }
     }
-}
-
-pub(crate) fn valid_locale(tag: &str) -> bool {
-    !tag.is_empty()
-        && tag.len() <= 35
-        && tag.split('-').all(|part| {
-            !part.is_empty() && part.len() <= 8 && part.bytes().all(|b| b.is_ascii_alphanumeric())
-        })
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ pub fn validate_rule(rule_id: &str, rule: &RuleInput, lists: &ListTypes) -> Vec<
         );
     }
     for (locale, text) in &rule.customer_reason {
-        if !crate::policy::config::valid_locale(locale) {
+        if !crate::ids::valid_locale(locale) {
             problems.push(format!(
                 "customerReason.{locale}: not a locale tag such as \"en\" or \"en-GB\""
             ));
