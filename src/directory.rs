@@ -18,6 +18,7 @@
 
 use std::cell::Cell;
 
+use actiongate_core::actions::events::DirectoryChange;
 use actiongate_core::user::DirectoryEntry;
 use serde::Serialize;
 use wasm_bindgen::JsValue;
@@ -31,12 +32,14 @@ pub const BINDING: &str = "DIRECTORY";
 /// Most users one query returns.
 pub const MAX_LIMIT: u32 = 100;
 
-const SCHEMA: [&str; 5] = [
+const SCHEMA: [&str; 7] = [
     "CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, email TEXT, email_verified INTEGER NOT NULL DEFAULT 0, phone_number TEXT, phone_number_verified INTEGER NOT NULL DEFAULT 0, username TEXT, updated_at INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)",
     "CREATE INDEX IF NOT EXISTS users_email ON users (email, user_id) WHERE email IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS users_phone ON users (phone_number, user_id) WHERE phone_number IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS users_username ON users (username, user_id) WHERE username IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS users_live ON users (deleted, user_id)",
+    "CREATE TABLE IF NOT EXISTS credentials (credential_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, user_authenticator_id TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS credentials_by_user ON credentials (user_id, user_authenticator_id)",
 ];
 
 thread_local! {
@@ -60,6 +63,103 @@ async fn open(env: &Env) -> Result<Option<D1Database>, String> {
         READY.with(|r| r.set(true));
     }
     Ok(Some(db))
+}
+
+/// Apply one change from a user's outbox.
+///
+/// # Errors
+/// When D1 refuses (the outbox retries).
+pub async fn apply(env: &Env, user_id: &str, change: &DirectoryChange) -> Result<(), String> {
+    match change {
+        DirectoryChange::Profile(entry) => {
+            put(env, user_id, entry).await?;
+            if entry.deleted {
+                run(env, "DELETE FROM credentials WHERE user_id = ?1", &[user_id]).await?;
+            }
+            Ok(())
+        }
+        DirectoryChange::CredentialAdded {
+            credential_id,
+            user_authenticator_id,
+        } => {
+            run(
+                env,
+                "INSERT INTO credentials (credential_id, user_id, user_authenticator_id) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (credential_id) DO UPDATE SET user_id = excluded.user_id, user_authenticator_id = excluded.user_authenticator_id",
+                &[credential_id, user_id, user_authenticator_id],
+            )
+            .await
+        }
+        DirectoryChange::CredentialRemoved {
+            user_authenticator_id,
+        } => {
+            run(
+                env,
+                "DELETE FROM credentials WHERE user_id = ?1 AND user_authenticator_id = ?2",
+                &[user_id, user_authenticator_id],
+            )
+            .await
+        }
+    }
+}
+
+/// One statement with text arguments (nothing without a directory).
+async fn run(env: &Env, sql: &str, args: &[&str]) -> Result<(), String> {
+    let Some(db) = open(env).await? else {
+        return Ok(());
+    };
+    let args: Vec<JsValue> = args.iter().map(|a| JsValue::from_str(a)).collect();
+    db.prepare(sql)
+        .bind(&args)
+        .map_err(|e| e.to_string())?
+        .run()
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Most credential ids one `isAvailableOnDevice` asks about.
+pub const MAX_CREDENTIAL_IDS: usize = 20;
+
+/// Whether any of these credential ids is a passkey or security key that
+/// some user has now.
+///
+/// # Errors
+/// 503 when there is no directory or D1 cannot be reached.
+pub async fn any_credential(env: &Env, ids: &[String]) -> Result<bool, ApiError> {
+    let db = open(env)
+        .await
+        .map_err(|e| {
+            worker::console_error!("user directory: {e}");
+            ApiError::unavailable("The user directory cannot be reached. Retry later.")
+        })?
+        .ok_or_else(no_directory)?;
+    let marks = (1..=ids.len())
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let args: Vec<JsValue> = ids.iter().map(|a| JsValue::from_str(a)).collect();
+    let found = db
+        .prepare(format!(
+            "SELECT credential_id FROM credentials WHERE credential_id IN ({marks}) LIMIT 1"
+        ))
+        .bind(&args)
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .raw_js_value()
+        .await
+        .map_err(|e| {
+            worker::console_error!("user directory: {e}");
+            ApiError::unavailable("The user directory cannot be reached. Retry later.")
+        })?;
+    Ok(!found.is_empty())
+}
+
+fn no_directory() -> ApiError {
+    ApiError::new(
+        503,
+        "directory_unavailable",
+        "This deployment has no user directory (a D1 database bound as DIRECTORY).",
+    )
 }
 
 /// Write a user's row (a newer write wins; an older one changes nothing).
@@ -157,13 +257,10 @@ pub async fn query(env: &Env, q: &Query) -> Result<(Vec<Found>, Option<String>),
         worker::console_error!("user directory: {e}");
         ApiError::unavailable("The user directory cannot be reached. Retry later.")
     };
-    let db = open(env).await.map_err(unavailable)?.ok_or_else(|| {
-        ApiError::new(
-            503,
-            "directory_unavailable",
-            "This deployment has no user directory (a D1 database bound as DIRECTORY).",
-        )
-    })?;
+    let db = open(env)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(no_directory)?;
     let mut sql = String::from(
         "SELECT user_id, email, email_verified, phone_number, phone_number_verified, username FROM users WHERE deleted = 0",
     );

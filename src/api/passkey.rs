@@ -108,6 +108,9 @@ async fn body<T: serde::de::DeserializeOwned + Default>(req: &mut Request) -> Re
 /// `invalid_challenge`, `expired_challenge`, `unknown_credential` or
 /// `credential_exists`.
 pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, ApiError> {
+    if rest == ["user-authenticators", "passkey"] && req.method() == Method::Get {
+        return available_on_device(req, env).await;
+    }
     allow(req, &[Method::Post])?;
     let url = req.url().map_err(ApiError::internal)?;
     let rp = settings::relying_party(env, &url);
@@ -332,6 +335,50 @@ async fn discoverable(
     Ok(passkeys::begin_discoverable(
         action, allowed, uv, rp, &nonce, now,
     ))
+}
+
+/// `passkey.isAvailableOnDevice`: `GET …/user-authenticators/passkey?credentialIds=a,b`
+/// (the ids the browser remembers for a user): 200 when one of them is a
+/// passkey some user has now, 404 when none is. Tenant-authenticated and
+/// limited like the other calls without a token; the answer names no user
+/// and no authenticator. From the user directory: a passkey added moments
+/// ago is found within seconds (its outbox), one removed stops being found
+/// as fast.
+async fn available_on_device(req: &Request, env: &Env) -> Result<Response, ApiError> {
+    check_tenant(req, env)?;
+    let ip = crate::limits::client_ip(req);
+    crate::limits::check(env, crate::limits::Limit::Unauthenticated, &ip).await?;
+    let url = req.url().map_err(ApiError::internal)?;
+    let ids: Vec<String> = url
+        .query_pairs()
+        .filter(|(k, _)| k == "credentialIds")
+        .flat_map(|(_, v)| {
+            v.split(',')
+                .map(|s| s.trim().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .filter(|s| !s.is_empty())
+        .collect();
+    if ids.is_empty() {
+        return Err(ApiError::bad_request(
+            "credentialIds: give one or more credential ids, comma-separated",
+        ));
+    }
+    if ids.len() > crate::directory::MAX_CREDENTIAL_IDS || ids.iter().any(|i| i.len() > 1_400) {
+        return Err(ApiError::bad_request(format!(
+            "credentialIds: at most {} ids of up to 1,400 characters",
+            crate::directory::MAX_CREDENTIAL_IDS
+        )));
+    }
+    if crate::directory::any_credential(env, &ids).await? {
+        json_response(200, &json!({"verificationMethod": "PASSKEY"}))
+    } else {
+        Err(ApiError::new(
+            404,
+            "not_found",
+            "None of these credentials is a passkey here.",
+        ))
+    }
 }
 
 /// The user a discoverable credential names (its user handle is the user id).

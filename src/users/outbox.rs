@@ -277,8 +277,8 @@ async fn send(
         Sink::Replay => replay(state, env, &row.user_id, event).await,
         // Delivered in batches by `deliver_analytics`.
         Sink::Analytics => Ok(()),
-        Sink::Directory => match event.directory_entry() {
-            Some(entry) => crate::directory::put(env, &row.user_id, &entry).await,
+        Sink::Directory => match event.directory_change() {
+            Some(change) => crate::directory::apply(env, &row.user_id, &change).await,
             None => Ok(()),
         },
         Sink::Review => {

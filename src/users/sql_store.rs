@@ -433,12 +433,19 @@ impl UserStore for SqlUserStore {
         if self.webhooks && event.is_webhook() {
             sinks.push(Sink::Webhook);
         }
-        if event.directory_entry().is_some() {
+        if event.directory_change().is_some() {
             sinks.push(Sink::Directory);
         }
         if event.replay().is_some() {
             sinks.push(Sink::Replay);
         }
+        // A bare new user (nothing to find them by but their id) reaches the
+        // directory with the counts' alarm: an alarm of its own would send
+        // the counts early (they wait so that more travel together).
+        let can_wait = sinks == [Sink::Directory]
+            && event.directory_entry().is_some_and(|e| {
+                !e.deleted && e.email.is_none() && e.phone_number.is_none() && e.username.is_none()
+            });
         if !sinks.is_empty() {
             let text = to_json(&event)?;
             for sink in sinks {
@@ -452,7 +459,12 @@ impl UserStore for SqlUserStore {
                     ],
                 )?;
             }
-            self.emitted.set(Some(0));
+            match self.analytics {
+                Some(delay) if can_wait => self
+                    .emitted
+                    .set(Some(self.emitted.get().map_or(delay, |d| d.min(delay)))),
+                _ => self.emitted.set(Some(0)),
+            }
         } else if let Some(delay) = counted {
             // Counts wait, so that more of them travel together.
             self.emitted

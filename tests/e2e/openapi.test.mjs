@@ -194,6 +194,17 @@ test("passkey and security key operations conform", async () => {
   conforms("/v1/client/user-authenticators/passkey", "POST", again);
   assert.equal(again.body.errorCode, "invalid_challenge");
   conforms("/v1/client/user-authenticators/passkey/skip-prompt", "POST", await client("/user-authenticators/passkey/skip-prompt", tk));
+  // Whether the browser's remembered credential is a passkey here (the directory follows within seconds).
+  const device = (ids) => call("GET", `/v1/client/user-authenticators/passkey?credentialIds=${ids}`, { secret: null, headers: { Authorization: `Basic ${Buffer.from("actiongate").toString("base64")}` } });
+  let avail;
+  for (let i = 0; i < 80; i++) {
+    avail = await device(key.credentialId);
+    if (avail.status === 200) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  conforms("/v1/client/user-authenticators/passkey", "GET", avail);
+  conforms("/v1/client/user-authenticators/passkey", "GET", await device("unknown-credential"));
+  conforms("/v1/client/user-authenticators/passkey", "GET", await device(""));
 
   // Sign in for a tracked action with its token.
   tk = await track(user, "openapi-passkey");

@@ -109,6 +109,7 @@ window.ACTIONGATE_I18N = {
       "csrf_token_missing": "Ihre Sitzung muss aktualisiert werden. Bitte laden Sie die Seite neu und versuchen Sie es erneut.",
       "delivery_failed": "Wir konnten Ihren Code gerade nicht senden. Bitte versuchen Sie es in ein paar Minuten erneut.",
       "delivery_not_configured": "Codes können gerade nicht gesendet werden. Bitte bestätigen Sie auf andere Weise, dass Sie es sind.",
+      "directory_unavailable": "Wir können das gerade nicht prüfen. Bitte versuchen Sie es in ein paar Minuten erneut.",
       "expired_challenge": "Das hat zu lange gedauert. Bitte versuchen Sie es erneut.",
       "expired_token": "Dieser Link ist abgelaufen. Bitte beginnen Sie erneut in der App.",
       "idempotency_conflict": "Dieser Vorgang wurde während der Prüfung geändert. Bitte beginnen Sie erneut in der App.",

@@ -20,6 +20,7 @@ window.ACTIONGATE_MESSAGES = {
   "csrf_token_missing": "Your session needs refreshing. Reload the page and try again.",
   "delivery_failed": "We couldn't send your code just now. Try again in a few minutes.",
   "delivery_not_configured": "Codes can't be sent right now. Choose another way to confirm it's you.",
+  "directory_unavailable": "We can't check this right now. Try again in a few minutes.",
   "expired_challenge": "That took too long. Try again.",
   "expired_token": "This link has expired. Start again from the app.",
   "idempotency_conflict": "This request changed while it was being checked. Start again from the app.",

@@ -18,6 +18,26 @@ use crate::auth::methods::VerificationMethod;
 use crate::time::{Millis, to_rfc3339};
 use crate::user::AuthenticatorView;
 
+/// A change to the user directory (see [`Event::directory_change`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectoryChange {
+    /// The user's row (a deletion's marker when `deleted`; the user's
+    /// credentials go with it).
+    Profile(crate::user::DirectoryEntry),
+    /// A passkey or security key was added.
+    CredentialAdded {
+        /// Its WebAuthn credential id (base64url).
+        credential_id: String,
+        /// The authenticator it is.
+        user_authenticator_id: String,
+    },
+    /// An authenticator was removed (a credential, if it was one).
+    CredentialRemoved {
+        /// The authenticator.
+        user_authenticator_id: String,
+    },
+}
+
 /// An event of one user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(
@@ -251,8 +271,32 @@ impl Event {
         )
     }
 
-    /// What this event writes to the user directory, if anything: the new
-    /// entry, or the deletion's marker.
+    /// What this event changes in the user directory, if anything: the
+    /// user's row, or the passkeys and security keys it can find across
+    /// users (`passkey.isAvailableOnDevice`) by credential id.
+    pub fn directory_change(&self) -> Option<DirectoryChange> {
+        match self {
+            Event::AuthenticatorCreated { authenticator } => authenticator
+                .webauthn_credential
+                .as_ref()
+                .and_then(|c| c.get("credentialId"))
+                .and_then(Value::as_str)
+                .map(|id| DirectoryChange::CredentialAdded {
+                    credential_id: id.to_owned(),
+                    user_authenticator_id: authenticator.user_authenticator_id.clone(),
+                }),
+            Event::AuthenticatorDeleted {
+                user_authenticator_id,
+                ..
+            } => Some(DirectoryChange::CredentialRemoved {
+                user_authenticator_id: user_authenticator_id.clone(),
+            }),
+            _ => self.directory_entry().map(DirectoryChange::Profile),
+        }
+    }
+
+    /// What this event writes to the user's row in the directory, if
+    /// anything: the new entry, or the deletion's marker.
     pub fn directory_entry(&self) -> Option<crate::user::DirectoryEntry> {
         match self {
             Event::ProfileChanged { entry } => Some(entry.clone()),

@@ -1,0 +1,61 @@
+// passkey.isAvailableOnDevice: the browser remembers a user's credential ids
+// and asks whether one is still a passkey here. Answered from the user
+// directory's credential index, across users, kept in step by each user
+// object's outbox (a passkey added, removed, its user deleted).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { call, uid, configure, client, BASE, authsignal, assertError } from "./lib.mjs";
+import { SoftKey } from "./softkey.mjs";
+
+const TENANT = { Authorization: `Basic ${Buffer.from("actiongate").toString("base64")}` };
+const available = (ids) => call("GET", `/v1/client/user-authenticators/passkey${ids === undefined ? "" : `?credentialIds=${ids}`}`, { secret: null, headers: TENANT });
+
+/** Ask until `check` holds (the outbox delivers within seconds), at most 20 s. */
+async function eventually(ask, check, what) {
+  let last;
+  for (let i = 0; i < 80; i++) {
+    last = await ask();
+    if (check(last)) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.fail(`${what}: ${last.status} ${JSON.stringify(last.body)}`);
+}
+
+/** A user with a passkey registered through the Client API, as the hosted page does. */
+async function userWithPasskey() {
+  const user = uid("dev-pk");
+  const key = new SoftKey({ rpId: "127.0.0.1", origin: BASE });
+  const tk = (await call("POST", `/v1/users/${user}/actions/device-passkey`, { body: {} })).body.token;
+  const reg = await client("/user-authenticators/passkey/registration-options", tk, { username: "dev" });
+  const added = await client("/user-authenticators/passkey", tk, { registrationCredential: key.register(reg.body.options), challengeId: reg.body.challengeId });
+  assert.equal(added.body.state, "CHALLENGE_SUCCEEDED", JSON.stringify(added.body));
+  return { user, key };
+}
+
+test.before(() => configure("device-passkey", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["PASSKEY"] }));
+
+test("a passkey some user has is available on the device that remembers it; removed, it is not", async () => {
+  const { user, key } = await userWithPasskey();
+  const unknown = "A".repeat(43);
+  const r = await eventually(() => available(`${unknown},${key.credentialId}`), (x) => x.status === 200, "the new passkey");
+  assert.deepEqual(r.body, { verificationMethod: "PASSKEY" }, "no user, no authenticator named");
+  assertError(await available(unknown), 404, "not_found");
+  const [passkey] = (await authsignal.getAuthenticators({ userId: user })).filter((a) => a.verificationMethod === "PASSKEY");
+  await authsignal.deleteAuthenticator({ userId: user, userAuthenticatorId: passkey.userAuthenticatorId });
+  await eventually(() => available(key.credentialId), (x) => x.status === 404, "the removed passkey");
+});
+
+test("a deleted user's passkeys are no longer available", async () => {
+  const { user, key } = await userWithPasskey();
+  await eventually(() => available(key.credentialId), (x) => x.status === 200, "the new passkey");
+  await authsignal.deleteUser({ userId: user });
+  await eventually(() => available(key.credentialId), (x) => x.status === 404, "the deleted user's passkey");
+});
+
+test("isAvailableOnDevice refuses what it must", async () => {
+  assertError(await available(), 400, "invalid_request");
+  assertError(await available(""), 400, "invalid_request");
+  assertError(await available(Array.from({ length: 21 }, (_, i) => `id${i}`).join(",")), 400, "invalid_request");
+  const r = await call("GET", "/v1/client/user-authenticators/passkey?credentialIds=x", { secret: null });
+  assert.equal(r.status, 401);
+});
