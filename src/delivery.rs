@@ -1,6 +1,6 @@
 //! Handing messages (codes) to the app, which sends them with its own
-//! provider: an `email.created` or `sms.created` webhook in Authsignal's
-//! format to `EMAIL_WEBHOOK_URL` or `SMS_WEBHOOK_URL`, signed with the API
+//! provider: an `email.created`, `sms.created` or `whatsapp.created` webhook in Authsignal's
+//! format to `EMAIL_WEBHOOK_URL`, `SMS_WEBHOOK_URL` or `WHATSAPP_WEBHOOK_URL`, signed with the API
 //! secret key, tried up to three times. Under local dev (`DEV_OUTBOX=true`, set only in `.dev.vars`) each
 //! message is also kept for an hour in the dev outbox, a page at
 //! `/__actiongate/outbox`; a deployed worker has no outbox.
@@ -39,20 +39,20 @@ pub async fn deliver(
     let now = crate::clock::now_ms_u64();
     let id = uuid::Uuid::new_v4().to_string();
     let event = webhook_envelope(env, event_type, &id, data);
-    let url = settings::var(
-        env,
-        if event_type.starts_with("sms.") {
-            "SMS_WEBHOOK_URL"
-        } else {
-            "EMAIL_WEBHOOK_URL"
-        },
-    );
+    // WhatsApp codes go to WHATSAPP_WEBHOOK_URL, else where texts go.
+    let url = match event_type.split('.').next() {
+        Some("sms") => settings::var(env, "SMS_WEBHOOK_URL"),
+        Some("whatsapp") => Some(settings::var(env, "WHATSAPP_WEBHOOK_URL"))
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| settings::var(env, "SMS_WEBHOOK_URL")),
+        _ => settings::var(env, "EMAIL_WEBHOOK_URL"),
+    };
     let outbox = outbox_enabled(env, local);
     if url.is_empty() && !outbox {
         return Err(ApiError::new(
             503,
             "delivery_not_configured",
-            "Sending codes is not configured for this deployment (EMAIL_WEBHOOK_URL, SMS_WEBHOOK_URL).",
+            "Sending codes is not configured for this deployment (EMAIL_WEBHOOK_URL, SMS_WEBHOOK_URL, WHATSAPP_WEBHOOK_URL).",
         ));
     }
     if outbox {

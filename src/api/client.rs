@@ -52,11 +52,14 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
         ["action", "cancel"] => Method::Post,
         [
             "user-authenticators",
-            "totp" | "email-otp" | "sms" | "email-magic-link",
+            "totp" | "email-otp" | "sms" | "whatsapp" | "email-magic-link",
         ]
-        | ["verify", "totp" | "email-otp" | "sms"]
+        | ["verify", "totp" | "email-otp" | "sms" | "whatsapp"]
         | ["verify", "email-magic-link", "finalize"]
-        | ["challenge", "email-otp" | "sms" | "email-magic-link"] => Method::Post,
+        | [
+            "challenge",
+            "email-otp" | "sms" | "whatsapp" | "email-magic-link",
+        ] => Method::Post,
         _ => return Err(ApiError::not_found()),
     };
     allow(req, &[method])?;
@@ -168,12 +171,13 @@ fn code_channel(kind: &str) -> Option<Channel> {
     match kind {
         "email-otp" => Some(Channel::Email),
         "sms" => Some(Channel::Sms),
+        "whatsapp" => Some(Channel::Whatsapp),
         "email-magic-link" => Some(Channel::MagicLink),
         _ => None,
     }
 }
 
-/// Body of an email, SMS or magic-link enrollment: the address the method uses.
+/// Body of an email, SMS, WhatsApp or magic-link enrollment: the address the method uses.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct EnrollAddressRequest {

@@ -146,7 +146,7 @@ test("Client API responses match the document", async () => {
   });
   await new Promise((r) => receiver.listen(WEBHOOK_PORT, "127.0.0.1", r));
   try {
-    await configure("openapi-codes", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["EMAIL_OTP", "SMS", "EMAIL_MAGIC_LINK"] });
+    await configure("openapi-codes", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["EMAIL_OTP", "SMS", "WHATSAPP", "EMAIL_MAGIC_LINK"] });
     const fresh = async () => (await call("POST", `/v1/users/${uid("oa")}/actions/openapi-codes`, { body: {} })).body.token;
     let tk = await fresh();
     conforms("/v1/client/user-authenticators/email-otp", "POST", await client("/user-authenticators/email-otp", tk, { email: "oa@example.com" }));
@@ -156,6 +156,10 @@ test("Client API responses match the document", async () => {
     conforms("/v1/client/user-authenticators/sms", "POST", await client("/user-authenticators/sms", tk, { phoneNumber: "+6421000111" }));
     conforms("/v1/client/verify/sms", "POST", await client("/verify/sms", tk, { verificationCode: "000000" === sent.at(-1).data.code ? "111111" : "000000" }));
     conforms("/v1/client/challenge/sms", "POST", await client("/challenge/sms", tk));
+    tk = await fresh();
+    conforms("/v1/client/user-authenticators/whatsapp", "POST", await client("/user-authenticators/whatsapp", tk, { phoneNumber: "+6421000222" }));
+    conforms("/v1/client/verify/whatsapp", "POST", await client("/verify/whatsapp", tk, { verificationCode: "000000" === sent.at(-1).data.code ? "111111" : "000000" }));
+    conforms("/v1/client/challenge/whatsapp", "POST", await client("/challenge/whatsapp", tk));
     tk = await fresh();
     conforms("/v1/client/user-authenticators/email-magic-link", "POST", await client("/user-authenticators/email-magic-link", tk, { email: "oa-link@example.com" }));
     conforms("/v1/client/verify/email-magic-link/finalize", "POST", await client("/verify/email-magic-link/finalize", tk));

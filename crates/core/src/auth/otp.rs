@@ -124,6 +124,8 @@ pub enum Channel {
     Sms,
     /// A link by email (`EMAIL_MAGIC_LINK`, the `email.created` webhook with a `url`).
     MagicLink,
+    /// A WhatsApp message (`WHATSAPP`, the `whatsapp.created` webhook).
+    Whatsapp,
 }
 
 impl Channel {
@@ -133,6 +135,7 @@ impl Channel {
             Channel::Email => crate::auth::methods::VerificationMethod::EmailOtp,
             Channel::Sms => crate::auth::methods::VerificationMethod::Sms,
             Channel::MagicLink => crate::auth::methods::VerificationMethod::EmailMagicLink,
+            Channel::Whatsapp => crate::auth::methods::VerificationMethod::Whatsapp,
         }
     }
 
@@ -141,6 +144,7 @@ impl Channel {
         match self {
             Channel::Email | Channel::MagicLink => "email.created",
             Channel::Sms => "sms.created",
+            Channel::Whatsapp => "whatsapp.created",
         }
     }
 
@@ -218,7 +222,7 @@ impl SentCode {
         let entered = entered.trim();
         let shape_ok = match self.channel {
             Channel::MagicLink => entered.len() >= 32,
-            Channel::Email | Channel::Sms => entered.len() == DIGITS,
+            Channel::Email | Channel::Sms | Channel::Whatsapp => entered.len() == DIGITS,
         };
         now < self.expires_at
             && shape_ok
