@@ -66,3 +66,27 @@ test("WhatsApp enrolled through the Client API: the number must be E.164, the fi
   assert.deepEqual(auths.map((a) => [a.verificationMethod, a.phoneNumber]), [["WHATSAPP", phoneNumber]]);
   assert.equal((await authsignal.getAction({ userId, action: "whatsapp-action", idempotencyKey: t.idempotencyKey })).state, "CHALLENGE_SUCCEEDED");
 });
+
+test("the hosted page offers WhatsApp: the code to the enrolled number, entered, and back to the app verified", async () => {
+  const userId = uid("wa-page");
+  const phoneNumber = number();
+  await authsignal.enrollVerifiedAuthenticator({ userId, attributes: { verificationMethod: "WHATSAPP", phoneNumber } });
+  const t = await authsignal.track({ userId, action: "whatsapp-action", attributes: { redirectUrl: `${BASE}/health` } });
+  const context = await demo.browser.newContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(t.url);
+    await page.waitForSelector("#code-form:not([hidden])");
+    assert.match(await page.textContent("#code-form"), /WhatsApp/);
+    const message = await lastMessageTo(phoneNumber);
+    assert.equal(message.type, "whatsapp.created");
+    await page.fill("#code", message.data.code);
+    await Promise.all([page.waitForURL((u) => u.pathname === "/health"), page.keyboard.press("Enter")]);
+    const token = new URL(page.url()).searchParams.get("token");
+    const v = await authsignal.validateChallenge({ token });
+    assert.equal(v.isValid, true);
+    assert.equal(v.verificationMethod, "WHATSAPP");
+  } finally {
+    await context.close();
+  }
+});

@@ -18,10 +18,11 @@
     PASSKEY: "Passkey",
     SECURITY_KEY: "Security key",
     SMS: "Text message",
+    WHATSAPP: "WhatsApp",
   };
   // Methods this page can complete (WebAuthn ones where the browser has it).
   const WEBAUTHN = ["PASSKEY", "SECURITY_KEY"];
-  const SUPPORTED = ["AUTHENTICATOR_APP", "EMAIL_OTP", "EMAIL_MAGIC_LINK", "SMS"]
+  const SUPPORTED = ["AUTHENTICATOR_APP", "EMAIL_OTP", "EMAIL_MAGIC_LINK", "SMS", "WHATSAPP"]
     .concat(window.PublicKeyCredential && navigator.credentials ? WEBAUTHN : []);
   let polling = null;
   let current = null; // the method being used
@@ -460,14 +461,20 @@
     }
   }
 
+  // A code to a phone, by text message (SMS) or WhatsApp (the method being used).
   async function sendSmsCode(phone) {
     $("phone-error").textContent = "";
     $("send-sms").disabled = true;
+    const whatsapp = current === "WHATSAPP";
+    const kind = whatsapp ? "whatsapp" : "sms";
+    const label = (number) => whatsapp
+      ? (number ? t("Code we sent you on WhatsApp at {number}", { number }) : t("Code we sent you on WhatsApp"))
+      : (number ? t("Code we texted you at {number}", { number }) : t("Code we texted you"));
     try {
-      if (phone) await call("POST", "/user-authenticators/sms", { phoneNumber: phone });
-      else await call("POST", "/challenge/sms", {});
+      if (phone) await call("POST", `/user-authenticators/${kind}`, { phoneNumber: phone });
+      else await call("POST", `/challenge/${kind}`, {});
       $("sms-form").hidden = true;
-      showCodeForm(phone ? t("Code we texted you at {number}", { number: phone }) : t("Code we texted you"),
+      showCodeForm(label(phone),
         () => sendSmsCode(phone),
         phone ? () => { $("code-form").hidden = true; status(""); $("sms-form").hidden = false; $("phone").select(); $("phone").focus(); } : null,
         "Use another number");
@@ -475,7 +482,7 @@
     } catch (e) {
       if (e.code === "code_recently_sent") {
         $("sms-form").hidden = true;
-        showCodeForm(t("Code we texted you"));
+        showCodeForm(label(null));
         status(t("We sent you a code moments ago: use that one."));
       } else {
         $("phone-error").textContent = e.message;
@@ -497,8 +504,8 @@
     if (WEBAUTHN.includes(method)) startWebAuthn(method);
     if (method === "AUTHENTICATOR_APP") await startAuthenticatorApp(info);
     if (method === "EMAIL_OTP" || method === "EMAIL_MAGIC_LINK") await startEmail(info);
-    if (method === "SMS") {
-      if (info.enrolledVerificationMethods.includes("SMS")) await sendSmsCode(null);
+    if (method === "SMS" || method === "WHATSAPP") {
+      if (info.enrolledVerificationMethods.includes(method)) await sendSmsCode(null);
       else {
         $("sms-form").hidden = false;
         $("phone").focus();
@@ -661,7 +668,7 @@
       }
       $("submit").disabled = true;
       try {
-        const path = { EMAIL_OTP: "/verify/email-otp", SMS: "/verify/sms" }[current] || "/verify/totp";
+        const path = { EMAIL_OTP: "/verify/email-otp", SMS: "/verify/sms", WHATSAPP: "/verify/whatsapp" }[current] || "/verify/totp";
         const r = await call("POST", path, { verificationCode: code });
         if (r.isVerified && r.accessToken) token = r.accessToken;
         if (r.isVerified && r.state === "CHALLENGE_REQUIRED") {
