@@ -274,8 +274,17 @@ test("webhooks: action and authenticator events, signed, delivered at least once
   assert.equal(created.state, "REVIEW_REQUIRED");
   assert.equal(created.idempotencyKey, t.idempotencyKey);
   assert.deepEqual([changed.previousState, changed.state, changed.cause], ["REVIEW_REQUIRED", "REVIEW_SUCCEEDED", { type: "REVIEW", reviewer: "ops", note: "fine" }]);
-  assert.equal(added.userAuthenticator.verificationMethod, "EMAIL_OTP");
+  // The authenticator events are flat, as Authsignal sends them.
+  assert.equal(added.userAuthenticator, undefined);
+  assert.deepEqual(Object.keys(added).sort(), ["createdAt", "email", "userAuthenticatorId", "userId", "verificationMethod"]);
+  assert.equal(added.verificationMethod, "EMAIL_OTP");
+  assert.equal(added.email, `${user}@example.com`);
+  assert.equal(added.userAuthenticatorId, enrolled.authenticator.userAuthenticatorId);
+  assert.ok(!Number.isNaN(Date.parse(added.createdAt)));
   assert.equal(removed.userAuthenticatorId, enrolled.authenticator.userAuthenticatorId);
+  assert.equal(removed.email, `${user}@example.com`);
+  assert.equal(removed.createdAt, added.createdAt, "when it was created");
+  assert.ok(Date.parse(removed.deletedAt) >= Date.parse(added.createdAt));
   assert.equal(failNext, 0, "the failures were retried");
   // A forged signature does not verify.
   assert.throws(() => authsignal.webhook.constructEvent(got[0].body.replace("wh-action", "other"), got[0].signature));
@@ -308,12 +317,26 @@ test("action.verify: the app vetoes or confirms a completed challenge, synchrono
   const q = authsignal.webhook.constructEvent(asked.at(-1).body, asked.at(-1).signature);
   assert.equal(q.type, "action.verify");
   assert.deepEqual([q.data.userId, q.data.actionCode, q.data.verificationMethod], [userId, "veto-action", "AUTHENTICATOR_APP"]);
+  // Authsignal's fields for the same.
+  assert.deepEqual([q.data.action, q.data.state], ["veto-action", "CHALLENGE_SUCCEEDED"]);
+  assert.ok(!Number.isNaN(Date.parse(q.data.verifiedAt)));
 
   verdict = { status: 200, body: { isVerified: true } };
   ({ r, a } = await challenge("veto-action"));
   assert.equal(r.body.isVerified, true, JSON.stringify(r.body));
   assert.equal(a.state, "CHALLENGE_SUCCEEDED");
   assert.equal((await authsignal.validateChallenge({ token: r.body.accessToken })).isValid, true);
+
+  // As Authsignal's contract has it, a 2xx is a yes (an app written for it answers 200 and nothing more)...
+  verdict = { status: 200, body: {} };
+  ({ r, a } = await challenge("veto-action"));
+  assert.equal(r.body.isVerified, true, JSON.stringify(r.body));
+  assert.equal(a.state, "CHALLENGE_SUCCEEDED");
+  // ...unless it says isVerified and anything but true.
+  verdict = { status: 200, body: { isVerified: "no" } };
+  ({ r, a } = await challenge("veto-action"));
+  assert.equal(r.body.failureReason, "VETOED");
+  assert.equal(a.state, "CHALLENGE_FAILED");
 
   // The app does not answer properly: fail closed.
   verdict = { status: 503, body: {} };

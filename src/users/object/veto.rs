@@ -85,11 +85,16 @@ impl UserObject {
             Err("ACTION_VERIFY_WEBHOOK_URL is not set".to_owned())
         } else {
             let secret = settings::secret(&self.env, "API_SECRET_KEY")?;
+            // Authsignal's fields (`action`, `verifiedAt`, `state`), and
+            // ActionGate's (`actionCode`, `ruleIds`, `custom`) beside them.
             let data = serde_json::json!({
                 "userId": user_id,
-                "actionCode": record.action_code,
+                "action": record.action_code,
                 "idempotencyKey": record.idempotency_key,
+                "verifiedAt": actiongate_core::time::to_rfc3339(record.state_updated_at),
+                "state": record.state,
                 "verificationMethod": record.verification_method,
+                "actionCode": record.action_code,
                 "ruleIds": record.rule_ids,
                 "custom": record.request.custom,
             });
@@ -160,10 +165,13 @@ pub struct Verdict {
 /// How long the app has to answer `action.verify`.
 const ASK_TIMEOUT_MS: u64 = 5_000;
 
-/// POST the signed `action.verify` event and read the app's verdict.
+/// POST the signed `action.verify` event and read the app's verdict. As
+/// Authsignal's contract has it, a 2xx answer lets the challenge stand and
+/// anything else blocks it; a 2xx answer whose JSON says `isVerified` and
+/// anything but `true` blocks it too (ActionGate's way to give a reason).
 ///
 /// # Errors
-/// Why there is no verdict (unreachable, slow, not 2xx, not a verdict).
+/// Why there is no verdict (unreachable, slow, not 2xx).
 pub async fn ask_app(url: &str, body: &str, secret: &str) -> Result<Verdict, String> {
     use futures_util::future::{Either, select};
     let headers = worker::Headers::new();
@@ -192,6 +200,18 @@ pub async fn ask_app(url: &str, body: &str, secret: &str) -> Result<Verdict, Str
         return Err(format!("the app answered {}", resp.status_code()));
     }
     let text = resp.text().await.map_err(|e| e.to_string())?;
-    serde_json::from_str(&text)
-        .map_err(|e| format!("not a verdict ({e}): expected {{\"isVerified\": bool}}"))
+    let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    Ok(match answer.get("isVerified") {
+        None => Verdict {
+            is_verified: true,
+            reason: None,
+        },
+        Some(v) => Verdict {
+            is_verified: v == &serde_json::Value::Bool(true),
+            reason: answer
+                .get("reason")
+                .and_then(serde_json::Value::as_str)
+                .map(|r| r.chars().take(500).collect()),
+        },
+    })
 }

@@ -18,6 +18,35 @@ use crate::auth::methods::VerificationMethod;
 use crate::time::{Millis, to_rfc3339};
 use crate::user::AuthenticatorView;
 
+/// An authenticator as Authsignal's `authenticator.created` and
+/// `authenticator.deleted` webhooks carry it: flat, `userId`,
+/// `verificationMethod`, `createdAt`, `userAuthenticatorId`, and `email`,
+/// `phoneNumber`, or a passkey's `credentialId` and `aaguid`, as it has them.
+fn flat_authenticator(user_id: &str, a: &AuthenticatorView) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("userId".into(), user_id.into());
+    m.insert("verificationMethod".into(), json!(a.verification_method));
+    m.insert("createdAt".into(), a.created_at.as_str().into());
+    m.insert(
+        "userAuthenticatorId".into(),
+        a.user_authenticator_id.as_str().into(),
+    );
+    if let Some(e) = &a.email {
+        m.insert("email".into(), e.as_str().into());
+    }
+    if let Some(p) = &a.phone_number {
+        m.insert("phoneNumber".into(), p.as_str().into());
+    }
+    if let Some(c) = &a.webauthn_credential {
+        for key in ["credentialId", "aaguid"] {
+            if let Some(v) = c.get(key) {
+                m.insert(key.into(), v.clone());
+            }
+        }
+    }
+    m
+}
+
 /// A change to the user directory (see [`Event::directory_change`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DirectoryChange {
@@ -101,6 +130,10 @@ pub enum Event {
         verification_method: VerificationMethod,
         /// When.
         at: Millis,
+        /// It, as the API showed it (its `userId` left empty: the store is
+        /// the user's); absent in events stored before it was kept.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        authenticator: Option<Box<AuthenticatorView>>,
     },
     /// The user and everything of theirs was deleted.
     UserDeleted {
@@ -237,20 +270,31 @@ impl Event {
                 "stateUpdatedAt": to_rfc3339(*at),
                 "cause": cause,
             }),
-            Event::AuthenticatorCreated { authenticator } => json!({
-                "userId": user_id,
-                "userAuthenticator": authenticator,
-            }),
+            Event::AuthenticatorCreated { authenticator } => {
+                Value::Object(flat_authenticator(user_id, authenticator))
+            }
             Event::AuthenticatorDeleted {
                 user_authenticator_id,
                 verification_method,
                 at,
-            } => json!({
-                "userId": user_id,
-                "userAuthenticatorId": user_authenticator_id,
-                "verificationMethod": verification_method,
-                "deletedAt": to_rfc3339(*at),
-            }),
+                authenticator,
+            } => {
+                let mut data = match authenticator {
+                    Some(a) => flat_authenticator(user_id, a),
+                    None => {
+                        let mut m = serde_json::Map::new();
+                        m.insert("userId".into(), user_id.into());
+                        m.insert("verificationMethod".into(), json!(verification_method));
+                        m.insert(
+                            "userAuthenticatorId".into(),
+                            user_authenticator_id.as_str().into(),
+                        );
+                        m
+                    }
+                };
+                data.insert("deletedAt".into(), to_rfc3339(*at).into());
+                Value::Object(data)
+            }
             Event::UserDeleted { at } => json!({
                 "userId": user_id,
                 "deletedAt": to_rfc3339(*at),

@@ -161,6 +161,7 @@ pub fn removed<S: UserStore>(
         user_authenticator_id: gone.user_authenticator_id.clone(),
         verification_method: gone.verification_method,
         at: now,
+        authenticator: Some(Box::new(gone.view(""))),
     })
 }
 
