@@ -38,7 +38,7 @@ const SCHEMA: [&str; 7] = [
     "CREATE INDEX IF NOT EXISTS users_phone ON users (phone_number, user_id) WHERE phone_number IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS users_username ON users (username, user_id) WHERE username IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS users_live ON users (deleted, user_id)",
-    "CREATE TABLE IF NOT EXISTS credentials (credential_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, user_authenticator_id TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS credentials (credential_id TEXT NOT NULL, user_id TEXT NOT NULL, user_authenticator_id TEXT NOT NULL, PRIMARY KEY (credential_id, user_id))",
     "CREATE INDEX IF NOT EXISTS credentials_by_user ON credentials (user_id, user_authenticator_id)",
 ];
 
@@ -74,7 +74,12 @@ pub async fn apply(env: &Env, user_id: &str, change: &DirectoryChange) -> Result
         DirectoryChange::Profile(entry) => {
             put(env, user_id, entry).await?;
             if entry.deleted {
-                run(env, "DELETE FROM credentials WHERE user_id = ?1", &[user_id]).await?;
+                run(
+                    env,
+                    "DELETE FROM credentials WHERE user_id = ?1",
+                    &[user_id],
+                )
+                .await?;
             }
             Ok(())
         }
@@ -84,8 +89,11 @@ pub async fn apply(env: &Env, user_id: &str, change: &DirectoryChange) -> Result
         } => {
             run(
                 env,
+                // One row per user that has the id: a user who registers
+                // another's credential id (a software key can choose it)
+                // adds a row of their own, never takes over the other's.
                 "INSERT INTO credentials (credential_id, user_id, user_authenticator_id) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (credential_id) DO UPDATE SET user_id = excluded.user_id, user_authenticator_id = excluded.user_authenticator_id",
+                 ON CONFLICT (credential_id, user_id) DO UPDATE SET user_authenticator_id = excluded.user_authenticator_id",
                 &[credential_id, user_id, user_authenticator_id],
             )
             .await

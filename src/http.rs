@@ -258,27 +258,45 @@ pub async fn read_json_body(req: &mut Request) -> Result<Vec<u8>, ApiError> {
 /// # Errors
 /// 400 when the body is not JSON or a known field has the wrong type.
 pub fn wire_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let (value, ignored) = actiongate_core::error::parse_wire(bytes)?;
+    log_ignored(&ignored);
+    Ok(value)
+}
+
+/// Log, at debug level, the names of request fields that were ignored
+/// (at most ten, each printable and cut short: they come from the client).
+pub fn log_ignored(ignored: &[String]) {
     /// Enough names to find a typo; the rest are counted.
     const NAMED: usize = 10;
-    let (value, ignored) = actiongate_core::error::parse_wire(bytes)?;
-    if !ignored.is_empty() {
-        let names: Vec<String> = ignored
-            .iter()
-            .take(NAMED)
-            .map(|p| p.chars().take(64).collect())
-            .collect();
-        let more = ignored.len().saturating_sub(NAMED);
-        worker::console_debug!(
-            "request fields ignored (unknown to this endpoint): {}{}",
-            names.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
-        );
+    if ignored.is_empty() {
+        return;
     }
-    Ok(value)
+    let names: Vec<String> = ignored.iter().take(NAMED).map(|p| printable(p)).collect();
+    let more = ignored.len().saturating_sub(NAMED);
+    worker::console_debug!(
+        "request fields ignored (unknown to this endpoint): {}{}",
+        names.join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    );
+}
+
+/// A client's field name as it may be logged or told back: letters,
+/// digits, `_`, `-` and `.` kept, anything else as `?`, at most 64.
+pub fn printable(name: &str) -> String {
+    name.chars()
+        .take(64)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_-.".contains(c) {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }
 
 /// [`read_json_body`] with another size limit.

@@ -256,7 +256,16 @@ fn track_command(
     body: &[u8],
     origin: &str,
 ) -> Result<UserCommand, ApiError> {
-    let request: TrackRequest = wire_body(body)?;
+    let (request, ignored) = actiongate_core::error::parse_wire::<TrackRequest>(body)?;
+    if let Some(k) = TrackRequest::misspelt_custom(&ignored) {
+        // Stricter than Authsignal, for safety: a misspelt `custom` would
+        // reach no rule, and the action be decided without it.
+        return Err(ApiError::bad_request(format!(
+            "{}: unknown field; did you mean custom? (custom attributes under another name reach no rule)",
+            crate::http::printable(k)
+        )));
+    }
+    crate::http::log_ignored(&ignored);
     Ok(UserCommand::Track(crate::users::commands::Track {
         user_id: user.to_owned(),
         action_code: action.to_owned(),
@@ -331,13 +340,17 @@ pub fn user_object_unavailable(detail: &str) -> worker::Result<Response> {
     ApiError::unavailable(detail).into_response()
 }
 
+/// The body of `validate`: stricter than the other wire bodies, for
+/// safety. `userId` and `action` bind the token to the user and action the
+/// app expects, so a misspelling must not drop the check silently: their
+/// other usual spellings are read as them, and any other field is refused.
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ValidateRequest {
     token: String,
-    #[serde(default)]
+    #[serde(default, alias = "user_id")]
     user_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "actionCode", alias = "action_code")]
     action: Option<String>,
 }
 

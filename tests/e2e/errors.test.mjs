@@ -165,12 +165,19 @@ test("unknown request fields are ignored, as Authsignal ignores them; configurat
   assert.equal(stored.state, "CHALLENGE_REQUIRED");
   assert.equal(stored.output.result, "CHALLENGE");
   assert.equal(stored.rules[0].name, "big amounts");
-  // A misspelt `custom` reaches no rule: the action configuration's
-  // default decides (which is why a default of ALLOW is a choice to make
-  // with care; see docs/api.md).
-  r = await call("POST", `/v1/users/${userId}/actions/tolerant-amount`, { body: { idempotencyKey: "t-2", custon: { amount: 5000 } } });
+  // A misspelt `custom` would reach no rule and let the default decide:
+  // refused (stricter than Authsignal, for safety), and nothing stored.
+  for (const k of ["custon", "costum", "Custom"]) {
+    r = await call("POST", `/v1/users/${userId}/actions/tolerant-amount`, { body: { idempotencyKey: `t-${k}`, [k]: { amount: 5000 } } });
+    assertError(r, 400, "invalid_request");
+    assert.match(r.body.errorDescription, new RegExp(`^${k}: unknown field; did you mean custom\\?`));
+  }
+  assert.equal((await authsignal.queryUserActions({ userId })).length, 1, "only the first track was stored");
+  // The Python SDK's snake_case spellings are read as the fields they name.
+  r = await call("POST", `/v1/users/${userId}/actions/tolerant-amount`, { body: { idempotencyKey: "t-snake", custom: { amount: 1 }, device_id: "snake-device" } });
   assert.equal(r.status, 200);
-  assert.equal(r.body.state, "ALLOW");
+  const sim = await mgmt("POST", "/simulate", { body: { userId, action: "tolerant-amount", attributes: { device_id: "snake-device" } } });
+  assert.equal(sim.body.context.device.id, "snake-device", JSON.stringify(sim.body.context.device));
   // Known fields are still checked.
   r = await call("POST", `/v1/users/${userId}/actions/tolerant-amount`, { body: { custom: "amount=5", extra: 1 } });
   assertError(r, 400, "invalid_request");
@@ -182,9 +189,19 @@ test("unknown request fields are ignored, as Authsignal ignores them; configurat
   r = await call("PATCH", `/v1/users/${userId}/actions/tolerant-amount/t-1`, { body: { state: "BLOCK", reason: "not a field" } });
   assert.equal(r.status, 200);
   assert.equal((await authsignal.getAction({ userId, action: "tolerant-amount", idempotencyKey: "t-1" })).state, "BLOCK");
+  // validate is stricter, for safety: userId and action bind the token, so
+  // their other spellings are read as them and anything else is refused.
   r = await call("POST", "/v1/validate", { body: { token: "x.y.z", is_valid: true } });
-  assert.equal(r.status, 200);
-  assert.equal(r.body.isValid, false);
+  assertError(r, 400, "invalid_request");
+  assert.match(r.body.errorDescription, /is_valid/);
+  const bound = await authsignal.track({ userId, action: "tolerant-amount", attributes: { custom: { amount: 1 } } });
+  assert.equal(bound.state, "ALLOW");
+  for (const body of [{ token: bound.token, user_id: "someone-else" }, { token: bound.token, actionCode: "withdraw-funds" }, { token: bound.token, action_code: "withdraw-funds" }]) {
+    r = await call("POST", "/v1/validate", { body });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.isValid, false, `${JSON.stringify(body)}: the binding is checked`);
+  }
+  assert.equal((await call("POST", "/v1/validate", { body: { token: bound.token, user_id: userId, actionCode: "tolerant-amount" } })).body.isValid, true);
   // Configuration documents and management bodies are not wire bodies:
   // an unknown field there is a mistake, refused and named.
   r = await mgmt("PUT", "/action-configurations/tolerant-amount", { body: { defaultUserActionResult: "ALLOW", defaultUserActionResul: "BLOCK" } });

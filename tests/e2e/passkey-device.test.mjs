@@ -21,10 +21,11 @@ async function eventually(ask, check, what) {
   assert.fail(`${what}: ${last.status} ${JSON.stringify(last.body)}`);
 }
 
-/** A user with a passkey registered through the Client API, as the hosted page does. */
-async function userWithPasskey() {
+/** A user with a passkey registered through the Client API, as the hosted page does (`id`: the credential id to claim). */
+async function userWithPasskey(id) {
   const user = uid("dev-pk");
   const key = new SoftKey({ rpId: "127.0.0.1", origin: BASE });
+  if (id) key.id = id;
   const tk = (await call("POST", `/v1/users/${user}/actions/device-passkey`, { body: {} })).body.token;
   const reg = await client("/user-authenticators/passkey/registration-options", tk, { username: "dev" });
   const added = await client("/user-authenticators/passkey", tk, { registrationCredential: key.register(reg.body.options), challengeId: reg.body.challengeId });
@@ -50,6 +51,19 @@ test("a deleted user's passkeys are no longer available", async () => {
   await eventually(() => available(key.credentialId), (x) => x.status === 200, "the new passkey");
   await authsignal.deleteUser({ userId: user });
   await eventually(() => available(key.credentialId), (x) => x.status === 404, "the deleted user's passkey");
+});
+
+test("another user who registers the same credential id does not take over, nor remove, the victim's entry", async () => {
+  const victim = await userWithPasskey();
+  await eventually(() => available(victim.key.credentialId), (x) => x.status === 200, "the victim's passkey");
+  // A software key can choose its credential id: the attacker registers the victim's, then removes it.
+  const attacker = await userWithPasskey(victim.key.id);
+  assert.equal(attacker.key.credentialId, victim.key.credentialId);
+  const [theirs] = (await authsignal.getAuthenticators({ userId: attacker.user })).filter((a) => a.verificationMethod === "PASSKEY");
+  await authsignal.deleteAuthenticator({ userId: attacker.user, userAuthenticatorId: theirs.userAuthenticatorId });
+  // Let the outbox deliver the removal (it would have, within seconds), then ask again.
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.equal((await available(victim.key.credentialId)).status, 200, "the victim's passkey is still found");
 });
 
 test("isAvailableOnDevice refuses what it must", async () => {

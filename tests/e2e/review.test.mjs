@@ -25,8 +25,10 @@ before(async () => {
     req.on("end", () => {
       if (req.url === "/verify") {
         asked.push({ body: Buffer.concat(chunks).toString(), signature: req.headers["x-signature-v2"] });
-        res.writeHead(verdict.status, { "Content-Type": "application/json" });
-        res.end(JSON.stringify(verdict.body));
+        const headers = { "Content-Type": verdict.raw === undefined ? "application/json" : "text/html" };
+        if (verdict.location) headers.Location = verdict.location;
+        res.writeHead(verdict.status, headers);
+        res.end(verdict.raw ?? JSON.stringify(verdict.body));
         return;
       }
       if (failNext > 0) {
@@ -332,7 +334,16 @@ test("action.verify: the app vetoes or confirms a completed challenge, synchrono
   ({ r, a } = await challenge("veto-action"));
   assert.equal(r.body.isVerified, true, JSON.stringify(r.body));
   assert.equal(a.state, "CHALLENGE_SUCCEEDED");
-  // ...unless it says isVerified and anything but true.
+  // Not an answer (stricter than Authsignal, for safety): a login page's 200, a redirect.
+  verdict = { status: 200, raw: "<!doctype html><title>Sign in</title>" };
+  ({ r, a } = await challenge("veto-action"));
+  assert.equal(r.body.failureReason, "VETOED", "an HTML 200 is not a yes");
+  assert.equal(a.state, "CHALLENGE_FAILED");
+  verdict = { status: 302, location: "/login", body: {} };
+  ({ r, a } = await challenge("veto-action"));
+  assert.equal(r.body.failureReason, "VETOED", "a redirect is not followed, and not a yes");
+  assert.equal(a.state, "CHALLENGE_FAILED");
+  // ...and a yes unless it says isVerified and anything but true.
   verdict = { status: 200, body: { isVerified: "no" } };
   ({ r, a } = await challenge("veto-action"));
   assert.equal(r.body.failureReason, "VETOED");

@@ -35,15 +35,15 @@ test("Python: track with the SDK's snake_case attributes, read the action and it
   assert.equal(seen.output.result, "CHALLENGE");
   assert.deepEqual(seen.output.rule_ids, []);
   assert.deepEqual(seen.output.allowed_verification_methods, ["EMAIL_OTP", "PASSKEY"]);
-  // Stored: blocked through the API, the snake_case keys ignored (the
-  // custom attributes beside them kept), the user's profile untouched by
-  // the unknown `phone_number`.
+  // Stored: blocked through the API; the SDK's snake_case keys read as the
+  // fields they name (Authsignal ignores them; ActionGate reads them, so
+  // that device and network rules see them): the phone number filled in.
   const action = await authsignal.getAction({ userId: user, action: ACTION, idempotencyKey: seen.idempotencyKey });
   assert.equal(action.state, "BLOCK");
   assert.deepEqual(action.history.map((h) => [h.to, h.cause.type]), [["CHALLENGE_REQUIRED", "TRACK"], ["BLOCK", "API"]]);
   assert.equal(action.output.result, "CHALLENGE");
   const profile = await authsignal.getUser({ userId: user });
-  assert.equal(profile.phoneNumber, undefined);
+  assert.equal(profile.phoneNumber, "1234567890");
   assert.equal(profile.email, "py-sdk@example.com");
 });
 

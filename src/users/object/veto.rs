@@ -169,6 +169,8 @@ const ASK_TIMEOUT_MS: u64 = 5_000;
 /// Authsignal's contract has it, a 2xx answer lets the challenge stand and
 /// anything else blocks it; a 2xx answer whose JSON says `isVerified` and
 /// anything but `true` blocks it too (ActionGate's way to give a reason).
+/// Stricter, for safety: a redirect, or a 2xx whose body is neither empty
+/// nor JSON (a login page, a catch-all route), is no answer and blocks.
 ///
 /// # Errors
 /// Why there is no verdict (unreachable, slow, not 2xx).
@@ -183,8 +185,11 @@ pub async fn ask_app(url: &str, body: &str, secret: &str) -> Result<Verdict, Str
         headers.set(k, v).map_err(|e| e.to_string())?;
     }
     let mut init = worker::RequestInit::new();
+    // A redirect is no answer (an endpoint behind a login page would
+    // otherwise answer with the login page's 200).
     init.with_method(worker::Method::Post)
         .with_headers(headers)
+        .with_redirect(worker::RequestRedirect::Manual)
         .with_body(Some(body.to_owned().into()));
     let request = worker::Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
     let fetch = worker::Fetch::Request(request);
@@ -200,7 +205,14 @@ pub async fn ask_app(url: &str, body: &str, secret: &str) -> Result<Verdict, Str
         return Err(format!("the app answered {}", resp.status_code()));
     }
     let text = resp.text().await.map_err(|e| e.to_string())?;
-    let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    // Nothing, or JSON: the app answered. Anything else (an HTML page, a
+    // catch-all route's text) is not an answer to this: fail closed.
+    let answer: serde_json::Value = if text.trim().is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text)
+            .map_err(|_| "the app answered 2xx with something that is not JSON".to_owned())?
+    };
     Ok(match answer.get("isVerified") {
         None => Verdict {
             is_verified: true,

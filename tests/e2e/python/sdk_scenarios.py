@@ -24,7 +24,7 @@ ACTION = os.environ.get("AG_ACTION", "py-sdk-challenge")
 client = AuthsignalClient(api_secret_key=SECRET, api_url=API_URL)
 
 # What the SDK's users pass: its own examples use snake_case keys, which
-# the API does not know and ignores (as Authsignal's does).
+# Authsignal's API ignores and ActionGate reads as the fields they name.
 SNAKE_CASE_ATTRIBUTES = {
     "redirect_url": "http://localhost:3000",
     "redirect_to_settings": True,

@@ -14,11 +14,23 @@ use crate::error::CoreError;
 use crate::time::{Millis, to_rfc3339};
 
 /// Body of `POST /v1/users/{userId}/actions/{action}` (the SDK's `TrackAttributes`).
+///
+/// The fields rules and idempotency depend on are also read under their
+/// snake_case names (`ip_address`, `user_agent`, `device_id`,
+/// `phone_number`, `idempotency_key`): the Python SDK passes attributes
+/// through as given, and its own examples write them so. Authsignal ignores
+/// those; ActionGate reads them, so that device and network rules see what
+/// the app sent. Others (`redirect_url`) stay unknown, as Authsignal has
+/// them: reading one could refuse a track Authsignal accepts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrackRequest {
     /// Caller-chosen key; a fresh UUID v4 when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "idempotency_key",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub idempotency_key: Option<String>,
     /// Where the hosted page returns the user; must be on the allowlist.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -27,13 +39,13 @@ pub struct TrackRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_to_settings: Option<bool>,
     /// The end user's IP address, as the app saw it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, alias = "ip_address", skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,
     /// The end user's user agent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, alias = "user_agent", skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
     /// A device identifier chosen by the app.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, alias = "device_id", skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
     /// Token scope (`read:authenticators`, ...), recorded with the action.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,7 +54,11 @@ pub struct TrackRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// The user's phone number; stored on the user when none is known yet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "phone_number",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub phone_number: Option<String>,
     /// The user's username; stored on the user when none is known yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -438,6 +454,55 @@ pub struct ActionSummary {
     pub verification_method: Option<VerificationMethod>,
 }
 
+impl TrackRequest {
+    /// The first of `ignored` (fields a track body had that it does not
+    /// know) that looks like a misspelt `custom` (`custon`, `costum`,
+    /// `customs`, `cutsom`): custom attributes that would reach no rule, so
+    /// the track is refused rather than decided without them.
+    pub fn misspelt_custom(ignored: &[String]) -> Option<&str> {
+        ignored
+            .iter()
+            .map(String::as_str)
+            .find(|k| k.len() >= 5 && edit_distance(&k.to_ascii_lowercase(), "custom") <= 2)
+    }
+}
+
+/// Optimal string alignment distance (insertions, deletions,
+/// substitutions, adjacent swaps) between two short ASCII-ish strings.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    let at = |i: usize, j: usize| i * w + j;
+    for i in 0..=a.len() {
+        if let Some(c) = d.get_mut(at(i, 0)) {
+            *c = i;
+        }
+    }
+    for j in 0..=b.len() {
+        if let Some(c) = d.get_mut(j) {
+            *c = j;
+        }
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let same = a.get(i - 1) == b.get(j - 1);
+            let get = |x: usize| d.get(x).copied().unwrap_or(usize::MAX / 2);
+            let mut v = (get(at(i - 1, j)) + 1)
+                .min(get(at(i, j - 1)) + 1)
+                .min(get(at(i - 1, j - 1)) + usize::from(!same));
+            if i > 1 && j > 1 && a.get(i - 1) == b.get(j - 2) && a.get(i - 2) == b.get(j - 1) {
+                v = v.min(get(at(i - 2, j - 2)) + 1);
+            }
+            if let Some(c) = d.get_mut(at(i, j)) {
+                *c = v;
+            }
+        }
+    }
+    d.get(at(a.len(), b.len())).copied().unwrap_or(usize::MAX)
+}
+
 impl ActionRecord {
     /// What the rules engine produced when the action was tracked, as get
     /// action's `output` (Authsignal: "the output produced by the rules
@@ -677,14 +742,17 @@ mod tests {
 
     #[test]
     fn track_request_ignores_an_unknown_field_and_names_it() {
-        // The Python SDK passes attributes through as given (snake_case).
+        // The Python SDK passes attributes through as given (snake_case):
+        // those are read as the fields they name.
         let (r, ignored) = crate::error::parse_wire::<TrackRequest>(
-            br#"{"custon":{"amount":5},"ip_address":"1.2.3.4","custom":{"amount":7}}"#,
+            br#"{"newSdkField":{"amount":5},"ip_address":"1.2.3.4","device_id":"d1","custom":{"amount":7}}"#,
         )
         .unwrap();
         assert_eq!(r.custom.unwrap()["amount"], 7);
-        assert_eq!(r.ip_address, None);
-        assert_eq!(ignored, ["custon", "ip_address"]);
+        assert_eq!(r.ip_address.as_deref(), Some("1.2.3.4"));
+        assert_eq!(r.device_id.as_deref(), Some("d1"));
+        assert_eq!(ignored, ["newSdkField"]);
+        assert_eq!(TrackRequest::misspelt_custom(&ignored), None);
         // A known field of the wrong type is still an error, located.
         let err = crate::error::parse_wire::<TrackRequest>(br#"{"custom":[1]}"#)
             .unwrap_err()
@@ -703,5 +771,26 @@ mod tests {
         assert!(ignored.is_empty());
         // Something after the document is not JSON.
         assert!(crate::error::parse_wire::<TrackRequest>(br#"{} {}"#).is_err());
+    }
+
+    #[test]
+    fn a_misspelt_custom_is_caught() {
+        for k in [
+            "custon", "costum", "customs", "cutsom", "Custom", "CUSTOM", "cusstom", "custm",
+        ] {
+            let ignored = vec![k.to_owned()];
+            assert_eq!(TrackRequest::misspelt_custom(&ignored), Some(k), "{k}");
+        }
+        for k in [
+            "scope2",
+            "channel",
+            "amount",
+            "cust",
+            "customer_name",
+            "costumes_x",
+        ] {
+            let ignored = vec![k.to_owned()];
+            assert_eq!(TrackRequest::misspelt_custom(&ignored), None, "{k}");
+        }
     }
 }
