@@ -3,18 +3,8 @@
 // a first track, a verified enrollment.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { authsignal, mgmt, call, uid, assertError } from "./lib.mjs";
+import { authsignal, mgmt, call, uid, assertError, eventually } from "./lib.mjs";
 
-/** Ask until `check` holds (the outbox delivers within seconds), at most 20 s. */
-async function eventually(ask, check, what) {
-  let last;
-  for (let i = 0; i < 80; i++) {
-    last = await ask();
-    if (check(last)) return last;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  assert.fail(`${what}: ${JSON.stringify(last)}`);
-}
 
 test("queryUsers finds a profile as soon as it is changed, and no longer once it changes again or is deleted", async () => {
   const userId = uid("dir");

@@ -94,3 +94,14 @@ export async function client(path, token, body = {}) {
   });
   return { status: r.status, headers: r.headers, body: await r.json() };
 }
+
+/** Ask until `check` holds (an outbox delivers within seconds), at most 20 s; `what` names it on failure. */
+export async function eventually(ask, check, what) {
+  let last;
+  for (let i = 0; i < 80; i++) {
+    last = await ask();
+    if (check(last)) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.fail(`${what}: ${JSON.stringify(last?.body ?? last)}`);
+}

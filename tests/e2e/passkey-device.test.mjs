@@ -4,22 +4,12 @@
 // object's outbox (a passkey added, removed, its user deleted).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { call, uid, configure, client, BASE, authsignal, assertError } from "./lib.mjs";
+import { call, uid, configure, client, BASE, authsignal, assertError, eventually } from "./lib.mjs";
 import { SoftKey } from "./softkey.mjs";
 
 const TENANT = { Authorization: `Basic ${Buffer.from("actiongate").toString("base64")}` };
 const available = (ids) => call("GET", `/v1/client/user-authenticators/passkey${ids === undefined ? "" : `?credentialIds=${ids}`}`, { secret: null, headers: TENANT });
 
-/** Ask until `check` holds (the outbox delivers within seconds), at most 20 s. */
-async function eventually(ask, check, what) {
-  let last;
-  for (let i = 0; i < 80; i++) {
-    last = await ask();
-    if (check(last)) return last;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  assert.fail(`${what}: ${last.status} ${JSON.stringify(last.body)}`);
-}
 
 /** A user with a passkey registered through the Client API, as the hosted page does (`id`: the credential id to claim). */
 async function userWithPasskey(id) {
