@@ -32,6 +32,9 @@ test("a passkey some user has is available on the device that remembers it; remo
   assert.deepEqual(r.body, { verificationMethod: "PASSKEY" }, "no user, no authenticator named");
   assertError(await available(unknown), 404, "not_found");
   const [passkey] = (await authsignal.getAuthenticators({ userId: user })).filter((a) => a.verificationMethod === "PASSKEY");
+  // The names it was created with, as Authsignal shows them.
+  assert.deepEqual([passkey.username, passkey.displayName], ["dev", "dev"]);
+  assert.equal(passkey.webauthnCredential.credentialId, key.credentialId);
   await authsignal.deleteAuthenticator({ userId: user, userAuthenticatorId: passkey.userAuthenticatorId });
   await eventually(() => available(key.credentialId), (x) => x.status === 404, "the removed passkey");
 });

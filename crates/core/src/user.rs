@@ -234,6 +234,12 @@ pub struct AuthenticatorView {
     pub phone_number: Option<String>,
     /// Preferred method.
     pub is_default: bool,
+    /// Passkeys and security keys: the user name they were created with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Passkeys and security keys: the display name they were created with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     /// Passkeys and security keys: the credential (no key material).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webauthn_credential: Option<Value>,
@@ -242,6 +248,7 @@ pub struct AuthenticatorView {
 impl Authenticator {
     /// The response shape, without secrets.
     pub fn view(&self, user_id: &str) -> AuthenticatorView {
+        let credential = self.stored_credential();
         AuthenticatorView {
             user_id: user_id.to_owned(),
             user_authenticator_id: self.user_authenticator_id.clone(),
@@ -252,28 +259,33 @@ impl Authenticator {
             email: self.email.clone(),
             phone_number: self.phone_number.clone(),
             is_default: self.is_default,
-            webauthn_credential: self.webauthn_view(),
+            username: credential.as_ref().and_then(|c| c.username.clone()),
+            display_name: credential.as_ref().and_then(|c| c.display_name.clone()),
+            webauthn_credential: credential.as_ref().map(|c| self.webauthn_view(c)),
         }
     }
 
-    /// The SDK's `webauthnCredential` for a passkey or security key, plus
-    /// what ActionGate records about it (counter, transports, backup
-    /// eligibility, counter regressions).
-    fn webauthn_view(&self) -> Option<Value> {
+    /// A passkey's or security key's stored credential.
+    fn stored_credential(&self) -> Option<crate::auth::webauthn::StoredCredential> {
         if !matches!(
             self.verification_method,
             VerificationMethod::Passkey | VerificationMethod::SecurityKey
         ) {
             return None;
         }
-        let c: crate::auth::webauthn::StoredCredential =
-            serde_json::from_value(self.secret.clone()?).ok()?;
+        serde_json::from_value(self.secret.clone()?).ok()
+    }
+
+    /// The SDK's `webauthnCredential` for a passkey or security key, plus
+    /// what ActionGate records about it (counter, transports, backup
+    /// eligibility, counter regressions).
+    fn webauthn_view(&self, c: &crate::auth::webauthn::StoredCredential) -> Value {
         let name = if self.verification_method == VerificationMethod::SecurityKey {
             "Security key"
         } else {
             "Passkey"
         };
-        Some(serde_json::json!({
+        serde_json::json!({
             "credentialId": c.credential_id,
             "deviceId": "",
             "name": name,
@@ -289,7 +301,7 @@ impl Authenticator {
             "userVerified": c.user_verified,
             "attestationFormat": c.attestation_format,
             "counterRegressions": c.counter_regressions,
-        }))
+        })
     }
 }
 

@@ -166,18 +166,19 @@ pub fn begin_registration<S: UserStore>(
         method,
         attachment,
     );
-    Ok(Begun {
-        ceremony: action_ceremony(
-            Purpose::Registration,
-            action,
-            method,
-            uv,
-            rp,
-            challenge,
-            now,
-        ),
-        options,
-    })
+    let mut ceremony = action_ceremony(
+        Purpose::Registration,
+        action,
+        method,
+        uv,
+        rp,
+        challenge,
+        now,
+    );
+    // Kept with the authenticator once registered, as Authsignal shows them.
+    ceremony.user_name = Some(name);
+    ceremony.display_name = Some(display);
+    Ok(Begun { ceremony, options })
 }
 
 /// How long a used challenge is remembered past its ceremony's expiry, so
@@ -204,6 +205,8 @@ fn action_ceremony(
         idempotency_key: Some(action.key.to_owned()),
         allowed_methods: None,
         rp_id: rp.id.clone(),
+        user_name: None,
+        display_name: None,
         expires_at: expires_at(now),
     }
 }
@@ -281,7 +284,7 @@ pub fn finish_registration<S: UserStore>(
     let record = get_action(store, action.code, action.key)?;
     let verified_before = check_may_register(store, &record, ceremony.method, action.proved)?;
     let challenge = ceremony.challenge_bytes()?;
-    let cred = crate::auth::webauthn::verify_registration(
+    let mut cred = crate::auth::webauthn::verify_registration(
         response,
         &Expected {
             rp,
@@ -291,6 +294,8 @@ pub fn finish_registration<S: UserStore>(
     )?;
     // Used once verified, so a garbage answer cannot burn a good ceremony.
     consume(store, ceremony, now)?;
+    cred.username.clone_from(&ceremony.user_name);
+    cred.display_name.clone_from(&ceremony.display_name);
     if credentials(store)?
         .iter()
         .any(|(_, c)| c.credential_id == cred.credential_id)
@@ -417,6 +422,8 @@ pub fn begin_discoverable(
             idempotency_key: None,
             allowed_methods: Some(allowed_methods),
             rp_id: rp.id.clone(),
+            user_name: None,
+            display_name: None,
             expires_at: expires_at(now),
         },
     }

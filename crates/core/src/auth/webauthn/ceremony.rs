@@ -43,6 +43,13 @@ pub struct Ceremony {
     pub allowed_methods: Option<Vec<VerificationMethod>>,
     /// The relying party id it was started for.
     pub rp_id: String,
+    /// Registration: the user's name and display name the credential was
+    /// created with (kept with the authenticator, as Authsignal shows them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// Registration: the display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     /// Expiry, seconds since the epoch (valid while `now < expires_at`).
     pub expires_at: u64,
 }

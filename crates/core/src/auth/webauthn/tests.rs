@@ -576,6 +576,8 @@ fn ceremony_ids_are_sealed_and_expire() {
         idempotency_key: None,
         allowed_methods: None,
         rp_id: "bank.example".into(),
+        user_name: None,
+        display_name: None,
         expires_at: 1_000,
     };
     let id = keys.seal(&c);
@@ -628,6 +630,8 @@ fn options_offer_what_is_verified() {
         attestation_format: "none".into(),
         authenticator_attachment: None,
         counter_regressions: 0,
+        username: None,
+        display_name: None,
     };
     let o = creation_options(
         &rp,

@@ -162,6 +162,8 @@ pub fn verify_registration(
         attestation_format: fmt.clone(),
         authenticator_attachment: resp.authenticator_attachment.clone(),
         counter_regressions: 0,
+        username: None,
+        display_name: None,
     })
 }
 

@@ -166,6 +166,12 @@ pub struct StoredCredential {
     /// Times a signature counter went backwards (a possible clone).
     #[serde(default)]
     pub counter_regressions: u32,
+    /// The user name it was created with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The display name it was created with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
 }
 
 /// What an assertion proved.
