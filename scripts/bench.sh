@@ -84,7 +84,9 @@ sed -E "/$history_lines/d" bench/config.capnp.tmpl | sed -e "s#@V8_FLAGS@#$v8_fl
     -e "s#@API_SECRET_KEY@#$api#" -e "s#@MANAGEMENT_SECRET_KEY@#$mgmt#" -e "s#@TOKEN_SIGNING_KEY@#$sign#" \
     > "$root/config.capnp"
 
-workerd serve "$root/config.capnp" > "$root/workerd.log" 2>&1 &
+# From inside $root: V8 writes its isolate-*-v8.log files (PROFILE=) to the
+# working directory.
+(cd "$root" && exec workerd serve "$root/config.capnp" > "$root/workerd.log" 2>&1) &
 wpid=$!
 trap 'kill $wpid 2>/dev/null || true; case "$memroot" in /dev/shm/*) rm -rf "$memroot" ;; esac' EXIT
 for _ in $(seq 1 100); do

@@ -1,6 +1,6 @@
 //! ActionGate's own HTTP API: the router, the server API (the app's secret
 //! key), the Client API and its passkey routes (action tokens), the
-//! management API and the portal's sign-in.
+//! management API and the portal's sign-in; sessions (`api/sessions.rs`).
 
 pub mod admin;
 pub mod client;
@@ -8,3 +8,4 @@ pub mod management;
 pub mod passkey;
 pub mod router;
 pub mod server;
+pub mod sessions;

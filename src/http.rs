@@ -135,10 +135,18 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A refused session request (401 for a credential, 403 otherwise).
+    pub fn from_session(e: actiongate_core::auth::session::SessionError) -> Self {
+        CoreError::Session(e).into()
+    }
+}
+
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         let status = match e.kind() {
             ErrorKind::BadRequest => 400,
+            ErrorKind::Unauthorized => 401,
             ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::Conflict => 409,

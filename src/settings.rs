@@ -21,6 +21,11 @@
 //!   signature counter that went backwards does to a sign-in.
 //! - `PASSKEY_PROMPT_SNOOZE_DAYS`: how long "not now" keeps the passkey prompt away; 30.
 //!
+//! - `SESSION_CLIENT_IDS`: the app clients sessions may be created for
+//!   (space or comma separated); none, no sessions.
+//! - `SESSION_ACCESS_TOKEN_TTL_SECONDS` (900) and
+//!   `SESSION_REFRESH_TOKEN_TTL_SECONDS` (2,592,000: 30 days).
+//!
 //! Parsed values are cached per isolate and rebuilt only when the
 //! underlying strings change.
 
@@ -82,6 +87,8 @@ const CHECKED_SECRETS: &[(&str, usize)] = &[
     ("TOKEN_SIGNING_KEY", 32),
     ("TOKEN_SIGNING_KEY_PREVIOUS", 32),
     ("ORIGIN_SIGNING_KEY", 32),
+    ("SESSION_SIGNING_KEY", 43),
+    ("SESSION_SIGNING_KEY_PREVIOUS", 43),
 ];
 
 /// The example's development secrets (`.dev.vars.example`), which a
@@ -190,12 +197,19 @@ pub fn var_u64(env: &Env, name: &str, default: u64) -> u64 {
 
 /// Keys built from (current, previous) secrets.
 type CachedKeys = (String, Option<String>, Rc<TokenKeys>);
+/// Session keys built from (current, previous) secrets.
+type CachedSessionKeys = (
+    String,
+    Option<String>,
+    Rc<actiongate_core::auth::session::SessionKeys>,
+);
 
 thread_local! {
     /// Whether [`check_deployment`] passed in this isolate, for requests
     /// from elsewhere (`[0]`) and from local dev (`[1]`).
     static DEPLOYMENT_CHECKED: std::cell::Cell<[bool; 2]> = const { std::cell::Cell::new([false; 2]) };
     static KEYS: RefCell<Option<CachedKeys>> = const { RefCell::new(None) };
+    static SESSION_KEYS: RefCell<Option<CachedSessionKeys>> = const { RefCell::new(None) };
     static ALLOWLIST: RefCell<Option<(String, Rc<RedirectAllowlist>)>> = const { RefCell::new(None) };
 }
 
@@ -295,4 +309,65 @@ pub fn counter_policy(env: &Env) -> actiongate_core::service::passkeys::CounterP
     } else {
         actiongate_core::service::passkeys::CounterPolicy::Reject
     }
+}
+
+/// Default `SESSION_ACCESS_TOKEN_TTL_SECONDS`.
+pub const DEFAULT_SESSION_ACCESS_TTL_SECONDS: u64 = 900;
+/// Default `SESSION_REFRESH_TOKEN_TTL_SECONDS`.
+pub const DEFAULT_SESSION_REFRESH_TTL_SECONDS: u64 = 30 * 24 * 3600;
+
+/// The session signing keys (`SESSION_SIGNING_KEY`, and during a rotation
+/// `SESSION_SIGNING_KEY_PREVIOUS`).
+///
+/// # Errors
+/// 500 `server_misconfigured` when the key is missing or not a P-256 key.
+pub fn session_keys(
+    env: &Env,
+) -> Result<Rc<actiongate_core::auth::session::SessionKeys>, ApiError> {
+    let current = secret(env, "SESSION_SIGNING_KEY")?;
+    let previous = optional_secret(env, "SESSION_SIGNING_KEY_PREVIOUS");
+    if let Some(hit) = SESSION_KEYS.with_borrow(|k| {
+        k.as_ref()
+            .filter(|(c, p, _)| *c == current && *p == previous)
+            .map(|(_, _, keys)| keys.clone())
+    }) {
+        return Ok(hit);
+    }
+    let keys = actiongate_core::auth::session::SessionKeys::new(&current, previous.as_deref())
+        .map_err(|e| {
+            worker::console_error!("session signing key rejected: {e}");
+            ApiError::new(
+                500,
+                "server_misconfigured",
+                "This deployment's session signing key is not usable.",
+            )
+        })?;
+    let keys = Rc::new(keys);
+    SESSION_KEYS.with_borrow_mut(|k| *k = Some((current, previous, keys.clone())));
+    Ok(keys)
+}
+
+/// Whether `client_id` is one of `SESSION_CLIENT_IDS`.
+pub fn session_client(env: &Env, client_id: &str) -> bool {
+    var(env, "SESSION_CLIENT_IDS")
+        .split([',', ' ', '\n'])
+        .any(|c| !c.is_empty() && c == client_id)
+}
+
+/// Access and refresh token lifetimes, in seconds.
+pub fn session_ttls(env: &Env) -> (u64, u64) {
+    (
+        var_u64(
+            env,
+            "SESSION_ACCESS_TOKEN_TTL_SECONDS",
+            DEFAULT_SESSION_ACCESS_TTL_SECONDS,
+        )
+        .clamp(60, 24 * 3600),
+        var_u64(
+            env,
+            "SESSION_REFRESH_TOKEN_TTL_SECONDS",
+            DEFAULT_SESSION_REFRESH_TTL_SECONDS,
+        )
+        .clamp(300, 365 * 24 * 3600),
+    )
 }

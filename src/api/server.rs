@@ -35,6 +35,10 @@ pub async fn handle(
 ) -> Result<Response, ApiError> {
     use Method::{Delete, Get, Patch, Post};
     match rest {
+        ["sessions", sessions @ ..] => {
+            crate::api::sessions::handle(req, env, sessions, origin).await
+        }
+        [".well-known", "jwks"] => crate::api::sessions::jwks(&req, env),
         ["validate"] => {
             allow(&req, &[Post])?;
             authenticate(&req, env, API_SECRET)?;

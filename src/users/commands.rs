@@ -202,6 +202,32 @@ pub enum UserCommand {
         reviewer: String,
         note: Option<String>,
     },
+    /// Exchange a verified action for a session (`createSession`).
+    CreateSession {
+        user_id: String,
+        action_code: String,
+        idempotency_key: String,
+        client_id: String,
+        /// The access token's issuer (the worker's origin).
+        issuer: String,
+    },
+    /// Exchange a refresh token for new tokens (`refreshSession`).
+    RefreshSession {
+        user_id: String,
+        session_id: String,
+        secret: String,
+        issuer: String,
+    },
+    /// Whether an access token's session is live (`validateSession`).
+    CheckSession {
+        user_id: String,
+        session_id: String,
+        access_id: String,
+    },
+    /// Revoke one session (`revokeSession`).
+    RevokeSession { session_id: String },
+    /// Revoke every session of the user (`revokeUserSessions`).
+    RevokeUserSessions,
     /// Evaluate a hypothetical track without writing anything.
     Simulate {
         user_id: String,

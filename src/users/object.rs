@@ -37,6 +37,7 @@ mod actions;
 mod ceremonies;
 mod challenges;
 mod profile;
+mod sessions;
 mod veto;
 
 /// The Durable Object class (`UserObject` in wrangler.toml).
@@ -217,7 +218,7 @@ impl UserObject {
     }
 
     /// One command, to the handler of its concern: `object/actions.rs`,
-    /// `challenges.rs`, `ceremonies.rs` (passkeys) or `profile.rs`
+    /// `challenges.rs`, `ceremonies.rs` (passkeys), `profile.rs` or `sessions.rs`
     /// (`veto.rs` asks the app before a challenge succeeds).
     async fn handle(&self, cmd: UserCommand) -> std::result::Result<Response, ApiError> {
         match cmd {
@@ -247,6 +248,11 @@ impl UserObject {
             | UserCommand::EnrollAuthenticator { .. }
             | UserCommand::DeleteAuthenticator { .. }
             | UserCommand::LiftLockout => self.profile(cmd).await,
+            UserCommand::CreateSession { .. }
+            | UserCommand::RefreshSession { .. }
+            | UserCommand::CheckSession { .. }
+            | UserCommand::RevokeSession { .. }
+            | UserCommand::RevokeUserSessions => self.sessions(cmd).await,
         }
     }
 

@@ -6,6 +6,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use actiongate_core::actions::model::ActionRecord;
+use actiongate_core::auth::session::SessionRecord;
 use actiongate_core::error::CoreError;
 use actiongate_core::geo::Fix;
 use actiongate_core::policy::context::History;
@@ -379,6 +380,45 @@ impl UserStore for SqlUserStore {
         )? > 0)
     }
 
+    fn is_consumed(&self, challenge: &str, now: i64) -> std::result::Result<bool, CoreError> {
+        Ok(!self
+            .rows(
+                "SELECT challenge AS data FROM used_challenges WHERE challenge = ? AND expires_at >= ?",
+                vec![challenge.into(), now.into()],
+            )?
+            .is_empty())
+    }
+
+    fn get_session(&self, id: &str) -> std::result::Result<Option<SessionRecord>, CoreError> {
+        self.rows("SELECT data FROM sessions WHERE id = ?", vec![id.into()])?
+            .first()
+            .map(|d| from_json(d))
+            .transpose()
+    }
+
+    fn put_session(&self, session: &SessionRecord, now: i64) -> std::result::Result<(), CoreError> {
+        self.run(
+            "DELETE FROM sessions WHERE expires_at < ?",
+            vec![now.into()],
+        )?;
+        self.run(
+            "INSERT INTO sessions (id, expires_at, data) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, data = excluded.data",
+            vec![
+                session.id.as_str().into(),
+                session.refresh_expires_at.into(),
+                to_json(session)?.into(),
+            ],
+        )
+        .map(|_| ())
+    }
+
+    fn list_sessions(&self) -> std::result::Result<Vec<SessionRecord>, CoreError> {
+        self.rows("SELECT data FROM sessions ORDER BY id", vec![])?
+            .iter()
+            .map(|d| from_json(d))
+            .collect()
+    }
+
     fn get_setting(&self, key: &str) -> std::result::Result<Option<String>, CoreError> {
         Ok(self
             .rows(
@@ -483,6 +523,7 @@ impl UserStore for SqlUserStore {
         }
         for table in [
             "used_challenges",
+            "sessions",
             "actions",
             "profile",
             "authenticators",

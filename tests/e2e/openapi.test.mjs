@@ -311,6 +311,30 @@ test("analytics conform", async () => {
   conforms("/v1/management/analytics", "GET", await mgmt("GET", "/analytics?from=soon"));
 });
 
+test("session operations conform", async () => {
+  const u = uid("oa-sess");
+  const t = await call("POST", `/v1/users/${u}/actions/openapi-action`, { body: {} });
+  const enrolled = await client("/user-authenticators/totp", t.body.token);
+  await client("/verify/totp", t.body.token, { verificationCode: totpCode(enrolled.body.secret) });
+  const created = await call("POST", "/v1/sessions", { body: { clientId: "demo-web", token: t.body.token } });
+  conforms("/v1/sessions", "POST", created);
+  conforms("/v1/sessions", "POST", await call("POST", "/v1/sessions", { body: { clientId: "demo-web", token: t.body.token } }));
+  conforms("/v1/sessions", "POST", await call("POST", "/v1/sessions", { body: { clientId: "unknown", token: t.body.token } }));
+  conforms("/v1/sessions", "POST", await call("POST", "/v1/sessions", { body: { clientId: "demo-web", token: "x" } }));
+  const { accessToken, refreshToken } = created.body;
+  conforms("/v1/sessions/validate", "POST", await call("POST", "/v1/sessions/validate", { body: { accessToken, clientIds: ["demo-web"] } }));
+  conforms("/v1/sessions/validate", "POST", await call("POST", "/v1/sessions/validate", { body: { accessToken: "x" } }));
+  const refreshed = await call("POST", "/v1/sessions/refresh", { body: { refreshToken } });
+  conforms("/v1/sessions/refresh", "POST", refreshed);
+  conforms("/v1/sessions/refresh", "POST", await call("POST", "/v1/sessions/refresh", { body: { refreshToken } }));
+  conforms("/v1/sessions/revoke", "POST", await call("POST", "/v1/sessions/revoke", { body: { accessToken: refreshed.body.accessToken } }));
+  conforms("/v1/sessions/revoke", "POST", await call("POST", "/v1/sessions/revoke", { body: {} }));
+  conforms("/v1/sessions/user/revoke", "POST", await call("POST", "/v1/sessions/user/revoke", { body: { userId: u } }));
+  conforms("/v1/sessions/user/revoke", "POST", await call("GET", "/v1/sessions/user/revoke"));
+  conforms("/v1/.well-known/jwks", "GET", await call("GET", "/v1/.well-known/jwks", { secret: null }));
+  conforms("/v1/.well-known/jwks", "GET", await call("POST", "/v1/.well-known/jwks", { body: {}, secret: null }));
+});
+
 test("every operation in the document was checked", () => {
   const all = [];
   for (const [path, ops] of Object.entries(doc.paths)) for (const m of Object.keys(ops)) all.push(`${m.toUpperCase()} ${path}`);

@@ -11,6 +11,8 @@ use crate::actions::state::{ActionState, IllegalTransition, UnknownState};
 pub enum ErrorKind {
     /// The request is malformed or asks for something invalid (400).
     BadRequest,
+    /// The credential presented (a session token) is not accepted (401).
+    Unauthorized,
     /// Refused by the action's own decision (403).
     Forbidden,
     /// The thing asked for does not exist (404).
@@ -101,6 +103,9 @@ pub enum CoreError {
     /// A WebAuthn ceremony was refused.
     #[error("{0}")]
     WebAuthn(#[from] crate::auth::webauthn::WebAuthnError),
+    /// A session request was refused.
+    #[error("{0}")]
+    Session(#[from] crate::auth::session_error::SessionError),
 }
 
 impl From<IllegalTransition> for CoreError {
@@ -146,6 +151,8 @@ impl CoreError {
             CoreError::TooManyRequests(_)
             | CoreError::Throttled { .. }
             | CoreError::CodeRecentlySent(_) => ErrorKind::TooManyRequests,
+            CoreError::Session(e) if e.unauthorized() => ErrorKind::Unauthorized,
+            CoreError::Session(_) => ErrorKind::Forbidden,
             CoreError::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -169,6 +176,7 @@ impl CoreError {
             CoreError::Blocked(_) => "action_blocked",
             CoreError::Internal(_) => "internal_error",
             CoreError::WebAuthn(e) => e.code(),
+            CoreError::Session(e) => e.code(),
         }
     }
 

@@ -8,6 +8,7 @@
 
 use crate::actions::model::ActionRecord;
 use crate::actions::state::ActionState;
+use crate::auth::session::SessionRecord;
 use crate::error::CoreError;
 use crate::geo::Fix;
 use crate::policy::context::History;
@@ -146,6 +147,28 @@ pub trait UserStore {
         expires_at: Millis,
         now: Millis,
     ) -> Result<bool, CoreError>;
+    /// Whether [`UserStore::consume_challenge`] recorded `challenge` (and
+    /// has not yet forgotten it), without recording it.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn is_consumed(&self, challenge: &str, now: Millis) -> Result<bool, CoreError>;
+    /// The session with this id.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, CoreError>;
+    /// Store a session (insert or replace). Sessions whose refresh token
+    /// expired before `now` may be forgotten.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn put_session(&self, session: &SessionRecord, now: Millis) -> Result<(), CoreError>;
+    /// Every stored session.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn list_sessions(&self) -> Result<Vec<SessionRecord>, CoreError>;
     /// A small per-user setting (e.g. when the passkey prompt may return).
     ///
     /// # Errors

@@ -4,6 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use crate::actions::model::ActionRecord;
+use crate::auth::session::SessionRecord;
 use crate::error::CoreError;
 use crate::geo::Fix;
 use crate::policy::context::History;
@@ -25,6 +26,7 @@ pub struct MemoryUserStore {
     last_fix: Cell<Option<Fix>>,
     used_challenges: RefCell<BTreeMap<String, Millis>>,
     settings: RefCell<BTreeMap<String, String>>,
+    sessions: RefCell<BTreeMap<String, SessionRecord>>,
     events: RefCell<Vec<crate::actions::events::Event>>,
 }
 
@@ -218,6 +220,29 @@ impl UserStore for MemoryUserStore {
         Ok(used.insert(challenge.to_owned(), expires_at).is_none())
     }
 
+    fn is_consumed(&self, challenge: &str, now: Millis) -> Result<bool, CoreError> {
+        Ok(self
+            .used_challenges
+            .borrow()
+            .get(challenge)
+            .is_some_and(|exp| *exp >= now))
+    }
+
+    fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, CoreError> {
+        Ok(self.sessions.borrow().get(id).cloned())
+    }
+
+    fn put_session(&self, session: &SessionRecord, now: Millis) -> Result<(), CoreError> {
+        let mut all = self.sessions.borrow_mut();
+        all.retain(|_, s| s.refresh_expires_at >= now);
+        all.insert(session.id.clone(), session.clone());
+        Ok(())
+    }
+
+    fn list_sessions(&self) -> Result<Vec<SessionRecord>, CoreError> {
+        Ok(self.sessions.borrow().values().cloned().collect())
+    }
+
     fn get_setting(&self, key: &str) -> Result<Option<String>, CoreError> {
         Ok(self.settings.borrow().get(key).cloned())
     }
@@ -236,6 +261,7 @@ impl UserStore for MemoryUserStore {
 
     fn delete_all(&self) -> Result<(), CoreError> {
         self.used_challenges.borrow_mut().clear();
+        self.sessions.borrow_mut().clear();
         self.settings.borrow_mut().clear();
         self.devices.borrow_mut().clear();
         self.countries.borrow_mut().clear();

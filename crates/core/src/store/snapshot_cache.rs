@@ -336,6 +336,29 @@ impl<S: UserStore> UserStore for Cached<'_, S> {
         self.store.consume_challenge(challenge, expires_at, now)
     }
 
+    fn is_consumed(&self, challenge: &str, now: Millis) -> Result<bool, CoreError> {
+        self.store.is_consumed(challenge, now)
+    }
+
+    fn get_session(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::auth::session::SessionRecord>, CoreError> {
+        self.store.get_session(id)
+    }
+
+    fn put_session(
+        &self,
+        session: &crate::auth::session::SessionRecord,
+        now: Millis,
+    ) -> Result<(), CoreError> {
+        self.store.put_session(session, now)
+    }
+
+    fn list_sessions(&self) -> Result<Vec<crate::auth::session::SessionRecord>, CoreError> {
+        self.store.list_sessions()
+    }
+
     fn get_setting(&self, key: &str) -> Result<Option<String>, CoreError> {
         self.store.get_setting(key)
     }
