@@ -28,7 +28,7 @@ pub const MAX_DAYS: i64 = 92;
 
 /// A request to a shard.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum ShardCommand {
     /// Count events (each once per event id), from outboxes written by
     /// earlier versions.

@@ -41,7 +41,7 @@ pub struct Actor {
 
 /// A request to the history.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum HistoryCommand {
     /// A change about to be written; answers `{version}`. Refused (409)
     /// when the action's last recorded configuration is not the one the

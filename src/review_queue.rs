@@ -25,7 +25,7 @@ pub const MAX_PAGE: usize = 100;
 
 /// A request to the queue.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum QueueCommand {
     /// An action now waits for a reviewer (replaces an older entry).
     Enter {

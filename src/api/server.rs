@@ -39,6 +39,9 @@ pub async fn handle(
             crate::api::sessions::handle(req, env, sessions, origin).await
         }
         [".well-known", "jwks"] => crate::api::sessions::jwks(&req, env),
+        [route @ ("challenge" | "verify" | "claim" | "challenges")] => {
+            crate::api::challenges::handle(req, env, route).await
+        }
         ["validate"] => {
             allow(&req, &[Post])?;
             authenticate(&req, env, API_SECRET)?;

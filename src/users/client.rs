@@ -87,6 +87,8 @@ pub async fn relay_error(resp: &mut Response) -> ApiError {
             "code_recently_sent",
             "service_unavailable",
             "server_misconfigured",
+            "not_found",
+            "challenge_not_claimable",
         ],
         "internal_error",
     );

@@ -1,5 +1,5 @@
 //! The protocol between the worker and a user's object: the commands (JSON,
-//! tagged by `op`) and where a request to the object names its user.
+//! `{"<command>": <fields>}`) and where a request to the object names its user.
 
 use actiongate_core::actions::model::TrackRequest;
 use actiongate_core::actions::state::ActionState;
@@ -41,7 +41,7 @@ pub struct Verifier {
 
 /// A request from the worker to a user's object.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum UserCommand {
     /// Track an action.
     Track(Track),
@@ -228,6 +228,36 @@ pub enum UserCommand {
     RevokeSession { session_id: String },
     /// Revoke every session of the user (`revokeUserSessions`).
     RevokeUserSessions,
+    /// Start a server-side challenge, or send a new code for one
+    /// (`challenge`), in its owner's object.
+    StartChallenge {
+        resend: Option<String>,
+        channel: actiongate_core::auth::otp::Channel,
+        to: String,
+        user_id: Option<String>,
+        action_code: String,
+        idempotency_key: Option<String>,
+        request: TrackRequest,
+        /// The owner's name, for the new challenge's id.
+        owner: String,
+    },
+    /// Check a code for a server-side challenge (`verify`).
+    VerifyChallenge { id: String, code: String },
+    /// Claim a verified server-side challenge for a user (`claimChallenge`),
+    /// in its owner's object.
+    ClaimChallenge { id: String, user_id: String },
+    /// In the claiming user's object: the claimed challenge as a sign-in.
+    SignInWithChallenge {
+        user_id: String,
+        challenge: Box<actiongate_core::auth::server_challenge::ServerChallenge>,
+    },
+    /// A server-side challenge by id, or the user's newest pending one
+    /// (`getChallenge`).
+    GetChallenge {
+        id: Option<String>,
+        action_code: Option<String>,
+        method: Option<actiongate_core::auth::methods::VerificationMethod>,
+    },
     /// Evaluate a hypothetical track without writing anything.
     Simulate {
         user_id: String,

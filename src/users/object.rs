@@ -37,6 +37,7 @@ mod actions;
 mod ceremonies;
 mod challenges;
 mod profile;
+mod server_challenges;
 mod sessions;
 mod veto;
 
@@ -148,11 +149,9 @@ impl UserObject {
     /// (another command, or a policy this isolate has not cached), having
     /// changed nothing. Afterwards ask [`Self::alarm_wanted`].
     pub fn track_now(&self, user: Option<String>, command: &str) -> Option<(u16, String)> {
-        if !command.starts_with(r#"{"op":"track","#) {
-            return None;
-        }
-        // The command's fields follow its tag, which `Track` ignores.
-        let track = serde_json::from_str::<Track>(command).ok()?;
+        // A command is `{"<name>":<fields>}` (serde's external tag).
+        let fields = command.strip_prefix(r#"{"track":"#)?.strip_suffix('}')?;
+        let track = serde_json::from_str::<Track>(fields).ok()?;
         let policy = config_store::cached(&track.action_code)?;
         *self.user_id.borrow_mut() = decode_user(user.as_deref());
         Some(match self.track_with(policy, track) {
@@ -218,7 +217,7 @@ impl UserObject {
     }
 
     /// One command, to the handler of its concern: `object/actions.rs`,
-    /// `challenges.rs`, `ceremonies.rs` (passkeys), `profile.rs` or `sessions.rs`
+    /// `challenges.rs`, `ceremonies.rs` (passkeys), `profile.rs`, `sessions.rs` or `server_challenges.rs`
     /// (`veto.rs` asks the app before a challenge succeeds).
     async fn handle(&self, cmd: UserCommand) -> std::result::Result<Response, ApiError> {
         match cmd {
@@ -253,6 +252,11 @@ impl UserObject {
             | UserCommand::CheckSession { .. }
             | UserCommand::RevokeSession { .. }
             | UserCommand::RevokeUserSessions => self.sessions(cmd).await,
+            UserCommand::StartChallenge { .. }
+            | UserCommand::VerifyChallenge { .. }
+            | UserCommand::ClaimChallenge { .. }
+            | UserCommand::SignInWithChallenge { .. }
+            | UserCommand::GetChallenge { .. } => self.server_challenges(cmd).await,
         }
     }
 

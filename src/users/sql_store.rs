@@ -6,6 +6,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use actiongate_core::actions::model::ActionRecord;
+use actiongate_core::auth::server_challenge::ServerChallenge;
 use actiongate_core::auth::session::SessionRecord;
 use actiongate_core::error::CoreError;
 use actiongate_core::geo::Fix;
@@ -419,6 +420,50 @@ impl UserStore for SqlUserStore {
             .collect()
     }
 
+    fn get_server_challenge(
+        &self,
+        id: &str,
+    ) -> std::result::Result<Option<ServerChallenge>, CoreError> {
+        self.rows(
+            "SELECT data FROM server_challenges WHERE id = ?",
+            vec![id.into()],
+        )?
+        .first()
+        .map(|d| from_json(d))
+        .transpose()
+    }
+
+    fn put_server_challenge(
+        &self,
+        c: &ServerChallenge,
+        now: i64,
+    ) -> std::result::Result<(), CoreError> {
+        self.run(
+            "DELETE FROM server_challenges WHERE keep_until < ?",
+            vec![now.into()],
+        )?;
+        self.run(
+            "INSERT INTO server_challenges (id, created_at, keep_until, data) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET keep_until = excluded.keep_until, data = excluded.data",
+            vec![
+                c.id.as_str().into(),
+                c.created_at.into(),
+                c.keep_until().into(),
+                to_json(c)?.into(),
+            ],
+        )
+        .map(|_| ())
+    }
+
+    fn list_server_challenges(&self) -> std::result::Result<Vec<ServerChallenge>, CoreError> {
+        self.rows(
+            "SELECT data FROM server_challenges ORDER BY created_at DESC",
+            vec![],
+        )?
+        .iter()
+        .map(|d| from_json(d))
+        .collect()
+    }
+
     fn get_setting(&self, key: &str) -> std::result::Result<Option<String>, CoreError> {
         Ok(self
             .rows(
@@ -524,6 +569,7 @@ impl UserStore for SqlUserStore {
         for table in [
             "used_challenges",
             "sessions",
+            "server_challenges",
             "actions",
             "profile",
             "authenticators",

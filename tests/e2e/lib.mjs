@@ -105,3 +105,14 @@ export async function eventually(ask, check, what) {
   }
   assert.fail(`${what}: ${JSON.stringify(last?.body ?? last)}`);
 }
+
+/** What an official SDK call was refused with ({status, code, description}); a failure if it succeeded. */
+export async function refused(promise) {
+  try {
+    const r = await promise;
+    assert.fail(`expected a refusal, got ${JSON.stringify(r)}`);
+  } catch (e) {
+    if (e.code === "ERR_ASSERTION") throw e;
+    return { status: e.statusCode, code: e.errorCode, description: e.errorDescription };
+  }
+}

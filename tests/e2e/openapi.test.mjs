@@ -171,6 +171,23 @@ test("Client API responses match the document", async () => {
     });
     conforms("/v1/client/verify/email-magic-link/finalize", "POST", await client("/verify/email-magic-link/finalize", tk));
     conforms("/v1/client/challenge/email-magic-link", "POST", await client("/challenge/email-magic-link", await fresh()));
+
+    // Server-side challenges.
+    const to = `${uid("oa-sc")}@example.com`;
+    const started = await call("POST", "/v1/challenge", { body: { verificationMethod: "EMAIL_OTP", email: to, action: "openapi-codes" } });
+    conforms("/v1/challenge", "POST", started);
+    conforms("/v1/challenge", "POST", await call("POST", "/v1/challenge", { body: { verificationMethod: "EMAIL_OTP" } }));
+    const id = started.body.challengeId;
+    conforms("/v1/challenges", "GET", await call("GET", `/v1/challenges?challengeId=${encodeURIComponent(id)}`));
+    conforms("/v1/challenges", "GET", await call("GET", `/v1/challenges?userId=${uid("none")}`));
+    conforms("/v1/challenges", "GET", await call("GET", "/v1/challenges"));
+    const code = sent.filter((e) => e.data.to === to).at(-1).data.code;
+    conforms("/v1/verify", "POST", await call("POST", "/v1/verify", { body: { challengeId: id, verificationCode: code === "000000" ? "111111" : "000000" } }));
+    conforms("/v1/verify", "POST", await call("POST", "/v1/verify", { body: { challengeId: id, verificationCode: code } }));
+    conforms("/v1/verify", "POST", await call("POST", "/v1/verify", { body: { challengeId: "nope", verificationCode: code } }));
+    conforms("/v1/claim", "POST", await call("POST", "/v1/claim", { body: { challengeId: id, userId: uid("oa-new") } }));
+    conforms("/v1/claim", "POST", await call("POST", "/v1/claim", { body: { challengeId: id, userId: uid("oa-new") } }));
+    conforms("/v1/claim", "POST", await call("POST", "/v1/claim", { body: { challengeId: id, userId: "u", skipVerificationCheck: true } }));
   } finally {
     await new Promise((r) => receiver.close(r));
   }

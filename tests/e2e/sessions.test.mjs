@@ -6,7 +6,7 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { createPublicKey, verify as verifySignature } from "node:crypto";
-import { authsignal, configure, uid, totpCode, client, call, decodeJwt, signJwt, BASE, VARS } from "./lib.mjs";
+import { authsignal, configure, uid, totpCode, client, call, decodeJwt, signJwt, BASE, VARS, refused } from "./lib.mjs";
 
 const CLIENT = "demo-web";
 
@@ -14,17 +14,6 @@ before(async () => {
   assert.match(VARS.SESSION_CLIENT_IDS ?? "", /demo-web/, ".dev.vars names the demo app client");
   await configure("session-sign-in", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP"] });
 });
-
-/** The SDK's error for a call, or a failure if it succeeded. */
-async function refused(promise) {
-  try {
-    const r = await promise;
-    assert.fail(`expected a refusal, got ${JSON.stringify(r)}`);
-  } catch (e) {
-    if (e.code === "ERR_ASSERTION") throw e;
-    return { status: e.statusCode, code: e.errorCode, description: e.errorDescription };
-  }
-}
 
 /** A sign-in challenged and passed with an authenticator app: the track token and the verified client's token. */
 async function signedIn(userId = uid("sess")) {

@@ -7,6 +7,7 @@ pub mod admin_session;
 pub mod basic;
 pub mod methods;
 pub mod otp;
+pub mod server_challenge;
 pub mod session;
 pub mod session_error;
 pub mod throttle;

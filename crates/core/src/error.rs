@@ -103,6 +103,17 @@ pub enum CoreError {
     /// A WebAuthn ceremony was refused.
     #[error("{0}")]
     WebAuthn(#[from] crate::auth::webauthn::WebAuthnError),
+    /// Something the request names does not exist (404 `not_found`).
+    #[error("{0}")]
+    NotFound(String),
+    /// Refused for a reason of its own (403 with this code).
+    #[error("{message}")]
+    Refused {
+        /// The error code.
+        code: &'static str,
+        /// What happened, for the client.
+        message: String,
+    },
     /// A session request was refused.
     #[error("{0}")]
     Session(#[from] crate::auth::session_error::SessionError),
@@ -145,7 +156,8 @@ impl CoreError {
             | CoreError::InvalidAttribute { .. }
             | CoreError::WebAuthn(_) => ErrorKind::BadRequest,
             CoreError::UnsupportedMediaType(_) => ErrorKind::UnsupportedMediaType,
-            CoreError::Blocked(_) => ErrorKind::Forbidden,
+            CoreError::Blocked(_) | CoreError::Refused { .. } => ErrorKind::Forbidden,
+            CoreError::NotFound(_) => ErrorKind::NotFound,
             CoreError::ActionNotFound | CoreError::AuthenticatorNotFound => ErrorKind::NotFound,
             CoreError::IdempotencyConflict(_) => ErrorKind::Conflict,
             CoreError::TooManyRequests(_)
@@ -174,6 +186,8 @@ impl CoreError {
             CoreError::TooManyRequests(_) | CoreError::Throttled { .. } => "too_many_requests",
             CoreError::CodeRecentlySent(_) => "code_recently_sent",
             CoreError::Blocked(_) => "action_blocked",
+            CoreError::NotFound(_) => "not_found",
+            CoreError::Refused { code, .. } => code,
             CoreError::Internal(_) => "internal_error",
             CoreError::WebAuthn(e) => e.code(),
             CoreError::Session(e) => e.code(),

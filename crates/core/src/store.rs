@@ -8,6 +8,7 @@
 
 use crate::actions::model::ActionRecord;
 use crate::actions::state::ActionState;
+use crate::auth::server_challenge::ServerChallenge;
 use crate::auth::session::SessionRecord;
 use crate::error::CoreError;
 use crate::geo::Fix;
@@ -169,6 +170,22 @@ pub trait UserStore {
     /// # Errors
     /// [`CoreError::Internal`] if storage fails.
     fn list_sessions(&self) -> Result<Vec<SessionRecord>, CoreError>;
+    /// The server-side challenge with this id.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn get_server_challenge(&self, id: &str) -> Result<Option<ServerChallenge>, CoreError>;
+    /// Store a server-side challenge (insert or replace). Those whose
+    /// [`ServerChallenge::keep_until`] is before `now` may be forgotten.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn put_server_challenge(&self, c: &ServerChallenge, now: Millis) -> Result<(), CoreError>;
+    /// Every stored server-side challenge, newest first.
+    ///
+    /// # Errors
+    /// [`CoreError::Internal`] if storage fails.
+    fn list_server_challenges(&self) -> Result<Vec<ServerChallenge>, CoreError>;
     /// A small per-user setting (e.g. when the passkey prompt may return).
     ///
     /// # Errors

@@ -12,12 +12,11 @@
 //!
 //! The signing keys are Worker secrets: the P-256 private scalar, 32
 //! bytes in base64url (a JWK's `d`). The previous key stays published and
-//! accepted during a rotation. The per-signature ECDSA nonce comes from the
-//! signing library (RFC 6979, hedged with platform randomness); time comes
-//! from the caller.
+//! accepted during a rotation. Signatures are RFC 6979 deterministic ECDSA
+//! from `p256` (no randomness needed), in a compact JWS written and read
+//! here: `jwt-simple`'s ES256 would add about 30 KiB to the upload for the
+//! same few lines of JSON. Time comes from the caller.
 
-use jwt_simple::JWTError;
-use jwt_simple::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::CoreError;
@@ -126,14 +125,13 @@ pub struct AccessToken {
     pub expires_at: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct SessionClaims {
-    sid: String,
-}
-
 struct Key {
     kid: String,
-    pair: ES256KeyPair,
+    signing: p256::ecdsa::SigningKey,
+    /// The public key as a JWK (`x`, `y`, base64url).
+    x: String,
+    y: String,
+    verifying: p256::ecdsa::VerifyingKey,
 }
 
 /// The deployment's session signing key, plus the previous one during a
@@ -156,12 +154,37 @@ fn key(secret: &str, name: &str) -> Result<Key, CoreError> {
     let raw = unb64url(secret.trim())
         .filter(|r| r.len() == 32 && secret.trim().len() == SCALAR_B64_LEN)
         .ok_or_else(refuse)?;
-    let pair = ES256KeyPair::from_bytes(&raw).map_err(|_| refuse())?;
-    let kid = pair.jwk_thumbprint();
+    let signing = p256::ecdsa::SigningKey::from_slice(&raw).map_err(|_| refuse())?;
+    let point = signing.verifying_key().to_sec1_point(false);
+    let (Some(x), Some(y)) = (point.x(), point.y()) else {
+        return Err(refuse());
+    };
+    let (x, y) = (b64url(x), b64url(y));
+    // RFC 7638: the SHA-256 of the required members, in this order.
+    let kid = b64url(&hmac_sha256::Hash::hash(
+        format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#).as_bytes(),
+    ));
+    let verifying = *signing.verifying_key();
     Ok(Key {
-        pair: pair.with_key_id(&kid),
         kid,
+        signing,
+        x,
+        y,
+        verifying,
     })
+}
+
+/// The claims of an access token, in the order they are written.
+#[derive(Serialize)]
+struct AccessClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    iat: u64,
+    nbf: u64,
+    exp: u64,
+    jti: &'a str,
+    sid: &'a str,
 }
 
 impl SessionKeys {
@@ -183,7 +206,12 @@ impl SessionKeys {
     pub fn jwks(&self) -> serde_json::Value {
         let keys: Vec<serde_json::Value> = std::iter::once(&self.current)
             .chain(self.previous.as_ref())
-            .filter_map(|k| serde_json::from_str(&k.pair.public_key().to_jwk()).ok())
+            .map(|k| {
+                serde_json::json!({
+                    "kty": "EC", "crv": "P-256", "x": k.x, "y": k.y,
+                    "kid": k.kid, "alg": "ES256", "use": "sig",
+                })
+            })
             .collect();
         serde_json::json!({ "keys": keys })
     }
@@ -201,23 +229,28 @@ impl SessionKeys {
         now_secs: u64,
         ttl_secs: u64,
     ) -> Result<String, CoreError> {
-        let claims = JWTClaims {
-            issued_at: Some(Duration::from_secs(now_secs)),
-            expires_at: Some(Duration::from_secs(now_secs.saturating_add(ttl_secs))),
-            invalid_before: Some(Duration::from_secs(now_secs)),
-            issuer: Some(issuer.to_owned()),
-            subject: Some(user_id.to_owned()),
-            audiences: Some(Audiences::AsString(session.client_id.clone())),
-            jwt_id: Some(session.access_id.clone()),
-            nonce: None,
-            custom: SessionClaims {
-                sid: session.id.clone(),
-            },
+        use p256::ecdsa::signature::Signer as _;
+        let header = serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": self.current.kid});
+        let claims = AccessClaims {
+            iss: issuer,
+            sub: user_id,
+            aud: &session.client_id,
+            iat: now_secs,
+            nbf: now_secs,
+            exp: now_secs.saturating_add(ttl_secs),
+            jti: &session.access_id,
+            sid: &session.id,
         };
-        self.current
-            .pair
-            .sign(claims)
-            .map_err(|e| CoreError::Internal(format!("session token signing failed: {e}")))
+        let claims = serde_json::to_vec(&claims)
+            .map_err(|e| CoreError::Internal(format!("session token claims: {e}")))?;
+        let signed = format!(
+            "{}.{}",
+            b64url(header.to_string().as_bytes()),
+            b64url(&claims)
+        );
+        // RFC 6979 deterministic ECDSA; JWS wants r ‖ s (64 bytes).
+        let signature: p256::ecdsa::Signature = self.current.signing.sign(signed.as_bytes());
+        Ok(format!("{signed}.{}", b64url(&signature.to_bytes())))
     }
 
     /// Verify an access token at `now_secs`. `grace_secs` accepts a token
@@ -231,48 +264,76 @@ impl SessionKeys {
         now_secs: u64,
         grace_secs: u64,
     ) -> Result<AccessToken, SessionError> {
-        let meta = Token::decode_metadata(token).map_err(|_| SessionError::InvalidToken)?;
-        if meta.algorithm() != "ES256" {
-            return Err(SessionError::InvalidToken);
+        use p256::ecdsa::signature::Verifier as _;
+        let bad = SessionError::InvalidToken;
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad);
+        };
+        let header: Header = unb64url(h)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(bad)?;
+        // The algorithm first: nothing of a token in another one is read.
+        if header.alg != "ES256" {
+            return Err(bad);
         }
-        let kid = meta.key_id().ok_or(SessionError::InvalidToken)?;
         let key = std::iter::once(&self.current)
             .chain(self.previous.as_ref())
-            .find(|k| k.kid == kid)
-            .ok_or(SessionError::InvalidToken)?;
-        let options = VerificationOptions {
-            time_tolerance: Some(Duration::from_secs(grace_secs)),
-            artificial_time: Some(Duration::from_secs(now_secs)),
-            ..Default::default()
-        };
-        let v = key
-            .pair
-            .public_key()
-            .verify_token::<SessionClaims>(token, Some(options))
-            .map_err(|e| match e.downcast_ref::<JWTError>() {
-                Some(JWTError::TokenHasExpired) => SessionError::Expired,
-                _ => SessionError::InvalidToken,
-            })?;
-        let client_id = match v.audiences {
-            Some(Audiences::AsString(a)) => a,
-            Some(Audiences::AsSet(set)) if set.len() == 1 => {
-                set.into_iter().next().ok_or(SessionError::InvalidToken)?
-            }
-            _ => return Err(SessionError::InvalidToken),
-        };
+            .find(|k| header.kid.as_deref() == Some(k.kid.as_str()))
+            .ok_or(bad)?;
+        let signature = unb64url(sig)
+            .and_then(|b| p256::ecdsa::Signature::from_slice(&b).ok())
+            .ok_or(bad)?;
+        let signed = token.get(..h.len() + 1 + p.len()).ok_or(bad)?;
+        key.verifying
+            .verify(signed.as_bytes(), &signature)
+            .map_err(|_| bad)?;
+        let c: SignedClaims = unb64url(p)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(bad)?;
+        if c.nbf.unwrap_or(c.iat) > now_secs {
+            return Err(bad);
+        }
+        if now_secs >= c.exp.saturating_add(grace_secs) {
+            return Err(SessionError::Expired);
+        }
         Ok(AccessToken {
-            user_id: v.subject.ok_or(SessionError::InvalidToken)?,
-            client_id,
-            session_id: v.custom.sid,
-            token_id: v.jwt_id.ok_or(SessionError::InvalidToken)?,
-            expires_at: v.expires_at.ok_or(SessionError::InvalidToken)?.as_secs(),
+            user_id: c.sub,
+            client_id: c.aud,
+            session_id: c.sid,
+            token_id: c.jti,
+            expires_at: c.exp,
         })
     }
+}
+
+/// A JWS header, as far as it is read.
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+}
+
+/// An access token's claims, read back (all required but `nbf`).
+#[derive(Deserialize)]
+struct SignedClaims {
+    sub: String,
+    aud: String,
+    iat: u64,
+    #[serde(default)]
+    nbf: Option<u64>,
+    exp: u64,
+    jti: String,
+    sid: String,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jwt_simple::prelude::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -354,6 +415,60 @@ mod tests {
         ] {
             assert_eq!(parse_refresh_token(junk), Err(SessionError::InvalidToken));
         }
+    }
+
+    #[test]
+    fn the_key_id_is_the_rfc_7638_thumbprint() {
+        let keys = SessionKeys::new(K1, None).unwrap();
+        let pair = ES256KeyPair::from_bytes(&unb64url(K1).unwrap()).unwrap();
+        assert_eq!(keys.jwks()["keys"][0]["kid"], pair.jwk_thumbprint());
+        let jwk: serde_json::Value = serde_json::from_str(&pair.public_key().to_jwk()).unwrap();
+        assert_eq!(keys.jwks()["keys"][0]["x"], jwk["x"]);
+        assert_eq!(keys.jwks()["keys"][0]["y"], jwk["y"]);
+    }
+
+    #[test]
+    fn tokens_agree_with_a_standard_jwt_library() {
+        let keys = SessionKeys::new(K1, None).unwrap();
+        let kid = keys.current.kid.clone();
+        let pair = ES256KeyPair::from_bytes(&unb64url(K1).unwrap())
+            .unwrap()
+            .with_key_id(&kid);
+        // Ours, read by jwt-simple.
+        let t = keys.sign("iss", "alice", &session(), NOW, 600).unwrap();
+        let options = VerificationOptions {
+            artificial_time: Some(Duration::from_secs(NOW)),
+            ..Default::default()
+        };
+        let c = pair
+            .public_key()
+            .verify_token::<serde_json::Value>(&t, Some(options))
+            .unwrap();
+        assert_eq!(c.subject.as_deref(), Some("alice"));
+        assert_eq!(c.custom["sid"], "s-1");
+        // jwt-simple's, read by us.
+        let claims =
+            Claims::with_custom_claims(serde_json::json!({"sid": "s-9"}), Duration::from_secs(600))
+                .with_subject("bob")
+                .with_audience("web")
+                .with_jwt_id("a-9");
+        let theirs = pair.sign(claims).unwrap();
+        let now = jwt_simple::prelude::Clock::now_since_epoch().as_secs();
+        let a = keys.verify(&theirs, now, 0).unwrap();
+        assert_eq!((a.user_id.as_str(), a.session_id.as_str()), ("bob", "s-9"));
+        // Not yet valid, and unsigned.
+        assert_eq!(
+            keys.verify(&theirs, now - 3600, 0),
+            Err(SessionError::InvalidToken)
+        );
+        let mut parts: Vec<&str> = theirs.split('.').collect();
+        let none = b64url(br#"{"alg":"none","kid":"x"}"#);
+        parts[0] = &none;
+        parts[2] = "";
+        assert_eq!(
+            keys.verify(&parts.join("."), now, 0),
+            Err(SessionError::InvalidToken)
+        );
     }
 
     #[test]

@@ -47,7 +47,8 @@ fn refuse(e: SessionError) -> CoreError {
 }
 
 /// Create a session from the action the client token names (it must be
-/// `CHALLENGE_SUCCEEDED`), for `client_id`.
+/// `CHALLENGE_SUCCEEDED`, or `ALLOW` with the method a sign-in used), for
+/// `client_id`.
 ///
 /// # Errors
 /// [`SessionError::NotVerified`], [`SessionError::AlreadyUsed`],
@@ -65,7 +66,12 @@ pub fn create_session(
     let action = store
         .get_action(action_code, idempotency_key)?
         .ok_or(refuse(SessionError::InvalidToken))?;
-    if action.state != ActionState::ChallengeSucceeded {
+    // A challenge passed, or a sign-in with a factor that the rules let
+    // through (an ALLOW that records how the user proved themselves); a
+    // plain ALLOW of a track proves nothing.
+    let proved = action.state == ActionState::ChallengeSucceeded
+        || (action.state == ActionState::Allow && action.verification_method.is_some());
+    if !proved {
         return Err(refuse(SessionError::NotVerified));
     }
     let expires = now.saturating_add(life.refresh_ms);

@@ -4,6 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use crate::actions::model::ActionRecord;
+use crate::auth::server_challenge::ServerChallenge;
 use crate::auth::session::SessionRecord;
 use crate::error::CoreError;
 use crate::geo::Fix;
@@ -27,6 +28,7 @@ pub struct MemoryUserStore {
     used_challenges: RefCell<BTreeMap<String, Millis>>,
     settings: RefCell<BTreeMap<String, String>>,
     sessions: RefCell<BTreeMap<String, SessionRecord>>,
+    server_challenges: RefCell<Vec<ServerChallenge>>,
     events: RefCell<Vec<crate::actions::events::Event>>,
 }
 
@@ -243,6 +245,28 @@ impl UserStore for MemoryUserStore {
         Ok(self.sessions.borrow().values().cloned().collect())
     }
 
+    fn get_server_challenge(&self, id: &str) -> Result<Option<ServerChallenge>, CoreError> {
+        Ok(self
+            .server_challenges
+            .borrow()
+            .iter()
+            .find(|c| c.id == id)
+            .cloned())
+    }
+
+    fn put_server_challenge(&self, c: &ServerChallenge, now: Millis) -> Result<(), CoreError> {
+        let mut all = self.server_challenges.borrow_mut();
+        all.retain(|x| x.keep_until() >= now && x.id != c.id);
+        all.push(c.clone());
+        Ok(())
+    }
+
+    fn list_server_challenges(&self) -> Result<Vec<ServerChallenge>, CoreError> {
+        let mut all = self.server_challenges.borrow().clone();
+        all.sort_by_key(|c| std::cmp::Reverse(c.created_at));
+        Ok(all)
+    }
+
     fn get_setting(&self, key: &str) -> Result<Option<String>, CoreError> {
         Ok(self.settings.borrow().get(key).cloned())
     }
@@ -262,6 +286,7 @@ impl UserStore for MemoryUserStore {
     fn delete_all(&self) -> Result<(), CoreError> {
         self.used_challenges.borrow_mut().clear();
         self.sessions.borrow_mut().clear();
+        self.server_challenges.borrow_mut().clear();
         self.settings.borrow_mut().clear();
         self.devices.borrow_mut().clear();
         self.countries.borrow_mut().clear();

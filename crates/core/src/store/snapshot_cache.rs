@@ -359,6 +359,27 @@ impl<S: UserStore> UserStore for Cached<'_, S> {
         self.store.list_sessions()
     }
 
+    fn get_server_challenge(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::auth::server_challenge::ServerChallenge>, CoreError> {
+        self.store.get_server_challenge(id)
+    }
+
+    fn put_server_challenge(
+        &self,
+        c: &crate::auth::server_challenge::ServerChallenge,
+        now: Millis,
+    ) -> Result<(), CoreError> {
+        self.store.put_server_challenge(c, now)
+    }
+
+    fn list_server_challenges(
+        &self,
+    ) -> Result<Vec<crate::auth::server_challenge::ServerChallenge>, CoreError> {
+        self.store.list_server_challenges()
+    }
+
     fn get_setting(&self, key: &str) -> Result<Option<String>, CoreError> {
         self.store.get_setting(key)
     }
