@@ -54,7 +54,11 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
             "user-authenticators",
             "totp" | "email-otp" | "sms" | "whatsapp" | "email-magic-link",
         ]
-        | ["verify", "totp" | "email-otp" | "sms" | "whatsapp"]
+        | [
+            "verify",
+            "totp" | "email-otp" | "sms" | "whatsapp" | "recovery-code",
+        ]
+        | ["user-authenticators", "recovery-code"]
         | ["verify", "email-magic-link", "finalize"]
         | [
             "challenge",
@@ -86,6 +90,11 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
             idempotency_key,
             proved: claims.proved,
         },
+        ["user-authenticators", "recovery-code"] => UserCommand::RegenerateRecoveryCodes {
+            action_code,
+            idempotency_key,
+            proved: claims.proved,
+        },
         ["verify", "email-magic-link", "finalize"] => UserCommand::MagicLinkStatus {
             user_id,
             action_code,
@@ -97,13 +106,23 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
             let body = read_json_body(req).await?;
             let v: VerifyRequest = wire_body(&body)?;
             let verifier = verifier(req);
-            UserCommand::VerifyCode {
-                user_id,
-                action_code,
-                idempotency_key,
-                channel: code_channel(kind),
-                code: v.verification_code,
-                verifier,
+            if *kind == "recovery-code" {
+                UserCommand::VerifyRecoveryCode {
+                    user_id,
+                    action_code,
+                    idempotency_key,
+                    code: v.verification_code,
+                    verifier,
+                }
+            } else {
+                UserCommand::VerifyCode {
+                    user_id,
+                    action_code,
+                    idempotency_key,
+                    channel: code_channel(kind),
+                    code: v.verification_code,
+                    verifier,
+                }
             }
         }
         [step @ ("user-authenticators" | "challenge"), kind] => {

@@ -202,6 +202,21 @@ pub enum UserCommand {
         reviewer: String,
         note: Option<String>,
     },
+    /// Check a recovery code for the token's action (Client API).
+    VerifyRecoveryCode {
+        user_id: String,
+        action_code: String,
+        idempotency_key: String,
+        code: String,
+        #[serde(default)]
+        verifier: Verifier,
+    },
+    /// A new set of recovery codes, for a client that just proved itself.
+    RegenerateRecoveryCodes {
+        action_code: String,
+        idempotency_key: String,
+        proved: bool,
+    },
     /// Exchange a verified action for a session (`createSession`).
     CreateSession {
         user_id: String,

@@ -235,6 +235,8 @@ impl UserObject {
             | UserCommand::IssueCode { .. }
             | UserCommand::VerifyCode { .. }
             | UserCommand::MagicLinkStatus { .. }
+            | UserCommand::VerifyRecoveryCode { .. }
+            | UserCommand::RegenerateRecoveryCodes { .. }
             | UserCommand::Cancel { .. } => self.challenges(cmd).await,
             UserCommand::PasskeyOptions { .. }
             | UserCommand::PasskeyRegister { .. }

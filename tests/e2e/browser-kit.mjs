@@ -96,3 +96,15 @@ export async function startTestApp(host = "127.0.0.1", port = TEST_APP_PORT) {
   await new Promise((r) => server.listen(port, "127.0.0.1", r));
   return { url: `http://${host}:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
 }
+
+/**
+ * The recovery codes the hosted page shows once, after a person's first
+ * factor: read them and go on ("I've saved them"), as a person would.
+ */
+export async function saveRecoveryCodes(where) {
+  // A page, a frame or a frame locator: each has locator().
+  await where.locator("#recovery:not([hidden])").waitFor();
+  const codes = (await where.locator("#recovery-codes li").allTextContents()).map((s) => s.trim());
+  await where.locator("#recovery-saved").click();
+  return codes;
+}

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { uid, BASE, totpCode, authsignal, configure } from "./lib.mjs";
-import { SHOTS, useBrowserDemo, startTestApp, executed as executedAt } from "./browser-kit.mjs";
+import { SHOTS, useBrowserDemo, startTestApp, executed as executedAt, saveRecoveryCodes } from "./browser-kit.mjs";
 
 const demo = useBrowserDemo();
 
@@ -58,6 +58,10 @@ test("a challenged withdrawal: enroll an authenticator app on the hosted page, t
   // The right code, then the demo's offer to add a passkey: "Not now".
   await page.fill("#code", totpCode(secret));
   await page.keyboard.press("Enter");
+  // The first factor comes with recovery codes, shown once.
+  await page.waitForSelector("#recovery:not([hidden])");
+  await page.screenshot({ path: join(SHOTS, "04-recovery-codes.png"), fullPage: true });
+  assert.equal((await saveRecoveryCodes(page)).length, 10);
   await page.waitForSelector("#prompt:not([hidden])");
   await page.screenshot({ path: join(SHOTS, "04a-passkey-prompt.png"), fullPage: true });
   // Back at the bank, the withdrawal done.
@@ -99,6 +103,7 @@ async function withdrawByEmailCode(page, user, amount, to) {
   const code = outbox.find((m) => m.data.to === `${user}@example.com`).data.code;
   await page.fill("#code", code);
   await page.keyboard.press("Enter");
+  await saveRecoveryCodes(page);
   await page.waitForSelector("#prompt:not([hidden])");
   return challengeUrl;
 }
@@ -207,6 +212,7 @@ async function completePopup(page, app, prefix) {
   await page.screenshot({ path: join(SHOTS, `07-${prefix}.png`) });
   await frame.locator("#code").fill(totpCode(secret));
   await frame.locator("#code").press("Enter");
+  await saveRecoveryCodes(frame);
   return { authsignal, launched, userId };
 }
 
@@ -298,6 +304,7 @@ test("window mode gives the token only to an allowed site: another site that ope
     const secret = (await win.locator("#secret:not(:empty)").textContent()).replace(/\s/g, "");
     await win.locator("#code").fill(totpCode(secret));
     await win.locator("#code").press("Enter");
+    await saveRecoveryCodes(win);
     await win.locator("#done", { hasText: /may not receive the result/ }).waitFor();
     const outcome = await Promise.race([launched.then(() => "resolved"), new Promise((r) => setTimeout(() => r("pending"), 1000))]);
     assert.equal(outcome, "pending", "launch did not resolve with a token");
@@ -393,6 +400,7 @@ test("email OTP on the hosted page, with the code read from the dev outbox", asy
 
     await page.fill("#code", code);
     await page.keyboard.press("Enter");
+    await saveRecoveryCodes(page);
     await page.waitForSelector("#done:not([hidden])");
     assert.match(await page.textContent("#done"), /Verified/);
     const a = await authsignal.getAction({ userId, action: "email-page-action", idempotencyKey: t.idempotencyKey });
@@ -456,6 +464,7 @@ test("SMS codes on the hosted page", async () => {
     assert.ok(msg, "the text was handed over");
     await page.fill("#code", msg.data.code);
     await page.keyboard.press("Enter");
+    await saveRecoveryCodes(page);
     await page.waitForSelector("#done:not([hidden])");
     await page.screenshot({ path: join(SHOTS, "11-sms-verified.png"), fullPage: true });
     const a = await authsignal.getAction({ userId, action: "sms-page-action", idempotencyKey: t.idempotencyKey });

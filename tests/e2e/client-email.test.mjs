@@ -69,7 +69,7 @@ test("enroll email, receive the code by a signed webhook, verify", async () => {
   const user = await authsignal.getUser({ userId });
   assert.equal(user.email, email);
   assert.equal(user.emailVerified, true);
-  assert.deepEqual(user.enrolledVerificationMethods, ["EMAIL_OTP"]);
+  assert.deepEqual(user.enrolledVerificationMethods, ["EMAIL_OTP", "RECOVERY_CODE"]);
 
   // Next time: a challenge to the enrolled address.
   const t2 = await authsignal.track({ userId, action: "email-withdraw" });
@@ -168,7 +168,7 @@ test("SMS codes go to the app as signed sms.created webhooks", async () => {
   const user = await authsignal.getUser({ userId });
   assert.equal(user.phoneNumber, phone);
   assert.equal(user.phoneNumberVerified, true);
-  assert.deepEqual(user.enrolledVerificationMethods, ["SMS"]);
+  assert.deepEqual(user.enrolledVerificationMethods, ["SMS", "RECOVERY_CODE"]);
 });
 
 test("a magic link completes the challenge; the page that asked for it sees that on finalize", async () => {

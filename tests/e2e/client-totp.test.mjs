@@ -65,9 +65,9 @@ test("enroll an authenticator app and complete the challenge with its first code
   assert.equal(v.verificationMethod, "AUTHENTICATOR_APP");
   assert.equal(v.idempotencyKey, t.idempotencyKey);
   const user = await authsignal.getUser({ userId });
-  assert.deepEqual(user.enrolledVerificationMethods, ["AUTHENTICATOR_APP"]);
+  assert.deepEqual(user.enrolledVerificationMethods, ["AUTHENTICATOR_APP", "RECOVERY_CODE"]);
   const auths = await authsignal.getAuthenticators({ userId });
-  assert.equal(auths.length, 1);
+  assert.deepEqual(auths.map((a) => a.verificationMethod).sort(), ["AUTHENTICATOR_APP", "RECOVERY_CODE"]);
   assert.ok(!JSON.stringify(auths).includes(enrolled.data.secret), "the secret is never returned again");
 });
 

@@ -25,6 +25,7 @@ function workerCodes() {
     for (const m of s.matchAll(/(?:ApiError|Self)::new\(\s*\d+,\s*"([a-z_]+)"/g)) codes.add(m[1]);
     for (const m of s.matchAll(/"errorCode":\s*"([a-z_]+)"/g)) codes.add(m[1]);
     for (const m of s.matchAll(/\(\d{3}, "([a-z_]+)"\)/g)) codes.add(m[1]);
+    for (const m of s.matchAll(/\bcode: "([a-z_]+)"/g)) codes.add(m[1]);
     for (const m of s.matchAll(/fn code\(&?self\) -> &'static str \{([\s\S]*?)\n    \}/g)) {
       for (const c of m[1].matchAll(/"([a-z_]+)"/g)) codes.add(c[1]);
     }

@@ -10,7 +10,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { uid, BASE, authsignal, configure, assertError } from "./lib.mjs";
-import { SHOTS, useBrowserDemo, startTestApp as startApp, executed as executedAt } from "./browser-kit.mjs";
+import { SHOTS, useBrowserDemo, startTestApp as startApp, executed as executedAt, saveRecoveryCodes } from "./browser-kit.mjs";
 
 const LBASE = BASE.replace("127.0.0.1", "localhost");
 const demo = useBrowserDemo();
@@ -57,7 +57,9 @@ test("a challenged withdrawal completed by creating a passkey, the next one by s
     await page.waitForSelector("#passkey:not([hidden])");
     assert.equal(await page.textContent("#passkey-go"), "Create passkey");
     await page.screenshot({ path: join(SHOTS, "20-passkey-create.png"), fullPage: true });
-    await Promise.all([page.waitForURL(backAtBank), page.click("#passkey-go")]);
+    // A first factor: its recovery codes, shown once, then back to the bank.
+    await page.click("#passkey-go");
+    await Promise.all([page.waitForURL(backAtBank), saveRecoveryCodes(page)]);
     assert.match(await page.textContent(".msg"), /Withdrew \$5000/);
     assert.deepEqual((await executed(user)).map((d) => [d.amount, d.state]), [[5000, "CHALLENGE_SUCCEEDED"]]);
 
@@ -102,7 +104,8 @@ test("a challenged withdrawal completed by creating a passkey, the next one by s
   }
 });
 
-async function emailChallenge(page, user) {
+/** Pass an email challenge; `first`: the person's first factor, so its recovery codes are saved on the way. */
+async function emailChallenge(page, user, { firstFactor = false } = {}) {
   // A list when more than one method is usable; an enrolled email alone
   // goes straight to its code.
   const first = await page.waitForSelector("#methods:not([hidden]), #code-form:not([hidden])");
@@ -119,6 +122,7 @@ async function emailChallenge(page, user) {
   const code = outbox.find((m) => m.data.to === email).data.code; // newest first
   await page.fill("#code", code);
   await page.keyboard.press("Enter");
+  if (firstFactor) await saveRecoveryCodes(page);
 }
 
 test("after a challenge passed by email, the page offers a passkey: added once, or 'not now' keeps it away", async () => {
@@ -127,13 +131,13 @@ test("after a challenge passed by email, the page offers a passkey: added once, 
   try {
     await page.goto(`${LBASE}/login?user=${user}`);
     await withdraw(page, 2500, "NZ-0201-4444444-00");
-    await emailChallenge(page, user);
+    await emailChallenge(page, user, { firstFactor: true });
     await page.waitForSelector("#prompt:not([hidden])");
     await page.screenshot({ path: join(SHOTS, "23-passkey-prompt.png"), fullPage: true });
     await Promise.all([page.waitForURL(backAtBank), page.click("#prompt-add")]);
     assert.deepEqual((await executed(user)).map((d) => d.state), ["CHALLENGE_SUCCEEDED"]);
     const auths = await authsignal.getAuthenticators({ userId: user });
-    assert.deepEqual(auths.map((a) => a.verificationMethod).sort(), ["EMAIL_OTP", "PASSKEY"]);
+    assert.deepEqual(auths.map((a) => a.verificationMethod).sort(), ["EMAIL_OTP", "PASSKEY", "RECOVERY_CODE"]);
     assert.equal((await credentials()).length, 1);
   } finally {
     await context.close();
@@ -146,7 +150,7 @@ test("after a challenge passed by email, the page offers a passkey: added once, 
     const p = second.page;
     await p.goto(`${LBASE}/login?user=${other}`);
     await withdraw(p, 2500, "NZ-0201-5555555-00");
-    await emailChallenge(p, other);
+    await emailChallenge(p, other, { firstFactor: true });
     await p.waitForSelector("#prompt:not([hidden])");
     await Promise.all([p.waitForURL(backAtBank), p.click("#prompt-skip")]);
     await withdraw(p, 2600, "NZ-0201-5555555-00");
@@ -154,7 +158,7 @@ test("after a challenge passed by email, the page offers a passkey: added once, 
     await p.waitForURL(backAtBank);
     assert.equal(await p.isVisible("#prompt"), false);
     assert.equal((await executed(other)).length, 2);
-    assert.deepEqual((await authsignal.getAuthenticators({ userId: other })).map((a) => a.verificationMethod), ["EMAIL_OTP"]);
+    assert.deepEqual((await authsignal.getAuthenticators({ userId: other })).map((a) => a.verificationMethod).sort(), ["EMAIL_OTP", "RECOVERY_CODE"]);
     assert.equal((await second.credentials()).length, 0);
   } finally {
     await second.context.close();
@@ -221,6 +225,7 @@ test("a security key on the hosted page: created for the first challenge, used f
       assert.equal(await page.textContent("#passkey-go"), label);
       if (i === 1) await page.screenshot({ path: join(SHOTS, "27-security-key.png"), fullPage: true });
       await page.click("#passkey-go");
+      if (i === 1) await saveRecoveryCodes(page);
       await page.waitForSelector("#done:not([hidden])");
       const a = await authsignal.getAction({ userId, action: "sk-page", idempotencyKey: t.idempotencyKey });
       assert.equal(a.state, "CHALLENGE_SUCCEEDED");
@@ -305,8 +310,8 @@ test("a security key through @authsignal/browser's securityKey client", async ()
     assert.equal((await authsignal.validateChallenge({ token: enrolled.data.token })).verificationMethod, "SECURITY_KEY");
     assert.equal((await credentials()).length, 1);
     const auths = await authsignal.getAuthenticators({ userId });
-    assert.equal(auths[0].verificationMethod, "SECURITY_KEY");
-    assert.equal(auths[0].webauthnCredential.authenticatorAttachment, "cross-platform");
+    const key = auths.find((a) => a.verificationMethod === "SECURITY_KEY");
+    assert.equal(key.webauthnCredential.authenticatorAttachment, "cross-platform");
 
     const t2 = await authsignal.track({ userId, action: "sk-action" });
     const verified = await page.evaluate((token) => {

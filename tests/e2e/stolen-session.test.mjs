@@ -152,7 +152,7 @@ test("the track token adds no factor, even after the victim passed the challenge
   const own = await client("/user-authenticators/totp", passed.body.accessToken);
   assert.equal(own.status, 400, JSON.stringify(own.body));
   assert.match(own.body.errorDescription, /add:authenticators/);
-  assert.deepEqual(await authenticators(user), ["EMAIL_OTP"], "no authenticator was stored");
+  assert.deepEqual(await authenticators(user), ["EMAIL_OTP", "RECOVERY_CODE"], "no authenticator was stored (the recovery codes came with the first factor)");
   assert.deepEqual((await factorChanges(user)).map((c) => [c.change, c.verificationMethod, c.by.type]),
     [["ADDED", "EMAIL_OTP", "SERVER_API"]], "the user's audit trail holds only the app's enrollment");
   const outbox = await (await fetch(`${BASE}/__actiongate/outbox.json`)).json();
@@ -178,7 +178,7 @@ test("a magic link proves nothing to the page that polls for it, even with scope
   assert.equal(polled.body.isVerified, true, JSON.stringify(polled.body));
   // …which proves nothing about the attacker's client.
   for (const [path, status] of await tryToAddFactors(polled.body.accessToken)) assert.equal(status, 400, path);
-  assert.deepEqual(await authenticators(user), ["EMAIL_MAGIC_LINK"]);
+  assert.deepEqual(await authenticators(user), ["EMAIL_MAGIC_LINK", "RECOVERY_CODE"]);
 });
 
 test("with scope add:authenticators, the client that passed the challenge adds a factor with its access token", async () => {
@@ -195,7 +195,7 @@ test("with scope add:authenticators, the client that passed the challenge adds a
   assert.equal(added.status, 200, JSON.stringify(added.body));
   const confirmed = await client("/verify/totp", passed.body.accessToken, { verificationCode: totpCode(added.body.secret) });
   assert.equal(confirmed.body.isVerified, true, JSON.stringify(confirmed.body));
-  assert.deepEqual(await authenticators(user), ["AUTHENTICATOR_APP", "EMAIL_OTP"]);
+  assert.deepEqual(await authenticators(user), ["AUTHENTICATOR_APP", "EMAIL_OTP", "RECOVERY_CODE"]);
   // The enrollment is in the action's audit trail.
   const stored = await authsignal.getAction({ userId: user, action: "ss-add", idempotencyKey: t.idempotencyKey });
   const last = stored.history.at(-1);
@@ -210,7 +210,7 @@ test("with scope add:authenticators, the client that passed the challenge adds a
   // factors holds every change, newest first, with who made it.
   const email0 = (await authsignal.getAuthenticators({ userId: user })).find((a) => a.verificationMethod === "EMAIL_OTP");
   await authsignal.deleteAuthenticator({ userId: user, userAuthenticatorId: email0.userAuthenticatorId });
-  assert.deepEqual(await authenticators(user), ["AUTHENTICATOR_APP"]);
+  assert.deepEqual(await authenticators(user), ["AUTHENTICATOR_APP", "RECOVERY_CODE"], "the recovery codes stay while another factor does");
   const changes = await factorChanges(user);
   assert.deepEqual(changes.map((c) => [c.change, c.verificationMethod, c.userAuthenticatorId, c.by]), [
     ["REMOVED", "EMAIL_OTP", email0.userAuthenticatorId, { type: "SERVER_API" }],

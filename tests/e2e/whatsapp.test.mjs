@@ -63,7 +63,8 @@ test("WhatsApp enrolled through the Client API: the number must be E.164, the fi
   const ok = await client("/verify/whatsapp", t.token, { verificationCode: message.data.code });
   assert.equal(ok.body.isVerified, true, JSON.stringify(ok.body));
   const auths = await authsignal.getAuthenticators({ userId });
-  assert.deepEqual(auths.map((a) => [a.verificationMethod, a.phoneNumber]), [["WHATSAPP", phoneNumber]]);
+  assert.deepEqual(auths.map((a) => [a.verificationMethod, a.phoneNumber]).sort(), [["RECOVERY_CODE", undefined], ["WHATSAPP", phoneNumber]]);
+  assert.equal(ok.body.recoveryCodes.length, 10, "the first factor came with recovery codes");
   assert.equal((await authsignal.getAction({ userId, action: "whatsapp-action", idempotencyKey: t.idempotencyKey })).state, "CHALLENGE_SUCCEEDED");
 });
 

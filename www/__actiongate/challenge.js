@@ -16,13 +16,14 @@
     EMAIL_OTP: "Email code",
     EMAIL_MAGIC_LINK: "Email link",
     PASSKEY: "Passkey",
+    RECOVERY_CODE: "Recovery code",
     SECURITY_KEY: "Security key",
     SMS: "Text message",
     WHATSAPP: "WhatsApp",
   };
   // Methods this page can complete (WebAuthn ones where the browser has it).
   const WEBAUTHN = ["PASSKEY", "SECURITY_KEY"];
-  const SUPPORTED = ["AUTHENTICATOR_APP", "EMAIL_OTP", "EMAIL_MAGIC_LINK", "SMS", "WHATSAPP"]
+  const SUPPORTED = ["AUTHENTICATOR_APP", "EMAIL_OTP", "EMAIL_MAGIC_LINK", "SMS", "WHATSAPP", "RECOVERY_CODE"]
     .concat(window.PublicKeyCredential && navigator.credentials ? WEBAUTHN : []);
   let polling = null;
   let current = null; // the method being used
@@ -255,7 +256,10 @@
           startWebAuthn(method);
           return;
         }
-        if (r.state === "CHALLENGE_SUCCEEDED" || r.state === "REVIEW_REQUIRED") {
+        if ((r.state === "CHALLENGE_SUCCEEDED" || r.state === "REVIEW_REQUIRED") && r.recoveryCodes) {
+          $("passkey").hidden = true;
+          showRecoveryCodes(r.recoveryCodes, () => finish(r.accessToken, info));
+        } else if (r.state === "CHALLENGE_SUCCEEDED" || r.state === "REVIEW_REQUIRED") {
           finish(r.accessToken, info);
         } else {
           $("passkey-error").textContent = t("That did not confirm the request.");
@@ -381,6 +385,42 @@
     $("back").hidden = false;
   }
 
+  // The code field takes six digits, or a recovery code (xxxxx-xxxxx).
+  function codeShape(recovery) {
+    const input = $("code");
+    input.inputMode = recovery ? "text" : "numeric";
+    input.autocomplete = recovery ? "off" : "one-time-code";
+    input.maxLength = recovery ? 11 : 6;
+    if (recovery) input.removeAttribute("pattern");
+    else input.pattern = "[0-9]{6}";
+    input.autocapitalize = "off";
+    input.spellcheck = false;
+  }
+
+  // New recovery codes, shown once (they came with the first way of
+  // confirming this person set up); `then` goes on once they are saved.
+  function showRecoveryCodes(codes, then) {
+    const list = $("recovery-codes");
+    list.textContent = "";
+    for (const c of codes) {
+      const li = document.createElement("li");
+      li.textContent = c;
+      list.append(li);
+    }
+    for (const id of ["code-form", "enroll", "methods", "passkey", "email-form", "sms-form"]) $(id).hidden = true;
+    $("recovery").hidden = false;
+    $("copy-recovery").onclick = async () => {
+      try {
+        await navigator.clipboard.writeText(codes.join("\n"));
+        $("copy-recovery").textContent = t("Copied");
+      } catch (err) {
+        $("copy-recovery").textContent = t("Select the codes to copy them");
+      }
+    };
+    $("recovery-saved").onclick = () => { $("recovery").hidden = true; then(); };
+    $("recovery-saved").focus();
+  }
+
   // `resend` sends another code (for codes sent by email or text); `change`
   // brings back the address or number form (while enrolling one).
   function showCodeForm(label, resend, change, changeLabel) {
@@ -502,7 +542,9 @@
     $("passkey").hidden = true;
     status("");
     if (WEBAUTHN.includes(method)) startWebAuthn(method);
+    codeShape(method === "RECOVERY_CODE");
     if (method === "AUTHENTICATOR_APP") await startAuthenticatorApp(info);
+    if (method === "RECOVERY_CODE") showCodeForm(t("One of your recovery codes"));
     if (method === "EMAIL_OTP" || method === "EMAIL_MAGIC_LINK") await startEmail(info);
     if (method === "SMS" || method === "WHATSAPP") {
       if (info.enrolledVerificationMethods.includes(method)) await sendSmsCode(null);
@@ -661,16 +703,23 @@
       ev.preventDefault();
       const code = $("code").value.trim();
       $("code-error").textContent = "";
-      if (!/^[0-9]{6}$/.test(code)) {
-        $("code-error").textContent = t("Enter the 6-digit code.");
+      const recovery = current === "RECOVERY_CODE";
+      if (recovery ? !/^[0-9a-z]{5}[- ]?[0-9a-z]{5}$/i.test(code) : !/^[0-9]{6}$/.test(code)) {
+        $("code-error").textContent = t(recovery ? "Enter one of your recovery codes, like abcde-12345." : "Enter the 6-digit code.");
         $("code").focus();
         return;
       }
       $("submit").disabled = true;
       try {
-        const path = { EMAIL_OTP: "/verify/email-otp", SMS: "/verify/sms", WHATSAPP: "/verify/whatsapp" }[current] || "/verify/totp";
+        const path = { EMAIL_OTP: "/verify/email-otp", SMS: "/verify/sms", WHATSAPP: "/verify/whatsapp", RECOVERY_CODE: "/verify/recovery-code" }[current] || "/verify/totp";
         const r = await call("POST", path, { verificationCode: code });
         if (r.isVerified && r.accessToken) token = r.accessToken;
+        if (r.isVerified && r.recoveryCodes) {
+          // Saved first, then on as below.
+          const go = r.state === "CHALLENGE_REQUIRED" ? () => start(needed) : () => finish(r.accessToken, info);
+          showRecoveryCodes(r.recoveryCodes, go);
+          return;
+        }
         if (r.isVerified && r.state === "CHALLENGE_REQUIRED") {
           // That proved the user; this passkey-only request still needs a passkey.
           $("code-form").hidden = true;

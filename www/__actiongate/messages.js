@@ -9,6 +9,7 @@ window.ACTIONGATE_MESSAGES = {
   "ambiguous_request": "This request can't be checked safely as it was sent. Start again from the app.",
   "authenticator_not_found": "That sign-in method is no longer on your account. Choose another one.",
   "blocked": "This request is not allowed. Go back to the app.",
+  "challenge_not_claimable": "This sign-in can't be completed. Start again from the app.",
   "challenge_not_completed": "This request hasn't been verified yet. Finish verifying first.",
   "challenge_required": "Please confirm it's you to continue.",
   "challenge_vetoed": "This request was stopped by the app after you verified. Go back to the app.",
@@ -36,10 +37,12 @@ window.ACTIONGATE_MESSAGES = {
   "not_found": "That didn't work. Reload the page and try again.",
   "origin_unreachable": "The app can't be reached right now, and nothing was carried out. Try again in a few minutes.",
   "payload_too_large": "That's more than we can accept. Try again with less.",
+  "refresh_token_reused": "You were signed out to keep your account safe. Sign in again.",
   "request_mismatch": "This request doesn't match the one you verified. Start again from the app.",
   "rule_not_found": "This request can't be checked right now. Try again later.",
   "server_misconfigured": "This service isn't set up correctly yet. Try again later or contact support.",
   "service_unavailable": "We can't check this request right now, and nothing was changed. Try again in a few minutes.",
+  "session_revoked": "You were signed out. Sign in again.",
   "token_already_used": "This request was already completed. Go back to the app.",
   "too_many_requests": "Too many attempts. Wait a while, then try again.",
   "unauthenticated": "Your session has ended. Sign in to the app again.",
@@ -48,5 +51,6 @@ window.ACTIONGATE_MESSAGES = {
   "unsupported_media_type": "That didn't work. Reload the page and try again.",
   "value_list_in_use": "This request can't be checked right now. Try again later.",
   "value_list_not_found": "This request can't be checked right now. Try again later.",
+  "verification_required": "Verify it's you first, then try again.",
   "version_not_found": "This request can't be checked right now. Try again later."
 };

@@ -5,7 +5,7 @@
 //! clock, generate randomness or touch HTTP. Fresh identifiers are passed in.
 //!
 //! One module per concern (`track`, `actions`, `enroll`, `codes`, `users`,
-//! `passkeys`, `sessions`, `server_challenges`, `challenge_page`, `authenticator_log`); their public items are re-exported
+//! `passkeys`, `recovery`, `sessions`, `server_challenges`, `challenge_page`, `authenticator_log`); their public items are re-exported
 //! here, the service's API.
 
 pub mod actions;
@@ -14,6 +14,7 @@ pub mod challenge_page;
 pub mod codes;
 pub mod enroll;
 pub mod passkeys;
+pub mod recovery;
 pub mod server_challenges;
 pub mod sessions;
 pub mod track;

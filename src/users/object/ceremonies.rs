@@ -93,17 +93,22 @@ impl UserObject {
                 }
                 let token =
                     self.fresh_token(&user_id, &action_code, &idempotency_key, true, now)?;
-                json_response(
-                    200,
-                    &serde_json::json!({
-                        "isVerified": true,
-                        "accessToken": token,
-                        "userAuthenticatorId": r.authenticator.user_authenticator_id,
-                        "userId": user_id,
-                        "userAuthenticator": r.authenticator,
-                        "state": r.record.state,
-                    }),
-                )
+                let mut body = serde_json::json!({
+                    "isVerified": true,
+                    "accessToken": token,
+                    "userAuthenticatorId": r.authenticator.user_authenticator_id,
+                    "userId": user_id,
+                    "userAuthenticator": r.authenticator,
+                    "state": r.record.state,
+                });
+                // A first factor: the user's recovery codes, once.
+                if let (Some(codes), Some(o)) = (
+                    self.first_recovery_codes(&store, now)?,
+                    body.as_object_mut(),
+                ) {
+                    o.insert("recoveryCodes".into(), codes.into());
+                }
+                json_response(200, &body)
             }
             UserCommand::PasskeyVerify {
                 user_id,

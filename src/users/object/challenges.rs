@@ -155,7 +155,60 @@ impl UserObject {
                 if let Some(r) = self.vetoed_check(&store, &user_id, &check, veto).await? {
                     return Ok(r);
                 }
-                self.code_check_response(check, user_id, action_code, true, now)
+                // A first factor confirmed: the user's recovery codes, once,
+                // to the client that confirmed it (not through a magic link,
+                // opened wherever the email is read: they come with the
+                // next factor instead).
+                let recovery = match &check {
+                    service::CodeCheck::Verified {
+                        enrolled: Some(_), ..
+                    } if channel != Some(actiongate_core::auth::otp::Channel::MagicLink) => {
+                        self.first_recovery_codes(&store, now)?
+                    }
+                    _ => None,
+                };
+                self.code_check_response(check, user_id, action_code, true, recovery, now)
+            }
+            UserCommand::VerifyRecoveryCode {
+                user_id,
+                action_code,
+                idempotency_key,
+                code,
+                verifier,
+            } => {
+                let (veto, store) = self
+                    .verifying(&action_code, &idempotency_key, &verifier)
+                    .await?;
+                let now = now_ms();
+                let check = actiongate_core::service::recovery::verify_recovery_code(
+                    &store,
+                    &action_code,
+                    &idempotency_key,
+                    &code,
+                    now,
+                )?;
+                if let Some(r) = self.vetoed_check(&store, &user_id, &check, veto).await? {
+                    return Ok(r);
+                }
+                self.code_check_response(check, user_id, action_code, true, None, now)
+            }
+            UserCommand::RegenerateRecoveryCodes {
+                action_code,
+                idempotency_key,
+                proved,
+            } => {
+                let store = self.store()?;
+                let now = now_ms();
+                let codes = actiongate_core::service::recovery::regenerate(
+                    &store,
+                    &action_code,
+                    &idempotency_key,
+                    proved,
+                    &recovery_random()?,
+                    uuid::Uuid::new_v4().to_string(),
+                    now,
+                )?;
+                json_response(200, &serde_json::json!({"recoveryCodes": codes}))
             }
             UserCommand::MagicLinkStatus {
                 user_id,
@@ -174,6 +227,7 @@ impl UserObject {
                         // The link was opened wherever the email was read:
                         // this client proved nothing.
                         false,
+                        None,
                         now_ms(),
                     ),
                     None => json_response(200, &serde_json::json!({"isVerified": false})),
@@ -232,6 +286,7 @@ impl UserObject {
         user_id: String,
         action_code: String,
         proved: bool,
+        recovery: Option<Vec<String>>,
         now: i64,
     ) -> std::result::Result<Response, ApiError> {
         match check {
@@ -249,6 +304,9 @@ impl UserObject {
                         "userAuthenticator".into(),
                         serde_json::to_value(a).unwrap_or_default(),
                     );
+                }
+                if let (Some(codes), Some(o)) = (recovery, body.as_object_mut()) {
+                    o.insert("recoveryCodes".into(), codes.into());
                 }
                 json_response(200, &body)
             }
@@ -277,4 +335,28 @@ pub(super) fn mint(
     now: i64,
 ) -> std::result::Result<String, ApiError> {
     Ok(keys.sign(&claims, u64::try_from(now / 1000).unwrap_or(0), ttl)?)
+}
+
+/// Random bytes for a set of recovery codes.
+pub(super) fn recovery_random() -> std::result::Result<Vec<u8>, ApiError> {
+    let mut random = vec![0u8; actiongate_core::service::recovery::RANDOM_BYTES];
+    getrandom::fill(&mut random).map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
+    Ok(random)
+}
+
+impl UserObject {
+    /// The user's first recovery codes, made now if a first factor was just
+    /// verified and they have none (see `service::recovery`).
+    pub(super) fn first_recovery_codes(
+        &self,
+        store: &Cached<'_, SqlUserStore>,
+        now: i64,
+    ) -> std::result::Result<Option<Vec<String>>, ApiError> {
+        Ok(actiongate_core::service::recovery::issue_if_first(
+            store,
+            &recovery_random()?,
+            uuid::Uuid::new_v4().to_string(),
+            now,
+        )?)
+    }
 }

@@ -46,8 +46,17 @@ impl UserObject {
                     crate::http::wire_body(request.to_string().as_bytes())?;
                 let store = self.store()?;
                 let id = uuid::Uuid::new_v4().to_string();
-                let view = service::enroll_authenticator(&store, &user_id, req, id, now_ms())?;
-                json_response(200, &serde_json::json!({ "authenticator": view }))
+                let now = now_ms();
+                let view = service::enroll_authenticator(&store, &user_id, req, id, now)?;
+                let mut body = serde_json::json!({ "authenticator": view });
+                // Authsignal's `recoveryCodes`: made with the first factor, shown once.
+                if let (Some(codes), Some(o)) = (
+                    self.first_recovery_codes(&store, now)?,
+                    body.as_object_mut(),
+                ) {
+                    o.insert("recoveryCodes".into(), codes.into());
+                }
+                json_response(200, &body)
             }
             UserCommand::DeleteAuthenticator { id } => {
                 let store = self.store()?;

@@ -159,15 +159,20 @@ impl UserObject {
                 // The app's server claimed it: no client proved anything.
                 let token =
                     self.fresh_token(&user_id, &code, &record.idempotency_key, false, now)?;
-                json_response(
-                    200,
-                    &serde_json::json!({
-                        "token": token,
-                        "verificationMethod": challenge.channel.method(),
-                        "state": record.state,
-                        "idempotencyKey": record.idempotency_key,
-                    }),
-                )
+                let mut body = serde_json::json!({
+                    "token": token,
+                    "verificationMethod": challenge.channel.method(),
+                    "state": record.state,
+                    "idempotencyKey": record.idempotency_key,
+                });
+                // The address became a first factor: recovery codes, once.
+                if let (Some(codes), Some(o)) = (
+                    self.first_recovery_codes(&store, now)?,
+                    body.as_object_mut(),
+                ) {
+                    o.insert("recoveryCodes".into(), codes.into());
+                }
+                json_response(200, &body)
             }
             UserCommand::GetChallenge {
                 id,

@@ -113,6 +113,10 @@ pub fn challenge_view<S: UserStore>(
         .iter()
         .copied()
         .filter(|m| {
+            // Recovery codes only while some are left; never made on this page.
+            if *m == VerificationMethod::RecoveryCode {
+                return super::recovery::remaining(&auths) > 0;
+            }
             !any_verified
                 || has(*m)
                 || (unlockable

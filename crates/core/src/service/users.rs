@@ -265,5 +265,18 @@ pub fn delete_authenticator<S: UserStore>(
     if gone.verified_at.is_some() {
         authenticator_log::removed(store, &gone, By::ServerApi, now)?;
     }
+    // Recovery codes back up other factors: with the last of those gone they
+    // go too (a user with none enrolls a first factor afresh, and gets new
+    // codes with it).
+    let left = store.list_authenticators()?;
+    let others = left.iter().any(|a| {
+        a.verified_at.is_some() && a.verification_method != VerificationMethod::RecoveryCode
+    });
+    let codes = left
+        .iter()
+        .find(|a| a.verification_method == VerificationMethod::RecoveryCode);
+    if !others && let Some(codes) = codes {
+        store.delete_authenticator(&codes.user_authenticator_id)?;
+    }
     Ok(())
 }
