@@ -354,20 +354,21 @@ pub fn session_client(env: &Env, client_id: &str) -> bool {
         .any(|c| !c.is_empty() && c == client_id)
 }
 
-/// Access and refresh token lifetimes, in seconds.
+/// Access and refresh token lifetimes, in seconds (an access token never
+/// outlives the refresh token issued with it).
 pub fn session_ttls(env: &Env) -> (u64, u64) {
-    (
-        var_u64(
-            env,
-            "SESSION_ACCESS_TOKEN_TTL_SECONDS",
-            DEFAULT_SESSION_ACCESS_TTL_SECONDS,
-        )
-        .clamp(60, 24 * 3600),
-        var_u64(
-            env,
-            "SESSION_REFRESH_TOKEN_TTL_SECONDS",
-            DEFAULT_SESSION_REFRESH_TTL_SECONDS,
-        )
-        .clamp(300, 365 * 24 * 3600),
+    let refresh = var_u64(
+        env,
+        "SESSION_REFRESH_TOKEN_TTL_SECONDS",
+        DEFAULT_SESSION_REFRESH_TTL_SECONDS,
     )
+    .clamp(300, 365 * 24 * 3600);
+    let access = var_u64(
+        env,
+        "SESSION_ACCESS_TOKEN_TTL_SECONDS",
+        DEFAULT_SESSION_ACCESS_TTL_SECONDS,
+    )
+    .clamp(60, 24 * 3600)
+    .min(refresh);
+    (access, refresh)
 }

@@ -152,7 +152,12 @@ async fn start(env: &Env, body: &[u8], local: bool) -> Result<Response, ApiError
             "challengeId: not a challenge for this user or address",
         ));
     }
-    // One address flooded through many challenges or users.
+    // Sends from one network, when the app says where its user is (the
+    // Client API's limit), then one address flooded through many
+    // challenges or users.
+    if let Some(ip) = b.ip_address.as_deref().filter(|ip| !ip.trim().is_empty()) {
+        crate::limits::check(env, crate::limits::Limit::SendsPerIp, ip.trim()).await?;
+    }
     crate::limits::check(
         env,
         crate::limits::Limit::SendsPerDestination,

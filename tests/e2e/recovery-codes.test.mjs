@@ -80,10 +80,20 @@ test("the attacker with the track token: guessing is throttled per user; no new 
   assert.equal((await authsignal.validateChallenge({ token: t.token })).state, "CHALLENGE_REQUIRED", "even the right code waits");
   await call("DELETE", `/v1/users/${userId}/lockout`);
 
-  // A client that proved itself may remake them; the old set stops working.
+  // Proof by a recovery code makes no new set (one leaked code must not
+  // replace the user's own)...
   const t2 = await authsignal.track({ userId, action: "recovery-action" });
-  const proof = await client("/verify/recovery-code", t2.token, { verificationCode: codes[0] });
-  assert.equal(proof.body.isVerified, true);
+  const byCode = await client("/verify/recovery-code", t2.token, { verificationCode: codes[0] });
+  assert.equal(byCode.body.isVerified, true);
+  assert.equal((await client("/user-authenticators/recovery-code", byCode.body.accessToken)).status, 403);
+  // ...proof by another factor does, and the old set stops working.
+  const t4 = await authsignal.track({ userId, action: "recovery-action" });
+  assert.equal((await client("/challenge/email-otp", t4.token)).status, 200);
+  // The browser demo's receiver takes the webhook; the dev outbox keeps the code.
+  const outbox = await (await fetch(`${BASE}/__actiongate/outbox.json`)).json();
+  const sent = outbox.find((m) => m.data.to === `${userId}@example.com`); // newest first
+  const proof = await client("/verify/email-otp", t4.token, { verificationCode: sent.data.code });
+  assert.equal(proof.body.isVerified, true, JSON.stringify(proof.body));
   const fresh = await client("/user-authenticators/recovery-code", proof.body.accessToken);
   assert.equal(fresh.status, 200, JSON.stringify(fresh.body));
   assert.equal(fresh.body.recoveryCodes.length, 10);

@@ -71,7 +71,8 @@ test("passwordless sign-up: verify an address before the account exists, claim i
   assert.equal(v.state, "CHALLENGE_SUCCEEDED");
   assert.equal(v.userId, userId);
   const auths = await authsignal.getAuthenticators({ userId });
-  assert.deepEqual(auths.map((a) => [a.verificationMethod, a.email]), [["EMAIL_OTP", email]], "the address is the new user's first factor");
+  assert.deepEqual(auths.map((a) => [a.verificationMethod, a.email]).sort(), [["EMAIL_OTP", email], ["RECOVERY_CODE", undefined]], "the address is the new user's first factor, with recovery codes");
+  assert.equal(claimed.recoveryCodes.length, 10, "shown once, in the claim's answer");
   const s = await authsignal.createSession({ clientId: "demo-web", token: claimed.token });
   const session = await authsignal.validateSession({ accessToken: s.accessToken });
   assert.equal(session.user.userId, userId);
@@ -98,7 +99,8 @@ test("an existing user's challenge by SMS, and getChallenge by user", async () =
   assert.equal(other.code, "challenge_not_claimable");
   const claimed = await authsignal.claimChallenge({ challengeId: c.challengeId, userId });
   assert.equal(claimed.verificationMethod, "SMS");
-  assert.equal((await authsignal.getAuthenticators({ userId })).length, 1, "nothing added");
+  assert.equal(claimed.recoveryCodes, undefined, "a claim that enrolls nothing makes no codes");
+  assert.deepEqual((await authsignal.getAuthenticators({ userId })).map((a) => a.verificationMethod).sort(), ["RECOVERY_CODE", "SMS"], "nothing added");
   assert.equal((await refused(authsignal.getChallenge({ userId, action: "server-sign-in" }))).status, 404, "no pending challenge left");
 
   // WhatsApp through smsChannel.
@@ -121,7 +123,8 @@ test("the attacker: guessing fails the challenge, another person's address claim
   assert.equal(r.code, "challenge_not_claimable");
   assert.match(r.description, /not one of this user's/);
   const auths = await authsignal.getAuthenticators({ userId: victim });
-  assert.deepEqual(auths.map((a) => a.email), [`${victim}@example.com`], "no factor was added to the victim");
+  assert.deepEqual(auths.filter((a) => a.verificationMethod !== "RECOVERY_CODE").map((a) => a.email), [`${victim}@example.com`], "no factor was added to the victim");
+  assert.equal(auths.length, 2, "the email and its recovery codes, nothing else");
   const actions = await call("GET", `/v1/users/${victim}/actions`);
   assert.ok(Array.isArray(actions.body), JSON.stringify(actions.body));
   assert.equal(actions.body.length, 0, "no action was tracked, let alone approved, for the victim");

@@ -147,7 +147,7 @@ impl UserObject {
                         now,
                     )
                 };
-                let record = server_challenges::sign_in_with(
+                let (record, first) = server_challenges::sign_in_with(
                     &store,
                     input,
                     &challenge,
@@ -165,11 +165,14 @@ impl UserObject {
                     "state": record.state,
                     "idempotencyKey": record.idempotency_key,
                 });
-                // The address became a first factor: recovery codes, once.
-                if let (Some(codes), Some(o)) = (
-                    self.first_recovery_codes(&store, now)?,
-                    body.as_object_mut(),
-                ) {
+                // The address became the user's first factor: recovery
+                // codes, once (never for a claim that enrolled nothing).
+                let codes = if first {
+                    self.first_recovery_codes(&store, now)?
+                } else {
+                    None
+                };
+                if let (Some(codes), Some(o)) = (codes, body.as_object_mut()) {
                     o.insert("recoveryCodes".into(), codes.into());
                 }
                 json_response(200, &body)

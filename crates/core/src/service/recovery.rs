@@ -145,9 +145,9 @@ pub fn issue<S: UserStore>(
         .collect())
 }
 
-/// A first set, when the user has a verified authenticator of another
-/// method and no recovery codes yet (the moment their first factor was
-/// enrolled): the codes to show, once.
+/// A first set, when the user has exactly one verified authenticator of
+/// another method and no recovery codes yet (called right after an
+/// enrollment: their first factor): the codes to show, once.
 ///
 /// # Errors
 /// Storage errors.
@@ -158,17 +158,22 @@ pub fn issue_if_first<S: UserStore>(
     now: Millis,
 ) -> Result<Option<Vec<String>>, CoreError> {
     let auths = store.list_authenticators()?;
-    let has_other = auths.iter().any(|a| {
-        a.verified_at.is_some() && a.verification_method != VerificationMethod::RecoveryCode
-    });
-    if !has_other || find(&auths).is_some() {
+    let others = auths
+        .iter()
+        .filter(|a| {
+            a.verified_at.is_some() && a.verification_method != VerificationMethod::RecoveryCode
+        })
+        .count();
+    // Exactly one: the factor just enrolled is the first.
+    if others != 1 || find(&auths).is_some() {
         return Ok(None);
     }
     issue(store, random, id, now).map(Some)
 }
 
 /// A new set for a client that just proved itself (`proved`) in this
-/// action's challenge, which succeeded.
+/// action's challenge, which succeeded with a factor other than a recovery
+/// code.
 ///
 /// # Errors
 /// 403 without that proof; storage errors.
@@ -182,7 +187,10 @@ pub fn regenerate<S: UserStore>(
     now: Millis,
 ) -> Result<Vec<String>, CoreError> {
     let record = get_action(store, code, key)?;
-    if !proved || record.state != ActionState::ChallengeSucceeded {
+    // Proof from another factor: one leaked code must not become a new set
+    // (and void the user's own).
+    let by_code = record.verification_method == Some(VerificationMethod::RecoveryCode);
+    if !proved || by_code || record.state != ActionState::ChallengeSucceeded {
         return Err(CoreError::Refused {
             code: "verification_required",
             message:

@@ -8,7 +8,7 @@
 //! owner's throttle ([`crate::auth::throttle`]) and the challenge's
 //! [`MAX_FAILED_ATTEMPTS`].
 
-use super::codes::{SENDS_SETTING, check_guesses, clear_guesses, count_guess};
+use super::codes::{SENDS_SETTING, check_guesses, count_guess};
 use super::users::{check_email, check_phone};
 use crate::actions::model::{ActionRecord, TrackRequest};
 use crate::auth::otp::{
@@ -111,8 +111,18 @@ pub fn start<S: UserStore>(store: &S, s: Start, now: Millis) -> Result<ServerCha
     let sent = SentCode::new(s.channel, &s.to, "", &s.code, &s.salt, now);
     let c = match existing {
         Some(mut c) => {
+            let same = if s.channel.is_email() {
+                c.to.trim().eq_ignore_ascii_case(s.to.trim())
+            } else {
+                c.to.trim() == s.to.trim()
+            };
+            if !same {
+                return Err(CoreError::field(
+                    "challengeId",
+                    "a new code goes to the challenge's own address; start a new challenge for another",
+                ));
+            }
             c.sent = sent;
-            c.to = s.to;
             c.codes_sent = c.codes_sent.saturating_add(1);
             c
         }
@@ -187,7 +197,9 @@ pub fn verify<S: UserStore>(
     }
     let guesses = check_guesses(store, now)?;
     if c.sent.matches(entered, now) {
-        clear_guesses(store, &guesses)?;
+        // The owner's wrong codes are not cleared: a code sent to an address
+        // of the caller's choosing proves nothing about the user's factors
+        // (a right one would otherwise reset the count guessing them).
         c.state = ChallengeState::Verified;
         c.verified_at = Some(now);
         store.put_server_challenge(&c, now)?;
@@ -245,8 +257,8 @@ pub fn claim<S: UserStore>(
 }
 
 /// Whether `c`'s address is the user's: an enrolled authenticator of its
-/// method with that address, or the profile's (compared without case for
-/// email).
+/// method with that address, or the profile's verified one (compared
+/// without case for email).
 fn address_is_theirs(
     c: &ServerChallenge,
     auths: &[Authenticator],
@@ -271,20 +283,23 @@ fn address_is_theirs(
                 a.phone_number.as_deref()
             })
     }) || user.is_some_and(|u| {
-        same(if c.channel.is_email() {
-            u.email.as_deref()
+        // The profile's address only once proven: an app may store what a
+        // person typed, unverified.
+        if c.channel.is_email() {
+            u.email_verified && same(u.email.as_deref())
         } else {
-            u.phone_number.as_deref()
-        })
+            u.phone_number_verified && same(u.phone_number.as_deref())
+        }
     })
 }
 
 /// In the claiming user's store: the claimed challenge as a sign-in of its
 /// action (decided as a track, with its method as the completed challenge,
-/// see [`super::sign_in`]). The address becomes the user's authenticator
-/// when they have none yet, or when the challenge was started for this
-/// user with `scope: "add:authenticators"`; for a user who has
-/// authenticators the address must otherwise already be theirs.
+/// see [`super::sign_in`]), and whether the address became the user's
+/// first factor. Only a user with no factor gets one this way; for a user
+/// who has one the address must already be theirs (a factor, or the
+/// profile's verified address): adding a factor to such a user needs proof
+/// from one they have, which only the Client API takes.
 ///
 /// # Errors
 /// 403 when the address is not the user's; the errors of
@@ -294,29 +309,21 @@ pub fn sign_in_with<S: UserStore>(
     input: super::TrackInput<'_>,
     c: &ServerChallenge,
     new_authenticator_id: String,
-) -> Result<ActionRecord, CoreError> {
+) -> Result<(ActionRecord, bool), CoreError> {
     let now = input.now;
     let input_user = input.user_id.to_owned();
     let auths = store.list_authenticators()?;
     let has_factor = auths.iter().any(|a| a.verified_at.is_some());
     let theirs = address_is_theirs(c, &auths, store.get_user()?.as_ref());
-    let granted = c.user_id.as_deref() == Some(input.user_id)
-        && c.request
-            .scope
-            .as_deref()
-            .is_some_and(|s| s.split_whitespace().any(|s| s == super::ADD_AUTHENTICATORS));
-    if has_factor && !theirs && !granted {
+    if has_factor && !theirs {
         return Err(CoreError::Refused {
             code: "challenge_not_claimable",
             message: "The verified address is not one of this user's.".into(),
         });
     }
     let method = c.channel.method();
-    let enrolled = auths
-        .iter()
-        .any(|a| a.verified_at.is_some() && a.verification_method == method && theirs);
     let record = super::sign_in(store, input, method)?;
-    if !enrolled && (!has_factor || granted) {
+    if !has_factor {
         let request = crate::user::EnrollAuthenticatorRequest {
             verification_method: method,
             email: c.channel.is_email().then(|| c.to.clone()),
@@ -326,7 +333,7 @@ pub fn sign_in_with<S: UserStore>(
         let user_id = input_user.as_str();
         super::enroll_authenticator(store, user_id, request, new_authenticator_id, now)?;
     }
-    Ok(record)
+    Ok((record, !has_factor))
 }
 
 #[cfg(test)]
@@ -480,7 +487,10 @@ mod tests {
         claim(&owner, "c", "alice", NOW).unwrap()
     }
 
-    fn sign_in(store: &MemoryUserStore, c: &ServerChallenge) -> Result<ActionRecord, CoreError> {
+    fn sign_in(
+        store: &MemoryUserStore,
+        c: &ServerChallenge,
+    ) -> Result<(ActionRecord, bool), CoreError> {
         let list = RedirectAllowlist::parse("https://app.example.com").unwrap();
         let mut request = c.request.clone();
         request.idempotency_key = Some(c.idempotency_key.clone());
@@ -494,31 +504,68 @@ mod tests {
     }
 
     #[test]
-    fn a_claim_signs_in_and_adds_a_factor_only_to_a_new_user_or_when_granted() {
+    fn a_claim_signs_in_and_adds_a_factor_only_to_a_new_user() {
         // A new user: the verified address becomes their first factor.
         let store = MemoryUserStore::new();
-        let r = sign_in(&store, &claimed("a@example.com", None, None)).unwrap();
+        let (r, first) = sign_in(&store, &claimed("a@example.com", None, None)).unwrap();
+        assert!(first);
         assert_eq!(r.verification_method, Some(VerificationMethod::EmailOtp));
         let auths = store.list_authenticators().unwrap();
         assert_eq!(auths.len(), 1);
         assert_eq!(auths[0].email.as_deref(), Some("a@example.com"));
         // The same address again (any case): a sign-in, nothing added.
-        sign_in(&store, &claimed("A@example.com", None, None)).unwrap();
+        let (_, first) = sign_in(&store, &claimed("A@example.com", None, None)).unwrap();
+        assert!(!first);
         assert_eq!(store.list_authenticators().unwrap().len(), 1);
-        // Someone else's address for a user with a factor: refused.
-        let other = claimed("mallory@example.com", None, None);
+        // Someone else's address for a user with a factor: refused, even
+        // started for this user with the scope that lets clients add factors
+        // (adding needs proof from a factor the user has).
+        for c in [
+            claimed("mallory@example.com", None, None),
+            claimed(
+                "mallory@example.com",
+                Some("alice"),
+                Some("add:authenticators"),
+            ),
+        ] {
+            assert!(matches!(
+                sign_in(&store, &c),
+                Err(CoreError::Refused { .. })
+            ));
+        }
+        assert_eq!(store.list_authenticators().unwrap().len(), 1);
+        // The profile's address counts only once it is verified.
+        let mut user = store.get_user().unwrap().unwrap_or_default();
+        user.email = Some("typed@example.com".into());
+        user.email_verified = false;
+        store.put_user(&user).unwrap();
+        let typed = claimed("typed@example.com", None, None);
         assert!(matches!(
-            sign_in(&store, &other),
+            sign_in(&store, &typed),
             Err(CoreError::Refused { .. })
         ));
-        assert_eq!(store.list_authenticators().unwrap().len(), 1);
-        // Started for this user with the scope that grants adding: added.
-        let granted = claimed(
-            "second@example.com",
-            Some("alice"),
-            Some("add:authenticators"),
+    }
+
+    #[test]
+    fn a_right_server_challenge_code_does_not_clear_the_users_wrong_codes() {
+        let store = MemoryUserStore::new();
+        start_at(&store, "guessed", "a@example.com", Some("alice"), NOW);
+        for _ in 0..5 {
+            verify(&store, "guessed", "000000", NOW).unwrap();
+        }
+        start_at(&store, "mine", "mallory@example.com", Some("alice"), NOW);
+        assert!(matches!(
+            verify(&store, "mine", "123456", NOW).unwrap(),
+            Verification::Verified(_)
+        ));
+        start_at(&store, "again", "a@example.com", Some("alice"), NOW);
+        for _ in 0..5 {
+            verify(&store, "again", "000000", NOW).unwrap();
+        }
+        let r = verify(&store, "again", "123456", NOW);
+        assert!(
+            matches!(r, Err(CoreError::Throttled { .. })),
+            "ten wrong codes in a row start the wait, whatever was right in between: {r:?}"
         );
-        sign_in(&store, &granted).unwrap();
-        assert_eq!(store.list_authenticators().unwrap().len(), 2);
     }
 }
