@@ -169,7 +169,7 @@ test("a user object that stays awake sees every change made through the API", as
   const enrolled = await authsignal.enrollVerifiedAuthenticator({ userId, attributes: { verificationMethod: "EMAIL_OTP", email: "a@example.com" } });
   r = await track(userId, {}, "login");
   assert.equal(r.isEnrolled, true, "an authenticator added between two tracks");
-  assert.deepEqual(r.enrolledVerificationMethods, ["EMAIL_OTP"]);
+  assert.deepEqual(r.enrolledVerificationMethods, ["EMAIL_OTP", "RECOVERY_CODE"]);
   await authsignal.deleteAuthenticator({ userId, userAuthenticatorId: enrolled.authenticator.userAuthenticatorId });
   r = await track(userId, {}, "login");
   assert.equal(r.isEnrolled, false, "and removed again");

@@ -139,18 +139,19 @@ test("getUser, updateUser, authenticators and deleteUser through the SDK", async
 
   const enrolled = await authsignal.enrollVerifiedAuthenticator({ userId, attributes: { verificationMethod: "EMAIL_OTP", email: "alice@example.com" } });
   assert.equal(enrolled.authenticator.verificationMethod, "EMAIL_OTP");
+  assert.equal(enrolled.recoveryCodes.length, 10, "the first factor comes with recovery codes");
   const list = await authsignal.getAuthenticators({ userId });
-  assert.equal(list.length, 1);
-  assert.equal(list[0].userAuthenticatorId, enrolled.authenticator.userAuthenticatorId);
+  assert.deepEqual(list.map((a) => a.verificationMethod).sort(), ["EMAIL_OTP", "RECOVERY_CODE"]);
+  assert.equal(list.find((a) => a.verificationMethod === "EMAIL_OTP").userAuthenticatorId, enrolled.authenticator.userAuthenticatorId);
   user = await authsignal.getUser({ userId });
   assert.equal(user.isEnrolled, true);
   assert.equal(user.emailVerified, true);
-  assert.deepEqual(user.enrolledVerificationMethods, ["EMAIL_OTP"]);
+  assert.deepEqual(user.enrolledVerificationMethods, ["EMAIL_OTP", "RECOVERY_CODE"]);
   const tracked = await authsignal.track({ userId, action: "sdk-enrolled" });
   assert.equal(tracked.isEnrolled, true);
-  assert.deepEqual(tracked.enrolledVerificationMethods, ["EMAIL_OTP"]);
+  assert.deepEqual(tracked.enrolledVerificationMethods, ["EMAIL_OTP", "RECOVERY_CODE"]);
   await authsignal.deleteAuthenticator({ userId, userAuthenticatorId: enrolled.authenticator.userAuthenticatorId });
-  assert.deepEqual(await authsignal.getAuthenticators({ userId }), []);
+  assert.deepEqual(await authsignal.getAuthenticators({ userId }), [], "the recovery codes went with the last other factor");
 
   // Deleting the user removes its actions too.
   await authsignal.deleteUser({ userId });
