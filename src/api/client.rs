@@ -106,23 +106,14 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
             let body = read_json_body(req).await?;
             let v: VerifyRequest = wire_body(&body)?;
             let verifier = verifier(req);
-            if *kind == "recovery-code" {
-                UserCommand::VerifyRecoveryCode {
-                    user_id,
-                    action_code,
-                    idempotency_key,
-                    code: v.verification_code,
-                    verifier,
-                }
-            } else {
-                UserCommand::VerifyCode {
-                    user_id,
-                    action_code,
-                    idempotency_key,
-                    channel: code_channel(kind),
-                    code: v.verification_code,
-                    verifier,
-                }
+            UserCommand::VerifyCode {
+                user_id,
+                action_code,
+                idempotency_key,
+                channel: code_channel(kind),
+                code: v.verification_code,
+                verifier,
+                recovery_code: *kind == "recovery-code",
             }
         }
         [step @ ("user-authenticators" | "challenge"), kind] => {
@@ -445,6 +436,7 @@ pub async fn open_magic_link(mut req: Request, env: &Env) -> Result<Response, Ap
         code: secret,
         // A magic link proves no whereabouts at all.
         verifier: crate::users::commands::Verifier::default(),
+        recovery_code: false,
     };
     let resp = call_user(env, &claims.user_id, &cmd).await?;
     let body: serde_json::Value = crate::http::read_json(&resp).await.unwrap_or_default();

@@ -81,8 +81,8 @@ pub enum UserCommand {
         proved: bool,
     },
     /// Check a code for the action's challenge (Client API): one sent by
-    /// email, SMS or magic link (`channel`), or an authenticator app's
-    /// (`channel` absent).
+    /// email, SMS or magic link (`channel`), or, with `channel` absent, an
+    /// authenticator app's or a recovery code (`recovery_code`).
     VerifyCode {
         user_id: String,
         action_code: String,
@@ -91,6 +91,9 @@ pub enum UserCommand {
         code: String,
         #[serde(default)]
         verifier: Verifier,
+        /// With no channel: a recovery code rather than an authenticator app's.
+        #[serde(default)]
+        recovery_code: bool,
     },
     /// Whether the challenge was completed by a magic link (Client API finalize).
     MagicLinkStatus {
@@ -201,15 +204,6 @@ pub enum UserCommand {
         approve: bool,
         reviewer: String,
         note: Option<String>,
-    },
-    /// Check a recovery code for the token's action (Client API).
-    VerifyRecoveryCode {
-        user_id: String,
-        action_code: String,
-        idempotency_key: String,
-        code: String,
-        #[serde(default)]
-        verifier: Verifier,
     },
     /// A new set of recovery codes, for a client that just proved itself.
     RegenerateRecoveryCodes {

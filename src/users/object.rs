@@ -235,7 +235,6 @@ impl UserObject {
             | UserCommand::IssueCode { .. }
             | UserCommand::VerifyCode { .. }
             | UserCommand::MagicLinkStatus { .. }
-            | UserCommand::VerifyRecoveryCode { .. }
             | UserCommand::RegenerateRecoveryCodes { .. }
             | UserCommand::Cancel { .. } => self.challenges(cmd).await,
             UserCommand::PasskeyOptions { .. }

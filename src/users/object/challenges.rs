@@ -128,12 +128,22 @@ impl UserObject {
                 channel,
                 code,
                 verifier,
+                recovery_code,
             } => {
                 let (veto, store) = self
                     .verifying(&action_code, &idempotency_key, &verifier)
                     .await?;
                 let now = now_ms();
                 let check = match channel {
+                    None if recovery_code => {
+                        actiongate_core::service::recovery::verify_recovery_code(
+                            &store,
+                            &action_code,
+                            &idempotency_key,
+                            &code,
+                            now,
+                        )?
+                    }
                     None => service::verify_totp(
                         &store,
                         &user_id,
@@ -168,29 +178,6 @@ impl UserObject {
                     _ => None,
                 };
                 self.code_check_response(check, user_id, action_code, true, recovery, now)
-            }
-            UserCommand::VerifyRecoveryCode {
-                user_id,
-                action_code,
-                idempotency_key,
-                code,
-                verifier,
-            } => {
-                let (veto, store) = self
-                    .verifying(&action_code, &idempotency_key, &verifier)
-                    .await?;
-                let now = now_ms();
-                let check = actiongate_core::service::recovery::verify_recovery_code(
-                    &store,
-                    &action_code,
-                    &idempotency_key,
-                    &code,
-                    now,
-                )?;
-                if let Some(r) = self.vetoed_check(&store, &user_id, &check, veto).await? {
-                    return Ok(r);
-                }
-                self.code_check_response(check, user_id, action_code, true, None, now)
             }
             UserCommand::RegenerateRecoveryCodes {
                 action_code,
