@@ -16,6 +16,7 @@
 //!   docs/layout.md);
 //! - new error kinds are `CoreError` variants; the shell only maps them.
 
+mod aaguids;
 mod analytics;
 mod api;
 mod bridge;

@@ -94,6 +94,7 @@ pub fn verifier(req: &Request) -> crate::users::commands::Verifier {
     crate::users::commands::Verifier {
         device_id: existing_device(req),
         country: edge_info(req).geo.country_code,
+        user_agent: None,
     }
 }
 

@@ -224,7 +224,10 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
                 credential: b.registration_credential,
                 rp,
                 proved: c.proved,
-                verifier: crate::request::verifier(req),
+                verifier: crate::users::commands::Verifier {
+                    user_agent: crate::request::header(req, "User-Agent"),
+                    ..crate::request::verifier(req)
+                },
             };
             call_user(env, &c.user_id, &cmd).await
         }

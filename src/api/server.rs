@@ -111,9 +111,18 @@ pub async fn handle(
             authenticate(&req, env, API_SECRET)?;
             check_user_id(user)?;
             let cmd = if req.method() == Get {
-                UserCommand::ListAuthenticators {
+                let cmd = UserCommand::ListAuthenticators {
                     user_id: (*user).to_owned(),
+                };
+                let resp = call_user(env, user, &cmd).await?;
+                if resp.status_code() != 200 {
+                    return Ok(resp);
                 }
+                let mut list: serde_json::Value = crate::http::read_json(&resp)
+                    .await
+                    .map_err(ApiError::internal)?;
+                crate::aaguids::name_credentials(env, &mut list).await;
+                return json_response(200, &list);
             } else {
                 UserCommand::EnrollAuthenticator {
                     user_id: (*user).to_owned(),

@@ -37,6 +37,9 @@ pub struct Track {
 pub struct Verifier {
     pub device_id: Option<String>,
     pub country: Option<String>,
+    /// The browser's `User-Agent`, kept with a passkey it registers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
 /// A request from the worker to a user's object.

@@ -73,6 +73,11 @@ test("a challenged withdrawal completed by creating a passkey, the next one by s
     assert.equal(pk.webauthnCredential.authenticatorAttachment, "platform");
     assert.equal(pk.webauthnCredential.userVerified, true);
     assert.deepEqual(pk.webauthnCredential.transports, ["internal"]);
+    // The browser that created it, as Authsignal's parsedUserAgent reads it.
+    const parsed = pk.webauthnCredential.parsedUserAgent;
+    assert.equal(parsed.ua, await page.evaluate(() => navigator.userAgent));
+    assert.match(parsed.browser.name, /Chrome/);
+    assert.equal(parsed.engine.name, "Blink");
     assert.equal(JSON.stringify(pk).includes("publicKey"), false, "no key material in answers");
 
     // The next challenged withdrawal: sign in with the passkey.

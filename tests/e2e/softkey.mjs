@@ -33,9 +33,11 @@ function cbor(v) {
 }
 
 export class SoftKey {
-  /** @param {{rpId: string, origin: string, userHandle?: string, userVerified?: boolean}} o */
-  constructor({ rpId, origin, userHandle, userVerified = true }) {
+  /** @param {{rpId: string, origin: string, userHandle?: string, userVerified?: boolean, aaguid?: string}} o */
+  constructor({ rpId, origin, userHandle, userVerified = true, aaguid }) {
     this.rpId = rpId;
+    // The model it attests to (all zeros, as most passkeys under "none" attestation).
+    this.aaguid = aaguid ? Buffer.from(aaguid.replaceAll("-", ""), "hex") : Buffer.alloc(16);
     this.origin = origin;
     this.userHandle = userHandle;
     this.uv = userVerified;
@@ -72,7 +74,7 @@ export class SoftKey {
     ]));
     const len = Buffer.alloc(2);
     len.writeUInt16BE(this.id.length);
-    const authData = this.authData(Buffer.concat([Buffer.alloc(16), len, this.id, cose]));
+    const authData = this.authData(Buffer.concat([this.aaguid, len, this.id, cose]));
     const att = cbor(new Map([["fmt", "none"], ["attStmt", new Map()], ["authData", authData]]));
     return {
       id: this.credentialId,

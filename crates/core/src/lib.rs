@@ -40,6 +40,7 @@ pub mod service;
 pub mod store;
 pub mod time;
 pub mod user;
+pub mod user_agent;
 pub mod webhook;
 
 pub use error::{CoreError, ErrorKind};

@@ -285,7 +285,7 @@ impl Authenticator {
         } else {
             "Passkey"
         };
-        serde_json::json!({
+        let mut view = serde_json::json!({
             "credentialId": c.credential_id,
             "deviceId": "",
             "name": name,
@@ -301,7 +301,15 @@ impl Authenticator {
             "userVerified": c.user_verified,
             "attestationFormat": c.attestation_format,
             "counterRegressions": c.counter_regressions,
-        })
+        });
+        // The browser that registered it, when it said.
+        if let (Some(o), Some(ua)) = (view.as_object_mut(), c.user_agent.as_deref()) {
+            o.insert(
+                "parsedUserAgent".into(),
+                serde_json::to_value(crate::user_agent::parse(ua)).unwrap_or_default(),
+            );
+        }
+        view
     }
 }
 
@@ -354,6 +362,12 @@ pub struct UserView {
     pub locale: Option<String>,
     /// Enrolled methods.
     pub enrolled_verification_methods: Vec<VerificationMethod>,
+    /// Methods the user may enroll (see
+    /// [`crate::auth::methods::ENROLLABLE_METHODS`]).
+    pub allowed_verification_methods: Vec<VerificationMethod>,
+    /// The method of the user's default authenticator, once there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_verification_method: Option<VerificationMethod>,
 }
 
 #[cfg(test)]

@@ -85,7 +85,10 @@ impl UserObject {
                     &ceremony,
                     &response,
                     &rp,
-                    uuid::Uuid::new_v4().to_string(),
+                    passkeys::NewCredential {
+                        id: &uuid::Uuid::new_v4().to_string(),
+                        user_agent: verifier.user_agent.as_deref(),
+                    },
                     now,
                 )?;
                 if let Some(v) = self.veto(&store, &user_id, &r.record, veto).await? {

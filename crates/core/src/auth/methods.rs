@@ -45,6 +45,19 @@ pub const DEFAULT_METHODS: [VerificationMethod; 3] = [
     VerificationMethod::EmailOtp,
 ];
 
+/// The methods a user can enroll in an ActionGate deployment (`getUser`'s
+/// `allowedVerificationMethods`): the ones it can send, check or register
+/// itself. Recovery codes are not among them: they come with a first factor.
+pub const ENROLLABLE_METHODS: [VerificationMethod; 7] = [
+    VerificationMethod::Sms,
+    VerificationMethod::EmailOtp,
+    VerificationMethod::EmailMagicLink,
+    VerificationMethod::AuthenticatorApp,
+    VerificationMethod::Passkey,
+    VerificationMethod::SecurityKey,
+    VerificationMethod::Whatsapp,
+];
+
 impl VerificationMethod {
     /// Whether a server-side enrollment (`POST /v1/users/{id}/authenticators`)
     /// can create this method from a verified email address or phone number.

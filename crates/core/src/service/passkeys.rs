@@ -256,6 +256,15 @@ pub struct Registered {
     pub record: ActionRecord,
 }
 
+/// What is known of a credential being registered besides the ceremony.
+#[derive(Debug, Clone, Copy)]
+pub struct NewCredential<'a> {
+    /// The new authenticator's id.
+    pub id: &'a str,
+    /// The `User-Agent` of the browser registering it.
+    pub user_agent: Option<&'a str>,
+}
+
 /// Verify a registration and store the credential.
 ///
 /// # Errors
@@ -268,7 +277,7 @@ pub fn finish_registration<S: UserStore>(
     ceremony: &Ceremony,
     response: &RegistrationResponse,
     rp: &RelyingParty,
-    new_id: String,
+    new: NewCredential<'_>,
     now: Millis,
 ) -> Result<Registered, CoreError> {
     check_ceremony(
@@ -296,6 +305,9 @@ pub fn finish_registration<S: UserStore>(
     consume(store, ceremony, now)?;
     cred.username.clone_from(&ceremony.user_name);
     cred.display_name.clone_from(&ceremony.display_name);
+    cred.user_agent = new
+        .user_agent
+        .map(|ua| crate::user_agent::truncated(ua).to_owned());
     if credentials(store)?
         .iter()
         .any(|(_, c)| c.credential_id == cred.credential_id)
@@ -303,7 +315,7 @@ pub fn finish_registration<S: UserStore>(
         return Err(WebAuthnError::DuplicateCredential.into());
     }
     let auth = Authenticator {
-        user_authenticator_id: new_id,
+        user_authenticator_id: new.id.to_owned(),
         verification_method: ceremony.method,
         created_at: now,
         verified_at: Some(now),

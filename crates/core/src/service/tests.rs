@@ -444,6 +444,27 @@ fn server_enrollment_marks_the_user_enrolled_and_preselects_the_method() {
         u.enrolled_verification_methods,
         [VerificationMethod::EmailOtp]
     );
+    assert_eq!(
+        u.default_verification_method,
+        Some(VerificationMethod::EmailOtp)
+    );
+    assert!(
+        u.allowed_verification_methods
+            .contains(&VerificationMethod::Passkey)
+    );
+    // A later factor made the default takes its place.
+    let req: EnrollAuthenticatorRequest = crate::error::parse_json(
+        br#"{"verificationMethod":"SMS","phoneNumber":"+15551234567","isDefault":true}"#,
+    )
+    .unwrap();
+    enroll_authenticator(&store, "alice", req, "auth-2".into(), NOW + 1).unwrap();
+    assert_eq!(
+        get_user(&store, "alice")
+            .unwrap()
+            .default_verification_method,
+        Some(VerificationMethod::Sms)
+    );
+    delete_authenticator(&store, "auth-2", NOW).unwrap();
     let cfg = config("CHALLENGE");
     let t = track(&store, input(keyed("k"), Some(&cfg), &list, NOW)).unwrap();
     assert_eq!(t.enrolled, [VerificationMethod::EmailOtp]);

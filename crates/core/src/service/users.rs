@@ -79,7 +79,16 @@ pub(crate) fn enrolled_methods(auths: &[Authenticator]) -> Vec<VerificationMetho
 /// [`CoreError::Internal`] when storage fails.
 pub fn get_user<S: UserStore>(store: &S, user_id: &str) -> Result<UserView, CoreError> {
     let user = store.get_user()?.unwrap_or_default();
-    let enrolled = enrolled_methods(&store.list_authenticators()?);
+    let auths = store.list_authenticators()?;
+    let enrolled = enrolled_methods(&auths);
+    // The preferred factor, or else the first one verified.
+    let default = auths
+        .iter()
+        .filter(|a| {
+            a.verified_at.is_some() && a.verification_method != VerificationMethod::RecoveryCode
+        })
+        .min_by_key(|a| (!a.is_default, a.verified_at))
+        .map(|a| a.verification_method);
     Ok(UserView {
         user_id: user_id.to_owned(),
         is_enrolled: !enrolled.is_empty(),
@@ -92,6 +101,8 @@ pub fn get_user<S: UserStore>(store: &S, user_id: &str) -> Result<UserView, Core
         custom: user.custom,
         locale: user.locale,
         enrolled_verification_methods: enrolled,
+        allowed_verification_methods: crate::auth::methods::ENROLLABLE_METHODS.to_vec(),
+        default_verification_method: default,
     })
 }
 

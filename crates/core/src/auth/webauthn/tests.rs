@@ -632,6 +632,7 @@ fn options_offer_what_is_verified() {
         counter_regressions: 0,
         username: None,
         display_name: None,
+        user_agent: None,
     };
     let o = creation_options(
         &rp,

@@ -164,6 +164,7 @@ pub fn verify_registration(
         counter_regressions: 0,
         username: None,
         display_name: None,
+        user_agent: None,
     })
 }
 

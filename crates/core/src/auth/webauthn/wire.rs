@@ -172,6 +172,10 @@ pub struct StoredCredential {
     /// The display name it was created with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// The `User-Agent` of the browser that registered it (at most
+    /// [`crate::user_agent::MAX_LEN`] bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
 }
 
 /// What an assertion proved.

@@ -16,6 +16,8 @@ const FIXTURE: &str = include_str!("../../../tests/fixtures/webauthn/chromium.js
 const NOW: Millis = 1_795_380_179_000;
 /// The user handle the fixtures were recorded with.
 const USER: &str = "user-fixture-1";
+/// The browser the fixtures' registrations are said to come from.
+const UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
 struct F {
     doc: Value,
@@ -152,7 +154,10 @@ impl F {
             &begun.ceremony,
             &self.registration(name),
             &rp,
-            format!("auth-{name}"),
+            NewCredential {
+                id: &format!("auth-{name}"),
+                user_agent: Some(UA),
+            },
             now,
         )
     }
@@ -205,6 +210,11 @@ fn first_passkey_registration_completes_the_challenge() {
     assert_eq!(wc["credentialDeviceType"], "singleDevice");
     assert_eq!(wc["signCount"], 1);
     assert_eq!(wc["transports"], serde_json::json!(["internal"]));
+    // The browser that registered it, read as Authsignal's `parsedUserAgent`.
+    let ua = &wc["parsedUserAgent"];
+    assert_eq!(ua["ua"], UA);
+    assert_eq!(ua["browser"]["name"], "Chrome");
+    assert_eq!(ua["os"]["name"], "Linux");
     // The view carries no key material.
     assert!(!serde_json::to_string(view).unwrap().contains("publicKey"));
 }
@@ -235,7 +245,10 @@ fn a_registration_cannot_be_replayed() {
             &begun.ceremony,
             &f.registration("es256"),
             &rp,
-            "x".into(),
+            NewCredential {
+                id: "x",
+                user_agent: None,
+            },
             NOW,
         )
     };
