@@ -6,7 +6,7 @@
 use actiongate_core::geo::{EdgeInfo, Geo};
 use actiongate_core::proxy::{DEVICE_COOKIE, cookie};
 use percent_encoding::percent_decode_str;
-use worker::{Env, Method, Request};
+use worker::{Env, Request};
 
 use crate::http::ApiError;
 use crate::settings;
@@ -40,20 +40,6 @@ pub fn is_app_path(segs: &[String]) -> bool {
         Some("__actiongate") => segs.get(1).is_some_and(|s| s == "resume"),
         Some("health" | "challenge") => segs.len() > 1,
         _ => true,
-    }
-}
-
-/// Refuse with 405 unless the request's method is one of `methods`.
-///
-/// # Errors
-/// 405 with an `Allow` header.
-pub fn allow(req: &Request, methods: &[Method]) -> Result<(), ApiError> {
-    let m = req.method();
-    if methods.contains(&m) {
-        Ok(())
-    } else {
-        let names: Vec<&str> = methods.iter().map(Method::as_ref).collect();
-        Err(ApiError::method_not_allowed(&names))
     }
 }
 

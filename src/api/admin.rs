@@ -22,7 +22,6 @@ use worker::{Env, Headers, Method, Request, Response};
 
 use crate::clock::now_secs;
 use crate::http::{ApiError, json_response};
-use crate::request::allow;
 use crate::settings;
 
 const SECRET: &str = "MANAGEMENT_SECRET_KEY";
@@ -173,7 +172,6 @@ fn with_cookie(resp: Response, cookie: &str) -> Result<Response, ApiError> {
 /// # Errors
 /// 401 for a wrong secret or no session, 403 cross-site.
 pub async fn session(mut req: Request, env: &Env) -> Result<Response, ApiError> {
-    allow(&req, &[Method::Get, Method::Post, Method::Delete])?;
     same_site_only(&req)?;
     let secret = settings::secret(env, SECRET)?;
     let current = current_session(&req, env, &secret).await?;

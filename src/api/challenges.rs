@@ -13,10 +13,10 @@ use actiongate_core::auth::server_challenge::{address_owner, owner_of};
 use actiongate_core::ids::{check_action_code, check_idempotency_key, check_user_id};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use worker::{Env, Method, Request, Response};
+use worker::{Env, Request, Response};
 
 use crate::http::{ApiError, json_response, read_json_body, wire_body};
-use crate::request::{allow, authenticate};
+use crate::request::authenticate;
 use crate::users::client::{call_user, relay_error};
 use crate::users::commands::UserCommand;
 
@@ -79,11 +79,9 @@ struct ClaimBody {
 /// Any [`ApiError`].
 pub async fn handle(mut req: Request, env: &Env, route: &str) -> Result<Response, ApiError> {
     if route == "challenges" {
-        allow(&req, &[Method::Get])?;
         authenticate(&req, env, API_SECRET)?;
         return get(&req, env).await;
     }
-    allow(&req, &[Method::Post])?;
     authenticate(&req, env, API_SECRET)?;
     let body = read_json_body(&mut req).await?;
     match route {

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use worker::{Env, Headers, Method, Request, Response};
 
 use crate::http::{ApiError, json_response, read_json_body, wire_body};
-use crate::request::{allow, bearer, verifier};
+use crate::request::{bearer, verifier};
 use crate::settings;
 use crate::users::client::call_user;
 use crate::users::commands::UserCommand;
@@ -26,9 +26,16 @@ use serde_json::json;
 ///
 /// # Errors
 /// Never: errors are answered as responses with CORS headers.
-pub async fn handle(mut req: Request, env: &Env, rest: &[&str]) -> Result<Response, ApiError> {
+pub async fn handle(
+    mut req: Request,
+    env: &Env,
+    rest: &[&str],
+    routed: Result<(), ApiError>,
+) -> Result<Response, ApiError> {
     let origin = req.headers().get("Origin").ok().flatten();
-    let result = if req.method() == Method::Options {
+    let result = if let Err(e) = routed {
+        Err(e)
+    } else if req.method() == Method::Options {
         Response::empty()
             .map(|r| r.with_status(204))
             .map_err(ApiError::internal)
@@ -46,27 +53,8 @@ async fn route(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Response, 
     if crate::api::passkey::is_route(rest) {
         return crate::api::passkey::handle(req, env, rest).await;
     }
-    // Every route is the user's: the method, then the token, then the work.
-    let method = match rest {
-        ["action"] => Method::Get,
-        ["action", "cancel"] => Method::Post,
-        [
-            "user-authenticators",
-            "totp" | "email-otp" | "sms" | "whatsapp" | "email-magic-link",
-        ]
-        | [
-            "verify",
-            "totp" | "email-otp" | "sms" | "whatsapp" | "recovery-code",
-        ]
-        | ["user-authenticators", "recovery-code"]
-        | ["verify", "email-magic-link", "finalize"]
-        | [
-            "challenge",
-            "email-otp" | "sms" | "whatsapp" | "email-magic-link",
-        ] => Method::Post,
-        _ => return Err(ApiError::not_found()),
-    };
-    allow(req, &[method])?;
+    // Every route is the user's (the router checked path and method): the
+    // token, then the work.
     let claims = bearer(req, env)?;
     let (user_id, action_code, idempotency_key) = (
         claims.user_id.clone(),

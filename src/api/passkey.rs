@@ -28,7 +28,6 @@ use worker::{Env, Method, Request, Response};
 
 use crate::clock::now_secs;
 use crate::http::{ApiError, json_response, read_json_body, wire_body};
-use crate::request::allow;
 use crate::settings;
 use crate::users::client::{call_user, relay_error};
 use crate::users::commands::UserCommand;
@@ -111,7 +110,6 @@ pub async fn handle(req: &mut Request, env: &Env, rest: &[&str]) -> Result<Respo
     if rest == ["user-authenticators", "passkey"] && req.method() == Method::Get {
         return available_on_device(req, env).await;
     }
-    allow(req, &[Method::Post])?;
     let url = req.url().map_err(ApiError::internal)?;
     let rp = settings::relying_party(env, &url);
     let token = crate::request::bearer_token(req);

@@ -1,11 +1,11 @@
 //! Path routing. Segments are percent-decoded one by one, so a user id may
 //! contain an encoded `/` (`alice%2F1`) without changing the route.
 
-use worker::{Env, Method, Request, Response};
+use worker::{Env, Request, Response};
 
 use crate::api::{management, server};
 use crate::http::{ApiError, json_response};
-use crate::request::{allow, is_app_path, segments};
+use crate::request::{is_app_path, segments};
 
 /// Route a request to its handler.
 ///
@@ -29,15 +29,24 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
     }
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     let origin = url.origin().ascii_serialization();
+    // Only what the route table lists is served, with the methods it lists
+    // (compared as the runtime spells them: an unknown method is never
+    // taken for GET). The Client API answers its refusals with CORS headers.
+    let method = req.inner().method();
+    let checked = match actiongate_core::routes::find(&segs) {
+        None => Err(ApiError::not_found()),
+        Some(r) if !r.allows(&method) => Err(ApiError::method_not_allowed(r.methods)),
+        Some(_) => Ok(()),
+    };
+    if let ["v1", "client", rest @ ..] = segs.as_slice() {
+        return crate::api::client::handle(req, env, rest, checked).await;
+    }
+    checked?;
     match segs.as_slice() {
-        ["health"] => {
-            allow(&req, &[Method::Get])?;
-            json_response(200, &serde_json::json!({"status": "ok"}))
-        }
+        ["health"] => json_response(200, &serde_json::json!({"status": "ok"})),
         // The hosted challenge page is a static asset (www/challenge.html),
         // served before the worker runs; the path is never proxied to the app.
         ["__actiongate", "magic-link"] => {
-            allow(&req, &[Method::Get, Method::Post])?;
             let ip = crate::limits::client_ip(&req);
             crate::limits::check(env, crate::limits::Limit::Unauthenticated, &ip).await?;
             crate::api::client::open_magic_link(req, env).await
@@ -51,15 +60,11 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
             crate::delivery::outbox(env, crate::settings::is_local(&url), true).await
         }
         ["challenge"] | ["__actiongate", ..] => Err(ApiError::not_found()),
-        ["v1", "openapi.json"] => {
-            // The document is a static asset (www/v1/openapi.json), served
-            // (and other methods refused) before the worker runs; requests
-            // reach here only when the worker runs without its assets.
-            allow(&req, &[Method::Get])?;
-            Err(ApiError::not_found())
-        }
+        // The document is a static asset (www/v1/openapi.json), served
+        // (and other methods refused) before the worker runs; requests
+        // reach here only when the worker runs without its assets.
+        ["v1", "openapi.json"] => Err(ApiError::not_found()),
         ["v1", "management", rest @ ..] => management::handle(req, env, rest).await,
-        ["v1", "client", rest @ ..] => crate::api::client::handle(req, env, rest).await,
         ["v1", rest @ ..] => server::handle(req, env, rest, &origin).await,
         // App paths were handled above.
         _ => Err(ApiError::not_found()),

@@ -9,10 +9,10 @@
 use actiongate_core::auth::session::{SessionError, parse_refresh_token};
 use actiongate_core::ids::check_user_id;
 use serde::Deserialize;
-use worker::{Env, Method, Request, Response};
+use worker::{Env, Request, Response};
 
 use crate::http::{ApiError, json_response, read_json_body, wire_body};
-use crate::request::{allow, authenticate};
+use crate::request::authenticate;
 use crate::settings;
 use crate::users::client::call_user;
 use crate::users::commands::UserCommand;
@@ -58,7 +58,6 @@ pub async fn handle(
     rest: &[&str],
     origin: &str,
 ) -> Result<Response, ApiError> {
-    allow(&req, &[Method::Post])?;
     authenticate(&req, env, API_SECRET)?;
     let body = read_json_body(&mut req).await?;
     match rest {
@@ -170,9 +169,8 @@ async fn validate(env: &Env, body: &[u8]) -> Result<Response, ApiError> {
 /// first (during a rotation the previous one too). Public, cacheable.
 ///
 /// # Errors
-/// 405 for other methods; 500 when the session key is not set.
-pub fn jwks(req: &Request, env: &Env) -> Result<Response, ApiError> {
-    allow(req, &[Method::Get])?;
+/// 500 when the session key is not set.
+pub fn jwks(env: &Env) -> Result<Response, ApiError> {
     let keys = settings::session_keys(env)?;
     let resp = json_response(200, &keys.jwks())?;
     resp.headers()

@@ -7,10 +7,9 @@
 
 use actiongate_core::present::Lang;
 use serde_json::Value;
-use worker::{Env, Method, Request, Response};
+use worker::{Env, Request, Response};
 
 use crate::http::{ApiError, html_response};
-use crate::request::allow;
 use crate::settings;
 use crate::users::client::{call_user, relay_error};
 use crate::users::commands::UserCommand;
@@ -34,9 +33,8 @@ pub fn outcome_url(token: &str, replay: bool) -> String {
 /// The outcome page.
 ///
 /// # Errors
-/// 405 for another method; storage failures as their errors.
+/// Storage failures as their errors.
 pub async fn outcome(req: Request, env: &Env) -> Result<Response, ApiError> {
-    allow(&req, &[Method::Get, Method::Head])?;
     let url = req.url().map_err(ApiError::internal)?;
     let query = |name: &str| {
         url.query_pairs()

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Ajv2020 from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
-import { call, mgmt, uid, configure, client, totpCode, BASE } from "./lib.mjs";
+import { call, mgmt, uid, configure, client, totpCode, BASE, MGMT_SECRET } from "./lib.mjs";
 import { ROOT } from "./harness.mjs";
 import { SoftKey } from "./softkey.mjs";
 
@@ -30,6 +30,25 @@ function conforms(template, method, r) {
   assert.ok(validate(r.body), `${method} ${template} ${r.status}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(r.body)}`);
   checked.add(`${method.toUpperCase()} ${template}`);
 }
+
+/** A page (HTML) or a body-less answer: its status must be listed, its media type be the one documented. */
+function conformsPage(template, method, r) {
+  const op = doc.paths[template]?.[method.toLowerCase()];
+  assert.ok(op, `${method} ${template} is not in the document`);
+  const resp = op.responses[String(r.status)];
+  assert.ok(resp, `${method} ${template} answered ${r.status}, which the document does not list`);
+  const types = Object.keys(resp.content ?? {});
+  if (method !== "HEAD") assert.ok(types.some((t) => r.headers.get("content-type")?.startsWith(t)), `${method} ${template} ${r.status}: ${r.headers.get("content-type")} is not among ${types}`);
+  checked.add(`${method.toUpperCase()} ${template}`);
+}
+
+const send = async (method, path, { headers = {}, body } = {}) => {
+  const r = await fetch(`${BASE}${path}`, { method, headers, body });
+  const text = await r.text();
+  let parsed = text;
+  try { parsed = JSON.parse(text); } catch { /* a page */ }
+  return { status: r.status, headers: r.headers, body: parsed };
+};
 
 before(async () => {
   await configure("openapi-action", { defaultUserActionResult: "CHALLENGE", verificationMethods: ["AUTHENTICATOR_APP", "EMAIL_OTP"] });
@@ -366,6 +385,78 @@ test("recovery code operations conform", async () => {
   const ok = await client("/verify/recovery-code", t.body.token, { verificationCode: codes[0] });
   conforms("/v1/client/verify/recovery-code", "POST", ok);
   conforms("/v1/client/user-authenticators/recovery-code", "POST", await client("/user-authenticators/recovery-code", ok.body.accessToken));
+});
+
+test("the worker's own pages, the portal's session and the dev outbox match the document", async () => {
+  // The magic-link page: incomplete, then the confirmation it asks for, then a link that is not one.
+  conformsPage("/__actiongate/magic-link", "GET", await send("GET", "/__actiongate/magic-link"));
+  conformsPage("/__actiongate/magic-link", "GET", await send("GET", "/__actiongate/magic-link?token=t&secret=s"));
+  const form = { "Content-Type": "application/x-www-form-urlencoded" };
+  conformsPage("/__actiongate/magic-link", "POST", await send("POST", "/__actiongate/magic-link", { headers: form, body: "token=t&secret=s" }));
+  conformsPage("/__actiongate/magic-link", "POST", await send("POST", "/__actiongate/magic-link", { headers: form, body: "token=t" }));
+  // The outcome page: no token, a forged one, and a real action's.
+  conformsPage("/__actiongate/outcome", "GET", await send("GET", "/__actiongate/outcome"));
+  conformsPage("/__actiongate/outcome", "GET", await send("GET", "/__actiongate/outcome?token=forged"));
+  const t = await call("POST", `/v1/users/${uid("oa-out")}/actions/openapi-action`, { body: {} });
+  conformsPage("/__actiongate/outcome", "GET", await send("GET", `/__actiongate/outcome?token=${t.body.token}`));
+  conformsPage("/__actiongate/outcome", "HEAD", await send("HEAD", `/__actiongate/outcome?token=${t.body.token}`));
+  // The portal's session: none, a wrong secret, signed in, asked, signed out.
+  const json = { "Content-Type": "application/json" };
+  conforms("/__actiongate/admin/session", "GET", await send("GET", "/__actiongate/admin/session"));
+  conforms("/__actiongate/admin/session", "POST", await send("POST", "/__actiongate/admin/session", { headers: json, body: JSON.stringify({ secret: "guess" }) }));
+  const signedIn = await send("POST", "/__actiongate/admin/session", { headers: json, body: JSON.stringify({ secret: MGMT_SECRET }) });
+  conforms("/__actiongate/admin/session", "POST", signedIn);
+  const cookie = signedIn.headers.get("set-cookie").split(";")[0];
+  conforms("/__actiongate/admin/session", "GET", await send("GET", "/__actiongate/admin/session", { headers: { Cookie: cookie } }));
+  conforms("/__actiongate/admin/session", "DELETE", await send("DELETE", "/__actiongate/admin/session", { headers: { Cookie: cookie, "X-ActionGate-CSRF": signedIn.body.csrfToken } }));
+  // The local worker's outbox, as a page and as JSON.
+  conformsPage("/__actiongate/outbox", "GET", await send("GET", "/__actiongate/outbox"));
+  conforms("/__actiongate/outbox.json", "GET", await send("GET", "/__actiongate/outbox.json"));
+});
+
+test("the value lists and whole configuration documents match the document", async () => {
+  conforms("/v1/management/value-lists", "GET", await mgmt("GET", "/value-lists"));
+  const code = `oa-doc-${uid("c").slice(-6)}`;
+  const good = {
+    valueLists: { "oa-doc-accounts": { name: "OpenAPI accounts", itemType: "string", items: ["NZ-1"] } },
+    actionConfigurations: { [code]: { defaultUserActionResult: "ALLOW", rules: [] } },
+  };
+  const bad = { actionConfigurations: { [code]: { defaultUserActionResult: "MAYBE" } }, extra: 1 };
+  let r = await mgmt("POST", "/configuration/validate", { body: good });
+  assert.equal(r.body.valid, true, JSON.stringify(r.body));
+  conforms("/v1/management/configuration/validate", "POST", r);
+  r = await mgmt("POST", "/configuration/validate", { body: bad });
+  assert.equal(r.body.valid, false);
+  conforms("/v1/management/configuration/validate", "POST", r);
+  conforms("/v1/management/configuration/validate", "POST", await mgmt("POST", "/configuration/validate", { raw: "{", headers: { "Content-Type": "application/json" } }));
+  r = await mgmt("PUT", "/configuration", { body: bad });
+  assert.equal(r.status, 400);
+  conforms("/v1/management/configuration", "PUT", r);
+  r = await mgmt("PUT", "/configuration", { body: good });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  conforms("/v1/management/configuration", "PUT", r);
+  assert.ok((await mgmt("GET", "/value-lists")).body.some((l) => l.alias === "oa-doc-accounts"));
+  conforms("/v1/management/configuration", "PUT", await mgmt("PUT", "/configuration", { body: good, secret: "wrong" }));
+});
+
+test("a method the route does not list is 405 with Allow, whatever its spelling; a path no route has is 404", async () => {
+  for (const [method, path, allow] of [
+    ["QUERY", "/health", "GET"],
+    ["QUERY", "/v1/users/someone", "GET, PATCH, DELETE"],
+    ["PUT", "/v1/users/someone", "GET, PATCH, DELETE"],
+    ["QUERY", "/v1/client/action", "GET"],
+    ["PROPFIND", "/v1/management/analytics", "GET"],
+  ]) {
+    const r = await call(method, path);
+    assert.equal(r.status, 405, `${method} ${path}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.headers.get("allow"), allow, `${method} ${path}`);
+    assert.equal(r.body.errorCode, "method_not_allowed");
+  }
+  for (const path of ["/v1/nothing", "/v1/users/someone/nothing", "/v1/client/nothing", "/v1/management/nothing", "/__actiongate/nothing"]) {
+    const r = await call("GET", path);
+    assert.equal(r.status, 404, path);
+    assert.equal(r.body.errorCode, "not_found", path);
+  }
 });
 
 test("every operation in the document was checked", () => {

@@ -36,6 +36,7 @@ pub mod policy;
 pub mod present;
 pub mod proxy;
 pub mod redirect;
+pub mod routes;
 pub mod service;
 pub mod store;
 pub mod time;
