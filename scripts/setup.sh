@@ -71,6 +71,12 @@ if ! .venv/bin/python -c "import authsignal.version as v, sys; sys.exit(v.VERSIO
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check "authsignal==$AUTHSIGNAL_PY_VERSION"
 fi
+# Schemathesis, which tests the live worker against its OpenAPI document.
+SCHEMATHESIS_VERSION=4.32.5
+if [ "$(.venv/bin/schemathesis --version 2>/dev/null)" != "schemathesis, version $SCHEMATHESIS_VERSION" ]; then
+  say "installing schemathesis $SCHEMATHESIS_VERSION (.venv)"
+  .venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
 
 if [ ! -f .dev.vars ]; then
   say "creating .dev.vars from .dev.vars.example (local secrets)"

@@ -318,12 +318,14 @@ pub async fn read_json_body_up_to(req: &mut Request, limit: usize) -> Result<Vec
 }
 
 /// A request body read whole, as [`read_json_body`] takes it: empty counts
-/// as `{}`, anything else must be sent as JSON.
+/// as `{}`, anything else must be sent as JSON, and be an object (every
+/// body the API takes is one; serde would read an array positionally
+/// into a struct's fields).
 ///
 /// # Errors
-/// 415 when the content type is not JSON.
+/// 415 when the content type is not JSON; 400 when the body is not an object.
 pub fn json_body(bytes: Vec<u8>, content_type: Option<&str>) -> Result<Vec<u8>, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    if bytes.is_empty() {
         return Ok(b"{}".to_vec());
     }
     let essence = content_type
@@ -337,6 +339,11 @@ pub fn json_body(bytes: Vec<u8>, content_type: Option<&str>) -> Result<Vec<u8>, 
             415,
             "unsupported_media_type",
             "Send the request body as JSON with Content-Type: application/json.",
+        ));
+    }
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad_request(
+            "The request body must be a JSON object.",
         ));
     }
     Ok(bytes)

@@ -92,6 +92,21 @@ test("bad JSON and bad values are 400s that name the field", async () => {
   r = await call("PATCH", `/v1/users/${userId}`, { body: { email: 7 } });
   assertError(r, 400, "invalid_request");
   assert.match(r.body.errorDescription, /^email: /);
+  // A body that is not an object is refused, not read positionally into the request's fields
+  // (the fast track path and the full one alike; a streamed body takes the full one).
+  for (const raw of ["[null, null]", "[]", " \"x\"", "7", "null"]) {
+    r = await call("POST", path, { raw, headers: { "Content-Type": "application/json" } });
+    assertError(r, 400, "invalid_request");
+    assert.equal(r.body.errorDescription, "The request body must be a JSON object.", raw);
+  }
+  r = await fetch(`${BASE}${path}`, {
+    method: "POST", headers: { Authorization: basic(API_SECRET), "Content-Type": "application/json" }, duplex: "half",
+    body: new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode("[null]")); c.close(); } }),
+  });
+  assert.equal(r.status, 400);
+  r = await call("PATCH", `/v1/users/${userId}`, { raw: '["a@example.com"]', headers: { "Content-Type": "application/json" } });
+  assertError(r, 400, "invalid_request");
+  assert.equal((await authsignal.getUser({ userId })).email, undefined, "the profile is unchanged");
   assert.deepEqual(await authsignal.queryUserActions({ userId }), [], "nothing was stored");
 });
 

@@ -6,7 +6,13 @@ import { join } from "node:path";
 import { ROOT, startWorker } from "./harness.mjs";
 
 const dir = join(ROOT, "tests", "e2e");
-const files = readdirSync(dir).filter((f) => f.endsWith(".test.mjs")).sort().map((f) => join(dir, f));
+// Schemathesis runs last: it writes whatever the document allows (and then
+// puts the demo configuration back).
+const last = (f) => (f.startsWith("schemathesis") ? 1 : 0);
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith(".test.mjs"))
+  .sort((a, b) => last(a) - last(b) || a.localeCompare(b))
+  .map((f) => join(dir, f));
 const filter = process.argv.slice(2);
 const selected = filter.length ? files.filter((f) => filter.some((x) => f.includes(x))) : files;
 

@@ -116,6 +116,10 @@ impl ConfigDocument {
                 problems.push(e.to_string());
                 continue;
             }
+            if !raw.is_object() {
+                problems.push(format!("{at}: must be an object"));
+                continue;
+            }
             let bytes = serde_json::to_vec(&raw).unwrap_or_default();
             match ValueListInput::parse(&bytes) {
                 Ok(l) => {
@@ -202,6 +206,28 @@ mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn parts_given_as_arrays_are_refused_not_read_positionally() {
+        for (doc, problem) in [
+            (r#"{"proxy": [null, null]}"#, "proxy: must be an object"),
+            (
+                r#"{"valueLists": {"l": ["L", "string"]}}"#,
+                "valueLists.l: must be an object",
+            ),
+            (
+                r#"{"actionConfigurations": {"a": ["ALLOW"]}}"#,
+                "actionConfigurations.a",
+            ),
+        ] {
+            let Err(CoreError::Invalid(p)) =
+                ConfigDocument::parse(doc.as_bytes(), &ListTypes::new())
+            else {
+                panic!("{doc} was accepted");
+            };
+            assert!(p.iter().any(|x| x.contains(problem)), "{doc}: {p:?}");
+        }
+    }
 
     #[test]
     fn the_repository_demo_configuration_is_valid() {

@@ -463,6 +463,12 @@ fn valid_env_name(s: &str) -> bool {
 /// # Errors
 /// [`CoreError::Invalid`] with every problem.
 pub fn parse_proxy(v: Value) -> Result<ProxyConfig, CoreError> {
+    // Not an array either, which serde would read positionally.
+    if !v.is_object() {
+        return Err(CoreError::Invalid(vec![
+            "proxy: must be an object".to_owned(),
+        ]));
+    }
     let cfg: ProxyConfig = serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         CoreError::Invalid(vec![format!("proxy.{path}: {}", e.into_inner())])
