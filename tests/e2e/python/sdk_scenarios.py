@@ -86,6 +86,11 @@ def authenticators():
     assert made["verification_method"] == "EMAIL_OTP", made
     assert made["email"] == "py-sdk@example.com", made
     assert made["user_id"] == USER, made
+    # getUser: the new factor is the user's default, among what they may enroll.
+    user = client.get_user(user_id=USER)
+    assert user["default_verification_method"] == "EMAIL_OTP", user
+    assert "PASSKEY" in user["allowed_verification_methods"], user
+    assert "EMAIL_OTP" in user["enrolled_verification_methods"], user
     listed = client.get_authenticators(user_id=USER)
     # The first factor came with the user's recovery codes.
     methods = sorted(a["verification_method"] for a in listed)
