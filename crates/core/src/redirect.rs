@@ -59,6 +59,17 @@ pub fn check_browser_url(url: &str, form: BrowserUrl) -> Result<(), String> {
             if !(lower.starts_with("https://") || lower.starts_with("http://")) {
                 return Err("must be an absolute http(s) URL".into());
             }
+            // Hosts are read ASCII-only (the URL parser carries no Unicode
+            // tables): a domain name in another script is written as punycode.
+            let authority = url.split_once("://").map_or("", |(_, rest)| {
+                rest.split(['/', '?', '#']).next().unwrap_or("")
+            });
+            if !authority.is_ascii() {
+                return Err(
+                    "has a host that is not ASCII: write an internationalised domain name in its xn-- (punycode) form"
+                        .into(),
+                );
+            }
             let u = Url::parse(url).map_err(|_| "is not an absolute URL".to_owned())?;
             if u.host_str().is_none_or(str::is_empty) {
                 return Err("has no host".into());
@@ -304,6 +315,18 @@ mod tests {
             list.check_or_same_origin("https://app.example/\\x", Some("https://app.example"))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn internationalised_hosts_are_written_as_punycode() {
+        let l = RedirectAllowlist::parse("https://xn--bcher-kva.example").unwrap();
+        assert!(l.check("https://xn--bcher-kva.example/done").is_ok());
+        let err = l
+            .check("https://bücher.example/done")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("xn-- (punycode)"), "{err}");
+        assert!(RedirectAllowlist::parse("https://bücher.example").is_err());
     }
 
     #[test]
