@@ -7,7 +7,8 @@
 //! so that it costs the worker's upload nothing. The worker reads it through
 //! the `ASSETS` binding the first time an isolate lists a passkey, and keeps
 //! it for the isolate's life. Without it (a missing binding, a bad file),
-//! credentials are listed without a mapping, never refused.
+//! credentials are listed without a mapping, never refused, and the list is
+//! not asked for again in that isolate.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -31,17 +32,23 @@ async fn list(env: &Env) -> Option<Rc<Map<String, Value>>> {
         .fetch(format!("https://assets.invalid{PATH}"), None)
         .await
         .ok()?;
-    if resp.status_code() != 200 {
+    // A missing or bad list stays so for the isolate's life: remember it
+    // as empty rather than fetch it again for every listing.
+    let map = if resp.status_code() == 200 {
+        let text = resp.text().await.ok()?;
+        match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Object(map)) => map,
+            _ => {
+                worker::console_warn!("the AAGUID list is not a JSON object");
+                Map::new()
+            }
+        }
+    } else {
         worker::console_warn!(
             "the AAGUID list is not among the assets ({})",
             resp.status_code()
         );
-        return None;
-    }
-    let text = resp.text().await.ok()?;
-    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&text) else {
-        worker::console_warn!("the AAGUID list is not a JSON object");
-        return None;
+        Map::new()
     };
     let list = Rc::new(map);
     LIST.with_borrow_mut(|l| *l = Some(list.clone()));
