@@ -218,9 +218,33 @@ impl CoreError {
 /// `defaultUserActionResult: unknown variant "MAYBE", expected one of ...`.
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, CoreError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let v = serde_path_to_error::deserialize(&mut *de).map_err(body_error)?;
+    let v = read_at(de, bytes).map_err(body_error)?;
     de.end().map_err(trailing)?;
     Ok(v)
+}
+
+/// `T` read from `bytes` by `de`, or serde_json's error with the path of
+/// the field at fault (see [`crate::json_path`]).
+pub(crate) fn read_at<T: serde::de::DeserializeOwned>(
+    de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'_>>,
+    bytes: &[u8],
+) -> Result<T, (String, serde_json::Error)> {
+    T::deserialize(de).map_err(|e| {
+        let about_object = e.to_string().starts_with("missing field");
+        let path = crate::json_path::path_at(bytes, e.line(), e.column(), about_object);
+        (path, e)
+    })
+}
+
+/// `T` read from a JSON value (a part of a configuration document), or the
+/// path of the field at fault and why. Read from the value's text, as every
+/// body is, so that one deserializer of `T` is compiled into the worker.
+pub(crate) fn read_value<T: serde::de::DeserializeOwned>(
+    v: &serde_json::Value,
+) -> Result<T, (String, String)> {
+    let bytes = serde_json::to_vec(v).map_err(|e| (String::new(), e.to_string()))?;
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    read_at(de, &bytes).map_err(|(path, e)| (path, strip_position(&e.to_string())))
 }
 
 /// Parse a request body of the Server or Client API, a tolerant reader as
@@ -321,9 +345,7 @@ fn top_level_keys(bytes: &[u8]) -> Vec<String> {
 }
 
 /// A body that did not read as `T`: where and why.
-fn body_error(e: serde_path_to_error::Error<serde_json::Error>) -> CoreError {
-    let path = e.path().to_string();
-    let inner = e.into_inner();
+fn body_error((path, inner): (String, serde_json::Error)) -> CoreError {
     if inner.is_syntax() || inner.is_eof() {
         CoreError::InvalidBody(format!("invalid JSON body: {inner}"))
     } else if path.is_empty() || path == "." {
@@ -375,12 +397,11 @@ pub fn parse_json_all<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T,
         // `Value` would compile a second deserializer of `T` into the wasm.
         let bytes = serde_json::to_vec(&doc).map_err(|e| CoreError::Internal(e.to_string()))?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize::<_, T>(de) {
+        match read_at::<T>(de, &bytes) {
             Ok(v) if problems.is_empty() => return Ok(v),
             Ok(_) => break,
-            Err(e) => {
-                let path = e.path().to_string();
-                let msg = strip_position(&e.into_inner().to_string());
+            Err((path, e)) => {
+                let msg = strip_position(&e.to_string());
                 let top = path.split(['.', '[']).next().unwrap_or("").to_owned();
                 let at_root = path.is_empty() || path == ".";
                 if at_root && left_out {

@@ -32,6 +32,7 @@ pub mod encoding;
 pub mod error;
 pub mod geo;
 pub mod ids;
+mod json_path;
 pub mod policy;
 pub mod present;
 pub mod proxy;

@@ -41,12 +41,10 @@ fn typed<T: serde::de::DeserializeOwned>(
     at: &str,
     problems: &mut Vec<String>,
 ) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(v) {
+    match crate::error::read_value::<T>(&v) {
         Ok(t) => Some(t),
-        Err(e) => {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path.is_empty() || path == "." {
+        Err((path, inner)) => {
+            if path.is_empty() {
                 problems.push(format!("{at}: {inner}"));
             } else {
                 problems.push(format!("{at}.{path}: {inner}"));

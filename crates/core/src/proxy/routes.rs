@@ -469,9 +469,13 @@ pub fn parse_proxy(v: Value) -> Result<ProxyConfig, CoreError> {
             "proxy: must be an object".to_owned(),
         ]));
     }
-    let cfg: ProxyConfig = serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = e.path().to_string();
-        CoreError::Invalid(vec![format!("proxy.{path}: {}", e.into_inner())])
+    let cfg: ProxyConfig = crate::error::read_value(&v).map_err(|(path, why)| {
+        let at = if path.is_empty() {
+            String::new()
+        } else {
+            format!(".{path}")
+        };
+        CoreError::Invalid(vec![format!("proxy{at}: {why}")])
     })?;
     let p = cfg.problems();
     if p.is_empty() {
