@@ -91,13 +91,9 @@ struct VerifyRequest {
     device_id: Option<String>,
 }
 
-/// An empty body reads as `{}` (the SDK sends `{}`; curl may send nothing).
-async fn body<T: serde::de::DeserializeOwned + Default>(req: &mut Request) -> Result<T, ApiError> {
-    let bytes = read_json_body(req).await?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    wire_body(&bytes)
+/// A body (an empty one reads as `{}`: the SDK sends `{}`; curl may send nothing).
+async fn body<T: serde::de::DeserializeOwned>(req: &mut Request) -> Result<T, ApiError> {
+    wire_body(&read_json_body(req).await?)
 }
 
 /// Handle one of the routes of [`is_route`].

@@ -59,7 +59,6 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
         ["__actiongate", "outbox.json"] => {
             crate::delivery::outbox(env, crate::settings::is_local(&url), true).await
         }
-        ["challenge"] | ["__actiongate", ..] => Err(ApiError::not_found()),
         // The document is a static asset (www/v1/openapi.json), served
         // (and other methods refused) before the worker runs; requests
         // reach here only when the worker runs without its assets.

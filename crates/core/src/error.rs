@@ -348,7 +348,7 @@ fn top_level_keys(bytes: &[u8]) -> Vec<String> {
 fn body_error((path, inner): (String, serde_json::Error)) -> CoreError {
     if inner.is_syntax() || inner.is_eof() {
         CoreError::InvalidBody(format!("invalid JSON body: {inner}"))
-    } else if path.is_empty() || path == "." {
+    } else if path.is_empty() {
         // The body is JSON, of the wrong shape: a field missing (named as
         // the others are), or not an object at all.
         let msg = strip_position(&inner.to_string());
@@ -403,7 +403,7 @@ pub fn parse_json_all<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T,
             Err((path, e)) => {
                 let msg = strip_position(&e.to_string());
                 let top = path.split(['.', '[']).next().unwrap_or("").to_owned();
-                let at_root = path.is_empty() || path == ".";
+                let at_root = path.is_empty();
                 if at_root && left_out {
                     // Most likely a field we left out, now missing.
                     break;

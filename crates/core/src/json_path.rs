@@ -139,6 +139,7 @@ mod tests {
             r#"{"name": "n", "outcome": "ALLOW", "conditions": {"and": [{"var": 1}, 2]}}"#,
             "{\n  \"name\": \"n\",\n  \"outcome\":\n   \"ALLOW\",\n  \"priority\": -3\n}",
             r#"{"name": "a \"quoted\" name", "outcome": "ALLOW", "pri\u006frity": []}"#,
+            r#"{"name": "é€ — ünïcode", "outcome": "ALLOW", "priority": "x"}"#,
             r#"{"name": "n", "outcome": "ALLOW", "description": {"x": [1, {"y": 2}]}, "priority": true}"#,
         ];
         for doc in rules {
