@@ -330,6 +330,11 @@ pub(crate) fn not_allowed(m: VerificationMethod) -> CoreError {
     )
 }
 
+/// The refusal of a verification for an action not waiting for a challenge.
+pub(crate) fn not_waiting() -> CoreError {
+    CoreError::field("token", "the action is not waiting for a challenge")
+}
+
 /// The action with this code and key.
 ///
 /// # Errors

@@ -75,16 +75,12 @@ pub fn verify_totp<S: UserStore>(
             .allowed_verification_methods
             .contains(&VerificationMethod::AuthenticatorApp)
     {
-        return Err(CoreError::field(
-            "verificationMethod",
-            "AUTHENTICATOR_APP is not allowed for this action",
+        return Err(super::actions::not_allowed(
+            VerificationMethod::AuthenticatorApp,
         ));
     }
     if record.state != ActionState::ChallengeRequired && !confirming_only {
-        return Err(CoreError::field(
-            "token",
-            "the action is not waiting for a challenge",
-        ));
+        return Err(super::actions::not_waiting());
     }
     let mut secret: crate::auth::otp::TotpSecret = auth
         .secret
@@ -204,10 +200,7 @@ pub fn issue_code<S: UserStore>(
         }
         None => {
             if record.state != ActionState::ChallengeRequired {
-                return Err(CoreError::field(
-                    "token",
-                    "the action is not waiting for a challenge",
-                ));
+                return Err(super::actions::not_waiting());
             }
             let a = auths
                 .iter()
@@ -353,10 +346,7 @@ pub fn verify_code<S: UserStore>(
         confirming_only,
     )?;
     if record.state != ActionState::ChallengeRequired && !confirming_only {
-        return Err(CoreError::field(
-            "token",
-            "the action is not waiting for a challenge",
-        ));
+        return Err(super::actions::not_waiting());
     }
     let unlocking = !enrolling
         && !record

@@ -85,10 +85,7 @@ pub fn check_may_add(
         return if record.state == ActionState::ChallengeRequired {
             Ok(())
         } else {
-            Err(CoreError::field(
-                "token",
-                "the action is not waiting for a challenge",
-            ))
+            Err(super::actions::not_waiting())
         };
     }
     let unlocked = record.allowed_verification_methods.contains(&method)
@@ -177,9 +174,8 @@ pub fn enroll_totp<S: UserStore>(
         .allowed_verification_methods
         .contains(&VerificationMethod::AuthenticatorApp)
     {
-        return Err(CoreError::field(
-            "verificationMethod",
-            "AUTHENTICATOR_APP is not allowed for this action",
+        return Err(super::actions::not_allowed(
+            VerificationMethod::AuthenticatorApp,
         ));
     }
     let auths = store.list_authenticators()?;

@@ -365,10 +365,7 @@ pub fn begin_authentication<S: UserStore>(
 ) -> Result<Begun, CoreError> {
     let record = get_action(store, action.code, action.key)?;
     if record.state != ActionState::ChallengeRequired {
-        return Err(CoreError::field(
-            "token",
-            "the action is not waiting for a challenge",
-        ));
+        return Err(super::actions::not_waiting());
     }
     let allowed: Vec<VerificationMethod> = record
         .allowed_verification_methods
@@ -377,10 +374,7 @@ pub fn begin_authentication<S: UserStore>(
         .filter(|m| is_webauthn(*m))
         .collect();
     if allowed.is_empty() {
-        return Err(CoreError::field(
-            "verificationMethod",
-            "PASSKEY is not allowed for this action",
-        ));
+        return Err(super::actions::not_allowed(VerificationMethod::Passkey));
     }
     let creds = credentials(store)?;
     let allow: Vec<&StoredCredential> = creds
@@ -513,10 +507,7 @@ pub fn finish_authentication<S: UserStore>(
         Some((code, key)) => {
             let record = get_action(store, code, key)?;
             if record.state != ActionState::ChallengeRequired {
-                return Err(CoreError::field(
-                    "token",
-                    "the action is not waiting for a challenge",
-                ));
+                return Err(super::actions::not_waiting());
             }
             record.allowed_verification_methods
         }

@@ -223,16 +223,12 @@ pub fn verify_recovery_code<S: UserStore>(
         .allowed_verification_methods
         .contains(&VerificationMethod::RecoveryCode)
     {
-        return Err(CoreError::field(
-            "verificationMethod",
-            "RECOVERY_CODE is not allowed for this action",
+        return Err(super::actions::not_allowed(
+            VerificationMethod::RecoveryCode,
         ));
     }
     if record.state != ActionState::ChallengeRequired {
-        return Err(CoreError::field(
-            "token",
-            "the action is not waiting for a challenge",
-        ));
+        return Err(super::actions::not_waiting());
     }
     let auths = store.list_authenticators()?;
     let mut auth = find(&auths)
