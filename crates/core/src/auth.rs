@@ -5,6 +5,7 @@
 
 pub mod admin_session;
 pub mod basic;
+pub mod jws;
 pub mod methods;
 pub mod otp;
 pub mod server_challenge;

@@ -13,9 +13,8 @@
 //! The signing keys are Worker secrets: the P-256 private scalar, 32
 //! bytes in base64url (a JWK's `d`). The previous key stays published and
 //! accepted during a rotation. Signatures are RFC 6979 deterministic ECDSA
-//! from `p256` (no randomness needed), in a compact JWS written and read
-//! here: `jwt-simple`'s ES256 would add about 30 KiB to the upload for the
-//! same few lines of JSON. Time comes from the caller.
+//! from `p256` (no randomness needed), in a compact JWS written here and
+//! read by `auth::jws`. Time comes from the caller.
 
 use serde::{Deserialize, Serialize};
 
@@ -264,35 +263,21 @@ impl SessionKeys {
         now_secs: u64,
         grace_secs: u64,
     ) -> Result<AccessToken, SessionError> {
-        use p256::ecdsa::signature::Verifier as _;
         let bad = SessionError::InvalidToken;
-        let mut parts = token.split('.');
-        let (Some(h), Some(p), Some(sig), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(bad);
-        };
-        let header: Header = unb64url(h)
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(bad)?;
+        let jws = crate::auth::jws::parse(token).ok_or(bad)?;
         // The algorithm first: nothing of a token in another one is read.
-        if header.alg != "ES256" {
+        if jws.alg != "ES256" {
             return Err(bad);
         }
         let key = std::iter::once(&self.current)
             .chain(self.previous.as_ref())
-            .find(|k| header.kid.as_deref() == Some(k.kid.as_str()))
+            .find(|k| jws.kid.as_deref() == Some(k.kid.as_str()))
             .ok_or(bad)?;
-        let signature = unb64url(sig)
-            .and_then(|b| p256::ecdsa::Signature::from_slice(&b).ok())
-            .ok_or(bad)?;
-        let signed = token.get(..h.len() + 1 + p.len()).ok_or(bad)?;
-        key.verifying
-            .verify(signed.as_bytes(), &signature)
-            .map_err(|_| bad)?;
-        let c: SignedClaims = unb64url(p)
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(bad)?;
+        let signature = jws.signature().ok_or(bad)?;
+        if !jws.verify_es256(&key.verifying, &signature) {
+            return Err(bad);
+        }
+        let c: SignedClaims = jws.payload().ok_or(bad)?;
         if c.nbf.unwrap_or(c.iat) > now_secs {
             return Err(bad);
         }
@@ -307,14 +292,6 @@ impl SessionKeys {
             expires_at: c.exp,
         })
     }
-}
-
-/// A JWS header, as far as it is read.
-#[derive(Deserialize)]
-struct Header {
-    alg: String,
-    #[serde(default)]
-    kid: Option<String>,
 }
 
 /// An access token's claims, read back (all required but `nbf`).

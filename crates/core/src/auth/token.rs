@@ -7,9 +7,10 @@
 //! Only `HS256` is accepted; `alg: none` or any other algorithm is refused
 //! before a signature is looked at. Time comes from the caller.
 
-use jwt_simple::JWTError;
-use jwt_simple::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::auth::jws::{self, ClaimsError, Expect};
+use crate::encoding::b64url;
 
 /// Issuer claim of every action token.
 pub const ISSUER: &str = "actiongate";
@@ -21,11 +22,9 @@ pub const LINK_ISSUER: &str = "actiongate-magic-link";
 pub const MIN_KEY_LEN: usize = 32;
 
 /// What a token is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionClaims {
-    /// The user the action belongs to (also the JWT `sub`).
-    #[serde(skip)]
+    /// The user the action belongs to (the JWT `sub`).
     pub user_id: String,
     /// The action code.
     pub action_code: String,
@@ -35,7 +34,6 @@ pub struct ActionClaims {
     /// verification for this action with one of the user's authenticators:
     /// proof in that client, which adding another authenticator needs (see
     /// `service::check_may_add`). Track tokens and magic links never carry it.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub proved: bool,
 }
 
@@ -83,7 +81,7 @@ impl TokenError {
 
 struct SigningKey {
     kid: String,
-    key: HS256Key,
+    key: Vec<u8>,
 }
 
 /// The deployment's signing key, plus the previous one during a rotation.
@@ -114,7 +112,7 @@ fn signing_key(secret: &[u8], name: &str) -> Result<SigningKey, crate::CoreError
     }
     let kid = key_id(secret);
     Ok(SigningKey {
-        key: HS256Key::from_bytes(secret).with_key_id(&kid),
+        key: secret.to_vec(),
         kid,
     })
 }
@@ -172,22 +170,31 @@ impl TokenKeys {
         now_secs: u64,
         ttl_secs: u64,
     ) -> Result<String, crate::CoreError> {
-        let mut jwt = JWTClaims {
-            issued_at: Some(Duration::from_secs(now_secs)),
-            expires_at: Some(Duration::from_secs(now_secs.saturating_add(ttl_secs))),
-            invalid_before: None,
-            issuer: Some(issuer.to_owned()),
-            subject: Some(claims.user_id.clone()),
-            audiences: None,
-            jwt_id: None,
-            nonce: None,
-            custom: claims.clone(),
+        let header = Header {
+            typ: "JWT",
+            alg: "HS256",
+            kid: &self.current.kid,
         };
-        jwt.invalid_before = jwt.issued_at;
-        self.current
-            .key
-            .authenticate(jwt)
-            .map_err(|e| crate::CoreError::Internal(format!("token signing failed: {e}")))
+        let payload = Payload {
+            iat: now_secs,
+            exp: now_secs.saturating_add(ttl_secs),
+            nbf: now_secs,
+            iss: issuer,
+            sub: &claims.user_id,
+            action_code: &claims.action_code,
+            idempotency_key: &claims.idempotency_key,
+            proved: claims.proved,
+        };
+        let json = |v: Result<Vec<u8>, serde_json::Error>| {
+            v.map_err(|e| crate::CoreError::Internal(format!("token signing failed: {e}")))
+        };
+        let signed = format!(
+            "{}.{}",
+            b64url(&json(serde_json::to_vec(&header))?),
+            b64url(&json(serde_json::to_vec(&payload))?)
+        );
+        let mac = hmac_sha256::HMAC::mac(signed.as_bytes(), &self.current.key);
+        Ok(format!("{signed}.{}", b64url(&mac)))
     }
 
     /// Verify a token at time `now_secs` and return what it is bound to.
@@ -212,55 +219,85 @@ impl TokenKeys {
         token: &str,
         now_secs: u64,
     ) -> Result<VerifiedToken, TokenError> {
-        let meta = Token::decode_metadata(token).map_err(|_| TokenError::Malformed)?;
-        if meta.algorithm() != "HS256" {
+        let jws = jws::parse(token).ok_or(TokenError::Malformed)?;
+        if jws.alg != "HS256" {
             return Err(TokenError::UnsupportedAlgorithm);
         }
-        let kid = meta.key_id().ok_or(TokenError::UnknownKey)?;
+        let kid = jws.kid.as_deref().ok_or(TokenError::UnknownKey)?;
         let key = std::iter::once(&self.current)
             .chain(self.previous.as_ref())
             .find(|k| k.kid == kid)
             .ok_or(TokenError::UnknownKey)?;
-        let options = VerificationOptions {
-            time_tolerance: Some(Duration::from_secs(0)),
-            artificial_time: Some(Duration::from_secs(now_secs)),
-            allowed_issuers: Some(HashSet::from_strings(&[issuer])),
-            ..Default::default()
+        if jws.signature().is_none() {
+            return Err(TokenError::Malformed);
+        }
+        if !jws.verify_hs256(&key.key) {
+            return Err(TokenError::InvalidSignature);
+        }
+        let c = jws.claims().ok_or(TokenError::Malformed)?;
+        jws::check(
+            &c,
+            &Expect {
+                now: now_secs,
+                leeway: 0,
+                issuer: Some(issuer),
+                audience: None,
+            },
+        )
+        .map_err(|e| match e {
+            ClaimsError::Expired => TokenError::Expired,
+            ClaimsError::Malformed => TokenError::Malformed,
+            ClaimsError::Invalid => TokenError::InvalidClaims,
+        })?;
+        let text = |name: &str| match jws::string(&c, name) {
+            Ok(Some(s)) => Ok(s.to_owned()),
+            _ => Err(TokenError::Malformed),
         };
-        let verified = key
-            .key
-            .verify_token::<ActionClaims>(token, Some(options))
-            .map_err(classify)?;
-        let user_id = verified.subject.ok_or(TokenError::InvalidClaims)?;
-        let expires_at = verified
-            .expires_at
-            .ok_or(TokenError::InvalidClaims)?
-            .as_secs();
+        let user_id = match jws::string(&c, "sub") {
+            Ok(Some(s)) => s.to_owned(),
+            _ => return Err(TokenError::InvalidClaims),
+        };
+        let expires_at = jws::expiry(&c).ok_or(TokenError::InvalidClaims)?;
+        let proved = match c.get("proved") {
+            None => false,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(_) => return Err(TokenError::Malformed),
+        };
         Ok(VerifiedToken {
             claims: ActionClaims {
                 user_id,
-                ..verified.custom
+                action_code: text("actionCode")?,
+                idempotency_key: text("idempotencyKey")?,
+                proved,
             },
             expires_at,
         })
     }
 }
 
-fn classify(e: jwt_simple::Error) -> TokenError {
-    match e.downcast_ref::<JWTError>() {
-        Some(JWTError::TokenHasExpired) => TokenError::Expired,
-        Some(JWTError::InvalidSignature | JWTError::InvalidAuthenticationTag) => {
-            TokenError::InvalidSignature
-        }
-        Some(JWTError::AlgorithmMismatch) => TokenError::UnsupportedAlgorithm,
-        Some(JWTError::KeyIdentifierMismatch | JWTError::MissingJWTKeyIdentifier) => {
-            TokenError::UnknownKey
-        }
-        Some(JWTError::CompactEncodingError | JWTError::HeaderTooLarge) => TokenError::Malformed,
-        Some(_) => TokenError::InvalidClaims,
-        // serde or base64 errors while decoding the claims
-        None => TokenError::Malformed,
-    }
+/// The header of a token signed here.
+#[derive(Serialize)]
+struct Header<'a> {
+    typ: &'a str,
+    alg: &'a str,
+    kid: &'a str,
+}
+
+/// The payload of a token signed here: the registered claims, then the
+/// action's.
+#[derive(Serialize)]
+struct Payload<'a> {
+    iat: u64,
+    exp: u64,
+    nbf: u64,
+    iss: &'a str,
+    sub: &'a str,
+    #[serde(rename = "actionCode")]
+    action_code: &'a str,
+    #[serde(rename = "idempotencyKey")]
+    idempotency_key: &'a str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    proved: bool,
 }
 
 #[cfg(test)]
@@ -358,11 +395,130 @@ mod tests {
         assert_eq!(mine.verify(&t, NOW), Err(TokenError::UnknownKey));
     }
 
+    /// The serialised custom claims, as jwt-simple reads and writes them.
+    #[derive(serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Custom {
+        action_code: String,
+        idempotency_key: String,
+        #[serde(default)]
+        proved: bool,
+    }
+
+    #[test]
+    fn tokens_agree_with_a_standard_jwt_library() {
+        use jwt_simple::prelude::*;
+        let keys = TokenKeys::new(K1, None).unwrap();
+        let theirs = HS256Key::from_bytes(K1).with_key_id(keys.current_kid());
+        // Ours, read by jwt-simple.
+        let ours = keys.sign(&claims(), NOW, 600).unwrap();
+        let options = VerificationOptions {
+            time_tolerance: Some(Duration::from_secs(0)),
+            artificial_time: Some(Duration::from_secs(NOW + 10)),
+            allowed_issuers: Some(HashSet::from_strings(&[ISSUER])),
+            ..Default::default()
+        };
+        let read = theirs.verify_token::<Custom>(&ours, Some(options)).unwrap();
+        assert_eq!(read.subject.as_deref(), Some("alice"));
+        assert_eq!(read.custom.action_code, "withdraw-funds");
+        assert_eq!(read.custom.idempotency_key, "key-1");
+        assert!(!read.custom.proved);
+        assert_eq!(read.expires_at.unwrap().as_secs(), NOW + 600);
+        // jwt-simple's, read by us, the same way at each edge of its life.
+        let mut c = Claims::with_custom_claims(
+            Custom {
+                action_code: "withdraw-funds".into(),
+                idempotency_key: "key-1".into(),
+                proved: true,
+            },
+            Duration::from_secs(600),
+        );
+        c.issued_at = Some(Duration::from_secs(NOW));
+        c.invalid_before = Some(Duration::from_secs(NOW));
+        c.expires_at = Some(Duration::from_secs(NOW + 600));
+        c.issuer = Some(ISSUER.into());
+        c.subject = Some("alice".into());
+        let t = theirs.authenticate(c).unwrap();
+        let v = keys.verify(&t, NOW + 600).unwrap();
+        assert!(v.claims.proved);
+        assert_eq!(v.claims.action_code, "withdraw-funds");
+        for (at, want) in [
+            (NOW - 1, Err(TokenError::InvalidClaims)),
+            (NOW + 601, Err(TokenError::Expired)),
+        ] {
+            assert_eq!(keys.verify(&t, at).map(|_| ()), want, "at {at}");
+        }
+        assert_eq!(
+            keys.verify_link(&t, NOW).unwrap_err(),
+            TokenError::InvalidClaims,
+            "another issuer"
+        );
+    }
+
+    #[test]
+    fn claims_of_the_wrong_type_are_malformed() {
+        let keys = TokenKeys::new(K1, None).unwrap();
+        let header = format!(
+            r#"{{"alg":"HS256","typ":"JWT","kid":"{}"}}"#,
+            keys.current_kid()
+        );
+        let sign = |payload: &str| {
+            let signed = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
+            let mac = hmac_sha256::HMAC::mac(signed.as_bytes(), K1);
+            format!("{signed}.{}", b64(&mac))
+        };
+        let base = format!(r#""iss":"{ISSUER}","sub":"alice","exp":{}"#, NOW + 60);
+        for (payload, want) in [
+            (
+                format!(r#"{{{base},"actionCode":"a","idempotencyKey":"k"}}"#),
+                Ok(()),
+            ),
+            (
+                format!(r#"{{{base},"actionCode":"a"}}"#),
+                Err(TokenError::Malformed),
+            ),
+            (
+                format!(r#"{{{base},"actionCode":1,"idempotencyKey":"k"}}"#),
+                Err(TokenError::Malformed),
+            ),
+            (
+                format!(r#"{{{base},"actionCode":"a","idempotencyKey":"k","proved":"yes"}}"#),
+                Err(TokenError::Malformed),
+            ),
+            (
+                format!(
+                    r#"{{"iss":"{ISSUER}","sub":"alice","actionCode":"a","idempotencyKey":"k"}}"#
+                ),
+                Err(TokenError::InvalidClaims),
+            ),
+            (
+                format!(
+                    r#"{{"iss":"{ISSUER}","exp":{},"actionCode":"a","idempotencyKey":"k"}}"#,
+                    NOW + 60
+                ),
+                Err(TokenError::InvalidClaims),
+            ),
+            ("[1,2]".to_owned(), Err(TokenError::Malformed)),
+        ] {
+            assert_eq!(
+                keys.verify(&sign(&payload), NOW).map(|_| ()),
+                want,
+                "{payload}"
+            );
+        }
+    }
+
     #[test]
     fn foreign_key_with_our_kid_fails_the_signature() {
+        use jwt_simple::prelude::*;
         let mine = TokenKeys::new(K1, None).unwrap();
         let forged = HS256Key::from_bytes(K2).with_key_id(mine.current_kid());
-        let mut c = Claims::with_custom_claims(claims(), Duration::from_secs(600));
+        let custom = Custom {
+            action_code: "withdraw-funds".into(),
+            idempotency_key: "key-1".into(),
+            proved: false,
+        };
+        let mut c = Claims::with_custom_claims(custom, Duration::from_secs(600));
         c.issued_at = Some(Duration::from_secs(NOW));
         c.expires_at = Some(Duration::from_secs(NOW + 600));
         c.issuer = Some(ISSUER.into());

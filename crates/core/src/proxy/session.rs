@@ -2,9 +2,9 @@
 //! header (HS256 with a shared secret, RS256/ES256 with the app's JWKS), or
 //! a trusted header; and reading cookies the way apps do.
 
-use jwt_simple::prelude::*;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use crate::auth::jws::{self, ClaimsError, Expect, PublicKey};
 use crate::proxy::routes::{JwtAlgorithm, JwtIdentity};
 
 /// Why no user could be identified.
@@ -27,12 +27,19 @@ pub enum SessionKeys<'a> {
     Jwks(&'a Jwks),
 }
 
-/// Public keys of a JWKS, by key id. Keys of other types, algorithms or
-/// uses are left out.
-#[derive(Debug, Default)]
+/// Public keys of a JWKS, with their key ids. Keys of other types,
+/// algorithms or uses are left out.
+#[derive(Default)]
 pub struct Jwks {
-    rs256: Vec<(Option<String>, RS256PublicKey)>,
-    es256: Vec<(Option<String>, ES256PublicKey)>,
+    keys: Vec<(Option<String>, PublicKey)>,
+}
+
+impl std::fmt::Debug for Jwks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Jwks")
+            .field("keys", &self.keys.len())
+            .finish()
+    }
 }
 
 impl Jwks {
@@ -47,7 +54,7 @@ impl Jwks {
             .and_then(Value::as_array)
             .ok_or("no \"keys\" array")?;
         let mut out = Jwks::default();
-        for k in keys {
+        for k in keys.iter().filter_map(Value::as_object) {
             if k.get("use")
                 .and_then(Value::as_str)
                 .is_some_and(|u| u != "sig")
@@ -56,22 +63,11 @@ impl Jwks {
             }
             let kid = k.get("kid").and_then(Value::as_str).map(str::to_owned);
             let alg = k.get("alg").and_then(Value::as_str);
-            // The key import takes the key material; alg/use/kid are metadata.
-            let mut bare = k.clone();
-            if let Some(o) = bare.as_object_mut() {
-                o.retain(|name, _| matches!(name.as_str(), "kty" | "crv" | "x" | "y" | "n" | "e"));
-            }
-            let text = bare.to_string();
-            match (k.get("kty").and_then(Value::as_str), alg) {
-                (Some("RSA"), None | Some("RS256")) => {
-                    if let Ok(key) = RS256PublicKey::from_jwk(&text) {
-                        out.rs256.push((kid, key));
-                    }
-                }
-                (Some("EC"), None | Some("ES256")) => {
-                    if let Ok(key) = ES256PublicKey::from_jwk(&text) {
-                        out.es256.push((kid, key));
-                    }
+            let key = PublicKey::from_jwk(k);
+            match (key, alg) {
+                (Some(key @ PublicKey::Rs256(_)), None | Some("RS256"))
+                | (Some(key @ PublicKey::Es256(_)), None | Some("ES256")) => {
+                    out.keys.push((kid, key));
                 }
                 _ => {}
             }
@@ -81,45 +77,25 @@ impl Jwks {
 
     /// How many usable keys it holds.
     pub fn len(&self) -> usize {
-        self.rs256.len() + self.es256.len()
+        self.keys.len()
     }
 
     /// Whether it holds none.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.keys.is_empty()
     }
 
     /// Whether a key with this id is present.
     pub fn has_kid(&self, kid: &str) -> bool {
-        self.rs256.iter().any(|(k, _)| k.as_deref() == Some(kid))
-            || self.es256.iter().any(|(k, _)| k.as_deref() == Some(kid))
+        self.keys.iter().any(|(k, _)| k.as_deref() == Some(kid))
     }
 }
 
 const NO_JWKS_KEY: &str = "no key of the app's JWKS matches the session token";
 
-/// The claims from the first key (of those `picks` accepts) that verifies
-/// the token; otherwise the last key's error, or `None` when no key applied.
-fn first_verified<K, T>(
-    keys: &[(Option<String>, K)],
-    picks: &dyn Fn(&Option<String>) -> bool,
-    verify: impl Fn(&K) -> Result<T, jwt_simple::Error>,
-) -> Result<T, Option<jwt_simple::Error>> {
-    let mut last = None;
-    for (_, key) in keys.iter().filter(|(k, _)| picks(k)) {
-        match verify(key) {
-            Ok(c) => return Ok(c),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last)
-}
-
 /// The key id (`kid`) in a JWT's header, unverified (to pick a key).
 pub fn token_key_id(token: &str) -> Option<String> {
-    Token::decode_metadata(token)
-        .ok()
-        .and_then(|m| m.key_id().map(str::to_owned))
+    jws::parse(token).and_then(|t| t.kid)
 }
 
 /// Verify a session JWT and return the configured user-id claim.
@@ -133,63 +109,63 @@ pub fn verify_session_jwt(
     now_secs: u64,
 ) -> Result<String, IdentityError> {
     let invalid = |why: &str| IdentityError::Invalid(why.to_owned());
-    let meta =
-        Token::decode_metadata(token).map_err(|_| invalid("the session token is malformed"))?;
+    let not_valid = || invalid("the session token is not valid");
+    let jws = jws::parse(token).ok_or_else(|| invalid("the session token is malformed"))?;
     let expected = match cfg.algorithm {
         JwtAlgorithm::HS256 => "HS256",
         JwtAlgorithm::RS256 => "RS256",
         JwtAlgorithm::ES256 => "ES256",
     };
-    if meta.algorithm() != expected {
+    if jws.alg != expected {
         return Err(invalid("the session token's algorithm is not accepted"));
     }
-    let kid = meta.key_id().map(str::to_owned);
-    let mut options = VerificationOptions {
-        time_tolerance: Some(Duration::from_secs(30)),
-        artificial_time: Some(Duration::from_secs(now_secs)),
-        ..Default::default()
-    };
-    if let Some(i) = &cfg.issuer {
-        options.allowed_issuers = Some(HashSet::from_strings(&[i]));
-    }
-    if let Some(a) = &cfg.audience {
-        options.allowed_audiences = Some(HashSet::from_strings(&[a]));
-    }
-    let classify = |e: jwt_simple::Error| match e.downcast_ref::<jwt_simple::JWTError>() {
-        Some(jwt_simple::JWTError::TokenHasExpired) => invalid("the session has expired"),
-        _ => invalid("the session token is not valid"),
-    };
-    // With a kid, only the key of that id; without, any key of the algorithm.
-    let picks = |k: &Option<String>| kid.is_none() || k == &kid;
-    let claims = match (keys, cfg.algorithm) {
-        (SessionKeys::Secret(secret), JwtAlgorithm::HS256) => HS256Key::from_bytes(secret)
-            .verify_token::<Map<String, Value>>(token, Some(options))
-            .map_err(classify)?,
-        (SessionKeys::Jwks(jwks), JwtAlgorithm::RS256) => {
-            first_verified(&jwks.rs256, &picks, |k| {
-                k.verify_token::<Map<String, Value>>(token, Some(options.clone()))
-            })
-            .map_err(|e| e.map_or_else(|| invalid(NO_JWKS_KEY), classify))?
-        }
-        (SessionKeys::Jwks(jwks), JwtAlgorithm::ES256) => {
-            first_verified(&jwks.es256, &picks, |k| {
-                k.verify_token::<Map<String, Value>>(token, Some(options.clone()))
-            })
-            .map_err(|e| e.map_or_else(|| invalid(NO_JWKS_KEY), classify))?
+    let verified = match (keys, cfg.algorithm) {
+        (SessionKeys::Secret(secret), JwtAlgorithm::HS256) => jws.verify_hs256(secret),
+        (SessionKeys::Jwks(jwks), JwtAlgorithm::RS256 | JwtAlgorithm::ES256) => {
+            // With a kid, only the key of that id; without, any key of the
+            // algorithm.
+            let mut candidates = jwks
+                .keys
+                .iter()
+                .filter(|(k, key)| {
+                    (jws.kid.is_none() || *k == jws.kid)
+                        && matches!(
+                            (key, cfg.algorithm),
+                            (PublicKey::Rs256(_), JwtAlgorithm::RS256)
+                                | (PublicKey::Es256(_), JwtAlgorithm::ES256)
+                        )
+                })
+                .peekable();
+            if candidates.peek().is_none() {
+                return Err(invalid(NO_JWKS_KEY));
+            }
+            candidates.any(|(_, key)| jws.verify_with(key))
         }
         _ => return Err(invalid("the session key is not configured")),
     };
-    if claims.expires_at.is_none() && !cfg.allow_missing_exp {
+    if !verified {
+        return Err(not_valid());
+    }
+    let claims = jws.claims().ok_or_else(not_valid)?;
+    jws::check(
+        &claims,
+        &Expect {
+            now: now_secs,
+            leeway: 30,
+            issuer: cfg.issuer.as_deref(),
+            audience: cfg.audience.as_deref(),
+        },
+    )
+    .map_err(|e| match e {
+        ClaimsError::Expired => invalid("the session has expired"),
+        ClaimsError::Malformed | ClaimsError::Invalid => not_valid(),
+    })?;
+    if !claims.contains_key("exp") && !cfg.allow_missing_exp {
         return Err(invalid("the session token has no expiry (exp)"));
     }
-    let value = if cfg.user_id_claim == "sub" {
-        claims.subject.map(Value::String)
-    } else {
-        claims.custom.get(&cfg.user_id_claim).cloned()
-    };
-    match value {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s),
-        Some(Value::Number(n)) => Ok(n.to_string()),
+    match claims.get(&cfg.user_id_claim) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::Number(n)) if cfg.user_id_claim != "sub" => Ok(n.to_string()),
         _ => Err(invalid("the session token has no user id claim")),
     }
 }
