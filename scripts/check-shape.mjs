@@ -6,7 +6,12 @@
 //   - the core never imports `worker`, `wasm_bindgen` or `js_sys`;
 //   - the layers: nothing below src/api/ imports it; src/users/ never imports
 //     src/proxy/ or src/api/; the core's policy/ and auth/ never import
-//     service/ or store/.
+//     service/ or store/;
+//   - JSON is read through one reader, serde_json's byte reader: no
+//     `serde_json::from_str`, `from_value` or `Deserializer::from_str`
+//     outside `encoding.rs` (use `encoding::from_json`/`from_value`). Each
+//     other reader compiles every type's deserializer once more into the
+//     upload (docs/benchmark.md, "Upload size").
 // A module is a file (`x.rs`, whose children live in `x/`). Test code
 // (`tests.rs`, a trailing `#[cfg(test)] mod tests`) and comments are left out.
 // Usage: node scripts/check-shape.mjs [ROOT]   (exit 1 with every problem
@@ -169,6 +174,11 @@ for (const file of rustFiles(join(root, "src"))) {
     problems.push(`the clock read outside src/clock.rs: ${rel(file)}`);
   }
 }
+for (const file of [...rustFiles(join(root, "src")), ...rustFiles(join(root, "crates/core/src"))]) {
+  if (basename(file) === "encoding.rs") continue;
+  const m = code(file).match(/serde_json::(?:from_str|from_value|Deserializer::from_str)\b/);
+  if (m) problems.push(`a second JSON reader (${m[0]}; use encoding::from_json or from_value): ${rel(file)}`);
+}
 for (const file of rustFiles(join(root, "crates/core/src"))) {
   const text = code(file);
   for (const m of text.matchAll(/\b(worker|wasm_bindgen|js_sys|web_sys)::/g)) {
@@ -181,4 +191,4 @@ if (problems.length) {
   console.error(`The code's shape (CONTRIBUTING.md, "Rules we keep"):\n  ${problems.join("\n  ")}`);
   process.exit(1);
 }
-console.log("shape: no import circles, bridge and clock in their places, layers kept");
+console.log("shape: no import circles, bridge and clock in their places, layers kept, one JSON reader");

@@ -92,3 +92,17 @@ test("layers: users/ importing api/, policy/ importing store", () => {
   assert.equal(policy.ok, false);
   assert.match(policy.out, /policy\/ and auth\/ never import service\/ or store\//);
 });
+
+test("a JSON reader other than the byte reader fails, outside encoding.rs", () => {
+  for (const read of ["serde_json::from_str::<B>(t)", "serde_json::from_value(v)", "serde_json::Deserializer::from_str(t)"]) {
+    const r = check({ "src/a.rs": `use crate::b::B;\nfn t() { let _ = ${read}; }\n` });
+    assert.equal(r.ok, false, read);
+    assert.match(r.out, /a second JSON reader .*: src\/a\.rs/);
+  }
+  const r = check({
+    "crates/core/src/lib.rs": "pub mod x;\npub mod encoding;\n",
+    "crates/core/src/encoding.rs": "pub fn from_json(t: &str) { serde_json::from_str::<u8>(t); }\n",
+    "src/b.rs": "pub struct B;\n#[cfg(test)]\nmod tests {\n    fn t() { serde_json::from_str::<u8>(\"1\"); }\n}\n",
+  });
+  assert.ok(r.ok, r.out);
+});

@@ -36,7 +36,7 @@ async fn list(env: &Env) -> Option<Rc<Map<String, Value>>> {
     // as empty rather than fetch it again for every listing.
     let map = if resp.status_code() == 200 {
         let text = resp.text().await.ok()?;
-        match serde_json::from_str::<Value>(&text) {
+        match actiongate_core::encoding::from_json::<Value>(&text) {
             Ok(Value::Object(map)) => map,
             _ => {
                 worker::console_warn!("the AAGUID list is not a JSON object");

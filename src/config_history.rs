@@ -115,7 +115,7 @@ pub async fn ask<T: serde::de::DeserializeOwned>(
     let mut r = send(env, cmd).await?;
     let text = r.text().await.map_err(ApiError::unavailable)?;
     if !(200..300).contains(&r.status_code()) {
-        let body: Value = serde_json::from_str(&text).unwrap_or_default();
+        let body: Value = actiongate_core::encoding::from_json(&text).unwrap_or_default();
         let said = body
             .get("errorDescription")
             .and_then(Value::as_str)
@@ -129,7 +129,7 @@ pub async fn ask<T: serde::de::DeserializeOwned>(
             ApiError::unavailable(format!("configuration history: {said}"))
         });
     }
-    serde_json::from_str(&text).map_err(ApiError::internal)
+    actiongate_core::encoding::from_json(&text).map_err(ApiError::internal)
 }
 
 const SCHEMA: &str = "
@@ -157,7 +157,7 @@ struct Row {
 
 impl Row {
     fn meta(&self) -> Value {
-        let actor: Value = serde_json::from_str(&self.actor).unwrap_or_default();
+        let actor: Value = actiongate_core::encoding::from_json(&self.actor).unwrap_or_default();
         json!({
             "version": self.version as i64,
             "at": actiongate_core::time::to_rfc3339(self.at as i64),
@@ -278,7 +278,7 @@ impl ConfigHistory {
                 let after: Value = rows
                     .first()
                     .and_then(|r| r.after.as_deref())
-                    .and_then(|t| serde_json::from_str(t).ok())
+                    .and_then(|t| actiongate_core::encoding::from_json(t).ok())
                     .unwrap_or(Value::Null);
                 json_response(200, &json!({ "found": !rows.is_empty(), "after": after }))
             }
@@ -328,7 +328,7 @@ impl ConfigHistory {
                 };
                 let parse = |t: &Option<String>| -> Value {
                     t.as_deref()
-                        .and_then(|t| serde_json::from_str(t).ok())
+                        .and_then(|t| actiongate_core::encoding::from_json(t).ok())
                         .unwrap_or(Value::Null)
                 };
                 let mut body = r.meta();

@@ -92,7 +92,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(
         .text()
         .await
         .map_err(ApiError::unavailable)?;
-    text.map(|t| serde_json::from_str(&t).map_err(ApiError::internal))
+    text.map(|t| actiongate_core::encoding::from_json(&t).map_err(ApiError::internal))
         .transpose()
 }
 

@@ -146,7 +146,8 @@ pub async fn outbox(env: &Env, local: bool, json: bool) -> Result<Response, ApiE
     let kv = config_store::kv(env)?;
     for k in keys.into_iter().take(50) {
         if let Some(text) = kv.get(&k).text().await.map_err(ApiError::unavailable)? {
-            messages.push(serde_json::from_str::<Value>(&text).unwrap_or(Value::Null));
+            messages
+                .push(actiongate_core::encoding::from_json::<Value>(&text).unwrap_or(Value::Null));
         }
     }
     if json {

@@ -311,7 +311,9 @@ pub async fn query(env: &Env, q: &Query) -> Result<(Vec<Found>, Option<String>),
         let text: String = js_sys::JSON::stringify(&value)
             .map_err(|_| unavailable("a row that is not JSON".into()))?
             .into();
-        rows.push(serde_json::from_str(&text).map_err(|e| unavailable(e.to_string()))?);
+        rows.push(
+            actiongate_core::encoding::from_json(&text).map_err(|e| unavailable(e.to_string()))?,
+        );
     }
     let full = rows.len() == limit as usize;
     let users: Vec<Found> = rows

@@ -404,7 +404,7 @@ pub async fn read_limited(req: &mut Request, limit: usize) -> Result<Vec<u8>, Ap
 /// # Errors
 /// When the body cannot be read or is not the expected JSON.
 pub async fn read_json<T: serde::de::DeserializeOwned>(resp: &Response) -> worker::Result<T> {
-    serde_json::from_str(&read_text(resp).await?).map_err(worker::Error::from)
+    actiongate_core::encoding::from_json(&read_text(resp).await?).map_err(worker::Error::from)
 }
 
 /// A response's body as text.

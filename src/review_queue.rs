@@ -225,7 +225,8 @@ impl ReviewQueue {
         let items: Vec<Value> = page
             .iter()
             .map(|r| {
-                let summary: Value = serde_json::from_str(&r.summary).unwrap_or_default();
+                let summary: Value =
+                    actiongate_core::encoding::from_json(&r.summary).unwrap_or_default();
                 json!({
                     "userId": r.user_id,
                     "actionCode": r.action_code,

@@ -256,9 +256,10 @@ async fn get(req: &Request, env: &Env) -> Result<Response, ApiError> {
             "action" => action = Some(v),
             "verificationMethod" => {
                 method = Some(
-                    serde_json::from_value::<VerificationMethod>(Value::String(v)).map_err(
-                        |_| ApiError::bad_request("verificationMethod: not a verification method"),
-                    )?,
+                    actiongate_core::encoding::from_value::<VerificationMethod>(&Value::String(v))
+                        .map_err(|_| {
+                            ApiError::bad_request("verificationMethod: not a verification method")
+                        })?,
                 );
             }
             _ => {}

@@ -263,7 +263,7 @@ pub(super) fn answer(plan: &Plan, status: u16, text: &str) -> Result<Answer, Api
         )
         .map(Answer::Respond);
     }
-    let t: Value = serde_json::from_str(text).map_err(ApiError::internal)?;
+    let t: Value = actiongate_core::encoding::from_json(text).map_err(ApiError::internal)?;
     let state = text_field(&t, "state");
     let key = text_field(&t, "idempotencyKey");
     let token = text_field(&t, "token");
@@ -383,7 +383,7 @@ pub enum Protect {
 /// to forward (the signed `X-ActionGate-*` headers to set on a copy of the
 /// request's headers without the client's own `X-ActionGate-*`).
 pub fn protect_answer(plan: &str, status: u16, text: &str, env: &Env) -> Result<Next, ApiError> {
-    let plan: Plan = serde_json::from_str(plan).map_err(ApiError::internal)?;
+    let plan: Plan = actiongate_core::encoding::from_json(plan).map_err(ApiError::internal)?;
     match answer(&plan, status, text)? {
         Answer::Respond(r) => Ok(Next::Respond(r)),
         Answer::Forward { key, cookie } => {

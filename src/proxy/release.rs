@@ -193,7 +193,7 @@ pub(super) async fn resume(
         return refuse(html, e);
     }
     let held: PendingRequest =
-        serde_json::from_value(record.get("pendingRequest").cloned().unwrap_or_default())
+        actiongate_core::encoding::from_value(record.get("pendingRequest").unwrap_or(&Value::Null))
             .map_err(ApiError::internal)?;
     let state = text_field(&record, "state");
     let out = held_to_origin(

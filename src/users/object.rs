@@ -151,7 +151,7 @@ impl UserObject {
     pub fn track_now(&self, user: Option<String>, command: &str) -> Option<(u16, String)> {
         // A command is `{"<name>":<fields>}` (serde's external tag).
         let fields = command.strip_prefix(r#"{"track":"#)?.strip_suffix('}')?;
-        let track = serde_json::from_str::<Track>(fields).ok()?;
+        let track = actiongate_core::encoding::from_json::<Track>(fields).ok()?;
         let policy = config_store::cached(&track.action_code)?;
         *self.user_id.borrow_mut() = decode_user(user.as_deref());
         Some(match self.track_with(policy, track) {

@@ -138,7 +138,7 @@ pub async fn deliver(state: &State, env: &Env) {
         .and_then(|c| c.to_array::<Sinks>())
         .ok()
         .and_then(|rows| rows.into_iter().next())
-        .and_then(|r| serde_json::from_str(&r.sinks).ok())
+        .and_then(|r| actiongate_core::encoding::from_json(&r.sinks).ok())
         // Unreadable: try every sink.
         .unwrap_or_else(|| {
             ["review", "webhook", "replay", "analytics", "directory"]
@@ -225,7 +225,7 @@ async fn deliver_sink(state: &State, env: &Env, sink: Sink) -> Result<(), String
             return Ok(());
         }
         let id = row.id as i64;
-        let outcome = match serde_json::from_str::<Event>(&row.event) {
+        let outcome = match actiongate_core::encoding::from_json::<Event>(&row.event) {
             Ok(event) => send(state, env, sink, &row, &event).await,
             Err(e) => Err(format!("undecodable event {id}: {e}")),
         };
@@ -544,7 +544,7 @@ async fn deliver_analytics(state: &State, env: &Env) -> Result<(), String> {
     let metrics: Vec<(String, actiongate_core::analytics::Metric)> = batch
         .iter()
         .filter_map(|r| {
-            let event: Event = serde_json::from_str(&r.event).ok()?;
+            let event: Event = actiongate_core::encoding::from_json(&r.event).ok()?;
             Some((
                 r.event_id.clone(),
                 actiongate_core::analytics::Metric::of(&event)?,

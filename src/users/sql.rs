@@ -138,7 +138,7 @@ impl HistoryRow {
             last_fix: self
                 .last_fix
                 .as_deref()
-                .map(serde_json::from_str)
+                .map(actiongate_core::encoding::from_json)
                 .transpose()
                 .map_err(|e| CoreError::Internal(format!("decoding a record: {e}")))?,
             actions_last_hour: n(self.last_hour),

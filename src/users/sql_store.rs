@@ -52,7 +52,8 @@ fn to_json<T: Serialize>(v: &T) -> std::result::Result<String, CoreError> {
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> std::result::Result<T, CoreError> {
-    serde_json::from_str(s).map_err(|e| CoreError::Internal(format!("decoding a record: {e}")))
+    actiongate_core::encoding::from_json(s)
+        .map_err(|e| CoreError::Internal(format!("decoding a record: {e}")))
 }
 
 impl SqlUserStore {

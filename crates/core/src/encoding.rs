@@ -32,6 +32,30 @@ pub fn unb64url(s: &str) -> Option<Vec<u8>> {
         .map(<[u8]>::to_vec)
 }
 
+/// Read JSON text as `T`: `serde_json::from_str`, through the byte reader.
+/// The worker reads all its JSON (bodies, stored records, tokens) with
+/// `serde_json`'s byte reader: reading some types from `&str` and others
+/// from bytes compiled each type's reader twice into the upload.
+///
+/// # Errors
+/// `serde_json`'s, as `from_str` gives them.
+pub fn from_json<'a, T: serde::Deserialize<'a>>(text: &'a str) -> serde_json::Result<T> {
+    serde_json::from_slice(text.as_bytes())
+}
+
+/// Read a JSON value as `T` (`serde_json::from_value`), through the same
+/// byte reader as [`from_json`]: a second reader of each type, over
+/// `Value`, would cost the upload more than the text costs the few places
+/// that hold a `Value` (authenticator secrets, a held request).
+///
+/// # Errors
+/// `serde_json`'s.
+pub fn from_value<T: serde::de::DeserializeOwned>(
+    value: &serde_json::Value,
+) -> serde_json::Result<T> {
+    serde_json::from_slice(&serde_json::to_vec(value)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

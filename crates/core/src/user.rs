@@ -273,7 +273,7 @@ impl Authenticator {
         ) {
             return None;
         }
-        serde_json::from_value(self.secret.clone()?).ok()
+        crate::encoding::from_value(self.secret.as_ref()?).ok()
     }
 
     /// The SDK's `webauthnCredential` for a passkey or security key, plus

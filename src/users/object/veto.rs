@@ -210,7 +210,7 @@ pub async fn ask_app(url: &str, body: &str, secret: &str) -> Result<Verdict, Str
     let answer: serde_json::Value = if text.trim().is_empty() {
         serde_json::Value::Null
     } else {
-        serde_json::from_str(&text)
+        actiongate_core::encoding::from_json(&text)
             .map_err(|_| "the app answered 2xx with something that is not JSON".to_owned())?
     };
     Ok(match answer.get("isVerified") {

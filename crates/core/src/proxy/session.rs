@@ -48,7 +48,7 @@ impl Jwks {
     /// # Errors
     /// A sentence when the document is not a JWKS.
     pub fn parse(json: &str) -> Result<Self, String> {
-        let doc: Value = serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
+        let doc: Value = crate::encoding::from_json(json).map_err(|e| format!("not JSON: {e}"))?;
         let keys = doc
             .get("keys")
             .and_then(Value::as_array)

@@ -91,7 +91,7 @@ impl Entry {
 pub fn read<S: UserStore>(store: &S) -> Result<Vec<Entry>, CoreError> {
     match store.get_setting(SETTING)? {
         None => Ok(Vec::new()),
-        Some(s) => serde_json::from_str(&s)
+        Some(s) => crate::encoding::from_json(&s)
             .map_err(|e| CoreError::Internal(format!("authenticator log unreadable: {e}"))),
     }
 }

@@ -84,8 +84,8 @@ pub fn verify_totp<S: UserStore>(
     }
     let mut secret: crate::auth::otp::TotpSecret = auth
         .secret
-        .clone()
-        .and_then(|v| serde_json::from_value(v).ok())
+        .as_ref()
+        .and_then(|v| crate::encoding::from_value(v).ok())
         .ok_or_else(|| CoreError::Internal("authenticator app without a secret".into()))?;
     let now_secs = u64::try_from(now / 1000).unwrap_or(0);
     let guesses = check_guesses(store, now)?;
@@ -285,7 +285,7 @@ pub(crate) fn check_send_limits<S: UserStore>(
     const HOUR: Millis = 3_600_000;
     let recent: Vec<Millis> = store
         .get_setting(SENDS_SETTING)?
-        .and_then(|s| serde_json::from_str::<Vec<Millis>>(&s).ok())
+        .and_then(|s| crate::encoding::from_json::<Vec<Millis>>(&s).ok())
         .unwrap_or_default()
         .into_iter()
         .filter(|t| *t > now.saturating_sub(HOUR) && *t <= now)
@@ -404,7 +404,7 @@ pub(super) const GUESSES_SETTING: &str = "wrong-codes";
 pub(crate) fn guesses<S: UserStore>(store: &S) -> Result<Guesses, CoreError> {
     match store.get_setting(GUESSES_SETTING)? {
         None => Ok(Guesses::default()),
-        Some(s) => serde_json::from_str(&s)
+        Some(s) => crate::encoding::from_json(&s)
             .map_err(|e| CoreError::Internal(format!("wrong-code count unreadable: {e}"))),
     }
 }

@@ -46,8 +46,8 @@ fn is_webauthn(m: VerificationMethod) -> bool {
 /// [`CoreError::Internal`] when the stored secret does not decode.
 pub fn credential(a: &Authenticator) -> Result<StoredCredential, CoreError> {
     a.secret
-        .clone()
-        .and_then(|v| serde_json::from_value(v).ok())
+        .as_ref()
+        .and_then(|v| crate::encoding::from_value(v).ok())
         .ok_or_else(|| CoreError::Internal("passkey without a credential".into()))
 }
 

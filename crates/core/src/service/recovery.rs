@@ -70,8 +70,8 @@ fn normalized(entered: &str) -> Option<String> {
 
 fn stored(auth: &Authenticator) -> Result<Stored, CoreError> {
     auth.secret
-        .clone()
-        .and_then(|v| serde_json::from_value(v).ok())
+        .as_ref()
+        .and_then(|v| crate::encoding::from_value(v).ok())
         .ok_or_else(|| CoreError::Internal("recovery codes unreadable".into()))
 }
 

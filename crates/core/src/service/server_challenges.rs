@@ -157,7 +157,7 @@ const HOUR: Millis = 3_600_000;
 fn recent_sends<S: UserStore>(store: &S, now: Millis) -> Result<Vec<Millis>, CoreError> {
     Ok(store
         .get_setting(SENDS_SETTING)?
-        .and_then(|s| serde_json::from_str::<Vec<Millis>>(&s).ok())
+        .and_then(|s| crate::encoding::from_json::<Vec<Millis>>(&s).ok())
         .unwrap_or_default()
         .into_iter()
         .filter(|t| *t > now.saturating_sub(HOUR) && *t <= now)
