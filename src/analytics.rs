@@ -18,6 +18,7 @@ use worker::{
 };
 
 use crate::http::{ApiError, json_response};
+use crate::sql_rows::{FromRow, Number, Row, rows};
 
 /// Binding name in wrangler.toml.
 pub const BINDING: &str = "ANALYTICS";
@@ -153,7 +154,7 @@ CREATE TABLE IF NOT EXISTS durations (
 );
 ";
 
-#[derive(Deserialize)]
+/// A row of `daily`, its columns in [`DAILY_COLUMNS`]' order.
 struct DailyRow {
     day: String,
     action_code: String,
@@ -165,12 +166,41 @@ struct DailyRow {
     failed: f64,
 }
 
-#[derive(Deserialize)]
+/// The columns of `daily` a query reads, in [`DailyRow`]'s order.
+const DAILY_COLUMNS: &str = "day, action_code, allow, challenge, review, block, succeeded, failed";
+
+impl FromRow for DailyRow {
+    fn from_row(row: &mut Row) -> worker::Result<Self> {
+        Ok(DailyRow {
+            day: row.text()?,
+            action_code: row.text()?,
+            allow: row.number()?,
+            challenge: row.number()?,
+            review: row.number()?,
+            block: row.number()?,
+            succeeded: row.number()?,
+            failed: row.number()?,
+        })
+    }
+}
+
+/// A row of `durations`: `day, action_code, bucket, n`.
 struct BucketRow {
     day: String,
     action_code: String,
     bucket: f64,
     n: f64,
+}
+
+impl FromRow for BucketRow {
+    fn from_row(row: &mut Row) -> worker::Result<Self> {
+        Ok(BucketRow {
+            day: row.text()?,
+            action_code: row.text()?,
+            bucket: row.number()?,
+            n: row.number()?,
+        })
+    }
 }
 
 /// One analytics shard (`AnalyticsShard` in wrangler.toml).
@@ -230,11 +260,7 @@ impl AnalyticsShard {
                 batch,
                 counts,
             } => {
-                #[derive(Deserialize)]
-                struct Seq {
-                    seq: f64,
-                }
-                let last: Option<Seq> = self
+                let last: Option<Number> = self
                     .state
                     .storage()
                     .sql()
@@ -242,11 +268,11 @@ impl AnalyticsShard {
                         "SELECT seq FROM batches WHERE user_id = ?",
                         vec![user_id.as_str().into()],
                     )
-                    .and_then(|c| c.to_array())
+                    .and_then(|c| rows(&c))
                     .map_err(ApiError::unavailable)?
                     .into_iter()
                     .next();
-                if last.is_some_and(|l| l.seq as i64 >= batch) {
+                if last.is_some_and(|l| l.0.is_some_and(|seq| seq as i64 >= batch)) {
                     // Applied already: the user object did not hear back.
                     return json_response(200, &json!({"counted": 0}));
                 }
@@ -352,12 +378,18 @@ impl AnalyticsShard {
             b.push(c.as_str().into());
         }
         let daily: Vec<DailyRow> = sql
-            .exec(&format!("SELECT * FROM daily{filter}"), b.clone())
-            .and_then(|c| c.to_array())
+            .exec(
+                &format!("SELECT {DAILY_COLUMNS} FROM daily{filter}"),
+                b.clone(),
+            )
+            .and_then(|c| rows(&c))
             .map_err(ApiError::unavailable)?;
         let buckets: Vec<BucketRow> = sql
-            .exec(&format!("SELECT * FROM durations{filter}"), b)
-            .and_then(|c| c.to_array())
+            .exec(
+                &format!("SELECT day, action_code, bucket, n FROM durations{filter}"),
+                b,
+            )
+            .and_then(|c| rows(&c))
             .map_err(ApiError::unavailable)?;
         let mut out: BTreeMap<(String, String), DayCounts> = BTreeMap::new();
         let n = |v: f64| v.max(0.0) as u64;

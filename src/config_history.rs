@@ -19,6 +19,7 @@ use worker::{
 };
 
 use crate::http::{ApiError, json_response};
+use crate::sql_rows::{FromRow, Row as SqlRow};
 
 /// Binding name in wrangler.toml.
 pub const BINDING: &str = "HISTORY";
@@ -145,7 +146,7 @@ CREATE TABLE IF NOT EXISTS versions (
 CREATE INDEX IF NOT EXISTS versions_by_code ON versions (action_code, version);
 ";
 
-#[derive(Deserialize)]
+/// `version, at, actor, change, before, after`.
 struct Row {
     version: f64,
     at: f64,
@@ -153,6 +154,19 @@ struct Row {
     change: String,
     before: Option<String>,
     after: Option<String>,
+}
+
+impl FromRow for Row {
+    fn from_row(row: &mut SqlRow) -> worker::Result<Self> {
+        Ok(Row {
+            version: row.number()?,
+            at: row.number()?,
+            actor: row.text()?,
+            change: row.text()?,
+            before: row.opt_text()?,
+            after: row.opt_text()?,
+        })
+    }
 }
 
 impl Row {
@@ -219,10 +233,17 @@ impl ConfigHistory {
                 after,
                 expect,
             } => {
-                #[derive(Deserialize)]
                 struct Last {
                     version: f64,
                     updated: Option<f64>,
+                }
+                impl FromRow for Last {
+                    fn from_row(row: &mut SqlRow) -> worker::Result<Self> {
+                        Ok(Last {
+                            version: row.number()?,
+                            updated: row.opt_number()?,
+                        })
+                    }
                 }
                 let last: Vec<Last> = self.tables().rows(
                     "SELECT version, json_extract(after, '$.updatedAt') AS updated FROM versions

@@ -33,6 +33,7 @@ mod proxy;
 mod request;
 mod review_queue;
 mod settings;
+mod sql_rows;
 mod users;
 
 pub use analytics::AnalyticsShard;

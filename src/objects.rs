@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use worker::{Env, Method, Request, RequestInit, Response};
 
 use crate::http::ApiError;
+use crate::sql_rows::FromRow;
 
 /// Send `cmd` (JSON) to the object named `name` of the namespace `binding`.
 ///
@@ -87,7 +88,7 @@ impl Tables<'_> {
     ///
     /// # Errors
     /// 503 when SQLite refuses or a row is not a `T`.
-    pub fn rows<T: DeserializeOwned>(
+    pub fn rows<T: FromRow>(
         &self,
         q: &str,
         b: Vec<worker::SqlStorageValue>,
@@ -97,7 +98,7 @@ impl Tables<'_> {
             .storage()
             .sql()
             .exec(q, b)
-            .and_then(|c| c.to_array())
+            .and_then(|c| crate::sql_rows::rows(&c))
             .map_err(ApiError::unavailable)
     }
 }

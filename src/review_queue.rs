@@ -15,6 +15,7 @@ use worker::{
 };
 
 use crate::http::{ApiError, json_response};
+use crate::sql_rows::{FromRow, Row as SqlRow};
 
 /// Binding name in wrangler.toml.
 pub const BINDING: &str = "REVIEWS";
@@ -99,7 +100,7 @@ CREATE INDEX IF NOT EXISTS reviews_oldest ON reviews (entered_at, user_id, actio
 CREATE INDEX IF NOT EXISTS reviews_by_code ON reviews (action_code, entered_at);
 ";
 
-#[derive(Deserialize)]
+/// A row of `reviews`, its columns in the table's order.
 struct Row {
     user_id: String,
     action_code: String,
@@ -107,6 +108,19 @@ struct Row {
     created_at: f64,
     entered_at: f64,
     summary: String,
+}
+
+impl FromRow for Row {
+    fn from_row(row: &mut SqlRow) -> worker::Result<Self> {
+        Ok(Row {
+            user_id: row.text()?,
+            action_code: row.text()?,
+            idempotency_key: row.text()?,
+            created_at: row.number()?,
+            entered_at: row.number()?,
+            summary: row.text()?,
+        })
+    }
 }
 
 /// The queue object (`ReviewQueue` in wrangler.toml).
@@ -198,7 +212,10 @@ impl ReviewQueue {
         limit: usize,
         after: Option<Cursor>,
     ) -> std::result::Result<Response, ApiError> {
-        let mut q = String::from("SELECT * FROM reviews WHERE 1 = 1");
+        let mut q = String::from(
+            "SELECT user_id, action_code, idempotency_key, created_at, entered_at, summary
+             FROM reviews WHERE 1 = 1",
+        );
         let mut b: Vec<SqlStorageValue> = Vec::new();
         if let Some(code) = action_code {
             q.push_str(" AND action_code = ?");

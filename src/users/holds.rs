@@ -5,8 +5,9 @@
 //! ([`actiongate_core::service::expire_hold`]).
 
 use actiongate_core::time::{DAY, Millis};
-use serde::Deserialize;
 use worker::State;
+
+use crate::sql_rows::{FromRow, Row, rows};
 
 use crate::users::sql_store::SqlUserStore;
 
@@ -33,10 +34,17 @@ pub fn window_start(now: Millis) -> Millis {
 /// # Errors
 /// Why the actions could not be read or written.
 pub fn sweep(state: &State, now: Millis) -> Result<usize, String> {
-    #[derive(Deserialize)]
     struct Due {
         action_code: String,
         idempotency_key: String,
+    }
+    impl FromRow for Due {
+        fn from_row(row: &mut Row) -> worker::Result<Self> {
+            Ok(Due {
+                action_code: row.text()?,
+                idempotency_key: row.text()?,
+            })
+        }
     }
     let due: Vec<Due> = state
         .storage()
@@ -48,7 +56,7 @@ pub fn sweep(state: &State, now: Millis) -> Result<usize, String> {
                AND json_extract(data, '$.replayedAt') IS NULL",
             vec![window_start(now).into(), now.into()],
         )
-        .and_then(|c| c.to_array())
+        .and_then(|c| rows(&c))
         .map_err(|e| e.to_string())?;
     if due.is_empty() {
         return Ok(0);

@@ -15,13 +15,13 @@
 //! `enter`. After [`MAX_ATTEMPTS`] an event is dropped and logged.
 
 use actiongate_core::actions::events::{Event, ReviewChange};
-use serde::Deserialize;
 use std::cell::Cell;
 use worker::{Env, SqlStorageValue, State};
 
 use crate::clock::now_ms;
 use crate::review_queue::{self, QueueCommand};
 use crate::settings;
+use crate::sql_rows::{FromRow, Number, Row as SqlRow, Text, rows};
 use crate::users::sql::{Sink, count_tracks};
 use crate::users::sql_store::SqlUserStore;
 
@@ -99,7 +99,7 @@ pub fn webhooks_enabled(env: &Env) -> bool {
     !settings::var(env, "WEBHOOK_URL").trim().is_empty()
 }
 
-#[derive(Deserialize)]
+/// An outbox row: `id, user_id, event_id, event, attempts, next_at`.
 struct Row {
     id: f64,
     user_id: String,
@@ -109,9 +109,17 @@ struct Row {
     next_at: f64,
 }
 
-#[derive(Deserialize)]
-struct Next {
-    next_at: Option<f64>,
+impl FromRow for Row {
+    fn from_row(row: &mut SqlRow) -> worker::Result<Self> {
+        Ok(Row {
+            id: row.number()?,
+            user_id: row.text()?,
+            event_id: row.text()?,
+            event: row.text()?,
+            attempts: row.number()?,
+            next_at: row.number()?,
+        })
+    }
 }
 
 /// Backoff after `attempts` failures, in ms.
@@ -123,10 +131,6 @@ fn backoff(attempts: i64) -> i64 {
 
 /// Deliver what is due, then schedule the next alarm if anything is left.
 pub async fn deliver(state: &State, env: &Env) {
-    #[derive(Deserialize)]
-    struct Sinks {
-        sinks: String,
-    }
     // Only the sinks that hold events (often none: analytics alone).
     let waiting: Vec<String> = state
         .storage()
@@ -135,10 +139,10 @@ pub async fn deliver(state: &State, env: &Env) {
             "SELECT json_group_array(DISTINCT sink) AS sinks FROM outbox",
             None,
         )
-        .and_then(|c| c.to_array::<Sinks>())
+        .and_then(|c| rows::<Text>(&c))
         .ok()
         .and_then(|rows| rows.into_iter().next())
-        .and_then(|r| actiongate_core::encoding::from_json(&r.sinks).ok())
+        .and_then(|r| actiongate_core::encoding::from_json(&r.0).ok())
         // Unreadable: try every sink.
         .unwrap_or_else(|| {
             ["review", "webhook", "replay", "analytics", "directory"]
@@ -191,9 +195,9 @@ pub async fn deliver(state: &State, env: &Env) {
                 now_ms().saturating_add(analytics_delay_ms(env)).into(),
             ],
         )
-        .and_then(|c| c.to_array::<Next>())
+        .and_then(|c| rows::<Number>(&c))
         .ok()
-        .and_then(|rows| rows.first().and_then(|r| r.next_at));
+        .and_then(|rows| rows.first().and_then(|r| r.0));
     if let Some(at) = next {
         // Whatever is due still failed just now: not again at once (a hold
         // that cannot be dropped must not spin the alarm).
@@ -215,7 +219,7 @@ async fn deliver_sink(state: &State, env: &Env, sink: Sink) -> Result<(), String
                 "SELECT id, user_id, event_id, event, attempts, next_at FROM outbox WHERE sink = ? ORDER BY id LIMIT 1",
                 vec![SqlStorageValue::from(sink.as_str())],
             )
-            .and_then(|c| c.to_array())
+            .and_then(|c| rows(&c))
             .map_err(|e| e.to_string())?;
         let Some(row) = rows.into_iter().next() else {
             return Ok(());
@@ -391,13 +395,23 @@ async fn replay(state: &State, env: &Env, user_id: &str, event: &Event) -> Resul
     }
 }
 
-#[derive(Deserialize)]
 struct Batch {
     seq: f64,
     attempts: f64,
     next_at: f64,
     /// Whether the sealed batch `seq` still waits to be sent.
     pending: f64,
+}
+
+impl FromRow for Batch {
+    fn from_row(row: &mut SqlRow) -> worker::Result<Self> {
+        Ok(Batch {
+            seq: row.number()?,
+            attempts: row.number()?,
+            next_at: row.number()?,
+            pending: row.number()?,
+        })
+    }
 }
 
 /// Send the user's analytics counts to their shard.
@@ -412,7 +426,7 @@ struct Batch {
 /// after [`MAX_ATTEMPTS`].
 async fn deliver_counts(state: &State, env: &Env) -> Result<(), String> {
     use actiongate_core::analytics::Count;
-    #[derive(Deserialize)]
+    /// `user_id, day, action_code, kind, bucket, n`.
     struct Row {
         user_id: String,
         day: String,
@@ -420,6 +434,18 @@ async fn deliver_counts(state: &State, env: &Env) -> Result<(), String> {
         kind: String,
         bucket: f64,
         n: f64,
+    }
+    impl FromRow for Row {
+        fn from_row(row: &mut SqlRow) -> worker::Result<Self> {
+            Ok(Row {
+                user_id: row.text()?,
+                day: row.text()?,
+                action_code: row.text()?,
+                kind: row.text()?,
+                bucket: row.number()?,
+                n: row.number()?,
+            })
+        }
     }
     let sql = state.storage().sql();
     let err = |e: worker::Error| e.to_string();
@@ -431,7 +457,7 @@ async fn deliver_counts(state: &State, env: &Env) -> Result<(), String> {
              FROM metrics_batch WHERE id = 1",
             None,
         )
-        .and_then(|c| c.to_array())
+        .and_then(|c| rows(&c))
         .map_err(err)?
         .into_iter()
         .next();
@@ -443,7 +469,7 @@ async fn deliver_counts(state: &State, env: &Env) -> Result<(), String> {
             "SELECT user_id, day, action_code, kind, bucket, n FROM metrics WHERE batch = ?",
             vec![seq.into()],
         )
-        .and_then(|c| c.to_array())
+        .and_then(|c| rows(&c))
         .map_err(err)
     };
     let pending = batch.as_ref().is_some_and(|b| b.pending != 0.0);
@@ -456,7 +482,7 @@ async fn deliver_counts(state: &State, env: &Env) -> Result<(), String> {
                  RETURNING user_id, day, action_code, kind, bucket, n",
                 vec![(seq + 1).into()],
             )
-            .and_then(|c| c.to_array())
+            .and_then(|c| rows(&c))
             .map_err(err)?;
         if counts.is_empty() {
             return Ok(());
@@ -531,7 +557,7 @@ async fn deliver_analytics(state: &State, env: &Env) -> Result<(), String> {
             "SELECT id, user_id, event_id, event, attempts, next_at FROM outbox WHERE sink = 'analytics' ORDER BY id LIMIT 200",
             None,
         )
-        .and_then(|c| c.to_array())
+        .and_then(|c| rows(&c))
         .map_err(|e| e.to_string())?;
     let Some(head) = rows.first() else {
         return Ok(());

@@ -5,8 +5,9 @@
 use actiongate_core::error::CoreError;
 use actiongate_core::policy::context::History;
 use actiongate_core::time::{HOUR, Millis};
-use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue};
+
+use crate::sql_rows::{FromRow, Number, Row, rows};
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS actions (
@@ -105,7 +106,8 @@ pub(crate) fn history_bindings(
     ]
 }
 
-#[derive(Deserialize)]
+/// The history's facts ([`FACT_COLUMNS`]), and the counts
+/// ([`COUNT_COLUMNS`]) when the statement selects them.
 pub(crate) struct HistoryRow {
     device_seen: f64,
     device_known: f64,
@@ -114,14 +116,39 @@ pub(crate) struct HistoryRow {
     country_seen: f64,
     country_known: f64,
     last_fix: Option<String>,
-    /// Absent when the counts come from creation times instead.
-    #[serde(default)]
+    /// 0 when the counts come from creation times instead.
     last_hour: f64,
-    #[serde(default)]
     last_day: f64,
 }
 
+/// A row of [`FACT_COLUMNS`] and then [`COUNT_COLUMNS`].
+pub(crate) struct HistoryWithCounts(pub HistoryRow);
+
+impl FromRow for HistoryWithCounts {
+    fn from_row(row: &mut Row) -> worker::Result<Self> {
+        let mut h = HistoryRow::facts(row)?;
+        h.last_hour = row.number()?;
+        h.last_day = row.number()?;
+        Ok(HistoryWithCounts(h))
+    }
+}
+
 impl HistoryRow {
+    /// The columns of [`FACT_COLUMNS`], in their order.
+    pub(crate) fn facts(row: &mut Row) -> worker::Result<Self> {
+        Ok(HistoryRow {
+            device_seen: row.number()?,
+            device_known: row.number()?,
+            device_first_seen: row.opt_number()?,
+            device_count: row.number()?,
+            country_seen: row.number()?,
+            country_known: row.number()?,
+            last_fix: row.opt_text()?,
+            last_hour: 0.0,
+            last_day: 0.0,
+        })
+    }
+
     pub(crate) fn into_history(
         self,
         device_id: Option<&str>,
@@ -148,11 +175,6 @@ impl HistoryRow {
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct CountRow {
-    n: f64,
-}
-
 /// Whether this object's database has its tables (an object that never
 /// stored anything has none), found out by reading only.
 pub fn has_tables(sql: &SqlStorage) -> bool {
@@ -160,8 +182,8 @@ pub fn has_tables(sql: &SqlStorage) -> bool {
         "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'authenticators'",
         None,
     )
-    .and_then(|c| c.to_array::<CountRow>())
-    .is_ok_and(|rows| rows.first().is_some_and(|r| r.n > 0.0))
+    .and_then(|c| rows::<Number>(&c))
+    .is_ok_and(|rows| rows.first().is_some_and(|r| r.0.unwrap_or(0.0) > 0.0))
 }
 
 /// Where an outbox row goes.
@@ -189,17 +211,33 @@ pub enum Sink {
 /// When SQLite refuses.
 pub fn count_tracks(sql: &worker::SqlStorage) -> Result<bool, String> {
     use actiongate_core::actions::state::ActionState;
-    #[derive(Deserialize)]
     struct Mark {
         user_id: String,
         counted_rowid: f64,
     }
-    #[derive(Deserialize)]
+    impl FromRow for Mark {
+        fn from_row(row: &mut Row) -> worker::Result<Self> {
+            Ok(Mark {
+                user_id: row.text()?,
+                counted_rowid: row.number()?,
+            })
+        }
+    }
     struct Track {
         id: f64,
         created_at: f64,
         action_code: String,
         started: Option<String>,
+    }
+    impl FromRow for Track {
+        fn from_row(row: &mut Row) -> worker::Result<Self> {
+            Ok(Track {
+                id: row.number()?,
+                created_at: row.number()?,
+                action_code: row.text()?,
+                started: row.opt_text()?,
+            })
+        }
     }
     let err = |e: worker::Error| e.to_string();
     let Some(mark) = sql
@@ -207,7 +245,7 @@ pub fn count_tracks(sql: &worker::SqlStorage) -> Result<bool, String> {
             "SELECT user_id, counted_rowid FROM counting WHERE id = 1",
             None,
         )
-        .and_then(|c| c.to_array::<Mark>())
+        .and_then(|c| rows::<Mark>(&c))
         .map_err(err)?
         .into_iter()
         .next()
@@ -222,7 +260,7 @@ pub fn count_tracks(sql: &worker::SqlStorage) -> Result<bool, String> {
              FROM actions WHERE rowid > ? ORDER BY rowid",
             vec![mark.counted_rowid.into()],
         )
-        .and_then(|c| c.to_array())
+        .and_then(|c| rows(&c))
         .map_err(err)?;
     let Some(last) = tracks.last().map(|t| t.id) else {
         return Ok(false);

@@ -14,12 +14,13 @@ use actiongate_core::policy::context::History;
 use actiongate_core::store::{ActionQuery, TrackSnapshot, UserStore};
 use actiongate_core::time::Millis;
 use actiongate_core::user::{Authenticator, UserRecord};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use worker::{SqlStorage, SqlStorageValue};
 
+use crate::sql_rows::{FromRow, Row, Text, rows};
 use crate::users::sql::{
-    COUNT_COLUMNS, FACT_COLUMNS, HistoryRow, Sink, TRACK_TIMES_IN_DAY, count_tracks,
-    history_bindings,
+    COUNT_COLUMNS, FACT_COLUMNS, HistoryRow, HistoryWithCounts, Sink, TRACK_TIMES_IN_DAY,
+    count_tracks, history_bindings,
 };
 
 /// SQLite-backed [`UserStore`].
@@ -36,11 +37,6 @@ pub struct SqlUserStore {
     /// at once (ms 0) for reviews, webhooks and replays, a little later for
     /// analytics alone, so a user's counts travel together.
     emitted: Rc<Cell<Option<i64>>>,
-}
-
-#[derive(Deserialize)]
-struct DataRow {
-    data: String,
 }
 
 fn storage_err(e: impl std::fmt::Display) -> CoreError {
@@ -102,14 +98,14 @@ impl SqlUserStore {
     }
 
     /// Every row of a statement.
-    fn all<T: serde::de::DeserializeOwned>(
+    fn all<T: FromRow>(
         &self,
         query: &str,
         bindings: Vec<SqlStorageValue>,
     ) -> std::result::Result<Vec<T>, CoreError> {
         self.sql
             .exec(query, bindings)
-            .and_then(|c| c.to_array())
+            .and_then(|c| rows(&c))
             .map_err(storage_err)
     }
 
@@ -119,12 +115,12 @@ impl SqlUserStore {
         query: &str,
         bindings: Vec<SqlStorageValue>,
     ) -> std::result::Result<Vec<String>, CoreError> {
-        let rows: Vec<DataRow> = self.all(query, bindings)?;
-        Ok(rows.into_iter().map(|r| r.data).collect())
+        let rows: Vec<Text> = self.all(query, bindings)?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
     /// A statement that returns exactly one row.
-    fn one_row<T: serde::de::DeserializeOwned>(
+    fn one_row<T: FromRow>(
         &self,
         query: &str,
         bindings: Vec<SqlStorageValue>,
@@ -271,11 +267,11 @@ impl UserStore for SqlUserStore {
         now: Millis,
     ) -> std::result::Result<History, CoreError> {
         // One statement instead of six: each exec crosses into the runtime.
-        let row: HistoryRow = self.one_row(
+        let row: HistoryWithCounts = self.one_row(
             &format!("SELECT {FACT_COLUMNS}, {COUNT_COLUMNS}"),
             history_bindings(code, device_id, country, now),
         )?;
-        row.into_history(device_id, country)
+        row.0.into_history(device_id, country)
     }
 
     fn track_snapshot(
@@ -285,17 +281,25 @@ impl UserStore for SqlUserStore {
         country: Option<&str>,
         now: Millis,
     ) -> std::result::Result<TrackSnapshot, CoreError> {
-        #[derive(Deserialize)]
-        struct Row {
+        struct Snapshot {
             profile: Option<String>,
             authenticators: String,
             track_times: String,
-            #[serde(flatten)]
             history: HistoryRow,
+        }
+        impl FromRow for Snapshot {
+            fn from_row(row: &mut Row) -> worker::Result<Self> {
+                Ok(Snapshot {
+                    profile: row.opt_text()?,
+                    authenticators: row.text()?,
+                    track_times: row.text()?,
+                    history: HistoryRow::facts(row)?,
+                })
+            }
         }
         // The history's counts, and the creation times they count (which a
         // user object keeps: see actiongate_core::store::snapshot_cache).
-        let row: Row = self.one_row(
+        let row: Snapshot = self.one_row(
             &format!(
                 "SELECT (SELECT data FROM profile WHERE id = 1) AS profile,
                         (SELECT json_group_array(data) FROM authenticators) AS authenticators,
