@@ -11,9 +11,11 @@
 //! `authenticatorData ‖ SHA-256(clientDataJSON)` and the signature counter.
 //!
 //! Algorithms: ES256 (P-256), EdDSA (Ed25519) and RS256 (RSA PKCS#1 v1.5,
-//! 2048 to 4096 bits). CBOR is decoded with `ciborium`, COSE keys with
-//! `coset`, signatures with `p256`, `ed25519-compact` and `rsa` — the same
-//! crates the JWT verification of the edge proxy links, all pure Rust.
+//! 2048 to 4096 bits). CBOR is read item by item with `minicbor`'s decoder
+//! (the attestation object in `auth_data`, COSE keys in `cose`: maps of
+//! definite length, each key once, nothing after them), signatures are
+//! checked with `p256`, `ed25519-compact` and `rsa` — the same crates the
+//! JWT verification of the edge proxy links, all pure Rust.
 //!
 //! The binary layout of `authenticatorData` (WebAuthn §6.1) is read here: 32
 //! bytes rpIdHash, 1 byte flags, 4 bytes counter, then the attested

@@ -2,7 +2,7 @@
 //! counter, the attested credential and extensions.
 
 use super::wire::{WebAuthnError, malformed};
-use ciborium::value::Value as Cbor;
+use minicbor::Decoder;
 
 pub(crate) const FLAG_UP: u8 = 0x01;
 
@@ -27,7 +27,7 @@ pub(crate) struct AuthData {
 pub(crate) struct AttestedCredential {
     pub(crate) aaguid: [u8; 16],
     pub(crate) credential_id: Vec<u8>,
-    pub(crate) public_key: Cbor,
+    /// The COSE_Key, as encoded (read by [`super::cose::cose_public_key`]).
     pub(crate) public_key_bytes: Vec<u8>,
 }
 
@@ -46,8 +46,13 @@ pub(crate) fn take<'a>(
     Ok(head)
 }
 
-pub(crate) fn read_cbor(bytes: &mut &[u8], what: &str) -> Result<Cbor, WebAuthnError> {
-    ciborium::de::from_reader(bytes).map_err(|e| malformed(format!("{what}: {e}")))
+/// Step over one well-formed CBOR item at the start of `bytes`; return it.
+pub(crate) fn skip_cbor<'a>(bytes: &mut &'a [u8], what: &str) -> Result<&'a [u8], WebAuthnError> {
+    let mut d = Decoder::new(bytes);
+    d.skip().map_err(|e| malformed(format!("{what}: {e}")))?;
+    let (item, rest) = bytes.split_at(d.position().min(bytes.len()));
+    *bytes = rest;
+    Ok(item)
 }
 
 pub(crate) fn parse_auth_data(data: &[u8]) -> Result<AuthData, WebAuthnError> {
@@ -76,21 +81,18 @@ pub(crate) fn parse_auth_data(data: &[u8]) -> Result<AuthData, WebAuthnError> {
             return Err(malformed("credential id length out of range"));
         }
         let credential_id = take(&mut rest, len, "credentialId")?.to_vec();
-        let before = rest;
-        let public_key = read_cbor(&mut rest, "credentialPublicKey")?;
-        let used = before.len() - rest.len();
+        let public_key = skip_cbor(&mut rest, "credentialPublicKey")?;
         Some(AttestedCredential {
             aaguid,
             credential_id,
-            public_key,
-            public_key_bytes: before.get(..used).unwrap_or_default().to_vec(),
+            public_key_bytes: public_key.to_vec(),
         })
     } else {
         None
     };
     if flags & FLAG_ED != 0 {
         // Extension outputs: decoded to check the structure, not used.
-        read_cbor(&mut rest, "extensions")?;
+        skip_cbor(&mut rest, "extensions")?;
     }
     if !rest.is_empty() {
         return Err(malformed("trailing bytes in authenticatorData"));
@@ -103,10 +105,101 @@ pub(crate) fn parse_auth_data(data: &[u8]) -> Result<AuthData, WebAuthnError> {
     })
 }
 
-pub(crate) fn map_get<'a>(map: &'a [(Cbor, Cbor)], key: &str) -> Option<&'a Cbor> {
-    map.iter()
-        .find(|(k, _)| matches!(k, Cbor::Text(t) if t == key))
-        .map(|(_, v)| v)
+/// What an `attestationObject` (WebAuthn §6.5) holds.
+pub(crate) struct AttestationObject<'a> {
+    pub(crate) fmt: &'a str,
+    pub(crate) statement: Statement<'a>,
+    pub(crate) auth_data: &'a [u8],
+}
+
+/// The attestation statement's entries that `none` and `packed` use.
+#[derive(Default)]
+pub(crate) struct Statement<'a> {
+    /// How many entries it has.
+    pub(crate) entries: u64,
+    pub(crate) alg: Option<i64>,
+    pub(crate) sig: Option<&'a [u8]>,
+    /// Whether it carries an attestation certificate chain.
+    pub(crate) x5c: bool,
+}
+
+fn cbor_error(what: &'static str) -> impl Fn(minicbor::decode::Error) -> WebAuthnError {
+    move |e| malformed(format!("{what}: {e}"))
+}
+
+/// A map's number of entries; indefinite-length maps are not canonical
+/// CBOR (CTAP2) and are refused.
+pub(crate) fn definite_map(d: &mut Decoder<'_>, what: &'static str) -> Result<u64, WebAuthnError> {
+    d.map()
+        .map_err(cbor_error(what))?
+        .ok_or_else(|| malformed(format!("{what} is not a map of definite length")))
+}
+
+/// Keep the first value of a key; a second one is refused.
+pub(crate) fn once<T>(slot: &mut Option<T>, value: T, key: &str) -> Result<(), WebAuthnError> {
+    if slot.replace(value).is_some() {
+        return Err(malformed(format!("{key} appears twice")));
+    }
+    Ok(())
+}
+
+/// Read an `attestationObject`: a map of `fmt`, `attStmt` and `authData`
+/// (other entries are stepped over), nothing after it.
+pub(crate) fn parse_attestation(bytes: &[u8]) -> Result<AttestationObject<'_>, WebAuthnError> {
+    const WHAT: &str = "attestationObject";
+    let mut d = Decoder::new(bytes);
+    let (mut fmt, mut statement, mut auth_data) = (None, None, None);
+    for _ in 0..definite_map(&mut d, WHAT)? {
+        let key = d.str().map_err(cbor_error(WHAT))?;
+        match key {
+            "fmt" => once(&mut fmt, d.str().map_err(cbor_error("fmt"))?, key)?,
+            "attStmt" => once(&mut statement, parse_statement(&mut d)?, key)?,
+            "authData" => once(
+                &mut auth_data,
+                d.bytes().map_err(cbor_error("authData"))?,
+                key,
+            )?,
+            _ => d.skip().map_err(cbor_error(WHAT))?,
+        }
+    }
+    if d.position() != bytes.len() {
+        return Err(malformed("trailing bytes after attestationObject"));
+    }
+    let (Some(fmt), Some(statement), Some(auth_data)) = (fmt, statement, auth_data) else {
+        return Err(malformed(
+            "attestationObject needs fmt, attStmt and authData",
+        ));
+    };
+    Ok(AttestationObject {
+        fmt,
+        statement,
+        auth_data,
+    })
+}
+
+fn parse_statement<'a>(d: &mut Decoder<'a>) -> Result<Statement<'a>, WebAuthnError> {
+    const WHAT: &str = "attStmt";
+    let mut statement = Statement {
+        entries: definite_map(d, WHAT)?,
+        ..Statement::default()
+    };
+    let (mut alg, mut sig, mut x5c) = (None, None, None);
+    for _ in 0..statement.entries {
+        let key = d.str().map_err(cbor_error(WHAT))?;
+        match key {
+            "alg" => once(&mut alg, d.i64().map_err(cbor_error("attStmt.alg"))?, key)?,
+            "sig" => once(&mut sig, d.bytes().map_err(cbor_error("attStmt.sig"))?, key)?,
+            "x5c" => {
+                d.skip().map_err(cbor_error(WHAT))?;
+                once(&mut x5c, (), key)?;
+            }
+            _ => d.skip().map_err(cbor_error(WHAT))?,
+        }
+    }
+    statement.alg = alg;
+    statement.sig = sig;
+    statement.x5c = x5c.is_some();
+    Ok(statement)
 }
 
 pub(crate) fn aaguid_string(a: &[u8; 16]) -> String {

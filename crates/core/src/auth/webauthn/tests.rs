@@ -456,6 +456,17 @@ impl SoftKey {
         flags: u8,
         sig_alg: i64,
     ) -> RegistrationResponse {
+        self.register_key(rp, challenge, flags, sig_alg, &self.cose())
+    }
+    /// A registration whose attested key is `cose`, as encoded.
+    fn register_key(
+        &self,
+        rp: &RelyingParty,
+        challenge: &[u8],
+        flags: u8,
+        sig_alg: i64,
+        cose: &[u8],
+    ) -> RegistrationResponse {
         let cd = Self::client_data("webauthn.create", challenge, &rp.origins[0]);
         let mut ad = sha256(rp.id.as_bytes()).to_vec();
         ad.push(flags | FLAG_AT);
@@ -463,7 +474,7 @@ impl SoftKey {
         ad.extend_from_slice(&[0xaa; 16]);
         ad.extend_from_slice(&u16::try_from(self.id.len()).unwrap().to_be_bytes());
         ad.extend_from_slice(&self.id);
-        ad.extend_from_slice(&self.cose());
+        ad.extend_from_slice(cose);
         let mut signed = ad.clone();
         signed.extend_from_slice(&sha256(&cd));
         let stmt = Cbor::Map(vec![
@@ -695,4 +706,150 @@ fn backup_eligibility_cannot_change() {
         f.sign_in("es256", 0, &c, UserVerification::Preferred),
         Err(WebAuthnError::Malformed(_))
     ));
+}
+
+/// The attestation object of `r`, re-encoded after `edit`.
+fn edit_attestation(
+    r: &RegistrationResponse,
+    edit: impl FnOnce(&mut Vec<u8>),
+) -> RegistrationResponse {
+    let mut att = decode(&r.response.attestation_object, "a").unwrap();
+    edit(&mut att);
+    let mut r = r.clone();
+    r.response.attestation_object = b64url(&att);
+    r
+}
+
+fn encode(value: &Cbor) -> Vec<u8> {
+    let mut out = Vec::new();
+    ciborium::ser::into_writer(value, &mut out).unwrap();
+    out
+}
+
+#[test]
+fn attestation_objects_are_read_strictly_but_tolerate_unknown_entries() {
+    let rp = soft_rp();
+    let key = SoftKey::new(9);
+    let exp = Expected {
+        rp: &rp,
+        challenge: b"0123456789abcdef0123456789abcdef",
+        user_verification: UserVerification::Preferred,
+    };
+    let good = key.register(&rp, exp.challenge, FLAG_UP, ALG_ES256);
+    verify_registration(&good, &exp).unwrap();
+    let entries = |att: &[u8]| match ciborium::de::from_reader::<Cbor, _>(att).unwrap() {
+        Cbor::Map(m) => m,
+        _ => unreachable!(),
+    };
+    // An entry this reader does not know is stepped over.
+    let extra = edit_attestation(&good, |att| {
+        let mut m = entries(att);
+        m.insert(
+            1,
+            (Cbor::Text("ext".into()), Cbor::Array(vec![Cbor::Null; 3])),
+        );
+        *att = encode(&Cbor::Map(m));
+    });
+    verify_registration(&extra, &exp).unwrap();
+    // A key twice: which one counts would be a parser's guess.
+    let twice = edit_attestation(&good, |att| {
+        let mut m = entries(att);
+        m.push((Cbor::Text("fmt".into()), Cbor::Text("none".into())));
+        *att = encode(&Cbor::Map(m));
+    });
+    // Indefinite length (not canonical CBOR), and bytes after the object.
+    let indefinite = edit_attestation(&good, |att| {
+        att[0] = 0xbf;
+        att.push(0xff);
+    });
+    let trailing = edit_attestation(&good, |att| att.push(0));
+    // A key that is not text, and a missing authData.
+    let not_text = edit_attestation(&good, |att| {
+        let mut m = entries(att);
+        m[0].0 = Cbor::Bytes(b"fmt".to_vec());
+        *att = encode(&Cbor::Map(m));
+    });
+    let missing = edit_attestation(&good, |att| {
+        let mut m = entries(att);
+        m.retain(|(k, _)| k != &Cbor::Text("authData".into()));
+        *att = encode(&Cbor::Map(m));
+    });
+    for (name, r) in [
+        ("twice", twice),
+        ("indefinite", indefinite),
+        ("trailing", trailing),
+        ("not text", not_text),
+        ("missing", missing),
+    ] {
+        assert!(
+            matches!(
+                verify_registration(&r, &exp),
+                Err(WebAuthnError::Malformed(_))
+            ),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn cose_keys_are_read_strictly_and_agree_with_coset() {
+    let rp = soft_rp();
+    let key = SoftKey::new(11);
+    let exp = Expected {
+        rp: &rp,
+        challenge: b"0123456789abcdef0123456789abcdef",
+        user_verification: UserVerification::Preferred,
+    };
+    let point = key.key.verifying_key().to_sec1_bytes();
+    let (x, y) = (point[1..33].to_vec(), point[33..65].to_vec());
+    let int = |i: i64| Cbor::Integer(i.into());
+    // An EC2 key (kty 2) of `alg` on curve `crv`, with `extra` entries.
+    let key_with = |alg: i64, crv: i64, x: &[u8], extra: Vec<(Cbor, Cbor)>| {
+        let mut m = vec![
+            (int(1), int(2)),
+            (int(3), int(alg)),
+            (int(-1), int(crv)),
+            (int(-2), Cbor::Bytes(x.to_vec())),
+            (int(-3), Cbor::Bytes(y.clone())),
+        ];
+        m.extend(extra);
+        encode(&Cbor::Map(m))
+    };
+    let cose = |extra: Vec<(Cbor, Cbor)>| key_with(ALG_ES256, 1, &x, extra);
+    let register = |cose: &[u8]| {
+        verify_registration(
+            &key.register_key(&rp, exp.challenge, FLAG_UP, ALG_ES256, cose),
+            &exp,
+        )
+    };
+    // The same key as coset reads it; unknown labels, text ones too, are stepped over.
+    let plain = register(&cose(vec![])).unwrap();
+    let stored = decode(&plain.public_key, "k").unwrap();
+    let by_coset = coset::CoseKey::from_slice(&stored).unwrap();
+    assert_eq!(
+        by_coset.alg,
+        Some(coset::RegisteredLabelWithPrivate::Assigned(
+            iana::Algorithm::ES256
+        ))
+    );
+    assert_eq!(plain.alg, ALG_ES256);
+    register(&cose(vec![
+        (int(-70), Cbor::Map(vec![])),
+        (Cbor::Text("note".into()), Cbor::Text("x".into())),
+    ]))
+    .unwrap();
+    // A label twice, a curve that is not P-256, a short coordinate, an
+    // algorithm the key type does not have: refused.
+    for (name, bad) in [
+        ("twice", cose(vec![(int(-2), Cbor::Bytes(y.clone()))])),
+        ("curve", key_with(ALG_ES256, 2, &x, vec![])),
+        ("short", key_with(ALG_ES256, 1, &x[..31], vec![])),
+        ("algorithm", key_with(ALG_RS256, 1, &x, vec![])),
+    ] {
+        assert!(
+            matches!(register(&bad), Err(WebAuthnError::UnsupportedKey(_))),
+            "{name}: {:?}",
+            register(&bad)
+        );
+    }
 }

@@ -2,8 +2,7 @@
 //! attestation of a registration and the signature of an assertion.
 
 use super::auth_data::{
-    AuthData, FLAG_BE, FLAG_BS, FLAG_UP, FLAG_UV, aaguid_string, map_get, parse_auth_data,
-    read_cbor,
+    AuthData, FLAG_BE, FLAG_BS, FLAG_UP, FLAG_UV, aaguid_string, parse_attestation, parse_auth_data,
 };
 use super::cose::{cose_public_key, verify_signature};
 use super::wire::{
@@ -11,8 +10,6 @@ use super::wire::{
     UserVerification, WebAuthnError, decode, malformed, sha256,
 };
 use crate::encoding::b64url;
-use ciborium::value::Value as Cbor;
-use coset::{CborSerializable as _, CoseKey};
 use serde::Deserialize;
 
 /// What a ceremony must match.
@@ -96,20 +93,8 @@ pub fn verify_registration(
     let raw_id = check_ids(&resp.id, &resp.raw_id, &resp.kind)?;
     let client_hash = check_client_data(&resp.response.client_data_json, "webauthn.create", exp)?;
     let att = decode(&resp.response.attestation_object, "attestationObject")?;
-    let mut cursor = att.as_slice();
-    let Cbor::Map(map) = read_cbor(&mut cursor, "attestationObject")? else {
-        return Err(malformed("attestationObject is not a map"));
-    };
-    let (Some(Cbor::Text(fmt)), Some(Cbor::Map(stmt)), Some(Cbor::Bytes(auth_bytes))) = (
-        map_get(&map, "fmt"),
-        map_get(&map, "attStmt"),
-        map_get(&map, "authData"),
-    ) else {
-        return Err(malformed(
-            "attestationObject needs fmt, attStmt and authData",
-        ));
-    };
-    let ad = parse_auth_data(auth_bytes)?;
+    let object = parse_attestation(&att)?;
+    let ad = parse_auth_data(object.auth_data)?;
     check_flags(&ad, exp)?;
     let Some(cred) = ad.attested else {
         return Err(malformed("no attested credential data (AT flag)"));
@@ -117,31 +102,28 @@ pub fn verify_registration(
     if cred.credential_id != raw_id {
         return Err(WebAuthnError::CredentialMismatch);
     }
-    let (alg, key) = cose_public_key(cred.public_key)?;
-    match fmt.as_str() {
+    let (alg, key) = cose_public_key(&cred.public_key_bytes)?;
+    let stmt = &object.statement;
+    match object.fmt {
         "none" => {
-            if !stmt.is_empty() {
+            if stmt.entries != 0 {
                 return Err(malformed("attestation \"none\" with a statement"));
             }
         }
         "packed" => {
-            if map_get(stmt, "x5c").is_some() {
+            if stmt.x5c {
                 return Err(WebAuthnError::UnsupportedAttestation(
                     "packed with an attestation certificate".into(),
                 ));
             }
-            let stmt_alg = match map_get(stmt, "alg") {
-                Some(Cbor::Integer(i)) => i64::try_from(*i).ok(),
-                _ => None,
-            };
-            let Some(Cbor::Bytes(sig)) = map_get(stmt, "sig") else {
+            let Some(sig) = stmt.sig else {
                 return Err(malformed("packed attestation without sig"));
             };
             // Self attestation: signed by the credential's own key.
-            if stmt_alg != Some(alg) {
+            if stmt.alg != Some(alg) {
                 return Err(WebAuthnError::BadAttestation);
             }
-            let mut signed = auth_bytes.clone();
+            let mut signed = object.auth_data.to_vec();
             signed.extend_from_slice(&client_hash);
             if !verify_signature(&key, &signed, sig) {
                 return Err(WebAuthnError::BadAttestation);
@@ -159,7 +141,7 @@ pub fn verify_registration(
         backup_eligible: ad.flags & FLAG_BE != 0,
         backup_state: ad.flags & FLAG_BS != 0,
         user_verified: ad.flags & FLAG_UV != 0,
-        attestation_format: fmt.clone(),
+        attestation_format: object.fmt.to_owned(),
         authenticator_attachment: resp.authenticator_attachment.clone(),
         counter_regressions: 0,
         username: None,
@@ -194,11 +176,7 @@ pub fn verify_authentication(
     let ad = parse_auth_data(&auth_bytes)?;
     check_flags(&ad, exp)?;
     let key_bytes = decode(&stored.public_key, "stored public key")?;
-    let (alg, key) = cose_public_key(
-        CoseKey::from_slice(&key_bytes)
-            .and_then(coset::AsCborValue::to_cbor_value)
-            .map_err(|e| malformed(format!("stored public key: {e}")))?,
-    )?;
+    let (alg, key) = cose_public_key(&key_bytes)?;
     if alg != stored.alg {
         return Err(malformed("stored key and algorithm disagree"));
     }
