@@ -11,7 +11,11 @@
 //     `serde_json::from_str`, `from_value` or `Deserializer::from_str`
 //     outside `encoding.rs` (use `encoding::from_json`/`from_value`). Each
 //     other reader compiles every type's deserializer once more into the
-//     upload (docs/benchmark.md, "Upload size").
+//     upload (docs/benchmark.md, "Upload size");
+//   - no derived `Deserialize` that buffers: on a type deriving it, no
+//     `#[serde(tag = …)]`, `untagged` or `flatten` (serde reads those into an
+//     intermediate tree first; read a flat form and build the enum, as
+//     `actions::model::Cause` does).
 // A module is a file (`x.rs`, whose children live in `x/`). Test code
 // (`tests.rs`, a trailing `#[cfg(test)] mod tests`) and comments are left out.
 // Usage: node scripts/check-shape.mjs [ROOT]   (exit 1 with every problem
@@ -179,6 +183,21 @@ for (const file of [...rustFiles(join(root, "src")), ...rustFiles(join(root, "cr
   const m = code(file).match(/serde_json::(?:from_str|from_value|Deserializer::from_str)\b/);
   if (m) problems.push(`a second JSON reader (${m[0]}; use encoding::from_json or from_value): ${rel(file)}`);
 }
+for (const file of [...rustFiles(join(root, "src")), ...rustFiles(join(root, "crates/core/src"))]) {
+  const text = code(file);
+  const item = /((?:#\[[^\]]*\]\s*)+)(?:pub(?:\([^)]*\))?\s+)?(?:struct|enum)\s+(\w+)[^{;]*\{/g;
+  for (const m of text.matchAll(item)) {
+    const attrs = m[1];
+    if (!/#\[derive\([^\]]*\bDeserialize\b/.test(attrs)) continue;
+    let depth = 1, i = m.index + m[0].length;
+    while (depth > 0 && i < text.length) depth += text[i] === "{" ? 1 : text[i] === "}" ? -1 : 0, i++;
+    const body = text.slice(m.index + m[0].length, i);
+    const how = /#\[serde\([^\]]*\buntagged\b/.test(attrs) ? "untagged"
+      : /#\[serde\([^\]]*\btag\s*=/.test(attrs) ? "tag"
+      : /#\[serde\([^\]]*\bflatten\b/.test(body) ? "flatten" : null;
+    if (how) problems.push(`a derived Deserialize that buffers (${how}; read a flat form instead): ${m[2]} in ${rel(file)}`);
+  }
+}
 for (const file of rustFiles(join(root, "crates/core/src"))) {
   const text = code(file);
   for (const m of text.matchAll(/\b(worker|wasm_bindgen|js_sys|web_sys)::/g)) {
@@ -191,4 +210,4 @@ if (problems.length) {
   console.error(`The code's shape (CONTRIBUTING.md, "Rules we keep"):\n  ${problems.join("\n  ")}`);
   process.exit(1);
 }
-console.log("shape: no import circles, bridge and clock in their places, layers kept, one JSON reader");
+console.log("shape: no import circles, bridge and clock in their places, layers kept, one JSON reader, no buffering Deserialize");

@@ -106,3 +106,22 @@ test("a JSON reader other than the byte reader fails, outside encoding.rs", () =
   });
   assert.ok(r.ok, r.out);
 });
+
+test("a derived Deserialize that buffers fails: tag, untagged, flatten", () => {
+  for (const [text, how] of [
+    ["#[derive(Debug, Deserialize)]\n#[serde(tag = \"type\")]\npub enum E { A }\n", "tag"],
+    ["#[derive(Serialize, serde::Deserialize)]\n#[serde(untagged)]\nenum E { A(String) }\n", "untagged"],
+    ["#[derive(Deserialize)]\nstruct S {\n    #[serde(flatten)]\n    rest: Inner,\n}\n", "flatten"],
+  ]) {
+    const r = check({ "crates/core/src/x.rs": text });
+    assert.equal(r.ok, false, text);
+    assert.match(r.out, new RegExp(`buffers \\(${how};.*in crates/core/src/x\\.rs`));
+  }
+});
+
+test("serialize-only tagged and flattened types pass", () => {
+  const r = check({
+    "src/b.rs": "#[derive(Serialize)]\n#[serde(tag = \"type\")]\npub enum B { A }\n#[derive(Serialize)]\nstruct W<'a> {\n    #[serde(flatten)]\n    input: &'a B,\n}\n#[derive(Deserialize)]\nstruct F { kind: String }\n",
+  });
+  assert.ok(r.ok, r.out);
+});

@@ -27,8 +27,9 @@ pub const SHARDS: u32 = 16;
 pub const BUCKETS: u32 = 22;
 const BUCKET_BASE_MS: i64 = 250;
 
-/// What one event adds to the counts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What one event adds to the counts: one object tagged by `kind`, read
+/// through a flat form (see [`crate::actions::model::Cause`] for why).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(
     tag = "kind",
     rename_all = "camelCase",
@@ -60,6 +61,45 @@ pub enum Metric {
         /// UTC day.
         day: String,
     },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum MetricKind {
+    Tracked,
+    ChallengeSucceeded,
+    ChallengeFailed,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MetricFields {
+    kind: MetricKind,
+    action_code: String,
+    day: String,
+    outcome: Option<String>,
+    bucket: Option<u32>,
+}
+
+impl<'de> Deserialize<'de> for Metric {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use crate::encoding::required;
+        let f = MetricFields::deserialize(d)?;
+        let (action_code, day) = (f.action_code, f.day);
+        Ok(match f.kind {
+            MetricKind::Tracked => Metric::Tracked {
+                action_code,
+                day,
+                outcome: required(f.outcome, "outcome")?,
+            },
+            MetricKind::ChallengeSucceeded => Metric::ChallengeSucceeded {
+                action_code,
+                day,
+                bucket: required(f.bucket, "bucket")?,
+            },
+            MetricKind::ChallengeFailed => Metric::ChallengeFailed { action_code, day },
+        })
+    }
 }
 
 /// The UTC day of a time, `YYYY-MM-DD`.
@@ -310,6 +350,38 @@ mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn every_metric_reads_back_what_it_writes() {
+        let (a, d) = (String::from("pay"), String::from("2026-12-04"));
+        for m in [
+            Metric::Tracked {
+                action_code: a.clone(),
+                day: d.clone(),
+                outcome: "allow".into(),
+            },
+            Metric::ChallengeSucceeded {
+                action_code: a.clone(),
+                day: d.clone(),
+                bucket: 3,
+            },
+            Metric::ChallengeFailed {
+                action_code: a,
+                day: d,
+            },
+        ] {
+            let text = serde_json::to_string(&m).unwrap();
+            assert_eq!(crate::encoding::from_json::<Metric>(&text).unwrap(), m);
+        }
+        for bad in [
+            r#"{"kind":"tracked","actionCode":"a","day":"d"}"#,
+            r#"{"kind":"challengeSucceeded","actionCode":"a","day":"d"}"#,
+            r#"{"kind":"other","actionCode":"a","day":"d"}"#,
+            r#"{"actionCode":"a","day":"d","outcome":"allow"}"#,
+        ] {
+            assert!(crate::encoding::from_json::<Metric>(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn buckets_double() {

@@ -56,6 +56,15 @@ pub fn from_value<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&serde_json::to_vec(value)?)
 }
 
+/// A field an enum's variant needs, from the flat form its tagged JSON is
+/// read into (see [`crate::actions::model::Cause`]).
+///
+/// # Errors
+/// serde's "missing field" when it is absent.
+pub fn required<T, E: serde::de::Error>(value: Option<T>, field: &'static str) -> Result<T, E> {
+    value.ok_or_else(|| E::missing_field(field))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,7 +35,12 @@ fn offset(bytes: &[u8], line: usize, column: usize) -> usize {
 /// error is about the innermost object itself (a missing field), whose
 /// own path is then the answer. Empty for the document itself.
 pub(crate) fn path_at(bytes: &[u8], line: usize, column: usize, about_object: bool) -> String {
-    let end = offset(bytes, line, column);
+    let mut end = offset(bytes, line, column);
+    // A missing field is reported at the object's closing brace, which has
+    // been read: the object is still the one the error is about.
+    if about_object && end > 0 && bytes.get(end - 1) == Some(&b'}') {
+        end -= 1;
+    }
     let mut frames: Vec<Frame> = Vec::new();
     let mut i = 0;
     while i < end {
@@ -162,6 +167,10 @@ mod tests {
             r#"{"originUrl": "https://app.example", "routes": [{"method": "POST"}]}"#,
             r#"{"originUrl": "https://app.example", "routes": [{"method": "POST", "path": "/w", "action": "w", "bodyLimit": "x"}]}"#,
             r#"{"originUrl": "https://app.example", "identity": {"jwt": {"cookie": 1}}}"#,
+            r#"{"originUrl": "https://app.example", "routes": [{"method": "POST", "path": "/w", "action": "w", "custom": {"to": {"type": "number"}}}]}"#,
+            r#"{"originUrl": "https://app.example", "routes": [{"method": "POST", "path": "/w", "action": "w", "custom": {"to": 5}}]}"#,
+            r#"{"originUrl": "https://app.example", "identity": {"trustedHeader": {"header": "X-User"}}}"#,
+            r#"{"originUrl": "https://app.example", "routes": [{"method": "POST", "path": "/w", "action": "w", "custom": {"to": {"from": "body:/to", "type": "date"}}}]}"#,
         ];
         for doc in proxies {
             let (ours, theirs) = both::<crate::proxy::ProxyConfig>(doc);

@@ -47,6 +47,83 @@ fn flat_authenticator(user_id: &str, a: &AuthenticatorView) -> serde_json::Map<S
     m
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+enum EventKind {
+    ActionCreated,
+    ActionStateChanged,
+    AuthenticatorCreated,
+    AuthenticatorDeleted,
+    UserDeleted,
+    ProfileChanged,
+}
+
+/// Every field of every [`Event`], as one flat object.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventFields {
+    kind: EventKind,
+    action_code: Option<String>,
+    idempotency_key: Option<String>,
+    state: Option<ActionState>,
+    at: Option<Millis>,
+    rule_ids: Option<Vec<String>>,
+    custom: Option<Value>,
+    from: Option<ActionState>,
+    to: Option<ActionState>,
+    cause: Option<Cause>,
+    created_at: Option<Millis>,
+    replay: Option<bool>,
+    authenticator: Option<Box<AuthenticatorView>>,
+    user_authenticator_id: Option<String>,
+    verification_method: Option<VerificationMethod>,
+    entry: Option<crate::user::DirectoryEntry>,
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use crate::encoding::required;
+        let f = EventFields::deserialize(d)?;
+        Ok(match f.kind {
+            EventKind::ActionCreated => Event::ActionCreated {
+                action_code: required(f.action_code, "actionCode")?,
+                idempotency_key: required(f.idempotency_key, "idempotencyKey")?,
+                state: required(f.state, "state")?,
+                at: required(f.at, "at")?,
+                rule_ids: required(f.rule_ids, "ruleIds")?,
+                custom: f.custom,
+            },
+            EventKind::ActionStateChanged => Event::ActionStateChanged {
+                action_code: required(f.action_code, "actionCode")?,
+                idempotency_key: required(f.idempotency_key, "idempotencyKey")?,
+                from: required(f.from, "from")?,
+                to: required(f.to, "to")?,
+                at: required(f.at, "at")?,
+                cause: required(f.cause, "cause")?,
+                created_at: required(f.created_at, "createdAt")?,
+                rule_ids: required(f.rule_ids, "ruleIds")?,
+                custom: f.custom,
+                replay: f.replay.unwrap_or(false),
+            },
+            EventKind::AuthenticatorCreated => Event::AuthenticatorCreated {
+                authenticator: required(f.authenticator, "authenticator")?,
+            },
+            EventKind::AuthenticatorDeleted => Event::AuthenticatorDeleted {
+                user_authenticator_id: required(f.user_authenticator_id, "userAuthenticatorId")?,
+                verification_method: required(f.verification_method, "verificationMethod")?,
+                at: required(f.at, "at")?,
+                authenticator: f.authenticator,
+            },
+            EventKind::UserDeleted => Event::UserDeleted {
+                at: required(f.at, "at")?,
+            },
+            EventKind::ProfileChanged => Event::ProfileChanged {
+                entry: required(f.entry, "entry")?,
+            },
+        })
+    }
+}
+
 /// A change to the user directory (see [`Event::directory_change`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DirectoryChange {
@@ -67,8 +144,9 @@ pub enum DirectoryChange {
     },
 }
 
-/// An event of one user.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An event of one user: one object tagged by `kind`, read through a flat
+/// form (see [`crate::actions::model::Cause`] for why).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(
     tag = "kind",
     rename_all = "camelCase",
@@ -401,6 +479,120 @@ impl Event {
             }
             Event::UserDeleted { .. } => Some(ReviewChange::LeaveAll),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::user::{Authenticator, DirectoryEntry};
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn view() -> Box<AuthenticatorView> {
+        Box::new(
+            Authenticator {
+                user_authenticator_id: "a1".into(),
+                verification_method: VerificationMethod::EmailOtp,
+                created_at: 1,
+                verified_at: Some(2),
+                last_verified_at: None,
+                email: Some("a@example.com".into()),
+                phone_number: None,
+                is_default: true,
+                secret: None,
+            }
+            .view(""),
+        )
+    }
+
+    #[test]
+    fn every_event_reads_back_what_it_writes() {
+        let (code, key) = (String::from("pay"), String::from("k1"));
+        let all = [
+            Event::ActionCreated {
+                action_code: code.clone(),
+                idempotency_key: key.clone(),
+                state: ActionState::ChallengeRequired,
+                at: 5,
+                rule_ids: vec!["r1".into()],
+                custom: Some(json!({"amount": 5})),
+            },
+            Event::ActionCreated {
+                action_code: code.clone(),
+                idempotency_key: key.clone(),
+                state: ActionState::Allow,
+                at: 5,
+                rule_ids: vec![],
+                custom: None,
+            },
+            Event::ActionStateChanged {
+                action_code: code.clone(),
+                idempotency_key: key.clone(),
+                from: ActionState::ReviewRequired,
+                to: ActionState::ReviewSucceeded,
+                at: 9,
+                cause: Cause::Review {
+                    reviewer: "rev".into(),
+                    note: None,
+                },
+                created_at: 5,
+                rule_ids: vec!["r1".into(), "r2".into()],
+                custom: None,
+                replay: true,
+            },
+            Event::AuthenticatorCreated {
+                authenticator: view(),
+            },
+            Event::AuthenticatorDeleted {
+                user_authenticator_id: "a1".into(),
+                verification_method: VerificationMethod::EmailOtp,
+                at: 7,
+                authenticator: Some(view()),
+            },
+            Event::AuthenticatorDeleted {
+                user_authenticator_id: "a1".into(),
+                verification_method: VerificationMethod::EmailOtp,
+                at: 7,
+                authenticator: None,
+            },
+            Event::UserDeleted { at: 3 },
+            Event::ProfileChanged {
+                entry: DirectoryEntry::default(),
+            },
+        ];
+        for e in all {
+            let text = serde_json::to_string(&e).unwrap();
+            assert_eq!(
+                crate::encoding::from_json::<Event>(&text).unwrap(),
+                e,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn stored_events_without_later_fields_still_read_and_broken_ones_do_not() {
+        // `replay` came later: absent means false.
+        let old = r#"{"kind":"actionStateChanged","actionCode":"pay","idempotencyKey":"k",
+            "from":"CHALLENGE_REQUIRED","to":"CHALLENGE_SUCCEEDED","at":2,
+            "cause":{"type":"CHALLENGE","method":"EMAIL_OTP"},"createdAt":1,"ruleIds":[]}"#;
+        let Event::ActionStateChanged { replay, custom, .. } =
+            crate::encoding::from_json::<Event>(old).unwrap()
+        else {
+            panic!("not a state change");
+        };
+        assert!(!replay && custom.is_none());
+        for bad in [
+            r#"{"kind":"actionCreated","actionCode":"pay","idempotencyKey":"k","at":1,"ruleIds":[]}"#,
+            r#"{"kind":"userDeleted"}"#,
+            r#"{"kind":"authenticatorCreated"}"#,
+            r#"{"kind":"somethingElse","at":1}"#,
+            r#"{"at":1}"#,
+        ] {
+            assert!(crate::encoding::from_json::<Event>(bad).is_err(), "{bad}");
         }
     }
 }

@@ -248,7 +248,12 @@ pub struct StateChange {
 }
 
 /// Why an action's state changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Stored and sent as one object tagged by `type`. It is read through
+/// [`CauseFields`], not serde's derive for tagged enums, which buffers every
+/// object into an intermediate tree first (slower on every action read, and
+/// a second reader of each field type in the upload).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(
     tag = "type",
     rename_all = "SCREAMING_SNAKE_CASE",
@@ -308,6 +313,67 @@ pub enum Cause {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
     },
+}
+
+/// The types of [`Cause`].
+#[derive(Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+enum CauseType {
+    Track,
+    Challenge,
+    TooManyAttempts,
+    SignIn,
+    Api,
+    Vetoed,
+    Enrolled,
+    NoUsableMethod,
+    Abandoned,
+    HeldRequestExpired,
+    Review,
+}
+
+/// Every field of every [`Cause`], as one flat object.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CauseFields {
+    #[serde(rename = "type")]
+    kind: CauseType,
+    rule_id: Option<String>,
+    method: Option<VerificationMethod>,
+    reason: Option<String>,
+    user_authenticator_id: Option<String>,
+    reviewer: Option<String>,
+    note: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Cause {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use crate::encoding::required;
+        let f = CauseFields::deserialize(d)?;
+        Ok(match f.kind {
+            CauseType::Track => Cause::Track { rule_id: f.rule_id },
+            CauseType::Challenge => Cause::Challenge {
+                method: required(f.method, "method")?,
+            },
+            CauseType::TooManyAttempts => Cause::TooManyAttempts,
+            CauseType::SignIn => Cause::SignIn {
+                method: required(f.method, "method")?,
+            },
+            CauseType::Api => Cause::Api,
+            CauseType::Vetoed => Cause::Vetoed { reason: f.reason },
+            CauseType::Enrolled => Cause::Enrolled {
+                method: required(f.method, "method")?,
+                user_authenticator_id: required(f.user_authenticator_id, "userAuthenticatorId")?,
+            },
+            CauseType::NoUsableMethod => Cause::NoUsableMethod,
+            CauseType::Abandoned => Cause::Abandoned,
+            CauseType::HeldRequestExpired => Cause::HeldRequestExpired,
+            CauseType::Review => Cause::Review {
+                reviewer: required(f.reviewer, "reviewer")?,
+                note: f.note,
+            },
+        })
+    }
 }
 
 impl Cause {
@@ -729,6 +795,68 @@ mod tests {
     use crate::error::parse_json;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn every_cause_reads_back_what_it_writes_and_stored_forms_still_read() {
+        let m = VerificationMethod::EmailOtp;
+        let all = [
+            Cause::Track { rule_id: None },
+            Cause::Track {
+                rule_id: Some("r".into()),
+            },
+            Cause::Challenge { method: m },
+            Cause::TooManyAttempts,
+            Cause::SignIn { method: m },
+            Cause::Api,
+            Cause::Vetoed { reason: None },
+            Cause::Vetoed {
+                reason: Some("no".into()),
+            },
+            Cause::Enrolled {
+                method: m,
+                user_authenticator_id: "a".into(),
+            },
+            Cause::NoUsableMethod,
+            Cause::Abandoned,
+            Cause::HeldRequestExpired,
+            Cause::Review {
+                reviewer: "rev".into(),
+                note: Some("n".into()),
+            },
+        ];
+        for c in all {
+            let text = serde_json::to_string(&c).unwrap();
+            assert_eq!(
+                crate::encoding::from_json::<Cause>(&text).unwrap(),
+                c,
+                "{text}"
+            );
+        }
+        // Forms as stored, fields in any order, unknown ones ignored.
+        let read = |t: &str| crate::encoding::from_json::<Cause>(t);
+        assert_eq!(
+            read(r#"{"reviewer":"x","type":"REVIEW","extra":1}"#).unwrap(),
+            Cause::Review {
+                reviewer: "x".into(),
+                note: None
+            }
+        );
+        assert_eq!(
+            read(r#"{"type":"CHALLENGE","method":"EMAIL_OTP"}"#).unwrap(),
+            Cause::Challenge { method: m }
+        );
+        // No type, an unknown one, a variant's field missing: refused.
+        for bad in [
+            r#"{"method":"EMAIL_OTP"}"#,
+            r#"{"type":"GUESS"}"#,
+            r#"{"type":"CHALLENGE"}"#,
+            r#"{"type":"ENROLLED","method":"EMAIL_OTP"}"#,
+            r#"{"type":"REVIEW"}"#,
+            r#""API""#,
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn track_request_accepts_every_sdk_field() {

@@ -154,14 +154,39 @@ pub struct RouteConfig {
     pub replay_on_approval: bool,
 }
 
-/// Where an attribute comes from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Where an attribute comes from: a string, or an object (read by a
+/// visitor that looks at which it is, not by serde's untagged derive, which
+/// buffers the value and tries each form in turn).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum AttributeSource {
     /// Just the source; the value keeps its type, and is required.
     Plain(String),
     /// A source with a type to convert to, or marked optional.
     Typed(TypedSource),
+}
+
+impl<'de> Deserialize<'de> for AttributeSource {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Source;
+        impl<'de> serde::de::Visitor<'de> for Source {
+            type Value = AttributeSource;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a source (\"body:/amount\") or an object with from, type and optional")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(AttributeSource::Plain(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                TypedSource::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(AttributeSource::Typed)
+            }
+        }
+        d.deserialize_any(Source)
+    }
 }
 
 /// `{"from": source, "type": …, "optional": …}`.

@@ -820,6 +820,50 @@ fn the_app_is_a_url_or_a_service_binding_not_both() {
     }
 }
 
+#[test]
+fn attribute_sources_are_a_string_or_an_object_and_say_so_otherwise() {
+    let with = |source: Value| {
+        parse_proxy(json!({
+            "originUrl": "http://127.0.0.1:8788",
+            "identity": {"jwt": {"cookie": "session", "algorithm": "HS256", "secretEnv": "APP_SESSION_SECRET"}},
+            "routes": [{"method": "POST", "path": "/p", "action": "p", "custom": {"to": source}}]
+        }))
+    };
+    let source = |c: ProxyConfig| c.routes[0].custom["to"].clone();
+    assert_eq!(
+        source(with(json!("body:/to")).unwrap()),
+        AttributeSource::Plain("body:/to".into())
+    );
+    assert_eq!(
+        source(with(json!({"from": "body:/to", "optional": true})).unwrap()),
+        AttributeSource::Typed(TypedSource {
+            from: "body:/to".into(),
+            kind: None,
+            optional: true
+        })
+    );
+    for (bad, needle) in [
+        (json!(5), "an object with from, type and optional"),
+        (
+            json!(["body:/to"]),
+            "an object with from, type and optional",
+        ),
+        (
+            json!({"from": "body:/to", "typ": "number"}),
+            "unknown field `typ`",
+        ),
+        (json!({"type": "number"}), "missing field `from`"),
+        (
+            json!({"from": "body:/to", "type": "date"}),
+            "unknown variant `date`",
+        ),
+    ] {
+        let err = with(bad.clone()).unwrap_err().to_string();
+        assert!(err.contains(needle), "{bad}: {needle} not in {err}");
+        assert!(err.contains("custom.to"), "{bad}: no path in {err}");
+    }
+}
+
 /// A route reading `to` from the JSON body as a string.
 fn string_attribute_route() -> ProxyConfig {
     parse_proxy(json!({

@@ -35,8 +35,9 @@ pub enum Change {
     Removed,
 }
 
-/// Who made the change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Who made the change: one object tagged by `type`, read through a flat
+/// form (see [`crate::actions::model::Cause`] for why).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(
     tag = "type",
     rename_all = "SCREAMING_SNAKE_CASE",
@@ -52,6 +53,36 @@ pub enum By {
         /// Its idempotency key.
         idempotency_key: String,
     },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+enum ByType {
+    ServerApi,
+    Action,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ByFields {
+    #[serde(rename = "type")]
+    kind: ByType,
+    action_code: Option<String>,
+    idempotency_key: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for By {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use crate::encoding::required;
+        let f = ByFields::deserialize(d)?;
+        Ok(match f.kind {
+            ByType::ServerApi => By::ServerApi,
+            ByType::Action => By::Action {
+                action_code: required(f.action_code, "actionCode")?,
+                idempotency_key: required(f.idempotency_key, "idempotencyKey")?,
+            },
+        })
+    }
 }
 
 /// One change, as stored and as the portal and management API show it.
@@ -169,6 +200,23 @@ pub fn removed<S: UserStore>(
 mod tests {
     use super::*;
     use crate::store::memory::MemoryUserStore;
+
+    #[test]
+    fn who_reads_back_what_it_writes() {
+        for by in [
+            By::ServerApi,
+            By::Action {
+                action_code: "pay".into(),
+                idempotency_key: "k".into(),
+            },
+        ] {
+            let text = serde_json::to_string(&by).unwrap();
+            assert_eq!(crate::encoding::from_json::<By>(&text).unwrap(), by);
+        }
+        for bad in [r#"{"type":"ACTION","actionCode":"a"}"#, r#"{"type":"APP"}"#] {
+            assert!(crate::encoding::from_json::<By>(bad).is_err(), "{bad}");
+        }
+    }
 
     fn auth(id: &str) -> Authenticator {
         Authenticator {
