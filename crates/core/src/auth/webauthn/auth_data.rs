@@ -16,6 +16,9 @@ pub(crate) const FLAG_AT: u8 = 0x40;
 
 pub(crate) const FLAG_ED: u8 = 0x80;
 
+/// The largest COSE key accepted, in bytes.
+pub(crate) const MAX_KEY_BYTES: usize = 1024;
+
 /// The parts of `authenticatorData` the ceremonies check.
 pub(crate) struct AuthData {
     pub(crate) rp_id_hash: [u8; 32],
@@ -46,10 +49,22 @@ pub(crate) fn take<'a>(
     Ok(head)
 }
 
-/// Step over one well-formed CBOR item at the start of `bytes`; return it.
+/// Step over one CBOR item: find where it ends (its heads and lengths are
+/// read, what it holds is not interpreted). A break byte where an item
+/// should start is refused.
+pub(crate) fn skip_item(d: &mut Decoder<'_>) -> Result<(), minicbor::decode::Error> {
+    if d.datatype()? == minicbor::data::Type::Break {
+        return Err(minicbor::decode::Error::message(
+            "a break where an item should start",
+        ));
+    }
+    d.skip()
+}
+
+/// Step over the CBOR item at the start of `bytes` ([`skip_item`]); return it.
 pub(crate) fn skip_cbor<'a>(bytes: &mut &'a [u8], what: &str) -> Result<&'a [u8], WebAuthnError> {
     let mut d = Decoder::new(bytes);
-    d.skip().map_err(|e| malformed(format!("{what}: {e}")))?;
+    skip_item(&mut d).map_err(|e| malformed(format!("{what}: {e}")))?;
     let (item, rest) = bytes.split_at(d.position().min(bytes.len()));
     *bytes = rest;
     Ok(item)
@@ -82,6 +97,10 @@ pub(crate) fn parse_auth_data(data: &[u8]) -> Result<AuthData, WebAuthnError> {
         }
         let credential_id = take(&mut rest, len, "credentialId")?.to_vec();
         let public_key = skip_cbor(&mut rest, "credentialPublicKey")?;
+        // An RSA-4096 key is about 530 bytes; nothing accepted is larger.
+        if public_key.len() > MAX_KEY_BYTES {
+            return Err(malformed("credentialPublicKey is too large"));
+        }
         Some(AttestedCredential {
             aaguid,
             credential_id,
@@ -91,7 +110,7 @@ pub(crate) fn parse_auth_data(data: &[u8]) -> Result<AuthData, WebAuthnError> {
         None
     };
     if flags & FLAG_ED != 0 {
-        // Extension outputs: decoded to check the structure, not used.
+        // Extension outputs: stepped over (their extent found), not used.
         skip_cbor(&mut rest, "extensions")?;
     }
     if !rest.is_empty() {
@@ -159,7 +178,7 @@ pub(crate) fn parse_attestation(bytes: &[u8]) -> Result<AttestationObject<'_>, W
                 d.bytes().map_err(cbor_error("authData"))?,
                 key,
             )?,
-            _ => d.skip().map_err(cbor_error(WHAT))?,
+            _ => skip_item(&mut d).map_err(cbor_error(WHAT))?,
         }
     }
     if d.position() != bytes.len() {
@@ -190,10 +209,10 @@ fn parse_statement<'a>(d: &mut Decoder<'a>) -> Result<Statement<'a>, WebAuthnErr
             "alg" => once(&mut alg, d.i64().map_err(cbor_error("attStmt.alg"))?, key)?,
             "sig" => once(&mut sig, d.bytes().map_err(cbor_error("attStmt.sig"))?, key)?,
             "x5c" => {
-                d.skip().map_err(cbor_error(WHAT))?;
+                skip_item(d).map_err(cbor_error(WHAT))?;
                 once(&mut x5c, (), key)?;
             }
-            _ => d.skip().map_err(cbor_error(WHAT))?,
+            _ => skip_item(d).map_err(cbor_error(WHAT))?,
         }
     }
     statement.alg = alg;

@@ -1,5 +1,6 @@
 //! COSE public keys (ES256, EdDSA, RS256) and their signatures.
 
+use super::auth_data::skip_item;
 use super::wire::{ALG_EDDSA, ALG_ES256, ALG_RS256, WebAuthnError};
 use minicbor::Decoder;
 use minicbor::data::Type;
@@ -47,12 +48,16 @@ fn read_params(bytes: &[u8]) -> Result<Params<'_>, WebAuthnError> {
         .map()
         .map_err(unsupported)?
         .ok_or_else(|| unsupported("not a map of definite length"))?;
+    // A key of the accepted kinds has five or fewer.
+    if entries > 16 {
+        return Err(unsupported("too many parameters"));
+    }
     let mut p = Params::default();
     let mut seen: Vec<i64> = Vec::new();
     for _ in 0..entries {
         if d.datatype().map_err(unsupported)? == Type::String {
             d.str().map_err(unsupported)?;
-            d.skip().map_err(unsupported)?;
+            skip_item(&mut d).map_err(unsupported)?;
             continue;
         }
         let label = d.i64().map_err(unsupported)?;
@@ -72,7 +77,7 @@ fn read_params(bytes: &[u8]) -> Result<Params<'_>, WebAuthnError> {
             }
             -2 => p.second = Some(d.bytes().map_err(unsupported)?),
             -3 => p.third = Some(d.bytes().map_err(unsupported)?),
-            _ => d.skip().map_err(unsupported)?,
+            _ => skip_item(&mut d).map_err(unsupported)?,
         }
     }
     if d.position() != bytes.len() {

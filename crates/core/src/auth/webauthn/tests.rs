@@ -763,6 +763,13 @@ fn attestation_objects_are_read_strictly_but_tolerate_unknown_entries() {
         att.push(0xff);
     });
     let trailing = edit_attestation(&good, |att| att.push(0));
+    // A break byte standing for an unknown entry's value.
+    let stray_break = edit_attestation(&good, |att| {
+        assert_eq!(att[0], 0xa3);
+        att[0] = 0xa4;
+        att.extend(encode(&Cbor::Text("ext".into())));
+        att.push(0xff);
+    });
     // A key that is not text, and a missing authData.
     let not_text = edit_attestation(&good, |att| {
         let mut m = entries(att);
@@ -778,6 +785,7 @@ fn attestation_objects_are_read_strictly_but_tolerate_unknown_entries() {
         ("twice", twice),
         ("indefinite", indefinite),
         ("trailing", trailing),
+        ("stray break", stray_break),
         ("not text", not_text),
         ("missing", missing),
     ] {
@@ -838,6 +846,11 @@ fn cose_keys_are_read_strictly_and_agree_with_coset() {
         (Cbor::Text("note".into()), Cbor::Text("x".into())),
     ]))
     .unwrap();
+    // Larger than any accepted key: refused before it is read.
+    assert!(matches!(
+        register(&cose(vec![(int(-70), Cbor::Bytes(vec![0; 1100]))])),
+        Err(WebAuthnError::Malformed(_))
+    ));
     // A label twice, a curve that is not P-256, a short coordinate, an
     // algorithm the key type does not have: refused.
     for (name, bad) in [
@@ -845,6 +858,23 @@ fn cose_keys_are_read_strictly_and_agree_with_coset() {
         ("curve", key_with(ALG_ES256, 2, &x, vec![])),
         ("short", key_with(ALG_ES256, 1, &x[..31], vec![])),
         ("algorithm", key_with(ALG_RS256, 1, &x, vec![])),
+        (
+            "seventeen parameters",
+            key_with(
+                ALG_ES256,
+                1,
+                &x,
+                (10..22).map(|l| (int(l), int(0))).collect(),
+            ),
+        ),
+        ("stray break", {
+            let mut k = cose(vec![]);
+            assert_eq!(k[0], 0xa5);
+            k[0] = 0xa6;
+            // Label -70, then a break where its value should be.
+            k.extend([0x38, 0x45, 0xff]);
+            k
+        }),
     ] {
         assert!(
             matches!(register(&bad), Err(WebAuthnError::UnsupportedKey(_))),
