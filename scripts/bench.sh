@@ -12,6 +12,10 @@
 #     plain workerd (SQLite Durable Objects, an in-memory KV stand-in), with
 #     no rules and with the 50 rules, and in the same run a minimal
 #     pass-through worker's figures
+#   - the first track of an evicted user object (a restarted workerd finds
+#     every object on disk, none in memory) against warm tracks in the same
+#     process, and cold start: a fresh workerd process to ActionGate's first
+#     answer, next to a JavaScript worker's
 #   - storage twice: Durable Objects on local disk, where every write waits
 #     for the disk's flush, and on a memory file system (tmpfs), where the
 #     worker's own cost shows; a JavaScript worker that writes one row per
@@ -65,10 +69,10 @@ mgmt=$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')
 sign=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 osign=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 session_key=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
-# Nine free ports, all held open until every one is chosen, so none repeats.
-read -r ag_port pt_port dw_port or_port pp_port agm_port dwm_port pf_port pfm_port < <(node -e '
+# Eleven free ports, all held open until every one is chosen, so none repeats.
+read -r ag_port pt_port dw_port or_port pp_port agm_port dwm_port pf_port pfm_port cold_port cold_port2 < <(node -e '
 const net = require("net");
-Promise.all(Array.from({ length: 9 }, () => new Promise((ok) => { const s = net.createServer().listen(0, "127.0.0.1", () => ok(s)); })))
+Promise.all(Array.from({ length: 11 }, () => new Promise((ok) => { const s = net.createServer().listen(0, "127.0.0.1", () => ok(s)); })))
   .then((all) => { console.log(all.map((s) => s.address().port).join(" ")); all.forEach((s) => s.close()); });')
 # A build from before the configuration history (issue 20) has no
 # ConfigHistory class: leave its binding out so older commits can be measured.
@@ -80,15 +84,17 @@ sed -E "/$history_lines/d" bench/config.capnp.tmpl | sed -e "s#@V8_FLAGS@#$v8_fl
   | sed -e "s#@ROOT@#$root#g" -e "s#@MEMROOT@#$memroot#g" -e "s#@AGM_PORT@#$agm_port#" -e "s#@DWM_PORT@#$dwm_port#" \
     -e "s#@AG_PORT@#$ag_port#" -e "s#@PT_PORT@#$pt_port#" -e "s#@DW_PORT@#$dw_port#" \
     -e "s#@OR_PORT@#$or_port#g" -e "s#@PP_PORT@#$pp_port#" -e "s#@PF_PORT@#$pf_port#" -e "s#@PFM_PORT@#$pfm_port#" \
+    -e "s#@COLD_PORT@#$cold_port#g" -e "s#@COLD_PORT2@#$cold_port2#" \
     -e "s#@ORIGIN_SIGNING_KEY@#$osign#" -e "s#@APP_SESSION_SECRET@#$session_key#" \
     -e "s#@API_SECRET_KEY@#$api#" -e "s#@MANAGEMENT_SECRET_KEY@#$mgmt#" -e "s#@TOKEN_SIGNING_KEY@#$sign#" \
     > "$root/config.capnp"
 
 # From inside $root: V8 writes its isolate-*-v8.log files (PROFILE=) to the
 # working directory.
-(cd "$root" && exec workerd serve "$root/config.capnp" > "$root/workerd.log" 2>&1) &
+(cd "$root" && exec workerd serve "$root/config.capnp" config > "$root/workerd.log" 2>&1) &
 wpid=$!
-trap 'kill $wpid 2>/dev/null || true; case "$memroot" in /dev/shm/*) rm -rf "$memroot" ;; esac' EXIT
+cpid=""
+trap 'kill $wpid $cpid 2>/dev/null || true; case "$memroot" in /dev/shm/*) rm -rf "$memroot" ;; esac' EXIT
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$ag_port/health" >/dev/null 2>&1 && break
   sleep 0.2
@@ -238,7 +244,43 @@ for _ in 1 2; do
   read -r un_rps un_p50 un_p99 < <(best "$un_rps" "$a" "$b" "$c" "${un_p50:-}" "${un_p99:-}")
 done
 actions=$(curl -fsS -u "$api:" "http://127.0.0.1:$ag_port/v1/users/bench-user-1/actions?limit=100" | grep -o '"idempotencyKey"' | wc -l)
+# Users for the evicted-object figure: each one's first action, written for
+# twice as long as the measurement will run, so it cannot run out of them.
+made=$(AG_AUTH="$auth" AG_PREFIX=evicted wrk -t"$THREADS" -c"$CONNECTIONS" -d"$(( ${DURATION%s} * 2 ))s" \
+  -s bench/first-track.lua "http://127.0.0.1:$agm_port" | awk '/users per thread/ {print $4}')
 kill $wpid 2>/dev/null || true
+wait $wpid 2>/dev/null || true
+
+# Evicted objects: a fresh workerd on the same memory file system holds
+# every object on disk and none in memory. Its code is warmed on the
+# track users first; then each request is some user's first track since
+# the restart (bench/first-track.lua), then warm tracks in the same process.
+(cd "$root" && exec workerd serve "$root/config.capnp" coldActiongate > "$root/workerd-cold.log" 2>&1) &
+cpid=$!
+for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$cold_port/health" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fsS -u "$mgmt:" -X PUT -H 'Content-Type: application/json' \
+  -d '{"defaultUserActionResult":"CHALLENGE","verificationMethods":["PASSKEY","EMAIL_OTP"]}' \
+  "http://127.0.0.1:$cold_port/v1/management/action-configurations/withdraw-funds" >/dev/null \
+  || { cat "$root/workerd-cold.log"; exit 1; }
+AG_AUTH="$auth" wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s bench/track.lua "http://127.0.0.1:$cold_port" >/dev/null 2>&1
+out=$(AG_AUTH="$auth" AG_PREFIX=evicted wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/first-track.lua "http://127.0.0.1:$cold_port")
+if echo "$out" | grep -q "Non-2xx"; then echo "$out" >&2; echo "non-2xx responses" >&2; exit 1; fi
+ev_rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+ev_p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+ev_p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+ev_used=$(echo "$out" | awk '/users per thread/ {print $5}')
+read -r ew_rps ew_p50 ew_p99 < <(AG_AUTH="$auth" run "http://127.0.0.1:$cold_port" -s bench/track.lua)
+kill $cpid 2>/dev/null || true
+wait $cpid 2>/dev/null || true
+cpid=""
+
+# Cold start: a fresh workerd process until the first answer, five rounds.
+cold=$(node bench/cold-start.mjs "$root/config.capnp" 5 \
+  "ag-health=coldActiongate|http://127.0.0.1:$cold_port/health" \
+  "ag-track=coldActiongate|http://127.0.0.1:$cold_port/v1/users/bench-user-1/actions/withdraw-funds|POST|$auth" \
+  "js-minimal=coldJs|http://127.0.0.1:$cold_port/" \
+  "js-write=coldJs|http://127.0.0.1:$cold_port2/v1/users/bench-user-1|POST|-")
+cs() { echo "$cold" | awk -v n="$1" '$1 == n {print $2 " " $3}'; }
 
 # Rule evaluation alone: native (criterion) and wasm32 in Node.
 native=$(cargo bench -q -p actiongate-core --bench rules -- --noplot 2>/dev/null | awk '/evaluate 50 compiled rules/ {getline; print $4 " " $5}')
@@ -295,3 +337,12 @@ added() { awk -v a="$1" -v b="$2" 'function ms(x){ if (x ~ /us$/) return x/1000;
 printf '  %-34s %10s   (protected ALLOW p50 minus pass-through p50; memory fs)\n' "added p50 latency" "$(added "$pam_p50" "$pp_p50")"
 printf '  %-34s %10s   (the same for p99, dominated by scheduling on a loaded 2-core machine)\n' "added p99 latency" "$(added "$pam_p99" "$pp_p99")"
 printf '  (bench-user-1 holds %s stored actions: tracks were written)\n' "$actions"
+printf '\n  Evicted objects (memory fs; a restarted workerd: every object on disk, none in memory)\n'
+line "first track of an evicted object" "$ev_rps" "$ev_p50" "$ev_p99"
+line "warm track, same process after" "$ew_rps" "$ew_p50" "$ew_p99"
+ratio "evicted first track / warm track" "$ev_rps" "$ew_rps" "(target >= 0.50)"
+printf '  (each thread tracked %s evicted users of the %s it had made)\n' "$ev_used" "$made"
+[ "${ev_used:-0}" -le "${made:-0}" ] || printf '  WARNING: the run outgrew the users made before it: some first tracks created objects\n'
+printf '\n  Cold start: a fresh workerd process to the first answer (median and best of 5, ms)\n'
+printf '  %-34s %10s\n' "ActionGate GET /health" "$(cs ag-health)" "ActionGate first track (evicted user)" "$(cs ag-track)" \
+  "JS worker (answers itself)" "$(cs js-minimal)" "JS storage floor (DO write)" "$(cs js-write)"
