@@ -33,6 +33,8 @@
 # measure another build (its entry.mjs, index.js and index_bg.wasm, e.g. an
 # earlier commit's build/ in a git worktree) instead of building this one, so
 # two versions can be compared in one session.
+# ONLY=evicted: only the evicted-object and cold-start figures (a quick
+# comparison of two builds' first tracks).
 # PROFILE=track|protected: instead of the benchmark, load that one workload
 # (Durable Objects on the memory file system) for DURATION under `perf` and
 # print where the workerd thread's time goes, in µs per request, by
@@ -219,6 +221,7 @@ if [ -n "${PROFILE:-}" ]; then
     | awk -v hz="$hz" -v n="$requests" -v rps="$rps" -v what="$PROFILE" -f bench/profile.awk
   exit 0
 fi
+if [ "${ONLY:-}" != evicted ]; then
 read -r pt_rps pt_p50 pt_p99 < <(run "http://127.0.0.1:$pt_port/")
 read -r or_rps or_p50 or_p99 < <(run "http://127.0.0.1:$or_port/")
 # Local disk.
@@ -244,10 +247,21 @@ for _ in 1 2; do
   read -r un_rps un_p50 un_p99 < <(best "$un_rps" "$a" "$b" "$c" "${un_p50:-}" "${un_p99:-}")
 done
 actions=$(curl -fsS -u "$api:" "http://127.0.0.1:$ag_port/v1/users/bench-user-1/actions?limit=100" | grep -o '"idempotencyKey"' | wc -l)
-# Users for the evicted-object figure: each one's first action, written for
-# twice as long as the measurement will run, so it cannot run out of them.
-made=$(AG_AUTH="$auth" AG_PREFIX=evicted wrk -t"$THREADS" -c"$CONNECTIONS" -d"$(( ${DURATION%s} * 2 ))s" \
-  -s bench/first-track.lua "http://127.0.0.1:$agm_port" | awk '/users per thread/ {print $4}')
+fi
+# Users for the evicted-object figures: 2,000 per thread (2,500 for the
+# floor, which is faster), each one's first action (or the floor's first
+# row). Each awake object holds three files open, and one process may open
+# 20,000 here, so the measured runs last EVICTED_DURATION (3s), within the
+# users made, rather than DURATION, and the floor's users are made in a
+# process of their own.
+evicted_duration="${EVICTED_DURATION:-3s}"
+make_users() { # URL PER_THREAD -> how many each thread made
+  local out
+  out=$(AG_LIMIT=$2 AG_PREFIX=evicted wrk -t"$THREADS" -c"$CONNECTIONS" -d10s -s bench/first-track.lua "$1")
+  if echo "$out" | grep -q "Non-2xx\|Socket errors"; then echo "$out" >&2; echo "making the evicted users failed" >&2; exit 1; fi
+  echo "$out" | awk -v k="$2" '/users per thread/ {print ($4 < k ? $4 : k)}'
+}
+made=$(AG_AUTH="$auth" make_users "http://127.0.0.1:$agm_port" 2000)
 kill $wpid 2>/dev/null || true
 wait $wpid 2>/dev/null || true
 
@@ -263,13 +277,35 @@ curl -fsS -u "$mgmt:" -X PUT -H 'Content-Type: application/json' \
   "http://127.0.0.1:$cold_port/v1/management/action-configurations/withdraw-funds" >/dev/null \
   || { cat "$root/workerd-cold.log"; exit 1; }
 AG_AUTH="$auth" wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s bench/track.lua "http://127.0.0.1:$cold_port" >/dev/null 2>&1
-out=$(AG_AUTH="$auth" AG_PREFIX=evicted wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/first-track.lua "http://127.0.0.1:$cold_port")
-if echo "$out" | grep -q "Non-2xx"; then echo "$out" >&2; echo "non-2xx responses" >&2; exit 1; fi
+out=$(AG_AUTH="$auth" AG_PREFIX=evicted wrk -t"$THREADS" -c"$CONNECTIONS" -d"$evicted_duration" --latency -s bench/first-track.lua "http://127.0.0.1:$cold_port")
+if echo "$out" | grep -q "Non-2xx\|Socket errors"; then echo "$out" >&2; echo "non-2xx responses" >&2; exit 1; fi
 ev_rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
 ev_p50=$(echo "$out" | awk '$1=="50%" {print $2}')
 ev_p99=$(echo "$out" | awk '$1=="99%" {print $2}')
 ev_used=$(echo "$out" | awk '/users per thread/ {print $5}')
 read -r ew_rps ew_p50 ew_p99 < <(AG_AUTH="$auth" run "http://127.0.0.1:$cold_port" -s bench/track.lua)
+kill $cpid 2>/dev/null || true
+wait $cpid 2>/dev/null || true
+# The same for the storage floor: the most a first write to an evicted
+# object could reach on this runtime.
+start_js() {
+  (cd "$root" && exec workerd serve "$root/config.capnp" coldJs >> "$root/workerd-cold-js.log" 2>&1) &
+  cpid=$!
+  for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$cold_port/" >/dev/null 2>&1 && break; sleep 0.2; done
+}
+start_js
+made_js=$(AG_AUTH="-" make_users "http://127.0.0.1:$cold_port2" 2500)
+kill $cpid 2>/dev/null || true
+wait $cpid 2>/dev/null || true
+start_js
+AG_AUTH="-" wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s bench/track.lua "http://127.0.0.1:$cold_port2" >/dev/null 2>&1
+out=$(AG_AUTH="-" AG_PREFIX=evicted wrk -t"$THREADS" -c"$CONNECTIONS" -d"$evicted_duration" --latency -s bench/first-track.lua "http://127.0.0.1:$cold_port2")
+if echo "$out" | grep -q "Non-2xx\|Socket errors"; then echo "$out" >&2; echo "non-2xx responses" >&2; exit 1; fi
+fe_rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+fe_p50=$(echo "$out" | awk '$1=="50%" {print $2}')
+fe_p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+fe_used=$(echo "$out" | awk '/users per thread/ {print $5}')
+read -r fw_rps fw_p50 fw_p99 < <(AG_AUTH="-" run "http://127.0.0.1:$cold_port2" -s bench/track.lua)
 kill $cpid 2>/dev/null || true
 wait $cpid 2>/dev/null || true
 cpid=""
@@ -282,6 +318,9 @@ cold=$(node bench/cold-start.mjs "$root/config.capnp" 5 \
   "js-write=coldJs|http://127.0.0.1:$cold_port2/v1/users/bench-user-1|POST|-")
 cs() { echo "$cold" | awk -v n="$1" '$1 == n {print $2 " " $3}'; }
 
+line() { printf '  %-34s %10s req/s   p50 %8s   p99 %8s\n' "$@"; }
+ratio() { printf '  %-34s %10.2f   %s\n' "$1" "$(echo "$2/$3" | bc -l)" "$4"; }
+if [ "${ONLY:-}" != evicted ]; then
 # Rule evaluation alone: native (criterion) and wasm32 in Node.
 native=$(cargo bench -q -p actiongate-core --bench rules -- --noplot 2>/dev/null | awk '/evaluate 50 compiled rules/ {getline; print $4 " " $5}')
 wasm-pack build crates/rules-bench-wasm --release --target nodejs --out-dir ../../.bench/rules-wasm --no-pack >/dev/null 2>&1
@@ -291,8 +330,6 @@ wasm_us=$(node -e 'const m=require("./.bench/rules-wasm/actiongate_rules_bench_w
 printf '\nActionGate benchmark (workerd %s, wrk -t%s -c%s -d%s)\n' "$(workerd --version 2>/dev/null | head -1)" "$THREADS" "$CONNECTIONS" "$DURATION"
 printf '  wasm size              %8.1f KiB raw, %7.1f KiB gzipped (target < 1024 KiB gzipped)\n' \
   "$(echo "$raw/1024" | bc -l)" "$(echo "$gz/1024" | bc -l)"
-line() { printf '  %-34s %10s req/s   p50 %8s   p99 %8s\n' "$@"; }
-ratio() { printf '  %-34s %10.2f   %s\n' "$1" "$(echo "$2/$3" | bc -l)" "$4"; }
 # The ratios to the pass-through worker are paired (see tracks); a ratio
 # between two of them compares each one's paired ratio.
 line "minimal worker (JS, answers itself)" "$pt_rps" "$pt_p50" "$pt_p99"
@@ -337,12 +374,20 @@ added() { awk -v a="$1" -v b="$2" 'function ms(x){ if (x ~ /us$/) return x/1000;
 printf '  %-34s %10s   (protected ALLOW p50 minus pass-through p50; memory fs)\n' "added p50 latency" "$(added "$pam_p50" "$pp_p50")"
 printf '  %-34s %10s   (the same for p99, dominated by scheduling on a loaded 2-core machine)\n' "added p99 latency" "$(added "$pam_p99" "$pp_p99")"
 printf '  (bench-user-1 holds %s stored actions: tracks were written)\n' "$actions"
-printf '\n  Evicted objects (memory fs; a restarted workerd: every object on disk, none in memory)\n'
+else
+  printf '\nActionGate benchmark, evicted objects only (workerd %s, wrk -t%s -c%s -d%s)\n' "$(workerd --version 2>/dev/null | head -1)" "$THREADS" "$CONNECTIONS" "$DURATION"
+fi
+printf '\n  Evicted objects (memory fs; a restarted workerd: every object on disk, none in memory; -d%s)\n' "$evicted_duration"
 line "first track of an evicted object" "$ev_rps" "$ev_p50" "$ev_p99"
 line "warm track, same process after" "$ew_rps" "$ew_p50" "$ew_p99"
 ratio "evicted first track / warm track" "$ev_rps" "$ew_rps" "(target >= 0.50)"
-printf '  (each thread tracked %s evicted users of the %s it had made)\n' "$ev_used" "$made"
-[ "${ev_used:-0}" -le "${made:-0}" ] || printf '  WARNING: the run outgrew the users made before it: some first tracks created objects\n'
+line "storage floor: first write, evicted" "$fe_rps" "$fe_p50" "$fe_p99"
+line "storage floor: warm write, after" "$fw_rps" "$fw_p50" "$fw_p99"
+ratio "floor evicted / floor warm" "$fe_rps" "$fw_rps" "(the runtime's own cost of waking an object)"
+ratio "evicted first track / floor evicted" "$ev_rps" "$fe_rps" "(ActionGate's own cost)"
+printf '  (each thread tracked %s evicted users of the %s it had made; the floor %s of %s)\n' "$ev_used" "$made" "$fe_used" "$made_js"
+[ "${ev_used:-0}" -le "${made:-0}" ] && [ "${fe_used:-0}" -le "${made_js:-0}" ] \
+  || printf '  WARNING: a run outgrew the users made before it: some first writes created objects\n'
 printf '\n  Cold start: a fresh workerd process to the first answer (median and best of 5, ms)\n'
 printf '  %-34s %10s\n' "ActionGate GET /health" "$(cs ag-health)" "ActionGate first track (evicted user)" "$(cs ag-track)" \
   "JS worker (answers itself)" "$(cs js-minimal)" "JS storage floor (DO write)" "$(cs js-write)"
