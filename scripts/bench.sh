@@ -276,14 +276,19 @@ curl -fsS -u "$mgmt:" -X PUT -H 'Content-Type: application/json' \
   -d '{"defaultUserActionResult":"CHALLENGE","verificationMethods":["PASSKEY","EMAIL_OTP"]}' \
   "http://127.0.0.1:$cold_port/v1/management/action-configurations/withdraw-funds" >/dev/null \
   || { cat "$root/workerd-cold.log"; exit 1; }
-AG_AUTH="$auth" wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s bench/track.lua "http://127.0.0.1:$cold_port" >/dev/null 2>&1
-out=$(AG_AUTH="$auth" AG_PREFIX=evicted wrk -t"$THREADS" -c"$CONNECTIONS" -d"$evicted_duration" --latency -s bench/first-track.lua "http://127.0.0.1:$cold_port")
-if echo "$out" | grep -q "Non-2xx\|Socket errors"; then echo "$out" >&2; echo "non-2xx responses" >&2; exit 1; fi
-ev_rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-ev_p50=$(echo "$out" | awk '$1=="50%" {print $2}')
-ev_p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-ev_used=$(echo "$out" | awk '/users per thread/ {print $5}')
-read -r ew_rps ew_p50 ew_p99 < <(AG_AUTH="$auth" run "http://127.0.0.1:$cold_port" -s bench/track.lua)
+# evicted URL -> "rps p50 p99 users warm_rps warm_p50 warm_p99": the code
+# warmed on the track users, then each request one evicted user's first
+# (bench/first-track.lua), then warm tracks in the same process.
+evicted() {
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s bench/track.lua "$1" >/dev/null 2>&1
+  local out warm
+  out=$(AG_PREFIX=evicted wrk -t"$THREADS" -c"$CONNECTIONS" -d"$evicted_duration" --latency -s bench/first-track.lua "$1")
+  if echo "$out" | grep -q "Non-2xx\|Socket errors"; then echo "$out" >&2; return 1; fi
+  warm=$(run "$1" -s bench/track.lua) || return 1
+  echo "$(echo "$out" | awk '/Requests\/sec/ {r = $2} $1 == "50%" {a = $2} $1 == "99%" {b = $2} /users per thread/ {u = $5} END {print r, a, b, u}') $warm"
+}
+ev=$(AG_AUTH="$auth" evicted "http://127.0.0.1:$cold_port") || { echo "the evicted-object run failed" >&2; exit 1; }
+read -r ev_rps ev_p50 ev_p99 ev_used ew_rps ew_p50 ew_p99 <<< "$ev"
 kill $cpid 2>/dev/null || true
 wait $cpid 2>/dev/null || true
 # The same for the storage floor: the most a first write to an evicted
@@ -298,14 +303,8 @@ made_js=$(AG_AUTH="-" make_users "http://127.0.0.1:$cold_port2" 2500)
 kill $cpid 2>/dev/null || true
 wait $cpid 2>/dev/null || true
 start_js
-AG_AUTH="-" wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s bench/track.lua "http://127.0.0.1:$cold_port2" >/dev/null 2>&1
-out=$(AG_AUTH="-" AG_PREFIX=evicted wrk -t"$THREADS" -c"$CONNECTIONS" -d"$evicted_duration" --latency -s bench/first-track.lua "http://127.0.0.1:$cold_port2")
-if echo "$out" | grep -q "Non-2xx\|Socket errors"; then echo "$out" >&2; echo "non-2xx responses" >&2; exit 1; fi
-fe_rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-fe_p50=$(echo "$out" | awk '$1=="50%" {print $2}')
-fe_p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-fe_used=$(echo "$out" | awk '/users per thread/ {print $5}')
-read -r fw_rps fw_p50 fw_p99 < <(AG_AUTH="-" run "http://127.0.0.1:$cold_port2" -s bench/track.lua)
+fe=$(AG_AUTH="-" evicted "http://127.0.0.1:$cold_port2") || { echo "the floor's evicted-object run failed" >&2; exit 1; }
+read -r fe_rps fe_p50 fe_p99 fe_used fw_rps fw_p50 fw_p99 <<< "$fe"
 kill $cpid 2>/dev/null || true
 wait $cpid 2>/dev/null || true
 cpid=""
