@@ -20,10 +20,13 @@
 #     for the disk's flush, and on a memory file system (tmpfs), where the
 #     worker's own cost shows; a JavaScript worker that writes one row per
 #     request (the "storage floor") on each
-# Targets: gzipped wasm under 1 MiB; track at least half the pass-through's
-# requests per second; under 20 µs for 50 rules natively; track with 50
-# rules at least 80% of track without; unprotected at least 90% and
-# protected-ALLOW at least 50% of the pass-through worker's throughput.
+# Targets (issue 22): track and protected ALLOW at least 0.8 of their
+# floors; unprotected at least 0.95 of the pass-through worker; the first
+# track of an evicted object at least 0.5 of a warm track (beyond the
+# storage floor's own, about 0.28: 0.8 of the floor's evicted first write is
+# the target proposed instead); under 20 µs for 50 rules natively; track
+# with 50 rules at least 80% of track without; the gzipped upload at most
+# 800 KiB (the wasm figure here, plus about 21 KiB of JavaScript).
 # "Pass-through worker" is the JavaScript worker that forwards each request
 # to the stand-in origin. Everything shares one noisy machine, so compare
 # ratios within a run, not absolute numbers: each ratio to the
@@ -341,7 +344,7 @@ line "ActionGate track (DO write)" "$tr_rps" "$tr_p50" "$tr_p99"
 line "ActionGate track, 50 rules" "$r50_rps" "$r50_p50" "$r50_p99"
 ratio "track / pass-through worker" "$tr_pair" 1 "(target >= 0.50)"
 ratio "storage floor / pass-through" "$dw_pair" 1 "(the most any tracking worker could reach)"
-ratio "track / storage floor" "$tr_pair" "$dw_pair" "(ActionGate's own cost)"
+ratio "track / storage floor" "$tr_pair" "$dw_pair" "(ActionGate's own cost; target >= 0.80)"
 ratio "track 50 rules / track no rules" "$r50_rps" "$tr_rps" "(target >= 0.80)"
 printf '\n  Track, Durable Objects on a memory file system (%s)\n' "$memkind"
 line "storage floor: JS worker + DO write" "$dwm_rps" "$dwm_p50" "$dwm_p99"
@@ -349,7 +352,7 @@ line "ActionGate track (DO write)" "$trm_rps" "$trm_p50" "$trm_p99"
 line "ActionGate track, 50 rules" "$r50m_rps" "$r50m_p50" "$r50m_p99"
 ratio "track / pass-through worker" "$trm_pair" 1 "(target >= 0.50)"
 ratio "storage floor / pass-through" "$dwm_pair" 1 "(the most any tracking worker could reach)"
-ratio "track / storage floor" "$trm_pair" "$dwm_pair" "(ActionGate's own cost)"
+ratio "track / storage floor" "$trm_pair" "$dwm_pair" "(ActionGate's own cost; target >= 0.80)"
 ratio "track 50 rules / track no rules" "$r50m_rps" "$trm_rps" "(target >= 0.80)"
 ratio "track / minimal worker" "$trm_rps" "$pt_rps" "(for scale: no I/O at all)"
 printf '\n  Rule evaluation alone\n'
@@ -363,12 +366,12 @@ line "proxy floor: JS, DO write + forward (disk)" "$pf_rps" "$pf_p50" "$pf_p99"
 line "protected route, ALLOW (disk)" "$pa_rps" "$pa_p50" "$pa_p99"
 line "proxy floor (memory fs)" "$pfm_rps" "$pfm_p50" "$pfm_p99"
 line "protected route, ALLOW (memory fs)" "$pam_rps" "$pam_p50" "$pam_p99"
-ratio "unprotected / pass-through" "$un_rps" "$pp_rps" "(target >= 0.90)"
+ratio "unprotected / pass-through" "$un_rps" "$pp_rps" "(target >= 0.95)"
 ratio "protected ALLOW / pass-through" "$pa_pair" 1 "(target >= 0.50; disk)"
 ratio "proxy floor / pass-through" "$pf_pair" 1 "(the most any protected route could reach; disk)"
 ratio "protected ALLOW / pass-through" "$pam_pair" 1 "(target >= 0.50; memory fs)"
 ratio "proxy floor / pass-through" "$pfm_pair" 1 "(the most any protected route could reach; memory fs)"
-ratio "protected ALLOW / proxy floor" "$pam_pair" "$pfm_pair" "(ActionGate's own cost; memory fs)"
+ratio "protected ALLOW / proxy floor" "$pam_pair" "$pfm_pair" "(ActionGate's own cost; memory fs; target >= 0.80)"
 added() { awk -v a="$1" -v b="$2" 'function ms(x){ if (x ~ /us$/) return x/1000; if (x ~ /ms$/) return x+0; if (x ~ /s$/) return x*1000; return x } BEGIN { printf "%.2fms", ms(a)-ms(b) }'; }
 printf '  %-34s %10s   (protected ALLOW p50 minus pass-through p50; memory fs)\n' "added p50 latency" "$(added "$pam_p50" "$pp_p50")"
 printf '  %-34s %10s   (the same for p99, dominated by scheduling on a loaded 2-core machine)\n' "added p99 latency" "$(added "$pam_p99" "$pp_p99")"
@@ -383,7 +386,7 @@ ratio "evicted first track / warm track" "$ev_rps" "$ew_rps" "(target >= 0.50)"
 line "storage floor: first write, evicted" "$fe_rps" "$fe_p50" "$fe_p99"
 line "storage floor: warm write, after" "$fw_rps" "$fw_p50" "$fw_p99"
 ratio "floor evicted / floor warm" "$fe_rps" "$fw_rps" "(the runtime's own cost of waking an object)"
-ratio "evicted first track / floor evicted" "$ev_rps" "$fe_rps" "(ActionGate's own cost)"
+ratio "evicted first track / floor evicted" "$ev_rps" "$fe_rps" "(ActionGate's own cost; proposed target >= 0.80)"
 printf '  (each thread tracked %s evicted users of the %s it had made; the floor %s of %s)\n' "$ev_used" "$made" "$fe_used" "$made_js"
 [ "${ev_used:-0}" -le "${made:-0}" ] && [ "${fe_used:-0}" -le "${made_js:-0}" ] \
   || printf '  WARNING: a run outgrew the users made before it: some first writes created objects\n'
