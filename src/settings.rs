@@ -26,8 +26,10 @@
 //! - `SESSION_ACCESS_TOKEN_TTL_SECONDS` (900) and
 //!   `SESSION_REFRESH_TOKEN_TTL_SECONDS` (2,592,000: 30 days).
 //!
-//! Parsed values are cached per isolate and rebuilt only when the
-//! underlying strings change.
+//! Variables and secrets do not change while an isolate lives (a new value
+//! is a new deployment, or a restarted `wrangler dev`): each is read from
+//! the environment once per isolate ([`lookup`]), and what is parsed from
+//! them is kept beside the strings it came from.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -52,9 +54,9 @@ pub const DEFAULT_CONFIG_CACHE_TTL_SECONDS: u64 = 10;
 /// # Errors
 /// [`ApiError`] 500 `server_misconfigured` when the secret is not set.
 pub fn secret(env: &Env, name: &str) -> Result<String, ApiError> {
-    match env.secret(name) {
-        Ok(s) if !s.to_string().is_empty() => Ok(s.to_string()),
-        _ => {
+    match optional_secret(env, name) {
+        Some(s) => Ok(s),
+        None => {
             worker::console_error!("required secret {name} is not set; refusing to serve");
             Err(ApiError::new(
                 500,
@@ -66,10 +68,33 @@ pub fn secret(env: &Env, name: &str) -> Result<String, ApiError> {
 }
 
 fn optional_secret(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .ok()
-        .map(|s| s.to_string())
-        .filter(|s| !s.is_empty())
+    lookup(env, name, Kind::Secret).filter(|s| !s.is_empty())
+}
+
+/// Where a value comes from: `[vars]` or a secret.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Var,
+    Secret,
+}
+
+/// A variable or secret, read from the environment once per isolate:
+/// crossing into JavaScript for it costs more than the rest of a hot
+/// path's use of it. `None` when unset (or not text).
+fn lookup(env: &Env, name: &str, kind: Kind) -> Option<String> {
+    if let Some(hit) = LOOKUPS.with_borrow(|l| {
+        l.iter()
+            .find(|(n, k, _)| *k == kind && n == name)
+            .map(|(_, _, v)| v.clone())
+    }) {
+        return hit;
+    }
+    let value = match kind {
+        Kind::Var => env.var(name).ok().map(|v| v.to_string()),
+        Kind::Secret => env.secret(name).ok().map(|v| v.to_string()),
+    };
+    LOOKUPS.with_borrow_mut(|l| l.push((name.to_owned(), kind, value.clone())));
+    value
 }
 
 /// Whether a request came to the worker as `localhost` or `127.0.0.1`
@@ -171,7 +196,7 @@ pub fn identity_secret(env: &Env, name: &str, min: usize, local: bool) -> Option
 
 /// A string variable, empty when unset.
 pub fn var(env: &Env, name: &str) -> String {
-    env.var(name).map(|v| v.to_string()).unwrap_or_default()
+    lookup(env, name, Kind::Var).unwrap_or_default()
 }
 
 /// The deployment's branding for the hosted page (`BRAND_NAME`,
@@ -205,6 +230,8 @@ type CachedSessionKeys = (
 );
 
 thread_local! {
+    /// What [`lookup`] read, by name and kind (a few dozen names at most).
+    static LOOKUPS: RefCell<Vec<(String, Kind, Option<String>)>> = const { RefCell::new(Vec::new()) };
     /// Whether [`check_deployment`] passed in this isolate, for requests
     /// from elsewhere (`[0]`) and from local dev (`[1]`).
     static DEPLOYMENT_CHECKED: std::cell::Cell<[bool; 2]> = const { std::cell::Cell::new([false; 2]) };

@@ -92,7 +92,7 @@ impl UserObject {
                     actiongate_core::auth::otp::six_digits(random.get(..8).unwrap_or(&[]))
                         .ok_or_else(|| ApiError::internal("no random bytes"))?
                 };
-                let salt: String = random.iter().skip(8).map(|b| format!("{b:02x}")).collect();
+                let salt = actiongate_core::encoding::hex(random.get(8..).unwrap_or_default());
                 let sent = service::issue_code(
                     &store,
                     &action_code,

@@ -183,7 +183,7 @@ fn salted(salt: &str, code: &str) -> String {
     let mut h = hmac_sha256::Hash::new();
     h.update(salt.as_bytes());
     h.update(code.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::encoding::hex(&h.finalize())
 }
 
 /// Six decimal digits from random bytes (uniform: bytes are drawn until one

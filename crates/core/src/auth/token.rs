@@ -96,11 +96,7 @@ pub fn key_id(secret: &[u8]) -> String {
     let mut h = hmac_sha256::Hash::new();
     h.update(b"actiongate-kid:");
     h.update(secret);
-    h.finalize()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::encoding::hex(h.finalize().get(..8).unwrap_or_default())
 }
 
 fn signing_key(secret: &[u8], name: &str) -> Result<SigningKey, crate::CoreError> {

@@ -112,10 +112,7 @@ pub fn history<S: UserStore>(
 pub(crate) fn request_hash(request: &TrackRequest) -> Result<String, CoreError> {
     let canonical = serde_json::to_vec(request)
         .map_err(|e| CoreError::Internal(format!("hashing a track request: {e}")))?;
-    Ok(hmac_sha256::Hash::hash(&canonical)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crate::encoding::sha256_hex(&canonical))
 }
 
 /// Track an action: return the stored one for a known idempotency key,

@@ -222,7 +222,7 @@ fn parse_statement<'a>(d: &mut Decoder<'a>) -> Result<Statement<'a>, WebAuthnErr
 }
 
 pub(crate) fn aaguid_string(a: &[u8; 16]) -> String {
-    let hex: String = a.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::encoding::hex(a);
     format!(
         "{}-{}-{}-{}-{}",
         hex.get(0..8).unwrap_or(""),
