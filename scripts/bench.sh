@@ -38,8 +38,10 @@
 # two versions can be compared in one session.
 # ONLY=evicted: only the evicted-object and cold-start figures (a quick
 # comparison of two builds' first tracks).
-# PROFILE=track|protected: instead of the benchmark, load that one workload
-# (Durable Objects on the memory file system) for DURATION under `perf` and
+# PROFILE=track|protected|floor|proxy-floor: instead of the benchmark, load
+# that one workload (Durable Objects on the memory file system; `floor` is the
+# storage floor under the track's load, `proxy-floor` the proxy floor under
+# the protected route's) for DURATION under `perf` and
 # print where the workerd thread's time goes, in µs per request, by
 # component and by function. Wasm functions are named only in a build that
 # keeps its name section (scripts/build.sh strips it; see docs/benchmark.md).
@@ -200,19 +202,20 @@ mean() { echo "$@" | tr ' ' '\n' | awk -F/ 'NF == 2 && $2 > 0 { s += $1 / $2; n+
 
 if [ -n "${PROFILE:-}" ]; then
   case "$PROFILE" in
-    track) lua=bench/track.lua ;;
-    protected) lua=bench/protected.lua ;;
-    *) echo "PROFILE is track or protected" >&2; exit 2 ;;
+    track) lua=bench/track.lua url="http://127.0.0.1:$agm_port" ;;
+    protected) lua=bench/protected.lua url="http://127.0.0.1:$agm_port" ;;
+    floor) lua=bench/track.lua url="http://127.0.0.1:$dwm_port" auth="-" ;;
+    proxy-floor) lua=bench/protected.lua url="http://127.0.0.1:$pfm_port" ;;
+    *) echo "PROFILE is track, protected, floor or proxy-floor" >&2; exit 2 ;;
   esac
   command -v perf >/dev/null || { echo "PROFILE needs perf (linux-perf)" >&2; exit 2; }
   export AG_AUTH="$auth" AG_SESSIONS="$root/sessions.txt"
-  url="http://127.0.0.1:$agm_port"
   # Every user's object made and the code hot before measuring.
   wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s "$lua" "$url" >/dev/null 2>&1
   # The thread that runs every worker and object: the busiest of workerd's.
   tid=$(ps -L -o tid=,pcpu= -p "$wpid" | sort -k2 -n | tail -1 | awk '{print $1}')
   hz=997
-  perf record -F "$hz" -t "$tid" -o "$root/perf.data" -- sleep "${DURATION%s}" >/dev/null 2>"$root/perf.log" &
+  perf record ${PERF_FLAGS:-} -F "$hz" -t "$tid" -o "$root/perf.data" -- sleep "${DURATION%s}" >/dev/null 2>"$root/perf.log" &
   perf_pid=$!
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" -s "$lua" "$url")
   wait "$perf_pid" || { cat "$root/perf.log" >&2; exit 1; }

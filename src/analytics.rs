@@ -21,7 +21,7 @@ use crate::http::{ApiError, json_response};
 use crate::sql_rows::{FromRow, Number, Row, rows};
 
 /// Binding name in wrangler.toml.
-pub const BINDING: &str = "ANALYTICS";
+pub const BINDING: &str = "ANALYTICS_SHARDS";
 /// How long applied event ids are remembered, in ms.
 const DEDUPE_MS: i64 = 3 * 24 * 3600 * 1000;
 /// Longest range a query may span, in days.

@@ -2,6 +2,7 @@
 //! SQLite store, the outbox that delivers its events, and the expiry of the
 //! requests it holds back.
 
+pub mod actions_table;
 pub mod client;
 pub mod commands;
 pub mod holds;

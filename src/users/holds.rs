@@ -14,20 +14,11 @@ use crate::users::sql_store::SqlUserStore;
 /// The longest a request may be held for the person to come back.
 pub const MAX_TTL: Millis = 7 * DAY;
 
-/// Holds are looked for among actions created since this long ago (every
-/// hold expires within [`MAX_TTL`] of its action's creation).
-const WINDOW: Millis = MAX_TTL + DAY;
-
-/// For the alarm's `SELECT` of the next time anything is due (one `?`:
-/// the oldest creation time to look at): when the next hold expires.
-pub const NEXT_EXPIRY: &str = "SELECT MIN(json_extract(data, '$.pendingRequest.expiresAt')) AS at
-     FROM actions WHERE created_at >= ? AND state NOT IN ('REVIEW_REQUIRED', 'REVIEW_SUCCEEDED')
-       AND json_extract(data, '$.replayedAt') IS NULL";
-
-/// The oldest creation time [`NEXT_EXPIRY`] looks at, at `now`.
-pub fn window_start(now: Millis) -> Millis {
-    now.saturating_sub(WINDOW)
-}
+/// For the alarm's `SELECT` of the next time anything is due: when the
+/// next hold expires (from the `actions_held` index: only the actions
+/// that hold a request have an entry, see `actions_table`).
+pub const NEXT_EXPIRY: &str =
+    "SELECT MIN(hold_due_at) AS at FROM actions WHERE hold_due_at IS NOT NULL";
 
 /// Drop every hold whose time is up at `now`; the number dropped.
 ///
@@ -50,11 +41,8 @@ pub fn sweep(state: &State, now: Millis) -> Result<usize, String> {
         .storage()
         .sql()
         .exec(
-            "SELECT action_code, idempotency_key FROM actions
-             WHERE created_at >= ? AND state NOT IN ('REVIEW_REQUIRED', 'REVIEW_SUCCEEDED')
-               AND json_extract(data, '$.pendingRequest.expiresAt') <= ?
-               AND json_extract(data, '$.replayedAt') IS NULL",
-            vec![window_start(now).into(), now.into()],
+            "SELECT action_code, idempotency_key FROM actions WHERE hold_due_at <= ?",
+            vec![now.into()],
         )
         .and_then(|c| rows(&c))
         .map_err(|e| e.to_string())?;

@@ -186,8 +186,14 @@ impl UserObject {
 }
 
 impl UserObject {
-    /// Create the tables this version needs, once per instance.
+    /// Create the tables this version needs, once per instance, after
+    /// moving the actions of an earlier version's layout to this one's.
     fn ensure_schema(&self) -> std::result::Result<(), ApiError> {
+        if !self.schema_ready.get() {
+            crate::users::actions_table::migrate(&self.state, SCHEMA).map_err(|e| {
+                ApiError::unavailable(format!("moving the actions to this version's layout: {e}"))
+            })?;
+        }
         crate::http::create_tables_once(&self.state, &self.schema_ready, SCHEMA)
     }
 

@@ -190,10 +190,7 @@ pub async fn deliver(state: &State, env: &Env) {
              )",
                 crate::users::holds::NEXT_EXPIRY
             ),
-            vec![
-                crate::users::holds::window_start(now_ms()).into(),
-                now_ms().saturating_add(analytics_delay_ms(env)).into(),
-            ],
+            vec![now_ms().saturating_add(analytics_delay_ms(env)).into()],
         )
         .and_then(|c| rows::<Number>(&c))
         .ok()

@@ -9,17 +9,20 @@ use worker::{SqlStorage, SqlStorageValue};
 
 use crate::sql_rows::{FromRow, Number, Row, rows};
 
+/// The user's actions, one row each (see [`ACTIONS`]), then the rest.
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS actions (
+  id INTEGER PRIMARY KEY,
   action_code TEXT NOT NULL,
   idempotency_key TEXT NOT NULL,
   state TEXT NOT NULL,
   created_at INTEGER NOT NULL,
-  data TEXT NOT NULL,
-  PRIMARY KEY (action_code, idempotency_key)
+  hold_due_at INTEGER,
+  data TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS actions_by_created ON actions (created_at);
+CREATE UNIQUE INDEX IF NOT EXISTS actions_by_key ON actions (idempotency_key, action_code);
 CREATE INDEX IF NOT EXISTS actions_by_code_created ON actions (action_code, created_at);
+CREATE INDEX IF NOT EXISTS actions_held ON actions (hold_due_at) WHERE hold_due_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS devices (id TEXT PRIMARY KEY, first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS countries (code TEXT PRIMARY KEY, first_seen INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS known_devices (id TEXT PRIMARY KEY, proved_at INTEGER NOT NULL);

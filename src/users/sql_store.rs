@@ -18,6 +18,7 @@ use serde::Serialize;
 use worker::{SqlStorage, SqlStorageValue};
 
 use crate::sql_rows::{FromRow, Row, Text, rows};
+use crate::users::actions_table;
 use crate::users::sql::{
     COUNT_COLUMNS, FACT_COLUMNS, HistoryRow, HistoryWithCounts, Sink, TRACK_TIMES_IN_DAY,
     count_tracks, history_bindings,
@@ -150,8 +151,8 @@ impl UserStore for SqlUserStore {
         key: &str,
     ) -> std::result::Result<Option<ActionRecord>, CoreError> {
         self.rows(
-            "SELECT data FROM actions WHERE action_code = ? AND idempotency_key = ?",
-            vec![code.into(), key.into()],
+            "SELECT data FROM actions WHERE idempotency_key = ? AND action_code = ?",
+            vec![key.into(), code.into()],
         )?
         .first()
         .map(|d| from_json(d))
@@ -167,27 +168,16 @@ impl UserStore for SqlUserStore {
                 .set(Some(self.emitted.get().map_or(delay, |d| d.min(delay))));
         }
         self.run(
-            "INSERT INTO actions (action_code, idempotency_key, state, created_at, data) VALUES (?, ?, ?, ?, ?)",
-            vec![
-                r.action_code.as_str().into(),
-                r.idempotency_key.as_str().into(),
-                r.state.as_str().into(),
-                r.created_at.into(),
-                to_json(r)?.into(),
-            ],
+            actions_table::INSERT,
+            actions_table::insert_bindings(r, to_json(r)?),
         )
         .map(|_| ())
     }
 
     fn update_action(&self, r: &ActionRecord) -> std::result::Result<(), CoreError> {
         let n = self.run(
-            "UPDATE actions SET state = ?, data = ? WHERE action_code = ? AND idempotency_key = ?",
-            vec![
-                r.state.as_str().into(),
-                to_json(r)?.into(),
-                r.action_code.as_str().into(),
-                r.idempotency_key.as_str().into(),
-            ],
+            actions_table::UPDATE,
+            actions_table::update_bindings(r, to_json(r)?),
         )?;
         if n == 0 {
             return Err(CoreError::Internal("update of a missing action".into()));
@@ -199,7 +189,9 @@ impl UserStore for SqlUserStore {
         let mut sql = String::from("SELECT data FROM actions WHERE 1 = 1");
         let mut b: Vec<SqlStorageValue> = Vec::new();
         if let Some(from) = q.from {
-            sql.push_str(" AND created_at >= ?");
+            // Ids are time-ordered: a range of them, then the exact time.
+            sql.push_str(" AND id >= ? AND created_at >= ?");
+            b.push(actiongate_core::store::row_ids::first_id_from(from).into());
             b.push(from.into());
         }
         if !q.codes.is_empty() {
@@ -212,7 +204,7 @@ impl UserStore for SqlUserStore {
             sql.push_str(" AND state = ?");
             b.push(s.as_str().into());
         }
-        sql.push_str(" ORDER BY created_at DESC, rowid DESC LIMIT ?");
+        sql.push_str(" ORDER BY id DESC LIMIT ?");
         let limit = q.limit.min(actiongate_core::store::MAX_PAGE_SIZE);
         b.push(i64::try_from(limit).unwrap_or(0).into());
         self.rows(&sql, b)?.iter().map(|d| from_json(d)).collect()

@@ -9,24 +9,13 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "./harness.mjs";
-import { VARS, basic, uid, totpCode } from "./lib.mjs";
+import { VARS, callerOf, uid, totpCode } from "./lib.mjs";
 import { startBank, sessionToken } from "../../demo/bank.mjs";
 
 let worker;
 let bank;
 
-async function call(method, path, { secret, token, body, cookie, headers = {} } = {}) {
-  const h = { ...headers };
-  if (secret) h.Authorization = basic(secret);
-  if (token) h.Authorization = `Bearer ${token}`;
-  if (cookie) h.Cookie = cookie;
-  if (body !== undefined) h["Content-Type"] = "application/json";
-  const r = await fetch(`${worker.baseUrl}${path}`, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), redirect: "manual" });
-  const text = await r.text();
-  let parsed = text;
-  try { parsed = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: r.status, body: parsed };
-}
+const call = callerOf(() => worker.baseUrl);
 
 const session = (user) => `session=${sessionToken(user, VARS.APP_SESSION_SECRET, 3600)}`;
 const executed = async (user) => (await (await fetch(`${bank.url}/api/ledger`)).json()).executed.filter((e) => e.user === user);

@@ -35,6 +35,26 @@ export async function call(method, path, { body, secret = API_SECRET, headers = 
   return { status: r.status, headers: r.headers, body: parsed };
 }
 
+/**
+ * A call to a worker of a test's own (at `base()`): {status, body (parsed
+ * JSON or text)}, with Basic `secret`, Bearer `token` or `cookie`, redirects
+ * not followed.
+ */
+export function callerOf(base) {
+  return async (method, path, { secret, token, body, cookie, headers = {} } = {}) => {
+    const h = { ...headers };
+    if (secret) h.Authorization = basic(secret);
+    if (token) h.Authorization = `Bearer ${token}`;
+    if (cookie) h.Cookie = cookie;
+    if (body !== undefined) h["Content-Type"] = "application/json";
+    const r = await fetch(`${base()}${path}`, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body), redirect: "manual" });
+    const text = await r.text();
+    let parsed = text;
+    try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: r.status, body: parsed };
+  };
+}
+
 export const mgmt = (method, path, opts = {}) => call(method, `/v1/management${path}`, { secret: MGMT_SECRET, ...opts });
 
 export async function configure(actionCode, config) {

@@ -4,13 +4,22 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { authsignal, configure, uid, BASE, decodeJwt } from "./lib.mjs";
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** A time-ordered UUID (version 7): what a track without a key gets. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+/** The milliseconds since the epoch a version 7 UUID starts with. */
+const uuidTime = (u) => parseInt(u.replace(/-/g, "").slice(0, 12), 16);
 
-test("track an unconfigured action: ALLOW, fresh UUID v4 key, bound token, challenge url", async () => {
+test("track an unconfigured action: ALLOW, fresh time-ordered UUID key, bound token, challenge url", async () => {
   const userId = uid();
+  const before = Date.now();
   const r = await authsignal.track({ userId, action: "unconfigured-action", attributes: { custom: { amount: 10 } } });
   assert.equal(r.state, "ALLOW");
   assert.match(r.idempotencyKey, UUID);
+  const at = uuidTime(r.idempotencyKey);
+  assert.ok(at >= before - 1000 && at <= Date.now() + 1000, `the key's time ${at} is the track's`);
+  const second = await authsignal.track({ userId, action: "unconfigured-action", attributes: { custom: { amount: 11 } } });
+  assert.notEqual(second.idempotencyKey, r.idempotencyKey);
+  assert.ok(second.idempotencyKey > r.idempotencyKey || uuidTime(second.idempotencyKey) === at, "keys sort in time order");
   assert.equal(r.isEnrolled, false);
   assert.deepEqual(r.enrolledVerificationMethods, []);
   assert.deepEqual(r.ruleIds, []);

@@ -210,4 +210,5 @@ pub trait UserStore {
 }
 
 pub mod memory;
+pub mod row_ids;
 pub mod snapshot_cache;

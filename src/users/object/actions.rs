@@ -263,7 +263,7 @@ impl UserObject {
                 allowlist: &allowlist,
                 origin: Some(&origin),
                 now,
-                fresh_key: uuid::Uuid::new_v4().to_string(),
+                fresh_key: crate::clock::fresh_key(now),
             },
         )?;
         let r = tracked.record;

@@ -180,7 +180,7 @@ impl UserObject {
                 };
                 let allowlist = settings::redirect_allowlist(&self.env)?;
                 let sign_in = action.is_none().then(|| TrackInput {
-                    fresh_key: uuid::Uuid::new_v4().to_string(),
+                    fresh_key: crate::clock::fresh_key(now),
                     edge: edge.as_ref(),
                     ..TrackInput::new(
                         &user_id,

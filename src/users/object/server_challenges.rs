@@ -68,7 +68,7 @@ impl UserObject {
                     .map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
                 let code = actiongate_core::auth::otp::six_digits(random.get(..8).unwrap_or(&[]))
                     .ok_or_else(|| ApiError::internal("no random bytes"))?;
-                let salt: String = random.iter().skip(8).map(|b| format!("{b:02x}")).collect();
+                let salt = actiongate_core::encoding::hex(random.get(8..).unwrap_or_default());
                 let c = server_challenges::start(
                     &store,
                     Start {
@@ -137,7 +137,7 @@ impl UserObject {
                 let mut request = challenge.request.clone();
                 request.idempotency_key = Some(challenge.idempotency_key.clone());
                 let input = TrackInput {
-                    fresh_key: uuid::Uuid::new_v4().to_string(),
+                    fresh_key: crate::clock::fresh_key(now),
                     ..TrackInput::new(
                         &user_id,
                         &code,

@@ -695,16 +695,23 @@ impl ActionRecord {
     /// a reviewer (in review, and once approved by one, it waits for the
     /// decision and its replay).
     pub fn hold_expired(&self, now: Millis) -> bool {
-        let due = self
-            .pending_request
-            .as_ref()
-            .and_then(|p| p.expires_at)
-            .is_some_and(|at| at <= now);
-        due && self.replayed_at.is_none()
+        self.hold_due_at().is_some_and(|at| at <= now)
+    }
+
+    /// When the held-back request's time is up, while it is held, not
+    /// released, and waits for the person (see [`Self::hold_expired`]);
+    /// `None` otherwise. Stored beside the action, so the user object finds
+    /// the holds that come due without reading every action.
+    pub fn hold_due_at(&self) -> Option<Millis> {
+        let waits_for_person = self.replayed_at.is_none()
             && !matches!(
                 self.state,
                 ActionState::ReviewRequired | ActionState::ReviewSucceeded
-            )
+            );
+        self.pending_request
+            .as_ref()
+            .and_then(|p| p.expires_at)
+            .filter(|_| waits_for_person)
     }
 
     /// Whether the held-back request was dropped unreleased (its history
