@@ -74,7 +74,8 @@ CREATE TABLE IF NOT EXISTS metrics_batch (
 /// from [`history_bindings`]).
 ///
 /// Seen devices and countries (`devices`, `countries`) are written by
-/// every track; known ones (`known_devices`, `known_countries`, the
+/// the first track from each (a device's `last_seen` is its first time too:
+/// earlier versions moved it on every track, and nothing read it); known ones (`known_devices`, `known_countries`, the
 /// `proved_fix`) only when the user proved themselves there. (The `last_fix`
 /// key of earlier versions, written by every track, is no longer read.)
 pub(crate) const FACT_COLUMNS: &str = "

@@ -331,7 +331,7 @@ impl UserStore for SqlUserStore {
     ) -> std::result::Result<(), CoreError> {
         if let Some(d) = device_id {
             self.run(
-                "INSERT INTO devices (id, first_seen, last_seen) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen",
+                "INSERT INTO devices (id, first_seen, last_seen) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
                 vec![d.into(), now.into(), now.into()],
             )?;
             if proved {

@@ -30,12 +30,20 @@ pub struct MemoryUserStore {
     sessions: RefCell<BTreeMap<String, SessionRecord>>,
     server_challenges: RefCell<Vec<ServerChallenge>>,
     events: RefCell<Vec<crate::actions::events::Event>>,
+    /// How many times `remember` was asked to write.
+    remembered: Cell<usize>,
 }
 
 impl MemoryUserStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How many times [`UserStore::remember`] was called: the device and
+    /// country writes a real store would make.
+    pub fn remember_calls(&self) -> usize {
+        self.remembered.get()
     }
 
     /// The events emitted so far, oldest first.
@@ -193,6 +201,7 @@ impl UserStore for MemoryUserStore {
         proved: bool,
         now: Millis,
     ) -> Result<(), CoreError> {
+        self.remembered.set(self.remembered.get() + 1);
         if let Some(d) = device_id {
             let mut devices = self.devices.borrow_mut();
             let entry = devices.entry(d.to_owned()).or_insert((now, false));

@@ -175,6 +175,15 @@ impl SnapshotCache {
     }
 
     /// Change what is known, when anything is; `false` from `f` forgets all.
+    /// Whether the device and the country (each when given) are known to
+    /// have been seen already.
+    fn seen_already(&self, device_id: Option<&str>, country: Option<&str>) -> bool {
+        self.0.borrow().as_ref().is_some_and(|k| {
+            device_id.is_none_or(|d| k.devices.get(d).is_some_and(|f| f.seen))
+                && country.is_none_or(|c| k.countries.get(c).is_some_and(|(seen, _)| *seen))
+        })
+    }
+
     fn update(&self, f: impl FnOnce(&mut Known) -> bool) {
         let mut slot = self.0.borrow_mut();
         if let Some(known) = slot.as_mut()
@@ -294,6 +303,13 @@ impl<S: UserStore> UserStore for Cached<'_, S> {
         proved: bool,
         now: Millis,
     ) -> Result<(), CoreError> {
+        // Seen again, proving nothing: the store has both already, and a
+        // location is only kept when proved. Nothing is written (a warm
+        // object's protected request with its device cookie writes only
+        // its action).
+        if !proved && self.cache.seen_already(device_id, country) {
+            return Ok(());
+        }
         self.store.remember(device_id, country, fix, proved, now)?;
         self.cache.update(|k| {
             if let Some(d) = device_id {

@@ -223,6 +223,75 @@ fn a_cold_cache_asks_the_store_once_then_answers_itself() {
 }
 
 #[test]
+fn a_device_and_country_seen_again_are_not_written_again() {
+    let cache = SnapshotCache::new();
+    let store = Cached::new(MemoryUserStore::new(), &cache);
+    track(&store, "withdraw", Some("d1"), Some("NZ"), false, NOW, 1);
+    let writes = store.inner().remember_calls();
+    assert_eq!(writes, 1);
+    // Warm, both seen: the track writes its action and nothing else.
+    let again = track(
+        &store,
+        "withdraw",
+        Some("d1"),
+        Some("NZ"),
+        false,
+        NOW + 1,
+        2,
+    );
+    assert_eq!(store.inner().remember_calls(), writes);
+    assert_eq!(again.record.context.unwrap()["device"]["isSeen"], true);
+    // A new country is written, and so is proof.
+    track(
+        &store,
+        "withdraw",
+        Some("d1"),
+        Some("AU"),
+        false,
+        NOW + 2,
+        3,
+    );
+    assert_eq!(store.inner().remember_calls(), writes + 1);
+    store
+        .remember(Some("d1"), Some("NZ"), None, true, NOW + 3)
+        .unwrap();
+    assert_eq!(store.inner().remember_calls(), writes + 2);
+    let proved = track(
+        &store,
+        "withdraw",
+        Some("d1"),
+        Some("NZ"),
+        false,
+        NOW + 4,
+        4,
+    );
+    assert_eq!(proved.record.context.unwrap()["device"]["isNew"], false);
+    // A cold memory learns from the store first: seen, so not written.
+    cache.clear();
+    track(
+        &store,
+        "withdraw",
+        Some("d1"),
+        Some("NZ"),
+        false,
+        NOW + 5,
+        5,
+    );
+    assert_eq!(store.inner().remember_calls(), writes + 2);
+    // A device it was never told of is.
+    track(
+        &store,
+        "withdraw",
+        Some("d2"),
+        Some("NZ"),
+        false,
+        NOW + 6,
+        6,
+    );
+    assert_eq!(store.inner().remember_calls(), writes + 3);
+}
+
+#[test]
 fn writes_it_cannot_follow_make_it_forget() {
     let cache = SnapshotCache::new();
     let store = Cached::new(MemoryUserStore::new(), &cache);
