@@ -9,6 +9,8 @@ use worker::State;
 
 use crate::sql_rows::{FromRow, Row, rows};
 
+use actiongate_core::store::UserStore;
+
 use crate::users::sql_store::SqlUserStore;
 
 /// The longest a request may be held for the person to come back.
@@ -63,7 +65,21 @@ pub fn sweep(state: &State, now: Millis) -> Result<usize, String> {
         match actiongate_core::service::expire_hold(&store, &d.action_code, &d.idempotency_key, now)
         {
             Ok(true) => dropped += 1,
-            Ok(false) => {}
+            // Its row said due and its record says not (a row written by
+            // an earlier version, without the column kept): set the column
+            // from the record, so the alarm does not come back for it.
+            Ok(false) => {
+                if let Err(e) = store
+                    .get_action(&d.action_code, &d.idempotency_key)
+                    .and_then(|r| r.map_or(Ok(()), |r| store.update_action(&r)))
+                {
+                    worker::console_error!(
+                        "held request {}/{}: {e}",
+                        d.action_code,
+                        d.idempotency_key
+                    )
+                }
+            }
             Err(e) => {
                 worker::console_error!("held request {}/{}: {e}", d.action_code, d.idempotency_key)
             }

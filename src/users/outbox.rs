@@ -193,8 +193,13 @@ pub async fn deliver(state: &State, env: &Env) {
             vec![now_ms().saturating_add(analytics_delay_ms(env)).into()],
         )
         .and_then(|c| rows::<Number>(&c))
-        .ok()
-        .and_then(|rows| rows.first().and_then(|r| r.0));
+        .map(|rows| rows.first().and_then(|r| r.0))
+        .unwrap_or_else(|e| {
+            // Unknown (storage failing, or the actions not yet moved to
+            // this version's layout): look again later rather than never.
+            worker::console_error!("outbox: when to deliver next: {e}");
+            Some(now_ms().saturating_add(UNKNOWN_NEXT_RETRY_MS) as f64)
+        });
     if let Some(at) = next {
         // Whatever is due still failed just now: not again at once (a hold
         // that cannot be dropped must not spin the alarm).
@@ -204,6 +209,10 @@ pub async fn deliver(state: &State, env: &Env) {
         }
     }
 }
+
+/// When the next delivery cannot be worked out, the alarm comes back this
+/// much later (ms).
+const UNKNOWN_NEXT_RETRY_MS: i64 = 60_000;
 
 async fn deliver_sink(state: &State, env: &Env, sink: Sink) -> Result<(), String> {
     if sink == Sink::Analytics {

@@ -578,7 +578,7 @@ impl UserStore for SqlUserStore {
         ] {
             self.run(&format!("DELETE FROM {table}"), vec![])?;
         }
-        // Row ids start again from 1.
+        // Row ids start again (from the next action's creation time).
         self.run("UPDATE counting SET counted_rowid = 0 WHERE id = 1", vec![])?;
         Ok(())
     }

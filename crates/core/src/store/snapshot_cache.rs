@@ -174,7 +174,6 @@ impl SnapshotCache {
         }
     }
 
-    /// Change what is known, when anything is; `false` from `f` forgets all.
     /// Whether the device and the country (each when given) are known to
     /// have been seen already.
     fn seen_already(&self, device_id: Option<&str>, country: Option<&str>) -> bool {
@@ -184,6 +183,7 @@ impl SnapshotCache {
         })
     }
 
+    /// Change what is known, when anything is; `false` from `f` forgets all.
     fn update(&self, f: impl FnOnce(&mut Known) -> bool) {
         let mut slot = self.0.borrow_mut();
         if let Some(known) = slot.as_mut()
