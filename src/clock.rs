@@ -22,13 +22,3 @@ pub fn now_ms() -> Millis {
 pub fn now_secs() -> u64 {
     now_ms_u64() / 1000
 }
-
-/// A new idempotency key for an action created at `now` (when the app sent
-/// none): a UUID whose leading bits are the time (version 7), so the
-/// user's index of keys grows at its end rather than at random places;
-/// 74 random bits keep it unguessable.
-pub fn fresh_key(now: Millis) -> String {
-    let ms = u64::try_from(now).unwrap_or(0);
-    let ts = uuid::Timestamp::from_unix(uuid::NoContext, ms / 1000, (ms % 1000) as u32 * 1_000_000);
-    uuid::Uuid::new_v7(ts).to_string()
-}

@@ -127,6 +127,19 @@ impl DurableObject for UserObject {
     }
 }
 
+/// A new idempotency key for an action created at `now` (when the app sent
+/// none): a UUID whose leading 48 bits are the time in ms (version 7), so
+/// the user's index of keys grows at its end rather than at random places;
+/// 74 random bits from the runtime's CSPRNG keep it unguessable.
+fn fresh_key(now: actiongate_core::time::Millis) -> std::result::Result<String, ApiError> {
+    let mut random = [0u8; 10];
+    getrandom::fill(&mut random).map_err(|e| ApiError::internal(format!("getrandom: {e}")))?;
+    let ms = u64::try_from(now).unwrap_or(0);
+    Ok(uuid::Builder::from_unix_timestamp_millis(ms, &random)
+        .into_uuid()
+        .to_string())
+}
+
 /// The user id the worker sent, percent-encoded, in [`USER_HEADER`].
 fn decode_user(header: Option<&str>) -> String {
     header

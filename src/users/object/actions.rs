@@ -263,7 +263,7 @@ impl UserObject {
                 allowlist: &allowlist,
                 origin: Some(&origin),
                 now,
-                fresh_key: crate::clock::fresh_key(now),
+                fresh_key: super::fresh_key(now)?,
             },
         )?;
         let r = tracked.record;

@@ -179,8 +179,9 @@ impl UserObject {
                     None
                 };
                 let allowlist = settings::redirect_allowlist(&self.env)?;
+                let fresh_key = super::fresh_key(now)?;
                 let sign_in = action.is_none().then(|| TrackInput {
-                    fresh_key: crate::clock::fresh_key(now),
+                    fresh_key,
                     edge: edge.as_ref(),
                     ..TrackInput::new(
                         &user_id,

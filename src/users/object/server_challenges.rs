@@ -137,7 +137,7 @@ impl UserObject {
                 let mut request = challenge.request.clone();
                 request.idempotency_key = Some(challenge.idempotency_key.clone());
                 let input = TrackInput {
-                    fresh_key: crate::clock::fresh_key(now),
+                    fresh_key: super::fresh_key(now)?,
                     ..TrackInput::new(
                         &user_id,
                         &code,
