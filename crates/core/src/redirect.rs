@@ -135,9 +135,13 @@ impl RedirectAllowlist {
                         path: u.path().to_owned(),
                     });
                 }
-                _ => problems.push(format!(
-                    "REDIRECT_URL_ALLOWLIST: {raw:?} is not an absolute http(s) URL without query, fragment or user info"
-                )),
+                _ => problems.push(match checked {
+                    // Its own words (a host not in ASCII says how to write it).
+                    Err(why) => format!("REDIRECT_URL_ALLOWLIST: {raw:?} {why}"),
+                    Ok(()) => format!(
+                        "REDIRECT_URL_ALLOWLIST: {raw:?} is not an absolute http(s) URL without query, fragment or user info"
+                    ),
+                }),
             }
         }
         if problems.is_empty() {
@@ -319,6 +323,8 @@ mod tests {
 
     #[test]
     fn internationalised_hosts_are_written_as_punycode() {
+        let refused = RedirectAllowlist::parse("https://bücher.example").unwrap_err();
+        assert!(refused.to_string().contains("xn-- (punycode)"), "{refused}");
         let l = RedirectAllowlist::parse("https://xn--bcher-kva.example").unwrap();
         assert!(l.check("https://xn--bcher-kva.example/done").is_ok());
         let err = l

@@ -264,6 +264,11 @@ impl ProxyConfig {
                     );
                 }
             }
+            // Hosts are read ASCII-only (see `redirect::check_browser_url`).
+            (None, _) if !self.origin_url.is_ascii() => p.push(
+                "proxy.originUrl: has a host that is not ASCII: write an internationalised domain name in its xn-- (punycode) form"
+                    .to_owned(),
+            ),
             (None, _) => match url::Url::parse(&self.origin_url) {
                 Ok(u)
                     if matches!(u.scheme(), "http" | "https")

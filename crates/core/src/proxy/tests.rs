@@ -814,6 +814,10 @@ fn the_app_is_a_url_or_a_service_binding_not_both() {
             "binding name",
         ),
         (json!({"identity": identity}), "proxy.originUrl:"),
+        (
+            json!({"originUrl": "https://bücher.example", "identity": identity}),
+            "xn-- (punycode)",
+        ),
     ] {
         let err = parse_proxy(doc).unwrap_err().to_string();
         assert!(err.contains(needle), "{needle} not in {err}");
