@@ -4,13 +4,11 @@
 //! unreleased and its action's history says so
 //! ([`actiongate_core::service::expire_hold`]).
 
+use actiongate_core::store::UserStore;
 use actiongate_core::time::{DAY, Millis};
 use worker::State;
 
 use crate::sql_rows::{FromRow, Row, rows};
-
-use actiongate_core::store::UserStore;
-
 use crate::users::sql_store::SqlUserStore;
 
 /// The longest a request may be held for the person to come back.
