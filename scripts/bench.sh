@@ -38,6 +38,10 @@
 # two versions can be compared in one session.
 # ONLY=evicted: only the evicted-object and cold-start figures (a quick
 # comparison of two builds' first tracks).
+# EVICTED_PROFILE=1 (with ONLY=evicted): also profile the evicted objects'
+# first tracks (and the floor's first writes) as PROFILE= does, into
+# .bench/evicted-profile-actiongate.txt and -floor.txt (cold starts then
+# read slower: V8 writes its symbol map).
 # PROFILE=track|protected|floor|proxy-floor: instead of the benchmark, load
 # that one workload (Durable Objects on the memory file system; `floor` is the
 # storage floor under the track's load, `proxy-floor` the proxy floor under
@@ -86,7 +90,7 @@ Promise.all(Array.from({ length: 11 }, () => new Promise((ok) => { const s = net
 history_lines='^$'
 grep -q ConfigHistory "$build_dir/entry.mjs" || history_lines='HISTORY|ConfigHistory'
 v8_flags=""
-[ -z "${PROFILE:-}" ] || v8_flags='"--perf-basic-prof"'
+[ -z "${PROFILE:-}${EVICTED_PROFILE:-}" ] || v8_flags='"--perf-basic-prof"'
 sed -E "/$history_lines/d" bench/config.capnp.tmpl | sed -e "s#@V8_FLAGS@#$v8_flags#" \
   | sed -e "s#@ROOT@#$root#g" -e "s#@MEMROOT@#$memroot#g" -e "s#@AGM_PORT@#$agm_port#" -e "s#@DWM_PORT@#$dwm_port#" \
     -e "s#@AG_PORT@#$ag_port#" -e "s#@PT_PORT@#$pt_port#" -e "s#@DW_PORT@#$dw_port#" \
@@ -288,12 +292,25 @@ curl -fsS -u "$mgmt:" -X PUT -H 'Content-Type: application/json' \
 evicted() {
   wrk -t"$THREADS" -c"$CONNECTIONS" -d5s -s bench/track.lua "$1" >/dev/null 2>&1
   local out warm
+  local perf_pid="" tid
+  if [ -n "${EVICTED_PROFILE:-}" ]; then
+    tid=$(ps -L -o tid=,pcpu= -p "$cpid" | sort -k2 -n | tail -1 | awk '{print $1}')
+    perf record -F 997 -t "$tid" -o "$root/perf-evicted-$EVICTED_WHAT.data" -- sleep "${evicted_duration%s}" >/dev/null 2>"$root/perf.log" &
+    perf_pid=$!
+  fi
   out=$(AG_PREFIX=evicted wrk -t"$THREADS" -c"$CONNECTIONS" -d"$evicted_duration" --latency -s bench/first-track.lua "$1")
   if echo "$out" | grep -q "Non-2xx\|Socket errors"; then echo "$out" >&2; return 1; fi
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || { cat "$root/perf.log" >&2; return 1; }
+    perf report -i "$root/perf-evicted-$EVICTED_WHAT.data" --stdio --no-children --sort sym -n -q 2>/dev/null \
+      | awk -v hz=997 -v n="$(echo "$out" | awk '/requests in/ {print $1}')" \
+          -v rps="$(echo "$out" | awk '/Requests\/sec/ {print $2}')" -v what="first request to an evicted object ($EVICTED_WHAT)" \
+          -f bench/profile.awk > "$root/evicted-profile-$EVICTED_WHAT.txt"
+  fi
   warm=$(run "$1" -s bench/track.lua) || return 1
   echo "$(echo "$out" | awk '/Requests\/sec/ {r = $2} $1 == "50%" {a = $2} $1 == "99%" {b = $2} /users per thread/ {u = $5} END {print r, a, b, u}') $warm"
 }
-ev=$(AG_AUTH="$auth" evicted "http://127.0.0.1:$cold_port") || { echo "the evicted-object run failed" >&2; exit 1; }
+ev=$(AG_AUTH="$auth" EVICTED_WHAT=actiongate evicted "http://127.0.0.1:$cold_port") || { echo "the evicted-object run failed" >&2; exit 1; }
 read -r ev_rps ev_p50 ev_p99 ev_used ew_rps ew_p50 ew_p99 <<< "$ev"
 kill $cpid 2>/dev/null || true
 wait $cpid 2>/dev/null || true
@@ -309,7 +326,7 @@ made_js=$(AG_AUTH="-" make_users "http://127.0.0.1:$cold_port2" 2500)
 kill $cpid 2>/dev/null || true
 wait $cpid 2>/dev/null || true
 start_js
-fe=$(AG_AUTH="-" evicted "http://127.0.0.1:$cold_port2") || { echo "the floor's evicted-object run failed" >&2; exit 1; }
+fe=$(AG_AUTH="-" EVICTED_WHAT=floor evicted "http://127.0.0.1:$cold_port2") || { echo "the floor's evicted-object run failed" >&2; exit 1; }
 read -r fe_rps fe_p50 fe_p99 fe_used fw_rps fw_p50 fw_p99 <<< "$fe"
 kill $cpid 2>/dev/null || true
 wait $cpid 2>/dev/null || true
