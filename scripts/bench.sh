@@ -295,7 +295,7 @@ evicted() {
   local perf_pid="" tid
   if [ -n "${EVICTED_PROFILE:-}" ]; then
     tid=$(ps -L -o tid=,pcpu= -p "$cpid" | sort -k2 -n | tail -1 | awk '{print $1}')
-    perf record -F 997 -t "$tid" -o "$root/perf-evicted-$EVICTED_WHAT.data" -- sleep "${evicted_duration%s}" >/dev/null 2>"$root/perf.log" &
+    perf record ${PERF_FLAGS:-} -F 997 -t "$tid" -o "$root/perf-evicted-$EVICTED_WHAT.data" -- sleep "${evicted_duration%s}" >/dev/null 2>"$root/perf.log" &
     perf_pid=$!
   fi
   out=$(AG_PREFIX=evicted wrk -t"$THREADS" -c"$CONNECTIONS" -d"$evicted_duration" --latency -s bench/first-track.lua "$1")

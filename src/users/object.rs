@@ -50,6 +50,9 @@ pub struct UserObject {
     /// Whether this instance has set up counting its tracks
     /// ([`SqlUserStore::start_counting`], before its first track).
     counting_ready: Cell<bool>,
+    /// Whether the analytics mark was set when this instance woke, read
+    /// with the schema's stamp (`None`: not read).
+    counting_at_wake: Cell<Option<bool>>,
     /// The user of the request being handled (from the worker's header).
     user_id: std::cell::RefCell<String>,
     /// Set when the request put events in the outbox (see [`SqlUserStore`]).
@@ -74,6 +77,7 @@ impl DurableObject for UserObject {
             env,
             schema_ready: Cell::new(false),
             counting_ready: Cell::new(false),
+            counting_at_wake: Cell::new(None),
             user_id: std::cell::RefCell::new(String::new()),
             emitted: Rc::new(Cell::new(None)),
             alarm_at: Cell::new(None),
@@ -200,14 +204,27 @@ impl UserObject {
 
 impl UserObject {
     /// Create the tables this version needs, once per instance, after
-    /// moving the actions of an earlier version's layout to this one's.
+    /// moving the actions of an earlier version's layout to this one's;
+    /// an object whose tables carry this version's stamp only reads it
+    /// (one statement where the schema is twenty-odd, each parsed anew by
+    /// every object that wakes).
     fn ensure_schema(&self) -> std::result::Result<(), ApiError> {
-        if !self.schema_ready.get() {
-            crate::users::actions_table::migrate(&self.state, SCHEMA).map_err(|e| {
-                ApiError::unavailable(format!("moving the actions to this version's layout: {e}"))
-            })?;
+        if self.schema_ready.get() {
+            return Ok(());
         }
-        crate::http::create_tables_once(&self.state, &self.schema_ready, SCHEMA)
+        let sql = self.state.storage().sql();
+        if let Ok(wake) = crate::users::sql::wake(&sql) {
+            self.counting_at_wake.set(Some(wake.counting));
+            if wake.current {
+                self.schema_ready.set(true);
+                return Ok(());
+            }
+        }
+        crate::users::actions_table::migrate(&self.state, SCHEMA).map_err(|e| {
+            ApiError::unavailable(format!("moving the actions to this version's layout: {e}"))
+        })?;
+        crate::http::create_tables_once(&self.state, &self.schema_ready, SCHEMA)?;
+        crate::users::sql::stamp(&sql).map_err(ApiError::unavailable)
     }
 
     fn store(&self) -> std::result::Result<Cached<'_, SqlUserStore>, ApiError> {

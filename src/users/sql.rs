@@ -179,6 +179,91 @@ impl HistoryRow {
     }
 }
 
+/// The schema's stamp, kept in `meta` under `schema` once [`SCHEMA`] has
+/// run: a hash of its text, so any change to the schema makes objects
+/// stamped before it run the schema (and move their actions) again.
+pub const SCHEMA_STAMP: u64 = fnv1a(SCHEMA.as_bytes());
+
+/// FNV-1a, 64 bits (computed when compiling, for [`SCHEMA_STAMP`]).
+const fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325_u64;
+    let mut rest = bytes;
+    while let [byte, tail @ ..] = rest {
+        hash ^= *byte as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+        rest = tail;
+    }
+    hash
+}
+
+/// What a user object reads first when it wakes, in one statement instead
+/// of the schema's twenty-odd: whether its tables are this version's.
+pub struct Wake {
+    /// [`SCHEMA`] ran on these tables (the stamp matches) and the actions
+    /// are in this version's layout: nothing to create or move.
+    pub current: bool,
+    /// Whether the analytics mark is set (`counting` has its row), which
+    /// `SqlUserStore::start_counting` would otherwise set or clear.
+    pub counting: bool,
+}
+
+/// Read the [`Wake`] facts; an error (a table missing: an object that
+/// never stored anything, or an earlier version's) means "not current".
+///
+/// # Errors
+/// When SQLite refuses, or a table the read names is missing.
+pub fn wake(sql: &SqlStorage) -> Result<Wake, String> {
+    struct Facts {
+        stamp: Option<String>,
+        layout: f64,
+        counting: f64,
+    }
+    impl FromRow for Facts {
+        fn from_row(row: &mut Row) -> worker::Result<Self> {
+            Ok(Facts {
+                stamp: row.opt_text()?,
+                layout: row.number()?,
+                counting: row.number()?,
+            })
+        }
+    }
+    let facts = sql
+        .exec(
+            "SELECT (SELECT value FROM meta WHERE key = 'schema') AS stamp,
+                    (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'actions' AND sql LIKE '%hold_due_at%') AS layout,
+                    (SELECT COUNT(*) FROM counting) AS counting",
+            None,
+        )
+        .and_then(|c| rows::<Facts>(&c))
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .next()
+        .ok_or("no row")?;
+    Ok(Wake {
+        current: facts.stamp.as_deref() == Some(stamp_text().as_str()) && facts.layout > 0.0,
+        counting: facts.counting > 0.0,
+    })
+}
+
+/// Stamp the tables as made by this version's [`SCHEMA`].
+///
+/// # Errors
+/// When SQLite refuses.
+pub fn stamp(sql: &SqlStorage) -> Result<(), String> {
+    sql.exec(
+        "INSERT INTO meta (key, value) VALUES ('schema', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        Some(vec![stamp_text().into()]),
+    )
+    .map(|c| {
+        let _ = c.raw().count();
+    })
+    .map_err(|e| e.to_string())
+}
+
+fn stamp_text() -> String {
+    format!("{SCHEMA_STAMP:016x}")
+}
+
 /// Whether this object's database has its tables (an object that never
 /// stored anything has none), found out by reading only.
 pub fn has_tables(sql: &SqlStorage) -> bool {

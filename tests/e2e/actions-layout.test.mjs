@@ -280,3 +280,39 @@ test("an object of the earlier layout moves to this one, all or nothing, and los
   assert.equal(seen.rows.filter((r) => r.hold_due_at !== null).length, 0, "a released request is no longer due");
   worker = await start();
 });
+
+test("an object stamped by another schema runs this version's schema again; its own stamp spares it", async () => {
+  const user = uid("stamp");
+  const track = (key) => api("POST", `/v1/users/${user}/actions/layout-track`, { idempotencyKey: key });
+  assert.equal((await track("stamp-k1")).status, 200);
+  await worker.stop();
+  const file = databaseWith("stamp-k1");
+  const read = () => {
+    const db = new DatabaseSync(file, { readOnly: true });
+    try {
+      return {
+        stamp: db.prepare("SELECT value FROM meta WHERE key = 'schema'").get()?.value,
+        objects: db.prepare("SELECT name FROM sqlite_master WHERE name IN ('server_challenges', 'actions_held') ORDER BY name").all().map((r) => r.name),
+      };
+    } finally {
+      db.close();
+    }
+  };
+  const stamped = read();
+  assert.match(stamped.stamp ?? "", /^[0-9a-f]{16}$/, "the schema's stamp is stored");
+  assert.deepEqual(stamped.objects, ["actions_held", "server_challenges"]);
+
+  // Tables made by another schema (one without a table and an index of
+  // this one): the object makes what is missing and stamps them anew.
+  const db = new DatabaseSync(file);
+  db.exec("DROP TABLE server_challenges; DROP INDEX actions_held; UPDATE meta SET value = '0123456789abcdef' WHERE key = 'schema'");
+  db.close();
+  worker = await start();
+  assert.equal((await track("stamp-k2")).status, 200);
+  const listed = await api("GET", `/v1/users/${user}/actions`);
+  assert.deepEqual(listed.body.map((a) => a.idempotencyKey), ["stamp-k2", "stamp-k1"]);
+  await worker.stop();
+  assert.deepEqual(read(), stamped, "the schema ran again and stamped the tables as this version's");
+  worker = await start();
+  assert.equal((await track("stamp-k1")).body.idempotencyKey, "stamp-k1", "and the object reads as before");
+});

@@ -226,9 +226,11 @@ impl UserObject {
         let store = self.store()?;
         if !self.counting_ready.get() {
             let inner = store.inner();
-            inner
-                .start_counting(inner.counts_analytics())
-                .map_err(ApiError::unavailable)?;
+            let on = inner.counts_analytics();
+            // Already as wanted when the object woke: nothing to write.
+            if self.counting_at_wake.get() != Some(on) {
+                inner.start_counting(on).map_err(ApiError::unavailable)?;
+            }
             self.counting_ready.set(true);
         }
         let now = now_ms();
