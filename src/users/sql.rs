@@ -207,31 +207,32 @@ pub struct Wake {
     pub counting: bool,
 }
 
-/// Read the [`Wake`] facts; an error (a table missing: an object that
-/// never stored anything, or an earlier version's) means "not current".
+/// Read the [`Wake`] facts; an error (a table or column missing: an object
+/// that never stored anything, or an earlier version's) means "not current".
 ///
 /// # Errors
 /// When SQLite refuses, or a table the read names is missing.
 pub fn wake(sql: &SqlStorage) -> Result<Wake, String> {
     struct Facts {
         stamp: Option<String>,
-        layout: f64,
         counting: f64,
     }
     impl FromRow for Facts {
         fn from_row(row: &mut Row) -> worker::Result<Self> {
             Ok(Facts {
                 stamp: row.opt_text()?,
-                layout: row.number()?,
                 counting: row.number()?,
             })
         }
     }
+    // The last column names this layout's columns of `actions`: on an
+    // earlier layout the statement fails, and the object moves its rows
+    // whatever its stamp says (the column's value is never read).
     let facts = sql
         .exec(
             "SELECT (SELECT value FROM meta WHERE key = 'schema') AS stamp,
-                    (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'actions' AND sql LIKE '%hold_due_at%') AS layout,
-                    (SELECT COUNT(*) FROM counting) AS counting",
+                    (SELECT COUNT(*) FROM counting) AS counting,
+                    (SELECT hold_due_at FROM actions WHERE id = 0) AS layout",
             None,
         )
         .and_then(|c| rows::<Facts>(&c))
@@ -240,7 +241,7 @@ pub fn wake(sql: &SqlStorage) -> Result<Wake, String> {
         .next()
         .ok_or("no row")?;
     Ok(Wake {
-        current: facts.stamp.as_deref() == Some(stamp_text().as_str()) && facts.layout > 0.0,
+        current: facts.stamp.as_deref() == Some(stamp_text().as_str()),
         counting: facts.counting > 0.0,
     })
 }
