@@ -26,48 +26,49 @@ async fn fetch(
     Ok(response.into())
 }
 
-/// A call to a user object that the entry makes itself: the object of
-/// `user`, the header naming them to it, the command (JSON), and for a
-/// protected route the plan [`protect_answer`] needs.
-#[wasm_bindgen(getter_with_clone)]
-pub struct UserCall {
-    /// The user (names the object).
-    pub user: String,
-    /// `X-ActionGate-User`'s value.
-    #[wasm_bindgen(js_name = userHeader)]
-    pub user_header: String,
-    /// The command.
-    pub command: String,
-    /// For a protected route: what its answer needs of the request.
-    pub plan: Option<String>,
+/// What the entry reads of an answer, as a plain JavaScript array: a
+/// `#[wasm_bindgen]` struct would be registered with a
+/// `FinalizationRegistry`, and each field read would cross back into the
+/// wasm for a copy of the string.
+fn js_array<const N: usize>(items: [JsValue; N]) -> JsValue {
+    items.iter().collect::<js_sys::Array>().into()
 }
 
-/// Forward a request to the app: to `url`, over the service binding
-/// `binding` if any, with the request's headers less ActionGate's own plus
-/// `headers` (names and values, alternating), adding `setCookie` to the
-/// app's answer if any. For an unprotected route only `url` and `binding`
-/// are set.
-#[wasm_bindgen(getter_with_clone)]
-pub struct Forward {
-    /// The app's URL for the request.
-    pub url: String,
-    /// The app's service binding, if any.
-    pub binding: Option<String>,
-    /// Signed `X-ActionGate-*` headers: name, value, name, value, ...
-    pub headers: Vec<String>,
-    /// A cookie for the app's answer.
-    #[wasm_bindgen(js_name = setCookie)]
-    pub set_cookie: Option<String>,
+/// A call to a user object that the entry makes itself:
+/// `[user, userHeader, command, plan]`, the user (names the object),
+/// `X-ActionGate-User`'s value, the command (JSON), and for a protected
+/// route the plan [`protect_answer`] needs (`undefined` for a track).
+fn user_call(user: String, user_header: String, command: String, plan: Option<String>) -> JsValue {
+    js_array([
+        user.into(),
+        user_header.into(),
+        command.into(),
+        plan.map_or(JsValue::UNDEFINED, JsValue::from),
+    ])
 }
 
-/// A user object's answer to a command, for the entry: `status` and the
-/// JSON `body`.
-#[wasm_bindgen(getter_with_clone)]
-pub struct Answer {
-    /// The HTTP status.
-    pub status: u16,
-    /// The JSON body.
-    pub body: String,
+/// Forward a request to the app: `[url, binding, headers, setCookie]`, to
+/// `url`, over the service binding `binding` if any (else `undefined`),
+/// with the request's headers less ActionGate's own plus `headers` (names
+/// and values, alternating, in an array), adding `setCookie` to the app's
+/// answer if any. For an unprotected route only `url` and `binding` are
+/// set.
+fn forward(
+    url: String,
+    binding: Option<String>,
+    headers: Vec<(String, String)>,
+    set_cookie: Option<String>,
+) -> JsValue {
+    let signed: js_sys::Array = headers
+        .into_iter()
+        .flat_map(|(k, v)| [JsValue::from(k), JsValue::from(v)])
+        .collect();
+    js_array([
+        url.into(),
+        binding.map_or(JsValue::UNDEFINED, JsValue::from),
+        signed.into(),
+        set_cookie.map_or(JsValue::UNDEFINED, JsValue::from),
+    ])
 }
 
 fn js_response(r: worker::Result<Response>) -> JsValue {
@@ -82,7 +83,7 @@ pub fn max_body_bytes() -> usize {
 }
 
 /// A track as the entry makes it, without awaiting
-/// ([`crate::api::server::track_call`]): a [`UserCall`], the error
+/// ([`crate::api::server::track_call`]): a `[user, userHeader, command, plan]` (see `user_call`), the error
 /// `Response`, or `undefined` (not a track after all: the full path).
 #[wasm_bindgen(js_name = trackCall)]
 pub fn track_call(
@@ -100,13 +101,7 @@ pub fn track_call(
         &env,
     ) {
         None => JsValue::UNDEFINED,
-        Some(Ok(c)) => UserCall {
-            user: c.user,
-            user_header: c.user_header,
-            command: c.command,
-            plan: None,
-        }
-        .into(),
+        Some(Ok(c)) => user_call(c.user, c.user_header, c.command, None),
         Some(Err(r)) => js_response(Ok(r)),
     }
 }
@@ -142,7 +137,7 @@ pub fn our_header_pattern() -> String {
 
 /// Where an app request goes when the entry can tell without awaiting
 /// ([`crate::proxy::pass_through_target`]): the app's URL (a string) for an
-/// unprotected route of an app reached by URL, a [`Forward`] for one behind
+/// unprotected route of an app reached by URL, `[url, binding]` (see `forward`) for one behind
 /// a service binding, the largest body to read (a number) for a protected
 /// route, or `undefined` for the full path. `values` holds the request's
 /// values of [`classify_headers`], in that order (`null` when absent).
@@ -155,13 +150,9 @@ pub fn pass_through_target(method: &str, url: &str, values: Vec<JsValue>) -> JsV
     match crate::proxy::pass_through_target(method, url, header) {
         None => JsValue::UNDEFINED,
         Some(crate::proxy::Target::Origin { url, binding: None }) => url.into(),
-        Some(crate::proxy::Target::Origin { url, binding }) => Forward {
-            url,
-            binding,
-            headers: Vec::new(),
-            set_cookie: None,
+        Some(crate::proxy::Target::Origin { url, binding }) => {
+            forward(url, binding, Vec::new(), None)
         }
-        .into(),
         #[allow(clippy::cast_precision_loss)]
         Some(crate::proxy::Target::Protected { max_body }) => JsValue::from(max_body as f64),
     }
@@ -175,7 +166,8 @@ pub fn origin_unreachable(reason: String) -> JsValue {
 }
 
 /// A protected route's first question ([`crate::proxy::protect_call`]): a
-/// [`UserCall`] with its plan, a `Response`, or `undefined` (the full path).
+/// `[user, userHeader, command, plan]` (see `user_call`), a `Response`, or
+/// `undefined` (the full path).
 #[wasm_bindgen(js_name = protectCall)]
 pub fn protect_call(request: web_sys::Request, body: Vec<u8>, env: Env) -> JsValue {
     match crate::proxy::protect_call(request, &body, &env) {
@@ -186,19 +178,14 @@ pub fn protect_call(request: web_sys::Request, body: Vec<u8>, env: Env) -> JsVal
             user_header,
             command,
             plan,
-        }) => UserCall {
-            user,
-            user_header,
-            command,
-            plan: Some(plan),
-        }
-        .into(),
+        }) => user_call(user, user_header, command, Some(plan)),
     }
 }
 
 /// A protected route's second question ([`crate::proxy::protect_answer`]),
 /// given the user object's reply (`status` 0: it could not be reached,
-/// `text` says why): a `Response`, or a [`Forward`].
+/// `text` says why): a `Response`, or `[url, binding, headers, setCookie]`
+/// (see `forward`).
 #[wasm_bindgen(js_name = protectAnswer)]
 pub fn protect_answer(plan: &str, status: u16, text: &str, env: Env) -> JsValue {
     match crate::proxy::protect_answer(plan, status, text, &env) {
@@ -208,13 +195,7 @@ pub fn protect_answer(plan: &str, status: u16, text: &str, env: Env) -> JsValue 
             binding,
             headers,
             set_cookie,
-        }) => Forward {
-            url,
-            binding,
-            headers: headers.into_iter().flat_map(|(k, v)| [k, v]).collect(),
-            set_cookie,
-        }
-        .into(),
+        }) => forward(url, binding, headers, set_cookie),
         Err(e) => js_response(e.into_response()),
     }
 }
@@ -222,12 +203,15 @@ pub fn protect_answer(plan: &str, status: u16, text: &str, env: Env) -> JsValue 
 /// The user object's synchronous track, for its JavaScript class.
 #[wasm_bindgen]
 impl UserObject {
-    /// The [`Answer`] to a track answered at once
-    /// ([`UserObject::track_now`]), or `undefined`.
+    /// `[status, body]` for a track answered at once
+    /// ([`UserObject::track_now`]): the HTTP status and the JSON body; or
+    /// `undefined`.
     #[wasm_bindgen(js_name = trackNow)]
-    pub fn js_track_now(&self, user: Option<String>, command: &str) -> Option<Answer> {
+    pub fn js_track_now(&self, user: Option<String>, command: &str) -> JsValue {
         self.track_now(user, command)
-            .map(|(status, body)| Answer { status, body })
+            .map_or(JsValue::UNDEFINED, |(status, body)| {
+                js_array([JsValue::from(status), body.into()])
+            })
     }
 
     /// When the outbox's alarm must fire by ([`UserObject::alarm_wanted`]).

@@ -135,14 +135,14 @@ export class UserObject extends DurableObject {
    */
   async command(user, command) {
     const answer = await this.#tracked(user, command);
-    if (answer !== undefined) return [answer.status, answer.body];
+    if (answer !== undefined) return answer;
     const response = await this.inner.fetch(
       new Request("https://user-object/", { method: "POST", headers: { [USER_HEADER]: user }, body: command }),
     );
     return [response.status, await response.text(), response.headers.get("Retry-After") ?? undefined];
   }
 
-  /** trackNow's answer (`{status, body}`), with the alarm it asks for set; `undefined` when it declined. */
+  /** trackNow's answer (`[status, body]`), with the alarm it asks for set; `undefined` when it declined. */
   async #tracked(user, command) {
     const answer = this.inner.trackNow(user, command);
     if (answer === undefined) return undefined;
@@ -192,9 +192,9 @@ async function track(request, env) {
   return new Response(text, { status, headers: JSON_HEADERS });
 }
 
-/** Send the user object the command of a UserCall (trackCall's, protectCall's): `[status, body]`. */
-function callUser(env, call) {
-  return env.USERS.get(env.USERS.idFromName(call.user)).command(call.userHeader, call.command);
+/** Send the user object the command of trackCall's or protectCall's `[user, userHeader, command, plan]`: `[status, body]`. */
+function callUser(env, [user, userHeader, command]) {
+  return env.USERS.get(env.USERS.idFromName(user)).command(userHeader, command);
 }
 
 /** Read a request's body if its declared length is within `max` (GET and HEAD without one: empty). */
@@ -243,7 +243,7 @@ async function protect(request, env, max) {
   }
   let next;
   try {
-    next = protectAnswer(call.plan, status, text, env);
+    next = protectAnswer(call[3], status, text, env);
   } catch (e) {
     markAborted(e);
     // Tracked, but no decision could be made: nothing is forwarded.
@@ -251,7 +251,7 @@ async function protect(request, env, max) {
   }
   if (next instanceof Response) return next;
   if (next === undefined) return userObjectUnavailable("no decision");
-  const { url, binding: service, headers: signed, setCookie: cookie } = next;
+  const [url, service, signed, cookie] = next;
   const headers = new Headers(stripped(request.headers));
   for (let i = 0; i < signed.length; i += 2) headers.set(signed[i], signed[i + 1]);
   const method = request.method;
@@ -284,7 +284,7 @@ export default {
       if (answer !== undefined) request = answer;
       return new Worker(ctx, env).fetch(request);
     }
-    const { url, binding: service } = typeof to === "string" ? { url: to } : to;
+    const [url, service] = typeof to === "string" ? [to] : to;
     const method = request.method;
     const init = {
       method,
