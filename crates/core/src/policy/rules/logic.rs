@@ -67,6 +67,161 @@ const DYNAMIC: &[&str] = &[
     "min", "max", "inValueList",
 ];
 
+/// An operator of [`OPERATORS`], found once per node by [`operator`], so
+/// that evaluation branches on it without comparing names again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Var,
+    Eq,
+    StrictEq,
+    Ne,
+    StrictNe,
+    Not,
+    NotNot,
+    Gt,
+    Ge,
+    Lt,
+    Le,
+    And,
+    Or,
+    If,
+    Elvis,
+    In,
+    Add,
+    Mul,
+    Sub,
+    Div,
+    Mod,
+    Max,
+    Min,
+    Map,
+    All,
+    Cat,
+    None,
+    Some,
+    Filter,
+    Reduce,
+    Merge,
+    Substr,
+    Missing,
+    MissingSome,
+    InValueList,
+}
+
+impl Op {
+    /// The operator's name, for errors and the helpers that take one.
+    fn name(self) -> &'static str {
+        match self {
+            Op::Var => "var",
+            Op::Eq => "==",
+            Op::StrictEq => "===",
+            Op::Ne => "!=",
+            Op::StrictNe => "!==",
+            Op::Not => "!",
+            Op::NotNot => "!!",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::And => "and",
+            Op::Or => "or",
+            Op::If => "if",
+            Op::Elvis => "?:",
+            Op::In => "in",
+            Op::Add => "+",
+            Op::Mul => "*",
+            Op::Sub => "-",
+            Op::Div => "/",
+            Op::Mod => "%",
+            Op::Max => "max",
+            Op::Min => "min",
+            Op::Map => "map",
+            Op::All => "all",
+            Op::Cat => "cat",
+            Op::None => "none",
+            Op::Some => "some",
+            Op::Filter => "filter",
+            Op::Reduce => "reduce",
+            Op::Merge => "merge",
+            Op::Substr => "substr",
+            Op::Missing => "missing",
+            Op::MissingSome => "missing_some",
+            Op::InValueList => "inValueList",
+        }
+    }
+}
+
+/// The operator named `key` (one of [`OPERATORS`]). Every node of
+/// every rule is looked up on every track, so this is a decision on the
+/// name's length and bytes (a slice pattern compiles to one), not a scan
+/// of the list comparing names.
+fn operator(key: &str) -> Option<Op> {
+    let name = match key.as_bytes() {
+        [b'v', b'a', b'r'] => Op::Var,
+        [b'=', b'='] => Op::Eq,
+        [b'=', b'=', b'='] => Op::StrictEq,
+        [b'!', b'='] => Op::Ne,
+        [b'!', b'=', b'='] => Op::StrictNe,
+        [b'!'] => Op::Not,
+        [b'!', b'!'] => Op::NotNot,
+        [b'>'] => Op::Gt,
+        [b'>', b'='] => Op::Ge,
+        [b'<'] => Op::Lt,
+        [b'<', b'='] => Op::Le,
+        [b'a', b'n', b'd'] => Op::And,
+        [b'o', b'r'] => Op::Or,
+        [b'i', b'f'] => Op::If,
+        [b'?', b':'] => Op::Elvis,
+        [b'i', b'n'] => Op::In,
+        [b'+'] => Op::Add,
+        [b'*'] => Op::Mul,
+        [b'-'] => Op::Sub,
+        [b'/'] => Op::Div,
+        [b'%'] => Op::Mod,
+        [b'm', b'a', b'x'] => Op::Max,
+        [b'm', b'i', b'n'] => Op::Min,
+        [b'm', b'a', b'p'] => Op::Map,
+        [b'a', b'l', b'l'] => Op::All,
+        [b'c', b'a', b't'] => Op::Cat,
+        [b'n', b'o', b'n', b'e'] => Op::None,
+        [b's', b'o', b'm', b'e'] => Op::Some,
+        [b'f', b'i', b'l', b't', b'e', b'r'] => Op::Filter,
+        [b'r', b'e', b'd', b'u', b'c', b'e'] => Op::Reduce,
+        [b'm', b'e', b'r', b'g', b'e'] => Op::Merge,
+        [b's', b'u', b'b', b's', b't', b'r'] => Op::Substr,
+        [b'm', b'i', b's', b's', b'i', b'n', b'g'] => Op::Missing,
+        [
+            b'm',
+            b'i',
+            b's',
+            b's',
+            b'i',
+            b'n',
+            b'g',
+            b'_',
+            b's',
+            b'o',
+            b'm',
+            b'e',
+        ] => Op::MissingSome,
+        [
+            b'i',
+            b'n',
+            b'V',
+            b'a',
+            b'l',
+            b'u',
+            b'e',
+            b'L',
+            b'i',
+            b's',
+            b't',
+        ] => Op::InValueList,
+        _ => return None,
+    };
+    Some(name)
+}
+
 /// Evaluate `expr` against `data`; `inValueList` looks aliases up in `lists`.
 ///
 /// # Errors
@@ -117,11 +272,7 @@ impl Evaluator<'_> {
                 let (Some((key, raw)), None) = (entries.next(), entries.next()) else {
                     return Err(LogicError::NotAnOperation);
                 };
-                let op = OPERATORS
-                    .iter()
-                    .copied()
-                    .find(|o| o == key)
-                    .ok_or_else(|| LogicError::UnknownOperator(key.clone()))?;
+                let op = operator(key).ok_or_else(|| LogicError::UnknownOperator(key.clone()))?;
                 let args = match raw {
                     Value::Array(a) => a.as_slice(),
                     other => std::slice::from_ref(other),
@@ -140,18 +291,19 @@ impl Evaluator<'_> {
     /// One operation; `listed` says whether its arguments were a JSON array.
     fn op<'a>(
         &self,
-        op: &'static str,
+        op: Op,
         args: &'a [Value],
         listed: bool,
         s: Scope<'a>,
         d: usize,
     ) -> Res<Cow<'a, Value>> {
         let ev = |x: &'a Value| self.eval(x, s, d);
-        let invalid = LogicError::InvalidArguments(op);
+        let name = op.name();
+        let invalid = LogicError::InvalidArguments(name);
         let v = match op {
-            "var" => return self.var(args, s, d),
-            "if" | "?:" | "and" | "or" if !listed => return Err(invalid),
-            "if" | "?:" => {
+            Op::Var => return self.var(args, s, d),
+            Op::If | Op::Elvis | Op::And | Op::Or if !listed => return Err(invalid),
+            Op::If | Op::Elvis => {
                 for pair in args.chunks(2) {
                     match pair {
                         [cond, then] if truthy(&*ev(cond)?) => return ev(then),
@@ -161,53 +313,57 @@ impl Evaluator<'_> {
                 }
                 Value::Null
             }
-            "and" | "or" => {
+            Op::And | Op::Or => {
                 let mut last = Cow::Owned(Value::Null);
                 for a in args {
                     last = ev(a)?;
-                    if truthy(&last) != (op == "and") {
+                    if truthy(&last) != (op == Op::And) {
                         break;
                     }
                 }
                 return Ok(last);
             }
-            "!" | "!!" => {
+            Op::Not | Op::NotNot => {
                 let v = args.first().map(ev).transpose()?;
-                Value::Bool(v.is_some_and(|v| truthy(&v)) == (op == "!!"))
+                Value::Bool(v.is_some_and(|v| truthy(&v)) == (op == Op::NotNot))
             }
             // `==` and `===` compare each argument with the first, `<` & co.
             // with the one before (up to the first false), `!=` and `!==`
             // the first two.
-            "==" | "===" | "!=" | "!==" | ">" | ">=" | "<" | "<=" => {
+            Op::Eq | Op::StrictEq | Op::Ne | Op::StrictNe | Op::Gt | Op::Ge | Op::Lt | Op::Le => {
                 let [first, second, rest @ ..] = args else {
                     return Err(invalid);
                 };
-                let rest = if op.starts_with('!') { &[][..] } else { rest };
+                let rest = if matches!(op, Op::Ne | Op::StrictNe) {
+                    &[][..]
+                } else {
+                    rest
+                };
                 let mut prev = ev(first)?;
                 let mut holds = true;
                 for x in std::iter::once(second).chain(rest) {
                     let cur = ev(x)?;
                     holds = match op {
-                        "==" | "!=" => loose_eq(&prev, &cur, op)?,
-                        "===" | "!==" => strict_eq(&prev, &cur),
-                        _ => ordered(&prev, &cur, op)?,
+                        Op::Eq | Op::Ne => loose_eq(&prev, &cur, name)?,
+                        Op::StrictEq | Op::StrictNe => strict_eq(&prev, &cur),
+                        _ => ordered(&prev, &cur, name)?,
                     };
                     if !holds {
                         break;
                     }
-                    if op.starts_with(['<', '>']) {
+                    if matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge) {
                         prev = cur;
                     }
                 }
-                Value::Bool(holds != op.starts_with('!'))
+                Value::Bool(holds != matches!(op, Op::Ne | Op::StrictNe))
             }
-            "max" | "min" => return self.min_max(op, args, s, d),
-            "+" | "*" | "-" => self.arith(op, args, s, d)?.value(op)?,
-            "/" | "%" => self.divide(op, args, s, d)?.value(op)?,
-            "map" | "filter" | "all" | "none" | "some" | "reduce" => {
-                return self.iterate(op, args, s, d);
+            Op::Max | Op::Min => return self.min_max(name, args, s, d),
+            Op::Add | Op::Mul | Op::Sub => self.arith(name, args, s, d)?.value(name)?,
+            Op::Div | Op::Mod => self.divide(name, args, s, d)?.value(name)?,
+            Op::Map | Op::Filter | Op::All | Op::None | Op::Some | Op::Reduce => {
+                return self.iterate(name, args, s, d);
             }
-            "merge" => {
+            Op::Merge => {
                 let mut out = Vec::new();
                 for a in args {
                     match ev(a)?.into_owned() {
@@ -220,7 +376,7 @@ impl Evaluator<'_> {
                 }
                 Value::Array(out)
             }
-            "cat" => {
+            Op::Cat => {
                 let mut out = String::new();
                 for a in args {
                     match &*ev(a)? {
@@ -230,7 +386,7 @@ impl Evaluator<'_> {
                 }
                 Value::String(out)
             }
-            "substr" => {
+            Op::Substr => {
                 let mut text = String::new();
                 if let Some(a) = args.first() {
                     push_text(&mut text, &*ev(a)?);
@@ -241,7 +397,7 @@ impl Evaluator<'_> {
                 let start = int_arg(1)?.unwrap_or(0);
                 Value::String(substr(&text, start, int_arg(2)?))
             }
-            "in" => {
+            Op::In => {
                 let (Some(a), Some(b)) = (args.first(), args.get(1)) else {
                     return Ok(Cow::Owned(Value::Bool(false)));
                 };
@@ -252,7 +408,7 @@ impl Evaluator<'_> {
                     _ => false,
                 })
             }
-            "missing" => {
+            Op::Missing => {
                 let mut missing = Vec::new();
                 for a in args {
                     let mut check = |p: &str| {
@@ -270,7 +426,7 @@ impl Evaluator<'_> {
                 }
                 Value::Array(missing)
             }
-            "missing_some" => {
+            Op::MissingSome => {
                 let none_missing = Cow::Owned(Value::Array(Vec::new()));
                 let Some(min_expr) = args.first() else {
                     return Ok(none_missing);
@@ -309,7 +465,7 @@ impl Evaluator<'_> {
                 }
                 Value::Array(missing)
             }
-            "inValueList" => {
+            Op::InValueList => {
                 let values = args.iter().map(ev).collect::<Res<Vec<_>>>()?;
                 let set = values
                     .get(1)
@@ -323,7 +479,6 @@ impl Evaluator<'_> {
                     _ => false,
                 })
             }
-            _ => return Err(LogicError::UnknownOperator(op.to_owned())),
         };
         Ok(Cow::Owned(v))
     }
@@ -485,6 +640,27 @@ mod tests {
 
     fn ok(expr: Value) -> Value {
         run(expr, json!({"a": {"b": [10, 20]}, "s": "hello", "n": null})).unwrap()
+    }
+
+    #[test]
+    fn operator_finds_exactly_the_listed_names() {
+        for name in OPERATORS {
+            assert_eq!(operator(name).map(Op::name), Some(*name));
+        }
+        for other in [
+            "",
+            "va",
+            "varr",
+            "Var",
+            "=",
+            "====",
+            "<>",
+            "in ",
+            "inValuelist",
+            "missing_",
+        ] {
+            assert_eq!(operator(other), None, "{other:?}");
+        }
     }
 
     #[test]
