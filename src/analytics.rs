@@ -18,7 +18,7 @@ use worker::{
 };
 
 use crate::http::{ApiError, json_response};
-use crate::sql_rows::{FromRow, Number, Row, rows};
+use crate::sql_rows::{FromRow, Number, Row, Select};
 
 /// Binding name in wrangler.toml.
 pub const BINDING: &str = "ANALYTICS_SHARDS";
@@ -264,11 +264,10 @@ impl AnalyticsShard {
                     .state
                     .storage()
                     .sql()
-                    .exec(
+                    .select(
                         "SELECT seq FROM batches WHERE user_id = ?",
                         vec![user_id.as_str().into()],
                     )
-                    .and_then(|c| rows(&c))
                     .map_err(ApiError::unavailable)?
                     .into_iter()
                     .next();
@@ -378,18 +377,16 @@ impl AnalyticsShard {
             b.push(c.as_str().into());
         }
         let daily: Vec<DailyRow> = sql
-            .exec(
+            .select(
                 &format!("SELECT {DAILY_COLUMNS} FROM daily{filter}"),
                 b.clone(),
             )
-            .and_then(|c| rows(&c))
             .map_err(ApiError::unavailable)?;
         let buckets: Vec<BucketRow> = sql
-            .exec(
+            .select(
                 &format!("SELECT day, action_code, bucket, n FROM durations{filter}"),
                 b,
             )
-            .and_then(|c| rows(&c))
             .map_err(ApiError::unavailable)?;
         let mut out: BTreeMap<(String, String), DayCounts> = BTreeMap::new();
         let n = |v: f64| v.max(0.0) as u64;

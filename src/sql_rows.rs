@@ -7,7 +7,7 @@
 //! lookup across the JS–wasm boundary per column, and one more
 //! deserializer per row type in the upload.
 
-use worker::{SqlCursor, SqlStorageValue};
+use worker::{SqlCursor, SqlStorage, SqlStorageValue};
 
 /// One row's values, taken in order.
 pub(crate) struct Row {
@@ -99,6 +99,29 @@ pub(crate) fn rows<T: FromRow>(cursor: &SqlCursor) -> worker::Result<Vec<T>> {
             })
         })
         .collect()
+}
+
+/// A statement's rows, read as `T`: `exec` and [`rows`] in one call.
+pub(crate) trait Select {
+    /// Run `query` with `bindings` and read every row it returns.
+    ///
+    /// # Errors
+    /// When the runtime refuses the statement, or a row is not a `T`.
+    fn select<T: FromRow>(
+        &self,
+        query: &str,
+        bindings: impl Into<Option<Vec<SqlStorageValue>>>,
+    ) -> worker::Result<Vec<T>>;
+}
+
+impl Select for SqlStorage {
+    fn select<T: FromRow>(
+        &self,
+        query: &str,
+        bindings: impl Into<Option<Vec<SqlStorageValue>>>,
+    ) -> worker::Result<Vec<T>> {
+        rows(&self.exec(query, bindings)?)
+    }
 }
 
 /// A row of one text column (`data`, a JSON document).

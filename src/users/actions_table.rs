@@ -31,7 +31,7 @@ use actiongate_core::time::Millis;
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use worker::{SqlStorage, SqlStorageValue, State};
 
-use crate::sql_rows::{FromRow, Row, Text, rows};
+use crate::sql_rows::{FromRow, Row, Select, Text};
 
 /// Insert an action (bindings from [`insert_bindings`]), its id after the
 /// newest row's and at least its creation time's ([`first_id_from`]: 1024
@@ -87,11 +87,10 @@ const CHUNK: usize = 200;
 pub fn migrate(state: &State, schema: &'static str) -> Result<(), String> {
     let sql = state.storage().sql();
     let create: Vec<Text> = sql
-        .exec(
+        .select(
             "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'actions'",
             None,
         )
-        .and_then(|c| rows(&c))
         .map_err(|e| e.to_string())?;
     match create.first() {
         Some(Text(layout)) if !layout.contains("hold_due_at") => {
@@ -121,11 +120,10 @@ fn move_rows(sql: &SqlStorage, schema: &str) -> Result<(), String> {
     run("DROP INDEX IF EXISTS actions_by_code_created")?;
     run(schema)?;
     let old: Vec<Old> = sql
-        .exec(
+        .select(
             "SELECT rowid, created_at FROM actions_v1 ORDER BY rowid",
             None,
         )
-        .and_then(|c| rows(&c))
         .map_err(|e| e.to_string())?;
     let old: Vec<(i64, Millis)> = old.into_iter().map(|Old(r, c)| (r, c)).collect();
     let ids = new_ids(&old);
@@ -144,8 +142,7 @@ fn move_rows(sql: &SqlStorage, schema: &str) -> Result<(), String> {
         ))?;
     }
     let marks: Vec<crate::sql_rows::Number> = sql
-        .exec("SELECT counted_rowid FROM counting WHERE id = 1", None)
-        .and_then(|c| rows(&c))
+        .select("SELECT counted_rowid FROM counting WHERE id = 1", None)
         .map_err(|e| e.to_string())?;
     if let Some(mark) = marks.first().and_then(|m| m.0) {
         sql.exec(

@@ -8,7 +8,7 @@ use actiongate_core::store::UserStore;
 use actiongate_core::time::{DAY, Millis};
 use worker::State;
 
-use crate::sql_rows::{FromRow, Row, rows};
+use crate::sql_rows::{FromRow, Row, Select};
 use crate::users::sql_store::SqlUserStore;
 
 /// The longest a request may be held for the person to come back.
@@ -40,11 +40,10 @@ pub fn sweep(state: &State, now: Millis) -> Result<usize, String> {
     let due: Vec<Due> = state
         .storage()
         .sql()
-        .exec(
+        .select(
             "SELECT action_code, idempotency_key FROM actions WHERE hold_due_at <= ?",
             vec![now.into()],
         )
-        .and_then(|c| rows(&c))
         .map_err(|e| e.to_string())?;
     if due.is_empty() {
         return Ok(0);

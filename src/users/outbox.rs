@@ -21,7 +21,7 @@ use worker::{Env, SqlStorageValue, State};
 use crate::clock::now_ms;
 use crate::review_queue::{self, QueueCommand};
 use crate::settings;
-use crate::sql_rows::{FromRow, Number, Row as SqlRow, Text, rows};
+use crate::sql_rows::{FromRow, Number, Row as SqlRow, Select, Text};
 use crate::users::sql::{Sink, count_tracks};
 use crate::users::sql_store::SqlUserStore;
 
@@ -135,11 +135,10 @@ pub async fn deliver(state: &State, env: &Env) {
     let waiting: Vec<String> = state
         .storage()
         .sql()
-        .exec(
+        .select::<Text>(
             "SELECT json_group_array(DISTINCT sink) AS sinks FROM outbox",
             None,
         )
-        .and_then(|c| rows::<Text>(&c))
         .ok()
         .and_then(|rows| rows.into_iter().next())
         .and_then(|r| actiongate_core::encoding::from_json(&r.0).ok())
@@ -174,7 +173,7 @@ pub async fn deliver(state: &State, env: &Env) {
     let next = state
         .storage()
         .sql()
-        .exec(
+        .select::<Number>(
             &format!(
                 "SELECT MIN(at) AS next_at FROM (
                  {}
@@ -192,7 +191,6 @@ pub async fn deliver(state: &State, env: &Env) {
             ),
             vec![now_ms().saturating_add(analytics_delay_ms(env)).into()],
         )
-        .and_then(|c| rows::<Number>(&c))
         .map(|rows| rows.first().and_then(|r| r.0))
         .unwrap_or_else(|e| {
             // Unknown (storage failing, or the actions not yet moved to
@@ -221,11 +219,10 @@ async fn deliver_sink(state: &State, env: &Env, sink: Sink) -> Result<(), String
     let sql = state.storage().sql();
     for _ in 0..BATCH {
         let rows: Vec<Row> = sql
-            .exec(
+            .select(
                 "SELECT id, user_id, event_id, event, attempts, next_at FROM outbox WHERE sink = ? ORDER BY id LIMIT 1",
                 vec![SqlStorageValue::from(sink.as_str())],
             )
-            .and_then(|c| rows(&c))
             .map_err(|e| e.to_string())?;
         let Some(row) = rows.into_iter().next() else {
             return Ok(());
@@ -457,13 +454,12 @@ async fn deliver_counts(state: &State, env: &Env) -> Result<(), String> {
     let err = |e: worker::Error| e.to_string();
     count_tracks(&sql)?;
     let batch: Option<Batch> = sql
-        .exec(
+        .select(
             "SELECT seq, attempts, next_at,
                     EXISTS (SELECT 1 FROM metrics WHERE batch = metrics_batch.seq) AS pending
              FROM metrics_batch WHERE id = 1",
             None,
         )
-        .and_then(|c| rows(&c))
         .map_err(err)?
         .into_iter()
         .next();
@@ -471,11 +467,10 @@ async fn deliver_counts(state: &State, env: &Env) -> Result<(), String> {
         .as_ref()
         .map_or((0, 0), |b| (b.seq as i64, b.attempts as i64));
     let read = |seq: i64| -> Result<Vec<Row>, String> {
-        sql.exec(
+        sql.select(
             "SELECT user_id, day, action_code, kind, bucket, n FROM metrics WHERE batch = ?",
             vec![seq.into()],
         )
-        .and_then(|c| rows(&c))
         .map_err(err)
     };
     let pending = batch.as_ref().is_some_and(|b| b.pending != 0.0);
@@ -483,12 +478,11 @@ async fn deliver_counts(state: &State, env: &Env) -> Result<(), String> {
     if counts.is_empty() {
         // Nothing sealed waits: seal the open batch, if it holds anything.
         counts = sql
-            .exec(
+            .select(
                 "UPDATE metrics SET batch = ? WHERE batch = 0
                  RETURNING user_id, day, action_code, kind, bucket, n",
                 vec![(seq + 1).into()],
             )
-            .and_then(|c| rows(&c))
             .map_err(err)?;
         if counts.is_empty() {
             return Ok(());
@@ -559,11 +553,10 @@ async fn deliver_counts(state: &State, env: &Env) -> Result<(), String> {
 async fn deliver_analytics(state: &State, env: &Env) -> Result<(), String> {
     let sql = state.storage().sql();
     let rows: Vec<Row> = sql
-        .exec(
+        .select(
             "SELECT id, user_id, event_id, event, attempts, next_at FROM outbox WHERE sink = 'analytics' ORDER BY id LIMIT 200",
             None,
         )
-        .and_then(|c| rows(&c))
         .map_err(|e| e.to_string())?;
     let Some(head) = rows.first() else {
         return Ok(());

@@ -7,7 +7,7 @@ use actiongate_core::policy::context::History;
 use actiongate_core::time::{HOUR, Millis};
 use worker::{SqlStorage, SqlStorageValue};
 
-use crate::sql_rows::{FromRow, Number, Row, rows};
+use crate::sql_rows::{FromRow, Number, Row, Select};
 
 /// The user's actions, one row each (see [`ACTIONS`]), then the rest.
 pub const SCHEMA: &str = "
@@ -229,13 +229,12 @@ pub fn wake(sql: &SqlStorage) -> Result<Wake, String> {
     // earlier layout the statement fails, and the object moves its rows
     // whatever its stamp says (the column's value is never read).
     let facts = sql
-        .exec(
+        .select::<Facts>(
             "SELECT (SELECT value FROM meta WHERE key = 'schema') AS stamp,
                     (SELECT COUNT(*) FROM counting) AS counting,
                     (SELECT hold_due_at FROM actions WHERE id = 0) AS layout",
             None,
         )
-        .and_then(|c| rows::<Facts>(&c))
         .map_err(|e| e.to_string())?
         .into_iter()
         .next()
@@ -268,11 +267,10 @@ fn stamp_text() -> String {
 /// Whether this object's database has its tables (an object that never
 /// stored anything has none), found out by reading only.
 pub fn has_tables(sql: &SqlStorage) -> bool {
-    sql.exec(
+    sql.select::<Number>(
         "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'authenticators'",
         None,
     )
-    .and_then(|c| rows::<Number>(&c))
     .is_ok_and(|rows| rows.first().is_some_and(|r| r.0.unwrap_or(0.0) > 0.0))
 }
 
@@ -331,11 +329,10 @@ pub fn count_tracks(sql: &worker::SqlStorage) -> Result<bool, String> {
     }
     let err = |e: worker::Error| e.to_string();
     let Some(mark) = sql
-        .exec(
+        .select::<Mark>(
             "SELECT user_id, counted_rowid FROM counting WHERE id = 1",
             None,
         )
-        .and_then(|c| rows::<Mark>(&c))
         .map_err(err)?
         .into_iter()
         .next()
@@ -344,13 +341,12 @@ pub fn count_tracks(sql: &worker::SqlStorage) -> Result<bool, String> {
     };
     // The state each started in is the first of its audit trail.
     let tracks: Vec<Track> = sql
-        .exec(
+        .select(
             "SELECT rowid AS id, created_at, action_code,
                     json_extract(data, '$.history[0].to') AS started
              FROM actions WHERE rowid > ? ORDER BY rowid",
             vec![mark.counted_rowid.into()],
         )
-        .and_then(|c| rows(&c))
         .map_err(err)?;
     let Some(last) = tracks.last().map(|t| t.id) else {
         return Ok(false);

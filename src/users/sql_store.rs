@@ -17,7 +17,7 @@ use actiongate_core::user::{Authenticator, UserRecord};
 use serde::Serialize;
 use worker::{SqlStorage, SqlStorageValue};
 
-use crate::sql_rows::{FromRow, Row, Text, rows};
+use crate::sql_rows::{FromRow, Row, Select, Text};
 use crate::users::actions_table;
 use crate::users::sql::{
     COUNT_COLUMNS, FACT_COLUMNS, HistoryRow, HistoryWithCounts, Sink, TRACK_TIMES_IN_DAY,
@@ -104,10 +104,7 @@ impl SqlUserStore {
         query: &str,
         bindings: Vec<SqlStorageValue>,
     ) -> std::result::Result<Vec<T>, CoreError> {
-        self.sql
-            .exec(query, bindings)
-            .and_then(|c| rows(&c))
-            .map_err(storage_err)
+        self.sql.select(query, bindings).map_err(storage_err)
     }
 
     /// The `data` column of every row.
