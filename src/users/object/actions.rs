@@ -252,6 +252,11 @@ impl UserObject {
             p.expires_at = Some(now.saturating_add(ttl));
             p
         });
+        // A key for the action only when the app sent none.
+        let fresh_key = match request.idempotency_key {
+            Some(_) => String::new(),
+            None => super::fresh_key(now)?,
+        };
         let tracked = service::track(
             &store,
             TrackInput {
@@ -265,7 +270,7 @@ impl UserObject {
                 allowlist: &allowlist,
                 origin: Some(&origin),
                 now,
-                fresh_key: super::fresh_key(now)?,
+                fresh_key,
             },
         )?;
         let r = tracked.record;

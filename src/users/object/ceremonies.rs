@@ -179,8 +179,13 @@ impl UserObject {
                     None
                 };
                 let allowlist = settings::redirect_allowlist(&self.env)?;
-                let fresh_key = super::fresh_key(now)?;
-                let sign_in = action.is_none().then(|| TrackInput {
+                // A sign-in is a new action (with a key of its own); a
+                // ceremony that names its action needs none.
+                let fresh_key = match action {
+                    None => Some(super::fresh_key(now)?),
+                    Some(_) => None,
+                };
+                let sign_in = fresh_key.map(|fresh_key| TrackInput {
                     fresh_key,
                     edge: edge.as_ref(),
                     ..TrackInput::new(

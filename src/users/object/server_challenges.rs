@@ -136,17 +136,15 @@ impl UserObject {
                 let allowlist = settings::redirect_allowlist(&self.env)?;
                 let mut request = challenge.request.clone();
                 request.idempotency_key = Some(challenge.idempotency_key.clone());
-                let input = TrackInput {
-                    fresh_key: super::fresh_key(now)?,
-                    ..TrackInput::new(
-                        &user_id,
-                        &code,
-                        request,
-                        config_store::parts(policy.as_deref()),
-                        &allowlist,
-                        now,
-                    )
-                };
+                // The challenge's key: no fresh one is needed.
+                let input = TrackInput::new(
+                    &user_id,
+                    &code,
+                    request,
+                    config_store::parts(policy.as_deref()),
+                    &allowlist,
+                    now,
+                );
                 let (record, first) = server_challenges::sign_in_with(
                     &store,
                     input,
