@@ -220,24 +220,17 @@ pub fn var_u64(env: &Env, name: &str, default: u64) -> u64 {
     var(env, name).trim().parse().unwrap_or(default)
 }
 
-/// Keys built from (current, previous) secrets.
-type CachedKeys = (String, Option<String>, Rc<TokenKeys>);
-/// Session keys built from (current, previous) secrets.
-type CachedSessionKeys = (
-    String,
-    Option<String>,
-    Rc<actiongate_core::auth::session::SessionKeys>,
-);
-
 thread_local! {
     /// What [`lookup`] read, by name and kind (a few dozen names at most).
     static LOOKUPS: RefCell<Vec<(String, Kind, Option<String>)>> = const { RefCell::new(Vec::new()) };
     /// Whether [`check_deployment`] passed in this isolate, for requests
     /// from elsewhere (`[0]`) and from local dev (`[1]`).
     static DEPLOYMENT_CHECKED: std::cell::Cell<[bool; 2]> = const { std::cell::Cell::new([false; 2]) };
-    static KEYS: RefCell<Option<CachedKeys>> = const { RefCell::new(None) };
-    static SESSION_KEYS: RefCell<Option<CachedSessionKeys>> = const { RefCell::new(None) };
-    static ALLOWLIST: RefCell<Option<(String, Rc<RedirectAllowlist>)>> = const { RefCell::new(None) };
+    // Built once per isolate from variables and secrets, which do not
+    // change while it lives (see `lookup`).
+    static KEYS: RefCell<Option<Rc<TokenKeys>>> = const { RefCell::new(None) };
+    static SESSION_KEYS: RefCell<Option<Rc<actiongate_core::auth::session::SessionKeys>>> = const { RefCell::new(None) };
+    static ALLOWLIST: RefCell<Option<Rc<RedirectAllowlist>>> = const { RefCell::new(None) };
 }
 
 /// The token signing keys.
@@ -245,15 +238,11 @@ thread_local! {
 /// # Errors
 /// 500 when `TOKEN_SIGNING_KEY` is missing or too short.
 pub fn token_keys(env: &Env) -> Result<Rc<TokenKeys>, ApiError> {
-    let current = secret(env, "TOKEN_SIGNING_KEY")?;
-    let previous = optional_secret(env, "TOKEN_SIGNING_KEY_PREVIOUS");
-    if let Some(hit) = KEYS.with_borrow(|k| {
-        k.as_ref()
-            .filter(|(c, p, _)| *c == current && *p == previous)
-            .map(|(_, _, keys)| keys.clone())
-    }) {
+    if let Some(hit) = KEYS.with_borrow(Clone::clone) {
         return Ok(hit);
     }
+    let current = secret(env, "TOKEN_SIGNING_KEY")?;
+    let previous = optional_secret(env, "TOKEN_SIGNING_KEY_PREVIOUS");
     let keys = TokenKeys::new(current.as_bytes(), previous.as_deref().map(str::as_bytes)).map_err(
         |e| {
             worker::console_error!("token signing key rejected: {e}");
@@ -265,7 +254,7 @@ pub fn token_keys(env: &Env) -> Result<Rc<TokenKeys>, ApiError> {
         },
     )?;
     let keys = Rc::new(keys);
-    KEYS.with_borrow_mut(|k| *k = Some((current, previous, keys.clone())));
+    KEYS.with_borrow_mut(|k| *k = Some(keys.clone()));
     Ok(keys)
 }
 
@@ -274,14 +263,10 @@ pub fn token_keys(env: &Env) -> Result<Rc<TokenKeys>, ApiError> {
 /// # Errors
 /// 500 when `REDIRECT_URL_ALLOWLIST` has an entry that does not parse.
 pub fn redirect_allowlist(env: &Env) -> Result<Rc<RedirectAllowlist>, ApiError> {
-    let spec = var(env, "REDIRECT_URL_ALLOWLIST");
-    if let Some(hit) = ALLOWLIST.with_borrow(|a| {
-        a.as_ref()
-            .filter(|(s, _)| *s == spec)
-            .map(|(_, list)| list.clone())
-    }) {
+    if let Some(hit) = ALLOWLIST.with_borrow(Clone::clone) {
         return Ok(hit);
     }
+    let spec = var(env, "REDIRECT_URL_ALLOWLIST");
     let list = RedirectAllowlist::parse(&spec).map_err(|e| {
         worker::console_error!("REDIRECT_URL_ALLOWLIST rejected: {e}");
         ApiError::new(
@@ -291,7 +276,7 @@ pub fn redirect_allowlist(env: &Env) -> Result<Rc<RedirectAllowlist>, ApiError> 
         )
     })?;
     let list = Rc::new(list);
-    ALLOWLIST.with_borrow_mut(|a| *a = Some((spec, list.clone())));
+    ALLOWLIST.with_borrow_mut(|a| *a = Some(list.clone()));
     Ok(list)
 }
 
@@ -351,15 +336,11 @@ pub const DEFAULT_SESSION_REFRESH_TTL_SECONDS: u64 = 30 * 24 * 3600;
 pub fn session_keys(
     env: &Env,
 ) -> Result<Rc<actiongate_core::auth::session::SessionKeys>, ApiError> {
-    let current = secret(env, "SESSION_SIGNING_KEY")?;
-    let previous = optional_secret(env, "SESSION_SIGNING_KEY_PREVIOUS");
-    if let Some(hit) = SESSION_KEYS.with_borrow(|k| {
-        k.as_ref()
-            .filter(|(c, p, _)| *c == current && *p == previous)
-            .map(|(_, _, keys)| keys.clone())
-    }) {
+    if let Some(hit) = SESSION_KEYS.with_borrow(Clone::clone) {
         return Ok(hit);
     }
+    let current = secret(env, "SESSION_SIGNING_KEY")?;
+    let previous = optional_secret(env, "SESSION_SIGNING_KEY_PREVIOUS");
     let keys = actiongate_core::auth::session::SessionKeys::new(&current, previous.as_deref())
         .map_err(|e| {
             worker::console_error!("session signing key rejected: {e}");
@@ -370,7 +351,7 @@ pub fn session_keys(
             )
         })?;
     let keys = Rc::new(keys);
-    SESSION_KEYS.with_borrow_mut(|k| *k = Some((current, previous, keys.clone())));
+    SESSION_KEYS.with_borrow_mut(|k| *k = Some(keys.clone()));
     Ok(keys)
 }
 
