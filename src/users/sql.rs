@@ -181,7 +181,11 @@ impl HistoryRow {
 
 /// The schema's stamp, kept in `meta` under `schema` once [`SCHEMA`] has
 /// run: a hash of its text, so any change to the schema makes objects
-/// stamped before it run the schema (and move their actions) again.
+/// stamped before it run the schema again when they wake. (Their actions
+/// move only from an earlier layout, which [`wake`] finds by naming this
+/// layout's column. A later change that moves rows without changing
+/// `SCHEMA`'s text must change the text too, a comment naming it will do,
+/// or stamped objects would never run it.)
 pub const SCHEMA_STAMP: u64 = fnv1a(SCHEMA.as_bytes());
 
 /// FNV-1a, 64 bits (computed when compiling, for [`SCHEMA_STAMP`]).
