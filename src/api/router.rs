@@ -35,7 +35,7 @@ pub async fn route(req: Request, env: &Env) -> Result<Response, ApiError> {
     let method = req.inner().method();
     let checked = match actiongate_core::routes::find(&segs) {
         None => Err(ApiError::not_found()),
-        Some(r) if !r.allows(&method) => Err(ApiError::method_not_allowed(r.methods)),
+        Some(r) if !r.allows(&method) => Err(ApiError::method_not_allowed(&r.allowed())),
         Some(_) => Ok(()),
     };
     if let ["v1", "client", rest @ ..] = segs.as_slice() {

@@ -156,6 +156,16 @@ impl Route {
         self.methods.contains(&method) || (method == "OPTIONS" && self.is_client())
     }
 
+    /// The methods it answers, for a 405's `Allow` header: those it lists,
+    /// and `OPTIONS` on the Client API (its CORS preflight).
+    pub fn allowed(&self) -> Vec<&'static str> {
+        let mut methods = self.methods.to_vec();
+        if self.is_client() {
+            methods.push("OPTIONS");
+        }
+        methods
+    }
+
     /// Whether it is the Client API's (called from browsers, with CORS).
     pub fn is_client(&self) -> bool {
         self.path.starts_with("/v1/client/")
@@ -201,6 +211,18 @@ mod tests {
 
     const DOCUMENT: &str = include_str!("../../../www/v1/openapi.json");
     const HTTP_METHODS: [&str; 6] = ["get", "head", "post", "put", "patch", "delete"];
+
+    #[test]
+    fn allowed_names_what_allows_accepts() {
+        for r in ROUTES {
+            let allowed = r.allowed();
+            for m in [
+                "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "QUERY",
+            ] {
+                assert_eq!(allowed.contains(&m), r.allows(m), "{m} {}", r.path);
+            }
+        }
+    }
 
     #[test]
     fn the_document_and_the_table_list_the_same_routes_and_methods() {
