@@ -292,14 +292,25 @@ pub(crate) fn lookup<'v>(mut v: &'v Value, path: &str) -> Option<&'v Value> {
     if path.is_empty() {
         return Some(v);
     }
-    for segment in path.split('.') {
+    // Split at each '.' by its byte (an ASCII byte is always a boundary):
+    // paths are short, and a `str::split` searcher costs more to set up
+    // than the search.
+    let mut rest = path;
+    loop {
+        let (segment, tail) = match rest.bytes().position(|b| b == b'.') {
+            Some(i) => (rest.get(..i)?, rest.get(i + 1..)),
+            None => (rest, None),
+        };
         v = match v {
             Value::Object(m) => m.get(segment)?,
             Value::Array(a) => a.get(segment.parse::<usize>().ok()?)?,
             _ => return None,
         };
+        match tail {
+            Some(t) => rest = t,
+            None => return Some(v),
+        }
     }
-    Some(v)
 }
 
 /// A number as `cat` writes it: `1`, `1.0` for a whole float, `0.5`.
