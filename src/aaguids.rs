@@ -28,10 +28,15 @@ async fn list(env: &Env) -> Option<Rc<Map<String, Value>>> {
         return Some(l);
     }
     let assets = env.assets("ASSETS").ok()?;
-    let mut resp = assets
-        .fetch(format!("https://assets.invalid{PATH}"), None)
-        .await
-        .ok()?;
+    let request = crate::http::outgoing_request(
+        &format!("https://assets.invalid{PATH}"),
+        "GET",
+        None,
+        false,
+        None,
+    )
+    .ok()?;
+    let mut resp = assets.fetch_request(request).await.ok()?;
     // A missing or bad list stays so for the isolate's life: remember it
     // as empty rather than fetch it again for every listing.
     let map = if resp.status_code() == 200 {

@@ -8,7 +8,7 @@
 use actiongate_core::time::to_rfc3339;
 use actiongate_core::webhook::{envelope, signature_header};
 use serde_json::Value;
-use worker::{Delay, Env, Fetch, Headers, Method, Request, RequestInit, Response};
+use worker::{Delay, Env, Fetch, Headers, Response};
 
 use crate::config_store;
 use crate::http::{ApiError, html_response, json_response};
@@ -120,11 +120,9 @@ pub async fn post_signed(url: &str, body: &str, secret: &str) -> Result<(), Stri
     ] {
         headers.set(k, v).map_err(|e| e.to_string())?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(body.to_owned().into()));
-    let request = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
+    let request =
+        crate::http::outgoing_request(url, "POST", Some(&headers), false, Some(&body.into()))
+            .map_err(|e| e.to_string())?;
     match Fetch::Request(request).send().await {
         Ok(r) if (200..300).contains(&r.status_code()) => Ok(()),
         Ok(r) => Err(format!("status {}", r.status_code())),

@@ -417,3 +417,39 @@ pub async fn read_text(resp: &Response) -> worker::Result<String> {
     text.as_string()
         .ok_or_else(|| worker::Error::RustError("a response body is not text".into()))
 }
+
+/// A request to `url` for `fetch`: `method`, `headers`, `body`, and
+/// redirects answered as they are (`manual`) rather than followed. Built on
+/// the runtime's own `RequestInit`, not `worker::RequestInit`, whose
+/// conversion carries every Cloudflare `cf` option (image resizing and
+/// the rest, none of which ActionGate sets) into the upload: about 10 KB.
+///
+/// # Errors
+/// When the runtime refuses the URL or the options.
+pub fn outgoing_request(
+    url: &str,
+    method: &str,
+    headers: Option<&Headers>,
+    manual: bool,
+    body: Option<&wasm_bindgen::JsValue>,
+) -> worker::Result<Request> {
+    let init = worker::web_sys::RequestInit::new();
+    init.set_method(method);
+    if let Some(headers) = headers {
+        init.set_headers(&headers.0);
+    }
+    if manual {
+        init.set_redirect(worker::web_sys::RequestRedirect::Manual);
+    }
+    if let Some(body) = body {
+        init.set_body(body);
+    }
+    worker::web_sys::Request::new_with_str_and_init(url, &init)
+        .map(Request::from)
+        .map_err(|e| {
+            worker::Error::JsError(
+                e.as_string()
+                    .unwrap_or_else(|| "invalid URL or options for Request".to_owned()),
+            )
+        })
+}

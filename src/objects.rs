@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use worker::{Env, Method, Request, RequestInit, Response};
+use worker::{Env, Request, Response};
 
 use crate::http::ApiError;
 use crate::sql_rows::FromRow;
@@ -25,9 +25,9 @@ pub async fn send<C: Serialize>(
         .id_from_name(name)
         .and_then(|id| id.get_stub())
         .map_err(ApiError::unavailable)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let request = Request::new_with_init("https://object/", &init).map_err(ApiError::internal)?;
+    let request =
+        crate::http::outgoing_request("https://object/", "POST", None, false, Some(&body.into()))
+            .map_err(ApiError::internal)?;
     stub.fetch_with_request(request)
         .await
         .map_err(ApiError::unavailable)

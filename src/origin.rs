@@ -11,7 +11,7 @@ use actiongate_core::proxy::{
 };
 use wasm_bindgen::JsValue;
 use worker::web_sys;
-use worker::{Env, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response};
+use worker::{Env, Fetch, Headers, Method, Request, Response};
 
 use crate::http::ApiError;
 use crate::request::TOKEN_HEADER;
@@ -85,12 +85,8 @@ pub fn request_to_origin(
     headers: Headers,
     body: Option<JsValue>,
 ) -> Result<Request, ApiError> {
-    let mut init = RequestInit::new();
-    init.with_method(method)
-        .with_headers(headers)
-        .with_redirect(RequestRedirect::Manual)
-        .with_body(body);
-    Request::new_with_init(url, &init).map_err(ApiError::internal)
+    crate::http::outgoing_request(url, method.as_ref(), Some(&headers), true, body.as_ref())
+        .map_err(ApiError::internal)
 }
 
 /// A body for the origin (none for GET and HEAD).

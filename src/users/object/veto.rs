@@ -184,14 +184,11 @@ pub async fn ask_app(url: &str, body: &str, secret: &str) -> Result<Verdict, Str
     ] {
         headers.set(k, v).map_err(|e| e.to_string())?;
     }
-    let mut init = worker::RequestInit::new();
     // A redirect is no answer (an endpoint behind a login page would
     // otherwise answer with the login page's 200).
-    init.with_method(worker::Method::Post)
-        .with_headers(headers)
-        .with_redirect(worker::RequestRedirect::Manual)
-        .with_body(Some(body.to_owned().into()));
-    let request = worker::Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
+    let request =
+        crate::http::outgoing_request(url, "POST", Some(&headers), true, Some(&body.into()))
+            .map_err(|e| e.to_string())?;
     let fetch = worker::Fetch::Request(request);
     let send = Box::pin(fetch.send());
     let timeout = Box::pin(worker::Delay::from(std::time::Duration::from_millis(
