@@ -42,10 +42,12 @@
 # first tracks (and the floor's first writes) as PROFILE= does, into
 # .bench/evicted-profile-actiongate.txt and -floor.txt (cold starts then
 # read slower: V8 writes its symbol map).
-# PROFILE=track|protected|floor|proxy-floor: instead of the benchmark, load
-# that one workload (Durable Objects on the memory file system; `floor` is the
-# storage floor under the track's load, `proxy-floor` the proxy floor under
-# the protected route's) for DURATION under `perf` and
+# PROFILE=track|protected|floor|proxy-floor|unprotected|pass-through: instead
+# of the benchmark, load that one workload (Durable Objects on the memory file
+# system; `floor` is the storage floor under the track's load, `proxy-floor`
+# the proxy floor under the protected route's, `unprotected` an app route
+# ActionGate forwards, `pass-through` the JavaScript worker that forwards
+# every request) for DURATION under `perf` and
 # print where the workerd thread's time goes, in µs per request, by
 # component and by function. Wasm functions are named only in a build that
 # keeps its name section (scripts/build.sh strips it; see docs/benchmark.md).
@@ -210,7 +212,9 @@ if [ -n "${PROFILE:-}" ]; then
     protected) lua=bench/protected.lua url="http://127.0.0.1:$agm_port" ;;
     floor) lua=bench/track.lua url="http://127.0.0.1:$dwm_port" auth="-" ;;
     proxy-floor) lua=bench/protected.lua url="http://127.0.0.1:$pfm_port" ;;
-    *) echo "PROFILE is track, protected, floor or proxy-floor" >&2; exit 2 ;;
+    unprotected) lua=/dev/null url="http://127.0.0.1:$ag_port/" ;;
+    pass-through) lua=/dev/null url="http://127.0.0.1:$pp_port/" ;;
+    *) echo "PROFILE is track, protected, floor, proxy-floor, unprotected or pass-through" >&2; exit 2 ;;
   esac
   command -v perf >/dev/null || { echo "PROFILE needs perf (linux-perf)" >&2; exit 2; }
   export AG_AUTH="$auth" AG_SESSIONS="$root/sessions.txt"
