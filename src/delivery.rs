@@ -26,6 +26,25 @@ pub fn outbox_enabled(env: &Env, local: bool) -> bool {
     local && settings::var(env, "DEV_OUTBOX") == "true"
 }
 
+/// The verification methods this deployment can complete (getUser's
+/// `allowedVerificationMethods`): the ones that need nothing sent, and those
+/// [`deliver`] has somewhere to send to (a webhook, or locally the dev
+/// outbox). WhatsApp messages go where texts go when they have no webhook of
+/// their own.
+pub fn deliverable_methods(
+    env: &Env,
+    local: bool,
+) -> Vec<actiongate_core::auth::methods::VerificationMethod> {
+    let outbox = outbox_enabled(env, local);
+    let set = |name: &str| !settings::var(env, name).is_empty();
+    let sms = outbox || set("SMS_WEBHOOK_URL");
+    actiongate_core::auth::methods::deliverable_methods(
+        outbox || set("EMAIL_WEBHOOK_URL"),
+        sms,
+        sms || set("WHATSAPP_WEBHOOK_URL"),
+    )
+}
+
 /// Deliver an event: dev outbox and/or webhook.
 ///
 /// # Errors

@@ -53,12 +53,16 @@ pub async fn handle(
         ["users", user] => {
             authenticate(&req, env, API_SECRET)?;
             check_user_id(user)?;
+            let local = req.url().is_ok_and(|u| crate::settings::is_local(&u));
+            let allowed = Some(crate::delivery::deliverable_methods(env, local));
             let cmd = match req.method() {
                 Get => UserCommand::GetUser {
                     user_id: (*user).to_owned(),
+                    allowed,
                 },
                 Patch => UserCommand::PatchUser {
                     user_id: (*user).to_owned(),
+                    allowed,
                     patch: json_value(&mut req).await?,
                 },
                 _ => UserCommand::DeleteUser,

@@ -3,6 +3,7 @@
 
 use actiongate_core::actions::model::TrackRequest;
 use actiongate_core::actions::state::ActionState;
+use actiongate_core::auth::methods::VerificationMethod;
 use actiongate_core::auth::webauthn::RelyingParty;
 use serde::{Deserialize, Serialize};
 
@@ -132,11 +133,19 @@ pub enum UserCommand {
         idempotency_key: String,
         state: ActionState,
     },
-    /// Get the profile.
-    GetUser { user_id: String },
-    /// Patch the profile.
+    /// Get the profile; `allowed` is what the deployment can complete
+    /// (`crate::delivery::deliverable_methods`), which the answer's
+    /// `allowedVerificationMethods` keeps to (all of them when absent).
+    GetUser {
+        user_id: String,
+        #[serde(default)]
+        allowed: Option<Vec<VerificationMethod>>,
+    },
+    /// Patch the profile (`allowed` as for [`UserCommand::GetUser`]).
     PatchUser {
         user_id: String,
+        #[serde(default)]
+        allowed: Option<Vec<VerificationMethod>>,
         patch: serde_json::Value,
     },
     /// Delete everything.

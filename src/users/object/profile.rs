@@ -9,14 +9,21 @@ impl UserObject {
         cmd: UserCommand,
     ) -> std::result::Result<Response, ApiError> {
         match cmd {
-            UserCommand::GetUser { user_id } => {
+            UserCommand::GetUser { user_id, allowed } => {
                 let store = self.store()?;
-                json_response(200, &service::get_user(&store, &user_id)?)
+                let mut view = service::get_user(&store, &user_id)?;
+                keep_deliverable(&mut view, allowed.as_deref());
+                json_response(200, &view)
             }
-            UserCommand::PatchUser { user_id, patch } => {
+            UserCommand::PatchUser {
+                user_id,
+                allowed,
+                patch,
+            } => {
                 let patch: UserPatch = crate::http::wire_body(patch.to_string().as_bytes())?;
                 let store = self.store()?;
-                let view = service::patch_user(&store, &user_id, patch, now_ms())?;
+                let mut view = service::patch_user(&store, &user_id, patch, now_ms())?;
+                keep_deliverable(&mut view, allowed.as_deref());
                 // Read-your-writes: the directory has the change before the
                 // answer (the outbox delivers it as well, and again if this fails).
                 if let Some(user) = store.get_user()? {
@@ -87,5 +94,17 @@ impl UserObject {
         if let Err(e) = crate::directory::put(&self.env, user_id, entry).await {
             worker::console_error!("user directory (the outbox will retry): {e}");
         }
+    }
+}
+
+/// A profile's `allowedVerificationMethods` kept to what the deployment can
+/// complete (`allowed`, from the worker; all of them when it sent none).
+fn keep_deliverable(
+    view: &mut actiongate_core::user::UserView,
+    allowed: Option<&[actiongate_core::auth::methods::VerificationMethod]>,
+) {
+    if let Some(allowed) = allowed {
+        view.allowed_verification_methods
+            .retain(|m| allowed.contains(m));
     }
 }

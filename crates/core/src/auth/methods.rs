@@ -58,6 +58,22 @@ pub const ENROLLABLE_METHODS: [VerificationMethod; 7] = [
     VerificationMethod::Whatsapp,
 ];
 
+/// The [`ENROLLABLE_METHODS`] a deployment can complete, given whether it
+/// can send email, texts and WhatsApp messages: getUser's
+/// `allowedVerificationMethods`. Authenticator apps, passkeys and security
+/// keys need nothing sent.
+pub fn deliverable_methods(email: bool, sms: bool, whatsapp: bool) -> Vec<VerificationMethod> {
+    ENROLLABLE_METHODS
+        .into_iter()
+        .filter(|m| match m {
+            VerificationMethod::EmailOtp | VerificationMethod::EmailMagicLink => email,
+            VerificationMethod::Sms => sms,
+            VerificationMethod::Whatsapp => whatsapp,
+            _ => true,
+        })
+        .collect()
+}
+
 impl VerificationMethod {
     /// Whether a server-side enrollment (`POST /v1/users/{id}/authenticators`)
     /// can create this method from a verified email address or phone number.
@@ -126,6 +142,39 @@ fn name(m: VerificationMethod) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deliverable_methods_leave_out_what_cannot_be_sent() {
+        use VerificationMethod as M;
+        assert_eq!(
+            deliverable_methods(true, true, true),
+            ENROLLABLE_METHODS.to_vec()
+        );
+        assert_eq!(
+            deliverable_methods(false, false, false),
+            [M::AuthenticatorApp, M::Passkey, M::SecurityKey]
+        );
+        assert_eq!(
+            deliverable_methods(false, true, true),
+            [
+                M::Sms,
+                M::AuthenticatorApp,
+                M::Passkey,
+                M::SecurityKey,
+                M::Whatsapp
+            ]
+        );
+        assert_eq!(
+            deliverable_methods(true, false, false),
+            [
+                M::EmailOtp,
+                M::EmailMagicLink,
+                M::AuthenticatorApp,
+                M::Passkey,
+                M::SecurityKey
+            ]
+        );
+    }
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
