@@ -5,7 +5,7 @@
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { startWorker } from "./harness.mjs";
-import { API_SECRET, basic, uid } from "./lib.mjs";
+import { API_SECRET, callerOf, uid } from "./lib.mjs";
 
 let worker;
 before(async () => {
@@ -16,14 +16,8 @@ before(async () => {
 });
 after(() => worker?.stop());
 
-async function call(method, path, body) {
-  const r = await fetch(`${worker.baseUrl}${path}`, {
-    method,
-    headers: { Authorization: basic(API_SECRET), "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: r.status, body: await r.json() };
-}
+const caller = callerOf(() => worker.baseUrl);
+const call = (method, path, body) => caller(method, path, { secret: API_SECRET, body });
 
 test("a deployment without email lists no email methods for a user; texts and WhatsApp go where texts go", async () => {
   const user = uid("deliverable");
