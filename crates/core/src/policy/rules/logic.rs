@@ -52,23 +52,9 @@ mod values;
 use values::*;
 pub use values::{LogicError, MAX_EVAL_DEPTH, truthy};
 
-/// The supported operators.
-#[rustfmt::skip]
-const OPERATORS: &[&str] = &[
-    "var", "missing", "missing_some", "if", "?:", "==", "===", "!=", "!==", "!", "!!", "or",
-    "and", ">", ">=", "<", "<=", "max", "min", "+", "*", "-", "/", "%", "map", "filter", "all",
-    "none", "some", "reduce", "merge", "cat", "in", "substr", "inValueList",
-];
-
-/// Operators datalogic-rs always evaluates at run time (see [`is_static`]).
-#[rustfmt::skip]
-const DYNAMIC: &[&str] = &[
-    "var", "missing", "missing_some", "map", "filter", "reduce", "all", "some", "none", "merge",
-    "min", "max", "inValueList",
-];
-
-/// An operator of [`OPERATORS`], found once per node by [`operator`], so
-/// that evaluation branches on it without comparing names again.
+/// A supported operator, found once per node by [`operator`] (by its
+/// [`Op::name`]), so that evaluation branches on it without comparing
+/// names again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     Var,
@@ -109,6 +95,37 @@ enum Op {
 }
 
 impl Op {
+    /// Every operator.
+    #[cfg(test)]
+    #[rustfmt::skip]
+    const ALL: [Op; 35] = [
+        Op::Var, Op::Eq, Op::StrictEq, Op::Ne, Op::StrictNe, Op::Not, Op::NotNot, Op::Gt, Op::Ge,
+        Op::Lt, Op::Le, Op::And, Op::Or, Op::If, Op::Elvis, Op::In, Op::Add, Op::Mul, Op::Sub,
+        Op::Div, Op::Mod, Op::Max, Op::Min, Op::Map, Op::All, Op::Cat, Op::None, Op::Some,
+        Op::Filter, Op::Reduce, Op::Merge, Op::Substr, Op::Missing, Op::MissingSome,
+        Op::InValueList,
+    ];
+
+    /// Whether datalogic-rs always evaluates it at run time (see [`is_static`]).
+    fn is_dynamic(self) -> bool {
+        matches!(
+            self,
+            Op::Var
+                | Op::Missing
+                | Op::MissingSome
+                | Op::Map
+                | Op::Filter
+                | Op::Reduce
+                | Op::All
+                | Op::Some
+                | Op::None
+                | Op::Merge
+                | Op::Min
+                | Op::Max
+                | Op::InValueList
+        )
+    }
+
     /// The operator's name, for errors and the helpers that take one.
     fn name(self) -> &'static str {
         match self {
@@ -151,7 +168,7 @@ impl Op {
     }
 }
 
-/// The operator named `key` (one of [`OPERATORS`]). Every node of
+/// The operator named `key`. Every node of
 /// every rule is looked up on every track, so this is a decision on the
 /// name's length and bytes (a slice pattern compiles to one), not a scan
 /// of the list comparing names.
@@ -616,11 +633,11 @@ fn is_static(e: &Value) -> bool {
             let (Some((op, args)), None) = (entries.next(), entries.next()) else {
                 return m.is_empty();
             };
-            let unlisted = !args.is_array() && ["if", "?:", "and", "or"].contains(&op.as_str());
-            OPERATORS.contains(&op.as_str())
-                && !DYNAMIC.contains(&op.as_str())
-                && !unlisted
-                && is_static(args)
+            operator(op).is_some_and(|op| {
+                let unlisted =
+                    !args.is_array() && matches!(op, Op::If | Op::Elvis | Op::And | Op::Or);
+                !op.is_dynamic() && !unlisted
+            }) && is_static(args)
         }
         _ => true,
     }
@@ -644,9 +661,13 @@ mod tests {
 
     #[test]
     fn operator_finds_exactly_the_listed_names() {
-        for name in OPERATORS {
-            assert_eq!(operator(name).map(Op::name), Some(*name));
+        for op in Op::ALL {
+            assert_eq!(operator(op.name()), Some(op));
         }
+        let mut names: Vec<&str> = Op::ALL.iter().map(|op| op.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Op::ALL.len(), "one name each");
         for other in [
             "",
             "va",
