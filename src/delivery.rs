@@ -36,13 +36,21 @@ pub fn deliverable_methods(
     local: bool,
 ) -> Vec<actiongate_core::auth::methods::VerificationMethod> {
     let outbox = outbox_enabled(env, local);
-    let set = |name: &str| !settings::var(env, name).is_empty();
-    let sms = outbox || set("SMS_WEBHOOK_URL");
-    actiongate_core::auth::methods::deliverable_methods(
-        outbox || set("EMAIL_WEBHOOK_URL"),
-        sms,
-        sms || set("WHATSAPP_WEBHOOK_URL"),
-    )
+    let can = |kind: &str| outbox || !webhook_url(env, kind).is_empty();
+    actiongate_core::auth::methods::deliverable_methods(can("email"), can("sms"), can("whatsapp"))
+}
+
+/// Where messages of `kind` (an event type's first part: `email`, `sms`,
+/// `whatsapp`) are posted; empty when nowhere. WhatsApp messages go where
+/// texts go when they have no webhook of their own.
+fn webhook_url(env: &Env, kind: &str) -> String {
+    match kind {
+        "sms" => settings::var(env, "SMS_WEBHOOK_URL"),
+        "whatsapp" => Some(settings::var(env, "WHATSAPP_WEBHOOK_URL"))
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| settings::var(env, "SMS_WEBHOOK_URL")),
+        _ => settings::var(env, "EMAIL_WEBHOOK_URL"),
+    }
 }
 
 /// Deliver an event: dev outbox and/or webhook.
@@ -58,14 +66,7 @@ pub async fn deliver(
     let now = crate::clock::now_ms_u64();
     let id = uuid::Uuid::new_v4().to_string();
     let event = webhook_envelope(env, event_type, &id, data);
-    // WhatsApp codes go to WHATSAPP_WEBHOOK_URL, else where texts go.
-    let url = match event_type.split('.').next() {
-        Some("sms") => settings::var(env, "SMS_WEBHOOK_URL"),
-        Some("whatsapp") => Some(settings::var(env, "WHATSAPP_WEBHOOK_URL"))
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| settings::var(env, "SMS_WEBHOOK_URL")),
-        _ => settings::var(env, "EMAIL_WEBHOOK_URL"),
-    };
+    let url = webhook_url(env, event_type.split('.').next().unwrap_or_default());
     let outbox = outbox_enabled(env, local);
     if url.is_empty() && !outbox {
         return Err(ApiError::new(
