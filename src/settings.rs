@@ -29,7 +29,7 @@
 //! Variables and secrets do not change while an isolate lives (a new value
 //! is a new deployment, or a restarted `wrangler dev`): each is read from
 //! the environment once per isolate ([`lookup`]), and what is parsed from
-//! them is kept beside the strings it came from.
+//! them (the signing keys, the redirect allowlist) is built once too.
 
 use std::cell::RefCell;
 use std::rc::Rc;
