@@ -35,5 +35,6 @@ test("a deployment without email lists no email methods for a user; texts and Wh
   // (Nothing listens at the harness's text webhook in this file: the send
   // is tried, and fails, rather than refused for want of configuration.)
   const text = await call("POST", "/v1/challenge", { verificationMethod: "SMS", phoneNumber: "+64211234567", userId: user });
+  assert.equal(text.status, 502, JSON.stringify(text.body));
   assert.notEqual(text.body.errorCode, "delivery_not_configured", JSON.stringify(text.body));
 });
