@@ -2,8 +2,8 @@
 //!
 //! A rule is validated when it is written (every problem listed with its
 //! location, `rule "large-withdrawal": conditions.and[1]: unknown operator
-//! "gtt"`), compiled once per configuration version (validated and ordered
-//! by priority), and evaluated against the context of each track (see
+//! "gtt"`), compiled once per configuration version (validated, ordered
+//! by priority, each condition into a [`logic::Expr`] tree), and evaluated against the context of each track (see
 //! [`crate::policy::context`]) by [`logic`], our evaluator of the validated operator
 //! set with datalogic-rs's semantics.
 //!
@@ -99,6 +99,8 @@ pub struct CompiledRules {
     lists: Arc<HashMap<String, Arc<ValueSet>>>,
     /// Active rules, deciding rule first.
     rules: Vec<Rule>,
+    /// Their conditions, compiled, in the same order.
+    conditions: Vec<logic::Expr>,
     inactive: Vec<Rule>,
 }
 
@@ -180,9 +182,14 @@ impl CompiledRules {
         }
         compiled
             .sort_by(|a, b| (a.input.priority, &a.rule_id).cmp(&(b.input.priority, &b.rule_id)));
+        let conditions = compiled
+            .iter()
+            .map(|r| logic::Expr::compile(&r.input.conditions))
+            .collect();
         Ok(CompiledRules {
             lists,
             rules: compiled,
+            conditions,
             inactive,
         })
     }
@@ -221,13 +228,9 @@ impl CompiledRules {
 
     /// Evaluate each active rule: `Ok(truthy)` or the run-time error.
     fn run(&self, context: &Value) -> Vec<Result<bool, String>> {
-        self.rules
+        self.conditions
             .iter()
-            .map(|rule| {
-                logic::apply(&rule.input.conditions, context, &self.lists)
-                    .map(|v| logic::truthy(&v))
-                    .map_err(|e| e.to_string())
-            })
+            .map(|c| c.holds(context, &self.lists).map_err(|e| e.to_string()))
             .collect()
     }
 

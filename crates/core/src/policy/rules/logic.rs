@@ -47,210 +47,56 @@ use serde_json::{Map, Value};
 use crate::policy::lists::ValueSet;
 
 mod numbers;
+mod tree;
 mod values;
 
+use tree::{Node, Op, Path, Var, walk};
 use values::*;
 pub use values::{LogicError, MAX_EVAL_DEPTH, truthy};
 
-/// A supported operator, found once per node by [`operator`] (by its
-/// [`Op::name`]), so that evaluation branches on it without comparing
-/// names again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Var,
-    Eq,
-    StrictEq,
-    Ne,
-    StrictNe,
-    Not,
-    NotNot,
-    Gt,
-    Ge,
-    Lt,
-    Le,
-    And,
-    Or,
-    If,
-    Elvis,
-    In,
-    Add,
-    Mul,
-    Sub,
-    Div,
-    Mod,
-    Max,
-    Min,
-    Map,
-    All,
-    Cat,
-    None,
-    Some,
-    Filter,
-    Reduce,
-    Merge,
-    Substr,
-    Missing,
-    MissingSome,
-    InValueList,
-}
+/// A condition compiled once (validated rules are, per configuration
+/// version), then evaluated against each track's data.
+#[derive(Debug, Clone)]
+pub struct Expr(Node);
 
-impl Op {
-    /// Every operator.
-    #[cfg(test)]
-    #[rustfmt::skip]
-    const ALL: [Op; 35] = [
-        Op::Var, Op::Eq, Op::StrictEq, Op::Ne, Op::StrictNe, Op::Not, Op::NotNot, Op::Gt, Op::Ge,
-        Op::Lt, Op::Le, Op::And, Op::Or, Op::If, Op::Elvis, Op::In, Op::Add, Op::Mul, Op::Sub,
-        Op::Div, Op::Mod, Op::Max, Op::Min, Op::Map, Op::All, Op::Cat, Op::None, Op::Some,
-        Op::Filter, Op::Reduce, Op::Merge, Op::Substr, Op::Missing, Op::MissingSome,
-        Op::InValueList,
-    ];
-
-    /// Whether datalogic-rs always evaluates it at run time (see [`is_static`]).
-    fn is_dynamic(self) -> bool {
-        matches!(
-            self,
-            Op::Var
-                | Op::Missing
-                | Op::MissingSome
-                | Op::Map
-                | Op::Filter
-                | Op::Reduce
-                | Op::All
-                | Op::Some
-                | Op::None
-                | Op::Merge
-                | Op::Min
-                | Op::Max
-                | Op::InValueList
-        )
+impl Expr {
+    /// Compile `expr`. Never fails: what evaluation must raise (an unknown
+    /// operator, nesting too deep) is raised where evaluation reaches it.
+    pub fn compile(expr: &Value) -> Expr {
+        Expr(Node::compile(expr, 0))
     }
 
-    /// The operator's name, for errors and the helpers that take one.
-    fn name(self) -> &'static str {
-        match self {
-            Op::Var => "var",
-            Op::Eq => "==",
-            Op::StrictEq => "===",
-            Op::Ne => "!=",
-            Op::StrictNe => "!==",
-            Op::Not => "!",
-            Op::NotNot => "!!",
-            Op::Gt => ">",
-            Op::Ge => ">=",
-            Op::Lt => "<",
-            Op::Le => "<=",
-            Op::And => "and",
-            Op::Or => "or",
-            Op::If => "if",
-            Op::Elvis => "?:",
-            Op::In => "in",
-            Op::Add => "+",
-            Op::Mul => "*",
-            Op::Sub => "-",
-            Op::Div => "/",
-            Op::Mod => "%",
-            Op::Max => "max",
-            Op::Min => "min",
-            Op::Map => "map",
-            Op::All => "all",
-            Op::Cat => "cat",
-            Op::None => "none",
-            Op::Some => "some",
-            Op::Filter => "filter",
-            Op::Reduce => "reduce",
-            Op::Merge => "merge",
-            Op::Substr => "substr",
-            Op::Missing => "missing",
-            Op::MissingSome => "missing_some",
-            Op::InValueList => "inValueList",
-        }
+    /// Evaluate against `data`; `inValueList` looks aliases up in `lists`.
+    ///
+    /// # Errors
+    /// A [`LogicError`] wherever datalogic-rs raises one (see the module docs).
+    pub fn eval(&self, data: &Value, lists: &Lists) -> Result<Value, LogicError> {
+        self.result(data, lists).map(Cow::into_owned)
+    }
+
+    /// Whether the result is truthy ([`truthy`]), without copying it.
+    ///
+    /// # Errors
+    /// As [`Expr::eval`].
+    pub fn holds(&self, data: &Value, lists: &Lists) -> Result<bool, LogicError> {
+        self.result(data, lists).map(|v| truthy(&v))
+    }
+
+    fn result<'a>(&'a self, data: &'a Value, lists: &Lists) -> Res<Cow<'a, Value>> {
+        Evaluator { lists }.eval(&self.0, Scope::Data(data))
     }
 }
 
-/// The operator named `key`. Every node of
-/// every rule is looked up on every track, so this is a decision on the
-/// name's length and bytes (a slice pattern compiles to one), not a scan
-/// of the list comparing names.
-fn operator(key: &str) -> Option<Op> {
-    let name = match key.as_bytes() {
-        [b'v', b'a', b'r'] => Op::Var,
-        [b'=', b'='] => Op::Eq,
-        [b'=', b'=', b'='] => Op::StrictEq,
-        [b'!', b'='] => Op::Ne,
-        [b'!', b'=', b'='] => Op::StrictNe,
-        [b'!'] => Op::Not,
-        [b'!', b'!'] => Op::NotNot,
-        [b'>'] => Op::Gt,
-        [b'>', b'='] => Op::Ge,
-        [b'<'] => Op::Lt,
-        [b'<', b'='] => Op::Le,
-        [b'a', b'n', b'd'] => Op::And,
-        [b'o', b'r'] => Op::Or,
-        [b'i', b'f'] => Op::If,
-        [b'?', b':'] => Op::Elvis,
-        [b'i', b'n'] => Op::In,
-        [b'+'] => Op::Add,
-        [b'*'] => Op::Mul,
-        [b'-'] => Op::Sub,
-        [b'/'] => Op::Div,
-        [b'%'] => Op::Mod,
-        [b'm', b'a', b'x'] => Op::Max,
-        [b'm', b'i', b'n'] => Op::Min,
-        [b'm', b'a', b'p'] => Op::Map,
-        [b'a', b'l', b'l'] => Op::All,
-        [b'c', b'a', b't'] => Op::Cat,
-        [b'n', b'o', b'n', b'e'] => Op::None,
-        [b's', b'o', b'm', b'e'] => Op::Some,
-        [b'f', b'i', b'l', b't', b'e', b'r'] => Op::Filter,
-        [b'r', b'e', b'd', b'u', b'c', b'e'] => Op::Reduce,
-        [b'm', b'e', b'r', b'g', b'e'] => Op::Merge,
-        [b's', b'u', b'b', b's', b't', b'r'] => Op::Substr,
-        [b'm', b'i', b's', b's', b'i', b'n', b'g'] => Op::Missing,
-        [
-            b'm',
-            b'i',
-            b's',
-            b's',
-            b'i',
-            b'n',
-            b'g',
-            b'_',
-            b's',
-            b'o',
-            b'm',
-            b'e',
-        ] => Op::MissingSome,
-        [
-            b'i',
-            b'n',
-            b'V',
-            b'a',
-            b'l',
-            b'u',
-            b'e',
-            b'L',
-            b'i',
-            b's',
-            b't',
-        ] => Op::InValueList,
-        _ => return None,
-    };
-    Some(name)
-}
+/// The value lists `inValueList` reads, by alias.
+pub type Lists = HashMap<String, Arc<ValueSet>>;
 
-/// Evaluate `expr` against `data`; `inValueList` looks aliases up in `lists`.
+/// Evaluate `expr` against `data` once ([`Expr::compile`], then
+/// [`Expr::eval`]); `inValueList` looks aliases up in `lists`.
 ///
 /// # Errors
 /// A [`LogicError`] wherever datalogic-rs raises one (see the module docs).
-pub fn apply(
-    expr: &Value,
-    data: &Value,
-    lists: &HashMap<String, Arc<ValueSet>>,
-) -> Result<Value, LogicError> {
-    Evaluator { lists }
-        .eval(expr, Scope::Data(data), 0)
-        .map(Cow::into_owned)
+pub fn apply(expr: &Value, data: &Value, lists: &Lists) -> Result<Value, LogicError> {
+    Expr::compile(expr).eval(data, lists)
 }
 
 /// What `var` and `missing` read: the rule's data, an element inside
@@ -275,50 +121,32 @@ impl<'a> Scope<'a> {
 }
 
 struct Evaluator<'l> {
-    lists: &'l HashMap<String, Arc<ValueSet>>,
+    lists: &'l Lists,
 }
 
 impl Evaluator<'_> {
-    fn eval<'a>(&self, e: &'a Value, s: Scope<'a>, depth: usize) -> Res<Cow<'a, Value>> {
-        if depth > MAX_EVAL_DEPTH {
-            return Err(LogicError::TooDeep);
-        }
-        match e {
-            Value::Object(m) => {
-                let mut entries = m.iter();
-                let (Some((key, raw)), None) = (entries.next(), entries.next()) else {
-                    return Err(LogicError::NotAnOperation);
-                };
-                let op = operator(key).ok_or_else(|| LogicError::UnknownOperator(key.clone()))?;
-                let args = match raw {
-                    Value::Array(a) => a.as_slice(),
-                    other => std::slice::from_ref(other),
-                };
-                self.op(op, args, raw.is_array(), s, depth + 1)
-            }
-            Value::Array(items) if items.iter().any(|i| i.is_array() || i.is_object()) => items
+    fn eval<'a>(&self, n: &'a Node, s: Scope<'a>) -> Res<Cow<'a, Value>> {
+        match n {
+            Node::Literal(v) => Ok(Cow::Borrowed(v)),
+            Node::Call(c) => self.op(c.op, &c.args, c.listed, s),
+            Node::Var(v) => self.var(v, s),
+            Node::List(items) => items
                 .iter()
-                .map(|i| self.eval(i, s, depth + 1).map(Cow::into_owned))
+                .map(|i| self.eval(i, s).map(Cow::into_owned))
                 .collect::<Res<Vec<_>>>()
                 .map(|v| Cow::Owned(Value::Array(v))),
-            _ => Ok(Cow::Borrowed(e)),
+            Node::Fail(f) => Err(f.error.clone()),
         }
     }
 
     /// One operation; `listed` says whether its arguments were a JSON array.
-    fn op<'a>(
-        &self,
-        op: Op,
-        args: &'a [Value],
-        listed: bool,
-        s: Scope<'a>,
-        d: usize,
-    ) -> Res<Cow<'a, Value>> {
-        let ev = |x: &'a Value| self.eval(x, s, d);
+    fn op<'a>(&self, op: Op, args: &'a [Node], listed: bool, s: Scope<'a>) -> Res<Cow<'a, Value>> {
+        let ev = |x: &'a Node| self.eval(x, s);
         let name = op.name();
         let invalid = LogicError::InvalidArguments(name);
         let v = match op {
-            Op::Var => return self.var(args, s, d),
+            // Compiled to Node::Var.
+            Op::Var => return Err(invalid),
             Op::If | Op::Elvis | Op::And | Op::Or if !listed => return Err(invalid),
             Op::If | Op::Elvis => {
                 for pair in args.chunks(2) {
@@ -374,11 +202,11 @@ impl Evaluator<'_> {
                 }
                 Value::Bool(holds != matches!(op, Op::Ne | Op::StrictNe))
             }
-            Op::Max | Op::Min => return self.min_max(name, args, s, d),
-            Op::Add | Op::Mul | Op::Sub => self.arith(name, args, s, d)?.value(name)?,
-            Op::Div | Op::Mod => self.divide(name, args, s, d)?.value(name)?,
+            Op::Max | Op::Min => return self.min_max(op, args, s),
+            Op::Add | Op::Mul | Op::Sub => self.arith(name, args, s)?.value(name)?,
+            Op::Div | Op::Mod => self.divide(name, args, s)?.value(name)?,
             Op::Map | Op::Filter | Op::All | Op::None | Op::Some | Op::Reduce => {
-                return self.iterate(name, args, s, d);
+                return self.iterate(op, args, s);
             }
             Op::Merge => {
                 let mut out = Vec::new();
@@ -404,15 +232,21 @@ impl Evaluator<'_> {
                 Value::String(out)
             }
             Op::Substr => {
-                let mut text = String::new();
-                if let Some(a) = args.first() {
-                    push_text(&mut text, &*ev(a)?);
-                }
+                let first = args.first().map(ev).transpose()?;
+                let mut written = String::new();
+                let text = match first.as_deref() {
+                    Some(Value::String(t)) => t.as_str(),
+                    Some(other) => {
+                        push_text(&mut written, other);
+                        written.as_str()
+                    }
+                    None => "",
+                };
                 let int_arg = |i: usize| -> Res<Option<i64>> {
                     Ok(args.get(i).map(ev).transpose()?.and_then(|v| num_i64(&v)))
                 };
                 let start = int_arg(1)?.unwrap_or(0);
-                Value::String(substr(&text, start, int_arg(2)?))
+                Value::String(substr(text, start, int_arg(2)?))
             }
             Op::In => {
                 let (Some(a), Some(b)) = (args.first(), args.get(1)) else {
@@ -452,7 +286,7 @@ impl Evaluator<'_> {
                 // datalogic-rs truncates a literal fraction and reads any
                 // other non-integer as 1.
                 let min = match &*min_value {
-                    Value::Number(n) if n.as_i64().is_none() && is_static(min_expr) => {
+                    Value::Number(n) if n.as_i64().is_none() && min_expr.is_static() => {
                         n.as_f64().map_or(0, |f| f.max(0.0) as usize)
                     }
                     v => to_usize(num_i64(v).unwrap_or(1)),
@@ -503,18 +337,17 @@ impl Evaluator<'_> {
     /// `var`: a dotted path (numeric segments index arrays) into the data,
     /// or the whole data for `""` or no argument; the second argument is
     /// evaluated only when the path leads nowhere (a present null is kept).
-    fn var<'a>(&self, args: &'a [Value], s: Scope<'a>, d: usize) -> Res<Cow<'a, Value>> {
-        let path: Cow<'_, str> = match args.first() {
-            None => return Ok(Cow::Borrowed(s.data())),
-            Some(Value::String(p)) => Cow::Borrowed(p),
-            Some(Value::Number(n)) => Cow::Owned(number_text(n)),
-            Some(_) => return Err(LogicError::VariablePath),
-        };
-        let found = match s {
-            Scope::Reduce {
-                current,
-                accumulator,
-            } => match path.as_ref() {
+    fn var<'a>(&self, v: &'a Var, s: Scope<'a>) -> Res<Cow<'a, Value>> {
+        let found = match (&v.path, s) {
+            (Path::Whole, _) => return Ok(Cow::Borrowed(s.data())),
+            (Path::Dotted { segments, .. }, Scope::Data(data)) => walk(data, segments),
+            (
+                Path::Dotted { text, .. },
+                Scope::Reduce {
+                    current,
+                    accumulator,
+                },
+            ) => match &**text {
                 "current" => return Ok(Cow::Borrowed(current)),
                 "accumulator" => return Ok(Cow::Borrowed(accumulator)),
                 p => match (p.strip_prefix("current."), p.strip_prefix("accumulator.")) {
@@ -523,11 +356,10 @@ impl Evaluator<'_> {
                     _ => lookup(current, p),
                 },
             },
-            Scope::Data(data) => lookup(data, &path),
         };
-        match (found, args.get(1)) {
+        match (found, &v.default) {
             (Some(v), _) => Ok(Cow::Borrowed(v)),
-            (None, Some(default)) => self.eval(default, s, d),
+            (None, Some(default)) => self.eval(default, s),
             (None, None) => Ok(Cow::Owned(Value::Null)),
         }
     }
@@ -536,15 +368,9 @@ impl Evaluator<'_> {
     /// items or an object's values (null is empty; `map` treats another
     /// value as a one-element array, `filter` refuses it, the others treat
     /// it as empty).
-    fn iterate<'a>(
-        &self,
-        op: &'static str,
-        args: &'a [Value],
-        s: Scope<'a>,
-        d: usize,
-    ) -> Res<Cow<'a, Value>> {
-        let invalid = LogicError::InvalidArguments(op);
-        let reduce = op == "reduce";
+    fn iterate<'a>(&self, op: Op, args: &'a [Node], s: Scope<'a>) -> Res<Cow<'a, Value>> {
+        let invalid = LogicError::InvalidArguments(op.name());
+        let reduce = op == Op::Reduce;
         let (Some(source), Some(body)) = (args.first(), args.get(1)) else {
             return Err(invalid);
         };
@@ -552,37 +378,37 @@ impl Evaluator<'_> {
             return Err(invalid);
         }
         let initial = match args.get(2) {
-            Some(init) => self.eval(init, s, d)?,
+            Some(init) => self.eval(init, s)?,
             None => Cow::Owned(Value::Null),
         };
-        let input = self.eval(source, s, d)?;
+        let input = self.eval(source, s)?;
         let items: Vec<&Value> = match &*input {
             Value::Null => Vec::new(),
             Value::Array(a) => a.iter().collect(),
-            Value::Object(m) if op == "filter" => {
+            Value::Object(m) if op == Op::Filter => {
                 let mut kept = Map::new();
                 for (k, v) in m {
-                    if truthy(&*self.eval(body, Scope::Data(v), d)?) {
+                    if truthy(&*self.eval(body, Scope::Data(v))?) {
                         kept.insert(k.clone(), v.clone());
                     }
                 }
                 return Ok(Cow::Owned(Value::Object(kept)));
             }
             Value::Object(m) => m.values().collect(),
-            other if op == "map" => vec![other],
-            _ if op == "filter" => return Err(invalid),
+            other if op == Op::Map => vec![other],
+            _ if op == Op::Filter => return Err(invalid),
             _ => Vec::new(),
         };
         let each =
-            |item: &Value| -> Res<bool> { Ok(truthy(&*self.eval(body, Scope::Data(item), d)?)) };
+            |item: &Value| -> Res<bool> { Ok(truthy(&*self.eval(body, Scope::Data(item))?)) };
         let v = match op {
-            "map" => Value::Array(
+            Op::Map => Value::Array(
                 items
                     .into_iter()
-                    .map(|i| self.eval(body, Scope::Data(i), d).map(Cow::into_owned))
+                    .map(|i| self.eval(body, Scope::Data(i)).map(Cow::into_owned))
                     .collect::<Res<_>>()?,
             ),
-            "filter" => {
+            Op::Filter => {
                 let mut kept = Vec::new();
                 for i in items {
                     if each(i)? {
@@ -591,18 +417,18 @@ impl Evaluator<'_> {
                 }
                 Value::Array(kept)
             }
-            "all" | "none" | "some" => {
+            Op::All | Op::None | Op::Some => {
                 // `all` stops at a falsy element, the others at a truthy one.
                 let mut stopped = false;
                 for i in &items {
-                    if each(i)? == (op != "all") {
+                    if each(i)? == (op != Op::All) {
                         stopped = true;
                         break;
                     }
                 }
                 Value::Bool(match op {
-                    "all" => !items.is_empty() && !stopped,
-                    "some" => stopped,
+                    Op::All => !items.is_empty() && !stopped,
+                    Op::Some => stopped,
                     _ => !stopped,
                 })
             }
@@ -613,33 +439,13 @@ impl Evaluator<'_> {
                         current,
                         accumulator: &acc,
                     };
-                    let next = self.eval(body, scope, d)?.into_owned();
+                    let next = self.eval(body, scope)?.into_owned();
                     acc = Cow::Owned(next);
                 }
                 return Ok(acc);
             }
         };
         Ok(Cow::Owned(v))
-    }
-}
-
-/// Whether datalogic-rs computes `e` at compile time: it reads no data and
-/// uses no operator datalogic-rs keeps for run time.
-fn is_static(e: &Value) -> bool {
-    match e {
-        Value::Array(items) => items.iter().all(is_static),
-        Value::Object(m) => {
-            let mut entries = m.iter();
-            let (Some((op, args)), None) = (entries.next(), entries.next()) else {
-                return m.is_empty();
-            };
-            operator(op).is_some_and(|op| {
-                let unlisted =
-                    !args.is_array() && matches!(op, Op::If | Op::Elvis | Op::And | Op::Or);
-                !op.is_dynamic() && !unlisted
-            }) && is_static(args)
-        }
-        _ => true,
     }
 }
 
@@ -657,31 +463,6 @@ mod tests {
 
     fn ok(expr: Value) -> Value {
         run(expr, json!({"a": {"b": [10, 20]}, "s": "hello", "n": null})).unwrap()
-    }
-
-    #[test]
-    fn operator_finds_exactly_the_listed_names() {
-        for op in Op::ALL {
-            assert_eq!(operator(op.name()), Some(op));
-        }
-        let mut names: Vec<&str> = Op::ALL.iter().map(|op| op.name()).collect();
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), Op::ALL.len(), "one name each");
-        for other in [
-            "",
-            "va",
-            "varr",
-            "Var",
-            "=",
-            "====",
-            "<>",
-            "in ",
-            "inValuelist",
-            "missing_",
-        ] {
-            assert_eq!(operator(other), None, "{other:?}");
-        }
     }
 
     #[test]
@@ -752,6 +533,12 @@ mod tests {
         assert_eq!(ok(json!({"substr": ["jsonlogic", 1, 3]})), json!("son"));
         assert_eq!(ok(json!({"substr": ["jsonlogic", 4, -2]})), json!("log"));
         assert_eq!(ok(json!({"substr": ["äöü", -2, 1]})), json!("ö"));
+        // ASCII text is cut by bytes, with the same bounds.
+        assert_eq!(ok(json!({"substr": ["abc", 5]})), json!(""));
+        assert_eq!(ok(json!({"substr": ["abc", -5, 2]})), json!("ab"));
+        assert_eq!(ok(json!({"substr": ["abc", 1, -5]})), json!(""));
+        assert_eq!(ok(json!({"substr": [12.5, 1]})), json!("2.5"));
+        assert_eq!(ok(json!({"substr": [{"var": "s"}, 1, 3]})), json!("ell"));
     }
 
     #[test]
@@ -801,6 +588,48 @@ mod tests {
             deep = json!({"!": [deep]});
         }
         assert_eq!(run(deep, json!({})), Err(LogicError::TooDeep));
+    }
+
+    #[test]
+    fn a_compiled_condition_raises_errors_only_where_evaluation_reaches_them() {
+        let mut deep = json!(true);
+        for _ in 0..70 {
+            deep = json!({"!": [deep]});
+        }
+        for never_reached in [
+            json!({"gtt": [1]}),
+            json!({"a": 1, "b": 2}),
+            json!({"var": [{"var": "x"}]}),
+            deep,
+        ] {
+            let or = json!({"or": [{"var": "t"}, never_reached.clone()]});
+            let c = Expr::compile(&or);
+            let lists = HashMap::new();
+            assert_eq!(c.eval(&json!({"t": 1}), &lists), Ok(json!(1)), "{or}");
+            assert!(c.eval(&json!({"t": 0}), &lists).is_err(), "{or}");
+            let default = json!({"var": ["x", never_reached]});
+            let c = Expr::compile(&default);
+            assert_eq!(c.eval(&json!({"x": null}), &lists), Ok(json!(null)));
+            assert!(c.eval(&json!({}), &lists).is_err(), "{default}");
+        }
+    }
+
+    #[test]
+    fn a_compiled_condition_serves_any_number_of_evaluations() {
+        let c = Expr::compile(&json!({"and": [
+            {">": [{"var": "a.b.1"}, 15]},
+            {"==": [{"substr": [{"var": "s"}, 0, 2]}, "he"]},
+        ]}));
+        let lists = HashMap::new();
+        for (data, holds) in [
+            (json!({"a": {"b": [10, 20]}, "s": "hello"}), true),
+            (json!({"a": {"b": [10, 5]}, "s": "hello"}), false),
+            (json!({"a": {"b": [10, 20]}, "s": "world"}), false),
+            (json!({"a": {"b": {"1": 30}}, "s": "hex"}), true),
+            (json!({}), false),
+        ] {
+            assert_eq!(c.holds(&data, &lists), Ok(holds), "{data}");
+        }
     }
 
     #[test]

@@ -5,30 +5,31 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use super::tree::Node;
 use super::values::*;
-use super::{Evaluator, Scope, is_static};
+use super::{Evaluator, Op, Scope};
 
 impl Evaluator<'_> {
     /// `max`/`min` of numbers: of the arguments, or of the one argument's
     /// array (a written array or an empty one is an error).
     pub(super) fn min_max<'a>(
         &self,
-        op: &'static str,
-        args: &'a [Value],
+        op: Op,
+        args: &'a [Node],
         s: Scope<'a>,
-        d: usize,
     ) -> Res<Cow<'a, Value>> {
+        let max = op == Op::Max;
+        let op = op.name();
         let invalid = LogicError::InvalidArguments(op);
-        let better = |f: f64, best: Option<f64>| {
-            best.is_none_or(|b| if op == "max" { f > b } else { f < b })
-        };
+        let better =
+            |f: f64, best: Option<f64>| best.is_none_or(|b| if max { f > b } else { f < b });
         let mut best: Option<(Cow<'a, Value>, f64)> = None;
         if let [one] = args {
             if one.is_array() {
                 return Err(invalid);
             }
-            let v = self.eval(one, s, d)?;
-            if v.is_array() && is_static(one) {
+            let v = self.eval(one, s)?;
+            if v.is_array() && one.is_static() {
                 return Err(invalid);
             }
             let Value::Array(items) = &*v else {
@@ -42,7 +43,7 @@ impl Evaluator<'_> {
             }
         } else {
             for a in args {
-                let v = self.eval(a, s, d)?;
+                let v = self.eval(a, s)?;
                 let f = v.as_f64().ok_or(LogicError::InvalidArguments(op))?;
                 if better(f, best.as_ref().map(|b| b.1)) {
                     best = Some((v, f));
@@ -54,14 +55,8 @@ impl Evaluator<'_> {
 
     /// `+`, `*` and `-`, in exact integers while every operand is one and
     /// the result fits, else in f64 (as datalogic-rs does).
-    pub(super) fn arith<'a>(
-        &self,
-        op: &'static str,
-        args: &'a [Value],
-        s: Scope<'a>,
-        d: usize,
-    ) -> Res<Num> {
-        let ev = |x: &'a Value| self.eval(x, s, d);
+    pub(super) fn arith<'a>(&self, op: &'static str, args: &'a [Node], s: Scope<'a>) -> Res<Num> {
+        let ev = |x: &'a Node| self.eval(x, s);
         let nan = LogicError::NotANumber(op);
         let identity = Num::Int(i64::from(op == "*"));
         match (op, args) {
@@ -90,7 +85,7 @@ impl Evaluator<'_> {
             (_, [one]) => {
                 let v = ev(one)?;
                 match &*v {
-                    Value::Array(_) if is_static(one) => Err(nan),
+                    Value::Array(_) if one.is_static() => Err(nan),
                     Value::Array(items) => fold(
                         op,
                         identity,
@@ -103,8 +98,8 @@ impl Evaluator<'_> {
             // datalogic-rs adds (multiplies) two or more literal operands
             // at compile time, ahead of the others, unless that fails.
             _ => {
-                let (fixed, computed): (Vec<&Value>, Vec<&Value>) =
-                    args.iter().partition(|a| is_static(a));
+                let (fixed, computed): (Vec<&Node>, Vec<&Node>) =
+                    args.iter().partition(|a| a.is_static());
                 let ahead = if fixed.len() >= 2 && !computed.is_empty() {
                     fold(op, identity, fixed.iter().map(|a| ev(a)), fixed.len() > 2).ok()
                 } else {
@@ -124,14 +119,8 @@ impl Evaluator<'_> {
 
     /// `/` and `%`: of two arguments, of the one argument's array, of more
     /// arguments left to right, or (`/` only) 1 divided by one argument.
-    pub(super) fn divide<'a>(
-        &self,
-        op: &'static str,
-        args: &'a [Value],
-        s: Scope<'a>,
-        d: usize,
-    ) -> Res<Num> {
-        let ev = |x: &'a Value| self.eval(x, s, d);
+    pub(super) fn divide<'a>(&self, op: &'static str, args: &'a [Node], s: Scope<'a>) -> Res<Num> {
+        let ev = |x: &'a Node| self.eval(x, s);
         let nan = LogicError::NotANumber(op);
         let invalid = LogicError::InvalidArguments(op);
         match args {

@@ -401,7 +401,9 @@ pub(crate) fn push_float(out: &mut String, f: f64) {
 /// Characters from `start` (from the end if negative), `len` of them (all
 /// but the last `-len` if negative, the rest if absent).
 pub(crate) fn substr(s: &str, start: i64, len: Option<i64>) -> String {
-    let n = s.chars().count();
+    // Positions count characters; in ASCII text they are bytes.
+    let ascii = s.is_ascii();
+    let n = if ascii { s.len() } else { s.chars().count() };
     let abs = |x: i64| usize::try_from(x.unsigned_abs()).unwrap_or(usize::MAX);
     let from = if start < 0 {
         n.saturating_sub(abs(start))
@@ -413,5 +415,8 @@ pub(crate) fn substr(s: &str, start: i64, len: Option<i64>) -> String {
         Some(l) => from.saturating_add(abs(l)).min(n),
         None => n,
     };
+    if ascii {
+        return s.get(from..to).unwrap_or_default().to_owned();
+    }
     s.chars().skip(from).take(to.saturating_sub(from)).collect()
 }
