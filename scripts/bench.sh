@@ -35,7 +35,9 @@
 # Options (env): DURATION=10s CONNECTIONS=16 THREADS=2; BUILD_DIR=<dir> to
 # measure another build (its entry.mjs, index.js and index_bg.wasm, e.g. an
 # earlier commit's build/ in a git worktree) instead of building this one, so
-# two versions can be compared in one session.
+# two versions can be compared in one session. RULES_SRC=<checkout>: where
+# the rule-evaluation lines build from (default: this checkout; give the
+# same commit's worktree as BUILD_DIR's, or they measure this one's rules).
 # ONLY=evicted: only the evicted-object and cold-start figures (a quick
 # comparison of two builds' first tracks).
 # EVICTED_PROFILE=1 (with ONLY=evicted): also profile the evicted objects'
@@ -348,8 +350,9 @@ line() { printf '  %-34s %10s req/s   p50 %8s   p99 %8s\n' "$@"; }
 ratio() { printf '  %-34s %10.2f   %s\n' "$1" "$(echo "$2/$3" | bc -l)" "$4"; }
 if [ "${ONLY:-}" != evicted ]; then
 # Rule evaluation alone: native (criterion) and wasm32 in Node.
-native=$(cargo bench -q -p actiongate-core --bench rules -- --noplot 2>/dev/null | awk '/evaluate 50 compiled rules/ {getline; print $4 " " $5}')
-wasm-pack build crates/rules-bench-wasm --release --target nodejs --out-dir ../../.bench/rules-wasm --no-pack >/dev/null 2>&1
+rules_src="${RULES_SRC:-.}"
+native=$( (cd "$rules_src" && cargo bench -q -p actiongate-core --bench rules -- --noplot 2>/dev/null) | awk '/evaluate 50 compiled rules/ {getline; print $4 " " $5}')
+wasm-pack build "$rules_src/crates/rules-bench-wasm" --release --target nodejs --out-dir "$PWD/.bench/rules-wasm" --no-pack >/dev/null 2>&1
 echo '{"type":"commonjs"}' > .bench/rules-wasm/package.json
 wasm_us=$(node -e 'const m=require("./.bench/rules-wasm/actiongate_rules_bench_wasm.js"); if (m.active_rules() !== 50) throw new Error("fixture"); process.stdout.write(m.evaluate_50_rules(20000).toFixed(2))')
 
@@ -382,6 +385,7 @@ ratio "track / minimal worker" "$trm_rps" "$pt_rps" "(for scale: no I/O at all)"
 printf '\n  Rule evaluation alone\n'
 printf '  %-34s %10s        (target < 20 µs; criterion, native)\n' "evaluate 50 rules, native" "$native"
 printf '  %-34s %10s µs     (the same code as wasm32 in Node %s)\n' "evaluate 50 rules, wasm" "$wasm_us" "$(node --version)"
+[ -z "${BUILD_DIR:-}" ] || [ -n "${RULES_SRC:-}" ] || echo "  (rule evaluation built from this checkout, not BUILD_DIR's: set RULES_SRC)"
 printf '\n  Edge proxy (stand-in origin on the same workerd)\n'
 line "origin directly" "$or_rps" "$or_p50" "$or_p99"
 line "pass-through worker (JS, proxies)" "$pp_rps" "$pp_p50" "$pp_p99"
