@@ -615,6 +615,23 @@ mod tests {
     }
 
     #[test]
+    fn at_the_depth_limit_a_written_array_is_still_refused_as_one() {
+        // `max` at depth 64, its written array at 65: refused for being an
+        // array before anything nested too deep is evaluated.
+        for (op, error) in [
+            ("max", LogicError::InvalidArguments("max")),
+            ("+", LogicError::NotANumber("+")),
+        ] {
+            let mut e = json!({op: [[1, 2]]});
+            for _ in 0..63 {
+                e = json!({"!": e});
+            }
+            let e = json!({"var": ["absent", e]});
+            assert_eq!(run(e, json!({})), Err(error), "{op}");
+        }
+    }
+
+    #[test]
     fn a_compiled_condition_serves_any_number_of_evaluations() {
         let c = Expr::compile(&json!({"and": [
             {">": [{"var": "a.b.1"}, 15]},

@@ -253,6 +253,8 @@ pub(super) struct Fail {
     pub(super) error: LogicError,
     /// Whether datalogic-rs would read the expression as a literal.
     fixed: bool,
+    /// Whether it was written as a JSON array (an array nested too deep).
+    array: bool,
 }
 
 impl Node {
@@ -260,7 +262,11 @@ impl Node {
     /// array's items one deeper).
     pub(super) fn compile(e: &Value, depth: usize) -> Node {
         if depth > MAX_EVAL_DEPTH {
-            return Node::fail(LogicError::TooDeep, is_static(e));
+            return Node::Fail(Box::new(Fail {
+                error: LogicError::TooDeep,
+                fixed: is_static(e),
+                array: e.is_array(),
+            }));
         }
         match e {
             Value::Object(m) => {
@@ -296,7 +302,11 @@ impl Node {
     }
 
     fn fail(error: LogicError, fixed: bool) -> Node {
-        Node::Fail(Box::new(Fail { error, fixed }))
+        Node::Fail(Box::new(Fail {
+            error,
+            fixed,
+            array: false,
+        }))
     }
 
     /// `var` of its compiled arguments (`raw` is what they were compiled
@@ -344,7 +354,12 @@ impl Node {
 
     /// Whether it was written as a JSON array.
     pub(super) fn is_array(&self) -> bool {
-        matches!(self, Node::Literal(Value::Array(_)) | Node::List(_))
+        match self {
+            Node::Literal(v) => v.is_array(),
+            Node::List(_) => true,
+            Node::Fail(f) => f.array,
+            Node::Call(_) | Node::Var(_) => false,
+        }
     }
 }
 
