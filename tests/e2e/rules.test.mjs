@@ -307,6 +307,33 @@ test("an invalid rule is refused with every problem located and nothing is store
   assert.deepEqual((await mgmt("GET", `/action-configurations/${code}/rules`)).body, []);
 });
 
+test("a rule's conditions are checked inside a variable's default and computed paths, and nothing invalid is stored", async () => {
+  const code = `rules-inner-${Date.now()}`;
+  await mgmt("PUT", `/action-configurations/${code}`, { body: { defaultUserActionResult: "ALLOW" } });
+  const r = await mgmt("PUT", `/action-configurations/${code}/rules/hidden`, {
+    body: {
+      name: "Hidden", priority: 1, type: "BLOCK",
+      conditions: { or: [
+        { "==": [{ var: ["action.custom.amount", { gtt: 1 }] }, 5] },
+        { missing: [{ cat: ["action.", { var: "wallet.x" }] }] },
+      ] },
+    },
+  });
+  assertError(r, 400, "invalid_request");
+  for (const needle of [
+    'rule "hidden": conditions.or[0].==[0].var[1]: unknown operator "gtt"',
+    'conditions.or[1].missing[0].cat[1].var: unknown variable "wallet.x"',
+  ]) assert.ok(r.body.errorDescription.includes(needle), `${needle} in ${r.body.errorDescription}`);
+  assert.deepEqual((await mgmt("GET", `/action-configurations/${code}/rules`)).body, []);
+  // The same rule with a valid default is stored, and its default decides.
+  const ok = await mgmt("PUT", `/action-configurations/${code}/rules/hidden`, {
+    body: { name: "Hidden", priority: 1, type: "BLOCK", conditions: { "==": [{ var: ["action.custom.amount", 5] }, 5] } },
+  });
+  assert.equal(ok.status, 201, JSON.stringify(ok.body));
+  const t = await authsignal.track({ userId: uid(), action: code, attributes: { custom: {} } });
+  assert.equal(t.state, "BLOCK", "no amount: the default 5 matches");
+});
+
 test("value lists: CRUD, a 100,000-entry list, and no deleting a list in use", async () => {
   const alias = `list-${Date.now()}`;
   const items = Array.from({ length: 100_000 }, (_, i) => `acct-${i}`);

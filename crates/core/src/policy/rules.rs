@@ -166,7 +166,7 @@ impl CompiledRules {
         let mut compiled = Vec::new();
         let mut inactive = Vec::new();
         for rule in rules {
-            let p = validate_rule(&rule.rule_id, &rule.input, &types);
+            let p = validate::validate_stored_rule(&rule.rule_id, &rule.input, &types);
             if !p.is_empty() {
                 problems.extend(p);
                 continue;

@@ -303,3 +303,60 @@ fn null_attributes_meet_conditions_as_documented() {
     want.sort_unstable();
     assert_eq!(got, want, "errors: {:?}", e.errors);
 }
+
+#[test]
+fn a_rule_written_is_checked_inside_defaults_and_computed_paths() {
+    let conditions = json!({"and": [
+        {"var": ["action.custom.amount", {"gtt": 1}]},
+        {"missing": [{"cat": ["action.", {"var": "wallet.x"}]}]},
+        {"missing": [["action.custom.a", "wallet.y"]]},
+        {"missing_some": [{"+": [1, {"var": "wallet.z"}]}, ["action.custom.a"]]},
+        {"missing_some": [1, {"merge": [["action.custom.a"], {"gtt": 2}]}]},
+    ]});
+    let written = rule("r", 1, "BLOCK", conditions);
+    assert_eq!(
+        validate_rule("r", &written.input, &ListTypes::new()),
+        [
+            "rule \"r\": conditions.and[0].var[1]: unknown operator \"gtt\"",
+            "rule \"r\": conditions.and[1].missing[0].cat[1].var: unknown variable \"wallet.x\" (variables start with one of action, user, device, ip, request, ua, velocity, now)",
+            "rule \"r\": conditions.and[2].missing: unknown variable \"wallet.y\"",
+            "rule \"r\": conditions.and[3].missing_some[0].+[1].var: unknown variable \"wallet.z\" (variables start with one of action, user, device, ip, request, ua, velocity, now)",
+            "rule \"r\": conditions.and[4].missing_some[1].merge[1]: unknown operator \"gtt\"",
+        ]
+    );
+    // Valid defaults and computed paths pass.
+    let fine = rule(
+        "ok",
+        1,
+        "BLOCK",
+        json!({"and": [
+            {"var": ["action.custom.amount", {"var": "action.custom.fallback"}]},
+            {"missing": [["action.custom.a"], {"merge": ["action.custom.b"]}]},
+            {"missing_some": [{"+": [1, 0]}, ["action.custom.a", "device.isNew"]]},
+        ]}),
+    );
+    assert_eq!(
+        validate_rule("ok", &fine.input, &ListTypes::new()),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn a_rule_stored_before_those_checks_still_compiles_and_fails_closed() {
+    // Stored when a `var`'s default was not checked: compiling it refuses
+    // nothing (which would make the action unavailable); where evaluation
+    // reaches the unknown operator the BLOCK rule matches, with the error.
+    let stored = rule(
+        "old",
+        1,
+        "BLOCK",
+        json!({"==": [{"var": ["action.custom.amount", {"gtt": 1}]}, 5]}),
+    );
+    let compiled = CompiledRules::compile(&[stored], lists()).unwrap();
+    let present = compiled.evaluate(&json!({"action": {"custom": {"amount": 5}}}));
+    assert_eq!(ids(&present), ["old"]);
+    assert!(present.errors.is_empty());
+    let absent = compiled.evaluate(&json!({"action": {"custom": {}}}));
+    assert_eq!(ids(&absent), ["old"]);
+    assert_eq!(absent.errors.len(), 1, "{:?}", absent.errors);
+}

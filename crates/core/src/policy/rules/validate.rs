@@ -8,8 +8,27 @@ use super::input::{FIXED_VARIABLES, ListTypes, MAX_DEPTH, OPEN_PREFIXES, RuleInp
 use crate::actions::state::Outcome;
 use crate::ids::check_action_code;
 
-/// Every problem of a rule, each prefixed with `rule "<id>": `.
+/// Every problem of a rule, each prefixed with `rule "<id>": `: what a
+/// rule must pass to be written.
 pub fn validate_rule(rule_id: &str, rule: &RuleInput, lists: &ListTypes) -> Vec<String> {
+    validate(rule_id, rule, lists, true)
+}
+
+/// [`validate_rule`] for a rule already stored, as it is compiled: without
+/// the checks added since rules could be stored, that a stored rule may not
+/// pass (its conditions inside a `var`'s default and the computed
+/// arguments of `missing` and `missing_some`). Whatever of those fails
+/// at run time fails the rule closed; refusing the stored rule here would
+/// make every track of its action unavailable.
+pub(crate) fn validate_stored_rule(
+    rule_id: &str,
+    rule: &RuleInput,
+    lists: &ListTypes,
+) -> Vec<String> {
+    validate(rule_id, rule, lists, false)
+}
+
+fn validate(rule_id: &str, rule: &RuleInput, lists: &ListTypes, strict: bool) -> Vec<String> {
     let mut problems = Vec::new();
     if let Err(e) = check_action_code(rule_id, "ruleId") {
         problems.push(e.to_string());
@@ -56,6 +75,7 @@ pub fn validate_rule(rule_id: &str, rule: &RuleInput, lists: &ListTypes) -> Vec<
     let mut v = Validator {
         lists,
         problems: Vec::new(),
+        strict,
     };
     v.expr(&rule.conditions, "conditions", false, 0);
     if matches!(
@@ -76,6 +96,8 @@ pub fn validate_rule(rule_id: &str, rule: &RuleInput, lists: &ListTypes) -> Vec<
 struct Validator<'a> {
     lists: &'a ListTypes,
     problems: Vec<String>,
+    /// Whether the parts of [`validate_stored_rule`] are checked too.
+    strict: bool,
 }
 
 /// Accepted argument counts of an operator: (min, max).
@@ -162,9 +184,17 @@ impl Validator<'_> {
                     return;
                 }
                 match op.as_str() {
-                    "var" => self.var(args.first().copied(), &at, in_iteration),
-                    "missing" | "missing_some" => {
-                        // Paths are data, not expressions.
+                    "var" => {
+                        self.var(args.first().copied(), &at, in_iteration);
+                        // The default is evaluated where the path leads nowhere.
+                        if self.strict
+                            && let Some(default) = args.get(1)
+                        {
+                            self.expr(default, &format!("{at}[1]"), in_iteration, depth + 1);
+                        }
+                    }
+                    // Stored rules: the paths as they were always checked.
+                    "missing" | "missing_some" if !self.strict => {
                         let paths: Vec<&Value> = if op == "missing" {
                             args.clone()
                         } else {
@@ -174,12 +204,20 @@ impl Validator<'_> {
                             }
                         };
                         for p in paths {
-                            if let Value::String(s) = p
-                                && !in_iteration
-                                && !variable_known(s)
-                            {
-                                self.problems.push(format!("{at}: unknown variable {s:?}"));
-                            }
+                            self.path(p, &at, in_iteration);
+                        }
+                    }
+                    "missing" => {
+                        for (i, a) in args.iter().enumerate() {
+                            self.paths(a, &at, &format!("{at}[{i}]"), in_iteration, depth + 1);
+                        }
+                    }
+                    "missing_some" => {
+                        if let Some(min) = args.first() {
+                            self.expr(min, &format!("{at}[0]"), in_iteration, depth + 1);
+                        }
+                        if let Some(paths) = args.get(1) {
+                            self.paths(paths, &at, &format!("{at}[1]"), in_iteration, depth + 1);
                         }
                     }
                     "inValueList" => {
@@ -213,6 +251,35 @@ impl Validator<'_> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Paths `missing` and `missing_some` look for (strict): a string, an
+    /// array (of strings, each a path, or expressions), or an expression
+    /// that computes them. `op_at` locates the operator, `at` the argument.
+    fn paths(&mut self, a: &Value, op_at: &str, at: &str, in_iteration: bool, depth: usize) {
+        match a {
+            Value::String(_) => self.path(a, op_at, in_iteration),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        Value::String(_) => self.path(item, op_at, in_iteration),
+                        other => self.expr(other, &format!("{at}[{i}]"), in_iteration, depth + 1),
+                    }
+                }
+            }
+            other => self.expr(other, at, in_iteration, depth),
+        }
+    }
+
+    /// A path `missing` or `missing_some` looks for, if it is a string.
+    fn path(&mut self, p: &Value, op_at: &str, in_iteration: bool) {
+        if let Value::String(s) = p
+            && !in_iteration
+            && !variable_known(s)
+        {
+            self.problems
+                .push(format!("{op_at}: unknown variable {s:?}"));
         }
     }
 
