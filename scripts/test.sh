@@ -26,6 +26,9 @@ step "the code's shape (no import circles; bridge, clock and layers in place)"
 node_modules/.bin/node --test scripts/check-shape.test.mjs
 node_modules/.bin/node scripts/check-shape.mjs
 
+step "the benchmark's medians over runs (scripts/bench-medians.mjs)"
+node_modules/.bin/node --test scripts/bench-medians.test.mjs
+
 step "core unit tests (native)"
 cargo test -p actiongate-core
 
