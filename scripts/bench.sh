@@ -67,14 +67,16 @@ bash scripts/setup.sh >/dev/null
 build_dir="${BUILD_DIR:-build}"
 [ -n "${BUILD_DIR:-}" ] || bash scripts/build.sh
 if [ "${RUNS:-1}" -gt 1 ] && [ -z "${PROFILE:-}" ]; then
-  mkdir -p .bench
+  # Each run starts by clearing .bench/, so the runs' outputs are kept apart.
+  runs_dir=$(mktemp -d)
   outs=()
   for i in $(seq 1 "$RUNS"); do
     echo "[bench] run $i of $RUNS"
-    RUNS=1 BUILD_DIR="$build_dir" bash scripts/bench.sh | tee ".bench/run-$i.txt"
-    outs+=(".bench/run-$i.txt")
+    RUNS=1 BUILD_DIR="$build_dir" bash scripts/bench.sh | tee "$runs_dir/run-$i.txt"
+    outs+=("$runs_dir/run-$i.txt")
   done
   node scripts/bench-medians.mjs "${outs[@]}"
+  echo "(each run's output: $runs_dir)"
   exit 0
 fi
 if ! command -v wrk >/dev/null; then
