@@ -334,6 +334,33 @@ test("a rule's conditions are checked inside a variable's default and computed p
   assert.equal(t.state, "BLOCK", "no amount: the default 5 matches");
 });
 
+test("rules read every documented data point, and the portal's form offers exactly those", async () => {
+  // The seen-but-not-proven signals: a rule on them is stored and decides.
+  const code = `rules-seen-${Date.now()}`;
+  await mgmt("PUT", `/action-configurations/${code}`, { body: { defaultUserActionResult: "ALLOW" } });
+  const put = await mgmt("PUT", `/action-configurations/${code}/rules/seen-device`, {
+    body: { name: "Seen device", priority: 1, type: "BLOCK", conditions: { and: [
+      { "==": [{ var: "device.isSeen" }, true] },
+      { "<=": [{ var: "device.firstSeenAt" }, { var: "now" }] },
+      { "==": [{ var: "ip.isSeenCountry" }, true] },
+    ] } },
+  });
+  assert.equal(put.status, 201, JSON.stringify(put.body));
+  const userId = uid();
+  const attributes = { deviceId: `dev-${userId}`, geo: { countryCode: "NZ" }, custom: {} };
+  const first = await authsignal.track({ userId, action: code, attributes });
+  assert.equal(first.state, "ALLOW", "nothing seen before the first track");
+  const second = await authsignal.track({ userId, action: code, attributes });
+  assert.equal(second.state, "BLOCK", "device and country seen on the first track");
+  // The portal's rule form lists the validator's data points, no more, no fewer.
+  const rust = readFileSync(join(ROOT, "crates", "core", "src", "policy", "rules", "input.rs"), "utf8");
+  const portal = readFileSync(join(ROOT, "www", "__actiongate", "admin", "rules.js"), "utf8");
+  const names = (text, start) => [...text.slice(text.indexOf(start)).split("];")[0].matchAll(/"([a-zA-Z.]+)"/g)].map((m) => m[1]).sort();
+  const fixed = names(rust, "pub const FIXED_VARIABLES");
+  assert.ok(fixed.includes("device.isSeen") && fixed.length > 20, fixed.join(", "));
+  assert.deepEqual(names(portal, "export const DATA_POINTS"), fixed);
+});
+
 test("value lists: CRUD, a 100,000-entry list, and no deleting a list in use", async () => {
   const alias = `list-${Date.now()}`;
   const items = Array.from({ length: 100_000 }, (_, i) => `acct-${i}`);

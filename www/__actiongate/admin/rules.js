@@ -9,12 +9,14 @@ import { el, api, table, say, confirmInPlace, OUTCOMES } from "./lib.js";
 export const DATA_POINTS = [
   "action.code", "user.email", "user.emailVerified", "user.phoneNumber", "user.phoneNumberVerified",
   "user.username", "user.displayName", "user.locale", "user.isEnrolled", "device.id", "device.isNew",
-  "device.count", "ip.address", "ip.countryCode", "ip.asn", "ip.isNewCountry", "ip.impossibleTravel",
-  "request.userAgent", "ua.isBot", "velocity.actionsLastHour", "velocity.actionsLastDay", "now",
+  "device.isSeen", "device.firstSeenAt", "device.count", "ip.address", "ip.countryCode", "ip.asn",
+  "ip.isNewCountry", "ip.isSeenCountry", "ip.impossibleTravel", "request.userAgent", "ua.isBot",
+  "velocity.actionsLastHour", "velocity.actionsLastDay", "now",
 ];
 const BOOLEAN = new Set(["user.emailVerified", "user.phoneNumberVerified", "user.isEnrolled", "device.isNew",
-  "ip.isNewCountry", "ip.impossibleTravel", "ua.isBot"]);
-const NUMERIC = new Set(["device.count", "ip.asn", "velocity.actionsLastHour", "velocity.actionsLastDay", "now"]);
+  "device.isSeen", "ip.isNewCountry", "ip.isSeenCountry", "ip.impossibleTravel", "ua.isBot"]);
+const NUMERIC = new Set(["device.firstSeenAt", "device.count", "ip.asn", "velocity.actionsLastHour",
+  "velocity.actionsLastDay", "now"]);
 const CUSTOM = "custom";
 const OPERATORS = [
   ["==", "is"], ["!=", "is not"], [">", "is more than"], [">=", "is at least"], ["<", "is less than"],

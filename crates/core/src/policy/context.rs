@@ -367,6 +367,48 @@ mod tests {
     }
 
     #[test]
+    fn rules_may_read_exactly_what_the_context_holds() {
+        use crate::policy::rules::{FIXED_VARIABLES, OPEN_PREFIXES};
+        fn leaves(v: &Value, at: String, out: &mut Vec<String>) {
+            match v {
+                Value::Object(m) if !OPEN_PREFIXES.contains(&at.as_str()) => {
+                    for (k, x) in m {
+                        let next = if at.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{at}.{k}")
+                        };
+                        leaves(x, next, out);
+                    }
+                }
+                _ => out.push(at),
+            }
+        }
+        let r = req(json!({}));
+        let c = build(
+            "login",
+            &r,
+            &UserRecord::default(),
+            &History::default(),
+            &Signals::merge(&r, None),
+            NOW,
+        );
+        let mut held = Vec::new();
+        leaves(&c, String::new(), &mut held);
+        let mut readable: Vec<String> = FIXED_VARIABLES
+            .iter()
+            .chain(OPEN_PREFIXES)
+            .map(|s| (*s).to_owned())
+            .collect();
+        held.sort_unstable();
+        readable.sort_unstable();
+        assert_eq!(
+            held, readable,
+            "the context's data points and the validator's"
+        );
+    }
+
+    #[test]
     fn the_edge_wins_over_what_the_app_reports() {
         let r = req(
             json!({"ipAddress": "10.0.0.1", "userAgent": "app says", "geo": {"countryCode": "US", "asn": 1}}),

@@ -312,6 +312,9 @@ fn a_rule_written_is_checked_inside_defaults_and_computed_paths() {
         {"missing": [["action.custom.a", "wallet.y"]]},
         {"missing_some": [{"+": [1, {"var": "wallet.z"}]}, ["action.custom.a"]]},
         {"missing_some": [1, {"merge": [["action.custom.a"], {"gtt": 2}]}]},
+        // `reduce`'s initial value reads the rule's data, not an element's.
+        {"reduce": [[1], {"var": "accumulator"}, {"var": "wallet.w"}]},
+        {"x.y": 1},
     ]});
     let written = rule("r", 1, "BLOCK", conditions);
     assert_eq!(
@@ -322,6 +325,8 @@ fn a_rule_written_is_checked_inside_defaults_and_computed_paths() {
             "rule \"r\": conditions.and[2].missing: unknown variable \"wallet.y\"",
             "rule \"r\": conditions.and[3].missing_some[0].+[1].var: unknown variable \"wallet.z\" (variables start with one of action, user, device, ip, request, ua, velocity, now)",
             "rule \"r\": conditions.and[4].missing_some[1].merge[1]: unknown operator \"gtt\"",
+            "rule \"r\": conditions.and[5].reduce[2].var: unknown variable \"wallet.w\" (variables start with one of action, user, device, ip, request, ua, velocity, now)",
+            "rule \"r\": conditions.and[6]: unknown operator \"x.y\"",
         ]
     );
     // Valid defaults and computed paths pass.
@@ -352,6 +357,14 @@ fn a_rule_stored_before_those_checks_still_compiles_and_fails_closed() {
         "BLOCK",
         json!({"==": [{"var": ["action.custom.amount", {"gtt": 1}]}, 5]}),
     );
+    // So was a `reduce` whose initial value reads an unknown variable.
+    let reduced = rule(
+        "old-reduce",
+        2,
+        "ALLOW",
+        json!({"reduce": [[1], {"var": "accumulator"}, {"var": "wallet.w"}]}),
+    );
+    assert!(CompiledRules::compile(&[reduced], lists()).is_ok());
     let compiled = CompiledRules::compile(&[stored], lists()).unwrap();
     let present = compiled.evaluate(&json!({"action": {"custom": {"amount": 5}}}));
     assert_eq!(ids(&present), ["old"]);

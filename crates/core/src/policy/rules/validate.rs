@@ -159,12 +159,12 @@ impl Validator<'_> {
                     ));
                     return;
                 };
-                let at = format!("{at}.{op}");
                 let Some((min, max)) = arity(op) else {
-                    self.problems
-                        .push(format!("{}: unknown operator {op:?}", parent(&at)));
+                    // Located at the operation (an operator's name may hold a dot).
+                    self.problems.push(format!("{at}: unknown operator {op:?}"));
                     return;
                 };
+                let at = format!("{at}.{op}");
                 let args: Vec<&Value> = match args {
                     Value::Array(a) => a.iter().collect(),
                     other => vec![other],
@@ -238,8 +238,11 @@ impl Validator<'_> {
                     }
                     "map" | "filter" | "all" | "none" | "some" | "reduce" => {
                         for (i, a) in args.iter().enumerate() {
-                            // The body runs with each element as its data.
-                            let inner = in_iteration || i >= 1;
+                            // The body runs with each element as its data;
+                            // `reduce`'s initial value with the rule's data
+                            // (stored rules: as they were checked, every
+                            // argument after the first as a body).
+                            let inner = in_iteration || i == 1 || (i > 1 && !self.strict);
                             self.expr(a, &format!("{at}[{i}]"), inner, depth + 1);
                         }
                     }
@@ -307,8 +310,4 @@ impl Validator<'_> {
             )),
         }
     }
-}
-
-fn parent(at: &str) -> &str {
-    at.rsplit_once('.').map_or(at, |(p, _)| p)
 }
