@@ -335,17 +335,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn missing_data_is_null() {
+    /// The context of a track that says nothing, for a user with nothing.
+    fn empty_context() -> Value {
         let r = req(json!({}));
-        let c = build(
+        build(
             "login",
             &r,
             &UserRecord::default(),
             &History::default(),
             &Signals::merge(&r, None),
             NOW,
-        );
+        )
+    }
+
+    #[test]
+    fn missing_data_is_null() {
+        let c = empty_context();
         for (root, key) in [
             ("device", "id"),
             ("device", "isNew"),
@@ -384,15 +389,7 @@ mod tests {
                 _ => out.push(at),
             }
         }
-        let r = req(json!({}));
-        let c = build(
-            "login",
-            &r,
-            &UserRecord::default(),
-            &History::default(),
-            &Signals::merge(&r, None),
-            NOW,
-        );
+        let c = empty_context();
         let mut held = Vec::new();
         leaves(&c, String::new(), &mut held);
         let mut readable: Vec<String> = FIXED_VARIABLES
