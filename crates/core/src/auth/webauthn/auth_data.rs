@@ -49,16 +49,63 @@ pub(crate) fn take<'a>(
     Ok(head)
 }
 
-/// Step over one CBOR item: find where it ends (its heads and lengths are
-/// read, what it holds is not interpreted). A break byte where an item
-/// should start is refused.
+/// How deep [`skip_item`] follows arrays, maps and tags.
+const MAX_SKIP_DEPTH: usize = 32;
+
+/// Step over one CBOR item, checking that it is well formed (RFC 8949,
+/// §5.3.1) without interpreting it: arrays, maps and tags are followed item
+/// by item, so a break byte stands only where an indefinite-length array or
+/// map ends (minicbor's own `skip` counts one inside a definite-length
+/// array as an item), and every other item is read by minicbor (text as
+/// UTF-8, string chunks of their string's type). Nesting deeper than
+/// [`MAX_SKIP_DEPTH`] is refused.
 pub(crate) fn skip_item(d: &mut Decoder<'_>) -> Result<(), minicbor::decode::Error> {
-    if d.datatype()? == minicbor::data::Type::Break {
-        return Err(minicbor::decode::Error::message(
-            "a break where an item should start",
-        ));
+    skip_nested(d, 0)
+}
+
+fn skip_nested(d: &mut Decoder<'_>, depth: usize) -> Result<(), minicbor::decode::Error> {
+    use minicbor::data::Type;
+    use minicbor::decode::Error;
+    if depth > MAX_SKIP_DEPTH {
+        return Err(Error::message("CBOR nested too deeply"));
     }
-    d.skip()
+    match d.datatype()? {
+        Type::Break => Err(Error::message("a break where an item should start")),
+        Type::Array | Type::ArrayIndef => match d.array()? {
+            Some(n) => (0..n).try_for_each(|_| skip_nested(d, depth + 1)),
+            None => skip_until_break(d, depth, 1),
+        },
+        Type::Map | Type::MapIndef => match d.map()? {
+            Some(n) => (0..n).try_for_each(|_| {
+                skip_nested(d, depth + 1)?;
+                skip_nested(d, depth + 1)
+            }),
+            None => skip_until_break(d, depth, 2),
+        },
+        Type::Tag => {
+            d.tag()?;
+            skip_nested(d, depth + 1)
+        }
+        _ => d.skip(),
+    }
+}
+
+/// The items of an indefinite-length array (`per_entry` 1) or map (2),
+/// and the break that ends it.
+fn skip_until_break(
+    d: &mut Decoder<'_>,
+    depth: usize,
+    per_entry: usize,
+) -> Result<(), minicbor::decode::Error> {
+    loop {
+        if d.datatype()? == minicbor::data::Type::Break {
+            d.set_position(d.position() + 1);
+            return Ok(());
+        }
+        for _ in 0..per_entry {
+            skip_nested(d, depth + 1)?;
+        }
+    }
 }
 
 /// Step over the CBOR item at the start of `bytes` ([`skip_item`]); return it.
@@ -231,4 +278,70 @@ pub(crate) fn aaguid_string(a: &[u8; 16]) -> String {
         hex.get(16..20).unwrap_or(""),
         hex.get(20..32).unwrap_or("")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    /// Where [`skip_item`] ends on `bytes`, or `None` when it refuses them.
+    fn skipped(bytes: &[u8]) -> Option<usize> {
+        let mut d = Decoder::new(bytes);
+        skip_item(&mut d).ok().map(|()| d.position())
+    }
+
+    #[test]
+    fn well_formed_items_are_stepped_over_to_their_end() {
+        for (bytes, end) in [
+            (&[0x01, 0x02][..], 1),
+            // [1, [2, 3], {"a": h'00'}]
+            (
+                &[
+                    0x83, 0x01, 0x82, 0x02, 0x03, 0xa1, 0x61, 0x61, 0x41, 0x00, 0x07,
+                ],
+                10,
+            ),
+            // [_ 1, [_ ], {_ 1: 2}] and a tagged text
+            (
+                &[0x9f, 0x01, 0x9f, 0xff, 0xbf, 0x01, 0x02, 0xff, 0xff][..],
+                9,
+            ),
+            (&[0xc0, 0x61, 0x78][..], 3),
+            // (_ h'01', h'02'), an indefinite byte string
+            (&[0x5f, 0x41, 0x01, 0x41, 0x02, 0xff][..], 6),
+        ] {
+            assert_eq!(skipped(bytes), Some(end), "{bytes:02x?}");
+        }
+    }
+
+    #[test]
+    fn malformed_items_are_refused() {
+        let mut deep = vec![0x81; MAX_SKIP_DEPTH + 2];
+        deep.push(0x00);
+        for bytes in [
+            // A break where an item should start, at the top and nested
+            // in definite-length arrays and maps, and under a tag.
+            &[0xff][..],
+            &[0x81, 0xff],
+            &[0x82, 0x01, 0xff],
+            &[0xa1, 0x01, 0xff],
+            &[0x9f, 0x81, 0xff, 0xff],
+            &[0xc0, 0xff],
+            // A map whose last key has no value before its break.
+            &[0xbf, 0x01, 0xff],
+            // Text that is not UTF-8, a chunk of another type, truncation.
+            &[0x62, 0xc3, 0x28],
+            &[0x7f, 0x41, 0x00, 0xff],
+            &[0x82, 0x01],
+            &[0x9f, 0x01],
+            // A reserved additional-information value.
+            &[0x1c],
+            &deep,
+        ] {
+            assert_eq!(skipped(bytes), None, "{bytes:02x?}");
+        }
+    }
 }
