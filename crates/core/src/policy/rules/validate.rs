@@ -16,8 +16,9 @@ pub fn validate_rule(rule_id: &str, rule: &RuleInput, lists: &ListTypes) -> Vec<
 
 /// [`validate_rule`] for a rule already stored, as it is compiled: without
 /// the checks added since rules could be stored, that a stored rule may not
-/// pass (its conditions inside a `var`'s default and the computed
-/// arguments of `missing` and `missing_some`). Whatever of those fails
+/// pass (its conditions inside a `var`'s default, the computed arguments of
+/// `missing` and `missing_some`, and `reduce`'s initial value read as the
+/// rule's data). Whatever of those fails
 /// at run time fails the rule closed; refusing the stored rule here would
 /// make every track of its action unavailable.
 pub(crate) fn validate_stored_rule(
