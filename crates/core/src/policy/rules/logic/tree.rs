@@ -277,13 +277,13 @@ impl Node {
                 let Some(op) = operator(key) else {
                     return Node::fail(LogicError::UnknownOperator(key.clone()), false);
                 };
+                if op == Op::Var {
+                    return Node::var(raw, depth);
+                }
                 let args: Box<[Node]> = match raw {
                     Value::Array(a) => a.iter().map(|x| Node::compile(x, depth + 1)).collect(),
                     other => Box::new([Node::compile(other, depth + 1)]),
                 };
-                if op == Op::Var {
-                    return Node::var(args, raw);
-                }
                 let listed = raw.is_array();
                 let unlisted = !listed && matches!(op, Op::If | Op::Elvis | Op::And | Op::Or);
                 let fixed = !op.is_dynamic() && !unlisted && args.iter().all(Node::is_static);
@@ -309,12 +309,12 @@ impl Node {
         }))
     }
 
-    /// `var` of its compiled arguments (`raw` is what they were compiled
-    /// from): a literal path, and the default.
-    fn var(args: Box<[Node]>, raw: &Value) -> Node {
-        let first = match raw {
-            Value::Array(a) => a.first(),
-            other => Some(other),
+    /// `var` (found at `depth`) of its arguments `raw`: a literal path,
+    /// read as written, and the default, compiled.
+    fn var(raw: &Value, depth: usize) -> Node {
+        let (first, default) = match raw {
+            Value::Array(a) => (a.first(), a.get(1)),
+            other => (Some(other), None),
         };
         let text = match first {
             None => None,
@@ -336,7 +336,7 @@ impl Node {
                 text: t.into(),
             },
         };
-        let default = args.into_vec().into_iter().nth(1);
+        let default = default.map(|d| Node::compile(d, depth + 1));
         Node::Var(Box::new(Var { path, default }))
     }
 
